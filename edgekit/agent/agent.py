@@ -1,0 +1,322 @@
+#!/usr/bin/env python3
+"""edgekit target agent: loads an artifact with the on-device runtime and answers JSON-lines requests.
+
+This file runs on the device. It imports only the standard library, numpy and the runtime the artifact needs
+(ExecuTorch's Python runtime for .pte; tflite_runtime or ai_edge_litert for .tflite), never edgekit, so it can be
+copied alone onto a phone or a board. The protocol is documented in docs/agent-protocol.md.
+
+    python3 agent.py --workspace DIR        # requests on stdin, responses on stdout, one JSON object per line
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import os
+import platform
+import socket
+import sys
+import time
+from pathlib import Path
+
+PROTOCOL_VERSION = 1
+AGENT_VERSION = "0.1.0"
+
+# Error codes (the host maps them to exit codes and hints).
+E_BAD_REQUEST = "bad_request"
+E_OUTSIDE_WORKSPACE = "outside_workspace"
+E_HASH_MISMATCH = "hash_mismatch"
+E_RUNTIME_MISSING = "runtime_missing"
+E_LOAD_FAILED = "load_failed"
+E_NOT_LOADED = "not_loaded"
+E_SHAPE_MISMATCH = "shape_mismatch"
+E_RUN_FAILED = "run_failed"
+
+
+class AgentError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+# ---- tensors on the wire: {"dtype": "float32", "shape": [...], "b64": raw little-endian bytes} -----------------
+
+def encode_tensor(array) -> dict:
+    import numpy as np
+    array = np.ascontiguousarray(array)
+    return {"dtype": str(array.dtype), "shape": list(array.shape), "b64": base64.b64encode(array.tobytes()).decode()}
+
+
+def decode_tensor(obj: dict):
+    import numpy as np
+    try:
+        array = np.frombuffer(base64.b64decode(obj["b64"]), dtype=np.dtype(obj["dtype"]))
+        return array.reshape(obj["shape"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise AgentError(E_BAD_REQUEST, f"malformed tensor: {exc}") from None
+
+
+# ---- runtimes -------------------------------------------------------------------------------------------------
+
+class ExecuTorchModel:
+    """A .pte through ExecuTorch's Python runtime (its bindings exchange torch tensors)."""
+
+    def __init__(self, path: Path) -> None:
+        try:
+            import torch
+            from executorch.runtime import Runtime
+        except ImportError as exc:
+            raise AgentError(E_RUNTIME_MISSING, f"ExecuTorch runtime not installed on the device: {exc}") from None
+        self._torch = torch
+        try:
+            self._method = Runtime.get().load_program(path).load_method("forward")
+        except Exception as exc:
+            raise AgentError(E_LOAD_FAILED, f"ExecuTorch could not load {path.name}: {exc}") from None
+
+    def prepare(self, arrays: list) -> list:
+        return [self._torch.from_numpy(a.copy()) for a in arrays]
+
+    def invoke(self, prepared: list) -> None:
+        self._last = self._method.execute(prepared)
+
+    def outputs(self) -> list:
+        return [o.numpy() for o in self._last]
+
+
+class TFLiteModel:
+    """A .tflite through tflite_runtime (as on a Raspberry Pi image) or ai_edge_litert."""
+
+    def __init__(self, path: Path, threads: int = 1) -> None:
+        try:
+            from tflite_runtime.interpreter import Interpreter
+        except ImportError:
+            try:
+                from ai_edge_litert.interpreter import Interpreter
+            except ImportError:
+                raise AgentError(E_RUNTIME_MISSING, "neither tflite_runtime nor ai_edge_litert is installed "
+                                                    "on the device") from None
+        try:
+            self._interp = Interpreter(model_path=str(path), num_threads=threads)
+            self._interp.allocate_tensors()
+        except Exception as exc:
+            raise AgentError(E_LOAD_FAILED, f"TFLite could not load {path.name}: {exc}") from None
+        self._inputs = self._interp.get_input_details()
+        self._outputs = self._interp.get_output_details()
+
+    def prepare(self, arrays: list) -> list:
+        return [a.astype(d["dtype"], copy=False) for a, d in zip(arrays, self._inputs)]
+
+    def invoke(self, prepared: list) -> None:
+        for array, detail in zip(prepared, self._inputs):
+            self._interp.set_tensor(detail["index"], array)
+        self._interp.invoke()
+
+    def outputs(self) -> list:
+        return [self._interp.get_tensor(d["index"]) for d in self._outputs]
+
+
+RUNTIMES = {"pte": ExecuTorchModel, "tflite": TFLiteModel}
+
+
+# ---- memory and machine facts ---------------------------------------------------------------------------------
+
+def _proc_status_bytes(key: str) -> int | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def memory() -> dict:
+    peak = _proc_status_bytes("VmHWM")
+    if peak is None:
+        import resource
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return {"peak_rss_bytes": peak, "rss_bytes": _proc_status_bytes("VmRSS")}
+
+
+def _read(path: str) -> str | None:
+    try:
+        return Path(path).read_text().strip()
+    except OSError:
+        return None
+
+
+def cpu_model() -> str:
+    text = _read("/proc/cpuinfo") or ""
+    for line in text.splitlines():
+        if line.lower().startswith(("model name", "hardware", "cpu model")):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def thermal() -> dict:
+    """What a Linux board exposes: SoC temperature, CPU clock, throttling (vcgencmd on a Raspberry Pi)."""
+    facts: dict = {}
+    temp = _read("/sys/class/thermal/thermal_zone0/temp")
+    if temp and temp.lstrip("-").isdigit():
+        facts["cpu_temp_c"] = int(temp) / 1000
+    freq = _read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_cur_freq")
+    if freq and freq.isdigit():
+        facts["cpu_clock_hz"] = int(freq) * 1000
+    import shutil
+    import subprocess
+    if shutil.which("vcgencmd"):
+        try:
+            out = subprocess.run(["vcgencmd", "get_throttled"], capture_output=True, text=True, timeout=5).stdout
+            facts["throttled"] = out.strip().split("=", 1)[-1]
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+    return facts
+
+
+# ---- the agent ------------------------------------------------------------------------------------------------
+
+class Agent:
+    def __init__(self, workspace: Path) -> None:
+        self.workspace = workspace.resolve()
+        self.model = None
+        self.manifest: dict = {}
+        self.reference_input = None
+
+    def _inside(self, relative: str) -> Path:
+        path = (self.workspace / relative).resolve()
+        if path != self.workspace and self.workspace not in path.parents:
+            raise AgentError(E_OUTSIDE_WORKSPACE, f"{relative!r} is outside the agent workspace")
+        return path
+
+    def cmd_hello(self, req: dict) -> dict:
+        runtimes = []
+        for name, probe in (("executorch", "executorch.runtime"), ("tflite_runtime", "tflite_runtime.interpreter"),
+                            ("ai_edge_litert", "ai_edge_litert.interpreter")):
+            import importlib.util
+            try:
+                if importlib.util.find_spec(probe) is not None:
+                    runtimes.append(name)
+            except ModuleNotFoundError:
+                pass
+        return {"protocol_version": PROTOCOL_VERSION, "agent_version": AGENT_VERSION, "runtimes": runtimes,
+                "machine": {"hostname": socket.gethostname(), "platform": platform.platform(),
+                            "arch": platform.machine(), "cpu": cpu_model(), "cpu_count": os.cpu_count(),
+                            "python": platform.python_version()}}
+
+    def cmd_load(self, req: dict) -> dict:
+        import numpy as np
+        directory = self._inside(req.get("artifact", ""))
+        try:
+            manifest = json.loads((directory / "manifest.json").read_text())
+        except (OSError, ValueError) as exc:
+            raise AgentError(E_LOAD_FAILED, f"cannot read manifest: {exc}") from None
+        for name, meta in manifest["files"].items():
+            path = self._inside(str(directory.relative_to(self.workspace) / name))
+            digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+            if digest != meta["sha256"]:
+                raise AgentError(E_HASH_MISMATCH, f"{name}: sha256 does not match the manifest; refusing to load")
+        runtime = RUNTIMES.get(manifest["format"])
+        if runtime is None:
+            raise AgentError(E_LOAD_FAILED, f"this agent cannot run format {manifest['format']!r}")
+        start = time.perf_counter()
+        self.model = runtime(directory / manifest["model_file"], **req.get("options", {}))
+        load_s = time.perf_counter() - start
+        self.manifest = manifest
+        with np.load(directory / manifest["reference"]["file"]) as ref:
+            self.reference_input = ref["inputs"][: manifest["inputs"][0]["shape"][0]]
+        prepared = self.model.prepare([self.reference_input])
+        start = time.perf_counter()
+        self.model.invoke(prepared)
+        first_s = time.perf_counter() - start
+        return {"load_s": load_s, "first_inference_s": first_s, "memory": memory()}
+
+    def _need_model(self):
+        if self.model is None:
+            raise AgentError(E_NOT_LOADED, "no artifact loaded; send 'load' first")
+        return self.model
+
+    def cmd_bench(self, req: dict) -> dict:
+        model = self._need_model()
+        warmup, runs = int(req.get("warmup", 10)), int(req.get("runs", 100))
+        cooldown_s = float(req.get("cooldown_s", 0))
+        if runs < 1 or warmup < 0:
+            raise AgentError(E_BAD_REQUEST, "runs must be >= 1 and warmup >= 0")
+        prepared = model.prepare([self.reference_input])
+        for _ in range(warmup):
+            model.invoke(prepared)
+        before = thermal()
+        latencies = []
+        clock = time.perf_counter_ns
+        for _ in range(runs):
+            start = clock()
+            model.invoke(prepared)
+            latencies.append(clock() - start)
+            if cooldown_s:
+                time.sleep(cooldown_s)
+        return {"latencies_ns": latencies, "warmup": warmup, "thermal_before": before, "thermal_after": thermal()}
+
+    def cmd_predict(self, req: dict) -> dict:
+        """Outputs for N samples, run at the model's fixed batch size."""
+        import numpy as np
+        model = self._need_model()
+        x = decode_tensor(req["x"])
+        spec = self.manifest["inputs"][0]
+        batch, sample_shape = spec["shape"][0], tuple(spec["shape"][1:])
+        if tuple(x.shape[1:]) != sample_shape or len(x) % batch:
+            raise AgentError(E_SHAPE_MISMATCH, f"inputs of shape {list(x.shape)} do not match the model input "
+                                               f"{spec['shape']} (N must be a multiple of {batch})")
+        outs = []
+        for i in range(0, len(x), batch):
+            model.invoke(model.prepare([x[i:i + batch].astype(spec["dtype"], copy=False)]))
+            outs.append(model.outputs()[0].copy())
+        return {"y": encode_tensor(np.concatenate(outs))}
+
+    def cmd_memory(self, req: dict) -> dict:
+        return memory()
+
+    def cmd_thermal(self, req: dict) -> dict:
+        return thermal()
+
+    def handle(self, req: dict) -> dict:
+        handler = getattr(self, f"cmd_{req.get('cmd')}", None)
+        if handler is None:
+            raise AgentError(E_BAD_REQUEST, f"unknown command {req.get('cmd')!r}")
+        return handler(req)
+
+
+def serve(agent: Agent, stdin, stdout) -> None:
+    for line in stdin:
+        if not line.strip():
+            continue
+        req_id = None
+        try:
+            req = json.loads(line)
+            req_id = req.get("id")
+            if req.get("cmd") == "shutdown":
+                stdout.write(json.dumps({"id": req_id, "ok": True}) + "\n")
+                stdout.flush()
+                return
+            resp = {"id": req_id, "ok": True, **agent.handle(req)}
+        except AgentError as exc:
+            resp = {"id": req_id, "ok": False, "error": {"code": exc.code, "message": str(exc)}}
+        except (ValueError, KeyError, TypeError) as exc:
+            resp = {"id": req_id, "ok": False, "error": {"code": E_BAD_REQUEST, "message": f"{type(exc).__name__}: {exc}"}}
+        except Exception as exc:  # the agent must answer, whatever the runtime throws
+            resp = {"id": req_id, "ok": False, "error": {"code": E_RUN_FAILED, "message": f"{type(exc).__name__}: {exc}"}}
+        stdout.write(json.dumps(resp) + "\n")
+        stdout.flush()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workspace", required=True, type=Path, help="directory the agent may read artifacts from")
+    args = parser.parse_args()
+    # Responses go to the real stdout; anything a runtime prints goes to stderr instead of corrupting the stream.
+    out = os.fdopen(os.dup(sys.stdout.fileno()), "w")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    serve(Agent(args.workspace), sys.stdin, out)
+
+
+if __name__ == "__main__":
+    main()

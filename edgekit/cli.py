@@ -1,0 +1,231 @@
+"""The `edgekit` command: results on stdout, progress and errors on stderr, one line per error.
+
+Exit codes: 0 ok, 1 bad input, 2 usage, 3 device or transport failure, 4 a budget or accuracy check failed.
+Set EDGEKIT_DEBUG=1 for tracebacks.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Any, Iterator
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .errors import CheckFailed, EdgekitError
+
+out = Console()
+err = Console(stderr=True)
+
+
+@contextlib.contextmanager
+def progress_bars(enabled: bool = True) -> Iterator[Any]:
+    """A callback(what, done, total) drawing one rich progress bar per phase on stderr."""
+    if not enabled or not err.is_terminal:
+        yield lambda *_: None
+        return
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, transient=True) as bars:
+        tasks: dict[str, Any] = {}
+
+        def update(what: str, done: int, total: int) -> None:
+            if what not in tasks:
+                tasks[what] = bars.add_task(what, total=total)
+            bars.update(tasks[what], completed=done, total=total)
+        yield update
+
+
+def _print_json(obj: Any) -> None:
+    click.echo(json.dumps(obj, indent=2, default=str))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="edgekit")
+def cli() -> None:
+    """Compress a PyTorch model for a device, export it, deploy it and measure it."""
+
+
+@cli.group()
+def targets() -> None:
+    """Device profiles (targets/*.toml)."""
+
+
+@targets.command("list")
+@click.option("--json", "as_json", is_flag=True, help="print JSON instead of a table")
+def targets_list(as_json: bool) -> None:
+    """List every device profile."""
+    from .profiles import list_profiles
+    profiles = list_profiles()
+    if as_json:
+        _print_json([p.to_dict() for p in profiles])
+        return
+    table = Table(title="edgekit targets")
+    for col in ("name", "family", "core", "clock", "RAM", "formats", "transport", "stands for"):
+        table.add_column(col)
+    for p in profiles:
+        hw = p.hardware
+        table.add_row(p.name, p.family, hw.core, f"{hw.clock_hz / 1e6:g} MHz", f"{hw.ram_bytes / 1024:,.0f} KiB",
+                      ",".join(p.software.formats), p.default_transport, p.stands_for or "")
+    out.print(table)
+
+
+@targets.command("show")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
+def targets_show(name: str, as_json: bool) -> None:
+    """Show one device profile, NAME or a path to a .toml file."""
+    from .profiles import load_profile
+    profile = load_profile(name)
+    if as_json:
+        _print_json(profile.to_dict())
+        return
+    table = Table(title=f"{profile.name}: {profile.description}", show_header=False)
+    for key, value in _flatten(profile.to_dict()):
+        table.add_row(key, str(value))
+    out.print(table)
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    items: list[tuple[str, Any]] = []
+    for k, v in d.items():
+        if isinstance(v, dict) and v:
+            items += _flatten(v, f"{prefix}{k}.")
+        elif v not in (None, {}, ()):
+            items.append((f"{prefix}{k}", v))
+    return items
+
+
+QUANTIZE_CHOICES = ("none", "int8", "int8-dynamic")
+
+
+def _quantize_recipe(quantize: str) -> list[Any]:
+    from .compress import Int8DynamicConfig, Int8StaticConfig
+    return {"none": [], "int8": [Int8StaticConfig()], "int8-dynamic": [Int8DynamicConfig()]}[quantize]
+
+
+@cli.command("compile")
+@click.argument("model")
+@click.option("--target", "-t", required=True, help="device profile name (see `edgekit targets list`)")
+@click.option("--quantize", "-q", type=click.Choice(QUANTIZE_CHOICES), default="none", show_default=True)
+@click.option("--calibration", type=click.Path(dir_okay=False), help=".npz with an array 'x' (needed for int8)")
+@click.option("--output", "-o", required=True, type=click.Path(file_okay=False), help="artifact directory to write")
+@click.option("--json", "as_json", is_flag=True, help="print the manifest as JSON")
+def compile_cmd(model: str, target: str, quantize: str, calibration: str | None, output: str, as_json: bool) -> None:
+    """Compress and export MODEL (.pt2 or file.py:factory) for a target; write an artifact directory."""
+    from .compiler import compile_model
+    from .errors import InputError
+    from .modelio import load_data, load_model
+    from .profiles import load_profile
+    profile = load_profile(target)
+    if quantize == "int8" and not calibration:
+        raise InputError("--quantize int8 needs calibration data", "pass --calibration DATA.npz with an array 'x'")
+    loaded = load_model(model)
+    data = load_data(calibration) if calibration else None
+    with progress_bars() as progress:
+        artifact = compile_model(loaded.module, loaded.example_inputs, profile, output,
+                                 recipe=_quantize_recipe(quantize), calibration=data, progress=progress)
+    if as_json:
+        _print_json(artifact.manifest)
+        return
+    deleg = artifact.manifest["export"].get("delegation") or {}
+    table = Table(title=f"edgekit compile: {artifact.path}", show_header=False)
+    table.add_row("format", artifact.format)
+    table.add_row("size", f"{artifact.size_bytes:,} B")
+    table.add_row("recipe", quantize)
+    table.add_row("MACs", f"{artifact.manifest['model']['macs']:,}")
+    if deleg:
+        table.add_row("delegated (XNNPACK)", ", ".join(f"{k} x{v}" for k, v in deleg["delegated_ops"].items()))
+        for op, info in deleg["not_delegated_ops"].items():
+            table.add_row(f"not delegated: {op} x{info['count']}", info["reason"])
+    out.print(table)
+
+
+def _bench_checks(report: dict[str, Any], max_latency_ms: float | None, min_accuracy: float | None,
+                  min_cosine: float | None) -> None:
+    failures = []
+    if max_latency_ms is not None and report["latency_ms"]["p50"] > max_latency_ms:
+        failures.append(f"p50 latency {report['latency_ms']['p50']:.3f} ms > {max_latency_ms} ms")
+    acc = (report.get("accuracy") or {}).get("top1")
+    if min_accuracy is not None and (acc is None or acc * 100 < min_accuracy):
+        failures.append(f"accuracy {'unknown' if acc is None else f'{acc * 100:.2f}%'} < {min_accuracy}%")
+    cosine = report["fidelity"]["vs_host"]["cosine"]
+    if min_cosine is not None and cosine < min_cosine:
+        failures.append(f"cosine vs host {cosine:.6f} < {min_cosine}")
+    if failures:
+        raise CheckFailed("check failed: " + "; ".join(failures))
+
+
+@cli.command("bench")
+@click.argument("artifact_dir", type=click.Path())
+@click.option("--target", "-t", required=True, help="device profile name")
+@click.option("--runs", default=100, show_default=True, type=click.IntRange(1), help="timed runs after warm-up")
+@click.option("--warmup", default=10, show_default=True, type=click.IntRange(0))
+@click.option("--eval", "eval_path", type=click.Path(dir_okay=False), help=".npz with 'x' (and 'y' for accuracy)")
+@click.option("--transport", help="override the profile's default transport")
+@click.option("--timeout", default=120.0, show_default=True, help="seconds to wait for any one device reply")
+@click.option("--max-latency-ms", type=float, help="fail (exit 4) if p50 latency is above this")
+@click.option("--min-accuracy", type=float, help="fail (exit 4) if on-device accuracy (%) is below this")
+@click.option("--min-cosine", type=float, help="fail (exit 4) if cosine vs the host reference is below this")
+@click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
+def bench_cmd(artifact_dir: str, target: str, runs: int, warmup: int, eval_path: str | None, transport: str | None,
+              timeout: float, max_latency_ms: float | None, min_accuracy: float | None, min_cosine: float | None,
+              as_json: bool) -> None:
+    """Deploy ARTIFACT_DIR to a target and measure it."""
+    from .artifact import Artifact
+    from .measure.runner import benchmark
+    from .modelio import load_data
+    from .report_view import single_table
+    artifact = Artifact.load(artifact_dir)
+    data = load_data(eval_path) if eval_path else None
+    with progress_bars() as progress:
+        report = benchmark(artifact, target, runs=runs, warmup=warmup, eval_data=data, transport=transport,
+                           timeout=timeout, progress=progress)
+    if as_json:
+        _print_json(report)
+    else:
+        out.print(single_table(report))
+    _bench_checks(report, max_latency_ms, min_accuracy, min_cosine)
+
+
+@cli.command("demo")
+@click.option("--reports", default="reports", show_default=True, type=click.Path(file_okay=False))
+@click.option("--runs", default=200, show_default=True, type=click.IntRange(1))
+def demo_cmd(reports: str, runs: int) -> None:
+    """Train a digits CNN, compile FP32 and INT8, benchmark both on the emulated devices, write a report."""
+    from .demo import run_demo
+    run_demo(Path(reports), runs=runs, console=out, progress_factory=progress_bars)
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        cli.main(args=argv, prog_name="edgekit", standalone_mode=False)
+    except click.exceptions.Abort:
+        err.print("edgekit: aborted")
+        sys.exit(130)
+    except click.ClickException as exc:  # usage errors: exit 2
+        exc.show()
+        sys.exit(exc.exit_code)
+    except EdgekitError as exc:
+        if os.environ.get("EDGEKIT_DEBUG"):
+            traceback.print_exc()
+        click.echo(f"edgekit: error: {exc.one_line()}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("edgekit: interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # a bug: still one line unless debugging
+        if os.environ.get("EDGEKIT_DEBUG"):
+            raise
+        click.echo(f"edgekit: internal error: {type(exc).__name__}: {exc} (set EDGEKIT_DEBUG=1 for a traceback)",
+                   err=True)
+        sys.exit(70)
+
+
+if __name__ == "__main__":
+    main()

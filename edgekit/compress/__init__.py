@@ -1,0 +1,6 @@
+"""Compression methods: a config per method and one verb, `compress`."""
+from .base import CompressionContext, compress, compress_chain, describe, register, registered_methods
+from .quantize import Int8DynamicConfig, Int8StaticConfig
+
+__all__ = ["CompressionContext", "compress", "compress_chain", "describe", "register", "registered_methods",
+           "Int8StaticConfig", "Int8DynamicConfig"]

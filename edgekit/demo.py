@@ -1,0 +1,63 @@
+"""The main job: train a digits CNN, compile it for the emulated devices, measure it there, report side by side."""
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import torch
+from rich.console import Console
+
+from .compiler import compile_model
+from .compress import Int8StaticConfig
+from .measure.runner import benchmark
+from .modelio import Dataset
+from .models.digits import accuracy, trained_digits_cnn
+from .report_view import comparison_table, html_page
+
+# (column label, target, recipe): one line per emulated device and precision.
+DEMO_RUNS: list[tuple[str, str, list[Any]]] = [
+    ("phone FP32 (.pte)", "emu-phone", []),
+    ("phone INT8 (.pte)", "emu-phone", [Int8StaticConfig()]),
+]
+
+
+def run_demo(reports_dir: Path, runs: int = 200, console: Console | None = None,
+             progress_factory: Callable[..., Any] | None = None) -> list[dict[str, Any]]:
+    console = console or Console()
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    model, split = trained_digits_cnn()
+    console.print(f"trained DigitsCNN in {time.perf_counter() - t0:.1f} s: host FP32 accuracy "
+                  f"{accuracy(model, split.x_test, split.y_test) * 100:.2f}% on {len(split.y_test)} test digits")
+    calibration = Dataset(split.x_train, split.y_train)
+    test = Dataset(split.x_test, split.y_test)
+    example = (torch.from_numpy(split.x_test[:1]),)
+    np.savez(reports_dir / "digits_test.npz", x=split.x_test, y=split.y_test)
+
+    reports = []
+    for label, target, recipe in DEMO_RUNS:
+        slug = label.split(" (")[0].lower().replace(" ", "-")
+        with (progress_factory or _no_progress)() as progress:
+            artifact = compile_model(model, example, target, reports_dir / "artifacts" / slug, recipe=recipe,
+                                     calibration=calibration, progress=progress)
+            report = benchmark(artifact, target, runs=runs, eval_data=test, progress=progress)
+        console.print(f"{label}: {artifact.size_bytes:,} B, p50 {report['latency_ms']['p50']:.4f} ms, "
+                      f"accuracy {report['accuracy']['top1'] * 100:.2f}%")
+        reports.append(report)
+
+    labels = [label for label, _, _ in DEMO_RUNS]
+    title = "edgekit demo: digits CNN on emulated devices"
+    console.print(comparison_table(reports, labels, title))
+    (reports_dir / "demo.json").write_text(json.dumps({"labels": labels, "reports": reports}, indent=2) + "\n")
+    (reports_dir / "demo.html").write_text(html_page(reports, labels, title))
+    console.print(f"wrote {reports_dir / 'demo.json'} and {reports_dir / 'demo.html'}")
+    return reports
+
+
+@contextlib.contextmanager
+def _no_progress() -> Iterator[Callable[[str, int, int], None]]:
+    yield lambda *_: None

@@ -1,0 +1,5 @@
+"""Exporters, chosen by the target profile's formats and runtimes."""
+from . import executorch_pte  # noqa: F401  (registers the exporter)
+from .base import ExportResult, Exporter, exporter_for, register_exporter, registered_exporters
+
+__all__ = ["ExportResult", "Exporter", "exporter_for", "register_exporter", "registered_exporters"]

@@ -1,0 +1,94 @@
+"""ExecuTorch `.pte` with the XNNPACK delegate (phones and other devices running the ExecuTorch runtime)."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import UnsupportedError
+from ..profiles import Profile
+from .base import ExportResult, register_exporter
+
+
+class _WhyNotDelegated(logging.Handler):
+    """Collects the partitioner's 'WhyNoPartition' debug records: node -> reason."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.reasons: dict[str, str] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        msg = record.msg
+        node, reason = getattr(msg, "node", None), getattr(msg, "reason", None)
+        if node is not None and reason:
+            self.reasons.setdefault(str(getattr(node, "target", node)), reason)
+
+
+def _op_name(target: Any) -> str:
+    return getattr(target, "__name__", str(target))
+
+
+class ExecuTorchExporter:
+    name = "executorch-xnnpack"
+    format = "pte"
+
+    def unsupported_reason(self, profile: Profile) -> str | None:
+        if not profile.accepts_format("pte"):
+            return "target does not accept .pte"
+        if "executorch" not in profile.software.runtimes:
+            return "target has no ExecuTorch runtime"
+        return None
+
+    def export(self, model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ...], workdir: Path,
+               profile: Profile) -> ExportResult:
+        from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+        from executorch.exir import to_edge_transform_and_lower
+
+        try:
+            exported = torch.export.export(model, example_inputs)
+        except Exception as exc:  # torch.export raises many types; all mean the model cannot be captured
+            raise UnsupportedError(f"torch.export could not capture the model: {str(exc).splitlines()[0]}",
+                                   "see https://pytorch.org/docs/stable/export.html for what export supports") from exc
+        why = _WhyNotDelegated()
+        partition_logger = logging.getLogger("executorch.backends.xnnpack")
+        old_level = partition_logger.level
+        partition_logger.addHandler(why)
+        partition_logger.setLevel(logging.DEBUG)
+        try:
+            edge = to_edge_transform_and_lower(exported, partitioner=[XnnpackPartitioner()])
+        except Exception as exc:
+            raise UnsupportedError(f"lowering to ExecuTorch failed: {str(exc).splitlines()[0]}") from exc
+        finally:
+            partition_logger.removeHandler(why)
+            partition_logger.setLevel(old_level)
+        delegation = self._delegation(edge.exported_program().graph_module, why.reasons)
+        program = edge.to_executorch()
+        path = workdir / "model.pte"
+        path.write_bytes(program.buffer)
+        return ExportResult(files={"model.pte": path}, model_file="model.pte", format="pte",
+                            info={"exporter": self.name, "delegation": delegation})
+
+    @staticmethod
+    def _delegation(graph_module: torch.fx.GraphModule, reasons: dict[str, str]) -> dict[str, Any]:
+        from executorch.devtools.backend_debug import get_delegation_info
+        info = get_delegation_info(graph_module)
+        delegated = {op: b.delegated for op, b in info.delegation_by_operator.items() if b.delegated}
+        not_delegated = {}
+        for node in graph_module.graph.nodes:
+            if node.op != "call_function" or "executorch_call_delegate" in _op_name(node.target):
+                continue
+            if _op_name(node.target) == "getitem":
+                continue
+            op = _op_name(node.target)
+            reason = next((r for t, r in reasons.items() if op.split(".")[0] in t), None)
+            not_delegated.setdefault(op, {"count": 0, "reason": reason or
+                                          "the XNNPACK partitioner has no kernel for this op (runs on the portable CPU kernels)"})
+            not_delegated[op]["count"] += 1
+        return {"backend": "XnnpackBackend", "delegated_subgraphs": info.num_delegated_subgraphs,
+                "delegated_nodes": info.num_delegated_nodes, "non_delegated_nodes": info.num_non_delegated_nodes,
+                "delegated_ops": delegated, "not_delegated_ops": not_delegated}
+
+
+register_exporter(ExecuTorchExporter())

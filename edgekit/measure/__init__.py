@@ -1,0 +1,1 @@
+"""Measurements on a target and the report they make."""

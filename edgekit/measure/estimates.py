@@ -1,0 +1,26 @@
+"""Labelled estimates: energy from a profile's power model, latency on the real device from its throughput."""
+from __future__ import annotations
+
+from typing import Any
+
+from ..profiles import Profile
+
+
+def device_latency_estimate(profile: Profile, macs: int | None, int8: bool) -> dict[str, Any] | None:
+    """Latency on the real device from 2 x MACs / the profile's effective throughput; None without figures."""
+    perf = profile.performance
+    throughput = None if perf is None else (perf.int8_ops if int8 else perf.fp32_flops)
+    if not macs or not throughput:
+        return None
+    return {"latency_ms": 2 * macs / throughput * 1e3, "estimated": True,
+            "basis": f"2 x {macs:,} MACs / {throughput / 1e9:g} G{'OPS int8' if int8 else 'FLOPS fp32'}",
+            "source": perf.source}
+
+
+def energy_estimate(profile: Profile, latency_ms: float, basis: str) -> dict[str, Any]:
+    """Energy per inference = (active - idle) power x latency: the extra energy one inference costs."""
+    power = profile.power
+    joules = (power.active_w - power.idle_w) * latency_ms / 1e3
+    return {"per_inference_mj": joules * 1e3, "estimated": True,
+            "basis": f"({power.active_w:g} W active - {power.idle_w:g} W idle) x {basis}",
+            "source": power.source}

@@ -1,0 +1,116 @@
+"""Human views of reports: rich tables for the terminal and a self-contained HTML page with plots."""
+from __future__ import annotations
+
+import base64
+import html
+import io
+from typing import Any, Sequence
+
+from rich.table import Table
+
+from .units import format_bytes
+
+
+def _fmt(value: Any, spec: str = ".3f", suffix: str = "") -> str:
+    return "-" if value is None else f"{value:{spec}}{suffix}"
+
+
+def _recipe(report: dict[str, Any]) -> str:
+    return " -> ".join(step["method"] for step in report["artifact"]["recipe"]) or "fp32"
+
+
+def rows(report: dict[str, Any]) -> list[tuple[str, str]]:
+    """(metric, value) pairs shared by the terminal table and the HTML page; estimates say so."""
+    lat, fid, acc = report["latency_ms"], report["fidelity"], report.get("accuracy") or {}
+    est, energy = report.get("device_estimate"), report["energy"]
+    target = report["target"]
+    ran = target["name"] + (f" (stands for {target['stands_for']})" if target.get("stands_for") else "")
+    out = [
+        ("target", ran),
+        ("measured on", report["measured_on"]["cpu"]),
+        ("artifact", f"{report['artifact']['format']} {_recipe(report)}"),
+        ("size", format_bytes(report["artifact"]["size_bytes"])),
+        ("latency p50 / p90 / p99 (ms)", f"{lat['p50']:.4f} / {lat['p90']:.4f} / {lat['p99']:.4f}"),
+        ("latency mean +- std (ms)", f"{lat['mean']:.4f} +- {lat['std']:.4f} over {lat['runs']} runs"),
+        ("load / first inference (ms)", f"{report['load_ms']:.2f} / {report['first_inference_ms']:.3f}"),
+        ("peak RSS", format_bytes(report["memory"]["peak_rss_bytes"]) if report["memory"].get("peak_rss_bytes")
+         else "-"),
+        ("vs host: cosine / rel L2 / max abs", f"{fid['vs_host']['cosine']:.6f} / {fid['vs_host']['rel_l2']:.2e} / "
+                                               f"{fid['vs_host']['max_abs']:.2e}"),
+    ]
+    if fid.get("vs_float"):
+        out.append(("vs FP32 model: cosine", f"{fid['vs_float']['cosine']:.6f}"))
+    if "top1" in acc:
+        out.append(("accuracy (on device)", f"{acc['top1'] * 100:.2f}% of {acc['samples']}"))
+    if est:
+        out.append(("device latency (estimated)", f"{est['latency_ms']:.4f} ms"))
+    out.append(("energy / inference (estimated)", f"{energy['per_inference_mj']:.4f} mJ"))
+    return out
+
+
+def single_table(report: dict[str, Any]) -> Table:
+    table = Table(title=f"edgekit bench: {report['target']['name']}")
+    table.add_column("metric")
+    table.add_column("value", overflow="fold")
+    for key, value in rows(report):
+        table.add_row(key, value)
+    return table
+
+
+def comparison(reports: Sequence[dict[str, Any]], labels: Sequence[str]) -> tuple[list[str], list[list[str]]]:
+    """Column headers and rows comparing several reports side by side."""
+    cols = [dict(rows(r)) for r in reports]
+    keys: list[str] = []
+    for c in cols:
+        keys += [k for k in c if k not in keys]
+    return ["metric", *labels], [[k, *(c.get(k, "-") for c in cols)] for k in keys]
+
+
+def comparison_table(reports: Sequence[dict[str, Any]], labels: Sequence[str], title: str) -> Table:
+    header, body = comparison(reports, labels)
+    table = Table(title=title)
+    for h in header:
+        table.add_column(h, overflow="fold")
+    for row in body:
+        table.add_row(*row)
+    return table
+
+
+def _latency_plot(reports: Sequence[dict[str, Any]], labels: Sequence[str]) -> str:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.2))
+    p50 = [r["latency_ms"]["p50"] for r in reports]
+    err = [[r["latency_ms"]["p50"] - r["latency_ms"]["min"] for r in reports],
+           [r["latency_ms"]["p99"] - r["latency_ms"]["p50"] for r in reports]]
+    ax1.bar(labels, p50, yerr=err, capsize=4, color="#4477aa")
+    ax1.set_ylabel("ms (p50, bars min..p99)")
+    ax1.set_title("latency measured on this host")
+    ax2.bar(labels, [r["artifact"]["size_bytes"] / 1024 for r in reports], color="#228833")
+    ax2.set_ylabel("KiB")
+    ax2.set_title("artifact size")
+    for ax in (ax1, ax2):
+        ax.tick_params(axis="x", labelrotation=15)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def html_page(reports: Sequence[dict[str, Any]], labels: Sequence[str], title: str) -> str:
+    header, body = comparison(reports, labels)
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    trs = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in body)
+    plot = _latency_plot(reports, labels)
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}th{{background:#eee}}</style></head><body>
+<h1>{html.escape(title)}</h1>
+<p>Latency is measured on the machine named in each column. Values marked <em>estimated</em> come from the
+profile's power model or throughput figures, not from a meter or the real device.</p>
+<table><tr>{head}</tr>{trs}</table>
+<p><img alt="latency and size" src="data:image/png;base64,{plot}"></p>
+</body></html>
+"""

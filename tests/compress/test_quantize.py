@@ -1,0 +1,43 @@
+import numpy as np
+import pytest
+import torch
+
+from edgekit.compress import CompressionContext, Int8DynamicConfig, Int8StaticConfig, compress, describe
+from edgekit.errors import InputError
+from edgekit.models.digits import accuracy
+
+
+def test_static_int8_keeps_accuracy(digits, digits_example):
+    model, split = digits
+    ctx = CompressionContext(digits_example, calibration=split.x_train)
+    q = compress(model, Int8StaticConfig(calibration_samples=128), ctx)
+    names = {str(n.target) for n in q.graph.nodes}
+    assert any("quantize_per_channel" in t for t in names), "weights are not per-channel quantized"
+    assert accuracy(q, split.x_test, split.y_test, batch_size=1) >= accuracy(model, split.x_test, split.y_test) - 0.02
+
+
+def test_dynamic_int8_on_linear_model():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10)).eval()
+    x = torch.randn(1, 64)
+    q = compress(model, Int8DynamicConfig(), CompressionContext((x,)))
+    assert any("choose_qparams" in str(n.target) for n in q.graph.nodes), "no dynamic activation quantization"
+    ref, out = model(x), q(x)
+    cos = torch.nn.functional.cosine_similarity(ref, out).item()
+    assert 0.99 < cos and not torch.equal(ref, out)
+
+
+def test_calibration_of_wrong_shape_is_an_input_error(digits, digits_example):
+    model, _ = digits
+    ctx = CompressionContext(digits_example, calibration=np.zeros((10, 1, 7, 7), np.float32))
+    with pytest.raises(InputError, match=r"shape \(1, 7, 7\).*\(1, 8, 8\)"):
+        compress(model, Int8StaticConfig(), ctx)
+
+
+def test_static_int8_without_calibration_says_what_to_do(digits, digits_example):
+    with pytest.raises(InputError, match="calibration"):
+        compress(digits[0], Int8StaticConfig(), CompressionContext(digits_example))
+
+
+def test_describe_records_method_and_fields():
+    assert describe(Int8StaticConfig()) == {"method": "int8", "per_channel": True, "calibration_samples": 256}
