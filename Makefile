@@ -4,17 +4,20 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test bench clean
+.PHONY: setup system-deps demo test bench clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	# A complete lock: --no-deps installs exactly these versions (litert-torch pins typing-extensions below what
-	# cattrs asks for, so a resolver refuses the set that is known to work together).
+	@# A complete lock: --no-deps installs exactly these versions (litert-torch pins typing-extensions below what
+	@# cattrs asks for, so a resolver refuses the set that is known to work together).
 	$(PY) -m pip install --quiet --no-deps -r requirements.txt
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
-setup: $(STAMP)
+setup: $(STAMP) system-deps
+
+system-deps:
+	@.ci/install-apt.sh
 
 demo: setup
 	$(VENV)/bin/edgekit demo
