@@ -84,14 +84,17 @@ def compile_model(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ..
                              calibration=None if calibration is None else calibration.x,
                              labels=None if calibration is None else calibration.y,
                              progress=progress or (lambda *_: None))
-    compressed = compress_chain(model, recipe, ctx)
-    host_out = _run_each(compressed, ref_in, batch)
+    own = [c for c in recipe if exporter.applies_itself(c)]
+    compressed = compress_chain(model, [c for c in recipe if c not in own], ctx)
     with torch.no_grad():
         outputs = _as_outputs(compressed(*example_inputs))
+    macs_after, params_after = count_macs(compressed, example_inputs), count_params(compressed)
 
     with tempfile.TemporaryDirectory(prefix="edgekit-export-") as tmp:
         workdir = Path(tmp)
-        result = exporter.export(compressed, example_inputs, workdir, profile)
+        result = exporter.export(compressed, example_inputs, workdir, profile, own_configs=own, ctx=ctx)
+        host_out = (result.reference_fn(ref_in.numpy()) if result.reference_fn
+                    else _run_each(compressed, ref_in, batch))
         model_bytes = result.files[result.model_file].stat().st_size
         if model_bytes > profile.hardware.storage_bytes:
             raise UnsupportedError(f"the model file is {model_bytes:,} B, target '{profile.name}' has "
@@ -106,10 +109,12 @@ def compile_model(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ..
             "outputs": _tensor_specs(outputs, "output_"),
             "target": {"name": profile.name, "stands_for": profile.stands_for},
             "recipe": [describe(c) for c in recipe],
-            "model": {"params_before": params_before, "macs": macs_before, "macs_before": macs_before},
+            "model": {"params_before": params_before, "params": params_after, "macs_before": macs_before,
+                      "macs": macs_after},
             "export": result.info,
             "reference": {"file": REFERENCE, "count": int(len(ref_in)),
-                          "outputs": "host PyTorch outputs of the compressed model",
+                          "outputs": "host outputs of the exported model" if result.reference_fn
+                          else "host PyTorch outputs of the compressed model",
                           "float_outputs": "host PyTorch outputs of the uncompressed model"},
         }
         return write_artifact(outdir, {**result.files, REFERENCE: workdir / REFERENCE}, manifest)

@@ -3,10 +3,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol, Sequence
+
+import numpy as np
 
 import torch
 
+from ..compress.base import CompressionContext
 from ..errors import UnsupportedError
 from ..profiles import Profile
 
@@ -17,6 +20,9 @@ class ExportResult:
     model_file: str
     format: str
     info: dict[str, Any] = field(default_factory=dict)  # exporter-specific facts recorded in the manifest
+    # Host reference for the exported model when it differs from running the compressed torch module (e.g. an
+    # exporter that quantized the model itself): maps a batch of inputs (numpy) to the first output (numpy).
+    reference_fn: Callable[[np.ndarray], np.ndarray] | None = None
 
 
 class Exporter(Protocol):
@@ -26,9 +32,14 @@ class Exporter(Protocol):
     def unsupported_reason(self, profile: Profile) -> str | None:
         """None when this exporter can produce something `profile` runs, else why not."""
 
+    def applies_itself(self, config: Any) -> bool:
+        """True for compression configs this exporter applies during export (e.g. its own INT8 converter);
+        the compiler then passes them to `export` instead of running them beforehand."""
+
     def export(self, model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ...], workdir: Path,
-               profile: Profile) -> ExportResult:
-        """Write the model file(s) into `workdir`."""
+               profile: Profile, *, own_configs: Sequence[Any] = (), ctx: CompressionContext | None = None
+               ) -> ExportResult:
+        """Write the model file(s) into `workdir`, applying `own_configs` (see applies_itself) with `ctx`."""
 
 
 _EXPORTERS: list[Exporter] = []

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 
@@ -41,8 +41,11 @@ class ExecuTorchExporter:
             return "target has no ExecuTorch runtime"
         return None
 
+    def applies_itself(self, config: Any) -> bool:
+        return False  # INT8 for XNNPACK is the PT2E flow the compressor already runs
+
     def export(self, model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ...], workdir: Path,
-               profile: Profile) -> ExportResult:
+               profile: Profile, *, own_configs: Sequence[Any] = (), ctx: Any = None) -> ExportResult:
         from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
         from executorch.exir import to_edge_transform_and_lower
 
