@@ -62,13 +62,17 @@ def decode_tensor(obj: dict):
 class ExecuTorchModel:
     """A .pte through ExecuTorch's Python runtime (its bindings exchange torch tensors)."""
 
-    def __init__(self, path: Path) -> None:
+    @staticmethod
+    def import_runtime():
         try:
             import torch
             from executorch.runtime import Runtime
         except ImportError as exc:
             raise AgentError(E_RUNTIME_MISSING, f"ExecuTorch runtime not installed on the device: {exc}") from None
-        self._torch = torch
+        return torch, Runtime
+
+    def __init__(self, path: Path) -> None:
+        self._torch, Runtime = self.import_runtime()
         try:
             self._method = Runtime.get().load_program(path).load_method("forward")
         except Exception as exc:
@@ -87,7 +91,8 @@ class ExecuTorchModel:
 class TFLiteModel:
     """A .tflite through tflite_runtime (as on a Raspberry Pi image) or ai_edge_litert."""
 
-    def __init__(self, path: Path, threads: int = 1) -> None:
+    @staticmethod
+    def import_runtime():
         try:
             from tflite_runtime.interpreter import Interpreter
         except ImportError:
@@ -96,6 +101,10 @@ class TFLiteModel:
             except ImportError:
                 raise AgentError(E_RUNTIME_MISSING, "neither tflite_runtime nor ai_edge_litert is installed "
                                                     "on the device") from None
+        return Interpreter
+
+    def __init__(self, path: Path, threads: int = 1) -> None:
+        Interpreter = self.import_runtime()
         try:
             self._interp = Interpreter(model_path=str(path), num_threads=threads)
             self._interp.allocate_tensors()
@@ -219,6 +228,7 @@ class Agent:
         runtime = RUNTIMES.get(manifest["format"])
         if runtime is None:
             raise AgentError(E_LOAD_FAILED, f"this agent cannot run format {manifest['format']!r}")
+        runtime.import_runtime()  # importing Python modules is set-up, not model load time
         start = time.perf_counter()
         self.model = runtime(directory / manifest["model_file"], **req.get("options", {}))
         load_s = time.perf_counter() - start
