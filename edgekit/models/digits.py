@@ -27,7 +27,8 @@ def load_digits_split(test_fraction: float = 0.2, seed: int = 0, size: int = 8) 
                                             align_corners=False).numpy()
     x_tr, x_te, y_tr, y_te = train_test_split(x, data.target.astype(np.int64), test_size=test_fraction,
                                               random_state=seed, stratify=data.target)
-    return DigitsSplit(*(np.ascontiguousarray(a) for a in (x_tr, y_tr, x_te, y_te)))
+    # Fresh copies: the split can leave odd strides on size-1 dims, which torch.export reads as channels-last.
+    return DigitsSplit(*(a.copy(order="C") for a in (x_tr, y_tr, x_te, y_te)))
 
 
 class DigitsCNN(nn.Module):
