@@ -1,0 +1,312 @@
+"""LiteRT `.tflite` through litert-torch (Raspberry Pi class boards; INT8 files also feed the MCU compiler).
+
+FP32 is `litert_torch.convert(model, example).export(path)`. Full-integer INT8 is quantized inside the litert-torch
+flow (PT2E with litert-torch's own quantizer, then `convert(..., quant_config=...)`), so the exporter applies
+Int8StaticConfig itself instead of the XNNPACK quantizer the compressor would run. That flow gives int8 inputs and
+outputs; `int8_io=False` wraps them with QUANTIZE / DEQUANTIZE so callers exchange float32 instead.
+
+Other code (the microcontroller compiler) calls `export_tflite` directly.
+"""
+from __future__ import annotations
+
+import os
+import re
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Iterable, Sequence
+
+import numpy as np
+import torch
+
+from ..compress.base import CompressionContext, register
+from ..compress.quantize import Int8StaticConfig
+from ..errors import UnsupportedError
+from ..profiles import Profile
+from .base import ExportResult, register_exporter
+
+EXPORTER_NAME = "litert-torch"
+
+
+@dataclass(frozen=True)
+class TFLiteInt8Config(Int8StaticConfig):
+    """Int8StaticConfig for .tflite targets with a choice of tensor types at the model boundary.
+
+    int8_io=True (what litert-torch gives): the model takes and returns int8, with (scale, zero_point) recorded in
+    the manifest. int8_io=False: the model takes and returns float32 (QUANTIZE/DEQUANTIZE ops at the boundary).
+    """
+
+    int8_io: bool = True
+    method: ClassVar[str] = "int8"
+
+
+@register(TFLiteInt8Config)
+def _only_in_tflite(model: torch.nn.Module, config: TFLiteInt8Config, ctx: CompressionContext) -> torch.nn.Module:
+    # Reached only when the target's exporter is not the .tflite one (which applies the config itself).
+    raise UnsupportedError("TFLiteInt8Config applies to .tflite targets only",
+                           "use Int8StaticConfig for other targets")
+
+
+# ---- the .tflite flatbuffer -------------------------------------------------------------------------------------
+
+def _schema():
+    from ai_edge_litert import schema_py_generated as schema
+    return schema
+
+
+def _builtin_names() -> dict[int, str]:
+    ops = _schema().BuiltinOperator
+    return {v: k for k, v in vars(ops).items() if k.isupper() and isinstance(v, int)}
+
+
+def read_operators(model_bytes: bytes) -> dict[str, int]:
+    """Operator name -> count over all subgraphs of a .tflite (custom ops as 'CUSTOM:<code>')."""
+    schema = _schema()
+    model = schema.ModelT.InitFromPackedBuf(model_bytes, 0)
+    names = _builtin_names()
+    codes = []
+    for code in model.operatorCodes or []:
+        builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
+        if builtin == schema.BuiltinOperator.CUSTOM:
+            custom = code.customCode.decode() if isinstance(code.customCode, bytes) else code.customCode
+            codes.append(f"CUSTOM:{custom}")
+        else:
+            codes.append(names.get(builtin, f"BUILTIN_{builtin}"))
+    counts: Counter[str] = Counter()
+    for subgraph in model.subgraphs or []:
+        for op in subgraph.operators or []:
+            counts[codes[op.opcodeIndex]] += 1
+    return dict(sorted(counts.items()))
+
+
+def _float_boundary(model_bytes: bytes) -> bytes:
+    """Rewrite an int8-in/int8-out model so it takes and returns float32 (QUANTIZE in, DEQUANTIZE out)."""
+    import flatbuffers
+    schema = _schema()
+    model = schema.ModelT.InitFromPackedBuf(model_bytes, 0)
+    int8 = schema.TensorType.INT8
+
+    def opcode(builtin: int, version: int) -> int:
+        for i, code in enumerate(model.operatorCodes):
+            if max(code.builtinCode, code.deprecatedBuiltinCode) == builtin:
+                code.version = max(code.version, version)
+                return i
+        code = schema.OperatorCodeT()
+        code.builtinCode, code.deprecatedBuiltinCode, code.version = builtin, min(builtin, 127), version
+        model.operatorCodes.append(code)
+        return len(model.operatorCodes) - 1
+
+    def float_twin(sub, index: int, suffix: str) -> int:
+        src = sub.tensors[index]
+        twin = schema.TensorT()
+        twin.shape, twin.shapeSignature = src.shape, src.shapeSignature
+        twin.type, twin.buffer = schema.TensorType.FLOAT32, 0  # buffer 0: the empty sentinel (not a constant)
+        name = src.name.decode() if isinstance(src.name, bytes) else (src.name or f"t{index}")
+        twin.name = f"{name}_{suffix}"
+        sub.tensors.append(twin)
+        return len(sub.tensors) - 1
+
+    def op(index: int, inputs: list[int], outputs: list[int], options_type: int, options: Any):
+        o = schema.OperatorT()
+        o.opcodeIndex, o.inputs, o.outputs = index, inputs, outputs
+        o.builtinOptionsType, o.builtinOptions = options_type, options
+        return o
+
+    quantize = opcode(schema.BuiltinOperator.QUANTIZE, 1)
+    dequantize = opcode(schema.BuiltinOperator.DEQUANTIZE, 2)  # version 2: int8 input
+    remap: dict[tuple[int, int], int] = {}
+    for s, sub in enumerate(model.subgraphs):
+        new_inputs, new_outputs = [], []
+        for i in sub.inputs:
+            if sub.tensors[i].type != int8:
+                new_inputs.append(i)
+                continue
+            f = float_twin(sub, i, "float")
+            sub.operators.insert(0, op(quantize, [f], [i], schema.BuiltinOptions.QuantizeOptions,
+                                       schema.QuantizeOptionsT()))
+            remap[(s, i)] = f
+            new_inputs.append(f)
+        for o in sub.outputs:
+            if sub.tensors[o].type != int8:
+                new_outputs.append(o)
+                continue
+            f = float_twin(sub, o, "float")
+            sub.operators.append(op(dequantize, [o], [f], schema.BuiltinOptions.DequantizeOptions,
+                                    schema.DequantizeOptionsT()))
+            remap[(s, o)] = f
+            new_outputs.append(f)
+        sub.inputs, sub.outputs = new_inputs, new_outputs
+    for signature in model.signatureDefs or []:
+        for entry in (signature.inputs or []) + (signature.outputs or []):
+            entry.tensorIndex = remap.get((signature.subgraphIndex, entry.tensorIndex), entry.tensorIndex)
+    builder = flatbuffers.Builder(len(model_bytes) + 1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+# ---- host interpreter -------------------------------------------------------------------------------------------
+
+def _tensor_facts(details: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    facts = []
+    for d in details:
+        scale, zero_point = d["quantization"]
+        facts.append({"name": d["name"], "shape": [int(s) for s in d["shape"]], "dtype": np.dtype(d["dtype"]).name,
+                      "quantization": {"scale": float(scale), "zero_point": int(zero_point)} if scale else None})
+    return facts
+
+
+def quantize(x: np.ndarray, dtype: str, quantization: dict[str, Any] | None) -> np.ndarray:
+    """Float samples -> the model's input type, with the manifest's (scale, zero_point) when quantized."""
+    if quantization is None or np.issubdtype(x.dtype, np.integer):
+        return x.astype(dtype, copy=False)
+    info = np.iinfo(dtype)
+    q = np.round(x / quantization["scale"]) + quantization["zero_point"]
+    return np.clip(q, info.min, info.max).astype(dtype)
+
+
+def dequantize(y: np.ndarray, quantization: dict[str, Any] | None) -> np.ndarray:
+    if quantization is None:
+        return y
+    return ((y.astype(np.float32) - quantization["zero_point"]) * quantization["scale"]).astype(np.float32)
+
+
+def host_runner(path: str | Path) -> Callable[[np.ndarray], np.ndarray]:
+    """A function running the .tflite at `path` on this host (ai_edge_litert) over a batch of float samples,
+    at the model's fixed batch size, returning the first output as float32 (dequantized if int8)."""
+    from ai_edge_litert.interpreter import Interpreter
+    interp = Interpreter(model_path=str(path), num_threads=1)
+    interp.allocate_tensors()
+    (inp,), out = _tensor_facts(interp.get_input_details()), _tensor_facts(interp.get_output_details())[0]
+    in_index, out_index = interp.get_input_details()[0]["index"], interp.get_output_details()[0]["index"]
+    batch = inp["shape"][0]
+
+    def run(x: np.ndarray) -> np.ndarray:
+        if len(x) % batch:
+            raise UnsupportedError(f"{len(x)} samples are not a multiple of the model's batch size {batch}")
+        outs = []
+        for i in range(0, len(x), batch):
+            interp.set_tensor(in_index, quantize(x[i:i + batch], inp["dtype"], inp["quantization"]))
+            interp.invoke()
+            outs.append(dequantize(interp.get_tensor(out_index).copy(), out["quantization"]))
+        return np.concatenate(outs)
+    return run
+
+
+# ---- conversion -------------------------------------------------------------------------------------------------
+
+_LOWERING = re.compile(r"Lowering not found:\s*(\S+)")
+
+
+def _conversion_error(exc: Exception, what: str) -> UnsupportedError:
+    text = str(exc)
+    ops = sorted(set(_LOWERING.findall(text)))
+    if ops:
+        return UnsupportedError(f"litert-torch cannot convert operator(s) {', '.join(ops)} to .tflite",
+                                "replace them in the model or target a runtime that has them")
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return UnsupportedError(f"{what} failed: {first[:300]}", "see litert-torch's supported operators")
+
+
+def _calibration_batches(calibration: Any, example: torch.Tensor, limit: int) -> list[tuple[torch.Tensor, ...]]:
+    if calibration is None:
+        raise UnsupportedError("INT8 .tflite export needs calibration data", "pass calibration samples")
+    if isinstance(calibration, np.ndarray):
+        ctx = CompressionContext(example_inputs=(example,), calibration=calibration)
+        return ctx.calibration_batches(limit)
+    return [tuple(b) if isinstance(b, (tuple, list)) else (b,) for b in list(calibration)[:limit]]
+
+
+def export_tflite(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ...], path: str | Path, *,
+                  int8: bool = False, calibration: np.ndarray | Iterable[Any] | None = None, int8_io: bool = True,
+                  per_channel: bool = True, calibration_samples: int = 256) -> dict[str, Any]:
+    """Convert `model` to a .tflite file at `path`; returns the facts recorded in a manifest.
+
+    int8=False: FP32. int8=True: full-integer INT8 (int8 weights and activations, per-channel weights by default),
+    calibrated on `calibration`: an array of samples shaped (N, *example.shape[1:]) (batched like the example), or
+    an iterable of input tuples. int8_io=True keeps int8 model inputs/outputs; False gives float32 ones.
+
+    Returns {"exporter", "int8", "operators": {name: count}, "inputs"/"outputs": [{"name", "shape", "dtype",
+    "quantization": {"scale", "zero_point"} | None}], "bytes"}. Quantized tensors map as real = scale * (q - zp).
+    Raises UnsupportedError naming any operator litert-torch cannot convert (or custom ops in the result).
+    """
+    os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")  # its progress lines would go to our stdout
+    import litert_torch
+    path = Path(path)
+    try:
+        model = model.eval()
+    except NotImplementedError:  # a module from torch.export (e.g. an earlier compression step) has no eval()
+        pass
+    example_inputs = tuple(example_inputs)
+    try:
+        if not int8:
+            edge = litert_torch.convert(model, example_inputs)
+        else:
+            from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer, get_symmetric_quantization_config
+            from litert_torch.quantize.quant_config import QuantConfig
+            from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+            batches = _calibration_batches(calibration, example_inputs[0], calibration_samples)
+            quantizer = PT2EQuantizer().set_global(
+                get_symmetric_quantization_config(is_per_channel=per_channel, is_dynamic=False))
+            prepared = prepare_pt2e(torch.export.export(model, example_inputs).module(), quantizer)
+            with torch.no_grad():
+                for batch in batches:
+                    prepared(*batch)
+            converted = convert_pt2e(prepared, fold_quantize=False)
+            edge = litert_torch.convert(converted, example_inputs, quant_config=QuantConfig(pt2e_quantizer=quantizer))
+        tmp = path.with_name(f".{path.name}.partial")
+        edge.export(str(tmp))
+    except UnsupportedError:
+        raise
+    except Exception as exc:  # torch.export / lowering / the MLIR converter raise many types
+        raise _conversion_error(exc, "conversion to .tflite") from exc
+    data = tmp.read_bytes()
+    if int8 and not int8_io:
+        data = _float_boundary(data)
+    operators = read_operators(data)
+    custom = [op for op in operators if op.startswith("CUSTOM:")]
+    if custom:
+        tmp.unlink(missing_ok=True)
+        raise UnsupportedError(f"the .tflite needs operators outside the LiteRT builtins: {', '.join(custom)}",
+                               "the device runtime has no kernels for them; replace them in the model")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+    from ai_edge_litert.interpreter import Interpreter
+    interp = Interpreter(model_path=str(path))
+    return {"exporter": EXPORTER_NAME, "int8": bool(int8), "operators": operators,
+            "inputs": _tensor_facts(interp.get_input_details()),
+            "outputs": _tensor_facts(interp.get_output_details()), "bytes": len(data)}
+
+
+class TFLiteExporter:
+    name = EXPORTER_NAME
+    format = "tflite"
+
+    def unsupported_reason(self, profile: Profile) -> str | None:
+        if not profile.accepts_format("tflite"):
+            return "target does not accept .tflite"
+        return None
+
+    def applies_itself(self, config: Any) -> bool:
+        return isinstance(config, Int8StaticConfig)  # includes TFLiteInt8Config
+
+    def export(self, model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ...], workdir: Path,
+               profile: Profile, *, own_configs: Sequence[Any] = (), ctx: CompressionContext | None = None
+               ) -> ExportResult:
+        if len(own_configs) > 1:
+            raise UnsupportedError("the recipe quantizes to INT8 more than once")
+        config = own_configs[0] if own_configs else None
+        path = workdir / "model.tflite"
+        if config is None:
+            info = export_tflite(model, example_inputs, path)
+        else:
+            if ctx is None or ctx.calibration is None:
+                raise UnsupportedError("INT8 .tflite export needs calibration data",
+                                       "pass --calibration DATA.npz with an array 'x'")
+            info = export_tflite(model, example_inputs, path, int8=True, per_channel=config.per_channel,
+                                 int8_io=getattr(config, "int8_io", True),
+                                 calibration=ctx.calibration_batches(config.calibration_samples))
+        return ExportResult(files={"model.tflite": path}, model_file="model.tflite", format="tflite", info=info,
+                            reference_fn=host_runner(path))
+
+
+register_exporter(TFLiteExporter())

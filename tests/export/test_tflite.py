@@ -1,0 +1,98 @@
+"""The .tflite exporter on the digits CNN: real litert-torch conversion, checked with the real LiteRT interpreter."""
+import numpy as np
+import pytest
+import torch
+
+from edgekit.compiler import compile_model
+from edgekit.compress import Int8StaticConfig
+from edgekit.errors import UnsupportedError
+from edgekit.export.tflite import TFLiteInt8Config, export_tflite, host_runner, read_operators
+from edgekit.models.digits import accuracy
+from edgekit.modelio import Dataset
+
+pytestmark = pytest.mark.runtime
+CNN_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "MAX_POOL_2D"}
+
+
+@pytest.fixture(scope="module")
+def fp32_art(digits, digits_example, tmp_path_factory):
+    model, split = digits
+    return compile_model(model, digits_example, "rpi4", tmp_path_factory.mktemp("tfl") / "fp32",
+                         calibration=Dataset(split.x_train, split.y_train))
+
+
+@pytest.fixture(scope="module")
+def int8_art(digits, digits_example, tmp_path_factory):
+    model, split = digits
+    return compile_model(model, digits_example, "rpi4", tmp_path_factory.mktemp("tfl") / "int8",
+                         recipe=[Int8StaticConfig(calibration_samples=128)],
+                         calibration=Dataset(split.x_train, split.y_train))
+
+
+def test_fp32_lists_ops_and_matches_torch(fp32_art, digits):
+    model, split = digits
+    export = fp32_art.manifest["export"]
+    assert fp32_art.format == "tflite" and fp32_art.model_file.suffix == ".tflite"
+    assert CNN_OPS <= set(export["operators"]) and "QUANTIZE" not in export["operators"]
+    assert export["inputs"][0]["dtype"] == "float32" and export["inputs"][0]["quantization"] is None
+    assert read_operators(fp32_art.model_file.read_bytes()) == export["operators"]
+    ref = fp32_art.reference()
+    assert fp32_art.manifest["reference"]["outputs"] == "host outputs of the exported model"
+    np.testing.assert_allclose(ref["outputs"], ref["float_outputs"], rtol=1e-4, atol=1e-4)
+    run = host_runner(fp32_art.model_file)
+    tfl_acc = float((run(split.x_test).argmax(1) == split.y_test).mean())
+    assert abs(tfl_acc - accuracy(model, split.x_test, split.y_test)) < 0.005
+
+
+def test_int8_is_full_integer_smaller_and_accurate(int8_art, fp32_art, digits):
+    model, split = digits
+    export = int8_art.manifest["export"]
+    assert export["int8"] is True
+    assert CNN_OPS <= set(export["operators"])
+    for spec in export["inputs"] + export["outputs"]:  # int8 at the boundary, with the params to (de)quantize
+        assert spec["dtype"] == "int8" and spec["quantization"]["scale"] > 0
+        assert -128 <= spec["quantization"]["zero_point"] <= 127
+    assert int8_art.size_bytes < 0.5 * fp32_art.size_bytes
+    assert int8_art.manifest["recipe"][0]["method"] == "int8"
+    ref = int8_art.reference()  # host outputs of the int8 file, dequantized: close to float but not equal
+    assert not np.array_equal(ref["outputs"], ref["float_outputs"])
+    assert (ref["outputs"].argmax(1) == ref["float_outputs"].argmax(1)).mean() >= 0.75
+    run = host_runner(int8_art.model_file)
+    int8_acc = float((run(split.x_test).argmax(1) == split.y_test).mean())
+    assert int8_acc >= accuracy(model, split.x_test, split.y_test) - 0.03
+
+
+def test_float_io_wraps_int8_model(digits, digits_example, tmp_path):
+    model, split = digits
+    info = export_tflite(model, digits_example, tmp_path / "m.tflite", int8=True, calibration=split.x_train[:64],
+                         int8_io=False)
+    assert info["inputs"][0]["dtype"] == "float32" and info["outputs"][0]["dtype"] == "float32"
+    assert info["operators"]["QUANTIZE"] >= 1 and info["operators"]["DEQUANTIZE"] >= 1
+    assert CNN_OPS <= set(info["operators"])
+    y = host_runner(tmp_path / "m.tflite")(split.x_test[:100])
+    with torch.no_grad():
+        ref = model(torch.from_numpy(split.x_test[:100])).numpy()
+    assert (y.argmax(1) == ref.argmax(1)).mean() >= 0.9
+
+
+def test_float_io_config_through_compiler(digits, digits_example, tmp_path):
+    model, split = digits
+    art = compile_model(model, digits_example, "rpi4", tmp_path / "a",
+                        recipe=[TFLiteInt8Config(calibration_samples=32, int8_io=False)],
+                        calibration=Dataset(split.x_train, split.y_train))
+    assert art.manifest["recipe"][0]["int8_io"] is False
+    assert art.manifest["export"]["inputs"][0]["dtype"] == "float32"
+
+
+def test_unconvertible_operator_is_named(tmp_path):
+    class Det(torch.nn.Module):
+        def forward(self, x):
+            return torch.linalg.det(x)
+    with pytest.raises(UnsupportedError, match=r"aten\._linalg_det"):
+        export_tflite(Det(), (torch.randn(1, 4, 4),), tmp_path / "d.tflite")
+    assert not list(tmp_path.iterdir()), "a failed export left files behind"
+
+
+def test_int8_without_calibration_is_refused(digits, digits_example, tmp_path):
+    with pytest.raises(UnsupportedError, match="calibration"):
+        export_tflite(digits[0], digits_example, tmp_path / "m.tflite", int8=True)
