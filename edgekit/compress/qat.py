@@ -1,0 +1,86 @@
+"""Quantization-aware training through PT2E: the same INT8 graph as post-training quantization, with weights
+fine-tuned through fake-quantization first.
+
+prepare_qat_pt2e (XNNPACK quantizer, QAT config) -> a few epochs on the context's data -> convert_pt2e. The result
+is the same quantize/dequantize graph that `Int8StaticConfig` produces, so every exporter that takes PTQ output
+takes this unchanged.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import InputError
+from .base import CompressionContext, register
+
+
+@dataclass(frozen=True)
+class QatInt8Config:
+    """INT8 QAT: fine-tune `epochs` over the context's data (cross-entropy on labels when given, else matching
+    the float model's outputs), then convert to the INT8 graph."""
+
+    epochs: int = 3
+    lr: float = 1e-4
+    batch_size: int = 32
+    per_channel: bool = True
+    freeze_observers_after: int = 1  # epochs; then scales stay fixed and only the weights adapt
+    seed: int = 0
+    method: ClassVar[str] = "int8-qat"
+
+
+def _qat_quantizer(per_channel: bool):
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
+        XNNPACKQuantizer, get_symmetric_quantization_config)
+    return XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=per_channel, is_qat=True))
+
+
+def _freeze_observers(gm: torch.fx.GraphModule) -> None:
+    for mod in gm.modules():
+        if hasattr(mod, "disable_observer"):
+            mod.disable_observer()
+
+
+@register(QatInt8Config)
+def _qat(model: nn.Module, config: QatInt8Config, ctx: CompressionContext) -> nn.Module:
+    from torchao.quantization.pt2e import move_exported_model_to_eval, move_exported_model_to_train
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_qat_pt2e
+
+    ctx.calibration_batches(1)  # validates presence and shape of the training data
+    x = torch.from_numpy(np.ascontiguousarray(ctx.calibration)).to(ctx.example_inputs[0].dtype)
+    y = None if ctx.labels is None else torch.from_numpy(np.asarray(ctx.labels))
+    if y is not None and len(y) != len(x):
+        raise InputError(f"training data has {len(x)} samples but {len(y)} labels")
+    model = model.eval()
+    with torch.no_grad():
+        target = y if y is not None else torch.cat([model(x[i:i + 256]) for i in range(0, len(x), 256)])
+
+    # Traced with a dynamic batch so training can use mini-batches; the exporter re-traces at the example's batch.
+    sample = x[:2] if len(x) >= 2 else x.repeat(2, *([1] * (x.dim() - 1)))
+    graph = torch.export.export(model, (sample,), dynamic_shapes=({0: torch.export.Dim.AUTO},)).module()
+    prepared = prepare_qat_pt2e(graph, _qat_quantizer(config.per_channel))
+    with torch.no_grad():  # initialise the observers on a batch before the first gradient step
+        prepared(x[:config.batch_size])
+
+    torch.manual_seed(config.seed)
+    opt = torch.optim.Adam([p for p in prepared.parameters() if p.requires_grad], lr=config.lr)
+    move_exported_model_to_train(prepared)
+    steps = (len(x) + config.batch_size - 1) // config.batch_size
+    for epoch in range(config.epochs):
+        if epoch == config.freeze_observers_after:
+            _freeze_observers(prepared)
+        perm = torch.randperm(len(x))
+        for s in range(steps):
+            idx = perm[s * config.batch_size:(s + 1) * config.batch_size]
+            out = prepared(x[idx])
+            loss = (nn.functional.cross_entropy(out, target[idx]) if y is not None
+                    else nn.functional.mse_loss(out, target[idx]))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            ctx.progress("qat", epoch * steps + s + 1, config.epochs * steps)
+    move_exported_model_to_eval(prepared)
+    return convert_pt2e(prepared)
