@@ -75,8 +75,20 @@ def compress_chain(model: torch.nn.Module, configs: Sequence[CompressionConfig],
 
 def describe(config: CompressionConfig) -> dict[str, Any]:
     """A JSON-ready record of a config, as stored in manifests ({'method': ..., **fields})."""
-    return {"method": config.method, **dataclasses.asdict(config)}
+    record = {"method": config.method, **dataclasses.asdict(config)}
+    # A user's callable (e.g. a training loop) is recorded by name: manifests are JSON.
+    return {k: (getattr(v, "__qualname__", repr(v)) if callable(v) else list(v) if isinstance(v, tuple) else v)
+            for k, v in record.items()}
 
 
 def registered_methods() -> dict[str, type]:
-    return {cfg.method: cfg for cfg in _REGISTRY}
+    """Method name -> config type; where several configs share a name, the first registered."""
+    methods: dict[str, type] = {}
+    for cfg in _REGISTRY:
+        methods.setdefault(cfg.method, cfg)
+    return methods
+
+
+def configs_named(method: str) -> list[type]:
+    """Every config type registered under `method`, in registration order (e.g. "int8" and its .tflite variant)."""
+    return [cfg for cfg in _REGISTRY if cfg.method == method]

@@ -1,0 +1,83 @@
+"""Fine-tuning after pruning: a built-in loop on the calibration data, or the user's own (a callable).
+
+The built-in loop trains on `ctx.calibration` (x) with cross-entropy on `ctx.labels` (y) when labels are given;
+without labels it distils from the model as it was before pruning (mean squared error to its outputs), so
+fine-tuning never needs more than the calibration inputs. A user's `Trainer` is called as
+`trainer(model, epochs)` and trains the module in place.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Callable, Iterable
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import InputError
+from .base import CompressionContext
+
+Trainer = Callable[[nn.Module, int], None]
+AfterStep = Callable[[], None]
+
+
+def training_data(ctx: CompressionContext) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The calibration set as tensors (x, y or None), checked against the example input."""
+    if ctx.calibration is None:
+        raise InputError("fine-tuning needs training data", "pass --calibration DATA.npz with 'x' (and 'y' labels)")
+    example = ctx.example_inputs[0]
+    x = ctx.calibration
+    if tuple(x.shape[1:]) != tuple(example.shape[1:]):
+        raise InputError(f"calibration data has samples of shape {tuple(x.shape[1:])}, "
+                         f"the model takes {tuple(example.shape[1:])}", "reshape 'x' to (N, *input_shape)")
+    xt = torch.from_numpy(np.ascontiguousarray(x)).to(example.dtype)
+    yt = None if ctx.labels is None else torch.from_numpy(np.asarray(ctx.labels)).long()
+    return xt, yt
+
+
+def _first(out: object) -> torch.Tensor:
+    return out[0] if isinstance(out, (tuple, list)) else out  # type: ignore[index]
+
+
+def finetune(model: nn.Module, ctx: CompressionContext, epochs: int, *, lr: float = 1e-3, batch_size: int = 64,
+             trainer: Trainer | None = None, after_step: AfterStep | None = None, teacher: nn.Module | None = None,
+             what: str = "fine-tuning", seed: int = 0) -> nn.Module:
+    """Train `model` for `epochs` epochs (built-in loop or `trainer`); `after_step` runs after every update
+    (pruning uses it to keep removed weights at zero). Returns the trained module, in eval mode."""
+    if epochs <= 0:
+        return model
+    if trainer is not None:
+        trainer(model, epochs)  # in place: masks and pruned layers hold references to this module's parameters
+        if after_step:
+            after_step()
+        return model.eval()
+    x, y = training_data(ctx)
+    if y is None and teacher is None:
+        teacher = copy.deepcopy(model)
+    targets = y
+    if y is None:  # no labels: match the unpruned model's outputs on the same inputs
+        with torch.no_grad():
+            targets = torch.cat([_first(teacher.eval()(x[i:i + 256])) for i in range(0, len(x), 256)])
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)
+    steps_per_epoch = -(-len(x) // batch_size)
+    model.train()
+    for epoch in range(epochs):
+        for i, idx in enumerate(_batches(len(x), batch_size, gen)):
+            opt.zero_grad()
+            out = _first(model(x[idx]))
+            loss = (nn.functional.cross_entropy(out, targets[idx]) if y is not None
+                    else nn.functional.mse_loss(out, targets[idx]))
+            loss.backward()
+            opt.step()
+            if after_step:
+                after_step()
+            ctx.progress(what, epoch * steps_per_epoch + i + 1, epochs * steps_per_epoch)
+        sched.step()
+    return model.eval()
+
+
+def _batches(n: int, batch_size: int, gen: torch.Generator) -> Iterable[torch.Tensor]:
+    perm = torch.randperm(n, generator=gen)
+    return (perm[i:i + batch_size] for i in range(0, n, batch_size))

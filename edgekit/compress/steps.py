@@ -1,0 +1,113 @@
+"""Applying a recipe step by step and reporting, for each step, parameters, MACs, size and quality before and after.
+
+Size is the bytes of the tensors the model actually uses (for an exported graph: those its nodes read), dense and
+as a bitmask-sparse encoding would store them; the artifact's file size is measured by the compiler. Quality is
+top-1 accuracy when labels are given (on the eval data, else on the calibration data, which fine-tuning also
+trained on, so optimistic), otherwise the cosine similarity of outputs to the model that entered the recipe.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from ..modelio import Dataset
+from .base import CompressionContext, compress, describe
+
+
+def used_tensors(model: torch.nn.Module) -> list[torch.Tensor]:
+    """Parameters, buffers and constants the forward pass reads, each once."""
+    if isinstance(model, torch.fx.GraphModule):
+        tensors = []
+        for node in model.graph.nodes:
+            if node.op == "get_attr":
+                value = model
+                for part in str(node.target).split("."):
+                    value = getattr(value, part)
+                if isinstance(value, torch.Tensor):
+                    tensors.append(value)
+    else:
+        tensors = list(model.state_dict(keep_vars=True).values())
+    seen, unique = set(), []
+    for t in tensors:
+        if id(t) not in seen:
+            seen.add(id(t))
+            unique.append(t)
+    return unique
+
+
+def model_stats(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ...]) -> dict[str, Any]:
+    from ..compiler import count_macs
+    tensors = [t.detach() for t in used_tensors(model)]
+    numel = sum(t.numel() for t in tensors)
+    nonzero = sum(int(torch.count_nonzero(t)) for t in tensors)
+    dense = sum(t.numel() * t.element_size() for t in tensors)
+    # A bitmask (1 bit per element) plus the non-zero values, per tensor when that is smaller than dense.
+    sparse = sum(min(t.numel() * t.element_size(),
+                     -(-t.numel() // 8) + int(torch.count_nonzero(t)) * t.element_size()) for t in tensors)
+    return {"params": numel, "nonzero_params": nonzero, "zero_share": round(1 - nonzero / max(numel, 1), 4),
+            "macs": count_macs(model, example_inputs), "bytes": dense, "sparse_bytes": sparse}
+
+
+def _outputs(model: torch.nn.Module, x: torch.Tensor, batch: int) -> torch.Tensor:
+    def run(step: int) -> torch.Tensor:
+        outs = []
+        for i in range(0, len(x) - len(x) % step, step):
+            out = model(x[i:i + step])
+            outs.append(out[0] if isinstance(out, (tuple, list)) else out)
+        return torch.cat(outs)
+    with torch.no_grad():
+        try:
+            return run(min(256, len(x)))
+        except Exception:  # an exported graph runs at its fixed batch size only
+            return run(batch)
+
+
+class Quality:
+    """Measures one metric on a fixed sample, the same before and after every step."""
+
+    def __init__(self, model: torch.nn.Module, ctx: CompressionContext, eval_data: Dataset | None,
+                 limit: int = 512) -> None:
+        example = ctx.example_inputs[0]
+        self.batch = example.shape[0]
+        if eval_data is not None:
+            x, y, source = eval_data.x, eval_data.y, "eval data"
+        elif ctx.calibration is not None:
+            x, y, source = ctx.calibration, ctx.labels, "calibration data (also used for fine-tuning: optimistic)"
+        else:
+            x, y, source = example.numpy(), None, "the example input"
+        n = max(self.batch, min(limit, len(x)) // self.batch * self.batch)
+        self.x = torch.from_numpy(np.ascontiguousarray(x[:n])).to(example.dtype)
+        self.y = None if y is None else np.asarray(y[:n])
+        self.name = "top1_accuracy" if self.y is not None else "cosine_vs_input_model"
+        self.source = f"{source}, {n} samples"
+        self.reference = None if self.y is not None else _outputs(model, self.x, self.batch).flatten(1)
+
+    def __call__(self, model: torch.nn.Module) -> float:
+        out = _outputs(model, self.x, self.batch)
+        if self.y is not None:
+            return float((out.argmax(1).numpy() == self.y[:len(out)]).mean())
+        cos = torch.nn.functional.cosine_similarity(out.flatten(1), self.reference[:len(out)], dim=1)
+        return float(cos.mean())
+
+
+def apply_steps(model: torch.nn.Module, configs: Sequence[Any], ctx: CompressionContext,
+                eval_data: Dataset | None = None) -> tuple[torch.nn.Module, list[dict[str, Any]]]:
+    """Apply `configs` in order; returns the compressed model and one report per step."""
+    if not configs:
+        return model, []
+    quality = Quality(model, ctx, eval_data)
+    state = {**model_stats(model, ctx.example_inputs), quality.name: quality(model)}
+    reports = []
+    for i, config in enumerate(configs):
+        start = time.perf_counter()
+        model = compress(model, config, ctx)
+        seconds = time.perf_counter() - start
+        after = {**model_stats(model, ctx.example_inputs), quality.name: quality(model)}
+        reports.append({"step": i + 1, "method": config.method, "config": describe(config),
+                        "seconds": round(seconds, 3), "quality_metric": quality.name, "quality_on": quality.source,
+                        "before": state, "after": after})
+        state = after
+    return model, reports
