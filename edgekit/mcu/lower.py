@@ -1,0 +1,269 @@
+"""Lower each .tflite op to one firmware kernel call: its C parameter struct, the constant arrays it needs
+(weights, bias, per-channel multiplier/shift) and the scratch bytes the chosen kernel variant asks for.
+
+Parameters are computed here, on the host, exactly as TFLite Micro computes them in its Prepare functions; the
+firmware's prepare only validates them. Shape-only ops (RESHAPE, SQUEEZE) become aliases: no kernel, no copy.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from ..errors import UnsupportedError
+from . import quant
+from .tflite_graph import Graph, Op, Tensor
+
+ALIAS_OPS = ("RESHAPE", "SQUEEZE", "EXPAND_DIMS")
+
+
+@dataclass
+class ConstArray:
+    name: str
+    ctype: str                   # int8_t / int32_t
+    values: np.ndarray
+
+
+@dataclass
+class KernelCall:
+    op: Op
+    kernel: str                  # C kernel (eval) name; prepare is kernel + "_prepare" unless prepare is given
+    params_type: str
+    params: dict[str, Any]       # field -> C initializer text
+    inputs: list[int]            # activation tensor indices passed to the kernel, in order
+    output: int
+    arrays: list[ConstArray] = field(default_factory=list)
+    scratch_bytes: int = 0
+    takes_scratch: bool = False  # kernel signature has (..., scratch) and prepare has (..., scratch_bytes)
+    prepare: str | None = None
+    macs: int = 0
+
+
+def _dims(shape: tuple[int, ...]) -> str:
+    s = (1,) * (4 - len(shape)) + tuple(shape)
+    if len(s) != 4:
+        raise UnsupportedError(f"a tensor of rank {len(shape)}; the MCU kernels take up to 4 dims")
+    return "{%d, %d, %d, %d}" % s
+
+
+def _q(t: Tensor) -> tuple[float, int]:
+    if t.scale.size == 0:
+        raise UnsupportedError(f"tensor '{t.name}' is not quantized; export the model with full INT8 quantization")
+    return float(t.scale[0]), int(t.zero_point[0]) if t.zero_point.size else 0
+
+
+def _require_int8(graph: Graph, op: Op, indices: list[int]) -> None:
+    for i in indices:
+        t = graph.tensor(i)
+        if t.dtype != "int8":
+            raise UnsupportedError(f"{op.kind} (op {op.index}) has a {t.dtype} tensor '{t.name}'; the MCU path runs "
+                                   "int8 only (export with full INT8 quantization and int8 inputs/outputs)")
+
+
+def _per_channel(graph: Graph, op: Op, input_t: Tensor, filter_t: Tensor, output_t: Tensor, channels: int,
+                 prefix: str) -> list[ConstArray]:
+    """PopulateConvolutionQuantizationParams: one multiplier/shift per output channel."""
+    in_scale, _ = _q(input_t)
+    out_scale, _ = _q(output_t)
+    scales = filter_t.scale
+    if scales.size == 1:
+        scales = np.repeat(scales, channels)
+    if scales.size != channels:
+        raise UnsupportedError(f"{op.kind} (op {op.index}): {scales.size} filter scales for {channels} channels")
+    if filter_t.zero_point.size and np.any(filter_t.zero_point != 0):
+        raise UnsupportedError(f"{op.kind} (op {op.index}): weights with a non-zero zero point (TFLite int8 "
+                               "kernels require symmetric weights)")
+    pairs = [quant.quantize_multiplier(float(in_scale) * float(s) / float(out_scale)) for s in scales]
+    return [ConstArray(f"{prefix}_multiplier", "int32_t", np.array([m for m, _ in pairs], dtype=np.int64)),
+            ConstArray(f"{prefix}_shift", "int32_t", np.array([s for _, s in pairs], dtype=np.int64))]
+
+
+def _bias(graph: Graph, op: Op, index: int, channels: int, prefix: str) -> tuple[list[ConstArray], str]:
+    if index < 0:
+        return [], "NULL"
+    b = graph.tensor(index)
+    if b.data is None or b.dtype != "int32" or b.data.size != channels:
+        raise UnsupportedError(f"{op.kind} (op {op.index}): bias must be a constant int32 vector of {channels}")
+    return [ConstArray(f"{prefix}_bias", "int32_t", b.data.astype(np.int64).ravel())], f"{prefix}_bias"
+
+
+def _conv_like(graph: Graph, op: Op, dsp: bool, depthwise: bool) -> KernelCall:
+    x, w, out = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), graph.tensor(op.outputs[0])
+    _require_int8(graph, op, [x.index, w.index, out.index])
+    if w.data is None:
+        raise UnsupportedError(f"{op.kind} (op {op.index}): weights are not constant")
+    if len(x.shape) != 4 or len(out.shape) != 4 or len(w.shape) != 4:
+        raise UnsupportedError(f"{op.kind} (op {op.index}): expected 4-D NHWC tensors")
+    o = op.options
+    sh, sw = o["strideH"], o["strideW"]
+    dh, dw = o.get("dilationHFactor", 1) or 1, o.get("dilationWFactor", 1) or 1
+    kh, kw = w.shape[1], w.shape[2]
+    for axis, k, s, d in ((1, kh, sh, dh), (2, kw, sw, dw)):
+        expect = quant.out_size(o["padding"], x.shape[axis], k, s, d)
+        if expect != out.shape[axis]:
+            raise UnsupportedError(f"{op.kind} (op {op.index}): output size {out.shape[axis]} does not match the "
+                                   f"padding rule ({expect})")
+    pad_h = quant.padding_before(sh, dh, x.shape[1], kh, out.shape[1])
+    pad_w = quant.padding_before(sw, dw, x.shape[2], kw, out.shape[2])
+    out_scale, out_zp = _q(out)
+    _, in_zp = _q(x)
+    act_min, act_max = quant.activation_range(o.get("fusedActivationFunction", 0), out_scale, out_zp)
+    channels = out.shape[3]
+    prefix = f"op{op.index}"
+    arrays = _per_channel(graph, op, x, w, out, channels, prefix)
+    bias_arrays, bias_ref = _bias(graph, op, op.inputs[2] if len(op.inputs) > 2 else -1, channels, prefix)
+    arrays += bias_arrays
+    arrays.append(ConstArray(f"{prefix}_weights", "int8_t", w.data.astype(np.int64).ravel()))
+    params = {"input": _dims(x.shape), "filter": _dims(w.shape), "output": _dims(out.shape), "stride_h": sh,
+              "stride_w": sw, "dilation_h": dh, "dilation_w": dw, "pad_h": pad_h, "pad_w": pad_w,
+              "depth_multiplier": channels // x.shape[3] if depthwise else 1, "input_offset": -in_zp,
+              "output_offset": out_zp, "act_min": act_min, "act_max": act_max,
+              "multiplier": f"{prefix}_multiplier", "shift": f"{prefix}_shift", "weights": f"{prefix}_weights",
+              "bias": bias_ref}
+    per_out = kh * kw * (1 if depthwise else w.shape[3])
+    macs = int(np.prod(out.shape)) * per_out
+    if depthwise:
+        if channels % x.shape[3]:
+            raise UnsupportedError(f"DEPTHWISE_CONV_2D (op {op.index}): {channels} outputs for {x.shape[3]} inputs")
+        return KernelCall(op, "ek_depthwise_conv2d_s8", "ek_conv_params", params, [x.index], out.index, arrays,
+                          0, True, macs=macs)
+    return KernelCall(op, "ek_conv2d_s8", "ek_conv_params", params, [x.index], out.index, arrays,
+                      conv_scratch_bytes(x.shape[3], w.shape[3], kh, kw, dsp), True, macs=macs)
+
+
+def conv_scratch_bytes(in_c: int, filter_c: int, kh: int, kw: int, dsp: bool) -> int:
+    """Mirror of ek_conv2d_s8_{ref,dsp}_scratch_bytes: two int16 im2col columns when the DSP path applies."""
+    if not dsp or filter_c != in_c or in_c % 4:
+        return 0
+    return 2 * kh * kw * in_c * 2
+
+
+def fc_scratch_bytes(in_features: int, dsp: bool) -> int:
+    """Mirror of ek_fully_connected_s8_{ref,dsp}_scratch_bytes: the input as int16, whole groups of 4."""
+    return (in_features // 4) * 4 * 2 if dsp else 0
+
+
+def _fully_connected(graph: Graph, op: Op, dsp: bool) -> KernelCall:
+    x, w, out = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), graph.tensor(op.outputs[0])
+    _require_int8(graph, op, [x.index, w.index, out.index])
+    if w.data is None or len(w.shape) != 2:
+        raise UnsupportedError(f"FULLY_CONNECTED (op {op.index}): weights must be a constant 2-D matrix")
+    out_f, in_f = w.shape
+    n = int(np.prod(x.shape))
+    if n % in_f:
+        raise UnsupportedError(f"FULLY_CONNECTED (op {op.index}): input of {n} values for {in_f} features")
+    out_scale, out_zp = _q(out)
+    _, in_zp = _q(x)
+    act_min, act_max = quant.activation_range(op.options.get("fusedActivationFunction", 0), out_scale, out_zp)
+    prefix = f"op{op.index}"
+    arrays = _per_channel(graph, op, x, w, out, out_f, prefix)
+    bias_arrays, bias_ref = _bias(graph, op, op.inputs[2] if len(op.inputs) > 2 else -1, out_f, prefix)
+    arrays += bias_arrays
+    arrays.append(ConstArray(f"{prefix}_weights", "int8_t", w.data.astype(np.int64).ravel()))
+    params = {"batches": n // in_f, "in_features": in_f, "out_features": out_f, "input_offset": -in_zp,
+              "output_offset": out_zp, "act_min": act_min, "act_max": act_max,
+              "multiplier": f"{prefix}_multiplier", "shift": f"{prefix}_shift", "weights": f"{prefix}_weights",
+              "bias": bias_ref}
+    return KernelCall(op, "ek_fully_connected_s8", "ek_fc_params", params, [x.index], out.index, arrays,
+                      fc_scratch_bytes(in_f, dsp), True, macs=(n // in_f) * in_f * out_f)
+
+
+def _pool(graph: Graph, op: Op, kernel: str) -> KernelCall:
+    x, out = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
+    _require_int8(graph, op, [x.index, out.index])
+    o = op.options
+    if _q(x) != _q(out):
+        raise UnsupportedError(f"{op.kind} (op {op.index}): input and output quantization differ")
+    fh, fw, sh, sw = o["filterHeight"], o["filterWidth"], o["strideH"], o["strideW"]
+    for axis, k, s in ((1, fh, sh), (2, fw, sw)):
+        if quant.out_size(o["padding"], x.shape[axis], k, s) != out.shape[axis]:
+            raise UnsupportedError(f"{op.kind} (op {op.index}): output size does not match the padding rule")
+    out_scale, out_zp = _q(out)
+    act_min, act_max = quant.activation_range(o.get("fusedActivationFunction", 0), out_scale, out_zp)
+    params = {"input": _dims(x.shape), "output": _dims(out.shape), "filter_h": fh, "filter_w": fw,
+              "stride_h": sh, "stride_w": sw, "pad_h": quant.padding_before(sh, 1, x.shape[1], fh, out.shape[1]),
+              "pad_w": quant.padding_before(sw, 1, x.shape[2], fw, out.shape[2]), "act_min": act_min,
+              "act_max": act_max}
+    return KernelCall(op, kernel, "ek_pool_params", params, [x.index], out.index)
+
+
+def _add(graph: Graph, op: Op, dsp: bool) -> KernelCall:
+    a, b, out = (graph.tensor(i) for i in (op.inputs[0], op.inputs[1], op.outputs[0]))
+    _require_int8(graph, op, [a.index, b.index, out.index])
+    if a.shape != b.shape or a.shape != out.shape:
+        raise UnsupportedError(f"ADD (op {op.index}): broadcasting {a.shape} + {b.shape} is not supported on the MCU")
+    (sa, za), (sb, zb), (so, zo) = _q(a), _q(b), _q(out)
+    left_shift = 20
+    twice_max = 2 * float(max(np.float32(sa), np.float32(sb)))
+    m1, s1 = quant.quantize_multiplier_smaller_than_one(float(sa) / twice_max)
+    m2, s2 = quant.quantize_multiplier_smaller_than_one(float(sb) / twice_max)
+    mo, so_ = quant.quantize_multiplier_smaller_than_one(twice_max / ((1 << left_shift) * float(so)))
+    act_min, act_max = quant.activation_range(op.options.get("fusedActivationFunction", 0), so, zo)
+    params = {"size": int(np.prod(out.shape)), "input1_offset": -za, "input2_offset": -zb, "output_offset": zo,
+              "left_shift": left_shift, "input1_multiplier": m1, "input1_shift": s1, "input2_multiplier": m2,
+              "input2_shift": s2, "output_multiplier": mo, "output_shift": so_, "act_min": act_min,
+              "act_max": act_max}
+    return KernelCall(op, "ek_add_s8", "ek_add_params", params, [a.index, b.index], out.index)
+
+
+def _softmax(graph: Graph, op: Op, dsp: bool) -> KernelCall:
+    x, out = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
+    _require_int8(graph, op, [x.index, out.index])
+    so, zo = _q(out)
+    if zo != -128 or abs(so - 1 / 256) > 1e-3 * (1 / 256):
+        raise UnsupportedError(f"SOFTMAX (op {op.index}): int8 output must have scale 1/256 and zero point -128")
+    multiplier, left_shift, diff_min = quant.softmax_params(op.options.get("beta", 1.0), _q(x)[0])
+    depth = x.shape[-1]
+    params = {"rows": int(np.prod(x.shape)) // depth, "depth": depth, "input_multiplier": multiplier,
+              "input_left_shift": left_shift, "diff_min": diff_min}
+    return KernelCall(op, "ek_softmax_s8", "ek_softmax_params", params, [x.index], out.index)
+
+
+def _mean(graph: Graph, op: Op, dsp: bool) -> KernelCall:
+    x, axes_t, out = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), graph.tensor(op.outputs[0])
+    _require_int8(graph, op, [x.index, out.index])
+    axes = sorted(int(a) % len(x.shape) for a in np.asarray(axes_t.data).ravel()) if axes_t.data is not None else []
+    if len(x.shape) != 4 or axes != [1, 2]:
+        raise UnsupportedError(f"MEAN (op {op.index}): only the mean over H and W of an NHWC tensor is supported "
+                               f"(axes {axes} of a rank-{len(x.shape)} tensor)")
+    (si, zi), (so, zo) = _q(x), _q(out)
+    same = zi == zo and np.float32(si) == np.float32(so)
+    multiplier, shift = (0, 0) if same else quant.mean_multiplier(si, so, x.shape[1] * x.shape[2])
+    params = {"input": _dims(x.shape), "input_zero_point": zi, "output_zero_point": zo, "multiplier": multiplier,
+              "shift": shift, "same_quant": int(same)}
+    return KernelCall(op, "ek_mean_s8", "ek_mean_params", params, [x.index], out.index, [], 0, True)
+
+
+def _transpose(graph: Graph, op: Op, dsp: bool) -> KernelCall:
+    x, perm_t, out = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), graph.tensor(op.outputs[0])
+    _require_int8(graph, op, [x.index, out.index])
+    if perm_t.data is None or len(x.shape) > 4:
+        raise UnsupportedError(f"TRANSPOSE (op {op.index}): needs a constant permutation of up to 4 dims")
+    pad = 4 - len(x.shape)
+    perm = list(range(pad)) + [int(p) + pad for p in np.asarray(perm_t.data).ravel()]
+    shape = [1] * pad + list(x.shape)
+    params = {"in_shape": "{%s}" % ", ".join(map(str, shape)), "perm": "{%s}" % ", ".join(map(str, perm))}
+    return KernelCall(op, "ek_transpose_s8", "ek_transpose_params", params, [x.index], out.index)
+
+
+_LOWER: dict[str, Callable[[Graph, Op, bool], KernelCall]] = {
+    "CONV_2D": lambda g, op, dsp: _conv_like(g, op, dsp, depthwise=False),
+    "DEPTHWISE_CONV_2D": lambda g, op, dsp: _conv_like(g, op, dsp, depthwise=True),
+    "FULLY_CONNECTED": _fully_connected,
+    "MAX_POOL_2D": lambda g, op, dsp: _pool(g, op, "ek_max_pool2d_s8"),
+    "AVERAGE_POOL_2D": lambda g, op, dsp: _pool(g, op, "ek_avg_pool2d_s8"),
+    "ADD": _add,
+    "SOFTMAX": _softmax,
+    "MEAN": _mean,
+    "TRANSPOSE": _transpose,
+}
+
+SUPPORTED_OPS = tuple(_LOWER) + ALIAS_OPS
+
+
+def lower_op(graph: Graph, op: Op, dsp: bool) -> KernelCall:
+    if op.kind not in _LOWER:
+        raise UnsupportedError(f"op {op.kind} (op {op.index}) has no MCU kernel",
+                               f"supported: {', '.join(SUPPORTED_OPS)}")
+    return _LOWER[op.kind](graph, op, dsp)

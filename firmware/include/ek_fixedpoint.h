@@ -1,0 +1,46 @@
+/* TFLite's fixed-point requantization, integer for integer (tensorflow/lite/kernels/internal/common.h):
+ * SaturatingRoundingDoublingHighMul, RoundingDivideByPOT and MultiplyByQuantizedMultiplier (double rounding,
+ * the default build). Written without 64-bit division, which is a slow library call on Cortex-M. */
+#ifndef EK_FIXEDPOINT_H
+#define EK_FIXEDPOINT_H
+
+#include <stdint.h>
+
+static inline int32_t ek_sat_rounding_doubling_high_mul(int32_t a, int32_t b) {
+    if (a == b && a == INT32_MIN) {
+        return INT32_MAX;
+    }
+    int64_t ab = (int64_t)a * (int64_t)b;
+    int64_t nudged = ab + (ab >= 0 ? (1LL << 30) : (1 - (1LL << 30)));
+    /* TFLite divides by 2^31 (truncating toward zero); an arithmetic shift floors, so bias negatives first. */
+    if (nudged < 0) {
+        nudged += (1LL << 31) - 1;
+    }
+    return (int32_t)(nudged >> 31);
+}
+
+static inline int32_t ek_rounding_divide_by_pot(int32_t x, int32_t exponent) {
+    const int32_t mask = (int32_t)((1LL << exponent) - 1);
+    const int32_t remainder = x & mask;
+    const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+    return (x >> exponent) + (remainder > threshold ? 1 : 0);
+}
+
+static inline int32_t ek_requantize(int32_t x, int32_t multiplier, int32_t shift) {
+    const int32_t left = shift > 0 ? shift : 0;
+    const int32_t right = shift > 0 ? 0 : -shift;
+    /* unsigned shift: TFLite's x * (1 << left) wraps the same way without signed-overflow UB */
+    return ek_rounding_divide_by_pot(ek_sat_rounding_doubling_high_mul((int32_t)((uint32_t)x << left), multiplier),
+                                     right);
+}
+
+/* MultiplyByQuantizedMultiplierSmallerThanOneExp (shift <= 0), used by ADD. */
+static inline int32_t ek_requantize_lt1(int32_t x, int32_t multiplier, int32_t shift) {
+    return ek_rounding_divide_by_pot(ek_sat_rounding_doubling_high_mul(x, multiplier), -shift);
+}
+
+static inline int32_t ek_clamp(int32_t v, int32_t lo, int32_t hi) {
+    return v < lo ? lo : (v > hi ? hi : v);
+}
+
+#endif

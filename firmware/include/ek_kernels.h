@@ -1,0 +1,134 @@
+/* int8 kernels: parameters, prepare (validate) and eval (compute) entry points.
+ *
+ * Every kernel has a portable reference implementation (kernels/ek_<op>_s8.c) whose integer semantics are those
+ * of TFLite's int8 reference kernels. Some have an optimised variant for cores with the DSP extension
+ * (kernels/ek_<op>_s8_dsp.c, SMLAD/SXTB16), bit-exact with the reference. EK_KERNELS_DSP, set by the build from
+ * the device profile, picks the variant; scratch sizes differ per variant and the host plans them
+ * (edgekit/mcu/kernels.py mirrors the *_scratch_bytes functions). Tensors are NHWC; all pointers are caller-owned.
+ */
+#ifndef EK_KERNELS_H
+#define EK_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ek_status.h"
+
+typedef struct {
+    int32_t n, h, w, c;
+} ek_dims;
+
+/* CONV_2D (filter OHWI, grouped when filter.c < input.c) and DEPTHWISE_CONV_2D (filter 1HWC). */
+typedef struct {
+    ek_dims input, filter, output;
+    int32_t stride_h, stride_w, dilation_h, dilation_w, pad_h, pad_w;
+    int32_t depth_multiplier;           /* depthwise only */
+    int32_t input_offset;               /* -input zero point */
+    int32_t output_offset;              /* output zero point */
+    int32_t act_min, act_max;           /* fused activation, already in the output's quantized domain */
+    const int32_t *multiplier, *shift;  /* per output channel */
+    const int8_t *weights;
+    const int32_t *bias;                /* may be NULL */
+} ek_conv_params;
+
+/* FULLY_CONNECTED: weights [out_features][in_features]. */
+typedef struct {
+    int32_t batches, in_features, out_features;
+    int32_t input_offset, output_offset, act_min, act_max;
+    const int32_t *multiplier, *shift;  /* per output feature (per-tensor models repeat one value) */
+    const int8_t *weights;
+    const int32_t *bias;                /* may be NULL */
+} ek_fc_params;
+
+/* MAX_POOL_2D and AVERAGE_POOL_2D */
+typedef struct {
+    ek_dims input, output;
+    int32_t filter_h, filter_w, stride_h, stride_w, pad_h, pad_w;
+    int32_t act_min, act_max;
+} ek_pool_params;
+
+/* ADD of two same-shape tensors (TFLite's int8 AddElementwise). */
+typedef struct {
+    int32_t size;
+    int32_t input1_offset, input2_offset, output_offset;
+    int32_t left_shift;
+    int32_t input1_multiplier, input1_shift, input2_multiplier, input2_shift;
+    int32_t output_multiplier, output_shift;
+    int32_t act_min, act_max;
+} ek_add_params;
+
+/* SOFTMAX over the last dimension; int8 output with scale 1/256 and zero point -128 (TFLite requires it). */
+typedef struct {
+    int32_t rows, depth;
+    int32_t input_multiplier, input_left_shift, diff_min;
+} ek_softmax_params;
+
+/* MEAN over the spatial axes (H, W) of an NHWC tensor, keeping or dropping them (the output layout is the
+ * same). Requantized when input and output scales differ (TFLite's QuantizedMeanOrSum path). */
+typedef struct {
+    ek_dims input;
+    int32_t input_zero_point, output_zero_point;
+    int32_t multiplier, shift;          /* input_scale / output_scale, TFLite QuantizeMultiplier */
+    int32_t same_quant;                 /* 1 when input and output scale and zero point are equal */
+} ek_mean_params;
+
+/* TRANSPOSE of up to 4 dims (shorter ranks are padded with leading 1s by the host). */
+typedef struct {
+    int32_t in_shape[4];
+    int32_t perm[4];
+} ek_transpose_params;
+
+ek_status ek_conv2d_s8_prepare(const ek_conv_params *p, size_t scratch_bytes);
+int32_t ek_conv2d_s8_ref_scratch_bytes(const ek_conv_params *p);
+ek_status ek_conv2d_s8_ref(const ek_conv_params *p, const int8_t *input, int8_t *output, void *scratch);
+int32_t ek_conv2d_s8_dsp_scratch_bytes(const ek_conv_params *p);
+ek_status ek_conv2d_s8_dsp(const ek_conv_params *p, const int8_t *input, int8_t *output, void *scratch);
+
+ek_status ek_depthwise_conv2d_s8_prepare(const ek_conv_params *p, size_t scratch_bytes);
+ek_status ek_depthwise_conv2d_s8_ref(const ek_conv_params *p, const int8_t *input, int8_t *output, void *scratch);
+
+ek_status ek_fully_connected_s8_prepare(const ek_fc_params *p, size_t scratch_bytes);
+int32_t ek_fully_connected_s8_ref_scratch_bytes(const ek_fc_params *p);
+ek_status ek_fully_connected_s8_ref(const ek_fc_params *p, const int8_t *input, int8_t *output, void *scratch);
+int32_t ek_fully_connected_s8_dsp_scratch_bytes(const ek_fc_params *p);
+ek_status ek_fully_connected_s8_dsp(const ek_fc_params *p, const int8_t *input, int8_t *output, void *scratch);
+
+ek_status ek_max_pool2d_s8_prepare(const ek_pool_params *p);
+ek_status ek_max_pool2d_s8(const ek_pool_params *p, const int8_t *input, int8_t *output);
+ek_status ek_avg_pool2d_s8_prepare(const ek_pool_params *p);
+ek_status ek_avg_pool2d_s8(const ek_pool_params *p, const int8_t *input, int8_t *output);
+
+ek_status ek_add_s8_prepare(const ek_add_params *p);
+ek_status ek_add_s8(const ek_add_params *p, const int8_t *input1, const int8_t *input2, int8_t *output);
+
+ek_status ek_softmax_s8_prepare(const ek_softmax_params *p);
+ek_status ek_softmax_s8(const ek_softmax_params *p, const int8_t *input, int8_t *output);
+
+ek_status ek_mean_s8_prepare(const ek_mean_params *p, size_t scratch_bytes);
+int32_t ek_mean_s8_scratch_bytes(const ek_mean_params *p);
+ek_status ek_mean_s8(const ek_mean_params *p, const int8_t *input, int8_t *output, void *scratch);
+
+ek_status ek_transpose_s8_prepare(const ek_transpose_params *p);
+ek_status ek_transpose_s8(const ek_transpose_params *p, const int8_t *input, int8_t *output);
+
+/* The variant the build selected (EK_KERNELS_DSP from the profile's DSP feature). */
+#if defined(EK_KERNELS_DSP)
+#define EK_KERNELS_VARIANT 1
+#define ek_conv2d_s8 ek_conv2d_s8_dsp
+#define ek_conv2d_s8_scratch_bytes ek_conv2d_s8_dsp_scratch_bytes
+#define ek_fully_connected_s8 ek_fully_connected_s8_dsp
+#define ek_fully_connected_s8_scratch_bytes ek_fully_connected_s8_dsp_scratch_bytes
+#else
+#define EK_KERNELS_VARIANT 0
+#define ek_conv2d_s8 ek_conv2d_s8_ref
+#define ek_conv2d_s8_scratch_bytes ek_conv2d_s8_ref_scratch_bytes
+#define ek_fully_connected_s8 ek_fully_connected_s8_ref
+#define ek_fully_connected_s8_scratch_bytes ek_fully_connected_s8_ref_scratch_bytes
+#endif
+#define ek_depthwise_conv2d_s8 ek_depthwise_conv2d_s8_ref
+
+static inline int32_t ek_dims_count(const ek_dims *d) {
+    return d->n * d->h * d->w * d->c;
+}
+
+#endif

@@ -1,0 +1,39 @@
+/* The framed serial protocol between the host and the MCU agent: defined once for C (here) and once for Python
+ * (edgekit/mcu/protocol.py); tests/mcu/test_protocol.py parses this header and checks both agree.
+ *
+ * Frame (little endian), both directions:
+ *   magic0 magic1 | kind u8 | seq u8 | length u16 | payload[length] | crc32 u32
+ * kind is the command id in a request and the status code (ek_status.h) in the reply; the reply echoes seq.
+ * crc32 is the IEEE 802.3 CRC (zlib.crc32) over kind, seq, length and payload.
+ */
+#ifndef EK_PROTOCOL_H
+#define EK_PROTOCOL_H
+
+#define EK_PROTOCOL_VERSION 1
+
+#define EK_MAGIC0 0xEB
+#define EK_MAGIC1 0x4B
+#define EK_HEADER_BYTES 6   /* magic0 magic1 kind seq length(2) */
+#define EK_CRC_BYTES 4
+#define EK_MAX_PAYLOAD 512  /* longer frames are rejected with EK_E_BAD_LENGTH */
+
+/* Commands. Payloads: requests -> replies. */
+#define EK_CMD_INFO       0x01  /* -> ek_info_reply (EK_INFO_BYTES) */
+#define EK_CMD_SET_INPUT  0x02  /* offset u32, bytes -> nothing */
+#define EK_CMD_RUN        0x03  /* count u32 -> ticks_last u32, ticks_total u64 (n runs), cycles_last u32 */
+#define EK_CMD_GET_OUTPUT 0x04  /* offset u32, length u16 -> bytes */
+#define EK_CMD_STATS      0x05  /* -> ek_stats_reply (EK_STATS_BYTES) */
+
+/* INFO reply: protocol u16, flags u16 (EK_FLAG_*), systick_hz u32, input_bytes u32,
+ * output_bytes u32, arena_bytes u32, model_id u32 (first 4 bytes of the .tflite sha256), kernels u8
+ * (0 reference, 1 DSP), name_len u8, name[name_len] (the core, e.g. "cortex-m4"). */
+#define EK_INFO_FIXED_BYTES 26
+
+/* STATS reply: arena_bytes u32 (planned), arena_used u32 (high-water by painting), stack_bytes u32 (size),
+ * stack_peak u32 (high-water by painting), runs u32, ticks_last u32, cycles_last u32. */
+#define EK_STATS_BYTES 28
+
+#define EK_FLAG_CYCCNT 0x0001  /* the core has a running DWT cycle counter */
+#define EK_FLAG_READY 0x0002   /* the model prepared without error */
+
+#endif

@@ -1,0 +1,20 @@
+/* Status codes returned by every firmware function and sent in every reply frame.
+ * The host mirror is edgekit/mcu/protocol.py (Status); tests/mcu/test_protocol.py checks the two agree. */
+#ifndef EK_STATUS_H
+#define EK_STATUS_H
+
+#include <stdint.h>
+
+typedef int32_t ek_status;
+
+#define EK_OK                0  /* success */
+#define EK_E_BAD_CRC         1  /* frame CRC did not match: resend */
+#define EK_E_BAD_LENGTH      2  /* payload longer than EK_MAX_PAYLOAD or shorter than the command needs */
+#define EK_E_UNKNOWN_CMD     3  /* command id not known to this firmware */
+#define EK_E_BAD_ARG         4  /* offset/length outside the tensor, zero run count, ... */
+#define EK_E_NOT_READY       5  /* model failed to prepare; no inference possible */
+#define EK_E_BAD_PARAMS      6  /* a kernel rejected its parameters (found in prepare) */
+#define EK_E_SCRATCH         7  /* the planned scratch buffer is smaller than the kernel needs */
+#define EK_E_UNSUPPORTED     8  /* an op configuration this firmware does not implement */
+
+#endif
