@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# The emulated Raspberry Pi's own Python environment (tflite-runtime + numpy<2, no torch), as on a Pi image.
+VENV_PI := .venv-pi
+STAMP_PI := $(VENV_PI)/.installed
 
 .PHONY: setup system-deps demo test bench clean
 
@@ -14,7 +17,12 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
-setup: $(STAMP) system-deps
+$(STAMP_PI): requirements-pi.txt
+	test -x $(VENV_PI)/bin/python || $(PYTHON) -m venv $(VENV_PI)
+	$(VENV_PI)/bin/python -m pip install --quiet --no-deps -r requirements-pi.txt
+	touch $(STAMP_PI)
+
+setup: $(STAMP) $(STAMP_PI) system-deps
 
 system-deps:
 	@.ci/install-apt.sh
@@ -29,4 +37,4 @@ bench: setup
 	$(PY) bench/bench_phone.py
 
 clean:
-	rm -rf $(VENV) reports build *.egg-info
+	rm -rf $(VENV) $(VENV_PI) reports build *.egg-info

@@ -114,18 +114,70 @@ class TFLiteModel:
         self._outputs = self._interp.get_output_details()
 
     def prepare(self, arrays: list) -> list:
-        return [a.astype(d["dtype"], copy=False) for a, d in zip(arrays, self._inputs)]
+        """Cast to the model's input types; float samples for a quantized (int8) input are quantized with the
+        tensor's own (scale, zero_point); integer samples are taken as already quantized."""
+        import numpy as np
+        prepared = []
+        for a, d in zip(arrays, self._inputs):
+            scale, zero_point = d["quantization"]
+            dtype = np.dtype(d["dtype"])
+            if scale and dtype.kind in "iu" and a.dtype.kind == "f":
+                info = np.iinfo(dtype)
+                a = np.clip(np.round(a / scale) + zero_point, info.min, info.max)
+            prepared.append(np.ascontiguousarray(a, dtype=dtype))
+        return prepared
 
     def invoke(self, prepared: list) -> None:
         for array, detail in zip(prepared, self._inputs):
             self._interp.set_tensor(detail["index"], array)
         self._interp.invoke()
 
-    def outputs(self) -> list:
+    def native_outputs(self) -> list:
+        """Outputs in the model's own types (int8 for a full-integer model)."""
         return [self._interp.get_tensor(d["index"]) for d in self._outputs]
+
+    def outputs(self) -> list:
+        """Outputs as float32, dequantized with each output's (scale, zero_point) where the model is quantized."""
+        import numpy as np
+        outs = []
+        for y, d in zip(self.native_outputs(), self._outputs):
+            scale, zero_point = d["quantization"]
+            outs.append(((y.astype(np.float32) - zero_point) * scale).astype(np.float32)
+                        if scale and y.dtype.kind in "iu" else y)
+        return outs
 
 
 RUNTIMES = {"pte": ExecuTorchModel, "tflite": TFLiteModel}
+
+
+# ---- stored encodings: files kept smaller in the artifact and expanded before loading -------------------------
+# The host-side encoder and the format's description are in edgekit/sparse_file.py.
+
+SPARSE_ENCODING = "bitmask-sparse-v1"
+SPARSE_MAGIC = b"EKSPARS1"
+
+
+def decode_bitmask_sparse(blob: bytes) -> bytes:
+    """Expand a bitmask-sparse file: header, bitmask of non-zero words, the non-zero words, a raw tail."""
+    import struct
+    import numpy as np
+    if blob[:8] != SPARSE_MAGIC or len(blob) < 24:
+        raise ValueError("not a bitmask-sparse file")
+    word, length = struct.unpack_from("<B7xQ", blob, 8)
+    n_words = length // word
+    mask_end = 24 + (n_words + 7) // 8
+    nonzero = np.unpackbits(np.frombuffer(blob, np.uint8, mask_end - 24, 24), count=n_words,
+                            bitorder="little").astype(bool)
+    count = int(nonzero.sum())
+    words = np.zeros(n_words, dtype=f"<u{word}")
+    words[nonzero] = np.frombuffer(blob, f"<u{word}", count, mask_end)
+    tail = blob[mask_end + count * word:]
+    if len(tail) != length - n_words * word:
+        raise ValueError("bitmask-sparse file is truncated")
+    return words.tobytes() + tail
+
+
+DECODERS = {SPARSE_ENCODING: decode_bitmask_sparse}
 
 
 # ---- memory and machine facts ---------------------------------------------------------------------------------
@@ -230,6 +282,9 @@ class Agent:
             raise AgentError(E_LOAD_FAILED, f"this agent cannot run format {manifest['format']!r}")
         runtime.import_runtime()  # importing Python modules is set-up, not model load time
         start = time.perf_counter()
+        for name, stored in manifest.get("encoded", {}).items():  # decoding is part of loading: timed with it
+            self._decode(directory, name, stored)
+        decode_s = time.perf_counter() - start
         self.model = runtime(directory / manifest["model_file"], **req.get("options", {}))
         load_s = time.perf_counter() - start
         self.manifest = manifest
@@ -239,7 +294,24 @@ class Agent:
         start = time.perf_counter()
         self.model.invoke(prepared)
         first_s = time.perf_counter() - start
-        return {"load_s": load_s, "first_inference_s": first_s, "memory": memory()}
+        return {"load_s": load_s, "decode_s": decode_s, "first_inference_s": first_s, "memory": memory()}
+
+    def _decode(self, directory: Path, name: str, stored: dict) -> None:
+        """Write the dense file `name` from its stored encoding and check it against the manifest's sha256."""
+        decoder = DECODERS.get(stored.get("encoding"))
+        if decoder is None:
+            raise AgentError(E_LOAD_FAILED, f"{name}: this agent cannot decode {stored.get('encoding')!r}")
+        source = self._inside(str(directory.relative_to(self.workspace) / stored["file"]))
+        target = self._inside(str(directory.relative_to(self.workspace) / name))
+        try:
+            data = decoder(source.read_bytes())
+        except (OSError, ValueError) as exc:
+            raise AgentError(E_LOAD_FAILED, f"{name}: cannot decode {stored['file']}: {exc}") from None
+        if hashlib.sha256(data).hexdigest() != stored["sha256"]:
+            raise AgentError(E_HASH_MISMATCH, f"{name}: decoded file does not match its sha256; refusing to load")
+        partial = target.with_name(target.name + ".partial")
+        partial.write_bytes(data)
+        os.replace(partial, target)
 
     def _need_model(self):
         if self.model is None:
@@ -276,10 +348,15 @@ class Agent:
         if tuple(x.shape[1:]) != sample_shape or len(x) % batch:
             raise AgentError(E_SHAPE_MISMATCH, f"inputs of shape {list(x.shape)} do not match the model input "
                                                f"{spec['shape']} (N must be a multiple of {batch})")
+        # Float samples are cast to the manifest's dtype (the runtime quantizes them if the model is int8);
+        # integer samples go to the runtime as they are. raw=true returns the model's own output type.
+        if x.dtype.kind == "f":
+            x = x.astype(spec["dtype"], copy=False)
+        read = getattr(model, "native_outputs", model.outputs) if req.get("raw") else model.outputs
         outs = []
         for i in range(0, len(x), batch):
-            model.invoke(model.prepare([x[i:i + batch].astype(spec["dtype"], copy=False)]))
-            outs.append(model.outputs()[0].copy())
+            model.invoke(model.prepare([x[i:i + batch]]))
+            outs.append(read()[0].copy())
         return {"y": encode_tensor(np.concatenate(outs))}
 
     def cmd_memory(self, req: dict) -> dict:

@@ -1,0 +1,66 @@
+"""The agent on a Pi-like Python: tflite-runtime 2.14 + numpy<2 and no torch (the .venv-pi that make builds)."""
+import json
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from edgekit.agent import AGENT_SCRIPT
+from edgekit.agent.agent import decode_tensor, encode_tensor
+from edgekit.compiler import compile_model
+from edgekit.compress import Int8StaticConfig
+from edgekit.modelio import Dataset
+from tests.helpers import ROOT
+
+PI_PYTHON = ROOT / ".venv-pi" / "bin" / "python"
+pytestmark = [pytest.mark.runtime,
+              pytest.mark.skipif(not PI_PYTHON.exists(), reason=".venv-pi missing: run `make setup` to build it")]
+
+
+@pytest.fixture(scope="module")
+def workspace(digits, digits_example, tmp_path_factory):
+    model, split = digits
+    ws = tmp_path_factory.mktemp("ws")
+    compile_model(model, digits_example, "rpi4", ws / "art", recipe=[Int8StaticConfig(calibration_samples=64)],
+                  calibration=Dataset(split.x_train, split.y_train))
+    shutil.copyfile(AGENT_SCRIPT, ws / "agent.py")
+    return ws
+
+
+def converse(ws, *requests):
+    lines = "".join(json.dumps({"id": i, **r}) + "\n" for i, r in enumerate(requests, 1))
+    proc = subprocess.run([str(PI_PYTHON), str(ws / "agent.py"), "--workspace", str(ws)], input=lines,
+                          capture_output=True, text=True, timeout=60)
+    return [json.loads(line) for line in proc.stdout.splitlines()]
+
+
+def test_pi_env_has_no_torch_and_numpy_1():
+    out = subprocess.run([str(PI_PYTHON), "-c", "import numpy, importlib.util as u; "
+                          "print(numpy.__version__, u.find_spec('torch') is None)"], capture_output=True, text=True)
+    version, no_torch = out.stdout.split()
+    assert version.startswith("1.") and no_torch == "True"
+
+
+def test_int8_model_on_tflite_runtime(workspace, digits):
+    _, split = digits
+    x = split.x_test[:20]
+    hello, load, pred, raw, bench = converse(
+        workspace, {"cmd": "hello"}, {"cmd": "load", "artifact": "art"}, {"cmd": "predict", "x": encode_tensor(x)},
+        {"cmd": "predict", "x": encode_tensor(np.full((2, 1, 8, 8), -128, np.int8)), "raw": True},
+        {"cmd": "bench", "runs": 5, "warmup": 1})
+    assert "tflite_runtime" in hello["runtimes"] and "executorch" not in hello["runtimes"]
+    assert load["ok"], load
+    y = decode_tensor(pred["y"])
+    assert y.dtype == np.float32 and y.shape == (20, 10)  # dequantized with the output's scale/zero-point
+    manifest = json.loads((workspace / "art" / "manifest.json").read_text())
+    q = manifest["export"]["outputs"][0]["quantization"]
+    steps = y / q["scale"] + q["zero_point"]
+    assert np.allclose(steps, np.round(steps), atol=1e-3), "outputs are not on the int8 grid"
+    from edgekit.export.tflite import host_runner
+    host = host_runner(workspace / "art" / "model.tflite")(x)
+    assert np.abs(y - host).max() <= 1.01 * q["scale"]  # two runtimes: at most one quantization step apart
+    assert (y.argmax(1) == host.argmax(1)).mean() >= 0.95
+    r = decode_tensor(raw["y"])
+    assert r.dtype == np.int8 and r.shape == (2, 10)
+    assert bench["ok"] and len(bench["latencies_ns"]) == 5
