@@ -1,0 +1,31 @@
+"""Dynamic INT8 for transformers on the host: per-channel int8 weights with per-token int8 activations.
+
+Per-tensor activation scales (the PT2E dynamic flow, `quantize_dynamic`) let one outlier token set the scale for
+a whole sequence; on all-MiniLM-L6-v2 that costs several points of embedding cosine. torchao's
+Int8DynamicActivationInt8WeightConfig quantizes each token row with its own scale. The result is a PyTorch
+module (torchao tensor subclasses) for host-side evaluation and serving, not a graph for the ExecuTorch exporter.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import ClassVar
+
+from torch import nn
+
+from .base import CompressionContext, register
+
+
+@dataclass(frozen=True)
+class Int8DynamicTokenConfig:
+    """Per-channel symmetric int8 weights, per-token symmetric int8 activations computed at run time."""
+
+    method: ClassVar[str] = "int8-dynamic-token"
+
+
+@register(Int8DynamicTokenConfig)
+def _int8_token(model: nn.Module, config: Int8DynamicTokenConfig, ctx: CompressionContext) -> nn.Module:
+    from torchao.quantization import Int8DynamicActivationInt8WeightConfig, quantize_
+    model = copy.deepcopy(model)
+    quantize_(model, Int8DynamicActivationInt8WeightConfig())
+    return model
