@@ -43,8 +43,22 @@ class Artifact:
         return self.path / self.manifest["model_file"]
 
     @property
+    def stored_model_file(self) -> str:
+        """The file that holds the model in the artifact: the model file, or its encoding (e.g. sparse)."""
+        name = self.manifest["model_file"]
+        return self.manifest.get("encoded", {}).get(name, {}).get("file", name)
+
+    @property
     def size_bytes(self) -> int:
-        return self.manifest["files"][self.manifest["model_file"]]["bytes"]
+        """Bytes the model takes in the artifact (as stored: encoded when the manifest says so)."""
+        return self.manifest["files"][self.stored_model_file]["bytes"]
+
+    @property
+    def dense_bytes(self) -> int:
+        """Bytes of the model file the runtime loads (after decoding a stored encoding)."""
+        name = self.manifest["model_file"]
+        encoded = self.manifest.get("encoded", {}).get(name)
+        return encoded["bytes"] if encoded else self.manifest["files"][name]["bytes"]
 
     def reference(self) -> dict[str, np.ndarray]:
         """Reference inputs and the host's outputs for them: keys 'inputs', 'outputs', maybe 'float_outputs'."""

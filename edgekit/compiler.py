@@ -11,11 +11,14 @@ import torch
 
 from . import __version__
 from .artifact import REFERENCE, Artifact, write_artifact
-from .compress import CompressionContext, compress_chain, describe
+from .agent.agent import RUNTIMES as AGENT_FORMATS
+from .compress import CompressionContext, describe
+from .compress.steps import apply_steps, wants_sparse_storage
 from .errors import InputError, UnsupportedError
 from .export import exporter_for
 from .modelio import Dataset, check_sample_shape
 from .profiles import Profile, load_profile
+from .sparse_file import encode_file
 
 Progress = Callable[[str, int, int], None]
 
@@ -59,8 +62,13 @@ def _reference_inputs(example: torch.Tensor, calibration: Dataset | None, count:
 
 def compile_model(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ...], target: Profile | str,
                   outdir: str | Path, *, recipe: Sequence[Any] = (), calibration: Dataset | None = None,
-                  progress: Progress | None = None, reference_count: int = 8) -> Artifact:
-    """Compress `model` with `recipe` (configs applied in order), export it for `target`, write `outdir`."""
+                  progress: Progress | None = None, reference_count: int = 8,
+                  sparse_storage: bool | None = None) -> Artifact:
+    """Compress `model` with `recipe` (configs applied in order), export it for `target`, write `outdir`.
+
+    sparse_storage: store the model file bitmask-encoded (edgekit/sparse_file.py) so zeroed weights cost a bit
+    each; None = when a recipe step asks for it (storage = "sparse") or the compressed weights are mostly zero.
+    The manifest records one report per recipe step (params, MACs, size, quality before and after)."""
     profile = load_profile(target) if isinstance(target, str) else target
     exporter = exporter_for(profile)  # fail before any expensive work
     # Canonical strides: a tensor with a size-1 channel dim can look channels-last to torch.export, which would
@@ -85,7 +93,7 @@ def compile_model(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ..
                              labels=None if calibration is None else calibration.y,
                              progress=progress or (lambda *_: None))
     own = [c for c in recipe if exporter.applies_itself(c)]
-    compressed = compress_chain(model, [c for c in recipe if c not in own], ctx)
+    compressed, steps = apply_steps(model, [c for c in recipe if c not in own], ctx)
     with torch.no_grad():
         outputs = _as_outputs(compressed(*example_inputs))
     macs_after, params_after = count_macs(compressed, example_inputs), count_params(compressed)
@@ -95,7 +103,13 @@ def compile_model(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ..
         result = exporter.export(compressed, example_inputs, workdir, profile, own_configs=own, ctx=ctx)
         host_out = (result.reference_fn(ref_in.numpy()) if result.reference_fn
                     else _run_each(compressed, ref_in, batch))
-        model_bytes = result.files[result.model_file].stat().st_size
+        files, encoded = dict(result.files), {}
+        if result.format in AGENT_FORMATS and wants_sparse_storage(sparse_storage, recipe, compressed):
+            stored = encode_file(result.files[result.model_file], workdir)
+            if stored is not None:  # else the zeros are too few to pay for decoding: stored dense
+                del files[result.model_file]
+                files[stored[0].name], encoded = stored[0], {result.model_file: stored[1]}
+        model_bytes = files[encoded[result.model_file]["file"] if encoded else result.model_file].stat().st_size
         if model_bytes > profile.hardware.storage_bytes:
             raise UnsupportedError(f"the model file is {model_bytes:,} B, target '{profile.name}' has "
                                    f"{profile.hardware.storage_bytes:,.0f} B of storage")
@@ -112,11 +126,13 @@ def compile_model(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ..
             "model": {"params_before": params_before, "params": params_after, "macs_before": macs_before,
                       "macs": macs_after},
             "export": result.info,
+            **({"encoded": encoded} if encoded else {}),
+            "steps": steps,
             "reference": {"file": REFERENCE, "count": int(len(ref_in)),
                           "outputs": "host outputs of the exported model" if result.reference_fn
                           else "host PyTorch outputs of the compressed model",
                           "float_outputs": "host PyTorch outputs of the uncompressed model"},
         }
-        return write_artifact(outdir, {**result.files, REFERENCE: workdir / REFERENCE}, manifest)
+        return write_artifact(outdir, {**files, REFERENCE: workdir / REFERENCE}, manifest)
 
 

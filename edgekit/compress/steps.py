@@ -51,6 +51,20 @@ def model_stats(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ...]
             "macs": count_macs(model, example_inputs), "bytes": dense, "sparse_bytes": sparse}
 
 
+def wants_sparse_storage(explicit: bool | None, recipe: Sequence[Any], model: torch.nn.Module,
+                         zero_share: float = 0.3) -> bool:
+    """Store the model file sparse? `explicit` if given; else what recipe steps ask (a `storage` field); else
+    whether at least `zero_share` of the model's weight matrices and kernels are zeros (e.g. a pruned .pt2)."""
+    if explicit is not None:
+        return explicit
+    asked = {getattr(c, "storage", None) for c in recipe} - {None}
+    if asked:
+        return "sparse" in asked
+    weights = [t.detach() for t in used_tensors(model) if t.dim() >= 2]
+    total = sum(t.numel() for t in weights)
+    return bool(total) and sum(int((t == 0).sum()) for t in weights) >= zero_share * total
+
+
 def _outputs(model: torch.nn.Module, x: torch.Tensor, batch: int) -> torch.Tensor:
     def run(step: int) -> torch.Tensor:
         outs = []

@@ -77,7 +77,7 @@ def benchmark(artifact: Artifact | str | Path, target: Profile | str, *, runs: i
                    "description": profile.description, **transport_facts},
         "measured_on": hello["machine"],
         "artifact": {"path": str(art.path), "format": art.format, "model_file": art.manifest["model_file"],
-                     "size_bytes": art.size_bytes, "sha256": art.manifest["files"][art.manifest["model_file"]]["sha256"],
+                     "size_bytes": art.size_bytes, "sha256": art.manifest["files"][art.stored_model_file]["sha256"],
                      "recipe": art.manifest.get("recipe", []), "macs": macs,
                      "delegation": art.manifest.get("export", {}).get("delegation")},
         "latency_ms": {**latency, "warmup": bench["warmup"], "measured_on": hello["machine"]["cpu"]},
