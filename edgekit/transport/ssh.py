@@ -1,0 +1,359 @@
+"""SSH transport (paramiko) to a Linux board such as a Raspberry Pi, real or emulated.
+
+Options (CLI flags in brackets): host "USER@HOST[:PORT]" [--host], identity key file [--identity] (else ssh-agent
+and ~/.ssh keys), known_hosts file [--known-hosts] (default ~/.ssh/known_hosts), trust_host_key [--trust-host-key],
+python (the device's interpreter, default "python3"), remote_root (default ~/.cache/edgekit on the device),
+connect_timeout (s, default 10), command_timeout (s, default 60).
+
+Safety: the host key must already be in known_hosts (RejectPolicy) unless the user explicitly trusts it, which
+appends it to that file; a changed key is always refused. Every remote command is an argument list joined with
+shlex (never a string built from input). Files go to a temporary name, their sha256 is checked on the device, then
+they are renamed into place. The agent's directory on the device is named by the agent's hash and reused across
+sessions; each session's workspace is removed on close. A target with an emulator and no host starts it (and stops
+it on close).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import shlex
+import socket
+import time
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from ..agent import AGENT_SCRIPT
+from ..artifact import sha256_file
+from ..errors import DeviceError, InputError
+from .base import LineChannel, Transport, register_transport
+
+# Which Python modules the device needs for each artifact format (any one of a tuple is enough).
+_NEEDS = {"tflite": ("tflite_runtime", "ai_edge_litert"), "pte": ("executorch",)}
+_PROBE = ("import importlib.util as u, importlib.metadata as m, json, platform\n"
+          "def v(n, d):\n"
+          "    if u.find_spec(n) is None: return None\n"
+          "    try: return m.version(d)\n"
+          "    except Exception: return 'unknown'\n"
+          "print(json.dumps({'python': platform.python_version(), 'numpy': v('numpy', 'numpy'),"
+          " 'tflite_runtime': v('tflite_runtime', 'tflite-runtime'),"
+          " 'ai_edge_litert': v('ai_edge_litert', 'ai-edge-litert'), 'executorch': v('executorch', 'executorch')}))")
+_HASH = ("import hashlib, sys\n"
+         "for p in sys.argv[1:]:\n"
+         "    h = hashlib.sha256()\n"
+         "    with open(p, 'rb') as f:\n"
+         "        for b in iter(lambda: f.read(1 << 20), b''): h.update(b)\n"
+         "    print(h.hexdigest())")
+_FREE = "import os, sys; s = os.statvfs(sys.argv[1]); print(s.f_bavail * s.f_frsize)"
+
+
+def parse_host(spec: str) -> tuple[str, str, int]:
+    """'user@host[:port]' (IPv6 as user@[addr]:port) -> (user, host, port)."""
+    user, at, rest = spec.rpartition("@")
+    if not at or not user or not rest:
+        raise InputError(f"bad --host {spec!r}", "write it as USER@HOST or USER@HOST:PORT")
+    host, port = rest, "22"
+    if rest.startswith("["):
+        host, _, tail = rest[1:].partition("]")
+        if tail.startswith(":"):
+            port = tail[1:]
+    elif rest.count(":") == 1:
+        host, port = rest.split(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise InputError(f"bad --host {spec!r}", "write it as USER@HOST or USER@HOST:PORT")
+    return user, host, int(port)
+
+
+def _known_hosts_name(host: str, port: int) -> str:
+    return host if port == 22 else f"[{host}]:{port}"
+
+
+@register_transport("ssh")
+class SSHTransport(Transport):
+    """A paramiko connection; the agent's stdin/stdout over an exec channel carry the JSON-lines protocol."""
+
+    def open(self) -> None:
+        self._client = self._sftp = self._chan = self._emulator = None
+        self.workspace: str | None = None
+        self.timings: dict[str, float] = {}
+        self.facts: dict[str, Any] = {}
+        try:
+            self._open()
+        except BaseException:
+            self.close()  # `with` does not call __exit__ when __enter__ fails: stop a started emulator here
+            raise
+
+    def _open(self) -> None:
+        options = dict(self.options)
+        if not options.get("host"):
+            if not self.profile.emulated:
+                raise InputError(f"target '{self.profile.name}' is reached over SSH: pass --host USER@HOST[:PORT]")
+            from ..emulators import emulator_for
+            t0 = time.perf_counter()
+            self._emulator = emulator_for(self.profile).__enter__()
+            self.timings["emulator_start_s"] = time.perf_counter() - t0
+            options.update(self._emulator.transport_options())
+        self.user, self.host, self.port = parse_host(str(options["host"]))
+        self.python = str(options.get("python", "python3"))
+        self.connect_timeout = float(options.get("connect_timeout", 10))
+        self.command_timeout = float(options.get("command_timeout", 60))
+        self._remote_root_option = options.get("remote_root")
+        t0 = time.perf_counter()
+        self._connect(options.get("identity"), Path(options.get("known_hosts") or "~/.ssh/known_hosts").expanduser(),
+                      bool(options.get("trust_host_key")))
+        self.timings["ssh_connect_s"] = time.perf_counter() - t0
+
+    # -- connection -------------------------------------------------------------------------------------------
+
+    def _connect(self, identity: str | None, known_hosts: Path, trust: bool) -> None:
+        import paramiko
+        where = f"{self.user}@{self.host}:{self.port}"
+        if identity and not Path(identity).expanduser().is_file():
+            raise InputError(f"identity file not found: {identity}", "pass the private key with --identity FILE")
+        client = paramiko.SSHClient()
+        if known_hosts.is_file():
+            try:
+                client.load_host_keys(str(known_hosts))
+            except (OSError, paramiko.SSHException) as exc:
+                raise InputError(f"cannot read known-hosts file {known_hosts}: {exc}") from None
+        elif not trust:
+            raise DeviceError(f"unknown host key for {self.host}: known-hosts file {known_hosts} does not exist",
+                              "check the device's key fingerprint, then pass --trust-host-key to save it")
+        client.set_missing_host_key_policy(paramiko.AutoAddPolicy() if trust else paramiko.RejectPolicy())
+        try:
+            client.connect(self.host, self.port, username=self.user,
+                           key_filename=str(Path(identity).expanduser()) if identity else None,
+                           look_for_keys=not identity, allow_agent=not identity, timeout=self.connect_timeout,
+                           banner_timeout=self.connect_timeout, auth_timeout=self.connect_timeout,
+                           channel_timeout=self.connect_timeout)
+        except paramiko.BadHostKeyException:
+            client.close()
+            raise DeviceError(f"the host key of {self.host} does NOT match the one in {known_hosts}: refusing to "
+                              "connect (possible man-in-the-middle)",
+                              "if the device was re-imaged, remove its old line from the known-hosts file") from None
+        except paramiko.AuthenticationException as exc:
+            client.close()
+            raise DeviceError(f"authentication to {where} failed: {exc}",
+                              "check --identity and the device's ~/.ssh/authorized_keys") from None
+        except paramiko.SSHException as exc:
+            client.close()
+            if "known_hosts" in str(exc):
+                raise DeviceError(f"unknown host key for {self.host}: not in {known_hosts}",
+                                  "check the device's key fingerprint, then pass --trust-host-key to save it") from None
+            raise DeviceError(f"SSH to {where} failed: {exc}") from None
+        except (socket.timeout, TimeoutError):
+            client.close()
+            raise DeviceError(f"cannot reach {where}: no answer within {self.connect_timeout:g} s",
+                              "check the address and that the device is on and on the network") from None
+        except OSError as exc:  # refused, no route, name not resolved (paramiko.NoValidConnectionsError too)
+            client.close()
+            raise DeviceError(f"cannot reach {where}: {getattr(exc, 'strerror', None) or exc}",
+                              "check the address, the port and that sshd runs on the device") from None
+        self._client = client
+        key = client.get_transport().get_remote_server_key()
+        self.facts["host_key"] = f"{key.get_name()} SHA256:{key.fingerprint.split(':', 1)[-1]}"
+        if trust:
+            self._save_host_key(known_hosts, key)
+        client.get_transport().set_keepalive(15)
+
+    def _save_host_key(self, known_hosts: Path, key: Any) -> None:
+        """Append the trusted key (only if the file does not already pin it), keeping the user's other lines."""
+        name = _known_hosts_name(self.host, self.port)
+        line = f"{name} {key.get_name()} {key.get_base64()}\n"
+        if known_hosts.is_file() and line in known_hosts.read_text(errors="replace"):
+            return
+        known_hosts.parent.mkdir(parents=True, exist_ok=True)
+        with open(known_hosts, "a") as f:
+            f.write(line)
+
+    def _exec(self, argv: list[str], what: str, timeout: float | None = None) -> tuple[int, str, str]:
+        """Run a command (argument list, each argument shell-quoted) on the device; (exit code, stdout, stderr)."""
+        timeout = timeout or self.command_timeout
+        try:
+            _, stdout, stderr = self._client.exec_command(shlex.join(argv), timeout=timeout)
+            out, err = stdout.read(), stderr.read()
+            if not stdout.channel.status_event.wait(timeout):
+                raise socket.timeout()
+            return stdout.channel.exit_status, out.decode(errors="replace"), err.decode(errors="replace")
+        except (socket.timeout, TimeoutError):
+            raise DeviceError(f"device: {what} did not finish within {timeout:g} s") from None
+        except Exception as exc:  # paramiko.SSHException, EOFError, OSError: the link broke
+            raise DeviceError(f"device: {what} failed: {exc}") from None
+
+    def _python(self, code: str, args: list[str], what: str) -> str:
+        rc, out, err = self._exec([self.python, "-c", code, *args], what)
+        if rc == 127:
+            raise DeviceError(f"no Python on the device: '{self.python}' not found",
+                              "install python3 on the device or pass its interpreter (transport option 'python')")
+        if rc != 0:
+            raise DeviceError(f"device: {what} failed: {(err.strip().splitlines() or ['exit %d' % rc])[-1]}")
+        return out
+
+    # -- set-up, uploads --------------------------------------------------------------------------------------
+
+    def _sftp_client(self):
+        if self._sftp is None:
+            self._sftp = self._client.open_sftp()
+            self._sftp.get_channel().settimeout(self.command_timeout)
+        return self._sftp
+
+    def _ensure_dir(self, path: str) -> None:
+        sftp = self._sftp_client()
+        parts = PurePosixPath(path).parts
+        for i in range(2, len(parts) + 1):
+            sub = str(PurePosixPath(*parts[:i]))
+            try:
+                sftp.stat(sub)
+            except FileNotFoundError:
+                sftp.mkdir(sub)
+
+    def _free_bytes(self, path: str) -> int:
+        return int(self._python(_FREE, [path], "checking free space").strip())
+
+    def _check_space(self, path: str, need: int) -> None:
+        free = self._free_bytes(path)
+        if free < need + (1 << 20):
+            raise DeviceError(f"disk full on the device: {free:,} B free in {path}, need {need:,} B plus 1 MiB",
+                              "free space on the device or choose another remote_root")
+
+    def _put_files(self, files: dict[str, Path], staging: str) -> None:
+        """Upload files into `staging`, then check every sha256 on the device."""
+        sftp = self._sftp_client()
+        self._ensure_dir(staging)
+        for name, local in files.items():
+            remote = f"{staging}/{name}"
+            try:
+                sftp.put(str(local), remote)
+            except OSError as exc:
+                if "space" in str(exc).lower() or self._free_bytes(staging) < local.stat().st_size:
+                    raise DeviceError(f"disk full on the device while uploading {name} to {staging}",
+                                      "free space on the device or choose another remote_root") from None
+                raise DeviceError(f"uploading {name} to the device failed: {exc}") from None
+        names = list(files)
+        digests = self._python(_HASH, [f"{staging}/{n}" for n in names], "checking uploaded files").split()
+        for name, digest in zip(names, digests):
+            if digest != sha256_file(files[name]):
+                raise DeviceError(f"upload corrupted: {name} has a different sha256 on the device; refusing to use it",
+                                  "the link or the device's storage altered the file; retry, check the device")
+        if len(digests) != len(names):
+            raise DeviceError("device: hashing the uploaded files returned nothing")
+
+    def _setup(self, fmt: str) -> None:
+        """The agent's directory (named by its hash, kept between sessions) and a probe of the device's Python."""
+        home = self._sftp_client().normalize(".")
+        self.remote_root = str(self._remote_root_option or f"{home}/.cache/edgekit")
+        agent_hash = sha256_file(AGENT_SCRIPT)[:16]
+        python_tag = hashlib.sha256(self.python.encode()).hexdigest()[:8]
+        self.agent_dir = f"{self.remote_root}/agent-{agent_hash}"
+        ready = f"{self.agent_dir}/ready-{python_tag}.json"
+        sftp = self._sftp_client()
+        probe = None
+        try:
+            with sftp.open(ready, "r") as f:
+                probe = json.loads(f.read())
+            self.facts["setup_cached"] = True
+        except (OSError, ValueError):
+            pass
+        if probe is None:
+            self._ensure_dir(self.remote_root)
+            self._check_space(self.remote_root, AGENT_SCRIPT.stat().st_size)
+            staging = f"{self.remote_root}/.agent-{agent_hash}.partial-{secrets.token_hex(4)}"
+            self._put_files({"agent.py": AGENT_SCRIPT}, staging)
+            try:
+                sftp.stat(self.agent_dir)
+                self._exec(["rm", "-rf", "--", staging], "removing a duplicate agent upload")
+            except FileNotFoundError:
+                sftp.posix_rename(staging, self.agent_dir)  # atomic: the directory appears complete or not at all
+            probe = json.loads(self._python(_PROBE, [], "probing the device's Python"))
+            with sftp.open(ready + ".partial", "w") as f:
+                f.write(json.dumps(probe))
+            sftp.posix_rename(ready + ".partial", ready)
+            self.facts["setup_cached"] = False
+        self.facts["device_python"] = {"interpreter": self.python, **probe}
+        if not probe.get("numpy"):
+            raise DeviceError(f"missing runtime on the device: numpy is not installed for {self.python}",
+                              "pip install numpy on the device (numpy<2 with tflite-runtime 2.14)")
+        needs = _NEEDS.get(fmt, ())
+        if needs and not any(probe.get(n) for n in needs):
+            raise DeviceError(f"missing runtime on the device: no {' or '.join(needs)} for {self.python}",
+                              f"pip install {needs[0].replace('_', '-')} on the device")
+
+    def open_session(self, artifact: Any, timeout: float) -> tuple[Any, dict[str, float]]:
+        from ..agent.client import AgentClient
+        timings = dict(self.timings)
+        t0 = time.perf_counter()
+        self._setup(artifact.format)
+        self.workspace = f"{self.remote_root}/ws-{secrets.token_hex(8)}"
+        self._ensure_dir(self.workspace)
+        timings["setup_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        remote = self.upload_dir(artifact.path, "artifact")
+        timings["upload_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        session = AgentClient(self.start_agent(), timeout=timeout)
+        session.remote_artifact = remote
+        timings["agent_start_s"] = time.perf_counter() - t0
+        return session, timings
+
+    def upload_dir(self, local: Path, remote_name: str) -> str:
+        files = {p.name: p for p in sorted(Path(local).iterdir()) if p.is_file()}
+        self._check_space(self.workspace, sum(p.stat().st_size for p in files.values()))
+        staging = f"{self.workspace}/.{remote_name}.partial"
+        self._put_files(files, staging)
+        self._sftp_client().posix_rename(staging, f"{self.workspace}/{remote_name}")
+        return remote_name
+
+    def start_agent(self) -> LineChannel:
+        argv = [self.python, f"{self.agent_dir}/agent.py", "--workspace", self.workspace]
+        try:
+            chan = self._client.get_transport().open_session(timeout=self.connect_timeout)
+            chan.exec_command("exec " + shlex.join(argv))
+        except Exception as exc:
+            raise DeviceError(f"starting the agent on the device failed: {exc}") from None
+        self._chan = chan
+        return LineChannel(chan.makefile("rb"), chan.makefile_stdin("wb"), on_close=self._stop_agent,
+                           describe=self._stderr_tail)
+
+    def _stderr_tail(self) -> str:
+        chan = self._chan
+        if chan is None or not chan.recv_stderr_ready():
+            return ""
+        tail = chan.recv_stderr(65536).decode(errors="replace").strip().splitlines()[-1:]
+        return f": {tail[0]}" if tail else ""
+
+    def _stop_agent(self) -> None:
+        chan, self._chan = self._chan, None
+        if chan is None:
+            return
+        try:
+            chan.shutdown_write()  # EOF on the agent's stdin ends its loop
+            chan.status_event.wait(5)
+        except Exception:
+            pass
+        chan.close()
+
+    # -- teardown ---------------------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        try:
+            self._stop_agent()
+            if self._client is not None and self.workspace:
+                try:
+                    self._exec(["rm", "-rf", "--", self.workspace], "removing the workspace", timeout=30)
+                except DeviceError:
+                    pass  # the link is gone; nothing more we can do from here
+            if self._sftp is not None:
+                self._sftp.close()
+            if self._client is not None:
+                self._client.close()
+        finally:
+            self._client = self._sftp = None
+            if self._emulator is not None:
+                emulator, self._emulator = self._emulator, None
+                emulator.__exit__(None, None, None)
+
+    def describe(self) -> dict[str, Any]:
+        facts = {"transport": self.name, "host": f"{self.user}@{self.host}:{self.port}", **self.facts}
+        if self._emulator is not None:
+            facts.update(self._emulator.describe())
+        return facts
