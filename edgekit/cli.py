@@ -113,23 +113,33 @@ def _quantize_recipe(quantize: str) -> list[Any]:
 @click.argument("model")
 @click.option("--target", "-t", required=True, help="device profile name (see `edgekit targets list`)")
 @click.option("--quantize", "-q", type=click.Choice(QUANTIZE_CHOICES), default="none", show_default=True)
+@click.option("--recipe", "-r", "recipe_path", type=click.Path(dir_okay=False),
+              help="TOML recipe of compression steps (instead of --quantize); recorded in the manifest")
 @click.option("--calibration", type=click.Path(dir_okay=False), help=".npz with an array 'x' (needed for int8)")
 @click.option("--output", "-o", required=True, type=click.Path(file_okay=False), help="artifact directory to write")
 @click.option("--json", "as_json", is_flag=True, help="print the manifest as JSON")
-def compile_cmd(model: str, target: str, quantize: str, calibration: str | None, output: str, as_json: bool) -> None:
+def compile_cmd(model: str, target: str, quantize: str, recipe_path: str | None, calibration: str | None,
+                output: str, as_json: bool) -> None:
     """Compress and export MODEL (.pt2 or file.py:factory) for a target; write an artifact directory."""
     from .compiler import compile_model
     from .errors import InputError
     from .modelio import load_data, load_model
     from .profiles import load_profile
     profile = load_profile(target)
+    if recipe_path and quantize != "none":
+        raise InputError("--recipe and --quantize both given", "put the quantization step in the recipe")
+    if recipe_path:
+        from .recipe import load_recipe
+        recipe = load_recipe(recipe_path)
+    else:
+        recipe = _quantize_recipe(quantize)
     if quantize == "int8" and not calibration:
         raise InputError("--quantize int8 needs calibration data", "pass --calibration DATA.npz with an array 'x'")
     loaded = load_model(model)
     data = load_data(calibration) if calibration else None
     with progress_bars() as progress:
         artifact = compile_model(loaded.module, loaded.example_inputs, profile, output,
-                                 recipe=_quantize_recipe(quantize), calibration=data, progress=progress)
+                                 recipe=recipe, calibration=data, progress=progress)
     if as_json:
         _print_json(artifact.manifest)
         return
@@ -137,7 +147,9 @@ def compile_cmd(model: str, target: str, quantize: str, calibration: str | None,
     table = Table(title=f"edgekit compile: {artifact.path}", show_header=False)
     table.add_row("format", artifact.format)
     table.add_row("size", f"{artifact.size_bytes:,} B")
-    table.add_row("recipe", quantize)
+    if artifact.size_bytes != artifact.dense_bytes:
+        table.add_row("stored sparse", f"{artifact.dense_bytes:,} B after decoding on the device")
+    table.add_row("recipe", " -> ".join(c.method for c in recipe) or "none")
     table.add_row("MACs", f"{artifact.manifest['model']['macs']:,}")
     if deleg:
         table.add_row("delegated (XNNPACK)", ", ".join(f"{k} x{v}" for k, v in deleg["delegated_ops"].items()))
@@ -172,10 +184,18 @@ def _bench_checks(report: dict[str, Any], max_latency_ms: float | None, min_accu
 @click.option("--max-latency-ms", type=float, help="fail (exit 4) if p50 latency is above this")
 @click.option("--min-accuracy", type=float, help="fail (exit 4) if on-device accuracy (%) is below this")
 @click.option("--min-cosine", type=float, help="fail (exit 4) if cosine vs the host reference is below this")
+@click.option("--cooldown", default=0.0, show_default=True, type=click.FloatRange(0),
+              help="seconds to rest between timed runs (thermal steadiness)")
+@click.option("--host", help="SSH targets: USER@HOST[:PORT] of the device (emulated targets start their own)")
+@click.option("--identity", type=click.Path(dir_okay=False), help="SSH private key (default: ssh-agent, ~/.ssh)")
+@click.option("--known-hosts", type=click.Path(dir_okay=False), help="known-hosts file (default ~/.ssh/known_hosts)")
+@click.option("--trust-host-key", is_flag=True, help="accept an unknown SSH host key and save it to known-hosts")
+@click.option("--device-python", help="SSH targets: the device's Python with the runtime (default python3)")
 @click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
 def bench_cmd(artifact_dir: str, target: str, runs: int, warmup: int, eval_path: str | None, transport: str | None,
               timeout: float, max_latency_ms: float | None, min_accuracy: float | None, min_cosine: float | None,
-              as_json: bool) -> None:
+              cooldown: float, host: str | None, identity: str | None, known_hosts: str | None,
+              trust_host_key: bool, device_python: str | None, as_json: bool) -> None:
     """Deploy ARTIFACT_DIR to a target and measure it."""
     from .artifact import Artifact
     from .measure.runner import benchmark
@@ -184,8 +204,10 @@ def bench_cmd(artifact_dir: str, target: str, runs: int, warmup: int, eval_path:
     artifact = Artifact.load(artifact_dir)
     data = load_data(eval_path) if eval_path else None
     with progress_bars() as progress:
+        options = {k: v for k, v in (("host", host), ("identity", identity), ("known_hosts", known_hosts),
+                                     ("trust_host_key", trust_host_key), ("python", device_python)) if v}
         report = benchmark(artifact, target, runs=runs, warmup=warmup, eval_data=data, transport=transport,
-                           timeout=timeout, progress=progress)
+                           transport_options=options, timeout=timeout, cooldown_s=cooldown, progress=progress)
     if as_json:
         _print_json(report)
     else:
@@ -200,6 +222,11 @@ def demo_cmd(reports: str, runs: int) -> None:
     """Train a digits CNN, compile FP32 and INT8, benchmark both on the emulated devices, write a report."""
     from .demo import run_demo
     run_demo(Path(reports), runs=runs, console=out, progress_factory=progress_bars)
+
+
+from .cli_compress import compress_cmd  # noqa: E402  (its own module: the command is long)
+
+cli.add_command(compress_cmd)
 
 
 def main(argv: list[str] | None = None) -> None:

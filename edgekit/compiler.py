@@ -13,6 +13,7 @@ from . import __version__
 from .artifact import REFERENCE, Artifact, write_artifact
 from .agent.agent import RUNTIMES as AGENT_FORMATS
 from .compress import CompressionContext, describe
+from .compress.finetune import eval_mode
 from .compress.steps import apply_steps, wants_sparse_storage
 from .errors import InputError, UnsupportedError
 from .export import exporter_for
@@ -82,7 +83,7 @@ def compile_model(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ..
     if any(getattr(c, "method", "").startswith("int8") for c in recipe) and "int8" not in profile.software.dtypes:
         raise UnsupportedError(f"target '{profile.name}' does not run int8 (dtypes {list(profile.software.dtypes)})")
 
-    model = model.eval()
+    model = eval_mode(model)  # a .pt2's module refuses eval(): it is an inference graph already
     ref_in = _reference_inputs(example, calibration, reference_count)
     batch = example.shape[0]
     float_out = _run_each(model, ref_in, batch)

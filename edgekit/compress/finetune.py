@@ -21,6 +21,23 @@ Trainer = Callable[[nn.Module, int], None]
 AfterStep = Callable[[], None]
 
 
+def eval_mode(model: nn.Module) -> nn.Module:
+    """model.eval(), except for modules from torch.export (a .pt2), which are inference graphs already and
+    refuse eval()."""
+    try:
+        return model.eval()
+    except NotImplementedError:
+        return model
+
+
+def _train_mode(model: nn.Module) -> None:
+    try:
+        model.train()
+    except NotImplementedError:
+        raise InputError("fine-tuning needs the model's nn.Module; this model is an exported graph (a .pt2)",
+                         "give MODEL as file.py:factory, or set finetune_epochs = 0") from None
+
+
 def training_data(ctx: CompressionContext) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The calibration set as tensors (x, y or None), checked against the example input."""
     if ctx.calibration is None:
@@ -46,23 +63,23 @@ def finetune(model: nn.Module, ctx: CompressionContext, epochs: int, *, lr: floa
     (pruning uses it to keep removed weights at zero). Returns the trained module, in eval mode."""
     if epochs <= 0:
         return model
+    _train_mode(model)
     if trainer is not None:
         trainer(model, epochs)  # in place: masks and pruned layers hold references to this module's parameters
         if after_step:
             after_step()
-        return model.eval()
+        return eval_mode(model)
     x, y = training_data(ctx)
     if y is None and teacher is None:
         teacher = copy.deepcopy(model)
     targets = y
     if y is None:  # no labels: match the unpruned model's outputs on the same inputs
         with torch.no_grad():
-            targets = torch.cat([_first(teacher.eval()(x[i:i + 256])) for i in range(0, len(x), 256)])
+            targets = torch.cat([_first(eval_mode(teacher)(x[i:i + 256])) for i in range(0, len(x), 256)])
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)
     steps_per_epoch = -(-len(x) // batch_size)
-    model.train()
     for epoch in range(epochs):
         for i, idx in enumerate(_batches(len(x), batch_size, gen)):
             opt.zero_grad()
@@ -75,7 +92,7 @@ def finetune(model: nn.Module, ctx: CompressionContext, epochs: int, *, lr: floa
                 after_step()
             ctx.progress(what, epoch * steps_per_epoch + i + 1, epochs * steps_per_epoch)
         sched.step()
-    return model.eval()
+    return eval_mode(model)
 
 
 def _batches(n: int, batch_size: int, gen: torch.Generator) -> Iterable[torch.Tensor]:

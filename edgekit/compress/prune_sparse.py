@@ -16,7 +16,7 @@ from torch import nn
 
 from ..errors import InputError
 from .base import CompressionContext, register
-from .finetune import Trainer, finetune
+from .finetune import Trainer, eval_mode, finetune
 
 SCOPES = ("global", "layer")
 STORAGES = ("sparse", "dense")
@@ -200,7 +200,7 @@ def prune_magnitude(model: nn.Module, config: MagnitudePruneConfig, ctx: Compres
                              config.trainer, teacher, "fine-tuning (sparse)")
     masks.remove()
     masks.apply()
-    return model.eval()
+    return eval_mode(model)
 
 
 @register(NMSparsityConfig)
@@ -216,7 +216,7 @@ def prune_nm(model: nn.Module, config: NMSparsityConfig, ctx: CompressionContext
                              config.trainer, teacher, f"fine-tuning ({config.n}:{config.m})")
     bound.remove()
     bound.apply()
-    return model.eval()
+    return eval_mode(model)
 
 
 @register(GradualPruneConfig)
@@ -242,4 +242,4 @@ def prune_gradual(model: nn.Module, config: GradualPruneConfig, ctx: Compression
                              config.trainer, teacher, "gradual pruning (recovery)")
     bound.remove()
     bound.apply()
-    return model.eval()
+    return eval_mode(model)
