@@ -56,6 +56,23 @@ class Performance:
 
 
 @dataclass(frozen=True)
+class Firmware:
+    """How to build C firmware for a microcontroller: compiler flags and the memory map (sizes come from
+    [hardware]). An emulated profile's [emulation.options] may override the board facts (origins, uart_base,
+    systick) for the emulator's board while the sizes stay the real device's."""
+
+    mcpu: str
+    float_abi: str = "soft"
+    fpu: str | None = None
+    flash_origin: int = 0
+    ram_origin: int = 0x20000000
+    port: str | None = None          # firmware/ports/<port>: the serial driver; None = no driver yet
+    uart_base: int | None = None
+    systick_hz: float | None = None
+    stack_bytes: float = 8192
+
+
+@dataclass(frozen=True)
 class Emulation:
     kind: str
     description: str
@@ -74,6 +91,7 @@ class Profile:
     performance: Performance | None = None
     emulation: Emulation | None = None
     stands_for: str | None = None
+    firmware: Firmware | None = None
     path: str = ""
 
     @property
@@ -110,6 +128,12 @@ def _float(v: Any) -> float:
     return float(v)
 
 
+def _address(v: Any) -> int:
+    if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < 1 << 32:
+        raise ValueError(f"expected a 32-bit address (e.g. 0x20000000), got {v!r}")
+    return v
+
+
 def _str_list(v: Any) -> tuple[str, ...]:
     if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
         raise ValueError(f"expected a list of strings, got {v!r}")
@@ -139,9 +163,12 @@ _SECTIONS: dict[str, Spec] = {
                     "cycles_per_instruction": (_float, False), "source": (_str, True)},
     "transport": {"default": (_str, True)},
     "emulation": {"kind": (_str, True), "description": (_str, True), "options": (_table, False)},
+    "firmware": {"mcpu": (_str, True), "float_abi": (_str, False), "fpu": (_str, False),
+                 "flash_origin": (_address, False), "ram_origin": (_address, False), "port": (_str, False),
+                 "uart_base": (_address, False), "systick": (_qty("hertz"), False), "stack": (_qty("bytes"), False)},
 }
 # Sections an emulated profile may leave out: it takes them from the profile it stands for.
-_INHERITED = ("hardware", "software", "power", "performance")
+_INHERITED = ("hardware", "software", "power", "performance", "firmware")
 
 
 def _check(path: Path, where: str, raw: dict[str, Any], spec: Spec) -> dict[str, Any]:
@@ -186,6 +213,7 @@ def _build(path: Path, p: dict[str, Any]) -> Profile:
     hw, sw, pw = p["hardware"], p["software"], p["power"]
     perf = p.get("performance")
     emu = p.get("emulation")
+    fw = p.get("firmware")
     return Profile(
         name=p["name"], description=p["description"], family=p.get("family", "other"),
         hardware=Hardware(isa=hw["isa"], core=hw["core"], cores=hw["cores"], clock_hz=hw["clock"],
@@ -200,6 +228,11 @@ def _build(path: Path, p: dict[str, Any]) -> Profile:
         emulation=None if emu is None else Emulation(kind=emu["kind"], description=emu["description"],
                                                      options=emu.get("options", {})),
         stands_for=p.get("stands_for"),
+        firmware=None if fw is None else Firmware(
+            mcpu=fw["mcpu"], float_abi=fw.get("float_abi", "soft"), fpu=fw.get("fpu"),
+            flash_origin=fw.get("flash_origin", 0), ram_origin=fw.get("ram_origin", 0x20000000),
+            port=fw.get("port"), uart_base=fw.get("uart_base"), systick_hz=fw.get("systick"),
+            stack_bytes=fw.get("stack", 8192)),
         path=str(path),
     )
 

@@ -6,9 +6,16 @@ from typing import Any
 from ..profiles import Profile
 
 
-def device_latency_estimate(profile: Profile, macs: int | None, int8: bool) -> dict[str, Any] | None:
-    """Latency on the real device from 2 x MACs / the profile's effective throughput; None without figures."""
+def device_latency_estimate(profile: Profile, macs: int | None, int8: bool,
+                            instructions: int | None = None) -> dict[str, Any] | None:
+    """Latency on the real device: instructions x cycles per instruction / clock when the instructions were
+    counted (an MCU under QEMU), else 2 x MACs / the profile's effective throughput; None without figures."""
     perf = profile.performance
+    if instructions and perf is not None and perf.cycles_per_instruction:
+        cycles = instructions * perf.cycles_per_instruction
+        return {"latency_ms": cycles / profile.hardware.clock_hz * 1e3, "estimated": True,
+                "basis": f"{instructions:,} instructions x {perf.cycles_per_instruction:g} cycles/instruction / "
+                         f"{profile.hardware.clock_hz / 1e6:g} MHz", "source": perf.source}
     throughput = None if perf is None else (perf.int8_ops if int8 else perf.fp32_flops)
     if not macs or not throughput:
         return None

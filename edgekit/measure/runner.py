@@ -66,7 +66,8 @@ def benchmark(artifact: Artifact | str | Path, target: Profile | str, *, runs: i
 
     latency = latency_summary(bench["latencies_ns"])
     macs = art.manifest.get("model", {}).get("macs")
-    estimate = device_latency_estimate(profile, macs, _is_int8(art))
+    estimate = device_latency_estimate(profile, macs, _is_int8(art),
+                                       instructions=(bench.get("counters") or {}).get("instructions_per_inference"))
     energy = (energy_estimate(profile, estimate["latency_ms"], "the estimated device latency") if estimate else
               energy_estimate(profile, latency["p50"], f"the p50 latency measured on {hello['machine']['cpu']}"))
     return {
@@ -90,7 +91,8 @@ def benchmark(artifact: Artifact | str | Path, target: Profile | str, *, runs: i
         "accuracy": accuracy,
         "energy": energy,
         "device_estimate": estimate,
-        "thermal": {"before": bench.get("thermal_before"), "after": bench.get("thermal_after")},
+        "thermal": {"before": bench.get("thermal_before"), "after": bench.get("thermal_after"),
+                    "samples": bench.get("thermal_samples"), "cooldown_s": cooldown_s},
         "deploy": deploy,
     }
 

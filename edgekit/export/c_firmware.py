@@ -1,0 +1,66 @@
+"""C firmware for microcontrollers: full-INT8 .tflite (litert-torch, see tflite.py) -> generated C with the
+weights in flash and one planned arena -> arm-none-eabi-gcc image for the profile's core (edgekit/mcu)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+from ..compress.base import CompressionContext
+from ..compress.quantize import Int8StaticConfig
+from ..errors import UnsupportedError
+from ..profiles import Profile
+from .base import ExportResult, register_exporter
+
+FORMAT = "c-firmware"
+
+
+class CFirmwareExporter:
+    name = "edgekit-mcu"
+    format = FORMAT
+
+    def unsupported_reason(self, profile: Profile) -> str | None:
+        if not profile.accepts_format(FORMAT):
+            return f"target does not accept {FORMAT}"
+        if profile.firmware is None:
+            return "target profile has no [firmware] section (mcpu, memory map)"
+        return None
+
+    def applies_itself(self, config: Any) -> bool:
+        return isinstance(config, Int8StaticConfig)  # quantized by the .tflite flow, not the XNNPACK quantizer
+
+    def export(self, model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ...], workdir: Path,
+               profile: Profile, *, own_configs: Sequence[Any] = (), ctx: CompressionContext | None = None
+               ) -> ExportResult:
+        from ..mcu import tflm
+        from ..mcu.build import build_config, build_firmware
+        from ..mcu.codegen import generate
+        from .tflite import export_tflite
+        if len(own_configs) != 1:
+            raise UnsupportedError(f"target '{profile.name}' runs full-INT8 models only",
+                                   "compile with --quantize int8 and --calibration DATA.npz")
+        config = own_configs[0]
+        if ctx is None or ctx.calibration is None:
+            raise UnsupportedError("INT8 export needs calibration data", "pass --calibration DATA.npz with an array 'x'")
+        cfg = build_config(profile)  # fails early (no toolchain facts, no serial driver) before converting
+        tflite = workdir / "model.tflite"
+        tflite_info = export_tflite(model, example_inputs, tflite, int8=True, int8_io=True,
+                                    per_channel=config.per_channel,
+                                    calibration=ctx.calibration_batches(config.calibration_samples))
+        gen = generate(tflite, dsp=cfg.dsp)
+        model_c = workdir / "model.c"
+        model_c.write_text(gen.source)
+        built = build_firmware(cfg, model_c, workdir / "build")
+        files = {"model.tflite": tflite, "model.c": model_c, "firmware.elf": built.elf, "firmware.bin": built.bin}
+        firmware = {**gen.info(), "flash_bytes": built.flash_bytes, "ram_bytes": built.ram_bytes,
+                    "sections": {k: v for k, v in built.sections.items() if not k.startswith((".debug", ".comment"))},
+                    "build": cfg.facts(), "tflite_micro_arena_bytes": tflm.arena_bytes(tflite)}
+        in_q = {"scale": gen.input_spec["scale"], "zero_point": gen.input_spec["zero_point"]}
+        out_q = {"scale": gen.output_spec["scale"], "zero_point": gen.output_spec["zero_point"]}
+        return ExportResult(files=files, model_file="firmware.bin", format=FORMAT,
+                            info={"exporter": self.name, "firmware": firmware, "tflite": tflite_info},
+                            reference_fn=tflm.float_runner(tflite, in_q, out_q))
+
+
+register_exporter(CFirmwareExporter())
