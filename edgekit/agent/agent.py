@@ -224,14 +224,26 @@ def thermal() -> dict:
     freq = _read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_cur_freq")
     if freq and freq.isdigit():
         facts["cpu_clock_hz"] = int(freq) * 1000
+        facts["cpu_clock_source"] = "cpufreq"
+    else:  # VMs and some boards have no cpufreq: the kernel's current estimate per core
+        for line in (_read("/proc/cpuinfo") or "").splitlines():
+            if line.lower().startswith("cpu mhz"):
+                try:
+                    facts["cpu_clock_hz"] = float(line.split(":", 1)[1]) * 1e6
+                    facts["cpu_clock_source"] = "/proc/cpuinfo"
+                except ValueError:
+                    pass
+                break
     import shutil
     import subprocess
-    if shutil.which("vcgencmd"):
-        try:
-            out = subprocess.run(["vcgencmd", "get_throttled"], capture_output=True, text=True, timeout=5).stdout
-            facts["throttled"] = out.strip().split("=", 1)[-1]
-        except (OSError, subprocess.TimeoutExpired):
-            pass
+    if shutil.which("vcgencmd"):  # Raspberry Pi firmware: throttling flags (bit 0 under-voltage, bit 2 throttled)
+        for key, args in (("throttled", ["get_throttled"]), ("arm_clock_hz", ["measure_clock", "arm"])):
+            try:
+                out = subprocess.run(["vcgencmd", *args], capture_output=True, text=True, timeout=5).stdout
+                value = out.strip().split("=", 1)[-1]
+                facts[key] = int(value) if key == "arm_clock_hz" and value.isdigit() else value
+            except (OSError, subprocess.TimeoutExpired):
+                pass
     return facts
 
 
@@ -328,15 +340,22 @@ class Agent:
         for _ in range(warmup):
             model.invoke(prepared)
         before = thermal()
+        # Temperature / clock / throttling through the runs, read outside the timed region (vcgencmd is a fork).
+        every = int(req.get("thermal_every", 0)) or max(1, runs // 10)
+        samples = []
         latencies = []
         clock = time.perf_counter_ns
-        for _ in range(runs):
+        t0 = time.perf_counter()
+        for i in range(runs):
             start = clock()
             model.invoke(prepared)
             latencies.append(clock() - start)
+            if (i + 1) % every == 0:
+                samples.append({"run": i + 1, "t_s": round(time.perf_counter() - t0, 4), **thermal()})
             if cooldown_s:
                 time.sleep(cooldown_s)
-        return {"latencies_ns": latencies, "warmup": warmup, "thermal_before": before, "thermal_after": thermal()}
+        return {"latencies_ns": latencies, "warmup": warmup, "cooldown_s": cooldown_s, "thermal_before": before,
+                "thermal_after": thermal(), "thermal_samples": samples}
 
     def cmd_predict(self, req: dict) -> dict:
         """Outputs for N samples, run at the model's fixed batch size."""
