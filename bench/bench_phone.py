@@ -100,6 +100,7 @@ def bench_model(name: str, model: torch.nn.Module, split, rounds: int, runs: int
     out = {"host_fp32_accuracy": accuracy(model, split.x_test, split.y_test), "test_samples": len(split.y_test)}
     for prec, art in arts.items():
         out[prec] = {"size_bytes": art.size_bytes, "peer_size_bytes": peers[prec].stat().st_size,
+                     "identical_to_peer": art.model_file.read_bytes() == peers[prec].read_bytes(),
                      "accuracy_on_device": reports[prec]["accuracy"]["top1"],
                      "latency_p50_ms_agent": med(agent_ms[prec]), "latency_p50_ms_bare_loop": med(bare_ms[prec]),
                      "latency_p50_ms_peer_bare_loop": med(peer_ms[prec]),
