@@ -180,8 +180,8 @@ def distill(teacher: nn.Module, config: DistillConfig, x: torch.Tensor, labels: 
     distiller.loss(x[:2])  # creates the projections, so the optimiser sees their parameters
     opt = torch.optim.AdamW([p for p in distiller.parameters() if p.requires_grad], lr=config.lr)
     steps = -(-len(x) // config.batch_size)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, config.lr, total_steps=max(1, config.epochs * steps),
-                                                pct_start=0.1)
+    total = max(2, config.epochs * steps)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, config.lr, total_steps=total, pct_start=max(0.1, 2 / total))
     student.train()
     for epoch in range(config.epochs):
         perm = torch.randperm(len(x), generator=gen)

@@ -99,8 +99,13 @@ def _run(model: nn.Module, batches: list[torch.Tensor]) -> None:
 def _sibling_sets(model: nn.Module, names: list[str], probe: torch.Tensor) -> list[list[str]]:
     """Group consecutive layers that read the very same input tensor (quantized together in one pass)."""
     seen: dict[str, int] = {}
-    handles = [model.get_submodule(n).register_forward_hook(
-        lambda m, a, o, n=n: seen.setdefault(n, a[0].data_ptr())) for n in names]
+
+    def record(name: str):
+        def hook(module: nn.Module, args: tuple, output: torch.Tensor) -> None:  # None: output unchanged
+            seen.setdefault(name, args[0].data_ptr())
+        return hook
+
+    handles = [model.get_submodule(n).register_forward_hook(record(n)) for n in names]
     try:
         _run(model, [probe])
     finally:

@@ -163,7 +163,9 @@ def int4_summary(model: nn.Module) -> dict[str, int]:
     other = sum(t.numel() * t.element_size() for t in list(model.parameters()) + list(model.buffers())
                 if id(t) not in int4_buffers)
     layers = sum(isinstance(m, Int4Linear) for m in model.modules())
-    return {"int4_layers": layers, "packed_bytes": packed, "scale_zero_bytes": meta, "other_bytes": other}
+    # What the replaced weights took in fp32 (two 4-byte weights per packed byte), for a like-for-like ratio.
+    return {"int4_layers": layers, "packed_bytes": packed, "scale_zero_bytes": meta, "other_bytes": other,
+            "replaced_fp32_bytes": packed * 8}
 
 
 def save_int4(model: nn.Module, path: str | Path) -> int:

@@ -78,18 +78,29 @@ class TopicSplit:
 
 
 def topic_split(every: int = 4, per_test_topic: int = 40, min_test: int = 8) -> TopicSplit:
-    """Every `every`-th topic (sorted by name) is held out; at most `per_test_topic` sentences of each."""
+    """Every `every`-th topic (sorted by name) is held out; at most `per_test_topic` sentences of each.
+
+    Topics quote each other (e.g. 'compound' contains the text of 'if'), so training keeps only sentences that
+    appear in no held-out topic at all, and a sentence found in two held-out topics is dropped from the test.
+    """
     topics = topic_sentences()
+    held = {name for i, name in enumerate(topics) if i % every == every - 1}
+    held_text = {s for name in held for s in topics[name]}
+    counts: dict[str, int] = {}
+    for name in held:
+        for s in set(topics[name]):
+            counts[s] = counts.get(s, 0) + 1
     train, pairs, test, labels = [], [], [], []
-    for i, (name, sents) in enumerate(topics.items()):
-        if i % every == every - 1:
-            if len(sents) >= min_test:
-                take = sents[:per_test_topic]
-                test += take
+    for name, sents in topics.items():
+        if name in held:
+            take = [s for s in dict.fromkeys(sents) if counts[s] == 1][:per_test_topic]
+            if len(take) >= min_test:
                 labels += [len(set(labels))] * len(take)
+                test += take
         else:
-            train += sents
-            pairs += list(zip(sents[:-1], sents[1:]))
+            kept = [s for s in sents if s not in held_text]
+            train += kept
+            pairs += list(zip(kept[:-1], kept[1:]))
     return TopicSplit(train, pairs, test, np.array(labels))
 
 
