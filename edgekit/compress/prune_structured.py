@@ -108,7 +108,15 @@ class ActivationImportance:
             idxs_all.append(group[i].root_idxs)
         if not imps:
             return None
-        return self._base._normalize(self._base._reduce(imps, idxs_all), self._base.normalizer)
+        # Average every consumer's statistics per root channel (a Linear after a flatten sees each channel as
+        # several features, all mapping to one root channel).
+        n = len(group[0][1])
+        total, count = torch.zeros(n), torch.zeros(n)
+        for imp, roots in zip(imps, idxs_all):
+            roots = torch.as_tensor(roots, dtype=torch.long)
+            total.scatter_add_(0, roots, imp.float())
+            count.scatter_add_(0, roots, torch.ones_like(imp, dtype=torch.float))
+        return self._base._normalize(total / count.clamp(min=1), self._base.normalizer)
 
 
 def _importance(config: StructuredPruneConfig) -> Any:
@@ -206,10 +214,12 @@ def prune_structured(model: nn.Module, config: StructuredPruneConfig, ctx: Compr
             while count_macs(model, example) > goal and pruner.current_step < _MAC_ROUNDS:
                 _prepare_scores(imp, model, ctx, config)
                 pruner.step()
-            if count_macs(model, example) > goal:
-                raise InputError(f"cannot remove {config.ratio:.0%} of the MACs with at most "
-                                 f"{config.max_layer_ratio:.0%} of any layer's channels removed",
-                                 "lower ratio or raise max_layer_ratio")
+            reached = count_macs(model, example)
+            if reached > goal:
+                raise InputError(f"pruning stopped at {1 - reached / macs0:.0%} fewer MACs, short of the "
+                                 f"{config.ratio:.0%} asked, with at most {config.max_layer_ratio:.0%} of any "
+                                 "layer's channels removed", "lower ratio, raise max_layer_ratio or try "
+                                 "global_pruning = true")
         else:
             _prepare_scores(imp, model, ctx, config)
             pruner.step()
