@@ -109,9 +109,13 @@ class BuildResult:
     sections: dict[str, int]
 
 
-def firmware_sources(port: str) -> list[Path]:
-    dirs = ["agent", "kernels", "ports/common", f"ports/{port}"]
-    return sorted(p for d in dirs for p in (FIRMWARE_DIR / d).glob("*.c"))
+def firmware_sources(port: str, app: str | Path = "agent") -> list[Path]:
+    """Kernels, start-up and the port's driver, plus the application: the agent (a directory of firmware/) or one
+    C file with its own main (the kernel test image)."""
+    dirs = ["kernels", "ports/common", f"ports/{port}"]
+    found = sorted(p for d in dirs for p in (FIRMWARE_DIR / d).glob("*.c"))
+    app_path = FIRMWARE_DIR / app if isinstance(app, str) else Path(app)
+    return found + (sorted(app_path.glob("*.c")) if app_path.is_dir() else [app_path])
 
 
 def _memory_ld(cfg: BuildConfig, flash: int, ram: int) -> str:
@@ -151,15 +155,16 @@ def _usage(sizes: dict[str, int]) -> tuple[int, int]:
     return flash, ram
 
 
-def build_firmware(cfg: BuildConfig, model_c: Path, outdir: Path, extra_sources: list[Path] = ()) -> BuildResult:
-    """Compile the agent, kernels, port and `model_c` into outdir/firmware.elf and firmware.bin."""
+def build_firmware(cfg: BuildConfig, model_c: Path | None, outdir: Path, app: str | Path = "agent",
+                   defines: dict[str, str] | None = None) -> BuildResult:
+    """Compile the agent (or `app`), kernels, port and `model_c` into outdir/firmware.elf and firmware.bin."""
     gcc, objcopy = _tool("arm-none-eabi-gcc"), _tool("arm-none-eabi-objcopy")
     outdir.mkdir(parents=True, exist_ok=True)
     objdir = outdir / "obj"
     objdir.mkdir(exist_ok=True)
-    sources = firmware_sources(cfg.port) + [Path(model_c)] + list(extra_sources)
-    common = cfg.cflags() + ["-O2", "-g", "-std=c11", "-Wall", "-Wextra", "-Werror", "-ffunction-sections",
-                             "-fdata-sections", "-ffreestanding", "-fno-common",
+    sources = firmware_sources(cfg.port, app) + ([Path(model_c)] if model_c else [])
+    common = cfg.cflags() + [f"-D{k}={v}" for k, v in (defines or {}).items()] + ["-O2", "-g", "-std=c11", "-Wall", "-Wextra", "-Werror", "-ffunction-sections",
+                             "-fdata-sections", "-fno-common",
                              f"-I{FIRMWARE_DIR / 'include'}", f"-I{FIRMWARE_DIR / 'agent'}"]
     log = outdir / "build.log"
     with open(log, "w") as fh:

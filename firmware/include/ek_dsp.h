@@ -41,7 +41,7 @@ static inline uint32_t ek_sadd16(uint32_t a, uint32_t b) {
 /* 4 bytes from any address (Cortex-M4/M7 LDR handles unaligned words; memcpy keeps C defined) */
 static inline uint32_t ek_load_u32(const void *p) {
     uint32_t v;
-    memcpy(&v, p, sizeof v);
+    __builtin_memcpy(&v, p, sizeof v);  /* a builtin even under -ffreestanding: one LDR */
     return v;
 }
 

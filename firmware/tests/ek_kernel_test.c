@@ -1,0 +1,227 @@
+/* Kernel test image (QEMU): (1) bit-exactness of the DSP kernels against the reference kernels on random
+ * shapes, offsets and requantization parameters, tails included; (2) SysTick timings of both variants on fixed
+ * benchmark shapes. Prints one JSON object on the UART, then stops QEMU (semihosting) with the number of
+ * mismatching cases as exit status. Run by tests/mcu/test_kernels_qemu.py and bench/bench_mcu.py. */
+#include <stdint.h>
+#include <string.h>
+
+#include "ek_kernels.h"
+#include "ek_port.h"
+
+#ifndef EK_TEST_CASES
+#define EK_TEST_CASES 300
+#endif
+
+static uint32_t rng = 0x12345678u;
+static uint32_t next(void) {
+    rng ^= rng << 13;
+    rng ^= rng >> 17;
+    rng ^= rng << 5;
+    return rng;
+}
+static int32_t uniform(int32_t lo, int32_t hi) { return lo + (int32_t)(next() % (uint32_t)(hi - lo + 1)); }
+static void fill(int8_t *p, int32_t n) {
+    for (int32_t i = 0; i < n; ++i) {
+        p[i] = (int8_t)next();
+    }
+}
+
+static void put(const char *s) { ek_port_write((const uint8_t *)s, strlen(s)); }
+static void put_int(int64_t v) {
+    char buf[24];
+    int i = sizeof buf;
+    uint64_t u = v < 0 ? (uint64_t)(-v) : (uint64_t)v;
+    buf[--i] = 0;
+    do {
+        buf[--i] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0) {
+        buf[--i] = '-';
+    }
+    put(buf + i);
+}
+
+#define MAX_IO 16384
+static int8_t in_buf[MAX_IO], out_ref[MAX_IO], out_dsp[MAX_IO];
+static int8_t weights[262144];
+static int32_t bias[512], mult[512], shift[512];
+static uint32_t scratch[2048];
+
+static void random_quant(int32_t channels) {
+    for (int32_t c = 0; c < channels; ++c) {
+        bias[c] = uniform(-40000, 40000);
+        mult[c] = (int32_t)((1u << 30) + (next() & 0x3FFFFFFFu));
+        shift[c] = uniform(0, 15) == 0 ? uniform(0, 2) : uniform(-12, -5);
+    }
+}
+
+static void random_act(int32_t *lo, int32_t *hi) {
+    *lo = uniform(0, 3) == 0 ? uniform(-128, 0) : -128;
+    *hi = uniform(0, 3) == 0 ? uniform(*lo, 127) : 127;
+}
+
+static int conv_case(void) {
+    ek_conv_params p;
+    memset(&p, 0, sizeof p);
+    const int32_t kh = uniform(1, 3), kw = uniform(1, 3);
+    p.stride_h = uniform(1, 2);
+    p.stride_w = uniform(1, 2);
+    p.dilation_h = uniform(0, 4) == 0 ? 2 : 1;
+    p.dilation_w = p.dilation_h;
+    p.pad_h = uniform(0, kh - 1);
+    p.pad_w = uniform(0, kw - 1);
+    const int32_t in_c = uniform(0, 5) == 0 ? uniform(1, 7) : 4 * uniform(1, 6);
+    p.input = (ek_dims){uniform(1, 2), uniform(3, 9), uniform(3, 9), in_c};
+    p.filter = (ek_dims){uniform(1, 9), kh, kw, in_c};
+    const int32_t eff_h = (kh - 1) * p.dilation_h + 1, eff_w = (kw - 1) * p.dilation_w + 1;
+    const int32_t oh = (p.input.h + 2 * p.pad_h - eff_h) / p.stride_h + 1;
+    const int32_t ow = (p.input.w + 2 * p.pad_w - eff_w) / p.stride_w + 1;
+    if (oh <= 0 || ow <= 0) {
+        return 0;
+    }
+    p.output = (ek_dims){p.input.n, oh, ow, p.filter.n};
+    p.input_offset = uniform(-127, 128);
+    p.output_offset = uniform(-128, 127);
+    random_act(&p.act_min, &p.act_max);
+    random_quant(p.filter.n);
+    fill(in_buf, ek_dims_count(&p.input));
+    fill(weights, ek_dims_count(&p.filter));
+    p.weights = weights;
+    p.bias = uniform(0, 4) ? bias : NULL;
+    p.multiplier = mult;
+    p.shift = shift;
+    if (ek_conv2d_s8_prepare(&p, sizeof scratch) != EK_OK) {
+        return 1;
+    }
+    const int32_t n = ek_dims_count(&p.output);
+    memset(out_ref, 0, n);
+    memset(out_dsp, 0x55, n);
+    ek_conv2d_s8_ref(&p, in_buf, out_ref, scratch);
+    ek_conv2d_s8_dsp(&p, in_buf, out_dsp, scratch);
+    return memcmp(out_ref, out_dsp, n) != 0;
+}
+
+static int fc_case(void) {
+    ek_fc_params p;
+    memset(&p, 0, sizeof p);
+    p.batches = uniform(1, 3);
+    p.in_features = uniform(1, 70);
+    p.out_features = uniform(1, 11);
+    p.input_offset = uniform(-127, 128);
+    p.output_offset = uniform(-128, 127);
+    random_act(&p.act_min, &p.act_max);
+    random_quant(p.out_features);
+    fill(in_buf, p.batches * p.in_features);
+    fill(weights, p.in_features * p.out_features);
+    p.weights = weights;
+    p.bias = uniform(0, 4) ? bias : NULL;
+    p.multiplier = mult;
+    p.shift = shift;
+    if (ek_fully_connected_s8_prepare(&p, sizeof scratch) != EK_OK) {
+        return 1;
+    }
+    const int32_t n = p.batches * p.out_features;
+    memset(out_ref, 0, n);
+    memset(out_dsp, 0x55, n);
+    ek_fully_connected_s8_ref(&p, in_buf, out_ref, scratch);
+    ek_fully_connected_s8_dsp(&p, in_buf, out_dsp, scratch);
+    return memcmp(out_ref, out_dsp, n) != 0;
+}
+
+typedef ek_status (*conv_fn)(const ek_conv_params *, const int8_t *, int8_t *, void *);
+typedef ek_status (*fc_fn)(const ek_fc_params *, const int8_t *, int8_t *, void *);
+
+static void bench_line(const char *kernel, const char *variant, int64_t macs, uint64_t ticks, int first) {
+    put(first ? "" : ",");
+    put("{\"kernel\":\"");
+    put(kernel);
+    put("\",\"variant\":\"");
+    put(variant);
+    put("\",\"macs\":");
+    put_int(macs);
+    put(",\"ticks\":");
+    put_int((int64_t)ticks);
+    put("}");
+}
+
+static void bench_conv(const char *name, int32_t hw, int32_t in_c, int32_t out_c, int32_t k, int first) {
+    ek_conv_params p;
+    memset(&p, 0, sizeof p);
+    p.input = (ek_dims){1, hw, hw, in_c};
+    p.filter = (ek_dims){out_c, k, k, in_c};
+    p.output = (ek_dims){1, hw, hw, out_c};
+    p.stride_h = p.stride_w = p.dilation_h = p.dilation_w = 1;
+    p.pad_h = p.pad_w = k / 2;
+    p.input_offset = 128;
+    p.output_offset = -128;
+    p.act_min = -128;
+    p.act_max = 127;
+    random_quant(out_c);
+    fill(in_buf, ek_dims_count(&p.input));
+    fill(weights, ek_dims_count(&p.filter));
+    p.weights = weights;
+    p.bias = bias;
+    p.multiplier = mult;
+    p.shift = shift;
+    const int64_t macs = (int64_t)hw * hw * out_c * k * k * in_c;
+    static const conv_fn fns[2] = {ek_conv2d_s8_ref, ek_conv2d_s8_dsp};
+    static const char *names[2] = {"reference", "dsp"};
+    for (int v = 0; v < 2; ++v) {
+        const uint64_t t0 = ek_port_ticks();
+        fns[v](&p, in_buf, v ? out_dsp : out_ref, scratch);
+        const uint64_t t1 = ek_port_ticks();
+        bench_line(name, names[v], macs, t1 - t0, first && v == 0);
+    }
+}
+
+static void bench_fc(const char *name, int32_t in_f, int32_t out_f) {
+    ek_fc_params p;
+    memset(&p, 0, sizeof p);
+    p.batches = 1;
+    p.in_features = in_f;
+    p.out_features = out_f;
+    p.input_offset = 128;
+    p.output_offset = -128;
+    p.act_min = -128;
+    p.act_max = 127;
+    random_quant(out_f);
+    fill(in_buf, in_f);
+    fill(weights, in_f * out_f);
+    p.weights = weights;
+    p.bias = bias;
+    p.multiplier = mult;
+    p.shift = shift;
+    static const fc_fn fns[2] = {ek_fully_connected_s8_ref, ek_fully_connected_s8_dsp};
+    static const char *names[2] = {"reference", "dsp"};
+    for (int v = 0; v < 2; ++v) {
+        const uint64_t t0 = ek_port_ticks();
+        fns[v](&p, in_buf, v ? out_dsp : out_ref, scratch);
+        const uint64_t t1 = ek_port_ticks();
+        bench_line(name, names[v], (int64_t)in_f * out_f, t1 - t0, 0);
+    }
+}
+
+int main(void) {
+    ek_port_init();
+    int32_t conv_bad = 0, fc_bad = 0;
+    for (int i = 0; i < EK_TEST_CASES; ++i) {
+        conv_bad += conv_case();
+        fc_bad += fc_case();
+    }
+    put("{\"cases\":");
+    put_int(EK_TEST_CASES);
+    put(",\"conv_mismatches\":");
+    put_int(conv_bad);
+    put(",\"fc_mismatches\":");
+    put_int(fc_bad);
+    put(",\"systick_hz\":");
+    put_int(EK_SYSTICK_HZ);
+    put(",\"bench\":[");
+    bench_conv("conv2d 3x3 16->32 16x16", 16, 16, 32, 3, 1);
+    bench_conv("conv2d 1x1 64->64 8x8", 8, 64, 64, 1, 0);
+    bench_fc("fully_connected 1024->256", 1024, 256);
+    put("]}\n");
+    ek_port_fault((uint32_t)(conv_bad + fc_bad));
+    return 0;
+}
