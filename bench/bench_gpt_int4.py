@@ -32,6 +32,26 @@ def log(*a):
     print(f"[{time.strftime('%H:%M:%S')}]", *a, file=sys.stderr, flush=True)
 
 
+def pte_sizes(model, cfg, ctx, args):
+    """FP32 vs INT4 (RTN g32) .pte of the GPT on the emulated phone: the INT4 program stores the packed codes and
+    dequantizes inside the graph (portable kernels, not XNNPACK), so it is small but slower."""
+    import edgekit
+    example = (torch.zeros(1, cfg.context, dtype=torch.long),)
+    res = {"measured_on": None}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, recipe in (("fp32", []), ("int4_rtn_g32", [Int4WeightOnlyConfig(group_size=32)])):
+            art = edgekit.compile_model(model, example, "emu-phone", Path(tmp) / name, recipe=recipe,
+                                        calibration=edgekit.Dataset(ctx.calibration[:8]))
+            rep = edgekit.benchmark(art, "emu-phone", runs=args.pte_runs, warmup=2)
+            res[name] = {"size_bytes": art.size_bytes, "latency_ms_p50": rep["latency_ms"]["p50"],
+                         "vs_host_cosine": rep["fidelity"]["vs_host"]["cosine"],
+                         "vs_float_cosine": rep["fidelity"]["vs_float"]["cosine"]}
+            res["measured_on"] = rep["latency_ms"]["measured_on"]
+            log("pte", name, res[name])
+    res["size_ratio"] = res["int4_rtn_g32"]["size_bytes"] / res["fp32"]["size_bytes"]
+    return res
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--steps", type=int, default=400)
@@ -42,6 +62,7 @@ def main():
     p.add_argument("--eval-windows", type=int, default=400)
     p.add_argument("--calibration", type=int, default=128)
     p.add_argument("--group-sizes", type=int, nargs="+", default=[32, 64, 128])
+    p.add_argument("--pte-runs", type=int, default=50, help="0 skips the .pte export and device run")
     args = p.parse_args()
     cfg = GPTConfig(dim=args.dim, layers=args.layers, context=args.context, heads=4)
     train, test = pydoc_bytes()
@@ -80,6 +101,8 @@ def main():
                 log(g, name, row[name])
             row["gptq_increase_over_rtn_increase"] = row["gptq"]["increase"] / row["rtn"]["increase"]
             out["by_group_size"][str(g)] = row
+    if args.pte_runs:
+        out["pte_on_emu_phone"] = pte_sizes(model, cfg, ctx, args)
     out["targets"] = {f"gptq_increase_le_half_rtn_g{g}": r["gptq_increase_over_rtn_increase"] <= 0.5
                       for g, r in out["by_group_size"].items()}
     merge_section("gpt_int4", out)

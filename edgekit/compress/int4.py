@@ -85,7 +85,9 @@ def pack_int4(codes: torch.Tensor) -> torch.Tensor:
 
 def unpack_int4(packed: torch.Tensor) -> torch.Tensor:
     """Inverse of pack_int4: (..., n) uint8 -> (..., 2n) uint8 codes."""
-    low, high = packed & 0x0F, packed >> 4
+    # Floor division rather than `>> 4`: shifts are not in the core ATen opset that ExecuTorch programs use.
+    high = torch.div(packed, 16, rounding_mode="floor")
+    low = packed - high * 16
     return torch.stack((low, high), dim=-1).reshape(*packed.shape[:-1], packed.shape[-1] * 2)
 
 
