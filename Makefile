@@ -35,6 +35,7 @@ test: setup
 
 bench: setup
 	$(PY) bench/bench_phone.py
+	$(PY) bench/bench_pruning.py
 
 clean:
 	rm -rf $(VENV) $(VENV_PI) reports build *.egg-info
