@@ -1,9 +1,9 @@
-"""all-MiniLM-L6-v2, offline: INT8 (per-token dynamic) and INT4 (RTN, GPTQ) vs FP32, and a 2-layer distilled
-student vs the same student trained without distillation. Writes the 'minilm_quant' / 'minilm_distill' sections
-of bench/results/compression.json.
+"""all-MiniLM-L6-v2, offline: INT8 (per-token dynamic) and INT4 (RTN, GPTQ) vs FP32, and a distilled student
+(3 of 6 layers, rank-96 word embeddings) vs the same student trained without distillation. Writes the
+'minilm_quant' / 'minilm_distill' sections of bench/results/compression.json.
 
     .venv/bin/python bench/bench_minilm.py --part quant
-    .venv/bin/python bench/bench_minilm.py --part distill
+    .venv/bin/python bench/bench_minilm.py --part distill --max-len 32
 
 Held-out sentences: prose sentences of every 4th pydoc topic (never used for calibration or training).
 Quality = leave-one-out nearest-centroid topic accuracy on those sentences (see edgekit/models/minilm.py);
@@ -178,10 +178,10 @@ def main():
     p.add_argument("--max-len", type=int, default=48)
     p.add_argument("--calibration", type=int, default=64)
     p.add_argument("--group-sizes", type=int, nargs="+", default=[32, 64, 128])
-    p.add_argument("--layers", type=int, default=2)
-    p.add_argument("--rank", type=int, default=128)
+    p.add_argument("--layers", type=int, default=3)
+    p.add_argument("--rank", type=int, default=96)
     p.add_argument("--epochs", type=int, default=3)
-    p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--lr", type=float, default=5e-4)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--hidden-weight", type=float, default=0.1)
     p.add_argument("--attention-weight", type=float, default=0.1)

@@ -35,7 +35,7 @@ class DistillConfig:
     module's output is its attention map, or a tuple whose second item is (Hugging Face eager attention).
     """
 
-    student: Any = None
+    student: nn.Module | Callable[[nn.Module], nn.Module] | None = None
     width: float = 0.5
     output_loss: str = "kd"
     temperature: float = 4.0
