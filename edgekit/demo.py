@@ -22,6 +22,8 @@ from .report_view import comparison_table, html_page
 DEMO_RUNS: list[tuple[str, str, list[Any]]] = [
     ("phone FP32 (.pte)", "emu-phone", []),
     ("phone INT8 (.pte)", "emu-phone", [Int8StaticConfig()]),
+    # The emulated Pi is a real sshd in a network namespace; benchmarking it starts and stops it (needs root).
+    ("Pi INT8 (.tflite)", "emu-rpi4", [Int8StaticConfig()]),
 ]
 
 

@@ -45,6 +45,17 @@ def rows(report: dict[str, Any]) -> list[tuple[str, str]]:
     if est:
         out.append(("device latency (estimated)", f"{est['latency_ms']:.4f} ms"))
     out.append(("energy / inference (estimated)", f"{energy['per_inference_mj']:.4f} mJ"))
+    deploy = report.get("deploy") or {}
+    if "setup_s" in deploy:  # remote devices: what getting there cost
+        out.append(("deploy: connect / set-up / upload (s)",
+                    " / ".join(_fmt(deploy.get(k), ".2f") for k in ("connect_s", "setup_s", "upload_s"))))
+    after = (report.get("thermal") or {}).get("after") or {}
+    if after:
+        clock = after.get("arm_clock_hz") or after.get("cpu_clock_hz")
+        facts = [f"{clock / 1e6:.0f} MHz" if clock else None,
+                 f"{after['cpu_temp_c']:.1f} C" if "cpu_temp_c" in after else None,
+                 f"throttled {after['throttled']}" if "throttled" in after else None]
+        out.append(("CPU after the runs", ", ".join(f for f in facts if f) or "-"))
     return out
 
 

@@ -252,6 +252,9 @@ def export_tflite(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ..
                 for batch in batches:
                     prepared(*batch)
             converted = convert_pt2e(prepared, fold_quantize=False)
+            # Captured from the eval-mode model, so its ops already run in eval semantics; exported modules refuse
+            # .eval(), and litert-torch would warn about "training mode" from the flag alone.
+            converted.training = False
             edge = litert_torch.convert(converted, example_inputs, quant_config=QuantConfig(pt2e_quantizer=quantizer))
         tmp = path.with_name(f".{path.name}.partial")
         edge.export(str(tmp))
