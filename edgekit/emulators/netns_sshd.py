@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import secrets
 import shutil
 import signal
@@ -127,6 +128,30 @@ class _Cgroups:
                     time.sleep(0.1)
 
 
+_OURS = re.compile(r"^edgekit-(\d+)-([0-9a-f]{6})$")
+
+
+def reap_stale() -> list[str]:
+    """Tear down boards whose creating process died without doing so (a kill -9); names carry that pid.
+
+    Only namespaces named by this module are considered, and only those whose creator no longer exists.
+    """
+    listing = _run(["ip", "netns", "list"], "listing namespaces", check=False).stdout
+    reaped = []
+    for line in listing.splitlines():
+        match = _OURS.match(line.split(" ")[0]) if line.strip() else None
+        if match is None or Path(f"/proc/{match.group(1)}").exists():
+            continue
+        name, tag = match.group(0), match.group(2)
+        _Cgroups(name, 1, 1).destroy()  # kills the orphaned sshd and sessions, removes the groups
+        _run(["ip", "link", "del", f"ekh{tag}"], "removing a stale veth", check=False)
+        _run(["ip", "netns", "del", name], "removing a stale namespace", check=False)
+        for scratch in Path(tempfile.gettempdir()).glob(f"{name}-*"):
+            shutil.rmtree(scratch, ignore_errors=True)
+        reaped.append(name)
+    return reaped
+
+
 @register_emulator("netns-sshd")
 class EmulatedLinuxBoard:
     """A context manager: the running board, reachable at `host` as `user` with `identity` / `known_hosts`."""
@@ -159,6 +184,7 @@ class EmulatedLinuxBoard:
         if not (self.python_env / "bin" / "python3").exists():
             raise DeviceError(f"the emulated Pi's Python environment {self.python_env} is missing",
                               "run `make setup` (it builds .venv-pi from requirements-pi.txt)")
+        reap_stale()
         try:
             self._start()
         except BaseException:
@@ -174,7 +200,7 @@ class EmulatedLinuxBoard:
         return random.choice(candidates)
 
     def _start(self) -> None:
-        self.scratch = Path(tempfile.mkdtemp(prefix="edgekit-pi-"))
+        self.scratch = Path(tempfile.mkdtemp(prefix=f"{self.netns}-"))
         os.chmod(self.scratch, 0o700)
         _run(["ip", "netns", "add", self.netns], "creating the network namespace")
         self._created.append("netns")

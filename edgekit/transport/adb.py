@@ -114,7 +114,7 @@ class ADBTransport(Transport):
         if not present:
             staging = f"{self.remote_root}/.agent-{secrets.token_hex(4)}"
             self._push_checked({"agent.py": AGENT_SCRIPT}, staging)
-            self._shell(["mv", "-T", staging, self.agent_dir], "installing the agent")
+            self._shell(["mv", staging, self.agent_dir], "installing the agent")
         self.workspace = f"{self.remote_root}/ws-{secrets.token_hex(8)}"
         timings["setup_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
@@ -129,7 +129,7 @@ class ADBTransport(Transport):
     def upload_dir(self, local: Path, remote_name: str) -> str:
         staging = f"{self.workspace}/.{remote_name}.partial"
         self._push_checked({p.name: p for p in sorted(Path(local).iterdir()) if p.is_file()}, staging)
-        self._shell(["mv", "-T", staging, f"{self.workspace}/{remote_name}"], "renaming the upload")
+        self._shell(["mv", staging, f"{self.workspace}/{remote_name}"], "renaming the upload")
         return remote_name
 
     def start_agent(self) -> LineChannel:

@@ -258,7 +258,11 @@ class SSHTransport(Transport):
             self._ensure_dir(self.remote_root)
             self._check_space(self.remote_root, AGENT_SCRIPT.stat().st_size)
             staging = f"{self.remote_root}/.agent-{agent_hash}.partial-{secrets.token_hex(4)}"
-            self._put_files({"agent.py": AGENT_SCRIPT}, staging)
+            try:
+                self._put_files({"agent.py": AGENT_SCRIPT}, staging)
+            except DeviceError:
+                self._exec(["rm", "-rf", "--", staging], "removing a refused agent upload")
+                raise
             try:
                 sftp.stat(self.agent_dir)
                 self._exec(["rm", "-rf", "--", staging], "removing a duplicate agent upload")
@@ -279,6 +283,14 @@ class SSHTransport(Transport):
                               f"pip install {needs[0].replace('_', '-')} on the device")
 
     def open_session(self, artifact: Any, timeout: float) -> tuple[Any, dict[str, float]]:
+        import paramiko
+        try:
+            return self._open_session(artifact, timeout)
+        except (OSError, EOFError, paramiko.SSHException) as exc:  # SFTP / channel failures not mapped below
+            raise DeviceError(f"device: {type(exc).__name__}: {exc}",
+                              "check the device's storage and the link") from None
+
+    def _open_session(self, artifact: Any, timeout: float) -> tuple[Any, dict[str, float]]:
         from ..agent.client import AgentClient
         timings = dict(self.timings)
         t0 = time.perf_counter()

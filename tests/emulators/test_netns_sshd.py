@@ -1,6 +1,7 @@
 """The emulated Pi: a real sshd in a namespace under cgroup limits, and a teardown that leaves nothing behind."""
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import paramiko
@@ -67,3 +68,29 @@ def test_teardown_after_an_exception_inside():
             sshd_pid, scratch = pi._sshd.pid, pi.scratch
             raise RuntimeError("boom")
     assert not any(v for v in _leftovers(pi, sshd_pid, scratch).values())
+
+
+def test_boards_of_killed_processes_are_reaped():
+    """A process killed with SIGKILL cannot tear down; the next board start (reap_stale) does it for it."""
+    import signal
+    import sys
+    from edgekit.emulators.netns_sshd import reap_stale
+    code = ("import sys, time; from edgekit.emulators import emulator_for; from edgekit.profiles import load_profile\n"
+            "pi = emulator_for(load_profile('emu-rpi4')).__enter__()\n"
+            "print(pi.netns, pi._sshd.pid, pi.scratch, flush=True); time.sleep(300)")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        netns, sshd_pid, scratch = proc.stdout.readline().split()
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    assert netns in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    assert Path(f"/proc/{sshd_pid}").exists(), "the orphaned sshd should still run before reaping"
+    assert netns in reap_stale()
+    assert netns not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    deadline = time.monotonic() + 5  # killed; its /proc entry goes once init has reaped it (it lost its parent)
+    while Path(f"/proc/{sshd_pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not Path(f"/proc/{sshd_pid}").exists() and not Path(scratch).exists()
+    assert not any(Path(d, netns).exists() for d in ("/sys/fs/cgroup/cpu", "/sys/fs/cgroup/memory",
+                                                     "/sys/fs/cgroup"))
