@@ -114,7 +114,8 @@ def _conv_like(graph: Graph, op: Op, dsp: bool, depthwise: bool) -> KernelCall:
     arrays = _per_channel(graph, op, x, w, out, channels, prefix)
     bias_arrays, bias_ref = _bias(graph, op, op.inputs[2] if len(op.inputs) > 2 else -1, channels, prefix)
     arrays += bias_arrays
-    arrays.append(ConstArray(f"{prefix}_weights", "int8_t", w.data.astype(np.int64).ravel()))
+    packed = pack_conv_dsp(w.data, x.shape[3]) if dsp and not depthwise else w.data.ravel()
+    arrays.append(ConstArray(f"{prefix}_weights", "int8_t", packed.astype(np.int64)))
     params = {"input": _dims(x.shape), "filter": _dims(w.shape), "output": _dims(out.shape), "stride_h": sh,
               "stride_w": sw, "dilation_h": dh, "dilation_w": dw, "pad_h": pad_h, "pad_w": pad_w,
               "depth_multiplier": channels // x.shape[3] if depthwise else 1, "input_offset": -in_zp,
@@ -130,6 +131,33 @@ def _conv_like(graph: Graph, op: Op, dsp: bool, depthwise: bool) -> KernelCall:
                           0, True, macs=macs)
     return KernelCall(op, "ek_conv2d_s8", "ek_conv_params", params, [x.index], out.index, arrays,
                       conv_scratch_bytes(x.shape[3], w.shape[3], kh, kw, dsp), True, macs=macs)
+
+
+def pack_conv_dsp(weights: np.ndarray, in_c: int) -> np.ndarray:
+    """Mirror of ek_conv2d_s8_dsp_pack: OHWI weights with channel pairs interleaved per group of 4 (the DSP kernel's
+    order) when the DSP path applies, else unchanged."""
+    out_c = weights.shape[0]
+    flat = weights.reshape(out_c, -1)
+    if weights.shape[3] != in_c or in_c % 4:
+        return flat.ravel()
+    k = flat.shape[1]
+    pairs = out_c // 2 * 2
+    packed = flat[:pairs].reshape(pairs // 2, 2, k // 4, 4).transpose(0, 2, 1, 3).ravel()
+    return np.concatenate([packed, flat[pairs:].ravel()])
+
+
+def pack_fc_dsp(weights: np.ndarray) -> np.ndarray:
+    """Mirror of ek_fully_connected_s8_dsp_pack: blocks of 4 rows interleaved per group of 4 features, each row's
+    last in_features % 4 after its block, rows past a multiple of 4 plain."""
+    out_f, in_f = weights.shape
+    groups, blocks = in_f // 4, out_f // 4
+    parts = []
+    for b in range(blocks):
+        rows = weights[4 * b:4 * b + 4]
+        parts.append(rows[:, :4 * groups].reshape(4, groups, 4).transpose(1, 0, 2).ravel())
+        parts.append(rows[:, 4 * groups:].ravel())
+    parts.append(weights[4 * blocks:].ravel())
+    return np.concatenate(parts)
 
 
 def conv_scratch_bytes(in_c: int, filter_c: int, kh: int, kw: int, dsp: bool) -> int:
@@ -160,7 +188,8 @@ def _fully_connected(graph: Graph, op: Op, dsp: bool) -> KernelCall:
     arrays = _per_channel(graph, op, x, w, out, out_f, prefix)
     bias_arrays, bias_ref = _bias(graph, op, op.inputs[2] if len(op.inputs) > 2 else -1, out_f, prefix)
     arrays += bias_arrays
-    arrays.append(ConstArray(f"{prefix}_weights", "int8_t", w.data.astype(np.int64).ravel()))
+    packed = pack_fc_dsp(w.data) if dsp else w.data.ravel()
+    arrays.append(ConstArray(f"{prefix}_weights", "int8_t", packed.astype(np.int64)))
     params = {"batches": n // in_f, "in_features": in_f, "out_features": out_f, "input_offset": -in_zp,
               "output_offset": out_zp, "act_min": act_min, "act_max": act_max,
               "multiplier": f"{prefix}_multiplier", "shift": f"{prefix}_shift", "weights": f"{prefix}_weights",

@@ -29,6 +29,17 @@ static inline int32_t ek_smlad(uint32_t a, uint32_t b, int32_t acc) {
     return r;
 }
 
+/* two words from *p (4-byte aligned), then *p += 8: one LDRD with post-increment */
+typedef struct {
+    uint32_t words[2];
+} ek_two_words;
+
+static inline void ek_load2_post(const void **p, uint32_t *a, uint32_t *b) {
+    const void *q = *p;
+    __asm("ldrd %0, %1, [%2], #8" : "=r"(*a), "=r"(*b), "+r"(q) : "m"(*(const ek_two_words *)q));
+    *p = q;
+}
+
 /* lane-wise 16-bit add */
 static inline uint32_t ek_sadd16(uint32_t a, uint32_t b) {
     uint32_t r;

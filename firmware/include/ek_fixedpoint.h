@@ -7,20 +7,17 @@
 #include <stdint.h>
 
 static inline int32_t ek_sat_rounding_doubling_high_mul(int32_t a, int32_t b) {
-    if (a == b && a == INT32_MIN) {
+    if (a == INT32_MIN && b == INT32_MIN) {
         return INT32_MAX;
     }
-    int64_t ab = (int64_t)a * (int64_t)b;
-    int64_t nudged = ab + (ab >= 0 ? (1LL << 30) : (1 - (1LL << 30)));
-    /* TFLite divides by 2^31 (truncating toward zero); an arithmetic shift floors, so bias negatives first. */
-    if (nudged < 0) {
-        nudged += (1LL << 31) - 1;
-    }
-    return (int32_t)(nudged >> 31);
+    /* TFLite: (ab + nudge) / 2^31 truncating, nudge = 2^30 for ab >= 0 and 1 - 2^30 below. Both cases equal
+     * floor((ab + 2^30) / 2^31): for ab < 0, trunc(v / 2^31) = floor((v + 2^31 - 1) / 2^31) with
+     * v = ab + 1 - 2^30. One SMLAL and a shift, no branch, no 64-bit division. */
+    return (int32_t)(((int64_t)a * (int64_t)b + (1LL << 30)) >> 31);
 }
 
 static inline int32_t ek_rounding_divide_by_pot(int32_t x, int32_t exponent) {
-    const int32_t mask = (int32_t)((1LL << exponent) - 1);
+    const int32_t mask = (int32_t)((1u << exponent) - 1u);  /* exponent <= 31 */
     const int32_t remainder = x & mask;
     const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
     return (x >> exponent) + (remainder > threshold ? 1 : 0);

@@ -84,6 +84,11 @@ ek_status ek_conv2d_s8_ref(const ek_conv_params *p, const int8_t *input, int8_t 
 int32_t ek_conv2d_s8_dsp_scratch_bytes(const ek_conv_params *p);
 ek_status ek_conv2d_s8_dsp(const ek_conv_params *p, const int8_t *input, int8_t *output, void *scratch);
 
+/* The DSP variants read weights in an interleaved order (documented in their .c files) that the host writes
+ * into flash; these produce it on the device (tests) from the reference OHWI / [out][in] order. */
+void ek_conv2d_s8_dsp_pack(const ek_conv_params *p, const int8_t *src, int8_t *dst);
+void ek_fully_connected_s8_dsp_pack(const ek_fc_params *p, const int8_t *src, int8_t *dst);
+
 ek_status ek_depthwise_conv2d_s8_prepare(const ek_conv_params *p, size_t scratch_bytes);
 ek_status ek_depthwise_conv2d_s8_ref(const ek_conv_params *p, const int8_t *input, int8_t *output, void *scratch);
 

@@ -1,9 +1,12 @@
 /* CONV_2D int8, optimised for the DSP extension; bit-exact with ek_conv2d_s8_ref.
  *
- * im2col for two output pixels at a time into scratch as int16 (input + offset; zero where the window is in the
- * padding, which is what the reference's skipped terms contribute), in SXTB16 order per group of 4, then a 2x2
- * block (two output channels x two pixels) of SMLAD dot products over the filter. Applies when the input depth is
- * a multiple of 4 and the convolution is not grouped; other shapes run the reference kernel. */
+ * Two output pixels at a time: im2col writes both columns into scratch as int16 (input + offset; zero where the
+ * window lies in the padding, which is what the reference's skipped terms add), interleaved per group of 4
+ * (A lo, A hi, B lo, B hi in SXTB16 order). Weights come packed (ek_conv2d_s8_dsp_pack, mirrored on the host):
+ * pairs of output channels interleaved per group of 4 (4 bytes of channel 2q, 4 bytes of channel 2q+1), an odd
+ * last channel plain. A 2x2 block (two channels x two pixels) of 16 MACs is then 3 LDRD, 4 SXTB16, 8 SMLAD.
+ * Applies when the input depth is a multiple of 4 and the convolution is not grouped; otherwise the weights
+ * stay in OHWI order and the reference kernel runs. */
 #include "ek_dsp.h"
 #include "ek_fixedpoint.h"
 #include "ek_kernels.h"
@@ -16,35 +19,26 @@ int32_t ek_conv2d_s8_dsp_scratch_bytes(const ek_conv_params *p) {
     return dsp_applies(p) ? 2 * p->filter.h * p->filter.w * p->filter.c * 2 : 0;
 }
 
-#if defined(__ARM_FEATURE_DSP)
-
-/* One im2col column for output pixel (b, oy, ox): K/4 groups of two words. */
-static void im2col(const ek_conv_params *p, const int8_t *input, int32_t b, int32_t oy, int32_t ox, uint32_t *col,
-                   uint32_t offset2) {
-    const ek_dims in = p->input;
-    const int32_t groups = in.c / 4;
-    const int32_t iy0 = oy * p->stride_h - p->pad_h, ix0 = ox * p->stride_w - p->pad_w;
-    for (int32_t fy = 0; fy < p->filter.h; ++fy) {
-        const int32_t iy = iy0 + p->dilation_h * fy;
-        for (int32_t fx = 0; fx < p->filter.w; ++fx) {
-            const int32_t ix = ix0 + p->dilation_w * fx;
-            if (iy < 0 || iy >= in.h || ix < 0 || ix >= in.w) {
-                for (int32_t g = 0; g < groups; ++g) {
-                    col[0] = 0;
-                    col[1] = 0;
-                    col += 2;
+void ek_conv2d_s8_dsp_pack(const ek_conv_params *p, const int8_t *src, int8_t *dst) {
+    const int32_t k = p->filter.h * p->filter.w * p->filter.c, out_c = p->filter.n;
+    if (!dsp_applies(p)) {
+        for (int32_t i = 0; i < out_c * k; ++i) {
+            dst[i] = src[i];
+        }
+        return;
+    }
+    int32_t oc = 0;
+    for (; oc + 2 <= out_c; oc += 2) {
+        for (int32_t g = 0; g < k / 4; ++g) {
+            for (int32_t r = 0; r < 2; ++r) {
+                for (int32_t i = 0; i < 4; ++i) {
+                    *dst++ = src[(oc + r) * k + 4 * g + i];
                 }
-                continue;
-            }
-            const int8_t *x = input + ((b * in.h + iy) * in.w + ix) * in.c;
-            for (int32_t g = 0; g < groups; ++g) {
-                const uint32_t w = ek_load_u32(x);
-                x += 4;
-                col[0] = ek_sadd16(ek_sxtb16(w), offset2);
-                col[1] = ek_sadd16(ek_sxtb16_ror8(w), offset2);
-                col += 2;
             }
         }
+    }
+    for (int32_t i = 0; oc < out_c && i < k; ++i) {
+        *dst++ = src[oc * k + i];
     }
 }
 
@@ -56,64 +50,84 @@ static inline int8_t finish(const ek_conv_params *p, int32_t acc, int32_t oc) {
     return (int8_t)ek_clamp(acc, p->act_min, p->act_max);
 }
 
-/* out[pixel][oc] for `npix` (1 or 2) columns in colA/colB. */
-static void matmul(const ek_conv_params *p, const uint32_t *colA, const uint32_t *colB, int32_t npix, int8_t *outA,
-                   int8_t *outB) {
-    const int32_t k = p->filter.h * p->filter.w * p->filter.c, groups = k / 4, out_c = p->output.c;
-    int32_t oc = 0;
-    for (; oc + 2 <= out_c; oc += 2) {
-        const int8_t *w0 = p->weights + oc * k, *w1 = w0 + k;
-        int32_t a00 = 0, a01 = 0, a10 = 0, a11 = 0;  /* a<channel><pixel> */
-        const uint32_t *ca = colA, *cb = colB;
-        if (npix == 2) {
-            for (int32_t g = 0; g < groups; ++g) {
-                const uint32_t u = ek_load_u32(w0), v = ek_load_u32(w1);
-                w0 += 4;
-                w1 += 4;
-                const uint32_t u0 = ek_sxtb16(u), u1 = ek_sxtb16_ror8(u);
-                const uint32_t v0 = ek_sxtb16(v), v1 = ek_sxtb16_ror8(v);
-                uint32_t c0 = ca[0], c1 = ca[1];
-                ca += 2;
-                a00 = ek_smlad(u0, c0, a00);
-                a00 = ek_smlad(u1, c1, a00);
-                a10 = ek_smlad(v0, c0, a10);
-                a10 = ek_smlad(v1, c1, a10);
-                c0 = cb[0];
-                c1 = cb[1];
-                cb += 2;
-                a01 = ek_smlad(u0, c0, a01);
-                a01 = ek_smlad(u1, c1, a01);
-                a11 = ek_smlad(v0, c0, a11);
-                a11 = ek_smlad(v1, c1, a11);
+#if defined(__ARM_FEATURE_DSP)
+
+/* The column of output pixel (b, oy, ox) into words col[4g + half], half = 0/1 (pixel A) or 2/3 (pixel B). */
+static void im2col(const ek_conv_params *p, const int8_t *input, int32_t b, int32_t oy, int32_t ox, uint32_t *col,
+                   uint32_t offset2) {
+    const ek_dims in = p->input;
+    const int32_t groups = in.c / 4;
+    const int32_t iy0 = oy * p->stride_h - p->pad_h, ix0 = ox * p->stride_w - p->pad_w;
+    for (int32_t fy = 0; fy < p->filter.h; ++fy) {
+        const int32_t iy = iy0 + p->dilation_h * fy;
+        for (int32_t fx = 0; fx < p->filter.w; ++fx) {
+            const int32_t ix = ix0 + p->dilation_w * fx;
+            if (iy < 0 || iy >= in.h || ix < 0 || ix >= in.w) {
+                for (int32_t g = 0; g < groups; ++g, col += 4) {
+                    col[0] = 0;
+                    col[1] = 0;
+                }
+                continue;
             }
-            outB[oc] = finish(p, a01, oc);
-            outB[oc + 1] = finish(p, a11, oc + 1);
-        } else {
-            for (int32_t g = 0; g < groups; ++g) {
-                const uint32_t u = ek_load_u32(w0), v = ek_load_u32(w1);
-                w0 += 4;
-                w1 += 4;
-                const uint32_t c0 = ca[0], c1 = ca[1];
-                ca += 2;
-                a00 = ek_smlad(ek_sxtb16(u), c0, a00);
-                a00 = ek_smlad(ek_sxtb16_ror8(u), c1, a00);
-                a10 = ek_smlad(ek_sxtb16(v), c0, a10);
-                a10 = ek_smlad(ek_sxtb16_ror8(v), c1, a10);
+            const int8_t *x = input + ((b * in.h + iy) * in.w + ix) * in.c;
+            for (int32_t g = 0; g < groups; ++g, col += 4, x += 4) {
+                const uint32_t w = ek_load_u32(x);
+                col[0] = ek_sadd16(ek_sxtb16(w), offset2);
+                col[1] = ek_sadd16(ek_sxtb16_ror8(w), offset2);
             }
         }
-        outA[oc] = finish(p, a00, oc);
-        outA[oc + 1] = finish(p, a10, oc + 1);
     }
-    for (; oc < out_c; ++oc) {  /* an odd last channel */
-        const int8_t *w0 = p->weights + oc * k;
+}
+
+/* requantize one accumulator (bias already in) with values the caller keeps in registers */
+static inline int8_t quantize_out(int32_t acc, int32_t multiplier, int32_t shift, int32_t zero_point, int32_t lo,
+                                  int32_t hi) {
+    return (int8_t)ek_clamp(ek_requantize(acc, multiplier, shift) + zero_point, lo, hi);
+}
+
+static void matmul(const ek_conv_params *p, const uint32_t *col, int32_t npix, int8_t *outA, int8_t *outB) {
+    const int32_t k = p->filter.h * p->filter.w * p->filter.c, groups = k / 4, out_c = p->output.c;
+    const int32_t zp = p->output_offset, lo = p->act_min, hi = p->act_max;
+    const int32_t *bias = p->bias, *mult = p->multiplier, *shift = p->shift;
+    const int8_t *w = p->weights;
+    int32_t oc = 0;
+    for (; oc + 2 <= out_c; oc += 2) {
+        const int32_t b0 = bias != NULL ? bias[oc] : 0, b1 = bias != NULL ? bias[oc + 1] : 0;
+        int32_t a00 = b0, a01 = b0, a10 = b1, a11 = b1;  /* a<channel><pixel>, starting from the bias */
+        const void *wp = w, *cp = col;
+
+        for (int32_t g = groups; g > 0; --g) {
+            uint32_t u, v, c0, c1;
+            ek_load2_post(&wp, &u, &v);
+            const uint32_t u0 = ek_sxtb16(u), u1 = ek_sxtb16_ror8(u);
+            const uint32_t v0 = ek_sxtb16(v), v1 = ek_sxtb16_ror8(v);
+            ek_load2_post(&cp, &c0, &c1);
+            a00 = ek_smlad(u0, c0, a00);
+            a00 = ek_smlad(u1, c1, a00);
+            a10 = ek_smlad(v0, c0, a10);
+            a10 = ek_smlad(v1, c1, a10);
+            ek_load2_post(&cp, &c0, &c1);
+            a01 = ek_smlad(u0, c0, a01);
+            a01 = ek_smlad(u1, c1, a01);
+            a11 = ek_smlad(v0, c0, a11);
+            a11 = ek_smlad(v1, c1, a11);
+        }
+        w = (const int8_t *)wp;
+        const int32_t m0 = mult[oc], s0 = shift[oc], m1 = mult[oc + 1], s1 = shift[oc + 1];
+        outA[oc] = quantize_out(a00, m0, s0, zp, lo, hi);
+        outA[oc + 1] = quantize_out(a10, m1, s1, zp, lo, hi);
+        if (npix == 2) {
+            outB[oc] = quantize_out(a01, m0, s0, zp, lo, hi);
+            outB[oc + 1] = quantize_out(a11, m1, s1, zp, lo, hi);
+        }
+    }
+    if (oc < out_c) {  /* an odd last channel, plain order */
         int32_t a0 = 0, a1 = 0;
         for (int32_t g = 0; g < groups; ++g) {
-            const uint32_t u = ek_load_u32(w0 + 4 * g);
+            const uint32_t u = ek_load_u32(w + 4 * g);
             const uint32_t u0 = ek_sxtb16(u), u1 = ek_sxtb16_ror8(u);
-            a0 = ek_smlad(u1, colA[2 * g + 1], ek_smlad(u0, colA[2 * g], a0));
-            if (npix == 2) {
-                a1 = ek_smlad(u1, colB[2 * g + 1], ek_smlad(u0, colB[2 * g], a1));
-            }
+            a0 = ek_smlad(u1, col[4 * g + 1], ek_smlad(u0, col[4 * g], a0));
+            a1 = ek_smlad(u1, col[4 * g + 3], ek_smlad(u0, col[4 * g + 2], a1));
         }
         outA[oc] = finish(p, a0, oc);
         if (npix == 2) {
@@ -129,23 +143,63 @@ ek_status ek_conv2d_s8_dsp(const ek_conv_params *p, const int8_t *input, int8_t 
     const ek_dims out = p->output;
     const int32_t k = p->filter.h * p->filter.w * p->filter.c;
     const uint32_t offset2 = ((uint32_t)p->input_offset & 0xFFFFu) | ((uint32_t)p->input_offset << 16);
-    uint32_t *colA = (uint32_t *)scratch, *colB = colA + k / 2;
-    const int32_t pixels = out.n * out.h * out.w;
+    uint32_t *col = (uint32_t *)scratch;
+    const int32_t pixels = out.n * out.h * out.w, plane = out.h * out.w;
     for (int32_t i = 0; i < pixels; i += 2) {
         const int32_t npix = i + 1 < pixels ? 2 : 1;
-        for (int32_t j = 0; j < npix; ++j) {
-            const int32_t pix = i + j, b = pix / (out.h * out.w), rem = pix % (out.h * out.w);
-            im2col(p, input, b, rem / out.w, rem % out.w, j ? colB : colA, offset2);
+        for (int32_t j = 0; j < 2; ++j) {
+            if (j < npix) {
+                const int32_t pix = i + j, b = pix / plane, rem = pix % plane;
+                im2col(p, input, b, rem / out.w, rem % out.w, col + 2 * j, offset2);
+            } else {
+                for (int32_t g = 0; g < k / 4; ++g) {  /* no second pixel: zeros, outputs discarded */
+                    col[4 * g + 2] = 0;
+                    col[4 * g + 3] = 0;
+                }
+            }
         }
-        matmul(p, colA, colB, npix, output + i * out.c, output + (i + 1) * out.c);
+        __asm volatile("" ::: "memory");  /* the columns are complete before the asm loads read them */
+        matmul(p, col, npix, output + i * out.c, output + (i + 1) * out.c);
     }
     return EK_OK;
 }
 
 #else
 
+/* No DSP extension on this core: the packed weights, plain C over the same arithmetic. */
 ek_status ek_conv2d_s8_dsp(const ek_conv_params *p, const int8_t *input, int8_t *output, void *scratch) {
-    return ek_conv2d_s8_ref(p, input, output, scratch);  /* no DSP extension on this core */
+    if (!dsp_applies(p)) {
+        return ek_conv2d_s8_ref(p, input, output, scratch);
+    }
+    const ek_dims in = p->input, f = p->filter, out = p->output;
+    const int32_t k = f.h * f.w * f.c;
+    (void)scratch;
+    for (int32_t b = 0; b < out.n; ++b) {
+        for (int32_t oy = 0; oy < out.h; ++oy) {
+            for (int32_t ox = 0; ox < out.w; ++ox) {
+                for (int32_t oc = 0; oc < out.c; ++oc) {
+                    /* where weight (oc, kk) sits in the packed order */
+                    const int32_t pair = oc / 2, r = oc % 2, paired = oc < out.c - out.c % 2;
+                    int32_t acc = 0, kk = 0;
+                    for (int32_t fy = 0; fy < f.h; ++fy) {
+                        for (int32_t fx = 0; fx < f.w; ++fx) {
+                            for (int32_t ic = 0; ic < f.c; ++ic, ++kk) {
+                                const int32_t iy = oy * p->stride_h - p->pad_h + p->dilation_h * fy;
+                                const int32_t ix = ox * p->stride_w - p->pad_w + p->dilation_w * fx;
+                                if (iy < 0 || iy >= in.h || ix < 0 || ix >= in.w) {
+                                    continue;
+                                }
+                                const int32_t at = paired ? pair * 2 * k + (kk / 4) * 8 + r * 4 + kk % 4 : oc * k + kk;
+                                acc += p->weights[at] * (input[((b * in.h + iy) * in.w + ix) * in.c + ic] + p->input_offset);
+                            }
+                        }
+                    }
+                    output[((b * out.h + oy) * out.w + ox) * out.c + oc] = finish(p, acc, oc);
+                }
+            }
+        }
+    }
+    return EK_OK;
 }
 
 #endif

@@ -1,8 +1,11 @@
 /* FULLY_CONNECTED int8, optimised for the DSP extension; bit-exact with ek_fully_connected_s8_ref.
  *
  * The input (plus its offset) is widened once into scratch as int16 pairs in SXTB16 order ((x0,x2),(x1,x3) per
- * group of 4), so each weight word needs two SXTB16 and feeds two SMLADs. Four output rows share each column
- * load. Integer sums are the reference's exactly: same products, same int32 accumulation (wrapping alike). */
+ * group of 4). Weights come packed (ek_fully_connected_s8_dsp_pack, mirrored on the host) so that one pointer
+ * walks four rows at once: per block of 4 rows, for each group of 4 features, 4 bytes of each row in turn, then
+ * each row's last in_features % 4 bytes; rows beyond a multiple of 4 stay in plain row order at the end. One
+ * group of 16 MACs is then 3 LDRD, 8 SXTB16 and 8 SMLAD. Sums are the reference's exactly (same products, same
+ * wrapping int32 accumulation). */
 #include "ek_dsp.h"
 #include "ek_fixedpoint.h"
 #include "ek_kernels.h"
@@ -11,7 +14,29 @@ int32_t ek_fully_connected_s8_dsp_scratch_bytes(const ek_fc_params *p) {
     return (p->in_features / 4) * 4 * 2;
 }
 
-#if defined(__ARM_FEATURE_DSP)
+void ek_fully_connected_s8_dsp_pack(const ek_fc_params *p, const int8_t *src, int8_t *dst) {
+    const int32_t depth = p->in_features, groups = depth / 4, tail = depth % 4;
+    int32_t o = 0;
+    for (; o + 4 <= p->out_features; o += 4) {
+        for (int32_t g = 0; g < groups; ++g) {
+            for (int32_t r = 0; r < 4; ++r) {
+                for (int32_t i = 0; i < 4; ++i) {
+                    *dst++ = src[(o + r) * depth + 4 * g + i];
+                }
+            }
+        }
+        for (int32_t r = 0; r < 4; ++r) {
+            for (int32_t i = 0; i < tail; ++i) {
+                *dst++ = src[(o + r) * depth + 4 * groups + i];
+            }
+        }
+    }
+    for (; o < p->out_features; ++o) {
+        for (int32_t i = 0; i < depth; ++i) {
+            *dst++ = src[o * depth + i];
+        }
+    }
+}
 
 static inline int8_t finish(const ek_fc_params *p, int32_t acc, int32_t o) {
     if (p->bias != NULL) {
@@ -21,8 +46,10 @@ static inline int8_t finish(const ek_fc_params *p, int32_t acc, int32_t o) {
     return (int8_t)ek_clamp(acc, p->act_min, p->act_max);
 }
 
+#if defined(__ARM_FEATURE_DSP)
+
 ek_status ek_fully_connected_s8_dsp(const ek_fc_params *p, const int8_t *input, int8_t *output, void *scratch) {
-    const int32_t depth = p->in_features, groups = depth / 4, out_n = p->out_features;
+    const int32_t depth = p->in_features, groups = depth / 4, tail = depth % 4, out_n = p->out_features;
     const uint32_t offset2 = ((uint32_t)p->input_offset & 0xFFFFu) | ((uint32_t)p->input_offset << 16);
     uint32_t *col = (uint32_t *)scratch;
     for (int32_t b = 0; b < p->batches; ++b) {
@@ -33,53 +60,50 @@ ek_status ek_fully_connected_s8_dsp(const ek_fc_params *p, const int8_t *input, 
             col[2 * g] = ek_sadd16(ek_sxtb16(w), offset2);
             col[2 * g + 1] = ek_sadd16(ek_sxtb16_ror8(w), offset2);
         }
+        __asm volatile("" ::: "memory");  /* the column is complete before the asm loads read it */
+        const int8_t *w = p->weights;
         int32_t o = 0;
         for (; o + 4 <= out_n; o += 4) {
-            const int8_t *w0 = p->weights + o * depth, *w1 = w0 + depth, *w2 = w1 + depth, *w3 = w2 + depth;
             int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-            const uint32_t *c = col;
-            for (int32_t g = 0; g < groups; ++g) {
-                const uint32_t c0 = c[0], c1 = c[1];
-                c += 2;
-                uint32_t w = ek_load_u32(w0);
-                w0 += 4;
-                a0 = ek_smlad(ek_sxtb16(w), c0, a0);
-                a0 = ek_smlad(ek_sxtb16_ror8(w), c1, a0);
-                w = ek_load_u32(w1);
-                w1 += 4;
-                a1 = ek_smlad(ek_sxtb16(w), c0, a1);
-                a1 = ek_smlad(ek_sxtb16_ror8(w), c1, a1);
-                w = ek_load_u32(w2);
-                w2 += 4;
-                a2 = ek_smlad(ek_sxtb16(w), c0, a2);
-                a2 = ek_smlad(ek_sxtb16_ror8(w), c1, a2);
-                w = ek_load_u32(w3);
-                w3 += 4;
-                a3 = ek_smlad(ek_sxtb16(w), c0, a3);
-                a3 = ek_smlad(ek_sxtb16_ror8(w), c1, a3);
+            const void *wp = w, *cp = col;
+#pragma GCC unroll 2
+            for (int32_t g = groups; g > 0; --g) {
+                uint32_t c0, c1, u, v;
+                ek_load2_post(&cp, &c0, &c1);
+                ek_load2_post(&wp, &u, &v);
+                a0 = ek_smlad(ek_sxtb16(u), c0, a0);
+                a0 = ek_smlad(ek_sxtb16_ror8(u), c1, a0);
+                a1 = ek_smlad(ek_sxtb16(v), c0, a1);
+                a1 = ek_smlad(ek_sxtb16_ror8(v), c1, a1);
+                ek_load2_post(&wp, &u, &v);
+                a2 = ek_smlad(ek_sxtb16(u), c0, a2);
+                a2 = ek_smlad(ek_sxtb16_ror8(u), c1, a2);
+                a3 = ek_smlad(ek_sxtb16(v), c0, a3);
+                a3 = ek_smlad(ek_sxtb16_ror8(v), c1, a3);
             }
-            for (int32_t d = groups * 4; d < depth; ++d) {  /* tail: fewer than 4 features */
-                const int32_t xv = x[d] + p->input_offset;
-                a0 += *w0++ * xv;
-                a1 += *w1++ * xv;
-                a2 += *w2++ * xv;
-                a3 += *w3++ * xv;
+            w = (const int8_t *)wp;
+            for (int32_t i = 0; i < tail; ++i) {  /* the last in_features % 4, row by row */
+                const int32_t xv = x[4 * groups + i] + p->input_offset;
+                a0 += w[i] * xv;
+                a1 += w[tail + i] * xv;
+                a2 += w[2 * tail + i] * xv;
+                a3 += w[3 * tail + i] * xv;
             }
+            w += 4 * tail;
             y[o] = finish(p, a0, o);
             y[o + 1] = finish(p, a1, o + 1);
             y[o + 2] = finish(p, a2, o + 2);
             y[o + 3] = finish(p, a3, o + 3);
         }
-        for (; o < out_n; ++o) {  /* remaining rows one at a time */
-            const int8_t *w0 = p->weights + o * depth;
+        for (; o < out_n; ++o, w += depth) {  /* remaining rows, plain order */
             int32_t a0 = 0;
             for (int32_t g = 0; g < groups; ++g) {
-                const uint32_t w = ek_load_u32(w0 + 4 * g);
-                a0 = ek_smlad(ek_sxtb16(w), col[2 * g], a0);
-                a0 = ek_smlad(ek_sxtb16_ror8(w), col[2 * g + 1], a0);
+                const uint32_t u = ek_load_u32(w + 4 * g);
+                a0 = ek_smlad(ek_sxtb16(u), col[2 * g], a0);
+                a0 = ek_smlad(ek_sxtb16_ror8(u), col[2 * g + 1], a0);
             }
-            for (int32_t d = groups * 4; d < depth; ++d) {
-                a0 += w0[d] * (x[d] + p->input_offset);
+            for (int32_t d = 4 * groups; d < depth; ++d) {
+                a0 += w[d] * (x[d] + p->input_offset);
             }
             y[o] = finish(p, a0, o);
         }
@@ -89,8 +113,38 @@ ek_status ek_fully_connected_s8_dsp(const ek_fc_params *p, const int8_t *input, 
 
 #else
 
+/* No DSP extension on this core: the same packed weights, plain C. */
 ek_status ek_fully_connected_s8_dsp(const ek_fc_params *p, const int8_t *input, int8_t *output, void *scratch) {
-    return ek_fully_connected_s8_ref(p, input, output, scratch);  /* no DSP extension on this core */
+    (void)scratch;
+    const int32_t depth = p->in_features, groups = depth / 4, tail = depth % 4;
+    for (int32_t b = 0; b < p->batches; ++b) {
+        const int8_t *x = input + b * depth, *w = p->weights;
+        int32_t o = 0;
+        for (; o + 4 <= p->out_features; o += 4) {
+            int32_t acc[4] = {0, 0, 0, 0};
+            for (int32_t g = 0; g < groups; ++g, w += 16) {
+                for (int32_t r = 0; r < 4; ++r) {
+                    for (int32_t i = 0; i < 4; ++i) {
+                        acc[r] += w[4 * r + i] * (x[4 * g + i] + p->input_offset);
+                    }
+                }
+            }
+            for (int32_t r = 0; r < 4; ++r, w += tail) {
+                for (int32_t i = 0; i < tail; ++i) {
+                    acc[r] += w[i] * (x[4 * groups + i] + p->input_offset);
+                }
+                output[b * p->out_features + o + r] = finish(p, acc[r], o + r);
+            }
+        }
+        for (; o < p->out_features; ++o, w += depth) {
+            int32_t acc = 0;
+            for (int32_t d = 0; d < depth; ++d) {
+                acc += w[d] * (x[d] + p->input_offset);
+            }
+            output[b * p->out_features + o] = finish(p, acc, o);
+        }
+    }
+    return EK_OK;
 }
 
 #endif

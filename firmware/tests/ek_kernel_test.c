@@ -44,7 +44,7 @@ static void put_int(int64_t v) {
 
 #define MAX_IO 16384
 static int8_t in_buf[MAX_IO], out_ref[MAX_IO], out_dsp[MAX_IO];
-static int8_t weights[262144];
+static int8_t weights[262144], packed[262144];
 static int32_t bias[512], mult[512], shift[512];
 static uint32_t scratch[2048];
 
@@ -98,6 +98,8 @@ static int conv_case(void) {
     memset(out_ref, 0, n);
     memset(out_dsp, 0x55, n);
     ek_conv2d_s8_ref(&p, in_buf, out_ref, scratch);
+    ek_conv2d_s8_dsp_pack(&p, weights, packed);
+    p.weights = packed;
     ek_conv2d_s8_dsp(&p, in_buf, out_dsp, scratch);
     return memcmp(out_ref, out_dsp, n) != 0;
 }
@@ -125,6 +127,8 @@ static int fc_case(void) {
     memset(out_ref, 0, n);
     memset(out_dsp, 0x55, n);
     ek_fully_connected_s8_ref(&p, in_buf, out_ref, scratch);
+    ek_fully_connected_s8_dsp_pack(&p, weights, packed);
+    p.weights = packed;
     ek_fully_connected_s8_dsp(&p, in_buf, out_dsp, scratch);
     return memcmp(out_ref, out_dsp, n) != 0;
 }
@@ -167,7 +171,9 @@ static void bench_conv(const char *name, int32_t hw, int32_t in_c, int32_t out_c
     const int64_t macs = (int64_t)hw * hw * out_c * k * k * in_c;
     static const conv_fn fns[2] = {ek_conv2d_s8_ref, ek_conv2d_s8_dsp};
     static const char *names[2] = {"reference", "dsp"};
+    ek_conv2d_s8_dsp_pack(&p, weights, packed);
     for (int v = 0; v < 2; ++v) {
+        p.weights = v ? packed : weights;
         const uint64_t t0 = ek_port_ticks();
         fns[v](&p, in_buf, v ? out_dsp : out_ref, scratch);
         const uint64_t t1 = ek_port_ticks();
@@ -194,7 +200,9 @@ static void bench_fc(const char *name, int32_t in_f, int32_t out_f) {
     p.shift = shift;
     static const fc_fn fns[2] = {ek_fully_connected_s8_ref, ek_fully_connected_s8_dsp};
     static const char *names[2] = {"reference", "dsp"};
+    ek_fully_connected_s8_dsp_pack(&p, weights, packed);
     for (int v = 0; v < 2; ++v) {
+        p.weights = v ? packed : weights;
         const uint64_t t0 = ek_port_ticks();
         fns[v](&p, in_buf, v ? out_dsp : out_ref, scratch);
         const uint64_t t1 = ek_port_ticks();

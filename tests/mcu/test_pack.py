@@ -1,0 +1,64 @@
+"""The DSP kernels read weights in a packed order written by the host (lower.py) and produced on the device by
+the C pack functions: compiled for this host, the C and Python orders must be identical."""
+import ctypes
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from edgekit.mcu.build import FIRMWARE_DIR
+from edgekit.mcu.lower import pack_conv_dsp, pack_fc_dsp
+
+pytestmark = pytest.mark.skipif(shutil.which("cc") is None, reason="needs a host C compiler")
+
+
+class Dims(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_int32) for n in "nhwc"]
+
+
+class ConvParams(ctypes.Structure):
+    _fields_ = ([("input", Dims), ("filter", Dims), ("output", Dims)] +
+                [(n, ctypes.c_int32) for n in ("stride_h", "stride_w", "dilation_h", "dilation_w", "pad_h", "pad_w",
+                                               "depth_multiplier", "input_offset", "output_offset", "act_min",
+                                               "act_max")] +
+                [(n, ctypes.c_void_p) for n in ("multiplier", "shift", "weights", "bias")])
+
+
+class FcParams(ctypes.Structure):
+    _fields_ = ([(n, ctypes.c_int32) for n in ("batches", "in_features", "out_features", "input_offset",
+                                               "output_offset", "act_min", "act_max")] +
+                [(n, ctypes.c_void_p) for n in ("multiplier", "shift", "weights", "bias")])
+
+
+@pytest.fixture(scope="module")
+def kernels(tmp_path_factory):
+    lib = tmp_path_factory.mktemp("k") / "libek.so"
+    sources = [FIRMWARE_DIR / "kernels" / f for f in ("ek_conv2d_s8.c", "ek_conv2d_s8_dsp.c",
+                                                      "ek_fully_connected_s8.c", "ek_fully_connected_s8_dsp.c")]
+    subprocess.run(["cc", "-shared", "-fPIC", "-O1", "-DEK_KERNELS_DSP", f"-I{FIRMWARE_DIR / 'include'}",
+                    *map(str, sources), "-o", str(lib)], check=True)
+    return ctypes.CDLL(str(lib))
+
+
+def _buf(a):
+    return a.ctypes.data_as(ctypes.c_void_p)
+
+
+@pytest.mark.parametrize("out_c,kh,in_c", [(32, 3, 16), (7, 1, 8), (5, 3, 3), (1, 2, 4)])
+def test_conv_pack_matches_c(kernels, out_c, kh, in_c):
+    w = np.random.default_rng(0).integers(-128, 128, (out_c, kh, kh, in_c), dtype=np.int8)
+    p = ConvParams(input=Dims(1, 5, 5, in_c), filter=Dims(out_c, kh, kh, in_c))
+    dst = np.zeros(w.size, np.int8)
+    kernels.ek_conv2d_s8_dsp_pack(ctypes.byref(p), _buf(w), _buf(dst))
+    assert np.array_equal(dst, pack_conv_dsp(w, in_c))
+    assert sorted(dst.tolist()) == sorted(w.ravel().tolist())  # a permutation
+
+
+@pytest.mark.parametrize("out_f,in_f", [(10, 128), (256, 1024), (7, 13), (3, 2), (4, 5)])
+def test_fc_pack_matches_c(kernels, out_f, in_f):
+    w = np.random.default_rng(1).integers(-128, 128, (out_f, in_f), dtype=np.int8)
+    p = FcParams(batches=1, in_features=in_f, out_features=out_f)
+    dst = np.zeros(w.size, np.int8)
+    kernels.ek_fully_connected_s8_dsp_pack(ctypes.byref(p), _buf(w), _buf(dst))
+    assert np.array_equal(dst, pack_fc_dsp(w))
