@@ -34,8 +34,8 @@ class CFirmwareExporter:
                profile: Profile, *, own_configs: Sequence[Any] = (), ctx: CompressionContext | None = None
                ) -> ExportResult:
         from ..mcu import tflm
-        from ..mcu.build import build_config, build_firmware
-        from ..mcu.codegen import generate
+        from ..mcu.build import build_config
+        from ..mcu.package import package_tflite
         from .tflite import export_tflite
         if len(own_configs) != 1:
             raise UnsupportedError(f"target '{profile.name}' runs full-INT8 models only",
@@ -43,24 +43,15 @@ class CFirmwareExporter:
         config = own_configs[0]
         if ctx is None or ctx.calibration is None:
             raise UnsupportedError("INT8 export needs calibration data", "pass --calibration DATA.npz with an array 'x'")
-        cfg = build_config(profile)  # fails early (no toolchain facts, no serial driver) before converting
+        build_config(profile)  # fails early (no toolchain facts, no serial driver) before converting
         tflite = workdir / "model.tflite"
         tflite_info = export_tflite(model, example_inputs, tflite, int8=True, int8_io=True,
                                     per_channel=config.per_channel,
                                     calibration=ctx.calibration_batches(config.calibration_samples))
-        gen = generate(tflite, dsp=cfg.dsp)
-        model_c = workdir / "model.c"
-        model_c.write_text(gen.source)
-        built = build_firmware(cfg, model_c, workdir / "build")
-        files = {"model.tflite": tflite, "model.c": model_c, "firmware.elf": built.elf, "firmware.bin": built.bin}
-        firmware = {**gen.info(), "flash_bytes": built.flash_bytes, "ram_bytes": built.ram_bytes,
-                    "sections": {k: v for k, v in built.sections.items() if not k.startswith((".debug", ".comment"))},
-                    "build": cfg.facts(), "tflite_micro_arena_bytes": tflm.arena_bytes(tflite)}
-        in_q = {"scale": gen.input_spec["scale"], "zero_point": gen.input_spec["zero_point"]}
-        out_q = {"scale": gen.output_spec["scale"], "zero_point": gen.output_spec["zero_point"]}
-        return ExportResult(files=files, model_file="firmware.bin", format=FORMAT,
-                            info={"exporter": self.name, "firmware": firmware, "tflite": tflite_info},
-                            reference_fn=tflm.float_runner(tflite, in_q, out_q))
+        pkg = package_tflite(tflite, profile, workdir)
+        return ExportResult(files=pkg.files, model_file="firmware.bin", format=FORMAT,
+                            info={"exporter": self.name, "firmware": pkg.firmware, "tflite": tflite_info},
+                            reference_fn=tflm.float_runner(tflite, pkg.input_quant, pkg.output_quant))
 
 
 register_exporter(CFirmwareExporter())

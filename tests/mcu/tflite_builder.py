@@ -1,0 +1,130 @@
+"""Write small full-INT8 .tflite files op by op with the flatbuffer object API (no converter): the converter
+leaves ADD, pooling, MEAN and SOFTMAX in float for channels-first models, so kernels for those are tested on
+models built here, with TFLite Micro as the reference."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import flatbuffers
+import numpy as np
+
+from edgekit.mcu.tflite_graph import _schema
+
+S = _schema()
+_TYPES = {np.int8: S.TensorType.INT8, np.int32: S.TensorType.INT32}
+
+
+class Builder:
+    def __init__(self, seed: int = 0) -> None:
+        self.rng = np.random.default_rng(seed)
+        self.tensors: list = []
+        self.buffers: list = [S.BufferT()]  # buffer 0: the empty sentinel
+        self.ops: list = []
+        self.codes: list[int] = []
+
+    def tensor(self, shape, dtype=np.int8, scale=None, zero_point=0, data=None, axis=0) -> int:
+        t = S.TensorT()
+        t.shape, t.type, t.name = list(shape), _TYPES[dtype], f"t{len(self.tensors)}"
+        if scale is not None:
+            q = S.QuantizationParametersT()
+            q.scale = list(np.atleast_1d(np.asarray(scale, np.float32)))
+            q.zeroPoint = [int(zero_point)] * len(q.scale)
+            q.quantizedDimension = axis
+            t.quantization = q
+        t.buffer = 0
+        if data is not None:
+            b = S.BufferT()
+            b.data = np.frombuffer(np.ascontiguousarray(data, dtype=dtype).tobytes(), np.uint8)
+            self.buffers.append(b)
+            t.buffer = len(self.buffers) - 1
+        self.tensors.append(t)
+        return len(self.tensors) - 1
+
+    def weights(self, shape, scales, axis=0) -> int:
+        return self.tensor(shape, np.int8, scales, 0, self.rng.integers(-127, 128, shape), axis)
+
+    def bias(self, n, scale=1e-4) -> int:
+        return self.tensor([n], np.int32, [scale] * n, 0, self.rng.integers(-3000, 3000, n))
+
+    def op(self, builtin: int, inputs, outputs, options_type=0, options=None) -> None:
+        if builtin not in self.codes:
+            self.codes.append(builtin)
+        o = S.OperatorT()
+        o.opcodeIndex, o.inputs, o.outputs = self.codes.index(builtin), list(inputs), list(outputs)
+        o.builtinOptionsType, o.builtinOptions = options_type, options
+        self.ops.append(o)
+
+    def save(self, path: Path, inputs, outputs) -> Path:
+        sub = S.SubGraphT()
+        sub.tensors, sub.operators, sub.inputs, sub.outputs = self.tensors, self.ops, list(inputs), list(outputs)
+        model = S.ModelT()
+        model.version, model.subgraphs, model.buffers = 3, [sub], self.buffers
+        model.operatorCodes = []
+        for c in self.codes:
+            code = S.OperatorCodeT()
+            code.builtinCode, code.deprecatedBuiltinCode, code.version = c, min(c, 127), 1
+            model.operatorCodes.append(code)
+        b = flatbuffers.Builder(1024)
+        b.Finish(model.Pack(b), file_identifier=b"TFL3")
+        Path(path).write_bytes(bytes(b.Output()))
+        return Path(path)
+
+
+def conv_options(padding, stride, act):
+    o = S.Conv2DOptionsT()
+    o.padding, o.strideH, o.strideW, o.fusedActivationFunction = padding, stride, stride, act
+    o.dilationHFactor = o.dilationWFactor = 1
+    return S.BuiltinOptions.Conv2DOptions, o
+
+
+def depthwise_options(padding, stride, multiplier, act):
+    o = S.DepthwiseConv2DOptionsT()
+    o.padding, o.strideH, o.strideW, o.depthMultiplier, o.fusedActivationFunction = padding, stride, stride, multiplier, act
+    o.dilationHFactor = o.dilationWFactor = 1
+    return S.BuiltinOptions.DepthwiseConv2DOptions, o
+
+
+def pool_options(padding, stride, size, act=0):
+    o = S.Pool2DOptionsT()
+    o.padding, o.strideH, o.strideW, o.filterHeight, o.filterWidth, o.fusedActivationFunction = (
+        padding, stride, stride, size, size, act)
+    return S.BuiltinOptions.Pool2DOptions, o
+
+
+def ops_model(path: Path) -> Path:
+    """input 1x9x9x4 -> CONV 3x3/2 SAME relu6 -> DEPTHWISE x2 relu -> ADD(x, CONV 1x1(x)) -> AVG_POOL 3x3/2 SAME
+    -> MAX_POOL 2x2/1 VALID -> MEAN(H, W) requantized -> FULLY_CONNECTED (per-tensor) -> SOFTMAX."""
+    b = Builder()
+    BO, OP = S.BuiltinOptions, S.BuiltinOperator
+    x = b.tensor([1, 9, 9, 4], scale=0.02, zero_point=-3)
+    c1 = b.tensor([1, 5, 5, 8], scale=0.03, zero_point=-128)
+    b.op(OP.CONV_2D, [x, b.weights([8, 3, 3, 4], b.rng.uniform(0.004, 0.01, 8)), b.bias(8)], [c1],
+         *conv_options(S.Padding.SAME, 2, S.ActivationFunctionType.RELU6))
+    d1 = b.tensor([1, 5, 5, 16], scale=0.05, zero_point=-128)
+    b.op(OP.DEPTHWISE_CONV_2D, [c1, b.weights([1, 3, 3, 16], b.rng.uniform(0.004, 0.01, 16), axis=3), b.bias(16)],
+         [d1], *depthwise_options(S.Padding.SAME, 1, 2, S.ActivationFunctionType.RELU))
+    p1 = b.tensor([1, 5, 5, 16], scale=0.04, zero_point=5)
+    b.op(OP.CONV_2D, [d1, b.weights([16, 1, 1, 16], b.rng.uniform(0.004, 0.01, 16)), b.bias(16)], [p1],
+         *conv_options(S.Padding.VALID, 1, S.ActivationFunctionType.NONE))
+    a1 = b.tensor([1, 5, 5, 16], scale=0.07, zero_point=-10)
+    add = S.AddOptionsT()
+    add.fusedActivationFunction = S.ActivationFunctionType.NONE
+    b.op(OP.ADD, [d1, p1], [a1], BO.AddOptions, add)
+    ap = b.tensor([1, 3, 3, 16], scale=0.07, zero_point=-10)
+    b.op(OP.AVERAGE_POOL_2D, [a1], [ap], *pool_options(S.Padding.SAME, 2, 3))
+    mp = b.tensor([1, 2, 2, 16], scale=0.07, zero_point=-10)
+    b.op(OP.MAX_POOL_2D, [ap], [mp], *pool_options(S.Padding.VALID, 1, 2))
+    axes = b.tensor([2], np.int32, data=np.array([1, 2]))
+    mean = b.tensor([1, 16], scale=0.03, zero_point=2)
+    red = S.ReducerOptionsT()
+    red.keepDims = False
+    b.op(OP.MEAN, [mp, axes], [mean], BO.ReducerOptions, red)
+    fc = b.tensor([1, 6], scale=0.1, zero_point=0)
+    fco = S.FullyConnectedOptionsT()
+    fco.fusedActivationFunction = S.ActivationFunctionType.NONE
+    b.op(OP.FULLY_CONNECTED, [mean, b.weights([6, 16], [0.003]), b.bias(6, 3e-4)], [fc], BO.FullyConnectedOptions, fco)
+    sm = b.tensor([1, 6], scale=1 / 256, zero_point=-128)
+    smo = S.SoftmaxOptionsT()
+    smo.beta = 1.0
+    b.op(OP.SOFTMAX, [fc], [sm], BO.SoftmaxOptions, smo)
+    return b.save(path, [x], [sm])
