@@ -64,6 +64,23 @@ def parse_host(spec: str) -> tuple[str, str, int]:
     return user, host, int(port)
 
 
+def _fingerprint(key: Any) -> str:
+    import base64
+    digest = base64.b64encode(hashlib.sha256(key.asbytes()).digest()).decode().rstrip("=")
+    return f"{key.get_name()} SHA256:{digest}"
+
+
+class _RefuseUnknownKey:
+    """paramiko's RejectPolicy, remembering the refused key so the error can show its fingerprint."""
+
+    offered: str | None = None
+
+    def missing_host_key(self, client: Any, hostname: str, key: Any) -> None:
+        import paramiko
+        self.offered = _fingerprint(key)
+        raise paramiko.SSHException(f"host key for {hostname} not found in known_hosts")
+
+
 def _known_hosts_name(host: str, port: int) -> str:
     return host if port == 22 else f"[{host}]:{port}"
 
@@ -116,10 +133,8 @@ class SSHTransport(Transport):
                 client.load_host_keys(str(known_hosts))
             except (OSError, paramiko.SSHException) as exc:
                 raise InputError(f"cannot read known-hosts file {known_hosts}: {exc}") from None
-        elif not trust:
-            raise DeviceError(f"unknown host key for {self.host}: known-hosts file {known_hosts} does not exist",
-                              "check the device's key fingerprint, then pass --trust-host-key to save it")
-        client.set_missing_host_key_policy(paramiko.AutoAddPolicy() if trust else paramiko.RejectPolicy())
+        refuse = _RefuseUnknownKey()
+        client.set_missing_host_key_policy(paramiko.AutoAddPolicy() if trust else refuse)
         try:
             client.connect(self.host, self.port, username=self.user,
                            key_filename=str(Path(identity).expanduser()) if identity else None,
@@ -137,9 +152,10 @@ class SSHTransport(Transport):
                               "check --identity and the device's ~/.ssh/authorized_keys") from None
         except paramiko.SSHException as exc:
             client.close()
-            if "known_hosts" in str(exc):
-                raise DeviceError(f"unknown host key for {self.host}: not in {known_hosts}",
-                                  "check the device's key fingerprint, then pass --trust-host-key to save it") from None
+            if refuse.offered:
+                raise DeviceError(f"unknown host key for {self.host} ({refuse.offered}): not in {known_hosts}",
+                                  "compare it with the device's own fingerprint (ssh-keygen -lf "
+                                  "/etc/ssh/ssh_host_ed25519_key.pub on it), then pass --trust-host-key") from None
             raise DeviceError(f"SSH to {where} failed: {exc}") from None
         except (socket.timeout, TimeoutError):
             client.close()
@@ -151,7 +167,7 @@ class SSHTransport(Transport):
                               "check the address, the port and that sshd runs on the device") from None
         self._client = client
         key = client.get_transport().get_remote_server_key()
-        self.facts["host_key"] = f"{key.get_name()} SHA256:{key.fingerprint.split(':', 1)[-1]}"
+        self.facts["host_key"] = _fingerprint(key)
         if trust:
             self._save_host_key(known_hosts, key)
         client.get_transport().set_keepalive(15)

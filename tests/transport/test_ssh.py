@@ -109,16 +109,18 @@ class TestAgainstBoard:
         opts = board.transport_options()
         base = ["bench", int8_art.path, "--target", "rpi4", "--runs", "3", "--host", opts["host"],
                 "--identity", opts["identity"], "--known-hosts", known, "--device-python", opts["python"], "--json"]
-        env = {"HOME": str(tmp_path)}  # the device's remote_root defaults under the login user's home
-        refused = run_cli(*base, env=env)
+        refused = run_cli(*base)
         assert refused.returncode == 3 and "unknown host key" in refused.stderr
+        fingerprint = subprocess.run(["ssh-keygen", "-lf", str(board.scratch / "host_key.pub")], capture_output=True,
+                                     text=True).stdout.split()[1]
+        assert fingerprint in refused.stderr, "the refusal should show the offered key's fingerprint"
         assert "Traceback" not in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
         assert not known.exists()
-        trusted = run_cli(*base, "--trust-host-key", env=env)
+        trusted = run_cli(*base, "--trust-host-key")
         assert trusted.returncode == 0, trusted.stderr
         key_line = open(opts["known_hosts"]).read().split()
         assert known.read_text().split() == key_line, "the trusted key was not saved as the device's key"
-        again = run_cli(*base, env=env)
+        again = run_cli(*base)
         assert again.returncode == 0, again.stderr
 
     def test_changed_host_key_refused_even_when_trusting(self, int8_art, board, tmp_path):
