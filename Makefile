@@ -35,6 +35,7 @@ test: setup
 
 bench: setup
 	$(PY) bench/bench_phone.py
+	$(PY) bench/bench_pi.py
 	$(PY) bench/bench_pruning.py
 
 clean:
