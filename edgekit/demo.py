@@ -24,6 +24,9 @@ DEMO_RUNS: list[tuple[str, str, list[Any]]] = [
     ("phone INT8 (.pte)", "emu-phone", [Int8StaticConfig()]),
     # The emulated Pi is a real sshd in a network namespace; benchmarking it starts and stops it (needs root).
     ("Pi INT8 (.tflite)", "emu-rpi4", [Int8StaticConfig()]),
+    # C firmware under QEMU (-icount): latency is QEMU virtual time; the report adds the instruction count and
+    # an estimated latency on the nRF52840 it stands for.
+    ("MCU INT8 (C firmware)", "emu-cortex-m4", [Int8StaticConfig()]),
 ]
 
 

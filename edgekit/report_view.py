@@ -35,6 +35,14 @@ def rows(report: dict[str, Any]) -> list[tuple[str, str]]:
         ("load / first inference (ms)", f"{report['load_ms']:.2f} / {report['first_inference_ms']:.3f}"),
         ("peak RSS", format_bytes(report["memory"]["peak_rss_bytes"]) if report["memory"].get("peak_rss_bytes")
          else "-"),
+    ]
+    counters, mem = report.get("counters") or {}, report["memory"]
+    if "instructions_per_inference" in counters:  # an MCU under QEMU -icount
+        out.append(("instructions / inference (QEMU)", f"{counters['instructions_per_inference']:,}"))
+    if "arena_bytes" in mem:  # MCU firmware: the planned arena, stack high-water mark, flash image
+        out.append(("arena / stack peak / flash", f"{format_bytes(mem['arena_bytes'])} / "
+                    f"{format_bytes(mem['stack_peak_bytes'])} / {format_bytes(mem['flash_bytes'])}"))
+    out += [
         ("vs host: cosine / rel L2 / max abs", f"{fid['vs_host']['cosine']:.6f} / {fid['vs_host']['rel_l2']:.2e} / "
                                                f"{fid['vs_host']['max_abs']:.2e}"),
     ]
