@@ -62,26 +62,20 @@ def test_int8_is_full_integer_smaller_and_accurate(int8_art, fp32_art, digits):
     assert int8_acc >= accuracy(model, split.x_test, split.y_test) - 0.03
 
 
-def test_float_io_wraps_int8_model(digits, digits_example, tmp_path):
+def test_float_io_config_wraps_int8_model(digits, digits_example, tmp_path):
     model, split = digits
-    info = export_tflite(model, digits_example, tmp_path / "m.tflite", int8=True, calibration=split.x_train[:64],
-                         int8_io=False)
+    art = compile_model(model, digits_example, "rpi4", tmp_path / "a",
+                        recipe=[TFLiteInt8Config(calibration_samples=64, int8_io=False)],
+                        calibration=Dataset(split.x_train, split.y_train))
+    info = art.manifest["export"]
+    assert art.manifest["recipe"][0]["int8_io"] is False
     assert info["inputs"][0]["dtype"] == "float32" and info["outputs"][0]["dtype"] == "float32"
     assert info["operators"]["QUANTIZE"] >= 1 and info["operators"]["DEQUANTIZE"] >= 1
     assert CNN_OPS <= set(info["operators"])
-    y = host_runner(tmp_path / "m.tflite")(split.x_test[:100])
+    y = host_runner(art.model_file)(split.x_test[:100])
     with torch.no_grad():
         ref = model(torch.from_numpy(split.x_test[:100])).numpy()
     assert (y.argmax(1) == ref.argmax(1)).mean() >= 0.9
-
-
-def test_float_io_config_through_compiler(digits, digits_example, tmp_path):
-    model, split = digits
-    art = compile_model(model, digits_example, "rpi4", tmp_path / "a",
-                        recipe=[TFLiteInt8Config(calibration_samples=32, int8_io=False)],
-                        calibration=Dataset(split.x_train, split.y_train))
-    assert art.manifest["recipe"][0]["int8_io"] is False
-    assert art.manifest["export"]["inputs"][0]["dtype"] == "float32"
 
 
 def test_unconvertible_operator_is_named(tmp_path):
