@@ -5,7 +5,9 @@ For the digits CNN and a MobileNetV2-style net (32x32, trained briefly on upscal
 - device-vs-host agreement over the whole test set: the device's tflite-runtime 2.14 against the host's LiteRT
   (ai-edge-litert) on the same file (top-1 agreement, max abs difference, cosine);
 - the cost of deployment: emulator start, SSH connect, set-up (agent upload + runtime probe) cold and cached,
-  artifact upload, agent start, teardown.
+  artifact upload, agent start;
+- bare invoke loops of the same files in the device's runtime (tflite-runtime 2.14) and the host's (ai-edge-litert),
+  with and without their default XNNPACK delegate: where an INT8/FP32 latency ratio comes from.
 Needs root (network namespace, cgroups). Latency is this host's x86 CPU under the Pi's cgroup limits, not a Pi.
 
     .venv/bin/python bench/bench_pi.py [--rounds 3] [--runs 300]
@@ -110,12 +112,75 @@ def deployment_cost(art: edgekit.Artifact, repeats: int) -> dict:
                     "Pi), so set-up is cold only the first time for a given agent version"}
 
 
+_BARE_LOOP = """
+import json, sys, time
+import numpy as np
+try:
+    from tflite_runtime.interpreter import Interpreter, OpResolverType
+    runtime = "tflite-runtime"
+except ImportError:
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+    runtime = "ai-edge-litert"
+import importlib.metadata as m
+out = {"runtime": runtime + " " + m.version(runtime), "numpy": np.__version__}
+for name, path in json.loads(sys.argv[1]).items():
+    for resolver in (OpResolverType.AUTO, OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES):
+        it = Interpreter(model_path=path, num_threads=1, experimental_op_resolver_type=resolver)
+        it.allocate_tensors()
+        d = it.get_input_details()[0]
+        it.set_tensor(d["index"], np.zeros(d["shape"], d["dtype"]))
+        for _ in range(50):
+            it.invoke()
+        t = []
+        for _ in range(int(sys.argv[2])):
+            s = time.perf_counter_ns(); it.invoke(); t.append(time.perf_counter_ns() - s)
+        key = "default_delegates" if resolver == OpResolverType.AUTO else "builtin_kernels_only"
+        out.setdefault(name, {})[key + "_p50_us"] = float(np.median(t)) / 1e3
+print(json.dumps(out))
+"""
+
+
+def runtime_comparison(models: dict[str, Path], runs: int) -> dict:
+    """Bare invoke loops on this host, same .tflite files: the Pi's tflite-runtime 2.14 (.venv-pi) vs the host's
+    ai-edge-litert, each with its default delegates (XNNPACK) and with builtin kernels only."""
+    import json
+    import subprocess
+    root = Path(__file__).resolve().parent.parent
+    out = {}
+    for env, python in (("device_env", root / ".venv-pi" / "bin" / "python"), ("host_env", Path(sys.executable))):
+        proc = subprocess.run([str(python), "-c", _BARE_LOOP, json.dumps({k: str(v) for k, v in models.items()}),
+                               str(runs)], capture_output=True, text=True, timeout=600, check=True)
+        out[env] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--runs", type=int, default=300)
     parser.add_argument("--mobilenet-epochs", type=int, default=4)
+    parser.add_argument("--part", choices=("all", "runtimes"), default="all",
+                        help="runtimes: only add the bare-loop runtime comparison to an existing pi_tflite.json")
     args = parser.parse_args()
+    if args.part == "runtimes":
+        import json
+        from common import RESULTS
+        path = RESULTS / "pi_tflite.json"
+        doc = json.loads(path.read_text())
+        with tempfile.TemporaryDirectory() as tmp:
+            torch.manual_seed(0)
+            split = load_digits_split()
+            digits = train(DigitsCNN(), split.x_train, split.y_train, epochs=30)
+            example, cal = (torch.from_numpy(split.x_test[:1]),), edgekit.Dataset(split.x_train, split.y_train)
+            models = {}
+            for prec, recipe in (("fp32", []), ("int8", [edgekit.Int8StaticConfig(calibration_samples=256)])):
+                art = edgekit.compile_model(digits, example, TARGET, Path(tmp) / prec, recipe=recipe, calibration=cal)
+                models[f"digits_{prec}"] = art.model_file
+            doc["runtime_comparison"] = {**runtime_comparison(models, args.runs * 3),
+                                         "command": " ".join([Path(sys.executable).name, *sys.argv])}
+        path.write_text(json.dumps(doc, indent=2) + "\n")
+        print(path)
+        return
     results = {"target": TARGET, "rounds": args.rounds, "runs_per_round": args.runs,
                "note": "latency measured on this host (x86_64 AVX2, under the Pi's cgroup CPU/memory limits) through "
                        "the emulated Pi's agent on tflite-runtime 2.14; it says nothing about a Cortex-A72"}
@@ -125,6 +190,8 @@ def main() -> None:
         digits = train(DigitsCNN(), split.x_train, split.y_train, epochs=30)
         results["digits_cnn"] = bench_model("digits", digits, split, args.rounds, args.runs, Path(tmp))
         results["deployment"] = deployment_cost(edgekit.Artifact.load(Path(tmp) / "digits-int8"), repeats=3)
+        results["runtime_comparison"] = runtime_comparison(
+            {f"digits_{p}": Path(tmp) / f"digits-{p}" / "model.tflite" for p in ("fp32", "int8")}, args.runs * 3)
 
         split32 = load_digits_split(size=32)
         split32.x_train, split32.x_test = (np.ascontiguousarray(np.repeat(a, 3, axis=1))
