@@ -232,6 +232,7 @@ def export_tflite(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ..
     os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")  # its progress lines would go to our stdout
     import litert_torch
     path = Path(path)
+    tmp = path.with_name(f".{path.name}.partial")
     try:
         model = model.eval()
     except NotImplementedError:  # a module from torch.export (e.g. an earlier compression step) has no eval()
@@ -256,23 +257,24 @@ def export_tflite(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ..
             # .eval(), and litert-torch would warn about "training mode" from the flag alone.
             converted.training = False
             edge = litert_torch.convert(converted, example_inputs, quant_config=QuantConfig(pt2e_quantizer=quantizer))
-        tmp = path.with_name(f".{path.name}.partial")
         edge.export(str(tmp))
     except UnsupportedError:
         raise
     except Exception as exc:  # torch.export / lowering / the MLIR converter raise many types
         raise _conversion_error(exc, "conversion to .tflite") from exc
-    data = tmp.read_bytes()
-    if int8 and not int8_io:
-        data = _float_boundary(data)
-    operators = read_operators(data)
-    custom = [op for op in operators if op.startswith("CUSTOM:")]
-    if custom:
-        tmp.unlink(missing_ok=True)
-        raise UnsupportedError(f"the .tflite needs operators outside the LiteRT builtins: {', '.join(custom)}",
-                               "the device runtime has no kernels for them; replace them in the model")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    try:
+        data = tmp.read_bytes()
+        if int8 and not int8_io:
+            data = _float_boundary(data)
+        operators = read_operators(data)
+        custom = [op for op in operators if op.startswith("CUSTOM:")]
+        if custom:
+            raise UnsupportedError(f"the .tflite needs operators outside the LiteRT builtins: {', '.join(custom)}",
+                                   "the device runtime has no kernels for them; replace them in the model")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)  # no half-written output, whatever failed
     from ai_edge_litert.interpreter import Interpreter
     interp = Interpreter(model_path=str(path))
     return {"exporter": EXPORTER_NAME, "int8": bool(int8), "operators": operators,
