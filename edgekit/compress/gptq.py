@@ -90,10 +90,31 @@ class _HessianHook:
         self.H += x.T @ x
 
 
+class _Enough(Exception):
+    """Raised by a hook once every layer of interest has seen its input: the rest of the forward is not needed."""
+
+
 def _run(model: nn.Module, batches: list[torch.Tensor]) -> None:
     with torch.no_grad():
         for b in batches:
-            model(b)
+            try:
+                model(b)
+            except _Enough:
+                pass
+
+
+def _stop_after(layers: list[nn.Module]):
+    """Hooks that end the forward pass once all `layers` ran on the current batch (later layers are unchanged
+    by this step, so running them would only cost time)."""
+    pending = set()
+
+    def hook(module: nn.Module, args: tuple, output: torch.Tensor) -> None:
+        if not pending:
+            pending.update(id(m) for m in layers)
+        pending.discard(id(module))
+        if not pending:
+            raise _Enough
+    return [m.register_forward_hook(hook) for m in layers]
 
 
 def _sibling_sets(model: nn.Module, names: list[str], probe: torch.Tensor) -> list[list[str]]:
@@ -136,6 +157,7 @@ def _gptq(model: nn.Module, config: GptqInt4Config, ctx: CompressionContext) -> 
     for k, group in enumerate(sets):
         hooks = {n: _HessianHook(model.get_submodule(n).in_features) for n in group}
         handles = [model.get_submodule(n).register_forward_hook(hooks[n]) for n in group]
+        handles += _stop_after([model.get_submodule(n) for n in group])  # after the Hessian hooks
         try:
             _run(model, batches)
         finally:
