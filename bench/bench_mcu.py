@@ -5,7 +5,7 @@
 - flash: the firmware image (agent + kernels + model) vs the model's int8 weight bytes;
 - instructions per inference for the digits model with the reference and the DSP kernels, accuracy on device;
 - instructions per multiply-accumulate of the conv and fully connected kernels, reference and DSP, on the
-  emulated Cortex-M4 and Cortex-M7 (firmware/tests/ek_kernel_test.c).
+  emulated Cortex-M4, M7 and M55 (firmware/tests/ek_kernel_test.c).
 Targets (issue 4): arena <= 0.7x TFLite Micro's; flash <= weights + 32 KB; DSP conv and FC <= 1.5 instr/MAC (M4).
 QEMU counts instructions, not cycles.
 
@@ -93,7 +93,7 @@ def main() -> None:
         figures["ops_model"] = memory_figures(ops.firmware)
 
     kernels = {}
-    for target in ("emu-cortex-m4", "emu-cortex-m7"):
+    for target in ("emu-cortex-m4", "emu-cortex-m7", "emu-cortex-m55"):
         result = run_kernel_test(target, cases=300)
         kernels[target] = {"mcpu": result["mcpu"], "machine": result["machine"],
                            "dsp_vs_reference_mismatches": result["conv_mismatches"] + result["fc_mismatches"],

@@ -14,14 +14,15 @@ from ..errors import DeviceError
 from ..profiles import load_profile
 from .build import FIRMWARE_DIR, build_config, build_firmware
 
-QEMU_BOARD_BYTES = 4 << 20  # mps2 code and RAM: the test image holds a 256 KiB weight matrix, more than a small MCU
+TEST_RAM_BYTES = 1 << 20  # the test image holds a 256 KiB weight matrix and its packed copy: more than a small MCU
+# has, not more than the emulated boards (mps2: 4 MiB; an547 SRAM: 2 MiB)
 
 
 def run_kernel_test(target: str = "emu-cortex-m4", cases: int = 300, timeout: float = 120.0) -> dict[str, Any]:
     from ..emulators.qemu import QemuMachine
     profile = load_profile(target)
-    cfg = dataclasses.replace(build_config(profile, dsp=True), flash_bytes=QEMU_BOARD_BYTES,
-                              ram_bytes=QEMU_BOARD_BYTES)
+    cfg = build_config(profile, dsp=True)
+    cfg = dataclasses.replace(cfg, ram_bytes=max(cfg.ram_bytes, TEST_RAM_BYTES))
     with tempfile.TemporaryDirectory(prefix="edgekit-kt-") as tmp:
         built = build_firmware(cfg, None, Path(tmp), app=FIRMWARE_DIR / "tests" / "ek_kernel_test.c",
                                defines={"EK_TEST_CASES": str(cases)})

@@ -210,6 +210,13 @@ static void bench_fc(const char *name, int32_t in_f, int32_t out_f) {
     }
 }
 
+/* 2 instructions per iteration (subs, bne): checks how many instructions one SysTick tick is on this board */
+static uint64_t calibration_ticks(uint32_t iterations) {
+    const uint64_t t0 = ek_port_ticks();
+    __asm volatile("1: subs %0, %0, #1\n bne 1b" : "+r"(iterations) : : "cc");
+    return ek_port_ticks() - t0;
+}
+
 int main(void) {
     ek_port_init();
     int32_t conv_bad = 0, fc_bad = 0;
@@ -225,6 +232,8 @@ int main(void) {
     put_int(fc_bad);
     put(",\"systick_hz\":");
     put_int(EK_SYSTICK_HZ);
+    put(",\"calibration_instructions\":2000000,\"calibration_ticks\":");
+    put_int((int64_t)calibration_ticks(1000000));
     put(",\"bench\":[");
     bench_conv("conv2d 3x3 16->32 16x16", 16, 16, 32, 3, 1);
     bench_conv("conv2d 1x1 64->64 8x8", 8, 64, 64, 1, 0);

@@ -13,10 +13,11 @@ from tests.mcu.tflite_builder import ops_model
 pytestmark = pytest.mark.emulator
 
 
-@pytest.mark.parametrize("dsp", [False, True], ids=["reference", "dsp"])
-def test_ops_model_bit_exact_with_tflite_micro(tmp_path, dsp):
+@pytest.mark.parametrize("target,dsp", [("emu-cortex-m4", False), ("emu-cortex-m4", True), ("emu-cortex-m7", True),
+                                        ("emu-cortex-m55", True)])
+def test_ops_model_bit_exact_with_tflite_micro(tmp_path, target, dsp):
     model = ops_model(tmp_path / "ops.tflite")
-    profile = load_profile("emu-cortex-m4")
+    profile = load_profile(target)
     pkg = package_tflite(model, profile, tmp_path / "work", dsp=dsp)
     assert pkg.firmware["build"]["kernels"] == ("dsp" if dsp else "reference")
     assert set(pkg.firmware["ops"]) == {"CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "AVERAGE_POOL_2D", "MAX_POOL_2D",
@@ -29,7 +30,7 @@ def test_ops_model_bit_exact_with_tflite_micro(tmp_path, dsp):
     with make_transport(profile) as link:
         session, _ = link.open_session(art, timeout=30)
         try:
-            assert session.hello()["machine"]["core"] == "cortex-m4"
+            assert session.hello()["machine"]["core"] == profile.hardware.core
             got = np.concatenate([session.invoke_raw(x[i:i + 1]) for i in range(len(x))])
         finally:
             session.close()
