@@ -191,11 +191,16 @@ def _bench_checks(report: dict[str, Any], max_latency_ms: float | None, min_accu
 @click.option("--known-hosts", type=click.Path(dir_okay=False), help="known-hosts file (default ~/.ssh/known_hosts)")
 @click.option("--trust-host-key", is_flag=True, help="accept an unknown SSH host key and save it to known-hosts")
 @click.option("--device-python", help="SSH targets: the device's Python with the runtime (default python3)")
+@click.option("--serial-port", help="serial targets: the board's port (/dev/ttyACM0 or a pyserial URL); emulated "
+              "targets start QEMU")
+@click.option("--flash-tool", type=click.Choice(["pyocd", "openocd", "none"]),
+              help="serial targets: how to flash a real board (default: pyocd or openocd, whichever is installed)")
 @click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
 def bench_cmd(artifact_dir: str, target: str, runs: int, warmup: int, eval_path: str | None, transport: str | None,
               timeout: float, max_latency_ms: float | None, min_accuracy: float | None, min_cosine: float | None,
               cooldown: float, host: str | None, identity: str | None, known_hosts: str | None,
-              trust_host_key: bool, device_python: str | None, as_json: bool) -> None:
+              trust_host_key: bool, device_python: str | None, serial_port: str | None, flash_tool: str | None,
+              as_json: bool) -> None:
     """Deploy ARTIFACT_DIR to a target and measure it."""
     from .artifact import Artifact
     from .measure.runner import benchmark
@@ -205,7 +210,8 @@ def bench_cmd(artifact_dir: str, target: str, runs: int, warmup: int, eval_path:
     data = load_data(eval_path) if eval_path else None
     with progress_bars() as progress:
         options = {k: v for k, v in (("host", host), ("identity", identity), ("known_hosts", known_hosts),
-                                     ("trust_host_key", trust_host_key), ("python", device_python)) if v}
+                                     ("trust_host_key", trust_host_key), ("python", device_python),
+                                     ("port", serial_port), ("flash_tool", flash_tool)) if v}
         report = benchmark(artifact, target, runs=runs, warmup=warmup, eval_data=data, transport=transport,
                            transport_options=options, timeout=timeout, cooldown_s=cooldown, progress=progress)
     if as_json:

@@ -75,8 +75,8 @@ class SerialTransport(Transport):
     def _flash_real_board(self, artifact: "Artifact") -> dict[str, Any]:
         port = self.options.get("port")
         if not port:
-            raise InputError(f"target '{self.profile.name}' needs a serial port", "pass --transport-option "
-                             "port=/dev/ttyACM0 (or a pyserial URL)")
+            raise InputError(f"target '{self.profile.name}' needs a serial port",
+                             "pass --serial-port /dev/ttyACM0 (or a pyserial URL)")
         tool = self.options.get("flash_tool") or ("pyocd" if shutil.which("pyocd") else
                                                   "openocd" if shutil.which("openocd") else None)
         image = artifact.path / "firmware.elf"
