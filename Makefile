@@ -37,6 +37,7 @@ bench: setup
 	$(PY) bench/bench_phone.py
 	$(PY) bench/bench_pi.py
 	$(PY) bench/bench_pruning.py
+	$(PY) bench/bench_mcu.py
 
 clean:
 	rm -rf $(VENV) $(VENV_PI) reports build *.egg-info
