@@ -1,5 +1,6 @@
 """Building firmware from profile data; an image too big for the real device fails per region, in one line."""
 import re
+import subprocess
 
 import pytest
 
@@ -44,6 +45,9 @@ def test_small_image_builds_with_real_sizes(tmp_path):
     assert 1000 < result.flash_bytes < 32 * 1024
     assert result.ram_bytes >= 4096 + cfg.stack_bytes
     assert "LENGTH = 262144" in (tmp_path / "out" / "memory.ld").read_text()  # the nRF52840's RAM, not QEMU's 4 MiB
+    symbols = subprocess.run(["arm-none-eabi-nm", str(result.elf)], capture_output=True, text=True, check=True).stdout
+    assert "ek_model_eval" in symbols
+    assert not re.search(r"\b(malloc|_malloc_r|_sbrk|free)\b", symbols)  # no heap anywhere in the image
 
 
 def test_too_big_for_the_real_device_fails_per_region(tmp_path):
