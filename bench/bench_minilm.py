@@ -65,6 +65,7 @@ def quant(args):
                 rec.update(int4_summary(model))
             out[name] = rec
             log(name, rec)
+            merge_section("minilm_quant", {**out, "complete": False})  # partial figures survive an interrupted run
 
         t = time.time()
         q = torch.ao.quantization.quantize_dynamic(copy.deepcopy(teacher), {torch.nn.Linear}, torch.qint8)
@@ -80,7 +81,7 @@ def quant(args):
                                                                         calibration_samples=len(cal)), ctx),
                    time.time() - t, packed=True)
     out["targets"] = {"int8_cosine_ge_0.99": out["int8_dynamic_per_token"]["cosine_mean"] >= 0.99}
-    merge_section("minilm_quant", out)
+    merge_section("minilm_quant", {**out, "complete": True})
 
 
 def make_student(layers: int, rank: int):
