@@ -417,7 +417,13 @@ def serve(agent: Agent, stdin, stdout) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workspace", required=True, type=Path, help="directory the agent may read artifacts from")
+    parser.add_argument("--memory-limit", type=int, help="cap this process's address space (bytes), e.g. to "
+                                                         "the RAM of the device an emulated target stands for")
     args = parser.parse_args()
+    if args.memory_limit:
+        # Set here, before any runtime is imported, rather than in a pre-exec hook of a multithreaded host.
+        import resource
+        resource.setrlimit(resource.RLIMIT_AS, (args.memory_limit, args.memory_limit))
     # Responses go to the real stdout; anything a runtime prints goes to stderr instead of corrupting the stream.
     out = os.fdopen(os.dup(sys.stdout.fileno()), "w")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -29,16 +28,14 @@ class LocalTransport(Transport):
         return remote_name
 
     def start_agent(self) -> LineChannel:
+        # The agent caps its own address space at the device's RAM: no pre-exec hook in this multithreaded host.
         limit = int(self.options.get("memory_limit", self.profile.hardware.ram_bytes))
-
-        def limit_memory() -> None:  # runs in the child: the OS enforces the device's RAM as address space
-            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-
         python = self.options.get("python", sys.executable)
         self._stderr = open(self.workspace / "agent.log", "wb")
-        self._proc = subprocess.Popen([python, str(self.workspace / "agent.py"), "--workspace", str(self.workspace)],
+        self._proc = subprocess.Popen([python, str(self.workspace / "agent.py"), "--workspace", str(self.workspace),
+                                       "--memory-limit", str(limit)],
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
-                                      preexec_fn=limit_memory, cwd=self.workspace)
+                                      cwd=self.workspace)
         return LineChannel(self._proc.stdout, self._proc.stdin, on_close=self._stop, describe=self._log_tail)
 
     def _log_tail(self) -> str:
