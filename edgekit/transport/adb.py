@@ -104,9 +104,7 @@ class ADBTransport(Transport):
         if len(digests) != len(files):
             raise DeviceError("adb: sha256sum on the phone did not hash every pushed file")
 
-    def open_session(self, artifact: Any, timeout: float) -> tuple[Any, dict[str, float]]:
-        from ..agent.client import AgentClient
-        timings: dict[str, float] = {}
+    def prepare_device(self, artifact: Any) -> dict[str, float]:
         t0 = time.perf_counter()
         self.agent_dir = f"{self.remote_root}/agent-{sha256_file(AGENT_SCRIPT)[:16]}"
         present = self._adb(["shell", shlex.join(["test", "-f", f"{self.agent_dir}/agent.py"])], "looking for the agent",
@@ -116,15 +114,7 @@ class ADBTransport(Transport):
             self._push_checked({"agent.py": AGENT_SCRIPT}, staging)
             self._shell(["mv", staging, self.agent_dir], "installing the agent")
         self.workspace = f"{self.remote_root}/ws-{secrets.token_hex(8)}"
-        timings["setup_s"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        remote = self.upload_dir(artifact.path, "artifact")
-        timings["upload_s"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        session = AgentClient(self.start_agent(), timeout=timeout)
-        session.remote_artifact = remote
-        timings["agent_start_s"] = time.perf_counter() - t0
-        return session, timings
+        return {"setup_s": time.perf_counter() - t0}
 
     def upload_dir(self, local: Path, remote_name: str) -> str:
         staging = f"{self.workspace}/.{remote_name}.partial"

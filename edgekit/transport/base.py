@@ -108,13 +108,18 @@ class Transport(ABC):
     def describe(self) -> dict[str, Any]:
         return {"transport": self.name}
 
+    def prepare_device(self, artifact: "Artifact") -> dict[str, float]:
+        """Set up what the agent needs on the device before the upload (a cached agent, a workspace);
+        returns extra deploy timings. Nothing to do for a local process."""
+        return {}
+
     def open_session(self, artifact: "Artifact", timeout: float) -> tuple[Any, dict[str, float]]:
         """Deploy `artifact` and start the agent; returns a session (see AgentClient) and deploy timings.
 
         Transports whose devices speak another protocol (serial firmware) override this.
         """
         from ..agent.client import AgentClient
-        timings: dict[str, float] = {}
+        timings = self.prepare_device(artifact)
         t0 = time.perf_counter()
         remote = self.upload_dir(artifact.path, "artifact")
         timings["upload_s"] = time.perf_counter() - t0

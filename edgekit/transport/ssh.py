@@ -301,27 +301,17 @@ class SSHTransport(Transport):
     def open_session(self, artifact: Any, timeout: float) -> tuple[Any, dict[str, float]]:
         import paramiko
         try:
-            return self._open_session(artifact, timeout)
+            return super().open_session(artifact, timeout)
         except (OSError, EOFError, paramiko.SSHException) as exc:  # SFTP / channel failures not mapped below
             raise DeviceError(f"device: {type(exc).__name__}: {exc}",
                               "check the device's storage and the link") from None
 
-    def _open_session(self, artifact: Any, timeout: float) -> tuple[Any, dict[str, float]]:
-        from ..agent.client import AgentClient
-        timings = dict(self.timings)
+    def prepare_device(self, artifact: Any) -> dict[str, float]:
         t0 = time.perf_counter()
         self._setup(artifact.format)
         self.workspace = f"{self.remote_root}/ws-{secrets.token_hex(8)}"
         self._ensure_dir(self.workspace)
-        timings["setup_s"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        remote = self.upload_dir(artifact.path, "artifact")
-        timings["upload_s"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        session = AgentClient(self.start_agent(), timeout=timeout)
-        session.remote_artifact = remote
-        timings["agent_start_s"] = time.perf_counter() - t0
-        return session, timings
+        return {**self.timings, "setup_s": time.perf_counter() - t0}
 
     def upload_dir(self, local: Path, remote_name: str) -> str:
         files = {p.name: p for p in sorted(Path(local).iterdir()) if p.is_file()}
