@@ -20,14 +20,13 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import write_result  # noqa: E402
+from common import CALIBRATION_SAMPLES, compile_fp32_and_int8, write_result  # noqa: E402
 
 import edgekit  # noqa: E402
 from edgekit.models.digits import DigitsCNN, accuracy, load_digits_split, train  # noqa: E402
 from edgekit.models.mobilenet_v2 import MobileNetV2Small  # noqa: E402
 
 TARGET = "emu-phone"
-CALIBRATION_SAMPLES = 256
 
 
 def hand_made_pte(model: torch.nn.Module, example: tuple[torch.Tensor, ...], calibration: np.ndarray,
@@ -69,12 +68,8 @@ def bare_loop_ms(pte: Path, x: np.ndarray, runs: int, warmup: int = 20) -> float
 
 def bench_model(name: str, model: torch.nn.Module, split, rounds: int, runs: int, workdir: Path) -> dict:
     example = (torch.from_numpy(split.x_test[:1]),)
-    cal = edgekit.Dataset(split.x_train, split.y_train)
     test = edgekit.Dataset(split.x_test, split.y_test)
-    arts = {"fp32": edgekit.compile_model(model, example, TARGET, workdir / f"{name}-fp32", calibration=cal),
-            "int8": edgekit.compile_model(model, example, TARGET, workdir / f"{name}-int8",
-                                          recipe=[edgekit.Int8StaticConfig(calibration_samples=CALIBRATION_SAMPLES)],
-                                          calibration=cal)}
+    arts = compile_fp32_and_int8(model, split, TARGET, workdir, name)
     peers = {}
     for prec in ("fp32", "int8"):
         peers[prec] = workdir / f"{name}-{prec}-peer.pte"

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import write_result  # noqa: E402
+from common import compile_fp32_and_int8, write_result  # noqa: E402
 
 import edgekit  # noqa: E402
 from edgekit.emulators import emulator_for  # noqa: E402
@@ -35,7 +35,6 @@ from edgekit.models.mobilenet_v2 import MobileNetV2Small  # noqa: E402
 from edgekit.transport import make_transport  # noqa: E402
 
 TARGET = "emu-rpi4"
-CALIBRATION_SAMPLES = 256
 
 
 def device_outputs(art: edgekit.Artifact, options: dict, x: np.ndarray) -> np.ndarray:
@@ -51,13 +50,8 @@ def device_outputs(art: edgekit.Artifact, options: dict, x: np.ndarray) -> np.nd
 
 
 def bench_model(name: str, model: torch.nn.Module, split, rounds: int, runs: int, workdir: Path) -> dict:
-    example = (torch.from_numpy(split.x_test[:1]),)
-    cal = edgekit.Dataset(split.x_train, split.y_train)
     test = edgekit.Dataset(split.x_test, split.y_test)
-    arts = {"fp32": edgekit.compile_model(model, example, TARGET, workdir / f"{name}-fp32", calibration=cal),
-            "int8": edgekit.compile_model(model, example, TARGET, workdir / f"{name}-int8",
-                                          recipe=[edgekit.Int8StaticConfig(calibration_samples=CALIBRATION_SAMPLES)],
-                                          calibration=cal)}
+    arts = compile_fp32_and_int8(model, split, TARGET, workdir, name)
     lat = {p: [] for p in arts}
     reports: dict[str, dict] = {}
     with emulator_for(edgekit.load_profile(TARGET)) as pi:
@@ -175,14 +169,11 @@ def main() -> None:
             torch.manual_seed(0)
             split = load_digits_split()
             digits = train(DigitsCNN(), split.x_train, split.y_train, epochs=30)
-            example, cal = (torch.from_numpy(split.x_test[:1]),), edgekit.Dataset(split.x_train, split.y_train)
-            models = {}
-            for prec, recipe in (("fp32", []), ("int8", [edgekit.Int8StaticConfig(calibration_samples=256)])):
-                art = edgekit.compile_model(digits, example, TARGET, Path(tmp) / prec, recipe=recipe, calibration=cal)
-                models[f"digits_{prec}"] = art.model_file
+            arts = compile_fp32_and_int8(digits, split, TARGET, Path(tmp), "digits")
+            models = {f"digits_{prec}": art.model_file for prec, art in arts.items()}
             command = " ".join([Path(sys.executable).name, *sys.argv])
             doc["runtime_comparison"] = {**runtime_comparison(models, args.runs * 3), "command": command}
-            doc["deployment"] = {**deployment_cost(edgekit.Artifact.load(Path(tmp) / "int8"), 3,
+            doc["deployment"] = {**deployment_cost(arts["int8"], 3,
                                                    Path(tmp) / "deploy-device"), "command": command}
         path.write_text(json.dumps(doc, indent=2) + "\n")
         print(path)

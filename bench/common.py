@@ -11,6 +11,20 @@ from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results"
+CALIBRATION_SAMPLES = 256
+
+
+def compile_fp32_and_int8(model: Any, split: Any, target: str, workdir: Path, name: str) -> dict[str, Any]:
+    """The same model compiled FP32 and INT8 (PTQ on the training split) for `target`: {'fp32': art, 'int8': art}."""
+    import torch
+
+    import edgekit
+    example = (torch.from_numpy(split.x_test[:1]),)
+    cal = edgekit.Dataset(split.x_train, split.y_train)
+    int8 = [edgekit.Int8StaticConfig(calibration_samples=CALIBRATION_SAMPLES)]
+    return {prec: edgekit.compile_model(model, example, target, workdir / f"{name}-{prec}", recipe=recipe,
+                                        calibration=cal)
+            for prec, recipe in (("fp32", []), ("int8", int8))}
 
 
 def machine() -> dict[str, Any]:
