@@ -182,9 +182,14 @@ def nm_mask(w: torch.Tensor, n: int, m: int) -> torch.Tensor | None:
 
 def _masked_finetune(model: nn.Module, masks: Masks, ctx: CompressionContext, epochs: int, lr: float,
                      batch_size: int, trainer: Trainer | None, teacher: nn.Module, what: str) -> nn.Module:
+    """Fine-tune with the masks held after every step, then drop the mask hooks, leaving the zeros in the
+    weights; returns the model in eval mode."""
     masks.apply()
-    return finetune(model, ctx, epochs, lr=lr, batch_size=batch_size, trainer=trainer, after_step=masks.apply,
-                    teacher=teacher, what=what)
+    model = finetune(model, ctx, epochs, lr=lr, batch_size=batch_size, trainer=trainer, after_step=masks.apply,
+                     teacher=teacher, what=what)
+    masks.remove()
+    masks.apply()
+    return eval_mode(model)
 
 
 def _bind(weights: dict[str, nn.Parameter], masks: dict[str, torch.Tensor]) -> Masks:
@@ -196,11 +201,8 @@ def prune_magnitude(model: nn.Module, config: MagnitudePruneConfig, ctx: Compres
     teacher, model = model, copy.deepcopy(model)
     weights = prunable_weights(model)
     masks = _bind(weights, magnitude_masks(weights, config.sparsity, config.scope))
-    model = _masked_finetune(model, masks, ctx, config.finetune_epochs, config.lr, config.batch_size,
-                             config.trainer, teacher, "fine-tuning (sparse)")
-    masks.remove()
-    masks.apply()
-    return eval_mode(model)
+    return _masked_finetune(model, masks, ctx, config.finetune_epochs, config.lr, config.batch_size,
+                            config.trainer, teacher, "fine-tuning (sparse)")
 
 
 @register(NMSparsityConfig)
@@ -212,11 +214,8 @@ def prune_nm(model: nn.Module, config: NMSparsityConfig, ctx: CompressionContext
         raise InputError(f"no layer has input channels that are a multiple of {config.m}; {config.n}:{config.m} "
                          "sparsity cannot apply")
     bound = _bind(weights, masks)
-    model = _masked_finetune(model, bound, ctx, config.finetune_epochs, config.lr, config.batch_size,
-                             config.trainer, teacher, f"fine-tuning ({config.n}:{config.m})")
-    bound.remove()
-    bound.apply()
-    return eval_mode(model)
+    return _masked_finetune(model, bound, ctx, config.finetune_epochs, config.lr, config.batch_size,
+                            config.trainer, teacher, f"fine-tuning ({config.n}:{config.m})")
 
 
 @register(GradualPruneConfig)
@@ -238,8 +237,5 @@ def prune_gradual(model: nn.Module, config: GradualPruneConfig, ctx: Compression
         bound.apply()
         ctx.progress("gradual pruning steps", i + 1, len(schedule))
     assert bound is not None
-    model = _masked_finetune(model, bound, ctx, config.epochs - epoch, config.lr, config.batch_size,
-                             config.trainer, teacher, "gradual pruning (recovery)")
-    bound.remove()
-    bound.apply()
-    return eval_mode(model)
+    return _masked_finetune(model, bound, ctx, config.epochs - epoch, config.lr, config.batch_size,
+                            config.trainer, teacher, "gradual pruning (recovery)")
