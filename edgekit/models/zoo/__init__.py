@@ -1,0 +1,55 @@
+"""A conformance zoo: real architectures, written from their published definitions, randomly but realistically
+initialised (reference initialisers, BatchNorm statistics calibrated on representative inputs), seeded, with
+batch-1 example inputs and generators of realistic data, for checking what the compilers and runtimes do to
+whole networks.
+
+    from edgekit.models.zoo import ZOO
+    entry = ZOO["kws_dscnn"]
+    model, example = entry.factory()            # eval mode, example inputs of batch 1 in input order
+    data = entry.data(32, seed=0)               # {"x": (32, 1, 49, 10) float32}
+    calib = entry.calibration_data(32, seed=0)  # disjoint from data
+
+Each model is one module with a `build()` usable from the CLI as `edgekit/models/zoo/<name>.py:build`, and
+`calibration_data(n, seed)` / `eval_data(n, seed)` returning {input name: array} ("x" for single-input models).
+
+| name               | family       | inputs                                   | outputs                      |
+|--------------------|--------------|------------------------------------------|------------------------------|
+| kws_dscnn          | mlperf-tiny  | x (1, 1, 49, 10) MFCC                     | logits (1, 12)               |
+| vww_mobilenet_v1   | mlperf-tiny  | x (1, 3, 96, 96) RGB in [0, 1]            | logits (1, 2)                |
+| ic_resnet8         | mlperf-tiny  | x (1, 3, 32, 32) RGB in [0, 255]          | logits (1, 10)               |
+| ad_autoencoder     | mlperf-tiny  | x (1, 640) log-mel dB                     | reconstruction (1, 640)      |
+| mobilenet_v2       | vision       | x (1, 3, 224, 224) ImageNet-normalised    | logits (1, 1000)             |
+| mobilenet_v3_small | vision       | x (1, 3, 224, 224) ImageNet-normalised    | logits (1, 1000)             |
+| efficientnet_b0    | vision       | x (1, 3, 224, 224) ImageNet-normalised    | logits (1, 1000)             |
+| resnet18           | vision       | x (1, 3, 224, 224) ImageNet-normalised    | logits (1, 1000)             |
+| deit_tiny          | vision       | x (1, 3, 224, 224) ImageNet-normalised    | logits (1, 1000)             |
+| bert_mini          | nlp          | input_ids, attention_mask (1, 32) int64   | last_hidden_state (1, 32, 256) |
+| tinygpt            | nlp          | ids (1, 128) int64 bytes                  | logits (1, 128, 256)         |
+| kws_gru            | audio        | x (1, 49, 10) MFCC                        | logits (1, 12)               |
+| cls_box_cnn        | multi-output | x (1, 3, 96, 96) RGB in [0, 1]            | class_logits (1, 10), box (1, 4) |
+"""
+from __future__ import annotations
+
+from types import ModuleType
+
+from edgekit.models.zoo import (ad_autoencoder, bert_mini, cls_box_cnn, deit_tiny, efficientnet_b0, ic_resnet8,
+                                kws_dscnn, kws_gru, mobilenet_v2, mobilenet_v3_small, resnet18, tinygpt,
+                                vww_mobilenet_v1)
+from edgekit.models.zoo._common import ZooEntry
+
+FAMILIES = ("mlperf-tiny", "vision", "nlp", "audio", "multi-output")
+MODULES: tuple[ModuleType, ...] = (kws_dscnn, vww_mobilenet_v1, ic_resnet8, ad_autoencoder, mobilenet_v2,
+                                   mobilenet_v3_small, efficientnet_b0, resnet18, deit_tiny, bert_mini, tinygpt,
+                                   kws_gru, cls_box_cnn)
+
+
+def _entry(mod: ModuleType) -> ZooEntry:
+    return ZooEntry(name=mod.NAME, family=mod.FAMILY, factory=mod.build, input_names=mod.INPUT_NAMES,
+                    output_names=mod.OUTPUT_NAMES, data=mod.eval_data, calibration_data=mod.calibration_data,
+                    mcu_sized=mod.MCU_SIZED, source=mod.SOURCE, int_ranges=dict(getattr(mod, "INT_RANGES", {})),
+                    published_params=mod.PUBLISHED_PARAMS, deviations=mod.DEVIATIONS)
+
+
+ZOO: dict[str, ZooEntry] = {m.NAME: _entry(m) for m in MODULES}
+
+__all__ = ["FAMILIES", "ZOO", "ZooEntry"]
