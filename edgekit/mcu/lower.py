@@ -104,8 +104,9 @@ def _conv_like(graph: Graph, op: Op, dsp: bool, depthwise: bool) -> KernelCall:
         if expect != out.shape[axis]:
             raise UnsupportedError(f"{op.kind} (op {op.index}): output size {out.shape[axis]} does not match the "
                                    f"padding rule ({expect})")
-    pad_h = quant.padding_before(sh, dh, x.shape[1], kh, out.shape[1])
-    pad_w = quant.padding_before(sw, dw, x.shape[2], kw, out.shape[2])
+    top, bottom = quant.padding(sh, dh, x.shape[1], kh, out.shape[1])
+    left, right = quant.padding(sw, dw, x.shape[2], kw, out.shape[2])
+    pads = {"pad_top": top, "pad_bottom": bottom, "pad_left": left, "pad_right": right}
     out_scale, out_zp = _q(out)
     _, in_zp = _q(x)
     act_min, act_max = quant.activation_range(o.get("fusedActivationFunction", 0), out_scale, out_zp)
@@ -117,7 +118,7 @@ def _conv_like(graph: Graph, op: Op, dsp: bool, depthwise: bool) -> KernelCall:
     packed = pack_conv_dsp(w.data, x.shape[3]) if dsp and not depthwise else w.data.ravel()
     arrays.append(ConstArray(f"{prefix}_weights", "int8_t", packed.astype(np.int64)))
     params = {"input": _dims(x.shape), "filter": _dims(w.shape), "output": _dims(out.shape), "stride_h": sh,
-              "stride_w": sw, "dilation_h": dh, "dilation_w": dw, "pad_h": pad_h, "pad_w": pad_w,
+              "stride_w": sw, "dilation_h": dh, "dilation_w": dw, **pads,
               "depth_multiplier": channels // x.shape[3] if depthwise else 1, "input_offset": -in_zp,
               "output_offset": out_zp, "act_min": act_min, "act_max": act_max,
               "multiplier": f"{prefix}_multiplier", "shift": f"{prefix}_shift", "weights": f"{prefix}_weights",

@@ -64,9 +64,15 @@ def out_size(padding: int, size: int, filter_size: int, stride: int, dilation: i
 
 def padding_before(stride: int, dilation: int, in_size: int, filter_size: int, out: int) -> int:
     """ComputePaddingWithOffset: the top/left padding (TFLite puts an odd extra row at the bottom/right)."""
+    return padding(stride, dilation, in_size, filter_size, out)[0]
+
+
+def padding(stride: int, dilation: int, in_size: int, filter_size: int, out: int) -> tuple[int, int]:
+    """(before, after): ComputePaddingWithOffset's padding and the rest of the total at the bottom/right, so that
+    (in_size + before + after - effective filter) // stride + 1 == out."""
     effective = (filter_size - 1) * dilation + 1
     total = max(0, (out - 1) * stride + effective - in_size)
-    return total // 2
+    return total // 2, total - total // 2
 
 
 def softmax_params(beta: float, input_scale: float) -> tuple[int, int, int]:

@@ -18,10 +18,15 @@ typedef struct {
     int32_t n, h, w, c;
 } ek_dims;
 
-/* CONV_2D (filter OHWI, grouped when filter.c < input.c) and DEPTHWISE_CONV_2D (filter 1HWC). */
+/* CONV_2D (filter OHWI, grouped when filter.c < input.c) and DEPTHWISE_CONV_2D (filter 1HWC).
+ * Padding is explicit per side: TFLite's SAME padding puts an odd extra row at the bottom / right, and a PAD
+ * folded into the convolution by the host can pad any side by any amount. Taps in the padding read the input
+ * zero point (they add nothing), and the output size is exactly
+ * (input + pad_top + pad_bottom - dilated filter) / stride + 1. */
 typedef struct {
     ek_dims input, filter, output;
-    int32_t stride_h, stride_w, dilation_h, dilation_w, pad_h, pad_w;
+    int32_t stride_h, stride_w, dilation_h, dilation_w;
+    int32_t pad_top, pad_bottom, pad_left, pad_right;
     int32_t depth_multiplier;           /* depthwise only */
     int32_t input_offset;               /* -input zero point */
     int32_t output_offset;              /* output zero point */
@@ -134,6 +139,15 @@ ek_status ek_transpose_s8(const ek_transpose_params *p, const int8_t *input, int
 
 static inline int32_t ek_dims_count(const ek_dims *d) {
     return d->n * d->h * d->w * d->c;
+}
+
+/* Non-negative padding that gives exactly the output size (conv and depthwise prepare). */
+static inline int ek_conv_padding_valid(const ek_conv_params *p) {
+    const int32_t eff_h = (p->filter.h - 1) * p->dilation_h + 1, eff_w = (p->filter.w - 1) * p->dilation_w + 1;
+    const int32_t span_h = p->input.h + p->pad_top + p->pad_bottom - eff_h;
+    const int32_t span_w = p->input.w + p->pad_left + p->pad_right - eff_w;
+    return p->pad_top >= 0 && p->pad_bottom >= 0 && p->pad_left >= 0 && p->pad_right >= 0 && span_h >= 0 &&
+           span_w >= 0 && p->output.h == span_h / p->stride_h + 1 && p->output.w == span_w / p->stride_w + 1;
 }
 
 #endif

@@ -2,27 +2,15 @@
 #include "ek_fixedpoint.h"
 #include "ek_kernels.h"
 
-static int32_t out_size(int32_t in, int32_t filter, int32_t stride, int32_t dilation, int32_t pad) {
-    const int32_t effective = (filter - 1) * dilation + 1;
-    return (in + 2 * pad - effective) / stride + 1;
-}
-
 ek_status ek_conv2d_s8_prepare(const ek_conv_params *p, size_t scratch_bytes) {
     if (p->input.n != p->output.n || p->filter.c <= 0 || p->input.c % p->filter.c != 0 ||
         p->filter.n != p->output.c || p->stride_h <= 0 || p->stride_w <= 0 || p->dilation_h <= 0 ||
-        p->dilation_w <= 0 || p->pad_h < 0 || p->pad_w < 0 || p->act_min > p->act_max ||
+        p->dilation_w <= 0 || !ek_conv_padding_valid(p) || p->act_min > p->act_max ||
         p->multiplier == NULL || p->shift == NULL || p->weights == NULL) {
         return EK_E_BAD_PARAMS;
     }
     const int32_t groups = p->input.c / p->filter.c;
     if (p->output.c % groups != 0) {
-        return EK_E_BAD_PARAMS;
-    }
-    /* TFLite pads asymmetrically (SAME with an odd total adds the extra row at the bottom): the output may be
-     * one smaller than the symmetric formula, never larger. */
-    if (p->output.h > out_size(p->input.h, p->filter.h, p->stride_h, p->dilation_h, p->pad_h) + 1 ||
-        p->output.w > out_size(p->input.w, p->filter.w, p->stride_w, p->dilation_w, p->pad_w) + 1 ||
-        p->output.h <= 0 || p->output.w <= 0) {
         return EK_E_BAD_PARAMS;
     }
     if (scratch_bytes < (size_t)ek_conv2d_s8_scratch_bytes(p)) {
@@ -42,9 +30,9 @@ ek_status ek_conv2d_s8_ref(const ek_conv_params *p, const int8_t *input, int8_t 
     const int32_t filters_per_group = out.c / (in.c / f.c);
     for (int32_t b = 0; b < out.n; ++b) {
         for (int32_t oy = 0; oy < out.h; ++oy) {
-            const int32_t iy0 = oy * p->stride_h - p->pad_h;
+            const int32_t iy0 = oy * p->stride_h - p->pad_top;
             for (int32_t ox = 0; ox < out.w; ++ox) {
-                const int32_t ix0 = ox * p->stride_w - p->pad_w;
+                const int32_t ix0 = ox * p->stride_w - p->pad_left;
                 for (int32_t oc = 0; oc < out.c; ++oc) {
                     const int32_t group = oc / filters_per_group;
                     int32_t acc = 0;

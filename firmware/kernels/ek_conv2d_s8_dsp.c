@@ -57,7 +57,7 @@ static void im2col(const ek_conv_params *p, const int8_t *input, int32_t b, int3
                    uint32_t offset2) {
     const ek_dims in = p->input;
     const int32_t groups = in.c / 4;
-    const int32_t iy0 = oy * p->stride_h - p->pad_h, ix0 = ox * p->stride_w - p->pad_w;
+    const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
     for (int32_t fy = 0; fy < p->filter.h; ++fy) {
         const int32_t iy = iy0 + p->dilation_h * fy;
         for (int32_t fx = 0; fx < p->filter.w; ++fx) {
@@ -184,8 +184,8 @@ ek_status ek_conv2d_s8_dsp(const ek_conv_params *p, const int8_t *input, int8_t 
                     for (int32_t fy = 0; fy < f.h; ++fy) {
                         for (int32_t fx = 0; fx < f.w; ++fx) {
                             for (int32_t ic = 0; ic < f.c; ++ic, ++kk) {
-                                const int32_t iy = oy * p->stride_h - p->pad_h + p->dilation_h * fy;
-                                const int32_t ix = ox * p->stride_w - p->pad_w + p->dilation_w * fx;
+                                const int32_t iy = oy * p->stride_h - p->pad_top + p->dilation_h * fy;
+                                const int32_t ix = ox * p->stride_w - p->pad_left + p->dilation_w * fx;
                                 if (iy < 0 || iy >= in.h || ix < 0 || ix >= in.w) {
                                     continue;
                                 }

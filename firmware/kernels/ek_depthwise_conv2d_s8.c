@@ -6,9 +6,8 @@ ek_status ek_depthwise_conv2d_s8_prepare(const ek_conv_params *p, size_t scratch
     (void)scratch_bytes;
     if (p->input.n != p->output.n || p->depth_multiplier <= 0 || p->filter.n != 1 ||
         p->filter.c != p->output.c || p->output.c != p->input.c * p->depth_multiplier || p->stride_h <= 0 ||
-        p->stride_w <= 0 || p->dilation_h <= 0 || p->dilation_w <= 0 || p->pad_h < 0 || p->pad_w < 0 ||
-        p->act_min > p->act_max || p->multiplier == NULL || p->shift == NULL || p->weights == NULL ||
-        p->output.h <= 0 || p->output.w <= 0) {
+        p->stride_w <= 0 || p->dilation_h <= 0 || p->dilation_w <= 0 || !ek_conv_padding_valid(p) ||
+        p->act_min > p->act_max || p->multiplier == NULL || p->shift == NULL || p->weights == NULL) {
         return EK_E_BAD_PARAMS;
     }
     return EK_OK;
@@ -19,9 +18,9 @@ ek_status ek_depthwise_conv2d_s8_ref(const ek_conv_params *p, const int8_t *inpu
     const ek_dims in = p->input, f = p->filter, out = p->output;
     for (int32_t b = 0; b < out.n; ++b) {
         for (int32_t oy = 0; oy < out.h; ++oy) {
-            const int32_t iy0 = oy * p->stride_h - p->pad_h;
+            const int32_t iy0 = oy * p->stride_h - p->pad_top;
             for (int32_t ox = 0; ox < out.w; ++ox) {
-                const int32_t ix0 = ox * p->stride_w - p->pad_w;
+                const int32_t ix0 = ox * p->stride_w - p->pad_left;
                 for (int32_t ic = 0; ic < in.c; ++ic) {
                     for (int32_t m = 0; m < p->depth_multiplier; ++m) {
                         const int32_t oc = ic * p->depth_multiplier + m;

@@ -69,14 +69,20 @@ static int conv_case(void) {
     p.stride_w = uniform(1, 2);
     p.dilation_h = uniform(0, 4) == 0 ? 2 : 1;
     p.dilation_w = p.dilation_h;
-    p.pad_h = uniform(0, kh - 1);
-    p.pad_w = uniform(0, kw - 1);
+    p.pad_top = uniform(0, kh - 1);
+    p.pad_left = uniform(0, kw - 1);
+    p.pad_bottom = uniform(0, 3) == 0 ? uniform(0, kh) : p.pad_top;  /* asymmetric, as SAME or a folded PAD */
+    p.pad_right = uniform(0, 3) == 0 ? uniform(0, kw) : p.pad_left;
     const int32_t in_c = uniform(0, 5) == 0 ? uniform(1, 7) : 4 * uniform(1, 6);
     p.input = (ek_dims){uniform(1, 2), uniform(3, 9), uniform(3, 9), in_c};
     p.filter = (ek_dims){uniform(1, 9), kh, kw, in_c};
     const int32_t eff_h = (kh - 1) * p.dilation_h + 1, eff_w = (kw - 1) * p.dilation_w + 1;
-    const int32_t oh = (p.input.h + 2 * p.pad_h - eff_h) / p.stride_h + 1;
-    const int32_t ow = (p.input.w + 2 * p.pad_w - eff_w) / p.stride_w + 1;
+    const int32_t span_h = p.input.h + p.pad_top + p.pad_bottom - eff_h;
+    const int32_t span_w = p.input.w + p.pad_left + p.pad_right - eff_w;
+    if (span_h < 0 || span_w < 0) {
+        return 0;
+    }
+    const int32_t oh = span_h / p.stride_h + 1, ow = span_w / p.stride_w + 1;
     if (oh <= 0 || ow <= 0) {
         return 0;
     }
@@ -156,7 +162,7 @@ static void bench_conv(const char *name, int32_t hw, int32_t in_c, int32_t out_c
     p.filter = (ek_dims){out_c, k, k, in_c};
     p.output = (ek_dims){1, hw, hw, out_c};
     p.stride_h = p.stride_w = p.dilation_h = p.dilation_w = 1;
-    p.pad_h = p.pad_w = k / 2;
+    p.pad_top = p.pad_bottom = p.pad_left = p.pad_right = k / 2;
     p.input_offset = 128;
     p.output_offset = -128;
     p.act_min = -128;

@@ -19,8 +19,8 @@ class Dims(ctypes.Structure):
 
 class ConvParams(ctypes.Structure):
     _fields_ = ([("input", Dims), ("filter", Dims), ("output", Dims)] +
-                [(n, ctypes.c_int32) for n in ("stride_h", "stride_w", "dilation_h", "dilation_w", "pad_h", "pad_w",
-                                               "depth_multiplier", "input_offset", "output_offset", "act_min",
+                [(n, ctypes.c_int32) for n in ("stride_h", "stride_w", "dilation_h", "dilation_w", "pad_top",
+                                               "pad_bottom", "pad_left", "pad_right", "depth_multiplier", "input_offset", "output_offset", "act_min",
                                                "act_max")] +
                 [(n, ctypes.c_void_p) for n in ("multiplier", "shift", "weights", "bias")])
 
