@@ -11,6 +11,7 @@ import numpy as np
 
 from ..errors import UnsupportedError
 from .lower import ALIAS_OPS, KernelCall, lower_op
+from .passes import fold_pads
 from .planner import Buffer, Plan, plan_arena
 from .tflite_graph import Graph, load_graph
 
@@ -27,13 +28,14 @@ class GeneratedModel:
     macs: int
     model_id: int
     ops: dict[str, int] = field(default_factory=dict)
+    folded_pads: int = 0         # PAD ops folded into the following convolution (no kernel call)
 
     def info(self) -> dict[str, Any]:
         """Facts for the artifact manifest."""
         return {"arena_bytes": self.plan.arena_bytes, "arena_lower_bound_bytes": self.plan.lower_bound,
                 "weight_bytes": self.weight_bytes, "const_bytes": self.const_bytes, "macs": self.macs,
-                "ops": self.ops, "input": self.input_spec, "output": self.output_spec,
-                "model_id": f"{self.model_id:08x}"}
+                "ops": self.ops, "folded_pads": self.folded_pads, "input": self.input_spec,
+                "output": self.output_spec, "model_id": f"{self.model_id:08x}"}
 
 
 def _c_array(values: np.ndarray, per_line: int = 24) -> str:
@@ -63,10 +65,11 @@ def _io_spec(graph: Graph, index: int, offset: int) -> dict[str, Any]:
 def generate(tflite: str | Path, dsp: bool, name: str = "model") -> GeneratedModel:
     """Compile a full-INT8 .tflite into model.c for the reference (dsp=False) or DSP kernel variant."""
     data = Path(tflite).read_bytes()
-    graph = load_graph(tflite)
-    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
-        raise UnsupportedError(f"the model has {len(graph.inputs)} inputs and {len(graph.outputs)} outputs; "
-                               "the MCU agent handles one of each")
+    source_graph = load_graph(tflite)
+    if len(source_graph.inputs) != 1 or len(source_graph.outputs) != 1:
+        raise UnsupportedError(f"the model has {len(source_graph.inputs)} inputs and {len(source_graph.outputs)} "
+                               "outputs; the MCU agent handles one of each")
+    graph, folded = fold_pads(source_graph)
     alias = _resolve_aliases(graph)
     calls = [lower_op(graph, op, dsp) for op in graph.ops if op.kind not in ALIAS_OPS]
 
@@ -138,7 +141,7 @@ def generate(tflite: str | Path, dsp: bool, name: str = "model") -> GeneratedMod
     evaluate += ["    return EK_OK;", "}", ""]
     source = "\n".join(lines + prepare + evaluate)
     ops: dict[str, int] = {}
-    for op in graph.ops:
+    for op in source_graph.ops:
         ops[op.kind] = ops.get(op.kind, 0) + 1
     return GeneratedModel(source, plan, calls, in_spec, out_spec, weight_bytes, const_bytes,
-                          sum(c.macs for c in calls), model_id, ops)
+                          sum(c.macs for c in calls), model_id, ops, len(folded))

@@ -3,6 +3,7 @@
 
 Parameters are computed here, on the host, exactly as TFLite Micro computes them in its Prepare functions; the
 firmware's prepare only validates them. Shape-only ops (RESHAPE, SQUEEZE) become aliases: no kernel, no copy.
+A PAD that feeds a convolution is folded into the convolution's padding by passes.fold_pads before lowering.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from . import quant
 from .tflite_graph import Graph, Op, Tensor
 
 ALIAS_OPS = ("RESHAPE", "SQUEEZE", "EXPAND_DIMS")
+FOLDED_PAD = "edgekitFoldedPad"  # conv option set by passes.fold_pads: (top, bottom, left, right) of a folded PAD
 
 
 @dataclass
@@ -99,14 +101,17 @@ def _conv_like(graph: Graph, op: Op, dsp: bool, depthwise: bool) -> KernelCall:
     sh, sw = o["strideH"], o["strideW"]
     dh, dw = o.get("dilationHFactor", 1) or 1, o.get("dilationWFactor", 1) or 1
     kh, kw = w.shape[1], w.shape[2]
-    for axis, k, s, d in ((1, kh, sh, dh), (2, kw, sw, dw)):
-        expect = quant.out_size(o["padding"], x.shape[axis], k, s, d)
+    folded = o.get(FOLDED_PAD, (0, 0, 0, 0))  # a PAD before this op, folded in: its input is x, unpadded
+    in_h, in_w = x.shape[1] + folded[0] + folded[1], x.shape[2] + folded[2] + folded[3]
+    for axis, size, k, s, d in ((1, in_h, kh, sh, dh), (2, in_w, kw, sw, dw)):
+        expect = quant.out_size(o["padding"], size, k, s, d)
         if expect != out.shape[axis]:
             raise UnsupportedError(f"{op.kind} (op {op.index}): output size {out.shape[axis]} does not match the "
                                    f"padding rule ({expect})")
-    top, bottom = quant.padding(sh, dh, x.shape[1], kh, out.shape[1])
-    left, right = quant.padding(sw, dw, x.shape[2], kw, out.shape[2])
-    pads = {"pad_top": top, "pad_bottom": bottom, "pad_left": left, "pad_right": right}
+    top, bottom = quant.padding(sh, dh, in_h, kh, out.shape[1])
+    left, right = quant.padding(sw, dw, in_w, kw, out.shape[2])
+    pads = {"pad_top": top + folded[0], "pad_bottom": bottom + folded[1], "pad_left": left + folded[2],
+            "pad_right": right + folded[3]}
     out_scale, out_zp = _q(out)
     _, in_zp = _q(x)
     act_min, act_max = quant.activation_range(o.get("fusedActivationFunction", 0), out_scale, out_zp)
@@ -237,6 +242,52 @@ def _add(graph: Graph, op: Op, dsp: bool) -> KernelCall:
     return KernelCall(op, "ek_add_s8", "ek_add_params", params, [a.index, b.index], out.index)
 
 
+def pad_spec(graph: Graph, op: Op) -> tuple[list[int], list[int], int]:
+    """PadPrepare: (before, after) per dimension and the padding byte (the output zero point for PAD, the constant
+    for PADV2). TFLite Micro reads the paddings as int32 and requires them constant."""
+    x, pads_t, out = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), graph.tensor(op.outputs[0])
+    if pads_t.data is None or pads_t.dtype != "int32":
+        raise UnsupportedError(f"{op.kind} (op {op.index}): paddings must be a constant int32 tensor "
+                               f"(got {'a non-constant' if pads_t.data is None else pads_t.dtype} one)")
+    pads = np.asarray(pads_t.data).reshape(-1, 2)
+    if pads.shape[0] != len(out.shape) or len(x.shape) != len(out.shape):
+        raise UnsupportedError(f"{op.kind} (op {op.index}): {pads.shape[0]} padding pairs for a rank-"
+                               f"{len(out.shape)} output")
+    before, after = [int(v) for v in pads[:, 0]], [int(v) for v in pads[:, 1]]
+    if any(v < 0 for v in before + after):
+        raise UnsupportedError(f"{op.kind} (op {op.index}): negative padding")
+    if any(x.shape[i] + before[i] + after[i] != out.shape[i] for i in range(len(out.shape))):
+        raise UnsupportedError(f"{op.kind} (op {op.index}): output shape {out.shape} is not the padded input shape")
+    _, zo = _q(out)
+    value = zo
+    if op.kind == "PADV2" and len(op.inputs) > 2 and op.inputs[2] >= 0:
+        c = graph.tensor(op.inputs[2])
+        if c.data is None or c.data.size != 1 or c.dtype != "int8":
+            raise UnsupportedError(f"PADV2 (op {op.index}): the pad value must be a constant int8 scalar")
+        if _q(c) != _q(out):
+            raise UnsupportedError(f"PADV2 (op {op.index}): the pad value's quantization differs from the output's "
+                                   "(TFLite Micro rejects it)")
+        value = int(np.asarray(c.data).ravel()[0])
+    return before, after, value
+
+
+def _fmt4(values: list[int], fill: int) -> str:
+    v = [fill] * (4 - len(values)) + list(values)
+    return "{%s}" % ", ".join(str(int(x)) for x in v)
+
+
+def _pad(graph: Graph, op: Op, dsp: bool) -> KernelCall:
+    x, out = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
+    _require_int8(graph, op, [x.index, out.index])
+    if len(x.shape) > 4:
+        raise UnsupportedError(f"{op.kind} (op {op.index}): a rank-{len(x.shape)} tensor; the MCU kernel pads up "
+                               "to 4 dims")
+    before, after, value = pad_spec(graph, op)
+    params = {"in_shape": _fmt4(list(x.shape), 1), "before": _fmt4(before, 0), "after": _fmt4(after, 0),
+              "value": value}
+    return KernelCall(op, "ek_pad_s8", "ek_pad_params", params, [x.index], out.index)
+
+
 def _softmax(graph: Graph, op: Op, dsp: bool) -> KernelCall:
     x, out = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
     _require_int8(graph, op, [x.index, out.index])
@@ -287,6 +338,8 @@ _LOWER: dict[str, Callable[[Graph, Op, bool], KernelCall]] = {
     "SOFTMAX": _softmax,
     "MEAN": _mean,
     "TRANSPOSE": _transpose,
+    "PAD": _pad,
+    "PADV2": _pad,
 }
 
 SUPPORTED_OPS = tuple(_LOWER) + ALIAS_OPS

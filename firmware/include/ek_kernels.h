@@ -83,6 +83,13 @@ typedef struct {
     int32_t perm[4];
 } ek_transpose_params;
 
+/* PAD / PADV2 of up to 4 dims (shorter ranks padded with leading 1s by the host). */
+typedef struct {
+    int32_t in_shape[4];
+    int32_t before[4], after[4];        /* padding per dimension */
+    int32_t value;                      /* the padding byte: output zero point (PAD) or the constant (PADV2) */
+} ek_pad_params;
+
 ek_status ek_conv2d_s8_prepare(const ek_conv_params *p, size_t scratch_bytes);
 int32_t ek_conv2d_s8_ref_scratch_bytes(const ek_conv_params *p);
 ek_status ek_conv2d_s8_ref(const ek_conv_params *p, const int8_t *input, int8_t *output, void *scratch);
@@ -120,6 +127,9 @@ ek_status ek_mean_s8(const ek_mean_params *p, const int8_t *input, int8_t *outpu
 
 ek_status ek_transpose_s8_prepare(const ek_transpose_params *p);
 ek_status ek_transpose_s8(const ek_transpose_params *p, const int8_t *input, int8_t *output);
+
+ek_status ek_pad_s8_prepare(const ek_pad_params *p);
+ek_status ek_pad_s8(const ek_pad_params *p, const int8_t *input, int8_t *output);
 
 /* The variant the build selected (EK_KERNELS_DSP from the profile's DSP feature). */
 #if defined(EK_KERNELS_DSP)

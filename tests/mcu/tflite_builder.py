@@ -128,3 +128,73 @@ def ops_model(path: Path) -> Path:
     smo.beta = 1.0
     b.op(OP.SOFTMAX, [fc], [sm], BO.SoftmaxOptions, smo)
     return b.save(path, [x], [sm])
+
+
+# --- PAD and PADV2 ---
+
+def ints(b: Builder, values) -> int:
+    values = np.asarray(values, np.int32)
+    return b.tensor(list(values.shape), np.int32, data=values)
+
+
+def pad(b: Builder, x: int, pads, out_shape, scale, zero_point, value: int | None = None) -> int:
+    """PAD (value None: the zero point) or PADV2 with a constant int8 value of the output's quantization."""
+    y = b.tensor(out_shape, scale=scale, zero_point=zero_point)
+    if value is None:
+        b.op(S.BuiltinOperator.PAD, [x, ints(b, pads)], [y], S.BuiltinOptions.PadOptions, S.PadOptionsT())
+    else:
+        c = b.tensor([], np.int8, scale, zero_point, np.array(value, np.int8))
+        b.op(S.BuiltinOperator.PADV2, [x, ints(b, pads), c], [y], S.BuiltinOptions.PadV2Options, S.PadV2OptionsT())
+    return y
+
+
+def conv(b: Builder, x: int, in_c: int, out_shape, k, stride, padding, scale, zero_point,
+         act=S.ActivationFunctionType.NONE) -> int:
+    kh, kw = (k, k) if isinstance(k, int) else k
+    out_c = out_shape[3]
+    y = b.tensor(out_shape, scale=scale, zero_point=zero_point)
+    b.op(S.BuiltinOperator.CONV_2D, [x, b.weights([out_c, kh, kw, in_c], b.rng.uniform(0.004, 0.01, out_c)),
+                                     b.bias(out_c)], [y], *conv_options(padding, stride, act))
+    return y
+
+
+def depthwise(b: Builder, x: int, channels: int, out_shape, k, stride, padding, scale, zero_point,
+              act=S.ActivationFunctionType.NONE) -> int:
+    y = b.tensor(out_shape, scale=scale, zero_point=zero_point)
+    b.op(S.BuiltinOperator.DEPTHWISE_CONV_2D,
+         [x, b.weights([1, k, k, channels], b.rng.uniform(0.01, 0.03, channels), axis=3), b.bias(channels)], [y],
+         *depthwise_options(padding, stride, 1, act))
+    return y
+
+
+def binary(b: Builder, kind: str, x1: int, x2: int, out_shape, scale, zero_point,
+           act=S.ActivationFunctionType.NONE) -> int:
+    y = b.tensor(out_shape, scale=scale, zero_point=zero_point)
+    options = getattr(S, f"{kind.capitalize()}OptionsT")()
+    options.fusedActivationFunction = act
+    b.op(getattr(S.BuiltinOperator, kind), [x1, x2], [y], getattr(S.BuiltinOptions, f"{kind.capitalize()}Options"),
+         options)
+    return y
+
+
+PAD_INPUT = (1, 49, 10, 1)
+
+
+def pad_model(path: Path) -> Path:
+    """PAD and PADV2, folded and not. input 1x49x10x1 (MLPerf Tiny KWS DS-CNN's MFCC shape)
+    -> PAD H (4, 5) W (1, 1) -> CONV 10x4 /2 VALID relu (folded: TF 'SAME' written out, asymmetric)
+    -> PADV2 H (1, 0) W (0, 2) value = zero point -> DEPTHWISE 3x3 SAME (folded on top of SAME)
+    -> PAD channels (2, 1) -> CONV 1x1 (not folded: channels padded)
+    -> PADV2 H/W by 1, value != zero point -> CONV 3x3 /2 VALID (not folded: the value)."""
+    b = Builder(seed=3)
+    Pd, Act = S.Padding, S.ActivationFunctionType
+    x = b.tensor(PAD_INPUT, scale=0.02, zero_point=-5)
+    p1 = pad(b, x, [[0, 0], [4, 5], [1, 1], [0, 0]], [1, 58, 12, 1], 0.02, -5)
+    c1 = conv(b, p1, 1, [1, 25, 5, 8], (10, 4), 2, Pd.VALID, 0.03, -128, Act.RELU)
+    p2 = pad(b, c1, [[0, 0], [1, 0], [0, 2], [0, 0]], [1, 26, 7, 8], 0.03, -128, value=-128)
+    d1 = depthwise(b, p2, 8, [1, 26, 7, 8], 3, 1, Pd.SAME, 0.04, 6)
+    p3 = pad(b, d1, [[0, 0], [0, 0], [0, 0], [2, 1]], [1, 26, 7, 11], 0.04, 6)
+    c2 = conv(b, p3, 11, [1, 26, 7, 6], 1, 1, Pd.VALID, 0.05, -3)
+    p4 = pad(b, c2, [[0, 0], [1, 1], [1, 1], [0, 0]], [1, 28, 9, 6], 0.05, -3, value=20)
+    c3 = conv(b, p4, 6, [1, 13, 4, 5], 3, 2, Pd.VALID, 0.06, 4)
+    return b.save(path, [x], [c3])

@@ -1,0 +1,90 @@
+"""PAD and PADV2: folded into the convolution that follows when legal (no PAD kernel call, the convolution's
+window start moved by the padding), run as a kernel otherwise; byte for byte equal to TFLite Micro, run on this
+host (the emulated cores: test_new_ops_qemu.py)."""
+import re
+
+import numpy as np
+import pytest
+
+from edgekit.mcu import tflm
+from edgekit.mcu.codegen import generate
+from edgekit.mcu.passes import fold_pads
+from edgekit.mcu.tflite_graph import load_graph
+from tests.mcu import host_run
+from tests.mcu import tflite_builder as tb
+
+S = tb.S
+needs_cc = pytest.mark.skipif(not host_run.HAVE_CC, reason="needs a host C compiler")
+
+
+def _host_equals_tflm(tmp_path, model, input_shape, dsp, n=16):
+    gen = generate(model, dsp=dsp)
+    x = np.random.default_rng(0).integers(-128, 128, (n, *input_shape[1:])).astype(np.int8)
+    got = host_run.run(host_run.build(gen, tmp_path / f"host{int(dsp)}", dsp), gen, x)
+    expected = tflm.run_int8(model, x)
+    assert np.array_equal(got, expected), f"{int((got != expected).sum())} bytes differ"
+    return gen, expected
+
+
+def test_pad_folded_into_conv_emits_no_pad_kernel(tmp_path):
+    model = tb.pad_model(tmp_path / "pad.tflite")
+    gen = generate(model, dsp=False)
+    assert gen.ops["PAD"] + gen.ops["PADV2"] == 4 and gen.folded_pads == 2
+    kernels = [c.kernel for c in gen.calls]
+    assert kernels == ["ek_conv2d_s8", "ek_depthwise_conv2d_s8", "ek_pad_s8", "ek_conv2d_s8", "ek_pad_s8",
+                       "ek_conv2d_s8"]
+    graph = load_graph(model)
+    first = gen.calls[0]
+    assert first.inputs == [graph.inputs[0]]  # the convolution reads the unpadded model input
+    # DS-CNN's first layer: 10x4 /2 on 49x10, TF 'SAME' written as an explicit asymmetric PAD (4, 5) (1, 1)
+    assert {k: first.params[k] for k in ("pad_top", "pad_bottom", "pad_left", "pad_right")} == \
+        {"pad_top": 4, "pad_bottom": 5, "pad_left": 1, "pad_right": 1}
+    dw = gen.calls[1].params  # PADV2 (1, 0) (0, 2) on top of the depthwise's own SAME padding (1, 1)
+    assert (dw["pad_top"], dw["pad_bottom"], dw["pad_left"], dw["pad_right"]) == (2, 1, 1, 3)
+    assert len(re.findall(r"ek_pad_s8\(", gen.source)) == 2  # only the two PADs that cannot fold
+
+
+@needs_cc
+@pytest.mark.parametrize("dsp", [False, True])
+def test_pad_model_bit_exact_on_host(tmp_path, dsp):
+    _, expected = _host_equals_tflm(tmp_path, tb.pad_model(tmp_path / "pad.tflite"), tb.PAD_INPUT, dsp)
+    assert len(np.unique(expected)) > 50
+
+
+def _pad_then(tmp_path, pads, value=None, second_consumer=False, as_output=False):
+    b = tb.Builder(seed=1)
+    x = b.tensor([1, 6, 6, 4], scale=0.02, zero_point=-3)
+    out_shape = [1 + sum(pads[0]), 6 + sum(pads[1]), 6 + sum(pads[2]), 4 + sum(pads[3])]
+    p = tb.pad(b, x, pads, out_shape, 0.02, -3, value)
+    if as_output:
+        return b.save(tmp_path / "m.tflite", [x], [p])
+    c = tb.conv(b, p, out_shape[3], [1, out_shape[1] - 2, out_shape[2] - 2, 4], 3, 1, S.Padding.VALID, 0.03, 1)
+    if second_consumer:  # the padded tensor also feeds a max pool, added to the convolution
+        m = b.tensor([1, out_shape[1] - 2, out_shape[2] - 2, 4], scale=0.02, zero_point=-3)
+        b.op(S.BuiltinOperator.MAX_POOL_2D, [p], [m], *tb.pool_options(S.Padding.VALID, 1, 3))
+        c = tb.binary(b, "ADD", c, m, [1, out_shape[1] - 2, out_shape[2] - 2, 4], 0.05, 0)
+    out = c
+    return b.save(tmp_path / "m.tflite", [x], [out])
+
+
+@pytest.mark.parametrize("case,folds", [
+    (dict(pads=[[0, 0], [1, 2], [0, 3], [0, 0]]), True),
+    (dict(pads=[[0, 0], [1, 1], [1, 1], [0, 0]], value=-3), True),     # PADV2 with the zero point
+    (dict(pads=[[0, 0], [1, 1], [1, 1], [0, 0]], value=0), False),     # another value
+    (dict(pads=[[0, 0], [1, 1], [1, 1], [1, 0]]), False),              # channels padded
+    (dict(pads=[[1, 0], [1, 1], [1, 1], [0, 0]]), False),              # batch padded
+    (dict(pads=[[0, 0], [1, 1], [1, 1], [0, 0]], second_consumer=True), False),
+    (dict(pads=[[0, 0], [1, 1], [1, 1], [0, 0]], as_output=True), False),
+])
+def test_fold_rules(tmp_path, case, folds):
+    graph = load_graph(_pad_then(tmp_path, **case))
+    _, folded = fold_pads(graph)
+    assert bool(folded) == folds
+
+
+@needs_cc
+def test_folded_and_unfolded_pad_bit_exact(tmp_path):
+    for i, case in enumerate([dict(pads=[[0, 0], [0, 3], [2, 0], [0, 0]]),
+                              dict(pads=[[0, 0], [1, 1], [1, 1], [0, 0]], second_consumer=True)]):
+        model = _pad_then(tmp_path, **case)
+        _host_equals_tflm(tmp_path / str(i), model, (1, 6, 6, 4), dsp=True)
