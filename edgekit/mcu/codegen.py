@@ -87,7 +87,8 @@ def generate(tflite: str | Path, dsp: bool, name: str = "model") -> GeneratedMod
     touch(graph.inputs[0], 0)
     for step, call in enumerate(calls):
         for i in call.inputs:
-            touch(i, step)
+            if isinstance(i, int):  # a str is a constant array of the call, in flash
+                touch(i, step)
         touch(call.output, step)
     touch(graph.outputs[0], len(calls))
     scratch = [Buffer(f"s{step}", c.scratch_bytes, step, step) for step, c in enumerate(calls) if c.scratch_bytes]
@@ -95,6 +96,9 @@ def generate(tflite: str | Path, dsp: bool, name: str = "model") -> GeneratedMod
 
     def at(tensor: int) -> int:
         return plan.offset(f"t{alias.get(tensor, tensor)}")
+
+    def operand(i: int | str) -> str:
+        return i if isinstance(i, str) else f"ek_arena + {at(i)}"
 
     in_spec = _io_spec(graph, graph.inputs[0], at(graph.inputs[0]))
     out_spec = _io_spec(graph, graph.outputs[0], at(graph.outputs[0]))
@@ -123,6 +127,9 @@ def generate(tflite: str | Path, dsp: bool, name: str = "model") -> GeneratedMod
                 weight_bytes += arr.values.size
             lines.append(f"static const {arr.ctype} {arr.name}[{arr.values.size}] __attribute__((aligned(4))) = {{\n"
                          f"    {_c_array(arr.values)}\n}};")
+        if call.input_list:
+            lines.append(f"static const int8_t *const op{call.op.index}_inputs[{len(call.inputs)}] = "
+                         f"{{{', '.join(operand(i) for i in call.inputs)}}};")
         fields = ",\n    ".join(f".{k} = {v}" for k, v in call.params.items())
         lines.append(f"static const {call.params_type} op{call.op.index}_params = {{\n    {fields}\n}};\n")
 
@@ -133,7 +140,8 @@ def generate(tflite: str | Path, dsp: bool, name: str = "model") -> GeneratedMod
         scratch_arg = f"ek_arena + {plan.offset(f's{step}')}" if call.scratch_bytes else "NULL"
         pre_args = f"{p}, {call.scratch_bytes}u" if call.takes_scratch else p
         prepare.append(f"    if ((s = {call.prepare or call.kernel + '_prepare'}({pre_args})) != EK_OK) return s;")
-        args = [p] + [f"ek_arena + {at(i)}" for i in call.inputs] + [f"ek_arena + {at(call.output)}"]
+        inputs = [f"op{call.op.index}_inputs"] if call.input_list else [operand(i) for i in call.inputs]
+        args = [p] + inputs + [f"ek_arena + {at(call.output)}"]
         if call.takes_scratch:
             args.append(scratch_arg)
         evaluate.append(f"    if ((s = {call.kernel}({', '.join(args)})) != EK_OK) return s;")

@@ -3,7 +3,8 @@
 
 Parameters are computed here, on the host, exactly as TFLite Micro computes them in its Prepare functions; the
 firmware's prepare only validates them. Shape-only ops (RESHAPE, SQUEEZE) become aliases: no kernel, no copy.
-A PAD that feeds a convolution is folded into the convolution's padding by passes.fold_pads before lowering.
+Functions of one int8 value (HARD_SWISH, LOGISTIC, TANH, int8 QUANTIZE) become a 256-entry table (lut.py). A PAD
+that feeds a convolution is folded into the convolution's padding by passes.fold_pads before lowering.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..errors import UnsupportedError
-from . import quant
+from . import lut, quant
 from .tflite_graph import Graph, Op, Tensor
 
 ALIAS_OPS = ("RESHAPE", "SQUEEZE", "EXPAND_DIMS")
@@ -33,13 +34,14 @@ class KernelCall:
     kernel: str                  # C kernel (eval) name; prepare is kernel + "_prepare" unless prepare is given
     params_type: str
     params: dict[str, Any]       # field -> C initializer text
-    inputs: list[int]            # activation tensor indices passed to the kernel, in order
-    output: int
+    inputs: list[int | str]      # activation tensor indices passed to the kernel, in order; a str names a constant
+    output: int                  # array of this call (a constant operand, e.g. a broadcast ADD's bias vector)
     arrays: list[ConstArray] = field(default_factory=list)
     scratch_bytes: int = 0
     takes_scratch: bool = False  # kernel signature has (..., scratch) and prepare has (..., scratch_bytes)
     prepare: str | None = None
     macs: int = 0
+    input_list: bool = False     # the kernel takes its inputs as one array of pointers (CONCATENATION)
 
 
 def _dims(shape: tuple[int, ...]) -> str:
@@ -223,23 +225,104 @@ def _pool(graph: Graph, op: Op, kernel: str) -> KernelCall:
     return KernelCall(op, kernel, "ek_pool_params", params, [x.index], out.index)
 
 
-def _add(graph: Graph, op: Op, dsp: bool) -> KernelCall:
+def _operand(graph: Graph, op: Op, t: Tensor, name: str, arrays: list[ConstArray]) -> int | str:
+    """An activation operand by tensor index, or a constant one as an int8 array of this call."""
+    if t.data is None:
+        return t.index
+    arrays.append(ConstArray(f"op{op.index}_{name}", "int8_t", t.data.astype(np.int64).ravel()))
+    return f"op{op.index}_{name}"
+
+
+def binary_shape(a: tuple[int, ...], b: tuple[int, ...], out: tuple[int, ...]) -> dict[str, Any]:
+    """TFLite's broadcasting of two shapes to the output's, as an ek_binary_shape: dimensions of size 1 in the output
+    dropped, neighbours that broadcast alike merged (so the innermost loop is as long as it can be), at most 4
+    groups, leading groups of 1. Same shapes (after extension to one rank) take the flat path."""
+    rank = max(len(a), len(b), len(out))
+    A, B, O = ((1,) * (rank - len(s)) + tuple(s) for s in (a, b, out))
+    for k in range(rank):
+        if A[k] not in (1, O[k]) or B[k] not in (1, O[k]) or O[k] != max(A[k], B[k]):
+            raise UnsupportedError(f"shapes {a} and {b} do not broadcast to {out}")
+    size = int(np.prod(O, dtype=np.int64))
+    if A == B == O:
+        return {"broadcast": 0, "size": size, "shape": "{1, 1, 1, 1}", "stride1": "{0, 0, 0, 0}",
+                "stride2": "{0, 0, 0, 0}"}
+    groups: list[list[int]] = []  # [size, a_full, b_full]
+    for k in range(rank):
+        if O[k] == 1:
+            continue
+        full = [int(A[k] == O[k]), int(B[k] == O[k])]
+        if groups and groups[-1][1:] == full:
+            groups[-1][0] *= O[k]
+        else:
+            groups.append([O[k]] + full)
+    if len(groups) > 4:
+        raise UnsupportedError(f"broadcasting {a} with {b} needs {len(groups)} loop dimensions; the MCU kernels "
+                               "take 4")
+    groups = [[1, 0, 0]] * (4 - len(groups)) + groups
+    strides = []
+    for which in (1, 2):
+        st, run = [], 1
+        for g in reversed(groups):
+            st.append(run if g[which] else 0)
+            run *= g[0] if g[which] else 1
+        strides.append(list(reversed(st)))
+    fmt = lambda v: "{%s}" % ", ".join(str(int(x)) for x in v)  # noqa: E731
+    return {"broadcast": 1, "size": size, "shape": fmt(g[0] for g in groups), "stride1": fmt(strides[0]),
+            "stride2": fmt(strides[1])}
+
+
+def _binary_operands(graph: Graph, op: Op) -> tuple[Tensor, Tensor, Tensor, list[ConstArray], list[int | str],
+                                                      dict[str, Any]]:
     a, b, out = (graph.tensor(i) for i in (op.inputs[0], op.inputs[1], op.outputs[0]))
     _require_int8(graph, op, [a.index, b.index, out.index])
-    if a.shape != b.shape or a.shape != out.shape:
-        raise UnsupportedError(f"ADD (op {op.index}): broadcasting {a.shape} + {b.shape} is not supported on the MCU")
+    if a.data is not None and b.data is not None:
+        raise UnsupportedError(f"{op.kind} (op {op.index}) of two constants; fold it before export")
+    try:
+        shape = binary_shape(a.shape, b.shape, out.shape)
+    except UnsupportedError as exc:
+        raise UnsupportedError(f"{op.kind} (op {op.index}): {exc.args[0]}") from None
+    arrays: list[ConstArray] = []
+    inputs = [_operand(graph, op, a, "input1", arrays), _operand(graph, op, b, "input2", arrays)]
+    return a, b, out, arrays, inputs, shape
+
+
+def _shape_init(shape: dict[str, Any]) -> str:
+    return "{" + ", ".join(f".{k} = {v}" for k, v in shape.items()) + "}"
+
+
+def _add_sub(graph: Graph, op: Op, dsp: bool) -> KernelCall:
+    """ADD and SUB: CalculateOpDataAdd (scales in double) and CalculateOpDataSub (in float32, as TFLite Micro's
+    SUB computes them)."""
+    a, b, out, arrays, inputs, shape = _binary_operands(graph, op)
     (sa, za), (sb, zb), (so, zo) = _q(a), _q(b), _q(out)
     left_shift = 20
-    twice_max = 2 * float(max(np.float32(sa), np.float32(sb)))
-    m1, s1 = quant.quantize_multiplier_smaller_than_one(float(sa) / twice_max)
-    m2, s2 = quant.quantize_multiplier_smaller_than_one(float(sb) / twice_max)
-    mo, so_ = quant.quantize_multiplier_smaller_than_one(twice_max / ((1 << left_shift) * float(so)))
+    if op.kind == "ADD":
+        twice_max = 2 * float(max(np.float32(sa), np.float32(sb)))
+        reals = (sa / twice_max, sb / twice_max, twice_max / ((1 << left_shift) * so))
+    else:
+        f32 = np.float32
+        twice_max32 = f32(2) * max(f32(sa), f32(sb))
+        reals = (float(f32(sa) / twice_max32), float(f32(sb) / twice_max32),
+                 float(twice_max32 / (f32(1 << left_shift) * f32(so))))
+    (m1, s1), (m2, s2), (mo, so_) = (quant.quantize_multiplier_smaller_than_one(r) for r in reals)
     act_min, act_max = quant.activation_range(op.options.get("fusedActivationFunction", 0), so, zo)
-    params = {"size": int(np.prod(out.shape)), "input1_offset": -za, "input2_offset": -zb, "output_offset": zo,
+    params = {"shape": _shape_init(shape), "input1_offset": -za, "input2_offset": -zb, "output_offset": zo,
               "left_shift": left_shift, "input1_multiplier": m1, "input1_shift": s1, "input2_multiplier": m2,
               "input2_shift": s2, "output_multiplier": mo, "output_shift": so_, "act_min": act_min,
               "act_max": act_max}
-    return KernelCall(op, "ek_add_s8", "ek_add_params", params, [a.index, b.index], out.index)
+    kernel = "ek_add_s8" if op.kind == "ADD" else "ek_sub_s8"
+    return KernelCall(op, kernel, "ek_add_params", params, inputs, out.index, arrays)
+
+
+def _mul(graph: Graph, op: Op, dsp: bool) -> KernelCall:
+    """MUL: CalculateOpDataMul (one multiplier input1_scale * input2_scale / output_scale, in double)."""
+    a, b, out, arrays, inputs, shape = _binary_operands(graph, op)
+    (sa, za), (sb, zb), (so, zo) = _q(a), _q(b), _q(out)
+    multiplier, shift = quant.quantize_multiplier(sa * sb / so)
+    act_min, act_max = quant.activation_range(op.options.get("fusedActivationFunction", 0), so, zo)
+    params = {"shape": _shape_init(shape), "input1_offset": -za, "input2_offset": -zb, "output_offset": zo,
+              "output_multiplier": multiplier, "output_shift": shift, "act_min": act_min, "act_max": act_max}
+    return KernelCall(op, "ek_mul_s8", "ek_mul_params", params, inputs, out.index, arrays)
 
 
 def pad_spec(graph: Graph, op: Op) -> tuple[list[int], list[int], int]:
@@ -288,6 +371,184 @@ def _pad(graph: Graph, op: Op, dsp: bool) -> KernelCall:
     return KernelCall(op, "ek_pad_s8", "ek_pad_params", params, [x.index], out.index)
 
 
+def _lut_call(op: Op, x: Tensor, out: Tensor, table: np.ndarray) -> KernelCall:
+    arrays = [ConstArray(f"op{op.index}_table", "int8_t", table.astype(np.int64))]
+    params = {"size": int(np.prod(out.shape, dtype=np.int64)), "table": f"op{op.index}_table"}
+    return KernelCall(op, "ek_lut_s8", "ek_lut_params", params, [x.index], out.index, arrays)
+
+
+def _unary(graph: Graph, op: Op) -> tuple[Tensor, Tensor]:
+    x, out = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
+    _require_int8(graph, op, [x.index, out.index])
+    if int(np.prod(x.shape, dtype=np.int64)) != int(np.prod(out.shape, dtype=np.int64)):
+        raise UnsupportedError(f"{op.kind} (op {op.index}): input and output sizes differ")
+    return x, out
+
+
+def _hard_swish(graph: Graph, op: Op, dsp: bool) -> KernelCall:
+    x, out = _unary(graph, op)
+    (si, zi), (so, zo) = _q(x), _q(out)
+    return _lut_call(op, x, out, lut.hard_swish_table(si, zi, so, zo))
+
+
+def _logistic(graph: Graph, op: Op, dsp: bool) -> KernelCall:
+    x, out = _unary(graph, op)
+    if _q(out)[1] != -128:
+        raise UnsupportedError(f"LOGISTIC (op {op.index}): int8 output zero point must be -128 (TFLite Micro "
+                               "requires it)")
+    return _lut_call(op, x, out, lut.logistic_table(*_q(x)))
+
+
+def _tanh(graph: Graph, op: Op, dsp: bool) -> KernelCall:
+    x, out = _unary(graph, op)
+    return _lut_call(op, x, out, lut.tanh_table(*_q(x)))
+
+
+def _quantize(graph: Graph, op: Op, dsp: bool) -> KernelCall:
+    x, out = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
+    if x.dtype != "int8" or out.dtype != "int8":
+        raise UnsupportedError(f"QUANTIZE (op {op.index}) from {x.dtype} to {out.dtype}: the MCU path runs int8 "
+                               "end to end (int8 -> int8 requantization is supported); export with int8 inputs and "
+                               "outputs so that float <-> int8 happens on the host")
+    if out.scale.size != 1:
+        raise UnsupportedError(f"QUANTIZE (op {op.index}): per-channel output quantization")
+    x, out = _unary(graph, op)
+    return _lut_call(op, x, out, lut.requantize_table(*_q(x), *_q(out)))
+
+
+def _dequantize(graph: Graph, op: Op, dsp: bool) -> KernelCall:
+    x, out = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
+    raise UnsupportedError(f"DEQUANTIZE (op {op.index}) from {x.dtype} to {out.dtype}: the MCU firmware has no "
+                           "float tensors; export with int8 outputs so that dequantization happens on the host "
+                           "(a float island inside the model means an op the quantizer left in float)")
+
+
+def _concatenation(graph: Graph, op: Op, dsp: bool) -> KernelCall:
+    out = graph.tensor(op.outputs[0])
+    ins = [graph.tensor(i) for i in op.inputs]
+    _require_int8(graph, op, [t.index for t in ins] + [out.index])
+    if op.options.get("fusedActivationFunction", 0) != quant.ACT_NONE:
+        raise UnsupportedError(f"CONCATENATION (op {op.index}): a fused activation (TFLite Micro rejects it)")
+    if not 1 <= len(ins) <= 16:
+        raise UnsupportedError(f"CONCATENATION (op {op.index}) of {len(ins)} inputs; the MCU kernel takes 1 to 16")
+    rank = len(out.shape)
+    axis = int(op.options.get("axis", 0))
+    axis = axis + rank if axis < 0 else axis
+    for t in ins:
+        if len(t.shape) != rank or any(t.shape[d] != out.shape[d] for d in range(rank) if d != axis):
+            raise UnsupportedError(f"CONCATENATION (op {op.index}): input shape {t.shape} does not fit output "
+                                   f"{out.shape} along axis {axis}")
+    if sum(t.shape[axis] for t in ins) != out.shape[axis]:
+        raise UnsupportedError(f"CONCATENATION (op {op.index}): inputs do not add up to the output along the axis")
+    arrays: list[ConstArray] = []
+    inputs = [_operand(graph, op, t, f"input{k}", arrays) for k, t in enumerate(ins)]
+    out_q = (float(np.float32(_q(out)[0])), _q(out)[1])
+    table_index, tables = [], []
+    for t in ins:
+        if (float(np.float32(_q(t)[0])), _q(t)[1]) == out_q:
+            table_index.append(-1)
+        else:  # TFLite Micro refuses this; we requantize as a QUANTIZE op in front of the input would
+            table_index.append(len(tables))
+            tables.append(lut.requantize_table(*_q(t), *_q(out)))
+    prefix = f"op{op.index}"
+    arrays.append(ConstArray(f"{prefix}_inner", "int32_t",
+                             np.array([int(np.prod(t.shape[axis:], dtype=np.int64)) for t in ins], dtype=np.int64)))
+    arrays.append(ConstArray(f"{prefix}_table", "int32_t", np.array(table_index, dtype=np.int64)))
+    if tables:
+        arrays.append(ConstArray(f"{prefix}_tables", "int8_t", np.concatenate(tables)))
+    params = {"inputs": len(ins), "outer": int(np.prod(out.shape[:axis], dtype=np.int64)),
+              "inner": f"{prefix}_inner", "table": f"{prefix}_table",
+              "tables": f"{prefix}_tables" if tables else "NULL"}
+    return KernelCall(op, "ek_concat_s8", "ek_concat_params", params, inputs, out.index, arrays, input_list=True)
+
+
+def _slice_call(graph: Graph, op: Op, x: Tensor, out: Tensor, start: list[int], count: list[int],
+                step: list[int]) -> KernelCall:
+    """A strided gather over the input (left-padded to 4 dims): start index, count and step per dimension."""
+    shape = [1] * (4 - len(x.shape)) + list(x.shape)
+    strides = [int(np.prod(shape[k + 1:], dtype=np.int64)) for k in range(4)]
+    if int(np.prod(count)) != int(np.prod(out.shape, dtype=np.int64)) or min(count) <= 0:
+        raise UnsupportedError(f"{op.kind} (op {op.index}): the slice has {int(np.prod(count))} elements, the output "
+                               f"{out.shape}")
+    params = {"count": _fmt4(count, 1), "step": _fmt4([s * st for s, st in zip(step, strides)], 0),
+              "offset": sum(s * st for s, st in zip(start, strides)), "input_size": int(np.prod(shape))}
+    return KernelCall(op, "ek_slice_s8", "ek_slice_params", params, [x.index], out.index)
+
+
+def _const_ints(graph: Graph, op: Op, index: int, what: str, n: int) -> list[int]:
+    t = graph.tensor(index)
+    if t.data is None or t.dtype != "int32" or t.data.size != n:
+        raise UnsupportedError(f"{op.kind} (op {op.index}): {what} must be a constant int32 vector of {n}")
+    return [int(v) for v in np.asarray(t.data).ravel()]
+
+
+def _strided_slice(graph: Graph, op: Op, dsp: bool) -> KernelCall:
+    """StridedSlicePrepare/Eval: TFLite's strided_slice_logic (StridedSlicePadIndices, StridedSliceStartForAxis,
+    StridedSliceEndForAxis) resolved here; ellipsis and new-axis masks are ignored by TFLite Micro, so refused."""
+    x, out = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
+    _require_int8(graph, op, [x.index, out.index])
+    rank = len(x.shape)
+    if rank > 4:
+        raise UnsupportedError(f"STRIDED_SLICE (op {op.index}): a rank-{rank} input (TFLite Micro takes up to 4)")
+    o = op.options
+    if o.get("ellipsisMask", 0) or o.get("newAxisMask", 0) or o.get("offset", False):
+        raise UnsupportedError(f"STRIDED_SLICE (op {op.index}): ellipsis/new-axis masks and offset are not "
+                               "supported (TFLite Micro ignores them)")
+    begin, end, strides = (_const_ints(graph, op, op.inputs[k], name, rank)
+                           for k, name in ((1, "begin"), (2, "end"), (3, "strides")))
+    if 0 in strides:
+        raise UnsupportedError(f"STRIDED_SLICE (op {op.index}): a zero stride")
+    pad = 4 - rank  # StridedSlicePadIndices: leading dims take [0, 1) with both masks set
+    shape = [1] * pad + list(x.shape)
+    begin, end, strides = [0] * pad + begin, [1] * pad + end, [1] * pad + strides
+    begin_mask = (o.get("beginMask", 0) << pad) | ((1 << pad) - 1)
+    end_mask = (o.get("endMask", 0) << pad) | ((1 << pad) - 1)
+    shrink = o.get("shrinkAxisMask", 0) << pad
+
+    def clamp(v: int, lo: int, hi: int) -> int:
+        return hi if v > hi else lo if v < lo else v
+    start, count = [], []
+    for k in range(4):
+        size, stride = shape[k], strides[k]
+        s = begin[k] + size if begin[k] < 0 else begin[k]
+        s = clamp(s, 0, size) if stride > 0 else clamp(s, -1, size - 1)
+        if begin_mask & (1 << k):
+            s = 0 if stride > 0 else size - 1
+        if shrink & (1 << k):
+            e = s if s >= size else s + 1
+        else:
+            e = end[k] + size if end[k] < 0 else end[k]
+            e = clamp(e, 0, size) if stride > 0 else clamp(e, -1, size - 1)
+            if end_mask & (1 << k):
+                e = size if stride > 0 else -1
+        n = -(-(e - s) // stride) if stride > 0 else -(-(s - e) // -stride)
+        start.append(s)
+        count.append(max(n, 0))
+    return _slice_call(graph, op, x, out, start, count, strides)
+
+
+def _slice(graph: Graph, op: Op, dsp: bool) -> KernelCall:
+    """SLICE: begin and size (-1: to the end), constant."""
+    x, out = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
+    _require_int8(graph, op, [x.index, out.index])
+    rank = len(x.shape)
+    if rank > 4:
+        raise UnsupportedError(f"SLICE (op {op.index}): a rank-{rank} input (up to 4 dims)")
+    t = graph.tensor(op.inputs[1])
+    if t.data is None or t.dtype not in ("int32", "int64"):
+        raise UnsupportedError(f"SLICE (op {op.index}): begin must be constant")
+    begin = [int(v) for v in np.asarray(t.data).ravel()]
+    t = graph.tensor(op.inputs[2])
+    if t.data is None or t.dtype not in ("int32", "int64"):
+        raise UnsupportedError(f"SLICE (op {op.index}): size must be constant")
+    size = [int(v) for v in np.asarray(t.data).ravel()]
+    count = [x.shape[k] - begin[k] if size[k] == -1 else size[k] for k in range(rank)]
+    if any(b < 0 or b + c > x.shape[k] for k, (b, c) in enumerate(zip(begin, count))):
+        raise UnsupportedError(f"SLICE (op {op.index}): begin {begin} size {size} outside the input {x.shape}")
+    pad = 4 - rank
+    return _slice_call(graph, op, x, out, [0] * pad + begin, [1] * pad + count, [1] * 4)
+
+
 def _softmax(graph: Graph, op: Op, dsp: bool) -> KernelCall:
     x, out = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
     _require_int8(graph, op, [x.index, out.index])
@@ -334,15 +595,25 @@ _LOWER: dict[str, Callable[[Graph, Op, bool], KernelCall]] = {
     "FULLY_CONNECTED": _fully_connected,
     "MAX_POOL_2D": lambda g, op, dsp: _pool(g, op, "ek_max_pool2d_s8"),
     "AVERAGE_POOL_2D": lambda g, op, dsp: _pool(g, op, "ek_avg_pool2d_s8"),
-    "ADD": _add,
+    "ADD": _add_sub,
+    "SUB": _add_sub,
+    "MUL": _mul,
     "SOFTMAX": _softmax,
     "MEAN": _mean,
     "TRANSPOSE": _transpose,
     "PAD": _pad,
     "PADV2": _pad,
+    "HARD_SWISH": _hard_swish,
+    "LOGISTIC": _logistic,
+    "TANH": _tanh,
+    "QUANTIZE": _quantize,
+    "DEQUANTIZE": _dequantize,
+    "CONCATENATION": _concatenation,
+    "STRIDED_SLICE": _strided_slice,
+    "SLICE": _slice,
 }
 
-SUPPORTED_OPS = tuple(_LOWER) + ALIAS_OPS
+SUPPORTED_OPS = tuple(k for k in _LOWER if k != "DEQUANTIZE") + ALIAS_OPS
 
 
 def lower_op(graph: Graph, op: Op, dsp: bool) -> KernelCall:

@@ -52,15 +52,35 @@ typedef struct {
     int32_t act_min, act_max;
 } ek_pool_params;
 
-/* ADD of two same-shape tensors (TFLite's int8 AddElementwise). */
+/* The index space of a binary element-wise op (ADD, SUB, MUL) with TFLite's broadcasting. broadcast = 0: the
+ * inputs and output have the same shape, one flat loop over size elements (the fast path). Otherwise output
+ * element (i0, i1, i2, i3) of shape[] reads input1[sum ik * stride1[k]] and input2[sum ik * stride2[k]]; a stride
+ * is 0 along a dimension that input broadcasts (a scalar: all 0). The host merges adjacent dimensions that
+ * broadcast alike, so inputs of any rank fit when at most 4 such groups remain. */
 typedef struct {
-    int32_t size;
+    int32_t broadcast;
+    int32_t size;                       /* output elements */
+    int32_t shape[4];
+    int32_t stride1[4], stride2[4];
+} ek_binary_shape;
+
+/* ADD and SUB int8 (TFLite's int8 AddFunc / SUB: both inputs rescaled to a common scale, left_shift 20). */
+typedef struct {
+    ek_binary_shape shape;
     int32_t input1_offset, input2_offset, output_offset;
     int32_t left_shift;
     int32_t input1_multiplier, input1_shift, input2_multiplier, input2_shift;
     int32_t output_multiplier, output_shift;
     int32_t act_min, act_max;
 } ek_add_params;
+
+/* MUL int8 (TFLite's int8 MulElementwise: one multiplier for input1_scale * input2_scale / output_scale). */
+typedef struct {
+    ek_binary_shape shape;
+    int32_t input1_offset, input2_offset, output_offset;
+    int32_t output_multiplier, output_shift;
+    int32_t act_min, act_max;
+} ek_mul_params;
 
 /* SOFTMAX over the last dimension; int8 output with scale 1/256 and zero point -128 (TFLite requires it). */
 typedef struct {
@@ -90,6 +110,34 @@ typedef struct {
     int32_t value;                      /* the padding byte: output zero point (PAD) or the constant (PADV2) */
 } ek_pad_params;
 
+/* A function of one int8 value, as a 256-entry table (index = input + 128) the host computed with TFLite's
+ * integer arithmetic: HARD_SWISH, LOGISTIC, TANH and int8 -> int8 QUANTIZE (requantization). */
+typedef struct {
+    int32_t size;
+    const int8_t *table;
+} ek_lut_params;
+
+/* CONCATENATION along one axis: for each of `outer` steps, inner[k] elements of input k in turn. An input whose
+ * quantization differs from the output's goes through a requantization table: table[k] >= 0 selects
+ * tables + 256 * table[k] (index = input + 128), table[k] = -1 copies. */
+#define EK_CONCAT_MAX_INPUTS 16
+typedef struct {
+    int32_t inputs;
+    int32_t outer;
+    const int32_t *inner;
+    const int32_t *table;
+    const int8_t *tables;               /* may be NULL when no input is requantized */
+} ek_concat_params;
+
+/* STRIDED_SLICE (and SLICE): output element (i0, i1, i2, i3) of count[] is input[offset + sum ik * step[k]];
+ * steps may be negative. input_size bounds every index (checked in prepare). */
+typedef struct {
+    int32_t count[4];
+    int32_t step[4];
+    int32_t offset;
+    int32_t input_size;
+} ek_slice_params;
+
 ek_status ek_conv2d_s8_prepare(const ek_conv_params *p, size_t scratch_bytes);
 int32_t ek_conv2d_s8_ref_scratch_bytes(const ek_conv_params *p);
 ek_status ek_conv2d_s8_ref(const ek_conv_params *p, const int8_t *input, int8_t *output, void *scratch);
@@ -117,6 +165,10 @@ ek_status ek_avg_pool2d_s8(const ek_pool_params *p, const int8_t *input, int8_t 
 
 ek_status ek_add_s8_prepare(const ek_add_params *p);
 ek_status ek_add_s8(const ek_add_params *p, const int8_t *input1, const int8_t *input2, int8_t *output);
+ek_status ek_sub_s8_prepare(const ek_add_params *p);
+ek_status ek_sub_s8(const ek_add_params *p, const int8_t *input1, const int8_t *input2, int8_t *output);
+ek_status ek_mul_s8_prepare(const ek_mul_params *p);
+ek_status ek_mul_s8(const ek_mul_params *p, const int8_t *input1, const int8_t *input2, int8_t *output);
 
 ek_status ek_softmax_s8_prepare(const ek_softmax_params *p);
 ek_status ek_softmax_s8(const ek_softmax_params *p, const int8_t *input, int8_t *output);
@@ -130,6 +182,15 @@ ek_status ek_transpose_s8(const ek_transpose_params *p, const int8_t *input, int
 
 ek_status ek_pad_s8_prepare(const ek_pad_params *p);
 ek_status ek_pad_s8(const ek_pad_params *p, const int8_t *input, int8_t *output);
+
+ek_status ek_lut_s8_prepare(const ek_lut_params *p);
+ek_status ek_lut_s8(const ek_lut_params *p, const int8_t *input, int8_t *output);
+
+ek_status ek_concat_s8_prepare(const ek_concat_params *p);
+ek_status ek_concat_s8(const ek_concat_params *p, const int8_t *const *inputs, int8_t *output);
+
+ek_status ek_slice_s8_prepare(const ek_slice_params *p);
+ek_status ek_slice_s8(const ek_slice_params *p, const int8_t *input, int8_t *output);
 
 /* The variant the build selected (EK_KERNELS_DSP from the profile's DSP feature). */
 #if defined(EK_KERNELS_DSP)

@@ -1,4 +1,5 @@
-"""PAD (folded and not) on the emulated cores: byte for byte equal to TFLite Micro, with the reference and with
+"""PAD (folded and not), broadcast ADD/SUB/MUL, HARD_SWISH/LOGISTIC/TANH/QUANTIZE tables, CONCATENATION,
+STRIDED_SLICE and SLICE on the emulated cores: byte for byte equal to TFLite Micro, with the reference and with
 the DSP kernels."""
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from tests.mcu import tflite_builder as tb
 pytestmark = pytest.mark.emulator
 
 TARGETS = [("emu-cortex-m4", False), ("emu-cortex-m4", True), ("emu-cortex-m7", True), ("emu-cortex-m55", True)]
-MODELS = {"pad": (tb.pad_model, tb.PAD_INPUT)}
+MODELS = {"pad": (tb.pad_model, tb.PAD_INPUT), "elementwise": (tb.elementwise_model, tb.ELEMENTWISE_INPUT)}
 
 
 def _run_on_device(tmp_path, model, target, dsp, x):

@@ -130,7 +130,7 @@ def ops_model(path: Path) -> Path:
     return b.save(path, [x], [sm])
 
 
-# --- PAD and PADV2 ---
+# --- PAD, broadcast ADD/SUB/MUL, HARD_SWISH, LOGISTIC, TANH, QUANTIZE, CONCATENATION, STRIDED_SLICE, SLICE ---
 
 def ints(b: Builder, values) -> int:
     values = np.asarray(values, np.int32)
@@ -177,6 +177,49 @@ def binary(b: Builder, kind: str, x1: int, x2: int, out_shape, scale, zero_point
     return y
 
 
+def const(b: Builder, shape, scale, zero_point) -> int:
+    return b.tensor(shape, np.int8, scale, zero_point, b.rng.integers(-128, 128, shape))
+
+
+def unary(b: Builder, kind: str, x: int, shape, scale, zero_point) -> int:
+    y = b.tensor(shape, scale=scale, zero_point=zero_point)
+    b.op(getattr(S.BuiltinOperator, kind), [x], [y])
+    return y
+
+
+def concatenation(b: Builder, xs, axis: int, out_shape, scale, zero_point) -> int:
+    y = b.tensor(out_shape, scale=scale, zero_point=zero_point)
+    o = S.ConcatenationOptionsT()
+    o.axis, o.fusedActivationFunction = axis, S.ActivationFunctionType.NONE
+    b.op(S.BuiltinOperator.CONCATENATION, list(xs), [y], S.BuiltinOptions.ConcatenationOptions, o)
+    return y
+
+
+def strided_slice(b: Builder, x: int, begin, end, strides, out_shape, scale, zero_point, begin_mask=0, end_mask=0,
+                  shrink=0) -> int:
+    y = b.tensor(out_shape, scale=scale, zero_point=zero_point)
+    o = S.StridedSliceOptionsT()
+    o.beginMask, o.endMask, o.shrinkAxisMask = begin_mask, end_mask, shrink
+    b.op(S.BuiltinOperator.STRIDED_SLICE, [x, ints(b, begin), ints(b, end), ints(b, strides)], [y],
+         S.BuiltinOptions.StridedSliceOptions, o)
+    return y
+
+
+def slice_(b: Builder, x: int, begin, size, out_shape, scale, zero_point) -> int:
+    y = b.tensor(out_shape, scale=scale, zero_point=zero_point)
+    b.op(S.BuiltinOperator.SLICE, [x, ints(b, begin), ints(b, size)], [y], S.BuiltinOptions.SliceOptions,
+         S.SliceOptionsT())
+    return y
+
+
+def reshape(b: Builder, x: int, shape, scale, zero_point) -> int:
+    y = b.tensor(shape, scale=scale, zero_point=zero_point)
+    o = S.ReshapeOptionsT()
+    o.newShape = list(shape)
+    b.op(S.BuiltinOperator.RESHAPE, [x, ints(b, shape)], [y], S.BuiltinOptions.ReshapeOptions, o)
+    return y
+
+
 PAD_INPUT = (1, 49, 10, 1)
 
 
@@ -198,3 +241,42 @@ def pad_model(path: Path) -> Path:
     p4 = pad(b, c2, [[0, 0], [1, 1], [1, 1], [0, 0]], [1, 28, 9, 6], 0.05, -3, value=20)
     c3 = conv(b, p4, 6, [1, 13, 4, 5], 3, 2, Pd.VALID, 0.06, 4)
     return b.save(path, [x], [c3])
+
+
+ELEMENTWISE_INPUT = (1, 6, 5, 8)
+
+
+def elementwise_model(path: Path) -> Path:
+    """ADD/SUB/MUL same-shape and broadcast (constant vector, constant scalar first, per-pixel column, outer
+    product, middle dimension), HARD_SWISH, LOGISTIC, TANH, QUANTIZE int8 -> int8, CONCATENATION (channels and
+    flat), STRIDED_SLICE (negative stride), SLICE; the output holds the concatenation and both slices."""
+    b = Builder(seed=5)
+    Pd, Act = S.Padding, S.ActivationFunctionType
+    shape = list(ELEMENTWISE_INPUT)
+    x = b.tensor(shape, scale=0.05, zero_point=3)
+    c = conv(b, x, 8, shape, 1, 1, Pd.VALID, 0.06, -2)
+    a1 = binary(b, "ADD", x, c, shape, 0.03, -128, Act.RELU6)
+    a2 = binary(b, "ADD", a1, const(b, [8], 0.02, 4), shape, 0.09, -4, Act.RELU)
+    axes = ints(b, [1, 2])
+    m = b.tensor([1, 1, 1, 8], scale=0.05, zero_point=0)
+    red = S.ReducerOptionsT()
+    red.keepDims = True
+    b.op(S.BuiltinOperator.MEAN, [a2, axes], [m], S.BuiltinOptions.ReducerOptions, red)
+    s1 = binary(b, "SUB", a2, m, shape, 0.07, 2)
+    s2 = binary(b, "SUB", const(b, [], 0.03, -7), s1, shape, 0.07, -1)
+    g = conv(b, x, 8, shape[:3] + [1], 1, 1, Pd.VALID, 0.1, 5)
+    o = binary(b, "ADD", m, g, shape, 0.1, 0)
+    mul1 = binary(b, "MUL", s2, g, shape, 0.15, -3)
+    mul2 = binary(b, "MUL", mul1, o, shape, 0.8, 7)
+    mul3 = binary(b, "MUL", mul2, const(b, [1, 1, 5, 1], 0.0005, 2), shape, 0.05, 0)
+    h = unary(b, "HARD_SWISH", mul3, shape, 0.05, -100)
+    lo = unary(b, "LOGISTIC", o, shape, 1 / 256, -128)
+    t = unary(b, "TANH", s1, shape, 1 / 128, 0)
+    ql = unary(b, "QUANTIZE", lo, shape, 0.05, -100)
+    qt = unary(b, "QUANTIZE", t, shape, 0.05, -100)
+    cat = concatenation(b, [h, ql, qt], 3, shape[:3] + [24], 0.05, -100)
+    sl = strided_slice(b, cat, [0, 1, -1, 2], [1, 6, 0, 24], [1, 2, -2, 3], [1, 3, 2, 8], 0.05, -100)
+    sl2 = slice_(b, cat, [0, 2, 1, 0], [1, -1, 3, 5], [1, 4, 3, 5], 0.05, -100)
+    flat = [reshape(b, v, [1, n], 0.05, -100) for v, n in ((cat, 720), (sl, 48), (sl2, 60))]
+    out = concatenation(b, flat, 1, [1, 828], 0.05, -100)
+    return b.save(path, [x], [out])

@@ -1,0 +1,19 @@
+/* A function of one int8 value by table lookup: HARD_SWISH, LOGISTIC, TANH and int8 -> int8 QUANTIZE. The host
+ * fills the 256 entries with TFLite Micro's integer arithmetic for each input value (edgekit/mcu/lut.py), so the
+ * result is that arithmetic's, bit for bit, at one load per element. */
+#include "ek_kernels.h"
+
+ek_status ek_lut_s8_prepare(const ek_lut_params *p) {
+    if (p->size <= 0 || p->table == NULL) {
+        return EK_E_BAD_PARAMS;
+    }
+    return EK_OK;
+}
+
+ek_status ek_lut_s8(const ek_lut_params *p, const int8_t *input, int8_t *output) {
+    const int8_t *table = p->table + 128;  /* indexed by the signed value */
+    for (int32_t i = 0; i < p->size; ++i) {
+        output[i] = table[input[i]];
+    }
+    return EK_OK;
+}
