@@ -1,0 +1,217 @@
+"""The conformance zoo: every model builds deterministically, matches its published size, has live activations
+on its own data, and is captured by torch.export; every data generator gives the right kind of input."""
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from edgekit.models.zoo import FAMILIES, ZOO
+
+NAMES = sorted(ZOO)
+MLPERF_TINY = {"kws_dscnn", "vww_mobilenet_v1", "ic_resnet8", "ad_autoencoder"}
+# Modules whose inputs are the pre-logit features (None: the output itself is the feature).
+HEADS = {"kws_dscnn": ("fc",), "vww_mobilenet_v1": ("fc",), "ic_resnet8": ("fc",), "ad_autoencoder": ("fc",),
+         "mobilenet_v2": ("classifier.1",), "mobilenet_v3_small": ("classifier.3",),
+         "efficientnet_b0": ("classifier.1",), "resnet18": ("fc",), "deit_tiny": ("head",), "bert_mini": None,
+         "tinygpt": ("head",), "kws_gru": ("fc",), "cls_box_cnn": ("classifier", "box")}
+# The sizes the brief quotes for the published models (what the exact counts are checked against as well).
+QUOTED = {"resnet18": 11.69e6, "mobilenet_v2": 3.50e6, "mobilenet_v3_small": 2.54e6, "efficientnet_b0": 5.29e6,
+          "deit_tiny": 5.7e6, "kws_dscnn": 23.7e3, "ic_resnet8": 78e3, "vww_mobilenet_v1": 0.22e6,
+          "ad_autoencoder": 0.27e6}
+
+
+@lru_cache(maxsize=None)
+def built(name: str):
+    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+    return ZOO[name].factory()
+
+
+def _as_tuple(out) -> tuple[torch.Tensor, ...]:
+    return out if isinstance(out, tuple) else (out,)
+
+
+def _inputs(name: str, arrays: dict) -> tuple[torch.Tensor, ...]:
+    return tuple(torch.from_numpy(arrays[k]) for k in ZOO[name].input_names)
+
+
+def test_registry_is_complete_and_consistent():
+    assert len(ZOO) >= 13
+    assert {e.family for e in ZOO.values()} == set(FAMILIES)
+    assert {n for n, e in ZOO.items() if e.family == "mlperf-tiny"} == MLPERF_TINY
+    for name, e in ZOO.items():
+        assert e.name == name and e.family in FAMILIES and e.source
+        assert isinstance(e.input_names, tuple) and isinstance(e.output_names, tuple) and e.output_names
+        assert set(e.int_ranges) <= set(e.input_names)
+        assert all(lo < hi for lo, hi in e.int_ranges.values())
+        assert Path(e.cli_spec.rpartition(":")[0]).is_file() and e.cli_spec.endswith(":build")
+        if name in MLPERF_TINY:
+            assert e.mcu_sized
+    assert not any(ZOO[n].mcu_sized for n in ("resnet18", "mobilenet_v2", "efficientnet_b0", "deit_tiny",
+                                              "bert_mini", "tinygpt", "mobilenet_v3_small"))
+    assert ZOO["bert_mini"].input_names == ("input_ids", "attention_mask")
+    assert len(ZOO["cls_box_cnn"].output_names) == 2
+    with pytest.raises(AttributeError):
+        ZOO["kws_dscnn"].name = "x"  # frozen
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_data_generators_match_the_inputs(name):
+    e = ZOO[name]
+    model, example = built(name)
+    assert len(example) == len(e.input_names) and all(t.shape[0] == 1 for t in example)
+    calib, calib2, evald, other = e.calibration_data(3, 0), e.calibration_data(3, 0), e.data(3, 0), e.data(3, 1)
+    for i, key in enumerate(e.input_names):
+        for arrays in (calib, evald, other):
+            assert set(arrays) == set(e.input_names)
+            a = arrays[key]
+            assert a.shape == (3, *example[i].shape[1:]) and a.dtype == example[i].numpy().dtype
+            assert np.isfinite(a).all() if a.dtype.kind == "f" else True
+            if key in e.int_ranges:
+                lo, hi = e.int_ranges[key]
+                assert a.min() >= lo and a.max() < hi
+        assert np.array_equal(calib[key], calib2[key])  # seeded
+    moving = [k for k in e.input_names if k != "attention_mask"]
+    assert not np.array_equal(calib[moving[0]], evald[moving[0]])  # calibration and eval streams differ
+    assert not np.array_equal(evald[moving[0]], other[moving[0]])  # seeds differ
+
+
+def test_data_kinds_are_realistic():
+    imgs = ZOO["resnet18"].data(8, 0)["x"]
+    assert abs(float(imgs.mean())) < 0.35 and 0.6 < float(imgs.std()) < 1.4  # ImageNet-normalised
+    # natural images: neighbouring pixels are strongly correlated (1/f spectrum), unlike white noise
+    corr = np.corrcoef(imgs[:, :, :, :-1].ravel(), imgs[:, :, :, 1:].ravel())[0, 1]
+    assert corr > 0.8
+    unit = ZOO["vww_mobilenet_v1"].data(4, 0)["x"]
+    assert unit.min() >= 0 and unit.max() <= 1 and np.allclose(unit * 255, np.round(unit * 255), atol=1e-3)
+    pixels = ZOO["ic_resnet8"].data(4, 0)["x"]
+    assert pixels.max() > 100 and np.array_equal(pixels, np.round(pixels))
+    mfcc = ZOO["kws_dscnn"].data(16, 0)["x"][:, 0]  # (n, 49 frames, 10 coefficients)
+    assert np.corrcoef(mfcc[:, :-1, 1].ravel(), mfcc[:, 1:, 1].ravel())[0, 1] > 0.5  # smooth in time
+    spread = mfcc.std((0, 1))
+    assert spread[0] > spread[1:].max() and spread[1:4].mean() > spread[6:].mean()  # decaying over coefficients
+    assert np.array_equal(ZOO["kws_gru"].data(2, 3)["x"], ZOO["kws_dscnn"].data(2, 3)["x"][:, 0])
+    ad = ZOO["ad_autoencoder"].data(8, 0)["x"]
+    assert -80 < ad.mean() < 0 and 3 < ad.std() < 30  # dB
+    tok = ZOO["bert_mini"].data(32, 0)
+    ids, mask = tok["input_ids"], tok["attention_mask"]
+    assert set(np.unique(mask)) == {0, 1} and (mask[:, 0] == 1).all()
+    assert (np.diff(mask, axis=1) <= 0).all()  # ones, then padding at the end
+    assert (mask.sum(1) < 32).mean() > 0.4 and (mask.sum(1) == 32).any()
+    assert (ids[mask == 0] == 0).all() and (ids[:, 0] == 101).all()
+    assert len(np.unique(ids[mask == 1])) > 100
+    gpt = ZOO["tinygpt"].data(4, 0)["ids"]
+    assert (gpt < 128).mean() > 0.95  # ASCII text
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_builds_with_published_size_and_live_activations(name):
+    e = ZOO[name]
+    model, example = built(name)
+    assert not model.training
+    n_params = sum(p.numel() for p in model.parameters())
+    if e.published_params is not None:
+        assert abs(n_params / e.published_params - 1) < 0.02, n_params
+    if name in QUOTED:
+        assert abs(n_params / QUOTED[name] - 1) < 0.05, n_params
+    if e.mcu_sized:
+        assert n_params < 512 * 1024  # INT8 weights fit 512 KB of flash
+
+    captured: dict[str, torch.Tensor] = {}
+    bn_out: list[tuple[str, torch.Tensor]] = []
+    hooks = []
+    for head in HEADS[name] or ():
+        hooks.append(model.get_submodule(head).register_forward_pre_hook(
+            lambda m, args, head=head: captured.setdefault(head, args[0].detach())))
+    for mname, m in model.named_modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            hooks.append(m.register_forward_hook(lambda m, a, out, mname=mname: bn_out.append((mname, out))))
+    n = 3
+    with torch.no_grad():
+        outs = _as_tuple(model(*_inputs(name, e.data(n, 0))))
+        ref = _as_tuple(model(*example))
+    for h in hooks:
+        h.remove()
+
+    assert len(outs) == len(e.output_names)
+    for out, r in zip(outs, ref):
+        assert out.shape == (n, *r.shape[1:])
+        assert torch.isfinite(out).all()
+        std = float(out.float().std())
+        assert std > 1e-3, std
+        across = float(out.float().std(0).mean())  # variation between samples, not only within one
+        assert across > 0.05 * std, (across, std)
+    for head, feats in captured.items():
+        assert float(feats.std()) > 1e-3, head
+        assert float((feats[0] - feats[1]).abs().max()) > 1e-4, head
+    # calibrated BatchNorm: every BN output is about unit scale on data it was not calibrated on
+    for mname, out in bn_out:
+        s = float(out.std())
+        assert 0.1 < s < 10.0, (mname, s)
+
+
+@pytest.mark.parametrize("name", ["kws_dscnn", "cls_box_cnn", "kws_gru", "bert_mini"])
+def test_factories_are_deterministic_and_leave_the_global_seed_alone(name):
+    torch.manual_seed(123)
+    before = torch.rand(3)
+    torch.manual_seed(123)
+    m1, ex1 = ZOO[name].factory()
+    after = torch.rand(3)
+    assert torch.equal(before, after)
+    m2, ex2 = ZOO[name].factory()
+    s1, s2 = m1.state_dict(), m2.state_dict()
+    assert s1.keys() == s2.keys() and all(torch.equal(s1[k], s2[k]) for k in s1)
+    assert all(torch.equal(a, b) for a, b in zip(ex1, ex2))
+
+
+def test_zoo_file_loads_on_its_own_as_the_cli_does():
+    """The CLI imports `file.py` under another module name and calls `build()`."""
+    path = Path(ZOO["ic_resnet8"].cli_spec.rpartition(":")[0])
+    spec = importlib.util.spec_from_file_location("_zoo_standalone_ic_resnet8", path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    try:
+        spec.loader.exec_module(mod)
+        model, example = mod.build()
+    finally:
+        del sys.modules[spec.name]
+    assert isinstance(model, nn.Module) and example[0].shape == (1, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(model(*example), built("ic_resnet8")[0](*example))
+
+
+def test_bert_padding_does_not_leak_into_real_tokens():
+    model, (ids, mask) = built("bert_mini")
+    assert (mask == 0).any()
+    other = ids.clone()
+    other[mask == 0] = 2000
+    with torch.no_grad():
+        a, b = model(ids, mask), model(other, mask)
+    real = mask[0].bool()
+    assert torch.allclose(a[0, real], b[0, real], atol=1e-5)
+
+
+# The 224x224 vision models take most of this file's time to export (no `slow` marker is registered here); they
+# are exported when EDGEKIT_ZOO_EXPORT_ALL=1.
+BIG = {"resnet18", "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", "deit_tiny"}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_torch_export_captures(name):
+    if name in BIG and os.environ.get("EDGEKIT_ZOO_EXPORT_ALL") != "1":
+        pytest.skip("224x224 model: set EDGEKIT_ZOO_EXPORT_ALL=1 to export it too")
+    model, example = built(name)
+    ep = torch.export.export(model, example)
+    with torch.no_grad():
+        want = _as_tuple(model(*example))
+        got = _as_tuple(ep.module()(*example))
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-5)
