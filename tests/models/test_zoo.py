@@ -215,3 +215,15 @@ def test_torch_export_captures(name):
     assert len(got) == len(want)
     for g, w in zip(got, want):
         torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-5)
+
+
+def test_tinygpt_entry_is_tinygpt_with_the_attention_written_out():
+    from edgekit.models.tinygpt import TinyGPT
+    from edgekit.models.zoo import tinygpt
+    from edgekit.models.zoo._common import seeded
+    model, _ = built("tinygpt")
+    reference = seeded(0, lambda: TinyGPT(tinygpt.CONFIG)).eval()
+    assert model.state_dict().keys() == reference.state_dict().keys()
+    ids = torch.from_numpy(ZOO["tinygpt"].data(2, 0)["ids"])
+    with torch.no_grad():
+        torch.testing.assert_close(model(ids), reference(ids), rtol=1e-4, atol=1e-5)
