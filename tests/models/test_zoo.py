@@ -50,6 +50,10 @@ def _inputs(name: str, arrays: dict) -> tuple[torch.Tensor, ...]:
     return tuple(torch.from_numpy(arrays[k]) for k in ZOO[name].input_names)
 
 
+def _row_major(shape, itemsize: int) -> tuple[int, ...]:
+    return tuple(int(np.prod(shape[i + 1:], dtype=np.int64)) * itemsize for i in range(len(shape)))
+
+
 def test_registry_is_complete_and_consistent():
     assert set(ZOO) == set(SHAPES) == set(HEADS)
     assert {e.family for e in ZOO.values()} == set(FAMILIES)
@@ -75,12 +79,15 @@ def test_data_generators_match_the_inputs(name):
     e = ZOO[name]
     model, example = built(name)
     assert [tuple(t.shape) for t in example] == SHAPES[name][0]
+    # row-major strides, size-1 axes included (ExecuTorch rejects 0 strides; odd ones read as channels-last)
+    assert all(t.stride() == _row_major(t.shape, 1) for t in example)
     calib, calib2, evald, other = e.calibration_data(3, 0), e.calibration_data(3, 0), e.data(3, 0), e.data(3, 1)
     for i, key in enumerate(e.input_names):
         for arrays in (calib, evald, other):
             assert set(arrays) == set(e.input_names)
             a = arrays[key]
             assert a.shape == (3, *example[i].shape[1:]) and a.dtype == example[i].numpy().dtype
+            assert a.strides == _row_major(a.shape, a.itemsize)
             assert np.isfinite(a).all() if a.dtype.kind == "f" else True
             if key in e.int_ranges:
                 lo, hi = e.int_ranges[key]

@@ -50,12 +50,12 @@ def rng(seed: int, stream: int) -> np.random.Generator:
 
 def to_tensors(arrays: Mapping[str, np.ndarray], names: Iterable[str],
                index: slice | int = slice(0, 1)) -> tuple[torch.Tensor, ...]:
-    """The named arrays, in input order, as contiguous tensors (a batch of 1 by default)."""
-    out = []
-    for name in names:
-        a = arrays[name][index]
-        out.append(torch.from_numpy(np.ascontiguousarray(a)))
-    return tuple(out)
+    """The named arrays, in input order, as tensors with fresh row-major strides (a batch of 1 by default).
+
+    A copy, not np.ascontiguousarray: numpy calls an array contiguous whatever the strides of its size-1 axes
+    (`a[:, None]` gives stride 0), and torch.export / ExecuTorch read those strides (0 strides are rejected,
+    odd ones look channels-last)."""
+    return tuple(torch.from_numpy(np.array(arrays[name][index], order="C", copy=True)) for name in names)
 
 
 def batches(arrays: Mapping[str, np.ndarray], names: Iterable[str], size: int) -> list[tuple[torch.Tensor, ...]]:

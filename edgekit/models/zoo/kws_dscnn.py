@@ -69,7 +69,7 @@ class DSCNN(nn.Module):
 
 
 def _data_for(n: int, seed: int, stream: int) -> dict:
-    return {"x": _data.mfcc(rng(seed, stream), n, FRAMES, COEFFS)[:, None]}
+    return {"x": _data.mfcc(rng(seed, stream), n, FRAMES, COEFFS)[:, None].copy()}  # fresh strides, not 0
 
 
 def calibration_data(n: int, seed: int = 0) -> dict:
