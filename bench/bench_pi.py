@@ -44,7 +44,7 @@ def device_outputs(art: edgekit.Artifact, options: dict, x: np.ndarray) -> np.nd
         session, _ = link.open_session(art, timeout=120)
         try:
             session.load(session.remote_artifact)
-            return session.predict(np.ascontiguousarray(x))
+            return session.predict([np.ascontiguousarray(x)])[0]
         finally:
             session.close()
 
@@ -70,7 +70,7 @@ def bench_model(name: str, model: torch.nn.Module, split, rounds: int, runs: int
     out: dict = {"host_torch_fp32_accuracy": accuracy(model, split.x_test, split.y_test),
                  "test_samples": len(split.y_test), "macs": arts["fp32"].manifest["model"]["macs"]}
     for prec, art in arts.items():
-        host = host_runner(art.model_file)(split.x_test)
+        host = host_runner(art.model_file)([split.x_test])[0]
         dev = outputs[prec]
         out[prec] = {
             "size_bytes": art.size_bytes, "operators": art.manifest["export"]["operators"],

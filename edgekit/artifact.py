@@ -60,10 +60,15 @@ class Artifact:
         encoded = self.manifest.get("encoded", {}).get(name)
         return encoded["bytes"] if encoded else self.manifest["files"][name]["bytes"]
 
-    def reference(self) -> dict[str, np.ndarray]:
-        """Reference inputs and the host's outputs for them: keys 'inputs', 'outputs', maybe 'float_outputs'."""
+    def reference(self) -> "Reference":
+        """Reference inputs and the host's outputs for them (see reference_arrays for the file's layout)."""
         with np.load(self.path / REFERENCE) as data:
-            return {k: data[k] for k in data.files}
+            arrays = {k: data[k] for k in data.files}
+        if "inputs" in arrays:  # artifacts written before multi-input support: one input, one output
+            arrays = {"input_0": arrays["inputs"], "output_0": arrays["outputs"],
+                      **({"float_output_0": arrays["float_outputs"]} if "float_outputs" in arrays else {})}
+        return Reference(_numbered(arrays, "input_"), _numbered(arrays, "output_"),
+                         _numbered(arrays, "float_output_") or None)
 
     @classmethod
     def load(cls, path: str | Path, verify: bool = True) -> "Artifact":
@@ -93,14 +98,72 @@ class Artifact:
                                  "the file was modified or corrupted; recompile the artifact")
 
 
-def write_artifact(outdir: str | Path, files: dict[str, Path], manifest: dict[str, Any]) -> Artifact:
+@dataclass(frozen=True)
+class Reference:
+    """Host reference: inputs (one array per model input), the exported model's outputs, the FP32 model's."""
+
+    inputs: list[np.ndarray]
+    outputs: list[np.ndarray]
+    float_outputs: list[np.ndarray] | None
+
+    @property
+    def count(self) -> int:
+        return len(self.inputs[0])
+
+
+def _numbered(arrays: dict[str, np.ndarray], prefix: str) -> list[np.ndarray]:
+    found = []
+    while f"{prefix}{len(found)}" in arrays:
+        found.append(arrays[f"{prefix}{len(found)}"])
+    return found
+
+
+def reference_arrays(inputs: list[np.ndarray], outputs: list[np.ndarray],
+                     float_outputs: list[np.ndarray] | None) -> dict[str, np.ndarray]:
+    """reference.npz's arrays: input_<i> per model input, output_<k> and float_output_<k> per model output."""
+    arrays = {f"input_{i}": a for i, a in enumerate(inputs)}
+    arrays.update({f"output_{k}": a for k, a in enumerate(outputs)})
+    arrays.update({f"float_output_{k}": a for k, a in enumerate(float_outputs or [])})
+    return arrays
+
+
+def check_output_dir(outdir: str | Path, force: bool = False) -> Path:
+    """Refuse an output directory whose replacement would lose a user's files, before any slow work.
+
+    An existing edgekit artifact is replaced (atomically); an empty directory is used; anything else (a file, or a
+    folder with other content) is refused unless `force`. The parent must be writable."""
+    outdir = Path(outdir)
+    resolved = outdir.resolve()
+    if resolved == Path.cwd().resolve() or resolved in Path.cwd().resolve().parents or resolved.parent == resolved:
+        raise InputError(f"refusing to write the artifact over {outdir} (the current folder or one above it)",
+                         "pass a new folder, e.g. -o out/model")
+    if outdir.exists() and not outdir.is_dir():
+        raise InputError(f"output {outdir} exists and is not a folder", "pass a folder path with -o")
+    if outdir.is_dir() and any(outdir.iterdir()) and not (outdir / MANIFEST).is_file() and not force:
+        raise InputError(f"output folder {outdir} is not empty and is not an edgekit artifact; refusing to replace "
+                         "it", "choose another folder, or pass --force to replace it")
+    parent = resolved.parent
+    while not parent.exists() and parent.parent != parent:
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(f"cannot write the artifact under {parent}: not a writable folder",
+                         "pass -o a folder you can write")
+    return outdir
+
+
+def write_artifact(outdir: str | Path, files: dict[str, Path], manifest: dict[str, Any],
+                   force: bool = False) -> Artifact:
     """Move `files` (name -> path of a finished file) and a manifest into `outdir`, all or nothing.
 
     Everything is written into a temporary sibling directory that is renamed into place at the end, so an
-    interrupted compile never leaves a half-written artifact.
+    interrupted compile never leaves a half-written artifact. An existing `outdir` is replaced only when it is an
+    edgekit artifact, an empty folder, or `force` is given (check_output_dir).
     """
-    outdir = Path(outdir)
-    outdir.parent.mkdir(parents=True, exist_ok=True)
+    outdir = check_output_dir(outdir, force)
+    try:
+        outdir.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create {outdir.parent}: {exc.strerror}", "pass -o a folder you can write") from None
     staging = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.", dir=outdir.parent))
     try:
         entries = {}

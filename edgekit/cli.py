@@ -115,17 +115,25 @@ def _quantize_recipe(quantize: str) -> list[Any]:
 @click.option("--quantize", "-q", type=click.Choice(QUANTIZE_CHOICES), default="none", show_default=True)
 @click.option("--recipe", "-r", "recipe_path", type=click.Path(dir_okay=False),
               help="TOML recipe of compression steps (instead of --quantize); recorded in the manifest")
-@click.option("--calibration", type=click.Path(dir_okay=False), help=".npz with an array 'x' (needed for int8)")
+@click.option("--calibration", type=click.Path(dir_okay=False),
+              help=".npz with 'x' (or one array per input name); needed for int8")
+@click.option("--input-range", "input_ranges", multiple=True, metavar="NAME=LO:HI",
+              help="valid values of an integer input (HI excluded), e.g. input_ids=0:30522; used where no data "
+                   "is given (default: the range the example input spans)")
 @click.option("--output", "-o", required=True, type=click.Path(file_okay=False), help="artifact directory to write")
+@click.option("--force", is_flag=True, help="replace -o even if it is a non-empty folder that is not an artifact")
 @click.option("--json", "as_json", is_flag=True, help="print the manifest as JSON")
 def compile_cmd(model: str, target: str, quantize: str, recipe_path: str | None, calibration: str | None,
-                output: str, as_json: bool) -> None:
+                input_ranges: tuple[str, ...], output: str, force: bool, as_json: bool) -> None:
     """Compress and export MODEL (.pt2 or file.py:factory) for a target; write an artifact directory."""
+    from .artifact import check_output_dir
     from .compiler import compile_model
     from .errors import InputError
     from .modelio import load_data, load_model
     from .profiles import load_profile
     profile = load_profile(target)
+    check_output_dir(output, force)  # before the model is loaded: nothing slow happens for a refused -o
+    ranges = _parse_ranges(input_ranges)
     if recipe_path and quantize != "none":
         raise InputError("--recipe and --quantize both given", "put the quantization step in the recipe")
     if recipe_path:
@@ -139,7 +147,8 @@ def compile_cmd(model: str, target: str, quantize: str, recipe_path: str | None,
     data = load_data(calibration) if calibration else None
     with progress_bars() as progress:
         artifact = compile_model(loaded.module, loaded.example_inputs, profile, output,
-                                 recipe=recipe, calibration=data, progress=progress)
+                                 recipe=recipe, calibration=data, progress=progress, input_names=loaded.input_names,
+                                 input_ranges=ranges, force=force)
     if as_json:
         _print_json(artifact.manifest)
         return
@@ -156,6 +165,19 @@ def compile_cmd(model: str, target: str, quantize: str, recipe_path: str | None,
         for op, info in deleg["not_delegated_ops"].items():
             table.add_row(f"not delegated: {op} x{info['count']}", info["reason"])
     out.print(table)
+
+
+def _parse_ranges(specs: tuple[str, ...]) -> dict[str, tuple[int, int]]:
+    from .errors import InputError
+    ranges = {}
+    for spec in specs:
+        name, _, bounds = spec.partition("=")
+        lo, _, hi = bounds.partition(":")
+        try:
+            ranges[name.strip()] = (int(lo), int(hi))
+        except ValueError:
+            raise InputError(f"--input-range {spec!r} is not NAME=LO:HI", "e.g. --input-range input_ids=0:30522") from None
+    return ranges
 
 
 def _bench_checks(report: dict[str, Any], max_latency_ms: float | None, min_accuracy: float | None,

@@ -4,20 +4,21 @@ from __future__ import annotations
 import datetime as _dt
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
 
 from . import __version__
-from .artifact import REFERENCE, Artifact, write_artifact
+from . import modelio
+from .artifact import REFERENCE, Artifact, check_output_dir, reference_arrays, write_artifact
 from .agent.agent import RUNTIMES as AGENT_FORMATS
 from .compress import CompressionContext, describe
 from .compress.finetune import eval_mode
 from .compress.steps import apply_steps, wants_sparse_storage
 from .errors import InputError, UnsupportedError
 from .export import exporter_for
-from .modelio import Dataset, check_sample_shape
+from .modelio import Dataset
 from .profiles import Profile, load_profile
 from .sparse_file import encode_file
 
@@ -37,73 +38,135 @@ def count_params(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters()) + sum(b.numel() for b in model.buffers())
 
 
-def _tensor_specs(values: Sequence[torch.Tensor], prefix: str, names: Sequence[str] | None = None) -> list[dict]:
-    return [{"name": names[i] if names else f"{prefix}{i}", "shape": list(v.shape),
-             "dtype": str(v.dtype).removeprefix("torch.")} for i, v in enumerate(values)]
+def _tensor_specs(values: Sequence[torch.Tensor], names: Sequence[str]) -> list[dict]:
+    return [{"name": name, "shape": list(v.shape), "dtype": str(v.dtype).removeprefix("torch.")}
+            for name, v in zip(names, values)]
 
 
 def _as_outputs(result: Any) -> list[torch.Tensor]:
     return list(result) if isinstance(result, (tuple, list)) else [result]
 
 
-def _run_each(model: torch.nn.Module, inputs: torch.Tensor, batch: int) -> np.ndarray:
+def run_batched(model: torch.nn.Module, inputs: Sequence[torch.Tensor], batch: int) -> list[np.ndarray]:
+    """Every output of `model` over all samples of `inputs` (one tensor per model input), `batch` at a time."""
+    n = len(inputs[0])
     with torch.no_grad():
-        outs = [_as_outputs(model(inputs[i:i + batch]))[0] for i in range(0, len(inputs), batch)]
-    return torch.cat(outs).numpy()
+        runs = [_as_outputs(model(*(t[i:i + batch] for t in inputs))) for i in range(0, n, batch)]
+    return [torch.cat([r[k] for r in runs]).numpy() for k in range(len(runs[0]))]
 
 
-def _reference_inputs(example: torch.Tensor, calibration: Dataset | None, count: int) -> torch.Tensor:
-    batch = example.shape[0]
-    if calibration is not None and len(calibration.x) >= batch:
-        n = min(count, len(calibration.x)) // batch * batch
-        return torch.from_numpy(np.ascontiguousarray(calibration.x[:n])).to(example.dtype)
+InputRanges = Mapping[str, tuple[int, int]]
+
+
+def _reference_inputs(examples: Sequence[torch.Tensor], names: Sequence[str], calibration: list[np.ndarray] | None,
+                      ranges: InputRanges, count: int) -> list[torch.Tensor]:
+    """`count` batches of reference inputs: from the calibration data when there is enough, else sampled.
+
+    Float inputs are sampled from a standard normal. Integer inputs (token ids, masks) are drawn from their declared
+    range [lo, hi), else from the range the example input spans: values outside it (e.g. token ids past the
+    vocabulary) would fail inside the model, not exercise it."""
+    batch = examples[0].shape[0]
+    if calibration is not None and len(calibration[0]) >= batch:
+        n = min(count * batch, len(calibration[0])) // batch * batch
+        return [torch.from_numpy(np.ascontiguousarray(x[:n])).to(e.dtype) for x, e in zip(calibration, examples)]
     gen = torch.Generator().manual_seed(0)
-    return torch.randn((count * batch, *example.shape[1:]), generator=gen).to(example.dtype)
+    out = []
+    for name, example in zip(names, examples):
+        shape = (count * batch, *example.shape[1:])
+        if example.dtype.is_floating_point:
+            out.append(torch.randn(shape, generator=gen).to(example.dtype))
+        elif example.dtype == torch.bool:
+            out.append(torch.randint(0, 2, shape, generator=gen).bool())
+        else:
+            lo, hi = ranges.get(name) or (int(example.min()), int(example.max()) + 1)
+            out.append(torch.randint(lo, hi, shape, generator=gen, dtype=example.dtype))
+    return out
 
 
-def compile_model(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ...], target: Profile | str,
-                  outdir: str | Path, *, recipe: Sequence[Any] = (), calibration: Dataset | None = None,
-                  progress: Progress | None = None, reference_count: int = 8,
-                  sparse_storage: bool | None = None) -> Artifact:
+def _check_ranges(names: Sequence[str], examples: Sequence[torch.Tensor], ranges: InputRanges) -> None:
+    for name, (lo, hi) in ranges.items():
+        if name not in names:
+            raise InputError(f"an input range names '{name}', the model's inputs are {', '.join(names)}")
+        example = examples[list(names).index(name)]
+        if example.dtype.is_floating_point:
+            raise InputError(f"input '{name}' is {str(example.dtype).removeprefix('torch.')}; ranges are for integer "
+                             "inputs")
+        if not lo < hi:
+            raise InputError(f"input range for '{name}' is empty ({lo}:{hi})", "give LO:HI with LO < HI (HI excluded)")
+
+
+def compile_model(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ...] | torch.Tensor,
+                  target: Profile | str, outdir: str | Path, *, recipe: Sequence[Any] = (),
+                  calibration: Dataset | None = None, progress: Progress | None = None, reference_count: int = 8,
+                  sparse_storage: bool | None = None, input_names: Sequence[str] | None = None,
+                  input_ranges: InputRanges | None = None, output_names: Sequence[str] | None = None,
+                  force: bool = False) -> Artifact:
     """Compress `model` with `recipe` (configs applied in order), export it for `target`, write `outdir`.
 
+    example_inputs: one tensor per model input (fixed shapes; the first dimension is the batch).
+    input_names: default the names of `model.forward`'s arguments; data files name their arrays after them.
+    input_ranges: {input name: (lo, hi)} valid values of integer inputs (hi excluded), used where no data is given.
+    force: replace a non-empty `outdir` that is not an edgekit artifact (otherwise refused: nothing is deleted).
     sparse_storage: store the model file bitmask-encoded (edgekit/sparse_file.py) so zeroed weights cost a bit
     each; None = when a recipe step asks for it (storage = "sparse") or the compressed weights are mostly zero.
     The manifest records one report per recipe step (params, MACs, size, quality before and after)."""
+    if not isinstance(model, torch.nn.Module):
+        raise InputError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if isinstance(example_inputs, torch.Tensor):
+        example_inputs = (example_inputs,)
+    if (not isinstance(example_inputs, (tuple, list)) or not example_inputs
+            or not all(isinstance(t, torch.Tensor) for t in example_inputs)):
+        raise InputError("example_inputs must be a tensor or a tuple of tensors, one per model input")
+    if calibration is not None and not isinstance(calibration, Dataset):
+        raise InputError(f"calibration must be an edgekit.Dataset, got {type(calibration).__name__}",
+                         "wrap arrays as edgekit.Dataset(x, y) or use edgekit.load_data(path)")
+    if target is None or outdir is None:
+        raise InputError("compile_model needs a target and an output directory")
     profile = load_profile(target) if isinstance(target, str) else target
+    check_output_dir(outdir, force)
     exporter = exporter_for(profile)  # fail before any expensive work
     # Canonical strides: a tensor with a size-1 channel dim can look channels-last to torch.export, which would
     # then bake a channels-last dim order into the program and reject ordinary inputs at run time.
     example_inputs = tuple(t.clone(memory_format=torch.contiguous_format) for t in example_inputs)
-    if len(example_inputs) != 1:
-        raise UnsupportedError(f"the model takes {len(example_inputs)} inputs; edgekit handles one input tensor today")
-    example = example_inputs[0]
-    if calibration is not None:
-        check_sample_shape(calibration, example, "calibration")
+    names = tuple(input_names) if input_names else modelio.input_names(model, len(example_inputs))
+    if len(names) != len(example_inputs) or len(set(names)) != len(names):
+        raise InputError(f"{len(example_inputs)} example inputs but input names {list(names)}")
+    ranges = dict(input_ranges or {})
+    _check_ranges(names, example_inputs, ranges)
+    shapes = [tuple(t.shape) for t in example_inputs]
+    cal_arrays = calibration.for_inputs(names, shapes, "calibration") if calibration is not None else None
     if any(getattr(c, "method", "").startswith("int8") for c in recipe) and "int8" not in profile.software.dtypes:
         raise UnsupportedError(f"target '{profile.name}' does not run int8 (dtypes {list(profile.software.dtypes)})")
 
     model = eval_mode(model)  # a .pt2's module refuses eval(): it is an inference graph already
-    ref_in = _reference_inputs(example, calibration, reference_count)
-    batch = example.shape[0]
-    float_out = _run_each(model, ref_in, batch)
+    ref_in = _reference_inputs(example_inputs, names, cal_arrays, ranges, reference_count)
+    batch = example_inputs[0].shape[0]
+    try:
+        float_out = run_batched(model, ref_in, batch)
+    except Exception as exc:  # the user's model rejected inputs shaped like its own examples
+        raise InputError(f"the model fails on inputs shaped like its example inputs: {type(exc).__name__}: "
+                         f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}",
+                         "check the example inputs (and --input-range for integer inputs)") from exc
     macs_before, params_before = count_macs(model, example_inputs), count_params(model)
 
-    ctx = CompressionContext(example_inputs=example_inputs,
-                             calibration=None if calibration is None else calibration.x,
+    ctx = CompressionContext(example_inputs=example_inputs, calibration=cal_arrays,
                              labels=None if calibration is None else calibration.y,
-                             progress=progress or (lambda *_: None))
+                             progress=progress or (lambda *_: None), input_names=names)
     own = [c for c in recipe if exporter.applies_itself(c)]
     compressed, steps = apply_steps(model, [c for c in recipe if c not in own], ctx)
     with torch.no_grad():
         outputs = _as_outputs(compressed(*example_inputs))
+    out_names = tuple(output_names) if output_names else tuple(
+        f"output_{i}" for i in range(len(outputs))) if len(outputs) > 1 else ("output_0",)
+    if len(out_names) != len(outputs):
+        raise InputError(f"the model returns {len(outputs)} outputs but {len(out_names)} output names were given")
     macs_after, params_after = count_macs(compressed, example_inputs), count_params(compressed)
 
     with tempfile.TemporaryDirectory(prefix="edgekit-export-") as tmp:
         workdir = Path(tmp)
         result = exporter.export(compressed, example_inputs, workdir, profile, own_configs=own, ctx=ctx)
-        host_out = (result.reference_fn(ref_in.numpy()) if result.reference_fn
-                    else _run_each(compressed, ref_in, batch))
+        host_out = (result.reference_fn([t.numpy() for t in ref_in]) if result.reference_fn
+                    else run_batched(compressed, ref_in, batch))
         files, encoded = dict(result.files), {}
         if result.format in AGENT_FORMATS and wants_sparse_storage(sparse_storage, recipe, compressed):
             stored = encode_file(result.files[result.model_file], workdir)
@@ -114,14 +177,14 @@ def compile_model(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ..
         if model_bytes > profile.hardware.storage_bytes:
             raise UnsupportedError(f"the model file is {model_bytes:,} B, target '{profile.name}' has "
                                    f"{profile.hardware.storage_bytes:,.0f} B of storage")
-        np.savez(workdir / REFERENCE, inputs=ref_in.numpy(), outputs=host_out, float_outputs=float_out)
+        np.savez(workdir / REFERENCE, **reference_arrays([t.numpy() for t in ref_in], host_out, float_out))
         manifest = {
             "edgekit_version": __version__,
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "format": result.format,
             "model_file": result.model_file,
-            "inputs": _tensor_specs(example_inputs, "input_"),
-            "outputs": _tensor_specs(outputs, "output_"),
+            "inputs": _tensor_specs(example_inputs, names),
+            "outputs": _tensor_specs(outputs, out_names),
             "target": {"name": profile.name, "stands_for": profile.stands_for},
             "recipe": [describe(c) for c in recipe],
             "model": {"params_before": params_before, "params": params_after, "macs_before": macs_before,
@@ -129,11 +192,12 @@ def compile_model(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ..
             "export": result.info,
             **({"encoded": encoded} if encoded else {}),
             "steps": steps,
-            "reference": {"file": REFERENCE, "count": int(len(ref_in)),
+            **({"input_ranges": {k: list(v) for k, v in ranges.items()}} if ranges else {}),
+            "reference": {"file": REFERENCE, "count": int(len(ref_in[0])),
                           "outputs": "host outputs of the exported model" if result.reference_fn
                           else "host PyTorch outputs of the compressed model",
                           "float_outputs": "host PyTorch outputs of the uncompressed model"},
         }
-        return write_artifact(outdir, {**files, REFERENCE: workdir / REFERENCE}, manifest)
+        return write_artifact(outdir, {**files, REFERENCE: workdir / REFERENCE}, manifest, force=force)
 
 

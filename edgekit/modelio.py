@@ -1,11 +1,17 @@
-"""Loading user models (`.pt2` or `file.py:factory`) and data (`.npz` with `x` and optional `y`)."""
+"""Loading user models (`.pt2` or `file.py:factory`) and data (`.npz`: the model's inputs, optional labels `y`).
+
+A data file holds one array per model input, samples first: `x` for a model with one input, or arrays named like
+the inputs (`input_ids`, `attention_mask`: the names of the model's forward arguments, as in the manifest).
+"""
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import sys
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -18,19 +24,48 @@ class LoadedModel:
     module: torch.nn.Module
     example_inputs: tuple[torch.Tensor, ...]
     source: str
+    input_names: tuple[str, ...] = ()
+
+
+def input_names(model: torch.nn.Module, count: int) -> tuple[str, ...]:
+    """The names of the model's first `count` forward arguments (input_<i> where a signature says nothing)."""
+    names: list[str] = []
+    try:
+        params = inspect.signature(model.forward).parameters.values()
+        names = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        pass
+    if len(names) < count or len(set(names[:count])) < count:
+        return tuple(f"input_{i}" for i in range(count))
+    return tuple(names[:count])
+
+
+def _check_example(example: object, spec: str) -> tuple[torch.Tensor, ...]:
+    example = (example,) if isinstance(example, torch.Tensor) else example
+    if isinstance(example, list):
+        example = tuple(example)
+    if not isinstance(example, tuple) or not example or not all(isinstance(t, torch.Tensor) for t in example):
+        raise InputError(f"{spec}: example_inputs must be a tensor or a tuple of tensors, "
+                         f"got {type(example).__name__}", "return (model, (tensor, ...)) from the factory")
+    return example
 
 
 def _example_from_exported(ep: torch.export.ExportedProgram) -> tuple[torch.Tensor, ...]:
     example = getattr(ep, "example_inputs", None)
     if example and example[0]:
         return tuple(example[0])
-    user_inputs = set(ep.graph_signature.user_inputs)
+    user_inputs = set(_user_input_names(ep))
     tensors = []
     for node in ep.graph.nodes:
         if node.op == "placeholder" and node.name in user_inputs:
             val = node.meta["val"]
             tensors.append(torch.zeros(tuple(int(s) for s in val.shape), dtype=val.dtype))
     return tuple(tensors)
+
+
+def _user_input_names(ep: torch.export.ExportedProgram) -> list[str]:
+    return [s.arg.name for s in ep.graph_signature.input_specs
+            if s.kind == torch.export.graph_signature.InputKind.USER_INPUT and hasattr(s.arg, "name")]
 
 
 def load_model(spec: str) -> LoadedModel:
@@ -51,12 +86,16 @@ def load_model(spec: str) -> LoadedModel:
         fn = getattr(mod, factory, None)
         if not callable(fn):
             raise InputError(f"{path} has no function '{factory}'", "MODEL is path/to/file.py:factory")
-        result = fn()
+        try:
+            result = fn()
+        except Exception as exc:  # the user's code: its failure is an input problem, not ours
+            raise InputError(f"{spec} raised {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}",
+                             "fix the factory; EDGEKIT_DEBUG=1 shows the traceback") from exc
         if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], torch.nn.Module)):
             raise InputError(f"{spec} must return (model, example_inputs)")
         model, example = result
-        example = (example,) if isinstance(example, torch.Tensor) else tuple(example)
-        return LoadedModel(model.eval(), example, spec)
+        example = _check_example(example, spec)
+        return LoadedModel(model.eval(), example, spec, input_names(model, len(example)))
     path = Path(spec)
     if not path.is_file():
         raise InputError(f"model file not found: {path}", "MODEL is a .pt2 from torch.export.save or file.py:factory")
@@ -70,34 +109,83 @@ def load_model(spec: str) -> LoadedModel:
     except (zipfile.BadZipFile, RuntimeError, ValueError, KeyError, EOFError) as exc:
         raise InputError(f"cannot read {path} as a torch.export program: {str(exc).splitlines()[0]}",
                          "re-save it with torch.export.save") from None
-    return LoadedModel(ep.module(), _example_from_exported(ep), str(path))
+    example = _example_from_exported(ep)
+    names = _user_input_names(ep)
+    return LoadedModel(ep.module(), example, str(path),
+                       tuple(names) if len(names) == len(example) else tuple(f"input_{i}" for i in range(len(example))))
 
 
 @dataclass
 class Dataset:
-    x: np.ndarray
-    y: np.ndarray | None
+    """Samples for a model: `x` is one array (a one-input model) or {input name: array}; `y` optional labels."""
+
+    x: np.ndarray | Mapping[str, np.ndarray]
+    y: np.ndarray | None = None
+    source: str = field(default="data", compare=False)
+
+    def __post_init__(self) -> None:
+        arrays = self.arrays
+        if not arrays:
+            raise InputError(f"{self.source} has no input arrays", "store 'x' (one input) or one array per input")
+        for name, a in arrays.items():
+            if not isinstance(a, np.ndarray):
+                raise InputError(f"{self.source}: '{name}' is a {type(a).__name__}, not a numpy array")
+            if a.ndim == 0:
+                raise InputError(f"{self.source}: '{name}' is a scalar", "samples go first: shape (N, ...)")
+        lengths = {name: len(a) for name, a in arrays.items()}
+        if len(set(lengths.values())) > 1:
+            raise InputError(f"{self.source}: input arrays have different sample counts {lengths}")
+        if self.y is not None and len(self.y) != len(self):
+            raise InputError(f"{self.source}: 'x' has {len(self)} samples but 'y' has {len(self.y)}")
+
+    @property
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"x": self.x} if isinstance(self.x, np.ndarray) else dict(self.x)
+
+    def __len__(self) -> int:
+        return len(next(iter(self.arrays.values())))
+
+    def for_inputs(self, names: Sequence[str], shapes: Sequence[Sequence[int]], what: str) -> list[np.ndarray]:
+        """One array per model input, in the model's order, each checked against that input's sample shape."""
+        arrays = self.arrays
+        if len(names) == 1 and "x" in arrays and len(arrays) == 1:
+            chosen = [arrays["x"]]
+        elif len(names) == 1 and names[0] in arrays and len(arrays) == 1:
+            chosen = [arrays[names[0]]]
+        else:
+            missing = [n for n in names if n not in arrays]
+            if missing:
+                raise InputError(f"{what} data ({self.source}) has arrays {', '.join(arrays)}; the model's inputs are "
+                                 f"{', '.join(names)}", f"store one array per input, named {', '.join(names)}"
+                                 if len(names) > 1 else "store the samples as 'x'")
+            chosen = [arrays[n] for n in names]
+        for name, a, shape in zip(names, chosen, shapes):
+            if tuple(a.shape[1:]) != tuple(shape[1:]):
+                raise InputError(f"{what} data has samples of shape {tuple(a.shape[1:])} for input '{name}', "
+                                 f"the model takes {tuple(shape[1:])}", "reshape it to (N, *input_shape)")
+        return chosen
 
 
 def load_data(path: str | Path) -> Dataset:
-    """An `.npz` file with an array `x` (samples first) and optionally `y` (integer labels)."""
+    """An `.npz` file: the model's inputs (`x`, or one array per input name) and optionally `y` (labels)."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"data file not found: {path}")
+    if not zipfile.is_zipfile(path):
+        raise InputError(f"cannot read {path} as .npz: not an .npz archive", "save the arrays with numpy.savez")
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
-    except (ValueError, OSError, zipfile.BadZipFile) as exc:
-        raise InputError(f"cannot read {path} as .npz: {exc}") from None
-    if "x" not in arrays:
-        raise InputError(f"{path} has no array 'x'", f"it has: {', '.join(arrays) or 'nothing'}")
-    x, y = arrays["x"], arrays.get("y")
-    if y is not None and len(y) != len(x):
-        raise InputError(f"{path}: 'x' has {len(x)} samples but 'y' has {len(y)}")
-    return Dataset(x.astype(np.float32) if x.dtype == np.float64 else x, y)
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
+        raise InputError(f"cannot read {path} as .npz: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+                         "save it with numpy.savez") from None
+    y = arrays.pop("y", None)
+    if not arrays:
+        raise InputError(f"{path} has no input arrays", "store 'x' (one-input models) or one array per input name")
+    arrays = {k: (v.astype(np.float32) if v.dtype == np.float64 else v) for k, v in arrays.items()}
+    x = arrays["x"] if list(arrays) == ["x"] else arrays
+    return Dataset(x, y, source=str(path))
 
 
 def check_sample_shape(data: Dataset, example: torch.Tensor, what: str) -> None:
-    if tuple(data.x.shape[1:]) != tuple(example.shape[1:]):
-        raise InputError(f"{what} data has samples of shape {tuple(data.x.shape[1:])}, "
-                         f"the model takes {tuple(example.shape[1:])}", "reshape 'x' to (N, *input_shape)")
+    data.for_inputs(["x"], [tuple(example.shape)], what)

@@ -66,7 +66,7 @@ def test_calibration_without_x(tmp_path):
     np.savez(tmp_path / "cal.npz", images=np.zeros((4, 1, 8, 8), np.float32))
     result = run_cli("compile", "examples/digits_cnn.py:build_quick", "-t", "emu-phone", "-q", "int8",
                      "--calibration", tmp_path / "cal.npz", "-o", tmp_path / "o")
-    assert_one_line_error(result, 1, "has no array 'x'")
+    assert_one_line_error(result, 1, "has arrays images; the model's inputs are x")
 
 
 def test_target_without_an_exporter(tmp_path):

@@ -26,7 +26,7 @@ def artifacts(tmp_path_factory, digits, digits_example):
 def test_manifest_describes_the_artifact(artifacts):
     fp32, int8 = artifacts
     m = int8.manifest
-    assert m["format"] == "pte" and m["inputs"] == [{"name": "input_0", "shape": [1, 1, 8, 8], "dtype": "float32"}]
+    assert m["format"] == "pte" and m["inputs"] == [{"name": "x", "shape": [1, 1, 8, 8], "dtype": "float32"}]
     assert m["outputs"][0]["shape"] == [1, 10]
     assert m["recipe"] == [{"method": "int8", "per_channel": True, "calibration_samples": 256}]
     assert m["target"] == {"name": "emu-phone", "stands_for": "pixel8"}

@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # 2: any number of named inputs and outputs
 AGENT_VERSION = "0.1.0"
 
 # Error codes (the host maps them to exit codes and hints).
@@ -110,8 +110,8 @@ class TFLiteModel:
             self._interp.allocate_tensors()
         except Exception as exc:
             raise AgentError(E_LOAD_FAILED, f"TFLite could not load {path.name}: {exc}") from None
-        self._inputs = self._interp.get_input_details()
-        self._outputs = self._interp.get_output_details()
+        self._inputs = signature_order(self._interp.get_input_details(), "args_")
+        self._outputs = signature_order(self._interp.get_output_details(), "output_")
 
     def prepare(self, arrays: list) -> list:
         """Cast to the model's input types; float samples for a quantized (int8) input are quantized with the
@@ -145,6 +145,16 @@ class TFLiteModel:
             outs.append(((y.astype(np.float32) - zero_point) * scale).astype(np.float32)
                         if scale and y.dtype.kind in "iu" else y)
         return outs
+
+
+def signature_order(details: list, prefix: str) -> list:
+    """Tensors in the PyTorch model's argument / output order. litert-torch names them '..._args_<i>' and
+    '..._output_<k>_...', and the interpreter's own order of details is not guaranteed to follow them."""
+    import re
+    keys = [re.search(rf"{prefix}(\d+)", d["name"]) for d in details]
+    if all(keys) and len({int(k.group(1)) for k in keys}) == len(keys):
+        return [d for _, d in sorted(zip((int(k.group(1)) for k in keys), details), key=lambda p: p[0])]
+    return list(details)
 
 
 RUNTIMES = {"pte": ExecuTorchModel, "tflite": TFLiteModel}
@@ -254,7 +264,7 @@ class Agent:
         self.workspace = workspace.resolve()
         self.model = None
         self.manifest: dict = {}
-        self.reference_input = None
+        self.reference_inputs: list = []
 
     def _inside(self, relative: str) -> Path:
         path = (self.workspace / relative).resolve()
@@ -300,9 +310,12 @@ class Agent:
         self.model = runtime(directory / manifest["model_file"], **req.get("options", {}))
         load_s = time.perf_counter() - start
         self.manifest = manifest
+        batch = manifest["inputs"][0]["shape"][0]
         with np.load(directory / manifest["reference"]["file"]) as ref:
-            self.reference_input = ref["inputs"][: manifest["inputs"][0]["shape"][0]]
-        prepared = self.model.prepare([self.reference_input])
+            keys = [f"input_{i}" for i in range(len(manifest["inputs"]))]
+            keys = keys if all(k in ref.files for k in keys) else ["inputs"]  # artifacts from before version 2
+            self.reference_inputs = [ref[k][:batch] for k in keys]
+        prepared = self.model.prepare(self.reference_inputs)
         start = time.perf_counter()
         self.model.invoke(prepared)
         first_s = time.perf_counter() - start
@@ -336,7 +349,7 @@ class Agent:
         cooldown_s = float(req.get("cooldown_s", 0))
         if runs < 1 or warmup < 0:
             raise AgentError(E_BAD_REQUEST, "runs must be >= 1 and warmup >= 0")
-        prepared = model.prepare([self.reference_input])
+        prepared = model.prepare(self.reference_inputs)
         for _ in range(warmup):
             model.invoke(prepared)
         before = thermal()
@@ -358,25 +371,31 @@ class Agent:
                 "thermal_after": thermal(), "thermal_samples": samples}
 
     def cmd_predict(self, req: dict) -> dict:
-        """Outputs for N samples, run at the model's fixed batch size."""
+        """Every output for N samples, run at the model's fixed batch size. Request: "inputs" (one tensor per model
+        input, N samples each) or "x" (one-input models); answer: "outputs" (one per model output) and "y" (the
+        first)."""
         import numpy as np
         model = self._need_model()
-        x = decode_tensor(req["x"])
-        spec = self.manifest["inputs"][0]
-        batch, sample_shape = spec["shape"][0], tuple(spec["shape"][1:])
-        if tuple(x.shape[1:]) != sample_shape or len(x) % batch:
-            raise AgentError(E_SHAPE_MISMATCH, f"inputs of shape {list(x.shape)} do not match the model input "
-                                               f"{spec['shape']} (N must be a multiple of {batch})")
+        specs = self.manifest["inputs"]
+        arrays = [decode_tensor(t) for t in req["inputs"]] if "inputs" in req else [decode_tensor(req["x"])]
+        if len(arrays) != len(specs):
+            raise AgentError(E_SHAPE_MISMATCH, f"{len(arrays)} input tensor(s) given, the model takes {len(specs)}")
+        batch, n = specs[0]["shape"][0], len(arrays[0])
+        for x, spec in zip(arrays, specs):
+            if tuple(x.shape[1:]) != tuple(spec["shape"][1:]) or len(x) != n or n % batch:
+                raise AgentError(E_SHAPE_MISMATCH, f"input '{spec['name']}' of shape {list(x.shape)} does not match "
+                                                   f"the model input {spec['shape']} (N must be the same for every "
+                                                   f"input and a multiple of {batch})")
         # Float samples are cast to the manifest's dtype (the runtime quantizes them if the model is int8);
         # integer samples go to the runtime as they are. raw=true returns the model's own output type.
-        if x.dtype.kind == "f":
-            x = x.astype(spec["dtype"], copy=False)
+        arrays = [x.astype(spec["dtype"], copy=False) if x.dtype.kind == "f" else x for x, spec in zip(arrays, specs)]
         read = getattr(model, "native_outputs", model.outputs) if req.get("raw") else model.outputs
-        outs = []
-        for i in range(0, len(x), batch):
-            model.invoke(model.prepare([x[i:i + batch]]))
-            outs.append(read()[0].copy())
-        return {"y": encode_tensor(np.concatenate(outs))}
+        runs = []
+        for i in range(0, n, batch):
+            model.invoke(model.prepare([x[i:i + batch] for x in arrays]))
+            runs.append([o.copy() for o in read()])
+        outputs = [np.concatenate([r[k] for r in runs]) for k in range(len(runs[0]))]
+        return {"outputs": [encode_tensor(o) for o in outputs], "y": encode_tensor(outputs[0])}
 
     def cmd_memory(self, req: dict) -> dict:
         return memory()

@@ -65,8 +65,10 @@ class AgentClient:
         return self.request("bench", runs=runs, warmup=warmup, cooldown_s=cooldown_s,
                             timeout=self.timeout + runs * (cooldown_s + 1))
 
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        return decode_tensor(self.request("predict", x=encode_tensor(x))["y"])
+    def predict(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        """Every model output for N samples (one array per model input, N samples each)."""
+        resp = self.request("predict", inputs=[encode_tensor(x) for x in inputs])
+        return [decode_tensor(t) for t in resp["outputs"]]
 
     def memory(self) -> dict[str, Any]:
         return self.request("memory")

@@ -20,28 +20,67 @@ class CompressionConfig(Protocol):
 
 @dataclass
 class CompressionContext:
-    """What a method may use besides the model: example inputs, data, and a progress callback."""
+    """What a method may use besides the model: example inputs, data, and a progress callback.
+
+    `calibration` is the samples of a one-input model (an array) or one array per input (a sequence, in the
+    model's input order), each shaped (N, *sample shape of that input); validated once here."""
 
     example_inputs: tuple[torch.Tensor, ...]
-    calibration: np.ndarray | None = None  # x: samples without the batch dimension of the example
+    calibration: np.ndarray | Sequence[np.ndarray] | None = None
     labels: np.ndarray | None = None
     progress: Callable[[str, int, int], None] = field(default=lambda what, done, total: None)
+    input_names: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        self.calibration_inputs: tuple[np.ndarray, ...] | None = None
+        if self.calibration is None:
+            return
+        arrays = (self.calibration,) if isinstance(self.calibration, np.ndarray) else tuple(self.calibration)
+        if len(arrays) != len(self.example_inputs):
+            raise InputError(f"calibration data has {len(arrays)} input array(s), the model takes "
+                             f"{len(self.example_inputs)}")
+        for i, (x, example) in enumerate(zip(arrays, self.example_inputs)):
+            if tuple(x.shape[1:]) != tuple(example.shape[1:]):
+                raise InputError(f"calibration data has samples of shape {tuple(x.shape[1:])} for input {i}, "
+                                 f"the model takes {tuple(example.shape[1:])}", "reshape it to (N, *input_shape)")
+            if x.dtype.kind == "f" and not np.isfinite(x).all():
+                raise InputError(f"calibration data for input {i} contains NaN or Inf",
+                                 "clean the data: quantization ranges computed from it would be meaningless")
+        if len({len(x) for x in arrays}) > 1:
+            raise InputError("calibration input arrays have different sample counts")
+        if len(arrays[0]) == 0:
+            raise InputError("calibration data has no samples")
+        self.calibration_inputs = arrays
+        if len(arrays) == 1:
+            self.calibration = arrays[0]
+
+    def single_input(self, method: str) -> np.ndarray:
+        """The calibration samples of a one-input model (methods that train on x alone)."""
+        if self.calibration_inputs is None:
+            raise InputError(f"{method} needs calibration data", "pass --calibration DATA.npz")
+        if len(self.calibration_inputs) != 1:
+            raise InputError(f"{method} handles one-input models; this model takes {len(self.calibration_inputs)} "
+                             "inputs", "apply it to the model in your own script, or leave it out of the recipe")
+        return self.calibration_inputs[0]
 
     def calibration_batches(self, limit: int) -> list[tuple[torch.Tensor, ...]]:
-        """Calibration samples shaped like the (fixed-batch) example input, at most `limit` of them."""
-        if self.calibration is None:
-            raise InputError("this method needs calibration data", "pass --calibration DATA.npz with an array 'x'")
-        example = self.example_inputs[0]
-        batch = example.shape[0]
-        x = self.calibration
-        if tuple(x.shape[1:]) != tuple(example.shape[1:]):
-            raise InputError(f"calibration data has samples of shape {tuple(x.shape[1:])}, "
-                             f"the model takes {tuple(example.shape[1:])}", "reshape 'x' to (N, *input_shape)")
-        usable = min(len(x), limit) // batch * batch
+        """Calibration samples batched like the (fixed-batch) example inputs, at most `limit` samples."""
+        if self.calibration_inputs is None:
+            raise InputError("this method needs calibration data", "pass --calibration DATA.npz")
+        batch = self.example_inputs[0].shape[0]
+        n = len(self.calibration_inputs[0])
+        usable = min(n, limit) // batch * batch
         if usable == 0:
-            raise InputError(f"calibration data has {len(x)} samples, need at least {batch}")
-        t = torch.from_numpy(np.ascontiguousarray(x[:usable])).to(example.dtype)
-        return [(t[i:i + batch],) for i in range(0, usable, batch)]
+            raise InputError(f"calibration data has {n} samples, need at least {batch}"
+                             if limit >= batch else f"calibration_samples must be at least {batch}, got {limit}")
+        tensors = [torch.from_numpy(np.ascontiguousarray(x[:usable])).to(e.dtype)
+                   for x, e in zip(self.calibration_inputs, self.example_inputs)]
+        return [tuple(t[i:i + batch] for t in tensors) for i in range(0, usable, batch)]
+
+    def first_output(self, model: torch.nn.Module, inputs: Sequence[torch.Tensor]) -> torch.Tensor:
+        """The model's first output (models may return a tuple of outputs)."""
+        out = model(*inputs)
+        return out[0] if isinstance(out, (tuple, list)) else out
 
 
 Apply = Callable[[torch.nn.Module, Any, CompressionContext], torch.nn.Module]

@@ -198,7 +198,6 @@ def distill(teacher: nn.Module, config: DistillConfig, x: torch.Tensor, labels: 
 
 @register(DistillConfig)
 def _distill(model: nn.Module, config: DistillConfig, ctx: CompressionContext) -> nn.Module:
-    ctx.calibration_batches(1)  # validates presence and shape of the training data
-    x = torch.from_numpy(np.ascontiguousarray(ctx.calibration)).to(ctx.example_inputs[0].dtype)
+    x = torch.from_numpy(np.ascontiguousarray(ctx.single_input("distillation"))).to(ctx.example_inputs[0].dtype)
     y = None if ctx.labels is None else torch.from_numpy(np.asarray(ctx.labels)).long()
     return distill(model, config, x, y, ctx.progress, ctx.example_inputs)

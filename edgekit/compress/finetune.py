@@ -30,23 +30,25 @@ def eval_mode(model: nn.Module) -> nn.Module:
         return model
 
 
+def is_exported_graph(model: nn.Module) -> bool:
+    """A module from torch.export (a .pt2): fixed batch size, no train()/eval()."""
+    from torch.export._unlift import _StatefulGraphModule
+    return isinstance(model, _StatefulGraphModule)
+
+
 def _train_mode(model: nn.Module) -> None:
+    """Training mode; an exported graph (a .pt2) has none: it trains with its inference semantics baked in
+    (batch-norm statistics frozen, dropout off), so its fine-tuning differs from the nn.Module's."""
     try:
         model.train()
     except NotImplementedError:
-        raise InputError("fine-tuning needs the model's nn.Module; this model is an exported graph (a .pt2)",
-                         "give MODEL as file.py:factory, or set finetune_epochs = 0") from None
+        pass
 
 
 def training_data(ctx: CompressionContext) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The calibration set as tensors (x, y or None), checked against the example input."""
-    if ctx.calibration is None:
-        raise InputError("fine-tuning needs training data", "pass --calibration DATA.npz with 'x' (and 'y' labels)")
     example = ctx.example_inputs[0]
-    x = ctx.calibration
-    if tuple(x.shape[1:]) != tuple(example.shape[1:]):
-        raise InputError(f"calibration data has samples of shape {tuple(x.shape[1:])}, "
-                         f"the model takes {tuple(example.shape[1:])}", "reshape 'x' to (N, *input_shape)")
+    x = ctx.single_input("fine-tuning")
     xt = torch.from_numpy(np.ascontiguousarray(x)).to(example.dtype)
     yt = None if ctx.labels is None else torch.from_numpy(np.asarray(ctx.labels)).long()
     return xt, yt
@@ -70,12 +72,17 @@ def finetune(model: nn.Module, ctx: CompressionContext, epochs: int, *, lr: floa
             after_step()
         return eval_mode(model)
     x, y = training_data(ctx)
+    chunk = 256
+    if is_exported_graph(model):  # its program guards the batch size it was exported with
+        batch_size = chunk = ctx.example_inputs[0].shape[0]
+        x = x[:len(x) // batch_size * batch_size]
+        y = None if y is None else y[:len(x)]
     if y is None and teacher is None:
         teacher = copy.deepcopy(model)
     targets = y
     if y is None:  # no labels: match the unpruned model's outputs on the same inputs
         with torch.no_grad():
-            targets = torch.cat([_first(eval_mode(teacher)(x[i:i + 256])) for i in range(0, len(x), 256)])
+            targets = torch.cat([_first(eval_mode(teacher)(x[i:i + chunk])) for i in range(0, len(x), chunk)])
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from .base import CompressionContext, register
+from .finetune import eval_mode
 from .int4 import Int4Linear, check_group_size, group_params, quantize_codes, quantizable_linears, set_submodule
 
 
@@ -146,12 +147,11 @@ def _sibling_sets(model: nn.Module, names: list[str], probe: torch.Tensor) -> li
 @register(GptqInt4Config)
 def _gptq(model: nn.Module, config: GptqInt4Config, ctx: CompressionContext) -> nn.Module:
     check_group_size(config.group_size)
-    ctx.calibration_batches(1)  # validates presence and shape of the calibration data
-    x = torch.from_numpy(np.ascontiguousarray(ctx.calibration[:config.calibration_samples]))
+    x = torch.from_numpy(np.ascontiguousarray(ctx.single_input("GPTQ")[:config.calibration_samples]))
     x = x.to(ctx.example_inputs[0].dtype)
     # An eager module takes any batch size; calibrating in larger batches is much faster than the example's.
     batches = [x[i:i + config.batch_size] for i in range(0, len(x), config.batch_size)]
-    model = copy.deepcopy(model).eval()
+    model = eval_mode(copy.deepcopy(model))
     names = [n for n, _ in quantizable_linears(model, config.group_size, config.skip)]
     sets = _sibling_sets(model, names, batches[0])
     for k, group in enumerate(sets):

@@ -16,6 +16,7 @@ from torch import nn
 
 from ..errors import InputError
 from .base import CompressionContext, register
+from .finetune import eval_mode
 
 
 @dataclass(frozen=True)
@@ -49,32 +50,38 @@ def _qat(model: nn.Module, config: QatInt8Config, ctx: CompressionContext) -> nn
     from torchao.quantization.pt2e import move_exported_model_to_eval, move_exported_model_to_train
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_qat_pt2e
 
-    ctx.calibration_batches(1)  # validates presence and shape of the training data
-    x = torch.from_numpy(np.ascontiguousarray(ctx.calibration)).to(ctx.example_inputs[0].dtype)
+    x = torch.from_numpy(np.ascontiguousarray(ctx.single_input("QAT"))).to(ctx.example_inputs[0].dtype)
     y = None if ctx.labels is None else torch.from_numpy(np.asarray(ctx.labels))
     if y is not None and len(y) != len(x):
         raise InputError(f"training data has {len(x)} samples but {len(y)} labels")
-    model = model.eval()
+    model = eval_mode(model)
     with torch.no_grad():
         target = y if y is not None else torch.cat([model(x[i:i + 256]) for i in range(0, len(x), 256)])
 
     # Traced with a dynamic batch so training can use mini-batches; the exporter re-traces at the example's batch.
     sample = x[:2] if len(x) >= 2 else x.repeat(2, *([1] * (x.dim() - 1)))
-    graph = torch.export.export(model, (sample,), dynamic_shapes=({0: torch.export.Dim.AUTO},)).module()
+    batch_size = config.batch_size
+    try:
+        graph = torch.export.export(model, (sample,), dynamic_shapes=({0: torch.export.Dim.AUTO},)).module()
+    except Exception:  # a .pt2's program guards its batch size: train at that size instead
+        batch_size = ctx.example_inputs[0].shape[0]
+        graph = torch.export.export(model, ctx.example_inputs).module()
+        x = x[:len(x) // batch_size * batch_size]
+        target = target[:len(x)]
     prepared = prepare_qat_pt2e(graph, _qat_quantizer(config.per_channel))
     with torch.no_grad():  # initialise the observers on a batch before the first gradient step
-        prepared(x[:config.batch_size])
+        prepared(x[:batch_size])
 
     torch.manual_seed(config.seed)
     opt = torch.optim.Adam([p for p in prepared.parameters() if p.requires_grad], lr=config.lr)
     move_exported_model_to_train(prepared)
-    steps = (len(x) + config.batch_size - 1) // config.batch_size
+    steps = (len(x) + batch_size - 1) // batch_size
     for epoch in range(config.epochs):
         if epoch == config.freeze_observers_after:
             _freeze_observers(prepared)
         perm = torch.randperm(len(x))
         for s in range(steps):
-            idx = perm[s * config.batch_size:(s + 1) * config.batch_size]
+            idx = perm[s * batch_size:(s + 1) * batch_size]
             out = prepared(x[idx])
             loss = (nn.functional.cross_entropy(out, target[idx]) if y is not None
                     else nn.functional.mse_loss(out, target[idx]))

@@ -7,6 +7,7 @@ from typing import ClassVar
 import torch
 
 from .base import CompressionContext, register
+from .finetune import eval_mode
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ def _xnnpack_quantizer(per_channel: bool, dynamic: bool):
 
 def _pt2e(model: torch.nn.Module, quantizer, batches, ctx: CompressionContext) -> torch.nn.Module:
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
-    graph = torch.export.export(model.eval(), ctx.example_inputs).module()
+    graph = torch.export.export(eval_mode(model), ctx.example_inputs).module()
     prepared = prepare_pt2e(graph, quantizer)
     with torch.no_grad():
         for i, batch in enumerate(batches):

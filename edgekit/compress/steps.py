@@ -65,16 +65,19 @@ def wants_sparse_storage(explicit: bool | None, recipe: Sequence[Any], model: to
     return bool(total) and sum(int((t == 0).sum()) for t in weights) >= zero_share * total
 
 
-def _outputs(model: torch.nn.Module, x: torch.Tensor, batch: int) -> torch.Tensor:
+def _outputs(model: torch.nn.Module, x: Sequence[torch.Tensor], batch: int) -> torch.Tensor:
+    """The first output over every sample of `x` (one tensor per model input)."""
+    n = len(x[0])
+
     def run(step: int) -> torch.Tensor:
         outs = []
-        for i in range(0, len(x) - len(x) % step, step):
-            out = model(x[i:i + step])
+        for i in range(0, n - n % step, step):
+            out = model(*(t[i:i + step] for t in x))
             outs.append(out[0] if isinstance(out, (tuple, list)) else out)
         return torch.cat(outs)
     with torch.no_grad():
         try:
-            return run(min(256, len(x)))
+            return run(min(256, n))
         except Exception:  # an exported graph runs at its fixed batch size only
             return run(batch)
 
@@ -84,16 +87,20 @@ class Quality:
 
     def __init__(self, model: torch.nn.Module, ctx: CompressionContext, eval_data: Dataset | None,
                  limit: int = 512) -> None:
-        example = ctx.example_inputs[0]
-        self.batch = example.shape[0]
+        examples = ctx.example_inputs
+        self.batch = examples[0].shape[0]
         if eval_data is not None:
-            x, y, source = eval_data.x, eval_data.y, "eval data"
-        elif ctx.calibration is not None:
-            x, y, source = ctx.calibration, ctx.labels, "calibration data (also used for fine-tuning: optimistic)"
+            names = [f"input_{i}" for i in range(len(examples))] if len(examples) > 1 else ["x"]
+            names = list(ctx.input_names) if ctx.input_names else names
+            x = eval_data.for_inputs(names, [e.shape for e in examples], "eval")
+            y, source = eval_data.y, "eval data"
+        elif ctx.calibration_inputs is not None:
+            x, y = ctx.calibration_inputs, ctx.labels
+            source = "calibration data (also used for fine-tuning: optimistic)"
         else:
-            x, y, source = example.numpy(), None, "the example input"
-        n = max(self.batch, min(limit, len(x)) // self.batch * self.batch)
-        self.x = torch.from_numpy(np.ascontiguousarray(x[:n])).to(example.dtype)
+            x, y, source = [e.numpy() for e in examples], None, "the example input"
+        n = max(self.batch, min(limit, len(x[0])) // self.batch * self.batch)
+        self.x = [torch.from_numpy(np.ascontiguousarray(a[:n])).to(e.dtype) for a, e in zip(x, examples)]
         self.y = None if y is None else np.asarray(y[:n])
         self.name = "top1_accuracy" if self.y is not None else "cosine_vs_input_model"
         self.source = f"{source}, {n} samples"

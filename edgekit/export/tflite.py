@@ -170,25 +170,23 @@ def dequantize(y: np.ndarray, quantization: dict[str, Any] | None) -> np.ndarray
     return ((y.astype(np.float32) - quantization["zero_point"]) * quantization["scale"]).astype(np.float32)
 
 
-def host_runner(path: str | Path) -> Callable[[np.ndarray], np.ndarray]:
-    """A function running the .tflite at `path` on this host (ai_edge_litert) over a batch of float samples,
-    at the model's fixed batch size, returning the first output as float32 (dequantized if int8)."""
-    from ai_edge_litert.interpreter import Interpreter
-    interp = Interpreter(model_path=str(path), num_threads=1)
-    interp.allocate_tensors()
-    (inp,), out = _tensor_facts(interp.get_input_details()), _tensor_facts(interp.get_output_details())[0]
-    in_index, out_index = interp.get_input_details()[0]["index"], interp.get_output_details()[0]["index"]
-    batch = inp["shape"][0]
+def host_runner(path: str | Path) -> Callable[[list[np.ndarray]], list[np.ndarray]]:
+    """A function running the .tflite at `path` on this host (ai_edge_litert, through the agent's own TFLite
+    wrapper) over batches of float samples, one array per model input, at the model's fixed batch size; returns
+    every output as float32 (dequantized if int8), in the PyTorch model's order."""
+    from ..agent.agent import TFLiteModel
+    model = TFLiteModel(Path(path))
+    batch = int(model._inputs[0]["shape"][0])
 
-    def run(x: np.ndarray) -> np.ndarray:
-        if len(x) % batch:
-            raise UnsupportedError(f"{len(x)} samples are not a multiple of the model's batch size {batch}")
-        outs = []
-        for i in range(0, len(x), batch):
-            interp.set_tensor(in_index, quantize(x[i:i + batch], inp["dtype"], inp["quantization"]))
-            interp.invoke()
-            outs.append(dequantize(interp.get_tensor(out_index).copy(), out["quantization"]))
-        return np.concatenate(outs)
+    def run(inputs: list[np.ndarray]) -> list[np.ndarray]:
+        n = len(inputs[0])
+        if n % batch:
+            raise UnsupportedError(f"{n} samples are not a multiple of the model's batch size {batch}")
+        runs = []
+        for i in range(0, n, batch):
+            model.invoke(model.prepare([x[i:i + batch] for x in inputs]))
+            runs.append([o.copy() for o in model.outputs()])
+        return [np.concatenate([r[k] for r in runs]) for k in range(len(runs[0]))]
     return run
 
 
@@ -207,11 +205,12 @@ def _conversion_error(exc: Exception, what: str) -> UnsupportedError:
     return UnsupportedError(f"{what} failed: {first[:300]}", "see litert-torch's supported operators")
 
 
-def _calibration_batches(calibration: Any, example: torch.Tensor, limit: int) -> list[tuple[torch.Tensor, ...]]:
+def _calibration_batches(calibration: Any, example_inputs: tuple[torch.Tensor, ...], limit: int
+                         ) -> list[tuple[torch.Tensor, ...]]:
     if calibration is None:
         raise UnsupportedError("INT8 .tflite export needs calibration data", "pass calibration samples")
     if isinstance(calibration, np.ndarray):
-        ctx = CompressionContext(example_inputs=(example,), calibration=calibration)
+        ctx = CompressionContext(example_inputs=example_inputs, calibration=calibration)
         return ctx.calibration_batches(limit)
     return [tuple(b) if isinstance(b, (tuple, list)) else (b,) for b in list(calibration)[:limit]]
 
@@ -245,7 +244,7 @@ def export_tflite(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ..
             from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer, get_symmetric_quantization_config
             from litert_torch.quantize.quant_config import QuantConfig
             from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
-            batches = _calibration_batches(calibration, example_inputs[0], calibration_samples)
+            batches = _calibration_batches(calibration, example_inputs, calibration_samples)
             quantizer = PT2EQuantizer().set_global(
                 get_symmetric_quantization_config(is_per_channel=per_channel, is_dynamic=False))
             prepared = prepare_pt2e(torch.export.export(model, example_inputs).module(), quantizer)

@@ -118,7 +118,7 @@ class FirmwareSession:
         if not info.ready:
             self.run(1)  # raises with the kernel's own status code
             raise DeviceError("the model did not prepare on the device")
-        reference = self.artifact.reference()["inputs"][:1]
+        reference = self.artifact.reference().inputs[0][:1]
         self.set_input(self._quantize(reference).tobytes())
         first = self.run(1)
         return {"load_s": 0.0, "first_inference_s": self._ns(first.ticks_last) / 1e9}
@@ -126,7 +126,7 @@ class FirmwareSession:
     def bench(self, runs: int, warmup: int, cooldown_s: float = 0.0) -> dict[str, Any]:
         """Latencies from SysTick (virtual time under QEMU). The input is set before every run: a run may reuse
         the input's arena bytes for later tensors, as TFLite Micro does."""
-        sample = self._quantize(self.artifact.reference()["inputs"][:1]).tobytes()
+        sample = self._quantize(self.artifact.reference().inputs[0][:1]).tobytes()
         for _ in range(warmup):
             self.set_input(sample)
             self.run(1)
@@ -155,14 +155,17 @@ class FirmwareSession:
         from ..export.tflite import quantize
         return quantize(np.asarray(x), "int8", {"scale": self.in_spec["scale"], "zero_point": self.in_spec["zero_point"]})
 
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        """Float samples (batched like the model's input) -> dequantized float outputs, one inference each."""
+    def predict(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        """Float samples (batched like the model's input) -> dequantized float outputs, one inference each.
+        The firmware runs models with one input and one output."""
         from ..export.tflite import dequantize
+        if len(inputs) != 1:
+            raise DeviceError(f"the firmware takes one input tensor, {len(inputs)} given")
         batch = self.in_spec["shape"][0]
-        q = self._quantize(x)
+        q = self._quantize(inputs[0])
         outs = [self.invoke_raw(q[i:i + batch]) for i in range(0, len(q) - len(q) % batch, batch)]
         y = np.concatenate(outs) if outs else np.zeros((0, *self.out_spec["shape"][1:]), np.int8)
-        return dequantize(y, {"scale": self.out_spec["scale"], "zero_point": self.out_spec["zero_point"]})
+        return [dequantize(y, {"scale": self.out_spec["scale"], "zero_point": self.out_spec["zero_point"]})]
 
     def memory(self) -> dict[str, Any]:
         s = self.stats()

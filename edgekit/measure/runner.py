@@ -9,8 +9,8 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import __version__
-from ..artifact import Artifact
-from ..errors import UnsupportedError
+from ..artifact import Artifact, Reference
+from ..errors import InputError, UnsupportedError
 from ..modelio import Dataset
 from ..profiles import Profile, load_profile
 from ..transport import make_transport
@@ -38,10 +38,11 @@ def benchmark(artifact: Artifact | str | Path, target: Profile | str, *, runs: i
                                f"it accepts: {', '.join(profile.software.formats)}; compile for this target")
     if art.size_bytes > profile.hardware.storage_bytes:
         raise UnsupportedError(f"artifact is {art.size_bytes:,} B, larger than the target's storage")
-    spec = art.manifest["inputs"][0]
-    if eval_data is not None and tuple(eval_data.x.shape[1:]) != tuple(spec["shape"][1:]):
-        raise UnsupportedError(f"eval data has samples of shape {tuple(eval_data.x.shape[1:])}, the model takes "
-                               f"{tuple(spec['shape'][1:])}")
+    specs = art.manifest["inputs"]
+    eval_inputs = (eval_data.for_inputs([s["name"] for s in specs], [s["shape"] for s in specs], "eval")
+                   if eval_data is not None else None)
+    if eval_data is not None:
+        check_labels(eval_data, art.manifest["outputs"][0]["shape"])
 
     t0 = time.perf_counter()
     with make_transport(profile, transport, transport_options) as link:
@@ -57,8 +58,9 @@ def benchmark(artifact: Artifact | str | Path, target: Profile | str, *, runs: i
             bench = session.bench(runs=runs, warmup=warmup, cooldown_s=cooldown_s)
             progress("benchmarking", runs, runs)
             ref = art.reference()
-            device_ref = session.predict(ref["inputs"])
-            accuracy = _evaluate(session, eval_data, spec["shape"][0], progress) if eval_data is not None else None
+            device_ref = session.predict(ref.inputs)
+            accuracy = (_evaluate(session, eval_inputs, eval_data.y, specs[0]["shape"][0], progress)
+                        if eval_data is not None else None)
             mem = session.memory()
         finally:
             session.close()
@@ -86,8 +88,7 @@ def benchmark(artifact: Artifact | str | Path, target: Profile | str, *, runs: i
         "first_inference_ms": loaded["first_inference_s"] * 1e3,
         "memory": {**mem, "limit_bytes": transport_facts.get("memory_limit_bytes")},
         "counters": bench.get("counters"),  # device-specific counts (e.g. instructions under QEMU)
-        "fidelity": {"samples": int(len(ref["inputs"])), "vs_host": agreement(device_ref, ref["outputs"]),
-                     "vs_float": agreement(device_ref, ref["float_outputs"]) if "float_outputs" in ref else None},
+        "fidelity": _fidelity(art, ref, device_ref),
         "accuracy": accuracy,
         "energy": energy,
         "device_estimate": estimate,
@@ -97,14 +98,45 @@ def benchmark(artifact: Artifact | str | Path, target: Profile | str, *, runs: i
     }
 
 
-def _evaluate(client: Any, data: Dataset, batch: int, progress: Progress,
+def _fidelity(art: Artifact, ref: Reference, device: list[np.ndarray]) -> dict[str, Any]:
+    """Device outputs against the host's: the first output at the top level, every output under 'outputs'."""
+    names = [o["name"] for o in art.manifest["outputs"]]
+    per_output = []
+    for k, (name, host) in enumerate(zip(names, ref.outputs)):
+        floats = ref.float_outputs[k] if ref.float_outputs and k < len(ref.float_outputs) else None
+        per_output.append({"name": name, "vs_host": agreement(device[k], host),
+                           "vs_float": agreement(device[k], floats) if floats is not None else None})
+    return {"samples": ref.count, "vs_host": per_output[0]["vs_host"], "vs_float": per_output[0]["vs_float"],
+            **({"outputs": per_output} if len(per_output) > 1 else {})}
+
+
+def check_labels(data: Dataset, output_shape: list[int]) -> None:
+    """Labels must be class indices of the first output, checked before any device time is spent."""
+    if data.y is None:
+        return
+    y = np.asarray(data.y)
+    classes = int(np.prod(output_shape[1:])) if len(output_shape) > 1 else 1
+    if len(y) == 0:
+        raise InputError(f"{data.source} has no samples")
+    if y.ndim != 1:
+        raise InputError(f"{data.source}: 'y' has shape {list(y.shape)}; labels are one class index per sample",
+                         "store y = one_hot.argmax(axis=1)" if y.ndim == 2 else None)
+    if y.dtype.kind == "f" and not np.all(np.mod(y, 1) == 0):
+        raise InputError(f"{data.source}: 'y' holds fractional values; labels are integer class indices")
+    if y.dtype.kind not in "iuf" or y.min() < 0 or y.max() >= classes:
+        raise InputError(f"{data.source}: labels must be class indices in 0..{classes - 1} (the first output has "
+                         f"{classes} values), found {y.min()}..{y.max()}")
+
+
+def _evaluate(client: Any, inputs: list[np.ndarray], labels: np.ndarray | None, batch: int, progress: Progress,
               chunk: int = 256) -> dict[str, Any]:
-    n = len(data.x) // batch * batch
+    n = len(inputs[0]) // batch * batch
     outputs = []
     for start in range(0, n, chunk):
-        outputs.append(client.predict(np.ascontiguousarray(data.x[start:min(start + chunk, n)])))
-        progress("evaluating", min(start + chunk, n), n)
+        stop = min(start + chunk, n)
+        outputs.append(client.predict([np.ascontiguousarray(x[start:stop]) for x in inputs])[0])
+        progress("evaluating", stop, n)
     result: dict[str, Any] = {"samples": n}
-    if data.y is not None:
-        result["top1"] = top1_accuracy(np.concatenate(outputs), data.y[:n])
+    if labels is not None:
+        result["top1"] = top1_accuracy(np.concatenate(outputs), np.asarray(labels[:n]).astype(np.int64))
     return result

@@ -18,7 +18,7 @@ def converse(agent, *requests):
 
 def test_hello_and_unknown_command(tmp_path):
     hello, unknown = converse(Agent(tmp_path), {"id": 1, "cmd": "hello"}, {"id": 2, "cmd": "dance"})
-    assert hello["ok"] and hello["protocol_version"] == 1 and hello["machine"]["cpu_count"] >= 1
+    assert hello["ok"] and hello["protocol_version"] == 2 and hello["machine"]["cpu_count"] >= 1
     assert not unknown["ok"] and unknown["error"]["code"] == E_BAD_REQUEST and unknown["id"] == 2
 
 

@@ -58,7 +58,7 @@ def test_int8_model_on_tflite_runtime(workspace, digits):
     steps = y / q["scale"] + q["zero_point"]
     assert np.allclose(steps, np.round(steps), atol=1e-3), "outputs are not on the int8 grid"
     from edgekit.export.tflite import host_runner
-    host = host_runner(workspace / "art" / "model.tflite")(x)
+    host = host_runner(workspace / "art" / "model.tflite")([x])[0]
     assert np.abs(y - host).max() <= 1.01 * q["scale"]  # two runtimes: at most one quantization step apart
     assert (y.argmax(1) == host.argmax(1)).mean() >= 0.95
     r = decode_tensor(raw["y"])

@@ -28,10 +28,9 @@ def test_dynamic_int8_on_linear_model():
 
 
 def test_calibration_of_wrong_shape_is_an_input_error(digits, digits_example):
-    model, _ = digits
-    ctx = CompressionContext(digits_example, calibration=np.zeros((10, 1, 7, 7), np.float32))
+    # checked once, where the data meets the model: before any method runs
     with pytest.raises(InputError, match=r"shape \(1, 7, 7\).*\(1, 8, 8\)"):
-        compress(model, Int8StaticConfig(), ctx)
+        CompressionContext(digits_example, calibration=np.zeros((10, 1, 7, 7), np.float32))
 
 
 def test_static_int8_without_calibration_says_what_to_do(digits, digits_example):

@@ -38,9 +38,9 @@ def test_fp32_lists_ops_and_matches_torch(fp32_art, digits):
     assert read_operators(fp32_art.model_file.read_bytes()) == export["operators"]
     ref = fp32_art.reference()
     assert fp32_art.manifest["reference"]["outputs"] == "host outputs of the exported model"
-    np.testing.assert_allclose(ref["outputs"], ref["float_outputs"], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(ref.outputs[0], ref.float_outputs[0], rtol=1e-4, atol=1e-4)
     run = host_runner(fp32_art.model_file)
-    tfl_acc = float((run(split.x_test).argmax(1) == split.y_test).mean())
+    tfl_acc = float((run([split.x_test])[0].argmax(1) == split.y_test).mean())
     assert abs(tfl_acc - accuracy(model, split.x_test, split.y_test)) < 0.005
 
 
@@ -55,10 +55,10 @@ def test_int8_is_full_integer_smaller_and_accurate(int8_art, fp32_art, digits):
     assert int8_art.size_bytes < 0.5 * fp32_art.size_bytes
     assert int8_art.manifest["recipe"][0]["method"] == "int8"
     ref = int8_art.reference()  # host outputs of the int8 file, dequantized: close to float but not equal
-    assert not np.array_equal(ref["outputs"], ref["float_outputs"])
-    assert (ref["outputs"].argmax(1) == ref["float_outputs"].argmax(1)).mean() >= 0.75
+    assert not np.array_equal(ref.outputs[0], ref.float_outputs[0])
+    assert (ref.outputs[0].argmax(1) == ref.float_outputs[0].argmax(1)).mean() >= 0.75
     run = host_runner(int8_art.model_file)
-    int8_acc = float((run(split.x_test).argmax(1) == split.y_test).mean())
+    int8_acc = float((run([split.x_test])[0].argmax(1) == split.y_test).mean())
     assert int8_acc >= accuracy(model, split.x_test, split.y_test) - 0.03
 
 
@@ -72,7 +72,7 @@ def test_float_io_config_wraps_int8_model(digits, digits_example, tmp_path):
     assert info["inputs"][0]["dtype"] == "float32" and info["outputs"][0]["dtype"] == "float32"
     assert info["operators"]["QUANTIZE"] >= 1 and info["operators"]["DEQUANTIZE"] >= 1
     assert CNN_OPS <= set(info["operators"])
-    y = host_runner(art.model_file)(split.x_test[:100])
+    y = host_runner(art.model_file)([split.x_test[:100]])[0]
     with torch.no_grad():
         ref = model(torch.from_numpy(split.x_test[:100])).numpy()
     assert (y.argmax(1) == ref.argmax(1)).mean() >= 0.9

@@ -73,7 +73,7 @@ def test_cli_bench_int8_tflite_on_emulated_pi(int8_art, digits_npz, digits):
     assert report["artifact"]["format"] == "tflite" and report["latency_ms"]["runs"] == 30
     _, split = digits
     from edgekit.export.tflite import host_runner
-    host_acc = float((host_runner(int8_art.model_file)(split.x_test).argmax(1) == split.y_test).mean())
+    host_acc = float((host_runner(int8_art.model_file)([split.x_test])[0].argmax(1) == split.y_test).mean())
     assert abs(report["accuracy"]["top1"] - host_acc) <= 0.01
     assert report["memory"]["limit_bytes"] == load_profile("rpi4").hardware.ram_bytes
     for key in ("emulator_start_s", "ssh_connect_s", "setup_s", "upload_s", "agent_start_s"):
