@@ -570,10 +570,10 @@ def _mean(graph: Graph, op: Op, dsp: bool) -> KernelCall:
         raise UnsupportedError(f"MEAN (op {op.index}): only the mean over H and W of an NHWC tensor is supported "
                                f"(axes {axes} of a rank-{len(x.shape)} tensor)")
     (si, zi), (so, zo) = _q(x), _q(out)
-    same = zi == zo and np.float32(si) == np.float32(so)
-    multiplier, shift = (0, 0) if same else quant.mean_multiplier(si, so, x.shape[1] * x.shape[2])
+    # TFLite Micro's int8 MEAN is QuantizedMeanOrSum whatever the quantization (equal scales too: multiplier 1.0)
+    multiplier, shift = quant.mean_multiplier(si, so, x.shape[1] * x.shape[2])
     params = {"input": _dims(x.shape), "input_zero_point": zi, "output_zero_point": zo, "multiplier": multiplier,
-              "shift": shift, "same_quant": int(same)}
+              "shift": shift}
     return KernelCall(op, "ek_mean_s8", "ek_mean_params", params, [x.index], out.index, [], 0, True)
 
 

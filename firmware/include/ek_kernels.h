@@ -89,12 +89,12 @@ typedef struct {
 } ek_softmax_params;
 
 /* MEAN over the spatial axes (H, W) of an NHWC tensor, keeping or dropping them (the output layout is the
- * same). Requantized when input and output scales differ (TFLite's QuantizedMeanOrSum path). */
+ * same): TFLite Micro's QuantizedMeanOrSum, the sum requantized by input_scale / output_scale with 1/count folded
+ * in by the host (equal quantizations included: TFLite Micro has no truncating-division path for int8 any more). */
 typedef struct {
     ek_dims input;
     int32_t input_zero_point, output_zero_point;
-    int32_t multiplier, shift;          /* input_scale / output_scale, TFLite QuantizeMultiplier */
-    int32_t same_quant;                 /* 1 when input and output scale and zero point are equal */
+    int32_t multiplier, shift;          /* input_scale / output_scale / count, as TFLite folds it */
 } ek_mean_params;
 
 /* TRANSPOSE of up to 4 dims (shorter ranks are padded with leading 1s by the host). */

@@ -1,5 +1,5 @@
-/* MEAN int8 over H and W of an NHWC tensor, reference: TFLite reference_ops::Mean (same quantization: truncating
- * integer division) and QuantizedMeanOrSum (requantized; the host folds 1/count into multiplier and shift). */
+/* MEAN int8 over H and W of an NHWC tensor, reference: TFLite reference_ops::QuantizedMeanOrSum (the path TFLite
+ * Micro takes for every int8 MEAN; the host folds 1/count into multiplier and shift). */
 #include "ek_fixedpoint.h"
 #include "ek_kernels.h"
 
@@ -29,14 +29,9 @@ ek_status ek_mean_s8(const ek_mean_params *p, const int8_t *input, int8_t *outpu
             for (int32_t i = 0; i < count; ++i) {
                 sum += x[i * in.c];
             }
-            int32_t out;
-            if (p->same_quant) {
-                out = sum / count;  /* C and C++ both truncate toward zero */
-            } else {
-                out = ek_requantize(sum - p->input_zero_point * count, p->multiplier, p->shift) + p->output_zero_point;
-                out = ek_clamp(out, INT8_MIN, INT8_MAX);
-            }
-            output[b * in.c + c] = (int8_t)out;
+            const int32_t out =
+                ek_requantize(sum - p->input_zero_point * count, p->multiplier, p->shift) + p->output_zero_point;
+            output[b * in.c + c] = (int8_t)ek_clamp(out, INT8_MIN, INT8_MAX);
         }
     }
     return EK_OK;

@@ -163,3 +163,17 @@ def test_float_edges_are_refused_with_a_reason(tmp_path):
     model = b.save(tmp_path / "deq.tflite", [x], [t])
     with pytest.raises(UnsupportedError, match="DEQUANTIZE .*int8 outputs"):
         generate(model, dsp=False)
+
+
+@needs_cc
+def test_mean_with_equal_quantization_is_requantized_like_tflite_micro(tmp_path):
+    """TFLite Micro's int8 MEAN always takes QuantizedMeanOrSum (a rounding requantization), also when input and
+    output share scale and zero point (what the converter writes for x.mean(keepdim=True) + x)."""
+    b = tb.Builder()
+    x = b.tensor([1, 5, 7, 6], scale=0.05, zero_point=-7)
+    m = b.tensor([1, 1, 1, 6], scale=0.05, zero_point=-7)
+    red = S.ReducerOptionsT()
+    red.keepDims = True
+    b.op(S.BuiltinOperator.MEAN, [x, tb.ints(b, [1, 2])], [m], S.BuiltinOptions.ReducerOptions, red)
+    out = tb.binary(b, "ADD", x, m, [1, 5, 7, 6], 0.08, 3)
+    _host_equals_tflm(tmp_path, b.save(tmp_path / "mean.tflite", [x], [out]), (1, 5, 7, 6), dsp=False, n=32)
