@@ -38,7 +38,6 @@ QUOTED = {"resnet18": 11.69e6, "mobilenet_v2": 3.50e6, "mobilenet_v3_small": 2.5
 
 @lru_cache(maxsize=None)
 def built(name: str):
-    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     return ZOO[name].factory()
 
 

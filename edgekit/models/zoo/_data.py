@@ -3,7 +3,9 @@
 - images: a "dead leaves" scene (occluding discs and boxes, each with its own colour and texture) over a
   1/f^alpha background, with a colour cast and a contrast per image, quantised to 8 bits like a decoded JPEG;
 - MFCCs: a log-mel spectrogram (noise floor plus a spoken "word": an energy envelope of syllables and drifting
-  formants), turned into MFCCs with TensorFlow's `mfccs_from_log_mel_spectrograms` scaling (DCT-II / sqrt(2M));
+  formants; some clips end in zero padding), turned into MFCCs with TensorFlow's
+  `mfccs_from_log_mel_spectrograms` scaling (DCT-II * 2 / sqrt(2M)): c0 spans about -124 (digital silence)
+  to +20, the higher coefficients a few units;
 - log-mel vectors: a machine-noise spectrogram in dB (tilt, harmonic peaks, slow fluctuation, per-bin noise),
   five consecutive frames concatenated as the DCASE 2020 / MLPerf Tiny anomaly-detection features are;
 - token ids: [CLS] + Zipf-distributed word pieces + [SEP], then [PAD] with a 0 attention mask.
@@ -82,9 +84,11 @@ def _smooth(x: np.ndarray, sigma: float, axis: int) -> np.ndarray:
     return np.moveaxis(out, -1, axis)
 
 
-def log_mel_speech(r: np.random.Generator, n: int, frames: int = 49, mel_bins: int = 40) -> np.ndarray:
+def log_mel_speech(r: np.random.Generator, n: int, frames: int = 49, mel_bins: int = 40,
+                   silence_share: float = 0.25) -> np.ndarray:
     """(n, frames, mel_bins) natural-log mel magnitudes of a one-second clip with one spoken word (the MLPerf
-    Tiny KWS front end: 30 ms Hann windows every 20 ms, 40 mel bins 20-4000 Hz, log(mel + 1e-6))."""
+    Tiny KWS front end: 30 ms Hann windows every 20 ms, 40 mel bins 20-4000 Hz, log(mel + 1e-6)); about a
+    `silence_share` of the clips end in digital silence (zero padding), which sets the bottom of the range."""
     m = np.arange(mel_bins)[None, None, :] / (mel_bins - 1)
     floor = (r.uniform(-8.0, -4.5, (n, 1, 1)) - r.uniform(0.5, 2.0, (n, 1, 1)) * m
              + 0.4 * _smooth(r.standard_normal((n, frames, mel_bins)), 1.5, 2))
@@ -108,6 +112,9 @@ def log_mel_speech(r: np.random.Generator, n: int, frames: int = 49, mel_bins: i
     level = r.uniform(-1.5, 2.5, (n, 1, 1))
     speech = level + speech - 1.5 * m + np.log(env + 1e-4)
     logmel = np.logaddexp(floor, speech) + 0.15 * r.standard_normal((n, frames, mel_bins))
+    # Speech Commands clips shorter than a second are zero-padded: those frames are log(0 + 1e-6) in every bin.
+    for i in np.flatnonzero(r.random(n) < silence_share):
+        logmel[i, frames - int(r.integers(2, frames // 4)):] = np.log(1e-6)
     return logmel
 
 
