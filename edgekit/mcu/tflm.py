@@ -7,9 +7,11 @@ import re
 import sys
 import tempfile
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
+
+from ..errors import UnsupportedError
 
 
 def interpreter(path: str | Path):
@@ -29,12 +31,21 @@ def run_int8(path: str | Path, samples: np.ndarray) -> np.ndarray:
     return np.concatenate(outs)
 
 
-def float_runner(path: str | Path, in_q: dict, out_q: dict) -> Callable[[np.ndarray], np.ndarray]:
-    """Float samples in, dequantized float outputs out, through TFLite Micro (the artifact's host reference)."""
+def float_runner(path: str | Path, in_q: dict, out_q: dict) -> Callable[[Any], Any]:
+    """Float samples in, dequantized float outputs out, through TFLite Micro (the artifact's host reference).
+    Takes one array, or a list of one array per model input (the exporters' multi-input convention) and then
+    returns a list of one array per output; the MCU path has one input and one output."""
     from ..export.tflite import dequantize, quantize
 
-    def run(x: np.ndarray) -> np.ndarray:
+    def run_one(x: np.ndarray) -> np.ndarray:
         return dequantize(run_int8(path, quantize(np.asarray(x), "int8", in_q)), out_q)
+
+    def run(x: Any) -> Any:
+        if isinstance(x, (list, tuple)):
+            if len(x) != 1:
+                raise UnsupportedError(f"the MCU path runs models with one input, not {len(x)}")
+            return [run_one(x[0])]
+        return run_one(x)
     return run
 
 
