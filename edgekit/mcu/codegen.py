@@ -11,7 +11,7 @@ import numpy as np
 
 from ..errors import UnsupportedError
 from .lower import ALIAS_OPS, KernelCall, lower_op
-from .passes import fold_pads
+from .passes import optimize
 from .planner import Buffer, Plan, plan_arena
 from .tflite_graph import Graph, load_graph
 
@@ -29,12 +29,14 @@ class GeneratedModel:
     model_id: int
     ops: dict[str, int] = field(default_factory=dict)
     folded_pads: int = 0         # PAD ops folded into the following convolution (no kernel call)
+    removed_transposes: int = 0  # TRANSPOSE ops that cancelled after moving below PAD / table ops
 
     def info(self) -> dict[str, Any]:
         """Facts for the artifact manifest."""
         return {"arena_bytes": self.plan.arena_bytes, "arena_lower_bound_bytes": self.plan.lower_bound,
                 "weight_bytes": self.weight_bytes, "const_bytes": self.const_bytes, "macs": self.macs,
-                "ops": self.ops, "folded_pads": self.folded_pads, "input": self.input_spec,
+                "ops": self.ops, "folded_pads": self.folded_pads,
+                "removed_transposes": self.removed_transposes, "input": self.input_spec,
                 "output": self.output_spec, "model_id": f"{self.model_id:08x}"}
 
 
@@ -69,7 +71,7 @@ def generate(tflite: str | Path, dsp: bool, name: str = "model") -> GeneratedMod
     if len(source_graph.inputs) != 1 or len(source_graph.outputs) != 1:
         raise UnsupportedError(f"the model has {len(source_graph.inputs)} inputs and {len(source_graph.outputs)} "
                                "outputs; the MCU agent handles one of each")
-    graph, folded = fold_pads(source_graph)
+    graph, stats = optimize(source_graph)  # transposes around PADs cancelled, PADs folded into convolutions
     alias = _resolve_aliases(graph)
     calls = [lower_op(graph, op, dsp) for op in graph.ops if op.kind not in ALIAS_OPS]
 
@@ -133,8 +135,9 @@ def generate(tflite: str | Path, dsp: bool, name: str = "model") -> GeneratedMod
         fields = ",\n    ".join(f".{k} = {v}" for k, v in call.params.items())
         lines.append(f"static const {call.params_type} op{call.op.index}_params = {{\n    {fields}\n}};\n")
 
-    prepare = ["ek_status ek_model_prepare(void) {", "    ek_status s;"]
-    evaluate = ["ek_status ek_model_eval(void) {", "    ek_status s;"]
+    declare = ["    ek_status s;"] if calls else []  # a model of reshapes only calls no kernel
+    prepare = ["ek_status ek_model_prepare(void) {"] + declare
+    evaluate = ["ek_status ek_model_eval(void) {"] + declare
     for step, call in enumerate(calls):
         p = f"&op{call.op.index}_params"
         scratch_arg = f"ek_arena + {plan.offset(f's{step}')}" if call.scratch_bytes else "NULL"
@@ -152,4 +155,5 @@ def generate(tflite: str | Path, dsp: bool, name: str = "model") -> GeneratedMod
     for op in source_graph.ops:
         ops[op.kind] = ops.get(op.kind, 0) + 1
     return GeneratedModel(source, plan, calls, in_spec, out_spec, weight_bytes, const_bytes,
-                          sum(c.macs for c in calls), model_id, ops, len(folded))
+                          sum(c.macs for c in calls), model_id, ops, stats.folded_pads,
+                          stats.removed_transposes)

@@ -371,56 +371,51 @@ def _pad(graph: Graph, op: Op, dsp: bool) -> KernelCall:
     return KernelCall(op, "ek_pad_s8", "ek_pad_params", params, [x.index], out.index)
 
 
-def _lut_call(op: Op, x: Tensor, out: Tensor, table: np.ndarray) -> KernelCall:
-    arrays = [ConstArray(f"op{op.index}_table", "int8_t", table.astype(np.int64))]
-    params = {"size": int(np.prod(out.shape, dtype=np.int64)), "table": f"op{op.index}_table"}
-    return KernelCall(op, "ek_lut_s8", "ek_lut_params", params, [x.index], out.index, arrays)
+TABLE_OPS = ("HARD_SWISH", "LOGISTIC", "TANH", "QUANTIZE")  # int8 -> int8 functions of one value: ek_lut_s8
 
 
-def _unary(graph: Graph, op: Op) -> tuple[Tensor, Tensor]:
+def unary_table(graph: Graph, op: Op) -> np.ndarray:
+    """The 256 outputs (for inputs -128..127) of a table op, computed with TFLite Micro's integer arithmetic."""
     x, out = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
-    _require_int8(graph, op, [x.index, out.index])
-    if int(np.prod(x.shape, dtype=np.int64)) != int(np.prod(out.shape, dtype=np.int64)):
-        raise UnsupportedError(f"{op.kind} (op {op.index}): input and output sizes differ")
-    return x, out
-
-
-def _hard_swish(graph: Graph, op: Op, dsp: bool) -> KernelCall:
-    x, out = _unary(graph, op)
-    (si, zi), (so, zo) = _q(x), _q(out)
-    return _lut_call(op, x, out, lut.hard_swish_table(si, zi, so, zo))
-
-
-def _logistic(graph: Graph, op: Op, dsp: bool) -> KernelCall:
-    x, out = _unary(graph, op)
-    if _q(out)[1] != -128:
-        raise UnsupportedError(f"LOGISTIC (op {op.index}): int8 output zero point must be -128 (TFLite Micro "
-                               "requires it)")
-    return _lut_call(op, x, out, lut.logistic_table(*_q(x)))
-
-
-def _tanh(graph: Graph, op: Op, dsp: bool) -> KernelCall:
-    x, out = _unary(graph, op)
-    return _lut_call(op, x, out, lut.tanh_table(*_q(x)))
-
-
-def _quantize(graph: Graph, op: Op, dsp: bool) -> KernelCall:
-    x, out = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
-    if x.dtype != "int8" or out.dtype != "int8":
+    if op.kind == "QUANTIZE" and (x.dtype != "int8" or out.dtype != "int8"):
         raise UnsupportedError(f"QUANTIZE (op {op.index}) from {x.dtype} to {out.dtype}: the MCU path runs int8 "
                                "end to end (int8 -> int8 requantization is supported); export with int8 inputs and "
                                "outputs so that float <-> int8 happens on the host")
-    if out.scale.size != 1:
-        raise UnsupportedError(f"QUANTIZE (op {op.index}): per-channel output quantization")
-    x, out = _unary(graph, op)
-    return _lut_call(op, x, out, lut.requantize_table(*_q(x), *_q(out)))
+    _require_int8(graph, op, [x.index, out.index])
+    if x.scale.size != 1 or out.scale.size != 1:
+        raise UnsupportedError(f"{op.kind} (op {op.index}): per-channel quantization")
+    if int(np.prod(x.shape, dtype=np.int64)) != int(np.prod(out.shape, dtype=np.int64)):
+        raise UnsupportedError(f"{op.kind} (op {op.index}): input and output sizes differ")
+    (si, zi), (so, zo) = _q(x), _q(out)
+    if op.kind == "HARD_SWISH":
+        return lut.hard_swish_table(si, zi, so, zo)
+    if op.kind == "LOGISTIC":
+        if zo != -128:
+            raise UnsupportedError(f"LOGISTIC (op {op.index}): int8 output zero point must be -128 (TFLite Micro "
+                                   "requires it)")
+        return lut.logistic_table(si, zi)
+    if op.kind == "TANH":
+        return lut.tanh_table(si, zi)
+    return lut.requantize_table(si, zi, so, zo)
+
+
+def _table_op(graph: Graph, op: Op, dsp: bool) -> KernelCall:
+    table = unary_table(graph, op)
+    out = graph.tensor(op.outputs[0])
+    arrays = [ConstArray(f"op{op.index}_table", "int8_t", table.astype(np.int64))]
+    params = {"size": int(np.prod(out.shape, dtype=np.int64)), "table": f"op{op.index}_table"}
+    return KernelCall(op, "ek_lut_s8", "ek_lut_params", params, [op.inputs[0]], out.index, arrays)
 
 
 def _dequantize(graph: Graph, op: Op, dsp: bool) -> KernelCall:
     x, out = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
-    raise UnsupportedError(f"DEQUANTIZE (op {op.index}) from {x.dtype} to {out.dtype}: the MCU firmware has no "
-                           "float tensors; export with int8 outputs so that dequantization happens on the host "
-                           "(a float island inside the model means an op the quantizer left in float)")
+    if op.outputs[0] in graph.outputs:
+        raise UnsupportedError(f"DEQUANTIZE (op {op.index}) from {x.dtype} to {out.dtype} at the model output: the "
+                               "MCU firmware has no float tensors", "export with int8 outputs (the host dequantizes)")
+    users = sorted({o.kind for o in graph.ops if op.outputs[0] in o.inputs})
+    raise UnsupportedError(f"DEQUANTIZE (op {op.index}): the quantizer left {', '.join(users) or 'an op'} in float "
+                           "(a DEQUANTIZE ... QUANTIZE island); the MCU firmware runs int8 only",
+                           "quantize those ops too (e.g. an ADD the quantizer did not annotate) or change the model")
 
 
 def _concatenation(graph: Graph, op: Op, dsp: bool) -> KernelCall:
@@ -603,10 +598,10 @@ _LOWER: dict[str, Callable[[Graph, Op, bool], KernelCall]] = {
     "TRANSPOSE": _transpose,
     "PAD": _pad,
     "PADV2": _pad,
-    "HARD_SWISH": _hard_swish,
-    "LOGISTIC": _logistic,
-    "TANH": _tanh,
-    "QUANTIZE": _quantize,
+    "HARD_SWISH": _table_op,
+    "LOGISTIC": _table_op,
+    "TANH": _table_op,
+    "QUANTIZE": _table_op,
     "DEQUANTIZE": _dequantize,
     "CONCATENATION": _concatenation,
     "STRIDED_SLICE": _strided_slice,

@@ -157,12 +157,27 @@ def test_float_edges_are_refused_with_a_reason(tmp_path):
     b = tb.Builder()
     x = b.tensor([1, 4], scale=0.1, zero_point=0)
     t = b.tensor([1, 4])
-    t_f = b.tensors[t]
-    t_f.type = S.TensorType.FLOAT32
+    b.tensors[t].type = S.TensorType.FLOAT32
     b.op(S.BuiltinOperator.DEQUANTIZE, [x], [t])
     model = b.save(tmp_path / "deq.tflite", [x], [t])
-    with pytest.raises(UnsupportedError, match="DEQUANTIZE .*int8 outputs"):
+    with pytest.raises(UnsupportedError, match="DEQUANTIZE .*model output") as err:
         generate(model, dsp=False)
+    assert "int8 outputs" in err.value.one_line()
+
+
+def test_float_island_names_the_float_ops(tmp_path):
+    b = tb.Builder()
+    x = b.tensor([1, 4], scale=0.1, zero_point=0)
+    f = b.tensor([1, 4])
+    b.tensors[f].type = S.TensorType.FLOAT32
+    b.op(S.BuiltinOperator.DEQUANTIZE, [x], [f])
+    g = b.tensor([1, 4])
+    b.tensors[g].type = S.TensorType.FLOAT32
+    b.op(S.BuiltinOperator.ADD, [f, f], [g], S.BuiltinOptions.AddOptions, S.AddOptionsT())
+    y = b.tensor([1, 4], scale=0.2, zero_point=0)
+    b.op(S.BuiltinOperator.QUANTIZE, [g], [y])
+    with pytest.raises(UnsupportedError, match="left ADD in float"):
+        generate(b.save(tmp_path / "island.tflite", [x], [y]), dsp=False)
 
 
 @needs_cc

@@ -88,3 +88,58 @@ def test_folded_and_unfolded_pad_bit_exact(tmp_path):
                               dict(pads=[[0, 0], [1, 1], [1, 1], [0, 0]], second_consumer=True)]):
         model = _pad_then(tmp_path, **case)
         _host_equals_tflm(tmp_path / str(i), model, (1, 6, 6, 4), dsp=True)
+
+
+def _transposed_pad_model(tmp_path, pads_nchw, back=(0, 2, 3, 1), requantize=False):
+    """What litert-torch writes for F.pad on a channels-first model: NHWC -> NCHW, PAD, (a QUANTIZE to the
+    convolution's input scale,) NCHW -> NHWC, then the convolution."""
+    b = tb.Builder(seed=4)
+    x = b.tensor([1, 6, 5, 4], scale=0.02, zero_point=-3)
+    t1 = b.tensor([1, 4, 6, 5], scale=0.02, zero_point=-3)
+    b.op(S.BuiltinOperator.TRANSPOSE, [x, tb.ints(b, [0, 3, 1, 2])], [t1])
+    shape = [1, 4, 6 + sum(pads_nchw[2]), 5 + sum(pads_nchw[3])]
+    t2 = tb.pad(b, t1, pads_nchw, shape, 0.02, -3)
+    q = (0.02, -3)
+    if requantize:
+        q = (0.03, 7)
+        t2 = tb.unary(b, "QUANTIZE", t2, shape, *q)
+    t3_shape = [shape[i] for i in back]
+    t3 = b.tensor(t3_shape, scale=q[0], zero_point=q[1])
+    b.op(S.BuiltinOperator.TRANSPOSE, [t2, tb.ints(b, list(back))], [t3])
+    if list(back) != [0, 2, 3, 1]:
+        return b.save(tmp_path / "t.tflite", [x], [t3])
+    y = tb.conv(b, t3, 4, [1, t3_shape[1] - 1, t3_shape[2] - 3, 6], (2, 4), 1, S.Padding.VALID, 0.03, 2)
+    return b.save(tmp_path / "t.tflite", [x], [y])
+
+
+@needs_cc
+@pytest.mark.parametrize("requantize", [False, True])
+def test_pad_between_inverse_transposes_becomes_a_folded_pad(tmp_path, requantize):
+    """F.pad(x, (1, 2, 0, 1)) before a conv, as litert-torch converts it: the transposes cancel, the QUANTIZE the
+    converter may put after the PAD moves before it, and the PAD folds into the convolution."""
+    model = _transposed_pad_model(tmp_path, [[0, 0], [0, 0], [0, 1], [1, 2]], requantize=requantize)
+    gen, _ = _host_equals_tflm(tmp_path, model, (1, 6, 5, 4), dsp=True)
+    assert (gen.removed_transposes, gen.folded_pads) == (2, 1)
+    assert [c.kernel for c in gen.calls] == ["ek_lut_s8"] * requantize + ["ek_conv2d_s8"]
+    p = gen.calls[-1].params
+    assert (p["pad_top"], p["pad_bottom"], p["pad_left"], p["pad_right"]) == (0, 1, 1, 2)
+
+
+@needs_cc
+def test_transposes_that_do_not_cancel_stay(tmp_path):
+    model = _transposed_pad_model(tmp_path, [[0, 0], [0, 0], [0, 1], [1, 2]], back=(0, 1, 3, 2))
+    gen, _ = _host_equals_tflm(tmp_path, model, (1, 6, 5, 4), dsp=False)
+    assert gen.removed_transposes == 0
+    assert [c.kernel for c in gen.calls] == ["ek_transpose_s8", "ek_pad_s8", "ek_transpose_s8"]
+
+
+@needs_cc
+def test_pad_stays_before_a_table_that_moves_the_pad_value(tmp_path):
+    """LOGISTIC(zero point) is not the output zero point: PAD -> LOGISTIC keeps its order (no fold)."""
+    b = tb.Builder(seed=6)
+    x = b.tensor([1, 5, 5, 4], scale=0.05, zero_point=0)
+    p = tb.pad(b, x, [[0, 0], [1, 1], [1, 1], [0, 0]], [1, 7, 7, 4], 0.05, 0)
+    s = tb.unary(b, "LOGISTIC", p, [1, 7, 7, 4], 1 / 256, -128)
+    y = tb.conv(b, s, 4, [1, 5, 5, 3], 3, 1, S.Padding.VALID, 0.04, 1)
+    gen, _ = _host_equals_tflm(tmp_path, b.save(tmp_path / "l.tflite", [x], [y]), (1, 5, 5, 4), dsp=False)
+    assert [c.kernel for c in gen.calls] == ["ek_pad_s8", "ek_lut_s8", "ek_conv2d_s8"]
