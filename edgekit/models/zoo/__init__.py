@@ -10,7 +10,15 @@ whole networks.
     calib = entry.calibration_data(32, seed=0)  # disjoint from data
 
 Each model is one module with a `build()` usable from the CLI as `edgekit/models/zoo/<name>.py:build`, and
-`calibration_data(n, seed)` / `eval_data(n, seed)` returning {input name: array} ("x" for single-input models).
+`calibration_data(n, seed)` / `eval_data(n, seed)` returning {input name: array} ("x" for single-input models;
+`np.savez(path, **entry.data(n, seed))` writes the CLI's data file for those). Its docstring cites the definition
+it follows and says where it departs from it (the MLPerf Tiny models return logits: no final softmax).
+
+Data kinds (see _data.py): images are dead-leaves scenes over 1/f noise, 8-bit quantised, then ImageNet-normalised
+(224x224 models), in [0, 1] (VWW, cls_box_cnn) or raw [0, 255] pixels (ResNet-8, as the reference trains); audio
+is MFCCs of a synthetic log-mel word (MLPerf Tiny KWS front end, c0 from -124 to about +20); the autoencoder gets
+five concatenated 128-bin log-mel frames in dB; BERT gets [CLS] Zipf word pieces [SEP] then padding (mask 0);
+TinyGPT gets byte windows of the Python documentation (training split for calibration, held-out for eval).
 
 | name               | family       | inputs                                   | outputs                      |
 |--------------------|--------------|------------------------------------------|------------------------------|
