@@ -93,5 +93,5 @@ def eval_data(n: int, seed: int = 0) -> dict:
 
 def build(seed: int = 0) -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
     model = seeded(seed, EfficientNetB0)
-    calibrate_batchnorm(model, batches(_data_for(16, seed, BN_STATS), INPUT_NAMES, 8))
+    calibrate_batchnorm(model, batches(_data_for(8, seed, BN_STATS), INPUT_NAMES, 8))
     return model, to_tensors(eval_data(1), INPUT_NAMES)
