@@ -290,6 +290,9 @@ def _shape_init(shape: dict[str, Any]) -> str:
     return "{" + ", ".join(f".{k} = {v}" for k, v in shape.items()) + "}"
 
 
+ADD_TABLE_MIN_ELEMENTS = 512  # from this output size on, ADD/SUB read each input's rescaled value from a table
+
+
 def _add_sub(graph: Graph, op: Op, dsp: bool) -> KernelCall:
     """ADD and SUB: CalculateOpDataAdd (scales in double) and CalculateOpDataSub (in float32, as TFLite Micro's
     SUB computes them)."""
@@ -309,7 +312,12 @@ def _add_sub(graph: Graph, op: Op, dsp: bool) -> KernelCall:
     params = {"shape": _shape_init(shape), "input1_offset": -za, "input2_offset": -zb, "output_offset": zo,
               "left_shift": left_shift, "input1_multiplier": m1, "input1_shift": s1, "input2_multiplier": m2,
               "input2_shift": s2, "output_multiplier": mo, "output_shift": so_, "act_min": act_min,
-              "act_max": act_max}
+              "act_max": act_max, "input1_table": "NULL", "input2_table": "NULL"}
+    if shape["size"] >= ADD_TABLE_MIN_ELEMENTS:  # 2 KB of flash to save two requantizations per element
+        for k, (offset, m, sh) in enumerate(((-za, m1, s1), (-zb, m2, s2)), start=1):
+            values = [lut.rdbp(lut.srdhm((v + offset) * (1 << left_shift), m), -sh) for v in range(-128, 128)]
+            arrays.append(ConstArray(f"op{op.index}_input{k}_table", "int32_t", np.array(values, dtype=np.int64)))
+            params[f"input{k}_table"] = f"op{op.index}_input{k}_table"
     kernel = "ek_add_s8" if op.kind == "ADD" else "ek_sub_s8"
     return KernelCall(op, kernel, "ek_add_params", params, inputs, out.index, arrays)
 

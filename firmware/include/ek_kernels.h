@@ -64,7 +64,9 @@ typedef struct {
     int32_t stride1[4], stride2[4];
 } ek_binary_shape;
 
-/* ADD and SUB int8 (TFLite's int8 AddFunc / SUB: both inputs rescaled to a common scale, left_shift 20). */
+/* ADD and SUB int8 (TFLite's int8 AddFunc / SUB: both inputs rescaled to a common scale, left_shift 20). Each
+ * input's rescaled value depends on its int8 value alone: the host may give it as a 256-entry table (index =
+ * value + 128), which saves two of the three requantizations per element; NULL computes it. */
 typedef struct {
     ek_binary_shape shape;
     int32_t input1_offset, input2_offset, output_offset;
@@ -72,6 +74,7 @@ typedef struct {
     int32_t input1_multiplier, input1_shift, input2_multiplier, input2_shift;
     int32_t output_multiplier, output_shift;
     int32_t act_min, act_max;
+    const int32_t *input1_table, *input2_table;  /* both or neither */
 } ek_add_params;
 
 /* MUL int8 (TFLite's int8 MulElementwise: one multiplier for input1_scale * input2_scale / output_scale). */

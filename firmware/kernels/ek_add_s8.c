@@ -6,7 +6,8 @@
 
 ek_status ek_add_s8_prepare(const ek_add_params *p) {
     if (!ek_binary_shape_valid(&p->shape) || p->left_shift < 0 || p->left_shift > 30 || p->input1_shift > 0 ||
-        p->input2_shift > 0 || p->output_shift > 0 || p->act_min > p->act_max) {
+        p->input2_shift > 0 || p->output_shift > 0 || p->act_min > p->act_max ||
+        (p->input1_table == NULL) != (p->input2_table == NULL)) {
         return EK_E_BAD_PARAMS;
     }
     return EK_OK;
@@ -21,7 +22,19 @@ static inline int8_t add_element(const ek_add_params *p, int32_t x, int32_t y) {
     return (int8_t)ek_clamp(out, p->act_min, p->act_max);
 }
 
+/* The same with each input's rescaled value read from its table (the host computed them as above). */
+static inline int8_t add_element_tables(const ek_add_params *p, int32_t x, int32_t y) {
+    const int32_t sum = p->input1_table[x + 128] + p->input2_table[y + 128];
+    const int32_t out = ek_requantize_lt1(sum, p->output_multiplier, p->output_shift) + p->output_offset;
+    return (int8_t)ek_clamp(out, p->act_min, p->act_max);
+}
+
 ek_status ek_add_s8(const ek_add_params *p, const int8_t *input1, const int8_t *input2, int8_t *output) {
-    EK_BINARY_LOOP(&p->shape, p, input1, input2, output, add_element);
+    const ek_add_params q = *p;  /* a local copy: the output stores cannot alias it, so nothing is reloaded */
+    if (q.input1_table != NULL) {
+        EK_BINARY_LOOP(&q.shape, &q, input1, input2, output, add_element_tables);
+    } else {
+        EK_BINARY_LOOP(&q.shape, &q, input1, input2, output, add_element);
+    }
     return EK_OK;
 }

@@ -12,7 +12,16 @@ ek_status ek_lut_s8_prepare(const ek_lut_params *p) {
 
 ek_status ek_lut_s8(const ek_lut_params *p, const int8_t *input, int8_t *output) {
     const int8_t *table = p->table + 128;  /* indexed by the signed value */
-    for (int32_t i = 0; i < p->size; ++i) {
+    const int32_t n = p->size;
+    int32_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const int8_t a = table[input[i]], b = table[input[i + 1]], c = table[input[i + 2]], d = table[input[i + 3]];
+        output[i] = a;
+        output[i + 1] = b;
+        output[i + 2] = c;
+        output[i + 3] = d;
+    }
+    for (; i < n; ++i) {
         output[i] = table[input[i]];
     }
     return EK_OK;

@@ -19,6 +19,7 @@ static inline int8_t mul_element(const ek_mul_params *p, int32_t x, int32_t y) {
 }
 
 ek_status ek_mul_s8(const ek_mul_params *p, const int8_t *input1, const int8_t *input2, int8_t *output) {
-    EK_BINARY_LOOP(&p->shape, p, input1, input2, output, mul_element);
+    const ek_mul_params q = *p;  /* a local copy: the output stores cannot alias it, so nothing is reloaded */
+    EK_BINARY_LOOP(&q.shape, &q, input1, input2, output, mul_element);
     return EK_OK;
 }

@@ -35,7 +35,21 @@ def test_elementwise_model_bit_exact_on_host(tmp_path, dsp):
     gen, expected = _host_equals_tflm(tmp_path, model, tb.ELEMENTWISE_INPUT, dsp)
     assert {"ek_add_s8", "ek_sub_s8", "ek_mul_s8", "ek_lut_s8", "ek_concat_s8", "ek_slice_s8"} <= \
         {c.kernel for c in gen.calls}
+    assert all(c.params["input1_table"] != "NULL" for c in gen.calls if c.kernel in ("ek_add_s8", "ek_sub_s8"))
     assert len(np.unique(expected)) > 40
+
+
+@needs_cc
+def test_add_sub_without_tables_bit_exact(tmp_path):
+    """Below ADD_TABLE_MIN_ELEMENTS the rescaled inputs are computed per element (three requantizations)."""
+    b = tb.Builder(seed=8)
+    shape = [1, 4, 5, 6]
+    x = b.tensor(shape, scale=0.05, zero_point=3)
+    a = tb.binary(b, "ADD", x, tb.const(b, [6], 0.02, 4), shape, 0.08, 1)
+    m = tb.binary(b, "SUB", tb.const(b, [1, 4, 1, 1], 0.03, -2), a, shape, 0.07, -5, S.ActivationFunctionType.RELU)
+    out = tb.binary(b, "ADD", m, x, shape, 0.09, 2)
+    gen, _ = _host_equals_tflm(tmp_path, b.save(tmp_path / "small.tflite", [x], [out]), shape, dsp=False, n=64)
+    assert all(c.params["input1_table"] == "NULL" for c in gen.calls)
 
 
 def test_binary_shape_merges_dimensions():

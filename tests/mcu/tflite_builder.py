@@ -243,7 +243,7 @@ def pad_model(path: Path) -> Path:
     return b.save(path, [x], [c3])
 
 
-ELEMENTWISE_INPUT = (1, 6, 5, 8)
+ELEMENTWISE_INPUT = (1, 8, 8, 8)  # 512 elements: ADD/SUB take their table path
 
 
 def elementwise_model(path: Path) -> Path:
@@ -268,15 +268,15 @@ def elementwise_model(path: Path) -> Path:
     o = binary(b, "ADD", m, g, shape, 0.1, 0)
     mul1 = binary(b, "MUL", s2, g, shape, 0.15, -3)
     mul2 = binary(b, "MUL", mul1, o, shape, 0.8, 7)
-    mul3 = binary(b, "MUL", mul2, const(b, [1, 1, 5, 1], 0.0005, 2), shape, 0.05, 0)
+    mul3 = binary(b, "MUL", mul2, const(b, [1, 1, shape[2], 1], 0.0005, 2), shape, 0.05, 0)
     h = unary(b, "HARD_SWISH", mul3, shape, 0.05, -100)
     lo = unary(b, "LOGISTIC", o, shape, 1 / 256, -128)
     t = unary(b, "TANH", s1, shape, 1 / 128, 0)
     ql = unary(b, "QUANTIZE", lo, shape, 0.05, -100)
     qt = unary(b, "QUANTIZE", t, shape, 0.05, -100)
     cat = concatenation(b, [h, ql, qt], 3, shape[:3] + [24], 0.05, -100)
-    sl = strided_slice(b, cat, [0, 1, -1, 2], [1, 6, 0, 24], [1, 2, -2, 3], [1, 3, 2, 8], 0.05, -100)
-    sl2 = slice_(b, cat, [0, 2, 1, 0], [1, -1, 3, 5], [1, 4, 3, 5], 0.05, -100)
-    flat = [reshape(b, v, [1, n], 0.05, -100) for v, n in ((cat, 720), (sl, 48), (sl2, 60))]
-    out = concatenation(b, flat, 1, [1, 828], 0.05, -100)
+    sl = strided_slice(b, cat, [0, 1, -1, 2], [1, 6, 0, 24], [1, 2, -2, 3], [1, 3, 4, 8], 0.05, -100)
+    sl2 = slice_(b, cat, [0, 2, 1, 0], [1, -1, 3, 5], [1, 6, 3, 5], 0.05, -100)
+    flat = [reshape(b, v, [1, n], 0.05, -100) for v, n in ((cat, 1536), (sl, 96), (sl2, 90))]
+    out = concatenation(b, flat, 1, [1, 1722], 0.05, -100)
     return b.save(path, [x], [out])
