@@ -8,6 +8,8 @@ two transposes that then meet and undo each other vanish. Two copies of the tens
 
 sink_pads: PAD -> f (a function of one value, as above) becomes f -> PAD when f maps the pad value to f's output
 zero point (QUANTIZE and HARD_SWISH always do): the table runs on fewer values and the PAD can meet a convolution.
+PAD -> RESHAPE becomes RESHAPE -> PAD when the reshape only adds or drops dimensions of size 1 (litert-torch's
+NCHW [1, 1, H, W] -> NHWC [1, H, W, 1] on a one-channel input, as in MLPerf Tiny's KWS DS-CNN).
 
 fold_pads: a PAD (or PADV2) whose only consumer is a CONV_2D or DEPTHWISE_CONV_2D disappears into that
 convolution's padding. The convolution kernels treat a tap outside the input as the input zero point (it adds
@@ -27,7 +29,7 @@ import dataclasses
 import numpy as np
 
 from ..errors import UnsupportedError
-from .lower import FOLDED_PAD, TABLE_OPS, pad_spec, unary_table
+from .lower import ALIAS_OPS, FOLDED_PAD, TABLE_OPS, pad_spec, unary_table
 from .tflite_graph import Graph, Op, Tensor
 
 CONV_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D")
@@ -146,41 +148,74 @@ def push_transposes(graph: Graph) -> tuple[Graph, int]:
     return (work, removed) if removed else (graph, 0)
 
 
-def sink_pads(graph: Graph) -> tuple[Graph, int]:
-    """PAD -> table op f becomes f -> PAD where f(pad value) is f's output zero point; the number moved."""
-    moved = 0
-    for _ in range(len(graph.ops)):
-        consumers = _consumers(graph)
-        hit = None
-        for pad in graph.ops:
-            if pad.kind not in PAD_OPS:
-                continue
-            user = _sole_user(graph, consumers, pad.outputs[0])
-            if user is None or user.kind not in TABLE_OPS or user.inputs[0] != pad.outputs[0]:
-                continue
-            x, p, out = graph.tensor(pad.inputs[0]), graph.tensor(pad.outputs[0]), graph.tensor(user.outputs[0])
+def _reshape_pads(pad_shape: tuple[int, ...], pads: np.ndarray, out_shape: tuple[int, ...]) -> np.ndarray | None:
+    """The paddings of a reshape's output equal to padding before it, when the reshape moves only size-1
+    dimensions (the other dimensions, padded ones included, keep their order and sizes); else None."""
+    src = [i for i, n in enumerate(pad_shape) if n != 1]
+    dst = [j for j, n in enumerate(out_shape) if n != 1]
+    if [pad_shape[i] for i in src] != [out_shape[j] for j in dst]:
+        return None
+    if any(pads[i].any() for i in range(len(pad_shape)) if i not in src):
+        return None
+    moved = np.zeros((len(out_shape), 2), dtype=np.int64)
+    for i, j in zip(src, dst):
+        moved[j] = pads[i]
+    return moved
+
+
+def _sink_one(graph: Graph) -> Graph | None:
+    consumers = _consumers(graph)
+    for pad in graph.ops:
+        if pad.kind not in PAD_OPS:
+            continue
+        user = _sole_user(graph, consumers, pad.outputs[0])
+        if user is None or user.inputs[0] != pad.outputs[0]:
+            continue
+        x, p, out = graph.tensor(pad.inputs[0]), graph.tensor(pad.outputs[0]), graph.tensor(user.outputs[0])
+        try:
+            before, after, value = pad_spec(graph, pad)
+        except UnsupportedError:
+            continue
+        tensors, ops = list(graph.tensors), list(graph.ops)
+        at_p, at_u = ops.index(pad), ops.index(user)
+        if user.kind in TABLE_OPS:
             if not _same_quant(x, p) or not out.zero_point.size:
                 continue
             try:
-                _, _, value = pad_spec(graph, pad)
                 table = unary_table(graph, user)
             except UnsupportedError:
                 continue
             if int(table[value + 128]) != int(out.zero_point[0]):
                 continue
-            hit = (pad, user, x, out)
+            f_out = _new_tensor(tensors, out, x.shape, suffix="/unpadded")
+            ops[at_p] = dataclasses.replace(user, inputs=[pad.inputs[0]], outputs=[f_out.index])
+            ops[at_u] = dataclasses.replace(pad, kind="PAD", inputs=[f_out.index, pad.inputs[1]],
+                                            outputs=list(user.outputs), options={})
+            return _replace_ops(graph, tensors, ops)
+        if user.kind in ALIAS_OPS:
+            if not _same_quant(p, out):
+                continue
+            moved = _reshape_pads(p.shape, np.array([before, after]).T, out.shape)
+            if moved is None:
+                continue
+            r_out = _new_tensor(tensors, x, tuple(int(n - moved[j].sum()) for j, n in enumerate(out.shape)),
+                                suffix="/reshaped")
+            pads_t = _int32_const(tensors, f"{graph.tensor(pad.inputs[1]).name}/reshaped", moved)
+            ops[at_p] = dataclasses.replace(user, inputs=[pad.inputs[0]], outputs=[r_out.index])
+            ops[at_u] = dataclasses.replace(pad, inputs=[r_out.index, pads_t.index] + pad.inputs[2:],
+                                            outputs=list(user.outputs))
+            return _replace_ops(graph, tensors, ops)
+    return None
+
+
+def sink_pads(graph: Graph) -> tuple[Graph, int]:
+    """Move PADs below table ops and size-1 reshapes (see the module doc); the number of moves."""
+    moved = 0
+    for _ in range(2 * len(graph.ops) + 2):
+        step = _sink_one(graph)
+        if step is None:
             break
-        if hit is None:
-            break
-        pad, user, x, out = hit
-        tensors, ops = list(graph.tensors), list(graph.ops)
-        f_out = _new_tensor(tensors, out, x.shape, suffix="/unpadded")
-        at_p, at_u = ops.index(pad), ops.index(user)
-        ops[at_p] = dataclasses.replace(user, inputs=[pad.inputs[0]], outputs=[f_out.index])
-        ops[at_u] = dataclasses.replace(pad, kind="PAD", inputs=[f_out.index, pad.inputs[1]], outputs=list(user.outputs),
-                                        options={})
-        graph = _replace_ops(graph, tensors, ops)
-        moved += 1
+        graph, moved = step, moved + 1
     return graph, moved
 
 

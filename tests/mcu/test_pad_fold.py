@@ -143,3 +143,21 @@ def test_pad_stays_before_a_table_that_moves_the_pad_value(tmp_path):
     y = tb.conv(b, s, 4, [1, 5, 5, 3], 3, 1, S.Padding.VALID, 0.04, 1)
     gen, _ = _host_equals_tflm(tmp_path, b.save(tmp_path / "l.tflite", [x], [y]), (1, 5, 5, 4), dsp=False)
     assert [c.kernel for c in gen.calls] == ["ek_pad_s8", "ek_lut_s8", "ek_conv2d_s8"]
+
+
+@needs_cc
+def test_pad_of_a_one_channel_nchw_input_folds_through_the_reshape(tmp_path):
+    """MLPerf Tiny KWS DS-CNN as litert-torch converts it: PAD of the NCHW [1, 1, 49, 10] input, RESHAPE to NHWC
+    [1, 58, 12, 1] (only size-1 dimensions move), then the 10x4 /2 convolution as a DEPTHWISE with multiplier 8."""
+    b = tb.Builder(seed=9)
+    x = b.tensor([1, 1, 49, 10], scale=0.5, zero_point=88)
+    p = tb.pad(b, x, [[0, 0], [0, 0], [4, 5], [1, 1]], [1, 1, 58, 12], 0.5, 88)
+    r = tb.reshape(b, p, [1, 58, 12, 1], 0.5, 88)
+    y = b.tensor([1, 25, 5, 8], scale=0.05, zero_point=-128)
+    b.op(S.BuiltinOperator.DEPTHWISE_CONV_2D,
+         [r, b.weights([1, 10, 4, 8], b.rng.uniform(0.001, 0.003, 8), axis=3), b.bias(8)], [y],
+         *tb.depthwise_options(S.Padding.VALID, 2, 8, S.ActivationFunctionType.RELU))
+    gen, _ = _host_equals_tflm(tmp_path, b.save(tmp_path / "kws.tflite", [x], [y]), (1, 1, 49, 10), dsp=True)
+    assert gen.folded_pads == 1 and [c.kernel for c in gen.calls] == ["ek_depthwise_conv2d_s8"]
+    p = gen.calls[0].params
+    assert (p["pad_top"], p["pad_bottom"], p["pad_left"], p["pad_right"]) == (4, 5, 1, 1)
