@@ -36,13 +36,24 @@ def machine() -> dict[str, Any]:
                 break
     except OSError:
         pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}
+    flags: list[str] = []
+    try:  # the flags that change CPU kernels' speed between machines of the same name
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                have = set(line.split(":", 1)[1].split())
+                flags = sorted(have & {"avx", "avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni",
+                                       "amx_int8", "sse4_2", "f16c", "avx512_bf16"})
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cpu_flags": flags, "cores": os.cpu_count(), "platform": platform.platform(),
+            "python": platform.python_version()}
 
 
-def write_result(name: str, figures: dict[str, Any]) -> Path:
-    """Write bench/results/NAME.json with the figures, the command that made them and the machine."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{name}.json"
+def write_result(name: str, figures: dict[str, Any], path: Path | None = None) -> Path:
+    """Write bench/results/NAME.json (or `path`) with the figures, the command that made them and the machine."""
+    path = path or RESULTS / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
     doc = {"command": " ".join(shlex.quote(a) for a in [Path(sys.executable).name, *sys.argv]),
            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
            "machine": machine(), **figures}

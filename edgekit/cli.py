@@ -160,6 +160,12 @@ def compile_cmd(model: str, target: str, quantize: str, recipe_path: str | None,
         table.add_row("stored sparse", f"{artifact.dense_bytes:,} B after decoding on the device")
     table.add_row("recipe", " -> ".join(c.method for c in recipe) or "none")
     table.add_row("MACs", f"{artifact.manifest['model']['macs']:,}")
+    numerics = artifact.manifest.get("numerics") or {}
+    if "first_growing_layers" in numerics or "error" in numerics:
+        from .compress.numerics import summary_line
+        table.add_row("INT8 error", summary_line(numerics))
+    elif numerics:
+        table.add_row("INT8 cosine vs FP32", f"{numerics['cosine_vs_fp32']:.4f} (host reference inputs)")
     if deleg:
         table.add_row("delegated (XNNPACK)", ", ".join(f"{k} x{v}" for k, v in deleg["delegated_ops"].items()))
         for op, info in deleg["not_delegated_ops"].items():

@@ -14,11 +14,13 @@ from . import modelio
 from .artifact import REFERENCE, Artifact, check_output_dir, reference_arrays, write_artifact
 from .agent.agent import RUNTIMES as AGENT_FORMATS
 from .compress import CompressionContext, describe
+from .compress import numerics as numerics_lib
 from .compress.finetune import eval_mode
 from .compress.steps import apply_steps, wants_sparse_storage
 from .errors import InputError, UnsupportedError
 from .export import exporter_for
 from .modelio import Dataset
+from .measure.stats import agreement
 from .profiles import Profile, load_profile
 from .sparse_file import encode_file
 
@@ -95,18 +97,42 @@ def _check_ranges(names: Sequence[str], examples: Sequence[torch.Tensor], ranges
             raise InputError(f"input range for '{name}' is empty ({lo}:{hi})", "give LO:HI with LO < HI (HI excluded)")
 
 
+def _int8_numerics(recipe: Sequence[Any], own: Sequence[Any], model: torch.nn.Module,
+                   compressed: torch.nn.Module, exporter: Any, ctx: CompressionContext, host_out: list[np.ndarray],
+                   float_out: list[np.ndarray], threshold: float) -> dict[str, Any] | None:
+    """Static INT8's agreement with FP32 on the reference inputs; below `threshold`, where the error grows.
+
+    The per-layer comparison needs the float model the INT8 step started from: the compressed model when the
+    exporter quantizes, the input model when INT8 is the recipe's first step."""
+    from .compress.quantize import Int8StaticConfig
+    static = [c for c in recipe if isinstance(c, Int8StaticConfig)]
+    if not static:
+        return None
+    cosine = agreement(host_out[0], float_out[0])["cosine"]
+    record: dict[str, Any] = {"cosine_vs_fp32": round(cosine, 6), "threshold": threshold}
+    if cosine >= threshold:
+        return record
+    start = compressed if static[0] in own else model if recipe[0] is static[0] else None
+    if start is None or ctx.calibration_inputs is None:
+        return {**record, "error": "per-layer comparison runs when INT8 is the first step or the exporter's own"}
+    return numerics_lib.explain(start, ctx.example_inputs, exporter.int8_quantizer(static[0].per_channel),
+                                ctx.calibration_batches(8), cosine, threshold)
+
+
 def compile_model(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ...] | torch.Tensor,
                   target: Profile | str, outdir: str | Path, *, recipe: Sequence[Any] = (),
                   calibration: Dataset | None = None, progress: Progress | None = None, reference_count: int = 8,
                   sparse_storage: bool | None = None, input_names: Sequence[str] | None = None,
                   input_ranges: InputRanges | None = None, output_names: Sequence[str] | None = None,
-                  force: bool = False) -> Artifact:
+                  force: bool = False, numerics_threshold: float = numerics_lib.DEFAULT_THRESHOLD) -> Artifact:
     """Compress `model` with `recipe` (configs applied in order), export it for `target`, write `outdir`.
 
     example_inputs: one tensor per model input (fixed shapes; the first dimension is the batch).
     input_names: default the names of `model.forward`'s arguments; data files name their arrays after them.
     input_ranges: {input name: (lo, hi)} valid values of integer inputs (hi excluded), used where no data is given.
     force: replace a non-empty `outdir` that is not an edgekit artifact (otherwise refused: nothing is deleted).
+    numerics_threshold: when static INT8's outputs fall below this cosine against FP32, the manifest names the first
+    layers where the quantization error grows (edgekit/compress/numerics.py).
     sparse_storage: store the model file bitmask-encoded (edgekit/sparse_file.py) so zeroed weights cost a bit
     each; None = when a recipe step asks for it (storage = "sparse") or the compressed weights are mostly zero.
     The manifest records one report per recipe step (params, MACs, size, quality before and after)."""
@@ -177,6 +203,8 @@ def compile_model(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ..
         if model_bytes > profile.hardware.storage_bytes:
             raise UnsupportedError(f"the model file is {model_bytes:,} B, target '{profile.name}' has "
                                    f"{profile.hardware.storage_bytes:,.0f} B of storage")
+        numerics = _int8_numerics(recipe, own, model, compressed, exporter, ctx, host_out, float_out,
+                                  numerics_threshold)
         np.savez(workdir / REFERENCE, **reference_arrays([t.numpy() for t in ref_in], host_out, float_out))
         manifest = {
             "edgekit_version": __version__,
@@ -190,6 +218,7 @@ def compile_model(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ..
             "model": {"params_before": params_before, "params": params_after, "macs_before": macs_before,
                       "macs": macs_after},
             "export": result.info,
+            **({"numerics": numerics} if numerics else {}),
             **({"encoded": encoded} if encoded else {}),
             "steps": steps,
             **({"input_ranges": {k: list(v) for k, v in ranges.items()}} if ranges else {}),

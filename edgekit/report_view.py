@@ -8,6 +8,7 @@ from typing import Any, Sequence
 
 from rich.table import Table
 
+from .compress.numerics import summary_line
 from .units import format_bytes
 
 
@@ -48,6 +49,12 @@ def rows(report: dict[str, Any]) -> list[tuple[str, str]]:
     ]
     if fid.get("vs_float"):
         out.append(("vs FP32 model: cosine", f"{fid['vs_float']['cosine']:.6f}"))
+    for o in fid.get("outputs") or []:  # models with several outputs: each one's agreement
+        out.append((f"output {o['name']}: cosine vs host / FP32",
+                    f"{o['vs_host']['cosine']:.6f} / {_fmt((o['vs_float'] or {}).get('cosine'), '.6f')}"))
+    numerics = report["artifact"].get("numerics") or {}
+    if "first_growing_layers" in numerics or "error" in numerics:
+        out.append(("INT8 error (host, at compile)", summary_line(numerics)))
     if "top1" in acc:
         out.append(("accuracy (on device)", f"{acc['top1'] * 100:.2f}% of {acc['samples']}"))
     if est:

@@ -27,7 +27,7 @@ class Int8DynamicConfig:
     method: ClassVar[str] = "int8-dynamic"
 
 
-def _xnnpack_quantizer(per_channel: bool, dynamic: bool):
+def xnnpack_quantizer(per_channel: bool, dynamic: bool):
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
         XNNPACKQuantizer, get_symmetric_quantization_config)
     return XNNPACKQuantizer().set_global(
@@ -48,10 +48,10 @@ def _pt2e(model: torch.nn.Module, quantizer, batches, ctx: CompressionContext) -
 @register(Int8StaticConfig)
 def _int8_static(model: torch.nn.Module, config: Int8StaticConfig, ctx: CompressionContext) -> torch.nn.Module:
     batches = ctx.calibration_batches(config.calibration_samples)
-    return _pt2e(model, _xnnpack_quantizer(config.per_channel, dynamic=False), batches, ctx)
+    return _pt2e(model, xnnpack_quantizer(config.per_channel, dynamic=False), batches, ctx)
 
 
 @register(Int8DynamicConfig)
 def _int8_dynamic(model: torch.nn.Module, config: Int8DynamicConfig, ctx: CompressionContext) -> torch.nn.Module:
     # Dynamic quantization observes nothing ahead of time; one pass with the example traces the observers.
-    return _pt2e(model, _xnnpack_quantizer(config.per_channel, dynamic=True), [ctx.example_inputs], ctx)
+    return _pt2e(model, xnnpack_quantizer(config.per_channel, dynamic=True), [ctx.example_inputs], ctx)

@@ -36,6 +36,9 @@ class Exporter(Protocol):
         """True for compression configs this exporter applies during export (e.g. its own INT8 converter);
         the compiler then passes them to `export` instead of running them beforehand."""
 
+    def int8_quantizer(self, per_channel: bool = True) -> Any:
+        """The PT2E quantizer whose INT8 graphs this backend's file carries (for per-layer error analysis)."""
+
     def export(self, model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ...], workdir: Path,
                profile: Profile, *, own_configs: Sequence[Any] = (), ctx: CompressionContext | None = None
                ) -> ExportResult:

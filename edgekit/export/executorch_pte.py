@@ -44,6 +44,11 @@ class ExecuTorchExporter:
     def applies_itself(self, config: Any) -> bool:
         return False  # INT8 for XNNPACK is the PT2E flow the compressor already runs
 
+    def int8_quantizer(self, per_channel: bool = True) -> Any:
+        """The PT2E quantizer whose INT8 graphs this backend runs (XNNPACK's)."""
+        from ..compress.quantize import xnnpack_quantizer
+        return xnnpack_quantizer(per_channel, dynamic=False)
+
     def export(self, model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ...], workdir: Path,
                profile: Profile, *, own_configs: Sequence[Any] = (), ctx: Any = None) -> ExportResult:
         from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
@@ -56,9 +61,10 @@ class ExecuTorchExporter:
                                    "see https://pytorch.org/docs/stable/export.html for what export supports") from exc
         why = _WhyNotDelegated()
         partition_logger = logging.getLogger("executorch.backends.xnnpack")
-        old_level = partition_logger.level
+        old_level, old_propagate = partition_logger.level, partition_logger.propagate
         partition_logger.addHandler(why)
         partition_logger.setLevel(logging.DEBUG)
+        partition_logger.propagate = False  # the records are ours to collect, not the user's log to fill
         try:
             edge = to_edge_transform_and_lower(exported, partitioner=[XnnpackPartitioner()])
         except Exception as exc:
@@ -66,6 +72,7 @@ class ExecuTorchExporter:
         finally:
             partition_logger.removeHandler(why)
             partition_logger.setLevel(old_level)
+            partition_logger.propagate = old_propagate
         delegation = self._delegation(edge.exported_program().graph_module, why.reasons)
         program = edge.to_executorch()
         path = workdir / "model.pte"

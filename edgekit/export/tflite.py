@@ -215,6 +215,12 @@ def _calibration_batches(calibration: Any, example_inputs: tuple[torch.Tensor, .
     return [tuple(b) if isinstance(b, (tuple, list)) else (b,) for b in list(calibration)[:limit]]
 
 
+def litert_quantizer(per_channel: bool = True) -> Any:
+    """litert-torch's PT2E quantizer: the INT8 graphs its converter lowers to full-integer .tflite."""
+    from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer, get_symmetric_quantization_config
+    return PT2EQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=per_channel, is_dynamic=False))
+
+
 def export_tflite(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ...], path: str | Path, *,
                   int8: bool = False, calibration: np.ndarray | Iterable[Any] | None = None, int8_io: bool = True,
                   per_channel: bool = True, calibration_samples: int = 256) -> dict[str, Any]:
@@ -241,12 +247,10 @@ def export_tflite(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ..
         if not int8:
             edge = litert_torch.convert(model, example_inputs)
         else:
-            from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer, get_symmetric_quantization_config
             from litert_torch.quantize.quant_config import QuantConfig
             from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
             batches = _calibration_batches(calibration, example_inputs, calibration_samples)
-            quantizer = PT2EQuantizer().set_global(
-                get_symmetric_quantization_config(is_per_channel=per_channel, is_dynamic=False))
+            quantizer = litert_quantizer(per_channel)
             prepared = prepare_pt2e(torch.export.export(model, example_inputs).module(), quantizer)
             with torch.no_grad():
                 for batch in batches:
@@ -292,6 +296,9 @@ class TFLiteExporter:
 
     def applies_itself(self, config: Any) -> bool:
         return isinstance(config, Int8StaticConfig)  # includes TFLiteInt8Config
+
+    def int8_quantizer(self, per_channel: bool = True) -> Any:
+        return litert_quantizer(per_channel)
 
     def export(self, model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ...], workdir: Path,
                profile: Profile, *, own_configs: Sequence[Any] = (), ctx: CompressionContext | None = None

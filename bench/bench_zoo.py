@@ -1,0 +1,183 @@
+"""Conformance zoo: every zoo model compiled for every target family and run on the emulated device.
+
+Cells per model: phone `.pte` FP32 and INT8 (emu-phone), Pi `.tflite` FP32 and INT8 (emu-rpi4, needs root for
+its network namespace), microcontroller C firmware INT8 (emu-cortex-m4 under QEMU) for every model (the ones too
+big are refused at compile time with bytes needed against bytes available: that refusal is the cell's answer).
+Each cell is ok, or the one-line reason it is not. Recorded per cell: artifact size, p50 latency (where it was
+measured: this host's CPU for the phone and Pi, QEMU virtual time for the MCU), peak RSS or arena, cosine of the
+device's outputs against the host reference of the same file and against the FP32 PyTorch model, and (INT8 on the
+MCU) whether the firmware equals TFLite Micro byte for byte on the reference inputs.
+
+    .venv/bin/python bench/bench_zoo.py                      # all models, all cells -> bench/results/zoo.json
+    .venv/bin/python bench/bench_zoo.py --models kws_dscnn,bert_mini --cells phone-int8,pi-int8 --out /tmp/z.json
+
+`docs/zoo.md` (the support matrix) is written from the JSON (`--matrix docs/zoo.md`).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import write_result  # noqa: E402
+
+import edgekit  # noqa: E402
+from edgekit.models.zoo import ZOO, ZooEntry  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Cell:
+    name: str
+    target: str
+    int8: bool
+    time_base: str
+
+
+CELLS = {c.name: c for c in (
+    Cell("phone-fp32", "emu-phone", False, "host wall-clock (emulated phone: this machine's x86 CPU)"),
+    Cell("phone-int8", "emu-phone", True, "host wall-clock (emulated phone: this machine's x86 CPU)"),
+    Cell("pi-fp32", "emu-rpi4", False, "host wall-clock (emulated Pi: this machine's x86 CPU, Pi cgroup limits)"),
+    Cell("pi-int8", "emu-rpi4", True, "host wall-clock (emulated Pi: this machine's x86 CPU, Pi cgroup limits)"),
+    Cell("mcu-int8", "emu-cortex-m4", True, "QEMU virtual time (-icount shift=0: 1 ns per instruction)"),
+)}
+CALIBRATION = 64
+EVAL = 32
+
+
+def _dataset(arrays: dict[str, np.ndarray]) -> edgekit.Dataset:
+    return edgekit.Dataset(arrays["x"] if list(arrays) == ["x"] else arrays)
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, edgekit.EdgekitError):
+        return exc.one_line()
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:300] if text else ''}"
+
+
+def run_cell(entry: ZooEntry, cell: Cell, workdir: Path, runs: int) -> dict[str, Any]:
+    model, example = entry.factory()
+    cal = _dataset(entry.calibration_data(CALIBRATION, 0))
+    recipe = [edgekit.Int8StaticConfig(calibration_samples=CALIBRATION)] if cell.int8 else []
+    result: dict[str, Any] = {"target": cell.target, "latency_time_base": cell.time_base}
+    t0 = time.perf_counter()
+    try:
+        art = edgekit.compile_model(model, example, cell.target, workdir / f"{entry.name}-{cell.name}",
+                                    recipe=recipe, calibration=cal, input_names=entry.input_names,
+                                    output_names=entry.output_names, input_ranges=entry.int_ranges or None)
+    except Exception as exc:  # a cell that fails is recorded with its reason, never fatal to the run
+        return {**result, "status": "compile failed", "reason": _one_line(exc),
+                "compile_s": round(time.perf_counter() - t0, 1)}
+    result["compile_s"] = round(time.perf_counter() - t0, 1)
+    export = art.manifest["export"]
+    result.update({"size_bytes": art.size_bytes, "route": export.get("route") or export.get("exporter"),
+                   "macs": art.manifest["model"]["macs"], "params": art.manifest["model"]["params"]})
+    if export.get("delegation"):
+        result["not_delegated_ops"] = {op: v["count"] for op, v in export["delegation"]["not_delegated_ops"].items()}
+    if export.get("numerics"):
+        result["numerics"] = export["numerics"]
+    t0 = time.perf_counter()
+    try:
+        report = edgekit.benchmark(art, cell.target, runs=runs, warmup=min(5, runs), timeout=600)
+    except Exception as exc:
+        return {**result, "status": "run failed", "reason": _one_line(exc),
+                "bench_s": round(time.perf_counter() - t0, 1)}
+    result["bench_s"] = round(time.perf_counter() - t0, 1)
+    fid = report["fidelity"]
+    mem = report["memory"]
+    result.update({
+        "status": "ok",
+        "latency_p50_ms": report["latency_ms"]["p50"],
+        "latency_measured_on": report["latency_ms"]["measured_on"],
+        "instructions_per_inference": (report.get("counters") or {}).get("instructions_per_inference"),
+        "peak_rss_bytes": mem.get("peak_rss_bytes"),
+        "arena_bytes": mem.get("arena_used_bytes") or mem.get("arena_bytes"),
+        "cosine_vs_host": fid["vs_host"]["cosine"],
+        "cosine_vs_fp32": fid["vs_float"]["cosine"] if fid["vs_float"] else None,
+        "outputs": [{"name": o["name"], "cosine_vs_host": o["vs_host"]["cosine"],
+                     "cosine_vs_fp32": o["vs_float"]["cosine"] if o["vs_float"] else None}
+                    for o in fid.get("outputs", [])] or None,
+    })
+    if cell.target.startswith("emu-cortex"):
+        # The MCU artifact's host reference is TFLite Micro on the same .tflite (the exporter's reference_fn), so
+        # the firmware is bit-exact with TFLite Micro exactly when no output value differs from the reference.
+        result["bit_exact_with_tflite_micro"] = all(
+            o["vs_host"]["max_abs"] == 0 for o in fid.get("outputs") or [fid])
+    return result
+
+
+def write_matrix(doc: dict[str, Any], path: Path) -> None:
+    cells = list(CELLS)
+    lines = ["# Conformance zoo: support matrix", "",
+             f"Written by `bench/bench_zoo.py` from `bench/results/zoo.json` ({doc['created']}, "
+             f"{doc['machine']['cpu']}). Each cell: status, artifact size, p50 latency, cosine of the device's "
+             "outputs against the FP32 PyTorch model. Latency time bases differ by column: the phone and Pi columns "
+             "are this host's x86 CPU (wall-clock), the MCU column is QEMU virtual time (instructions), so compare "
+             "within a column only.", "",
+             "| model | family | " + " | ".join(cells) + " |", "|---|---|" + "---|" * len(cells)]
+    notes = []
+    for name, row in doc["models"].items():
+        entries = []
+        for c in cells:
+            r = row["cells"].get(c)
+            if r is None:
+                entries.append("not run")
+            elif r["status"] == "ok":
+                lat = f"{r['latency_p50_ms']:.3g} ms" if r.get("latency_p50_ms") is not None else "?"
+                cos = f"cos {r['cosine_vs_fp32']:.4f}" if r.get("cosine_vs_fp32") is not None else ""
+                entries.append(f"ok, {r['size_bytes'] / 1024:,.0f} KiB, {lat}, {cos}")
+            else:
+                notes.append(f"- **{name} / {c}**: {r['status']}: {r['reason']}")
+                entries.append(f"{r['status']} (see below)")
+        lines.append(f"| {name} | {row['family']} | " + " | ".join(entries) + " |")
+    lines += ["", "## Cells that are not ok", ""] + (notes or ["None."])
+    lines += ["", "Reproduce: `" + doc["command"] + "`", ""]
+    path.write_text("\n".join(lines))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default=",".join(ZOO), help="comma-separated zoo names")
+    parser.add_argument("--cells", default=",".join(CELLS), help="comma-separated: " + ", ".join(CELLS))
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--out", type=Path, help="JSON path (default bench/results/zoo.json)")
+    parser.add_argument("--matrix", type=Path, help="also write the support matrix (markdown) here")
+    args = parser.parse_args()
+    models = [m for m in args.models.split(",") if m]
+    cells = [CELLS[c] for c in args.cells.split(",") if c]
+    unknown = [m for m in models if m not in ZOO]
+    if unknown:
+        sys.exit(f"unknown zoo models: {', '.join(unknown)} (have: {', '.join(ZOO)})")
+    doc: dict[str, Any] = {"cells": {c.name: {"target": c.target, "int8": c.int8, "latency_time_base": c.time_base}
+                                     for c in cells}, "models": {}}
+    with tempfile.TemporaryDirectory(prefix="edgekit-zoo-") as tmp:
+        for name in models:
+            entry = ZOO[name]
+            row = {"family": entry.family, "source": entry.source, "cells": {}}
+            doc["models"][name] = row
+            for cell in cells:
+                print(f"[{time.strftime('%H:%M:%S')}] {name} / {cell.name} ...", file=sys.stderr, flush=True)
+                try:
+                    row["cells"][cell.name] = run_cell(entry, cell, Path(tmp), args.runs)
+                except Exception as exc:  # a bug in a cell: recorded, the run goes on
+                    row["cells"][cell.name] = {"status": "error", "reason": _one_line(exc),
+                                               "traceback": traceback.format_exc(limit=4)}
+                r = row["cells"][cell.name]
+                print(f"    {r['status']}: {r.get('reason', '')}"[:300], file=sys.stderr, flush=True)
+    path = write_result("zoo", doc, args.out)
+    if args.matrix:
+        write_matrix(json.loads(path.read_text()), args.matrix)
+    print(path)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,265 @@
+"""What users bring, through the real command: a `.pt2` or a `file.py:factory` (the same results from both), models
+with several named inputs and outputs, integer token inputs without data, and an `-o` that must never lose files.
+
+The models are the zoo's (written from their published definitions), not ones made for these tests."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from edgekit.modelio import load_model
+from tests.helpers import ROOT, run_cli
+from tests.test_cli import assert_one_line_error
+
+KWS = "edgekit/models/zoo/kws_dscnn.py:build"
+AD = "edgekit/models/zoo/ad_autoencoder.py:build"
+BERT = "edgekit/models/zoo/bert_mini.py:build"
+TWO_OUTPUTS = "edgekit/models/zoo/cls_box_cnn.py:build"
+
+
+def _save_pt2(spec: str, path):
+    loaded = load_model(spec)
+    torch.export.save(torch.export.export(loaded.module, loaded.example_inputs), path)
+    return path
+
+
+def _save_data(module, path, n=64):
+    import importlib
+    mod = importlib.import_module(f"edgekit.models.zoo.{module}")
+    np.savez(path, **mod.calibration_data(n, 0))
+    return path
+
+
+def _manifest(art):
+    return json.loads((art / "manifest.json").read_text())
+
+
+def _outputs(art):
+    with np.load(art / "reference.npz") as ref:
+        return {k: ref[k] for k in ref.files if k.startswith("output_")}
+
+
+@pytest.mark.runtime
+@pytest.mark.parametrize("module,spec,step", [
+    ("kws_dscnn", KWS, 'method = "int8"'),
+    ("kws_dscnn", KWS, 'method = "int8-dynamic"'),
+    ("kws_dscnn", KWS, 'method = "prune-nm"\nfinetune_epochs = 0'),
+    ("ad_autoencoder", AD, 'method = "prune-magnitude"\nsparsity = 0.5\nfinetune_epochs = 0'),
+    ("ad_autoencoder", AD, 'method = "int4-rtn"\ngroup_size = 32'),
+    ("ad_autoencoder", AD, 'method = "int4-gptq"\ngroup_size = 32\ncalibration_samples = 32'),
+])
+def test_pt2_and_factory_compile_to_the_same_model(tmp_path, module, spec, step):
+    """`edgekit compile MODEL.pt2 ...` and `edgekit compile file.py:factory ...` give the same outputs."""
+    pt2 = _save_pt2(spec, tmp_path / "model.pt2")
+    cal = _save_data(module, tmp_path / "cal.npz")
+    (tmp_path / "recipe.toml").write_text(f"[[step]]\n{step}\n")
+    outs = []
+    for i, source in enumerate((spec, pt2)):
+        result = run_cli("compile", source, "-t", "emu-phone", "--recipe", tmp_path / "recipe.toml",
+                         "--calibration", cal, "-o", tmp_path / f"art{i}")
+        assert result.returncode == 0, result.stderr[-2000:]
+        outs.append(_outputs(tmp_path / f"art{i}"))
+    assert outs[0].keys() == outs[1].keys()
+    for k in outs[0]:
+        np.testing.assert_allclose(outs[0][k], outs[1][k], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.runtime
+def test_pt2_int8_runs_on_the_phone(tmp_path):
+    """The .pt2 INT8 compile for the phone (it failed with 'Calling eval() is not supported') and its bench."""
+    pt2 = _save_pt2(KWS, tmp_path / "kws.pt2")
+    cal = _save_data("kws_dscnn", tmp_path / "cal.npz")
+    result = run_cli("compile", pt2, "-t", "emu-phone", "-q", "int8", "--calibration", cal, "-o", tmp_path / "art")
+    assert result.returncode == 0, result.stderr[-2000:]
+    manifest = _manifest(tmp_path / "art")
+    assert manifest["numerics"]["cosine_vs_fp32"] > 0.99  # the MLPerf Tiny model quantizes well
+    bench = run_cli("bench", tmp_path / "art", "-t", "emu-phone", "--runs", "5", "--json")
+    assert bench.returncode == 0, bench.stderr[-2000:]
+    assert json.loads(bench.stdout)["fidelity"]["vs_host"]["cosine"] > 0.9999
+
+
+@pytest.mark.runtime
+def test_two_named_int64_inputs_without_data_on_the_phone(tmp_path):
+    """A BERT-style encoder (input_ids, attention_mask): names in the manifest, token ids sampled in their declared
+    range, and the device's outputs equal the host's."""
+    result = run_cli("compile", BERT, "-t", "emu-phone", "--input-range", "input_ids=0:30522",
+                     "--input-range", "attention_mask=0:2", "-o", tmp_path / "art")
+    assert result.returncode == 0, result.stderr[-2000:]
+    m = _manifest(tmp_path / "art")
+    assert [(i["name"], i["dtype"]) for i in m["inputs"]] == [("input_ids", "int64"), ("attention_mask", "int64")]
+    assert m["input_ranges"] == {"input_ids": [0, 30522], "attention_mask": [0, 2]}
+    with np.load(tmp_path / "art" / "reference.npz") as ref:
+        ids, mask = ref["input_0"], ref["input_1"]
+    assert ids.min() >= 0 and ids.max() < 30522 and ids.max() > 1000 and set(np.unique(mask)) == {0, 1}
+    data = tmp_path / "eval.npz"
+    _save_data("bert_mini", data, n=4)
+    bench = run_cli("bench", tmp_path / "art", "-t", "emu-phone", "--runs", "3", "--eval", data, "--json")
+    assert bench.returncode == 0, bench.stderr[-2000:]
+    report = json.loads(bench.stdout)
+    assert report["fidelity"]["vs_host"]["cosine"] > 0.99999
+    assert [i["name"] for i in report["artifact"]["inputs"]] == ["input_ids", "attention_mask"]
+    assert report["accuracy"]["samples"] == 4
+
+
+@pytest.mark.runtime
+@pytest.mark.emulator
+def test_two_outputs_int8_on_the_pi(tmp_path):
+    """A model with a class head and a box head: both outputs compared on the emulated Pi, INT8 .tflite."""
+    cal = _save_data("cls_box_cnn", tmp_path / "cal.npz")
+    result = run_cli("compile", TWO_OUTPUTS, "-t", "emu-rpi4", "-q", "int8", "--calibration", cal,
+                     "-o", tmp_path / "art")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert len(_manifest(tmp_path / "art")["outputs"]) == 2
+    bench = run_cli("bench", tmp_path / "art", "-t", "emu-rpi4", "--runs", "5", "--json")
+    assert bench.returncode == 0, bench.stderr[-2000:]
+    outputs = json.loads(bench.stdout)["fidelity"]["outputs"]
+    assert [o["name"] for o in outputs] == ["output_0", "output_1"]
+    assert all(o["vs_host"]["cosine"] > 0.99 and o["vs_float"]["cosine"] > 0.98 for o in outputs), outputs
+
+
+def test_token_ids_outside_the_vocabulary_are_an_input_error(tmp_path):
+    result = run_cli("compile", BERT, "-t", "emu-phone", "--input-range", "input_ids=0:99999", "-o", tmp_path / "o")
+    assert_one_line_error(result, 1, "the model fails on inputs shaped like its example inputs")
+    assert not (tmp_path / "o").exists()
+
+
+def test_input_range_names_an_unknown_input(tmp_path):
+    result = run_cli("compile", BERT, "-t", "emu-phone", "--input-range", "token_ids=0:10", "-o", tmp_path / "o")
+    assert_one_line_error(result, 1, "input_ids, attention_mask")
+
+
+def test_multi_input_data_must_name_every_input(tmp_path):
+    np.savez(tmp_path / "cal.npz", x=np.zeros((4, 32), np.int64))
+    result = run_cli("compile", BERT, "-t", "emu-phone", "-q", "int8", "--calibration", tmp_path / "cal.npz",
+                     "-o", tmp_path / "o")
+    assert_one_line_error(result, 1, "store one array per input, named input_ids, attention_mask")
+
+
+def test_a_multi_input_model_is_refused_for_the_mcu_at_once(tmp_path):
+    cal = _save_data("bert_mini", tmp_path / "cal.npz", n=4)
+    result = run_cli("compile", BERT, "-t", "emu-cortex-m4", "-q", "int8", "--calibration", cal, "-o", tmp_path / "o")
+    assert_one_line_error(result, 1, "takes 2 inputs; the microcontroller firmware runs models with one input")
+
+
+def test_a_model_too_big_for_the_mcu_is_refused_before_conversion(tmp_path):
+    (tmp_path / "big.py").write_text(
+        "import torch\n"
+        "def build():\n"
+        "    return torch.nn.Sequential(torch.nn.Linear(1024, 1024), torch.nn.ReLU(), torch.nn.Linear(1024, 10))"
+        ".eval(), (torch.zeros(1, 1024),)\n")
+    np.savez(tmp_path / "cal.npz", x=np.random.default_rng(0).standard_normal((8, 1024)).astype(np.float32))
+    result = run_cli("compile", f"{tmp_path / 'big.py'}:build", "-t", "emu-cortex-m4", "-q", "int8",
+                     "--calibration", tmp_path / "cal.npz", "-o", tmp_path / "o")
+    assert_one_line_error(result, 1, "its weights need at least 1,058,816 B of flash at INT8, the target has")
+
+
+# ---- -o never loses a user's files -----------------------------------------------------------------------------
+
+def test_output_folder_with_user_files_is_refused_before_any_work(tmp_path):
+    out = tmp_path / "mine"
+    (out / "sub").mkdir(parents=True)
+    (out / "notes.txt").write_text("keep me")
+    (out / "sub" / "data.bin").write_bytes(b"\x01")
+    # the model does not exist: the -o check comes first, before any loading
+    result = run_cli("compile", tmp_path / "missing.pt2", "-t", "emu-phone", "-o", out)
+    assert_one_line_error(result, 1, "is not empty and is not an edgekit artifact")
+    assert (out / "notes.txt").read_text() == "keep me" and (out / "sub" / "data.bin").read_bytes() == b"\x01"
+
+
+@pytest.mark.parametrize("where", [".", ".."])
+def test_output_over_the_current_folder_is_refused(where):
+    result = run_cli("compile", "examples/digits_cnn.py:build_quick", "-t", "emu-phone", "-o", where)
+    assert_one_line_error(result, 1, "refusing to write the artifact over")
+
+
+def test_output_that_is_a_file_is_refused(tmp_path):
+    (tmp_path / "f").write_text("x")
+    result = run_cli("compile", "examples/digits_cnn.py:build_quick", "-t", "emu-phone", "-o", tmp_path / "f")
+    assert result.returncode == 2 and "is a file" in result.stderr  # a usage error, caught by click
+    assert (tmp_path / "f").read_text() == "x"
+
+
+@pytest.mark.runtime
+def test_force_replaces_and_an_artifact_is_replaced(tmp_path):
+    out = tmp_path / "art"
+    out.mkdir()
+    (out / "old.txt").write_text("x")
+    assert run_cli("compile", "examples/digits_cnn.py:build_quick", "-t", "emu-phone", "-o", out,
+                   "--force").returncode == 0
+    assert not (out / "old.txt").exists() and (out / "manifest.json").is_file()
+    first = _manifest(out)["created"]
+    again = run_cli("compile", "examples/digits_cnn.py:build_quick", "-t", "emu-phone", "-o", out)
+    assert again.returncode == 0, again.stderr  # an existing artifact is replaced without --force
+    assert _manifest(out)["created"] >= first
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["art"]  # no staging or .old folders left behind
+
+
+# ---- data files -----------------------------------------------------------------------------------------------
+
+def test_a_text_file_named_npz(tmp_path):
+    (tmp_path / "cal.npz").write_text("not numpy")
+    result = run_cli("compile", "examples/digits_cnn.py:build_quick", "-t", "emu-phone", "-q", "int8",
+                     "--calibration", tmp_path / "cal.npz", "-o", tmp_path / "o")
+    assert_one_line_error(result, 1, "not an .npz archive")
+    assert "allow_pickle" not in result.stderr
+
+
+@pytest.mark.runtime
+@pytest.mark.parametrize("labels,text", [
+    (np.full(8, 99), "labels must be class indices in 0..11"),
+    (np.full(8, -1), "labels must be class indices in 0..11"),
+    (np.full(8, 0.5), "fractional"),
+    (np.eye(12)[:8], "one class index per sample"),
+])
+def test_bad_eval_labels_are_refused_before_the_benchmark(tmp_path, labels, text):
+    result = run_cli("compile", KWS, "-t", "emu-phone", "-o", tmp_path / "art")
+    assert result.returncode == 0, result.stderr[-2000:]
+    import importlib
+    x = importlib.import_module("edgekit.models.zoo.kws_dscnn").eval_data(8, 0)["x"]
+    np.savez(tmp_path / "eval.npz", x=x, y=labels)
+    assert_one_line_error(run_cli("bench", tmp_path / "art", "-t", "emu-phone", "--eval", tmp_path / "eval.npz"),
+                          1, text)
+
+
+# ---- numerical debugging -----------------------------------------------------------------------------------------
+
+OUTLIER_MODEL = '''
+import torch
+from torch import nn
+
+
+class Scaled(nn.Module):
+    """An MLP whose middle layer has one huge activation that the next step discards: per-tensor INT8 spends its
+    range on that activation, so the layer after it (`head`) is where the error shows."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed, self.middle, self.head = nn.Linear(32, 64), nn.Linear(64, 64), nn.Linear(64, 10)
+        with torch.no_grad():
+            self.middle.bias[0] = 2000.0
+        self.register_buffer("keep", torch.tensor([0.0] + [1.0] * 63))
+
+    def forward(self, x):
+        return self.head(torch.relu(self.middle(torch.relu(self.embed(x)))) * self.keep)
+
+
+def build():
+    torch.manual_seed(0)
+    return Scaled().eval(), (torch.randn(1, 32),)
+'''
+
+
+@pytest.mark.runtime
+def test_poor_int8_names_where_the_error_grows(tmp_path):
+    (tmp_path / "outlier.py").write_text(OUTLIER_MODEL)
+    np.savez(tmp_path / "cal.npz", x=np.random.default_rng(0).standard_normal((64, 32)).astype(np.float32))
+    result = run_cli("compile", f"{tmp_path / 'outlier.py'}:build", "-t", "emu-phone", "-q", "int8",
+                     "--calibration", tmp_path / "cal.npz", "-o", tmp_path / "art")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "error grows first at" in " ".join(result.stdout.split())
+    numerics = _manifest(tmp_path / "art")["numerics"]
+    assert numerics["cosine_vs_fp32"] < 0.99
+    assert numerics["first_growing_layers"][0]["layer"].startswith("head")
+    bench = run_cli("bench", tmp_path / "art", "-t", "emu-phone", "--runs", "3")
+    assert bench.returncode == 0 and "error grows first at" in " ".join(bench.stdout.split())
