@@ -4,12 +4,15 @@ would have produced).
 push_transposes: a converter working channels-first (litert-torch on a PyTorch model) writes F.pad as
 TRANSPOSE (NHWC -> NCHW) -> PAD [-> QUANTIZE] -> TRANSPOSE (back to NHWC). A TRANSPOSE is moved below each PAD
 (paddings permuted) and each function of one value (HARD_SWISH, LOGISTIC, TANH, int8 QUANTIZE) that follows it;
-two transposes that then meet and undo each other vanish. Two copies of the tensor fewer, and the PAD can fold.
+two transposes that then meet and undo each other vanish (two copies of the tensor fewer, and the PAD can fold),
+two that do not become one.
 
 sink_pads: PAD -> f (a function of one value, as above) becomes f -> PAD when f maps the pad value to f's output
 zero point (QUANTIZE and HARD_SWISH always do): the table runs on fewer values and the PAD can meet a convolution.
 PAD -> RESHAPE becomes RESHAPE -> PAD when the reshape only adds or drops dimensions of size 1 (litert-torch's
-NCHW [1, 1, H, W] -> NHWC [1, H, W, 1] on a one-channel input, as in MLPerf Tiny's KWS DS-CNN).
+NCHW [1, 1, H, W] -> NHWC [1, H, W, 1] on a one-channel input, as in MLPerf Tiny's KWS DS-CNN), and
+PAD -> TRANSPOSE becomes TRANSPOSE -> PAD (paddings permuted; F.pad of a channels-first model input, as in
+MLPerf Tiny's VWW MobileNet): the transpose copies the unpadded tensor and the PAD can fold.
 
 fold_pads: a PAD (or PADV2) whose only consumer is a CONV_2D or DEPTHWISE_CONV_2D disappears into that
 convolution's padding. The convolution kernels treat a tap outside the input as the input zero point (it adds
@@ -106,13 +109,18 @@ def _push_once(graph: Graph) -> tuple[Graph, int] | None:
         at_t, at_u = ops.index(t_op), ops.index(user)
         if user.kind == "TRANSPOSE":
             back = _const_ints(graph, user.inputs[1]) if len(user.inputs) > 1 else None
-            if (back is None or len(back) != len(perm) or any(perm[back[j]] != j for j in range(len(back))) or
-                    user.outputs[0] in graph.outputs or not _same_quant(ta, tt1, out)):
+            if back is None or len(back) != len(perm) or not _same_quant(ta, tt1, out):
                 continue
-            t3 = user.outputs[0]  # the two undo each other: readers of t3 read a
-            ops = [dataclasses.replace(op, inputs=[a if i == t3 else i for i in op.inputs])
-                   for op in ops if op is not t_op and op is not user]
-            return _replace_ops(graph, tensors, ops), 2
+            combined = [perm[back[j]] for j in range(len(back))]  # output dim j reads input dim perm[back[j]]
+            if combined == list(range(len(back))) and user.outputs[0] not in graph.outputs:
+                t3 = user.outputs[0]  # the two undo each other: readers of t3 read a
+                ops = [dataclasses.replace(op, inputs=[a if i == t3 else i for i in op.inputs])
+                       for op in ops if op is not t_op and op is not user]
+                return _replace_ops(graph, tensors, ops), 2
+            perm_t = _int32_const(tensors, f"{graph.tensor(user.inputs[1]).name}/combined", np.array(combined))
+            ops[at_u] = dataclasses.replace(user, inputs=[a, perm_t.index])  # one transpose does both
+            del ops[at_t]
+            return _replace_ops(graph, tensors, ops), 1
         if user.kind in TABLE_OPS:
             moved_out = _new_tensor(tensors, out, ta.shape, suffix="/pre_transpose")
             ops[at_t] = dataclasses.replace(user, inputs=[a] + user.inputs[1:], outputs=[moved_out.index])
@@ -191,6 +199,17 @@ def _sink_one(graph: Graph) -> Graph | None:
             ops[at_p] = dataclasses.replace(user, inputs=[pad.inputs[0]], outputs=[f_out.index])
             ops[at_u] = dataclasses.replace(pad, kind="PAD", inputs=[f_out.index, pad.inputs[1]],
                                             outputs=list(user.outputs), options={})
+            return _replace_ops(graph, tensors, ops)
+        if user.kind == "TRANSPOSE":  # a channels-first model input: PAD (NCHW) -> TRANSPOSE -> conv
+            perm = _const_ints(graph, user.inputs[1]) if len(user.inputs) > 1 else None
+            if perm is None or len(perm) != len(p.shape) or not _same_quant(p, out):
+                continue
+            pairs = np.array([before, after]).T
+            t_out = _new_tensor(tensors, out, tuple(x.shape[k] for k in perm), suffix="/unpadded")
+            pads_t = _int32_const(tensors, f"{graph.tensor(pad.inputs[1]).name}/transposed", pairs[perm])
+            ops[at_p] = dataclasses.replace(user, inputs=[pad.inputs[0]] + user.inputs[1:], outputs=[t_out.index])
+            ops[at_u] = dataclasses.replace(pad, inputs=[t_out.index, pads_t.index] + pad.inputs[2:],
+                                            outputs=list(user.outputs))
             return _replace_ops(graph, tensors, ops)
         if user.kind in ALIAS_OPS:
             if not _same_quant(p, out):

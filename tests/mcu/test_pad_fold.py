@@ -126,11 +126,11 @@ def test_pad_between_inverse_transposes_becomes_a_folded_pad(tmp_path, requantiz
 
 
 @needs_cc
-def test_transposes_that_do_not_cancel_stay(tmp_path):
+def test_transposes_that_do_not_cancel_become_one(tmp_path):
     model = _transposed_pad_model(tmp_path, [[0, 0], [0, 0], [0, 1], [1, 2]], back=(0, 1, 3, 2))
     gen, _ = _host_equals_tflm(tmp_path, model, (1, 6, 5, 4), dsp=False)
-    assert gen.removed_transposes == 0
-    assert [c.kernel for c in gen.calls] == ["ek_transpose_s8", "ek_pad_s8", "ek_transpose_s8"]
+    assert gen.removed_transposes == 1
+    assert [c.kernel for c in gen.calls] == ["ek_transpose_s8", "ek_pad_s8"]  # the PAD last: it is the output
 
 
 @needs_cc
@@ -161,3 +161,18 @@ def test_pad_of_a_one_channel_nchw_input_folds_through_the_reshape(tmp_path):
     assert gen.folded_pads == 1 and [c.kernel for c in gen.calls] == ["ek_depthwise_conv2d_s8"]
     p = gen.calls[0].params
     assert (p["pad_top"], p["pad_bottom"], p["pad_left"], p["pad_right"]) == (4, 5, 1, 1)
+
+
+@needs_cc
+def test_pad_of_a_channels_first_input_moves_below_the_transpose_and_folds(tmp_path):
+    """MLPerf Tiny VWW MobileNet as litert-torch converts it: PAD of the NCHW model input, TRANSPOSE to NHWC, conv."""
+    b = tb.Builder(seed=10)
+    x = b.tensor([1, 3, 9, 8], scale=0.004, zero_point=-128)
+    p = tb.pad(b, x, [[0, 0], [0, 0], [0, 1], [1, 0]], [1, 3, 10, 9], 0.004, -128)
+    t = b.tensor([1, 10, 9, 3], scale=0.004, zero_point=-128)
+    b.op(S.BuiltinOperator.TRANSPOSE, [p, tb.ints(b, [0, 2, 3, 1])], [t])
+    y = tb.conv(b, t, 3, [1, 4, 4, 8], 3, 2, S.Padding.VALID, 0.02, -128, S.ActivationFunctionType.RELU6)
+    gen, _ = _host_equals_tflm(tmp_path, b.save(tmp_path / "vww.tflite", [x], [y]), (1, 3, 9, 8), dsp=True)
+    assert gen.folded_pads == 1 and [c.kernel for c in gen.calls] == ["ek_transpose_s8", "ek_conv2d_s8"]
+    p = gen.calls[1].params
+    assert (p["pad_top"], p["pad_bottom"], p["pad_left"], p["pad_right"]) == (0, 1, 1, 0)
