@@ -65,7 +65,7 @@ class CFirmwareExporter:
         check_fits(model, example_inputs, profile)
         tflite = workdir / "model.tflite"
         tflite_info = export_tflite(model, example_inputs, tflite, int8=True, int8_io=True,
-                                    per_channel=config.per_channel,
+                                    per_channel=config.per_channel, route=getattr(config, "route", "auto"),
                                     calibration=ctx.calibration_batches(config.calibration_samples))
         pkg = package_tflite(tflite, profile, workdir)
         return ExportResult(files=pkg.files, model_file="firmware.bin", format=FORMAT,

@@ -26,6 +26,12 @@ from ..profiles import Profile
 from .base import ExportResult, register_exporter
 
 EXPORTER_NAME = "litert-torch"
+# Full-integer INT8 .tflite, two ways: quantized inside litert-torch's PT2E flow (the first choice: torch-side
+# calibration, per-channel), or an FP32 .tflite quantized afterwards by ai-edge-quantizer (static int8 weights and
+# activations, calibrated in LiteRT). "auto" takes the second when the first cannot convert the graph.
+ROUTE_PT2E = "litert-torch-pt2e"
+ROUTE_AEQ = "ai-edge-quantizer"
+ROUTES = ("auto", ROUTE_PT2E, ROUTE_AEQ)
 
 
 @dataclass(frozen=True)
@@ -37,7 +43,13 @@ class TFLiteInt8Config(Int8StaticConfig):
     """
 
     int8_io: bool = True
+    route: str = "auto"
     method: ClassVar[str] = "int8"
+
+    def __post_init__(self) -> None:
+        if self.route not in ROUTES:
+            from ..errors import InputError
+            raise InputError(f"route must be one of {', '.join(ROUTES)}, got {self.route!r}")
 
 
 @register(TFLiteInt8Config)
@@ -223,12 +235,14 @@ def litert_quantizer(per_channel: bool = True) -> Any:
 
 def export_tflite(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ...], path: str | Path, *,
                   int8: bool = False, calibration: np.ndarray | Iterable[Any] | None = None, int8_io: bool = True,
-                  per_channel: bool = True, calibration_samples: int = 256) -> dict[str, Any]:
+                  per_channel: bool = True, calibration_samples: int = 256, route: str = "auto") -> dict[str, Any]:
     """Convert `model` to a .tflite file at `path`; returns the facts recorded in a manifest.
 
     int8=False: FP32. int8=True: full-integer INT8 (int8 weights and activations, per-channel weights by default),
     calibrated on `calibration`: an array of samples shaped (N, *example.shape[1:]) (batched like the example), or
     an iterable of input tuples. int8_io=True keeps int8 model inputs/outputs; False gives float32 ones.
+    route: "auto" (PT2E, else ai-edge-quantizer when PT2E cannot convert), or one of the two (ROUTES); the manifest
+    records the route taken ("route") and, after a fallback, why the first failed ("route_fallback_reason").
 
     Returns {"exporter", "int8", "operators": {name: count}, "inputs"/"outputs": [{"name", "shape", "dtype",
     "quantization": {"scale", "zero_point"} | None}], "bytes"}. Quantized tensors map as real = scale * (q - zp).
@@ -243,28 +257,23 @@ def export_tflite(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ..
     except NotImplementedError:  # a module from torch.export (e.g. an earlier compression step) has no eval()
         pass
     example_inputs = tuple(example_inputs)
-    try:
-        if not int8:
-            edge = litert_torch.convert(model, example_inputs)
-        else:
-            from litert_torch.quantize.quant_config import QuantConfig
-            from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
-            batches = _calibration_batches(calibration, example_inputs, calibration_samples)
-            quantizer = litert_quantizer(per_channel)
-            prepared = prepare_pt2e(torch.export.export(model, example_inputs).module(), quantizer)
-            with torch.no_grad():
-                for batch in batches:
-                    prepared(*batch)
-            converted = convert_pt2e(prepared, fold_quantize=False)
-            # Captured from the eval-mode model, so its ops already run in eval semantics; exported modules refuse
-            # .eval(), and litert-torch would warn about "training mode" from the flag alone.
-            converted.training = False
-            edge = litert_torch.convert(converted, example_inputs, quant_config=QuantConfig(pt2e_quantizer=quantizer))
-        edge.export(str(tmp))
-    except UnsupportedError:
-        raise
-    except Exception as exc:  # torch.export / lowering / the MLIR converter raise many types
-        raise _conversion_error(exc, "conversion to .tflite") from exc
+    facts: dict[str, Any] = {}
+    if not int8:
+        _convert(lambda: litert_torch.convert(model, example_inputs).export(str(tmp)))
+    else:
+        batches = _calibration_batches(calibration, example_inputs, calibration_samples)
+        if route in ("auto", ROUTE_PT2E):
+            try:
+                _convert(lambda: _pt2e_int8(model, example_inputs, batches, per_channel).export(str(tmp)))
+                facts["route"] = ROUTE_PT2E
+            except UnsupportedError as exc:
+                if route != "auto":
+                    raise
+                facts["route_fallback_reason"] = exc.one_line()
+        if "route" not in facts:
+            _convert(lambda: litert_torch.convert(model, example_inputs).export(str(tmp)))
+            _convert(lambda: tmp.write_bytes(_aeq_int8(tmp.read_bytes(), batches)), "ai-edge-quantizer")
+            facts["route"] = ROUTE_AEQ
     try:
         data = tmp.read_bytes()
         if int8 and not int8_io:
@@ -280,9 +289,54 @@ def export_tflite(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ..
         tmp.unlink(missing_ok=True)  # no half-written output, whatever failed
     from ai_edge_litert.interpreter import Interpreter
     interp = Interpreter(model_path=str(path))
-    return {"exporter": EXPORTER_NAME, "int8": bool(int8), "operators": operators,
+    return {"exporter": EXPORTER_NAME, "int8": bool(int8), **facts, "operators": operators,
             "inputs": _tensor_facts(interp.get_input_details()),
             "outputs": _tensor_facts(interp.get_output_details()), "bytes": len(data)}
+
+
+def _convert(step: Callable[[], Any], what: str = "conversion to .tflite") -> None:
+    try:
+        step()
+    except UnsupportedError:
+        raise
+    except Exception as exc:  # torch.export / lowering / the MLIR converter raise many types
+        raise _conversion_error(exc, what) from exc
+
+
+def _pt2e_int8(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ...],
+               batches: list[tuple[torch.Tensor, ...]], per_channel: bool) -> Any:
+    """Quantized inside litert-torch: PT2E with its quantizer, calibrated in torch, converted with QuantConfig."""
+    import litert_torch
+    from litert_torch.quantize.quant_config import QuantConfig
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+    quantizer = litert_quantizer(per_channel)
+    prepared = prepare_pt2e(torch.export.export(model, example_inputs).module(), quantizer)
+    with torch.no_grad():
+        for batch in batches:
+            prepared(*batch)
+    converted = convert_pt2e(prepared, fold_quantize=False)
+    # Captured from the eval-mode model, so its ops already run in eval semantics; exported modules refuse
+    # .eval(), and litert-torch would warn about "training mode" from the flag alone.
+    converted.training = False
+    return litert_torch.convert(converted, example_inputs, quant_config=QuantConfig(pt2e_quantizer=quantizer))
+
+
+def _aeq_int8(float_model: bytes, batches: list[tuple[torch.Tensor, ...]]) -> bytes:
+    """An FP32 .tflite made full-integer by ai-edge-quantizer (static int8 weights and activations, int8 I/O),
+    calibrated in LiteRT on the same samples; its report goes to stderr, never to our stdout."""
+    import contextlib
+    import sys
+    from ai_edge_litert.interpreter import Interpreter
+    from ai_edge_quantizer import quantizer, recipe
+    from ..agent.agent import signature_order
+    interp = Interpreter(model_content=float_model)
+    inputs = signature_order(interp.get_input_details(), "args_")
+    names = [d["name"].removeprefix("serving_default_") for d in inputs]
+    samples = [{name: b.numpy().astype(d["dtype"]) for name, b, d in zip(names, batch, inputs)} for batch in batches]
+    with contextlib.redirect_stdout(sys.stderr):
+        qt = quantizer.Quantizer(float_model, recipe.static_wi8_ai8())
+        result = qt.quantize(qt.calibrate({"serving_default": samples}))
+    return bytes(result.quantized_model)
 
 
 class TFLiteExporter:
@@ -314,7 +368,7 @@ class TFLiteExporter:
                 raise UnsupportedError("INT8 .tflite export needs calibration data",
                                        "pass --calibration DATA.npz with an array 'x'")
             info = export_tflite(model, example_inputs, path, int8=True, per_channel=config.per_channel,
-                                 int8_io=getattr(config, "int8_io", True),
+                                 int8_io=getattr(config, "int8_io", True), route=getattr(config, "route", "auto"),
                                  calibration=ctx.calibration_batches(config.calibration_samples))
         return ExportResult(files={"model.tflite": path}, model_file="model.tflite", format="tflite", info=info,
                             reference_fn=host_runner(path))
