@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 VENV_PI := .venv-pi
 STAMP_PI := $(VENV_PI)/.installed
 
-.PHONY: setup system-deps demo test bench clean
+.PHONY: setup system-deps demo test bench zoo clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,11 @@ bench: setup
 	$(PY) bench/bench_pi.py
 	$(PY) bench/bench_pruning.py
 	$(PY) bench/bench_mcu.py
+	$(PY) bench/bench_zoo.py --matrix docs/zoo.md
+
+# Every zoo model on every target family (bench/results/zoo.json, docs/zoo.md); about an hour on 2 cores.
+zoo: setup
+	$(PY) bench/bench_zoo.py --matrix docs/zoo.md
 
 clean:
 	rm -rf $(VENV) $(VENV_PI) reports build *.egg-info
