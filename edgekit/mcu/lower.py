@@ -99,10 +99,18 @@ def _conv_like(graph: Graph, op: Op, dsp: bool, depthwise: bool) -> KernelCall:
         raise UnsupportedError(f"{op.kind} (op {op.index}): weights are not constant")
     if len(x.shape) != 4 or len(out.shape) != 4 or len(w.shape) != 4:
         raise UnsupportedError(f"{op.kind} (op {op.index}): expected 4-D NHWC tensors")
+    wdata, wshape = w.data, w.shape
+    if depthwise and x.shape[3] == 1:
+        # one input channel (litert's form of a 1-channel conv, e.g. KWS DS-CNN's first layer): output channel m
+        # sums w[0, fy, fx, m] * x over the window, exactly a CONV_2D with OHWI filter [m, fy, fx, 0]; the
+        # per-channel requantization is computed the same way for both ops, so the optimised conv kernel runs it
+        wdata = np.ascontiguousarray(w.data.transpose(3, 1, 2, 0))
+        wshape = wdata.shape
+        depthwise = False
     o = op.options
     sh, sw = o["strideH"], o["strideW"]
     dh, dw = o.get("dilationHFactor", 1) or 1, o.get("dilationWFactor", 1) or 1
-    kh, kw = w.shape[1], w.shape[2]
+    kh, kw = wshape[1], wshape[2]
     folded = o.get(FOLDED_PAD, (0, 0, 0, 0))  # a PAD before this op, folded in: its input is x, unpadded
     in_h, in_w = x.shape[1] + folded[0] + folded[1], x.shape[2] + folded[2] + folded[3]
     for axis, size, k, s, d in ((1, in_h, kh, sh, dh), (2, in_w, kw, sw, dw)):
@@ -122,15 +130,24 @@ def _conv_like(graph: Graph, op: Op, dsp: bool, depthwise: bool) -> KernelCall:
     arrays = _per_channel(graph, op, x, w, out, channels, prefix)
     bias_arrays, bias_ref = _bias(graph, op, op.inputs[2] if len(op.inputs) > 2 else -1, channels, prefix)
     arrays += bias_arrays
-    packed = pack_conv_dsp(w.data, x.shape[3]) if dsp and not depthwise else w.data.ravel()
+    if dsp and depthwise and channels == x.shape[3] and channels % 4 == 0:
+        packed, folded_bias = pack_depthwise_dsp(wdata, bias_arrays[0].values if bias_arrays else None, -in_zp)
+        if bias_arrays:
+            arrays.remove(bias_arrays[0])
+        arrays.append(ConstArray(f"{prefix}_bias", "int32_t", folded_bias))
+        bias_ref = f"{prefix}_bias"
+    elif dsp and not depthwise:
+        packed = pack_conv_dsp(wdata, x.shape[3])
+    else:
+        packed = wdata.ravel()
     arrays.append(ConstArray(f"{prefix}_weights", "int8_t", packed.astype(np.int64)))
-    params = {"input": _dims(x.shape), "filter": _dims(w.shape), "output": _dims(out.shape), "stride_h": sh,
+    params = {"input": _dims(x.shape), "filter": _dims(wshape), "output": _dims(out.shape), "stride_h": sh,
               "stride_w": sw, "dilation_h": dh, "dilation_w": dw, **pads,
               "depth_multiplier": channels // x.shape[3] if depthwise else 1, "input_offset": -in_zp,
               "output_offset": out_zp, "act_min": act_min, "act_max": act_max,
               "multiplier": f"{prefix}_multiplier", "shift": f"{prefix}_shift", "weights": f"{prefix}_weights",
               "bias": bias_ref}
-    per_out = kh * kw * (1 if depthwise else w.shape[3])
+    per_out = kh * kw * (1 if depthwise else wshape[3])
     macs = int(np.prod(out.shape)) * per_out
     if depthwise:
         if channels % x.shape[3]:
@@ -138,7 +155,7 @@ def _conv_like(graph: Graph, op: Op, dsp: bool, depthwise: bool) -> KernelCall:
         return KernelCall(op, "ek_depthwise_conv2d_s8", "ek_conv_params", params, [x.index], out.index, arrays,
                           0, True, macs=macs)
     return KernelCall(op, "ek_conv2d_s8", "ek_conv_params", params, [x.index], out.index, arrays,
-                      conv_scratch_bytes(x.shape[3], w.shape[3], kh, kw, dsp), True, macs=macs)
+                      conv_scratch_bytes(x.shape[3], wshape[3], kh, kw, dsp), True, macs=macs)
 
 
 def pack_conv_dsp(weights: np.ndarray, in_c: int) -> np.ndarray:
@@ -146,12 +163,28 @@ def pack_conv_dsp(weights: np.ndarray, in_c: int) -> np.ndarray:
     order) when the DSP path applies, else unchanged."""
     out_c = weights.shape[0]
     flat = weights.reshape(out_c, -1)
-    if weights.shape[3] != in_c or in_c % 4:
+    if weights.shape[3] != in_c:
         return flat.ravel()
-    k = flat.shape[1]
+    k = (flat.shape[1] + 3) // 4 * 4  # columns padded with zeros to whole groups of 4
+    flat = np.pad(flat, ((0, 0), (0, k - flat.shape[1])))
     pairs = out_c // 2 * 2
     packed = flat[:pairs].reshape(pairs // 2, 2, k // 4, 4).transpose(0, 2, 1, 3).ravel()
     return np.concatenate([packed, flat[pairs:].ravel()])
+
+
+def pack_depthwise_dsp(weights: np.ndarray, bias: np.ndarray | None, input_offset: int) -> tuple[np.ndarray,
+                                                                                                  np.ndarray]:
+    """Mirror of ek_depthwise_conv2d_s8_dsp_pack (depth multiplier 1, depth a multiple of 4): 1HWC weights widened
+    to int16, per group of 4 channels per tap the lanes (c0, c2, c1, c3), as little-endian bytes; and the bias plus
+    input_offset * the sum of each channel's weights, wrapped to int32 as the device's arithmetic does."""
+    c = weights.shape[3]
+    taps = weights.reshape(-1, c).astype(np.int64)                       # [tap, channel]
+    lanes = taps.reshape(-1, c // 4, 4)[:, :, [0, 2, 1, 3]].transpose(1, 0, 2).ravel()
+    packed = lanes.astype(np.int16).view(np.uint8).view(np.int8).astype(np.int64)
+    base = np.zeros(c, np.int64) if bias is None else np.asarray(bias, np.int64)
+    folded = base + input_offset * taps.sum(axis=0)
+    folded = (folded + 2**31) % 2**32 - 2**31
+    return packed, folded
 
 
 def pack_fc_dsp(weights: np.ndarray) -> np.ndarray:
@@ -169,10 +202,11 @@ def pack_fc_dsp(weights: np.ndarray) -> np.ndarray:
 
 
 def conv_scratch_bytes(in_c: int, filter_c: int, kh: int, kw: int, dsp: bool) -> int:
-    """Mirror of ek_conv2d_s8_{ref,dsp}_scratch_bytes: two int16 im2col columns when the DSP path applies."""
-    if not dsp or filter_c != in_c or in_c % 4:
+    """Mirror of ek_conv2d_s8_{ref,dsp}_scratch_bytes: two int16 im2col columns (padded to whole groups of 4)
+    when the DSP path applies."""
+    if not dsp or filter_c != in_c:
         return 0
-    return 2 * kh * kw * in_c * 2
+    return 2 * ((kh * kw * in_c + 3) // 4 * 4) * 2
 
 
 def fc_scratch_bytes(in_features: int, dsp: bool) -> int:

@@ -154,6 +154,14 @@ void ek_fully_connected_s8_dsp_pack(const ek_fc_params *p, const int8_t *src, in
 
 ek_status ek_depthwise_conv2d_s8_prepare(const ek_conv_params *p, size_t scratch_bytes);
 ek_status ek_depthwise_conv2d_s8_ref(const ek_conv_params *p, const int8_t *input, int8_t *output, void *scratch);
+int32_t ek_depthwise_conv2d_s8_ref_scratch_bytes(const ek_conv_params *p);
+int32_t ek_depthwise_conv2d_s8_dsp_scratch_bytes(const ek_conv_params *p);
+ek_status ek_depthwise_conv2d_s8_dsp(const ek_conv_params *p, const int8_t *input, int8_t *output, void *scratch);
+/* Depth multiplier 1, depth a multiple of 4: weights widened to int16 in the DSP order (2 * taps * depth bytes)
+ * and the bias with input_offset * sum of weights folded in (dst_bias always written: depth values); otherwise
+ * plain copies (dst_bias written only when bias is not NULL). */
+void ek_depthwise_conv2d_s8_dsp_pack(const ek_conv_params *p, const int8_t *src, const int32_t *bias, int8_t *dst,
+                                     int32_t *dst_bias);
 
 ek_status ek_fully_connected_s8_prepare(const ek_fc_params *p, size_t scratch_bytes);
 int32_t ek_fully_connected_s8_ref_scratch_bytes(const ek_fc_params *p);
@@ -202,14 +210,15 @@ ek_status ek_slice_s8(const ek_slice_params *p, const int8_t *input, int8_t *out
 #define ek_conv2d_s8_scratch_bytes ek_conv2d_s8_dsp_scratch_bytes
 #define ek_fully_connected_s8 ek_fully_connected_s8_dsp
 #define ek_fully_connected_s8_scratch_bytes ek_fully_connected_s8_dsp_scratch_bytes
+#define ek_depthwise_conv2d_s8 ek_depthwise_conv2d_s8_dsp
 #else
 #define EK_KERNELS_VARIANT 0
 #define ek_conv2d_s8 ek_conv2d_s8_ref
 #define ek_conv2d_s8_scratch_bytes ek_conv2d_s8_ref_scratch_bytes
 #define ek_fully_connected_s8 ek_fully_connected_s8_ref
 #define ek_fully_connected_s8_scratch_bytes ek_fully_connected_s8_ref_scratch_bytes
-#endif
 #define ek_depthwise_conv2d_s8 ek_depthwise_conv2d_s8_ref
+#endif
 
 static inline int32_t ek_dims_count(const ek_dims *d) {
     return d->n * d->h * d->w * d->c;

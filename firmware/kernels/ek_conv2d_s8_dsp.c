@@ -5,18 +5,26 @@
  * (A lo, A hi, B lo, B hi in SXTB16 order). Weights come packed (ek_conv2d_s8_dsp_pack, mirrored on the host):
  * pairs of output channels interleaved per group of 4 (4 bytes of channel 2q, 4 bytes of channel 2q+1), an odd
  * last channel plain. A 2x2 block (two channels x two pixels) of 16 MACs is then 3 LDRD, 4 SXTB16, 8 SMLAD.
- * Applies when the input depth is a multiple of 4 and the convolution is not grouped; otherwise the weights
- * stay in OHWI order and the reference kernel runs. */
+ * Applies to every convolution that is not grouped. The column length k = filter h * w * depth is padded to a
+ * multiple of 4 (kp) with zeros in both the columns and the packed weights; when the depth is a multiple of 4 the
+ * columns are built 4 bytes at a time, otherwise value by value (e.g. an RGB input, or DS-CNN's first layer,
+ * which litert writes as a depthwise convolution of one input channel that the host turns back into this
+ * convolution). Grouped convolutions keep the OHWI order and run the reference kernel. */
 #include "ek_dsp.h"
 #include "ek_fixedpoint.h"
 #include "ek_kernels.h"
 
 static int dsp_applies(const ek_conv_params *p) {
-    return p->filter.c == p->input.c && p->input.c % 4 == 0;
+    return p->filter.c == p->input.c;
+}
+
+/* the column length rounded up to whole groups of 4 */
+static inline int32_t padded_k(const ek_conv_params *p) {
+    return (p->filter.h * p->filter.w * p->filter.c + 3) & ~3;
 }
 
 int32_t ek_conv2d_s8_dsp_scratch_bytes(const ek_conv_params *p) {
-    return dsp_applies(p) ? 2 * p->filter.h * p->filter.w * p->filter.c * 2 : 0;
+    return dsp_applies(p) ? 2 * padded_k(p) * 2 : 0;
 }
 
 void ek_conv2d_s8_dsp_pack(const ek_conv_params *p, const int8_t *src, int8_t *dst) {
@@ -27,18 +35,20 @@ void ek_conv2d_s8_dsp_pack(const ek_conv_params *p, const int8_t *src, int8_t *d
         }
         return;
     }
+    const int32_t kp = padded_k(p);  /* dst holds out_c * kp bytes */
     int32_t oc = 0;
     for (; oc + 2 <= out_c; oc += 2) {
-        for (int32_t g = 0; g < k / 4; ++g) {
+        for (int32_t g = 0; g < kp / 4; ++g) {
             for (int32_t r = 0; r < 2; ++r) {
                 for (int32_t i = 0; i < 4; ++i) {
-                    *dst++ = src[(oc + r) * k + 4 * g + i];
+                    const int32_t kk = 4 * g + i;
+                    *dst++ = kk < k ? src[(oc + r) * k + kk] : 0;
                 }
             }
         }
     }
-    for (int32_t i = 0; oc < out_c && i < k; ++i) {
-        *dst++ = src[oc * k + i];
+    for (int32_t i = 0; oc < out_c && i < kp; ++i) {
+        *dst++ = i < k ? src[oc * k + i] : 0;
     }
 }
 
@@ -46,11 +56,37 @@ static inline int8_t finish(const ek_conv_params *p, int32_t acc, int32_t oc) {
     if (p->bias != NULL) {
         acc += p->bias[oc];
     }
-    acc = ek_requantize(acc, p->multiplier[oc], p->shift[oc]) + p->output_offset;
+    acc = ek_requantize_fast(acc, p->multiplier[oc], p->shift[oc]) + p->output_offset;
     return (int8_t)ek_clamp(acc, p->act_min, p->act_max);
 }
 
 #if defined(__ARM_FEATURE_DSP)
+
+/* Any depth: value by value into halfword (4g + (i & 1)) * 2 + (i >> 1) of the pixel's words (i = e % 4), the
+ * SXTB16 order of the fast path; taps in the padding and the tail up to kp are 0. */
+static void im2col_any(const ek_conv_params *p, const int8_t *input, int32_t b, int32_t oy, int32_t ox,
+                       uint32_t *col, int32_t kp) {
+    const ek_dims in = p->input;
+    const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left, off = p->input_offset;
+    int16_t *h = (int16_t *)col;
+    int32_t e = 0;
+    for (int32_t fy = 0; fy < p->filter.h; ++fy) {
+        const int32_t iy = iy0 + p->dilation_h * fy;
+        for (int32_t fx = 0; fx < p->filter.w; ++fx) {
+            const int32_t ix = ix0 + p->dilation_w * fx;
+            const int inside = iy >= 0 && iy < in.h && ix >= 0 && ix < in.w;
+            const int8_t *x = input + ((b * in.h + iy) * in.w + ix) * in.c;
+            for (int32_t c = 0; c < in.c; ++c, ++e) {
+                const int32_t i = e & 3;
+                h[((e & ~3) + (i & 1)) * 2 + (i >> 1)] = (int16_t)(inside ? x[c] + off : 0);
+            }
+        }
+    }
+    for (; e < kp; ++e) {
+        const int32_t i = e & 3;
+        h[((e & ~3) + (i & 1)) * 2 + (i >> 1)] = 0;
+    }
+}
 
 /* The column of output pixel (b, oy, ox) into words col[4g + half], half = 0/1 (pixel A) or 2/3 (pixel B). */
 static void im2col(const ek_conv_params *p, const int8_t *input, int32_t b, int32_t oy, int32_t ox, uint32_t *col,
@@ -82,11 +118,11 @@ static void im2col(const ek_conv_params *p, const int8_t *input, int32_t b, int3
 /* requantize one accumulator (bias already in) with values the caller keeps in registers */
 static inline int8_t quantize_out(int32_t acc, int32_t multiplier, int32_t shift, int32_t zero_point, int32_t lo,
                                   int32_t hi) {
-    return (int8_t)ek_clamp(ek_requantize(acc, multiplier, shift) + zero_point, lo, hi);
+    return (int8_t)ek_clamp(ek_requantize_fast(acc, multiplier, shift) + zero_point, lo, hi);
 }
 
 static void matmul(const ek_conv_params *p, const uint32_t *col, int32_t npix, int8_t *outA, int8_t *outB) {
-    const int32_t k = p->filter.h * p->filter.w * p->filter.c, groups = k / 4, out_c = p->output.c;
+    const int32_t groups = padded_k(p) / 4, out_c = p->output.c;
     const int32_t zp = p->output_offset, lo = p->act_min, hi = p->act_max;
     const int32_t *bias = p->bias, *mult = p->multiplier, *shift = p->shift;
     const int8_t *w = p->weights;
@@ -141,7 +177,7 @@ ek_status ek_conv2d_s8_dsp(const ek_conv_params *p, const int8_t *input, int8_t 
         return ek_conv2d_s8_ref(p, input, output, scratch);
     }
     const ek_dims out = p->output;
-    const int32_t k = p->filter.h * p->filter.w * p->filter.c;
+    const int32_t k = padded_k(p), fast = p->input.c % 4 == 0;
     const uint32_t offset2 = ((uint32_t)p->input_offset & 0xFFFFu) | ((uint32_t)p->input_offset << 16);
     uint32_t *col = (uint32_t *)scratch;
     const int32_t pixels = out.n * out.h * out.w, plane = out.h * out.w;
@@ -150,7 +186,11 @@ ek_status ek_conv2d_s8_dsp(const ek_conv_params *p, const int8_t *input, int8_t 
         for (int32_t j = 0; j < 2; ++j) {
             if (j < npix) {
                 const int32_t pix = i + j, b = pix / plane, rem = pix % plane;
-                im2col(p, input, b, rem / out.w, rem % out.w, col + 2 * j, offset2);
+                if (fast) {
+                    im2col(p, input, b, rem / out.w, rem % out.w, col + 2 * j, offset2);
+                } else {
+                    im2col_any(p, input, b, rem / out.w, rem % out.w, col + 2 * j, k);
+                }
             } else {
                 for (int32_t g = 0; g < k / 4; ++g) {  /* no second pixel: zeros, outputs discarded */
                     col[4 * g + 2] = 0;
@@ -172,7 +212,7 @@ ek_status ek_conv2d_s8_dsp(const ek_conv_params *p, const int8_t *input, int8_t 
         return ek_conv2d_s8_ref(p, input, output, scratch);
     }
     const ek_dims in = p->input, f = p->filter, out = p->output;
-    const int32_t k = f.h * f.w * f.c;
+    const int32_t kp = padded_k(p);
     (void)scratch;
     for (int32_t b = 0; b < out.n; ++b) {
         for (int32_t oy = 0; oy < out.h; ++oy) {
@@ -189,7 +229,7 @@ ek_status ek_conv2d_s8_dsp(const ek_conv_params *p, const int8_t *input, int8_t 
                                 if (iy < 0 || iy >= in.h || ix < 0 || ix >= in.w) {
                                     continue;
                                 }
-                                const int32_t at = paired ? pair * 2 * k + (kk / 4) * 8 + r * 4 + kk % 4 : oc * k + kk;
+                                const int32_t at = paired ? pair * 2 * kp + (kk / 4) * 8 + r * 4 + kk % 4 : oc * kp + kk;
                                 acc += p->weights[at] * (input[((b * in.h + iy) * in.w + ix) * in.c + ic] + p->input_offset);
                             }
                         }

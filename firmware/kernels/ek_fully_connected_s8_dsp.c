@@ -42,7 +42,7 @@ static inline int8_t finish(const ek_fc_params *p, int32_t acc, int32_t o) {
     if (p->bias != NULL) {
         acc += p->bias[o];
     }
-    acc = ek_requantize(acc, p->multiplier[o], p->shift[o]) + p->output_offset;
+    acc = ek_requantize_fast(acc, p->multiplier[o], p->shift[o]) + p->output_offset;
     return (int8_t)ek_clamp(acc, p->act_min, p->act_max);
 }
 

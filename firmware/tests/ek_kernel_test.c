@@ -44,8 +44,8 @@ static void put_int(int64_t v) {
 
 #define MAX_IO 16384
 static int8_t in_buf[MAX_IO], out_ref[MAX_IO], out_dsp[MAX_IO];
-static int8_t weights[262144], packed[262144];
-static int32_t bias[512], mult[512], shift[512];
+static int8_t weights[262144], packed[262144] __attribute__((aligned(8)));
+static int32_t bias[512], mult[512], shift[512], packed_bias[512];
 static uint32_t scratch[2048];
 
 static void random_quant(int32_t channels) {
@@ -107,6 +107,56 @@ static int conv_case(void) {
     ek_conv2d_s8_dsp_pack(&p, weights, packed);
     p.weights = packed;
     ek_conv2d_s8_dsp(&p, in_buf, out_dsp, scratch);
+    return memcmp(out_ref, out_dsp, n) != 0;
+}
+
+static int dw_case(void) {
+    ek_conv_params p;
+    memset(&p, 0, sizeof p);
+    const int32_t kh = uniform(1, 4), kw = uniform(1, 4);
+    p.stride_h = uniform(1, 2);
+    p.stride_w = uniform(1, 2);
+    p.dilation_h = uniform(0, 4) == 0 ? 2 : 1;
+    p.dilation_w = uniform(0, 4) == 0 ? 2 : 1;
+    p.pad_top = uniform(0, kh);
+    p.pad_left = uniform(0, kw);
+    p.pad_bottom = uniform(0, kh);
+    p.pad_right = uniform(0, kw);
+    const int32_t in_c = uniform(0, 5) == 0 ? uniform(1, 7) : 4 * uniform(1, 8);
+    p.depth_multiplier = uniform(0, 5) == 0 ? uniform(1, 3) : 1;
+    const int32_t out_c = in_c * p.depth_multiplier;
+    p.input = (ek_dims){uniform(1, 2), uniform(1, 9), uniform(1, 9), in_c};
+    p.filter = (ek_dims){1, kh, kw, out_c};
+    const int32_t eff_h = (kh - 1) * p.dilation_h + 1, eff_w = (kw - 1) * p.dilation_w + 1;
+    const int32_t span_h = p.input.h + p.pad_top + p.pad_bottom - eff_h;
+    const int32_t span_w = p.input.w + p.pad_left + p.pad_right - eff_w;
+    if (span_h < 0 || span_w < 0) {
+        return 0;
+    }
+    p.output = (ek_dims){p.input.n, span_h / p.stride_h + 1, span_w / p.stride_w + 1, out_c};
+    p.input_offset = uniform(-127, 128);
+    p.output_offset = uniform(-128, 127);
+    random_act(&p.act_min, &p.act_max);
+    random_quant(out_c);
+    fill(in_buf, ek_dims_count(&p.input));
+    fill(weights, ek_dims_count(&p.filter));
+    p.weights = weights;
+    p.bias = uniform(0, 4) ? bias : NULL;
+    p.multiplier = mult;
+    p.shift = shift;
+    if (ek_depthwise_conv2d_s8_prepare(&p, sizeof scratch) != EK_OK) {
+        return 1;
+    }
+    const int32_t n = ek_dims_count(&p.output);
+    memset(out_ref, 0, n);
+    memset(out_dsp, 0x55, n);
+    ek_depthwise_conv2d_s8_ref(&p, in_buf, out_ref, scratch);
+    ek_depthwise_conv2d_s8_dsp_pack(&p, weights, p.bias, packed, packed_bias);
+    p.weights = packed;
+    if (p.bias != NULL || (p.depth_multiplier == 1 && in_c % 4 == 0)) {
+        p.bias = packed_bias;
+    }
+    ek_depthwise_conv2d_s8_dsp(&p, in_buf, out_dsp, scratch);
     return memcmp(out_ref, out_dsp, n) != 0;
 }
 
@@ -187,6 +237,38 @@ static void bench_conv(const char *name, int32_t hw, int32_t in_c, int32_t out_c
     }
 }
 
+static void bench_dw(const char *name, int32_t h, int32_t w, int32_t c, int32_t k) {
+    ek_conv_params p;
+    memset(&p, 0, sizeof p);
+    p.input = (ek_dims){1, h, w, c};
+    p.filter = (ek_dims){1, k, k, c};
+    p.output = (ek_dims){1, h, w, c};
+    p.stride_h = p.stride_w = p.dilation_h = p.dilation_w = p.depth_multiplier = 1;
+    p.pad_top = p.pad_bottom = p.pad_left = p.pad_right = k / 2;
+    p.input_offset = 128;
+    p.output_offset = -128;
+    p.act_min = -128;
+    p.act_max = 127;
+    random_quant(c);
+    fill(in_buf, ek_dims_count(&p.input));
+    fill(weights, ek_dims_count(&p.filter));
+    p.weights = weights;
+    p.bias = bias;
+    p.multiplier = mult;
+    p.shift = shift;
+    static const conv_fn fns[2] = {ek_depthwise_conv2d_s8_ref, ek_depthwise_conv2d_s8_dsp};
+    static const char *names[2] = {"reference", "dsp"};
+    ek_depthwise_conv2d_s8_dsp_pack(&p, weights, bias, packed, packed_bias);
+    for (int v = 0; v < 2; ++v) {
+        p.weights = v ? packed : weights;
+        p.bias = v ? packed_bias : bias;
+        const uint64_t t0 = ek_port_ticks();
+        fns[v](&p, in_buf, v ? out_dsp : out_ref, scratch);
+        const uint64_t t1 = ek_port_ticks();
+        bench_line(name, names[v], (int64_t)h * w * c * k * k, t1 - t0, 0);
+    }
+}
+
 static void bench_fc(const char *name, int32_t in_f, int32_t out_f) {
     ek_fc_params p;
     memset(&p, 0, sizeof p);
@@ -225,10 +307,11 @@ static uint64_t calibration_ticks(uint32_t iterations) {
 
 int main(void) {
     ek_port_init();
-    int32_t conv_bad = 0, fc_bad = 0;
+    int32_t conv_bad = 0, fc_bad = 0, dw_bad = 0;
     for (int i = 0; i < EK_TEST_CASES; ++i) {
         conv_bad += conv_case();
         fc_bad += fc_case();
+        dw_bad += dw_case();
     }
     put("{\"cases\":");
     put_int(EK_TEST_CASES);
@@ -236,6 +319,8 @@ int main(void) {
     put_int(conv_bad);
     put(",\"fc_mismatches\":");
     put_int(fc_bad);
+    put(",\"depthwise_mismatches\":");
+    put_int(dw_bad);
     put(",\"systick_hz\":");
     put_int(EK_SYSTICK_HZ);
     put(",\"calibration_instructions\":2000000,\"calibration_ticks\":");
@@ -244,7 +329,10 @@ int main(void) {
     bench_conv("conv2d 3x3 16->32 16x16", 16, 16, 32, 3, 1);
     bench_conv("conv2d 1x1 64->64 8x8", 8, 64, 64, 1, 0);
     bench_fc("fully_connected 1024->256", 1024, 256);
+    bench_dw("depthwise 3x3 64ch 25x5", 25, 5, 64, 3);
+    bench_dw("depthwise 3x3 32ch 16x16", 16, 16, 32, 3);
+    bench_conv("conv2d 1x1 64->64 16x16", 16, 64, 64, 1, 0);
     put("]}\n");
-    ek_port_fault((uint32_t)(conv_bad + fc_bad));
+    ek_port_fault((uint32_t)(conv_bad + fc_bad + dw_bad));
     return 0;
 }

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.emulator
 def test_dsp_kernels_bit_exact_with_reference(target):
     result = run_kernel_test(target, cases=300)
     assert result["exit_code"] == 0
-    assert (result["conv_mismatches"], result["fc_mismatches"]) == (0, 0)
+    assert (result["conv_mismatches"], result["fc_mismatches"], result["depthwise_mismatches"]) == (0, 0, 0)
     # SysTick runs at the profile's systick rate: 2,000,000 counted instructions take exactly that many ticks
     assert result["calibration_ticks"] == pytest.approx(2_000_000 * result["systick_hz"] / 1e9, abs=2)
     timings = {(b["kernel"], b["variant"]): b["instructions_per_mac"] for b in result["bench"]}

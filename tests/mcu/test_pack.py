@@ -49,10 +49,12 @@ def _buf(a):
 def test_conv_pack_matches_c(kernels, out_c, kh, in_c):
     w = np.random.default_rng(0).integers(-128, 128, (out_c, kh, kh, in_c), dtype=np.int8)
     p = ConvParams(input=Dims(1, 5, 5, in_c), filter=Dims(out_c, kh, kh, in_c))
-    dst = np.zeros(w.size, np.int8)
+    kp = (kh * kh * in_c + 3) // 4 * 4  # columns padded with zeros to whole groups of 4
+    dst = np.zeros(out_c * kp, np.int8)
     kernels.ek_conv2d_s8_dsp_pack(ctypes.byref(p), _buf(w), _buf(dst))
     assert np.array_equal(dst, pack_conv_dsp(w, in_c))
-    assert sorted(dst.tolist()) == sorted(w.ravel().tolist())  # a permutation
+    zeros = out_c * kp - w.size
+    assert sorted(dst.tolist()) == sorted(w.ravel().tolist() + [0] * zeros)  # a permutation plus zero padding
 
 
 @pytest.mark.parametrize("out_f,in_f", [(10, 128), (256, 1024), (7, 13), (3, 2), (4, 5)])
