@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from edgekit.mcu.build import FIRMWARE_DIR
-from edgekit.mcu.lower import pack_conv_dsp, pack_fc_dsp
+from edgekit.mcu.lower import pack_conv_dsp, pack_depthwise_dsp, pack_fc_dsp
 
 pytestmark = pytest.mark.skipif(shutil.which("cc") is None, reason="needs a host C compiler")
 
@@ -34,7 +34,8 @@ class FcParams(ctypes.Structure):
 @pytest.fixture(scope="module")
 def kernels(tmp_path_factory):
     lib = tmp_path_factory.mktemp("k") / "libek.so"
-    sources = [FIRMWARE_DIR / "kernels" / f for f in ("ek_conv2d_s8.c", "ek_conv2d_s8_dsp.c",
+    sources = [FIRMWARE_DIR / "kernels" / f for f in ("ek_conv2d_s8.c", "ek_conv2d_s8_dsp.c", "ek_depthwise_conv2d_s8.c",
+                                                      "ek_depthwise_conv2d_s8_dsp.c",
                                                       "ek_fully_connected_s8.c", "ek_fully_connected_s8_dsp.c")]
     subprocess.run(["cc", "-shared", "-fPIC", "-O1", "-DEK_KERNELS_DSP", f"-I{FIRMWARE_DIR / 'include'}",
                     *map(str, sources), "-o", str(lib)], check=True)
@@ -64,3 +65,19 @@ def test_fc_pack_matches_c(kernels, out_f, in_f):
     dst = np.zeros(w.size, np.int8)
     kernels.ek_fully_connected_s8_dsp_pack(ctypes.byref(p), _buf(w), _buf(dst))
     assert np.array_equal(dst, pack_fc_dsp(w))
+
+
+@pytest.mark.parametrize("c,kh,offset,with_bias", [(64, 3, 128, True), (8, 3, -5, False), (4, 1, 0, True),
+                                                   (16, 2, 127, True)])
+def test_depthwise_pack_matches_c(kernels, c, kh, offset, with_bias):
+    rng = np.random.default_rng(2)
+    w = rng.integers(-128, 128, (1, kh, kh, c), dtype=np.int8)
+    bias = rng.integers(-2**31, 2**31, c, dtype=np.int64).astype(np.int32) if with_bias else None
+    p = ConvParams(input=Dims(1, 5, 5, c), filter=Dims(1, kh, kh, c), depth_multiplier=1, input_offset=offset)
+    dst = np.zeros(2 * w.size, np.int8)
+    dst_bias = np.zeros(c, np.int32)
+    kernels.ek_depthwise_conv2d_s8_dsp_pack(ctypes.byref(p), _buf(w), _buf(bias) if bias is not None else None,
+                                            _buf(dst), _buf(dst_bias))
+    packed, folded = pack_depthwise_dsp(w, bias, offset)
+    assert np.array_equal(dst, packed)
+    assert np.array_equal(dst_bias, folded)
