@@ -6,6 +6,7 @@ Set EDGEKIT_DEBUG=1 for tracebacks.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import sys
@@ -208,7 +209,8 @@ def _bench_checks(report: dict[str, Any], max_latency_ms: float | None, min_accu
 @click.option("--warmup", default=10, show_default=True, type=click.IntRange(0))
 @click.option("--eval", "eval_path", type=click.Path(dir_okay=False), help=".npz with 'x' (and 'y' for accuracy)")
 @click.option("--transport", help="override the profile's default transport")
-@click.option("--timeout", default=120.0, show_default=True, help="seconds to wait for any one device reply")
+@click.option("--timeout", default=120.0, show_default=True, type=click.FloatRange(0, min_open=True),
+              help="seconds to wait for any one device reply")
 @click.option("--max-latency-ms", type=float, help="fail (exit 4) if p50 latency is above this")
 @click.option("--min-accuracy", type=float, help="fail (exit 4) if on-device accuracy (%) is below this")
 @click.option("--min-cosine", type=float, help="fail (exit 4) if cosine vs the host reference is below this")
@@ -263,29 +265,65 @@ from .cli_compress import compress_cmd  # noqa: E402  (its own module: the comma
 cli.add_command(compress_cmd)
 
 
+@contextlib.contextmanager
+def _quiet_third_parties() -> Iterator[Any]:
+    """Yield the stream edgekit's own messages go to, while everything else written to stderr (TensorFlow/absl and
+    XNNPACK lines from C++, torch and torchao logs, Python warnings) goes to a scratch file, so a command's error is
+    the one line the user reads. EDGEKIT_DEBUG=1 leaves stderr alone."""
+    if os.environ.get("EDGEKIT_DEBUG"):
+        yield sys.stderr
+        return
+    import tempfile
+    import warnings
+    sys.stderr.flush()
+    saved = os.dup(2)
+    # Unbuffered underneath: click writes to the binary layer of the stream it is given.
+    real = io.TextIOWrapper(os.fdopen(saved, "wb", buffering=0), write_through=True, line_buffering=True)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    with tempfile.TemporaryFile() as scratch, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        os.dup2(scratch.fileno(), 2)
+        err.file = real
+        try:
+            yield real
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            err.file = sys.stderr
+            real.flush()
+
+
 def main(argv: list[str] | None = None) -> None:
+    with _quiet_third_parties() as stderr:
+        code = _run(argv, stderr)
+    sys.exit(code)
+
+
+def _run(argv: list[str] | None, stderr: Any) -> int:
+    """Run the command; returns the exit code (errors printed as one line on `stderr`)."""
     try:
         cli.main(args=argv, prog_name="edgekit", standalone_mode=False)
+        return 0
     except click.exceptions.Abort:
-        err.print("edgekit: aborted")
-        sys.exit(130)
+        click.echo("edgekit: aborted", file=stderr)
+        return 130
     except click.ClickException as exc:  # usage errors: exit 2
-        exc.show()
-        sys.exit(exc.exit_code)
+        exc.show(file=stderr)
+        return exc.exit_code
     except EdgekitError as exc:
         if os.environ.get("EDGEKIT_DEBUG"):
             traceback.print_exc()
-        click.echo(f"edgekit: error: {exc.one_line()}", err=True)
-        sys.exit(exc.exit_code)
+        click.echo(f"edgekit: error: {exc.one_line()}", file=stderr)
+        return exc.exit_code
     except KeyboardInterrupt:
-        click.echo("edgekit: interrupted", err=True)
-        sys.exit(130)
+        click.echo("edgekit: interrupted", file=stderr)
+        return 130
     except Exception as exc:  # a bug: still one line unless debugging
         if os.environ.get("EDGEKIT_DEBUG"):
             raise
         click.echo(f"edgekit: internal error: {type(exc).__name__}: {exc} (set EDGEKIT_DEBUG=1 for a traceback)",
-                   err=True)
-        sys.exit(70)
+                   file=stderr)
+        return 70
 
 
 if __name__ == "__main__":

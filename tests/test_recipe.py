@@ -134,3 +134,18 @@ def test_recipe_errors_are_one_line_with_exit_1(cli_inputs, tmp_path):
     result = run_cli("compile", f"{d / 'small.py'}:build", "-t", "emu-phone", "--recipe", bad, "-q", "int8",
                      "-o", tmp_path / "o")
     assert result.returncode == 1 and "--recipe and --quantize" in result.stderr
+
+
+@pytest.mark.parametrize("line,text", [("calibration_samples = -5", "calibration_samples must be a whole number >= 1"),
+                                       ("calibration_samples = 0", "calibration_samples must be a whole number >= 1")])
+def test_int8_settings_out_of_range_are_refused(tmp_path, line, text):
+    from edgekit.recipe import load_recipe
+    (tmp_path / "r.toml").write_text(f'[[step]]\nmethod = "int8"\n{line}\n')
+    with pytest.raises(InputError, match=text):
+        load_recipe(tmp_path / "r.toml")
+
+
+def test_int8_config_checks_its_fields_from_python():
+    from edgekit.compress import Int8StaticConfig
+    with pytest.raises(InputError, match="per_channel must be true or false"):
+        Int8StaticConfig(per_channel="yes")

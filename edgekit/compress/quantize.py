@@ -6,6 +6,7 @@ from typing import ClassVar
 
 import torch
 
+from ..errors import InputError
 from .base import CompressionContext, register
 from .finetune import eval_mode
 
@@ -17,6 +18,14 @@ class Int8StaticConfig:
     per_channel: bool = True
     calibration_samples: int = 256
     method: ClassVar[str] = "int8"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.per_channel, bool):
+            raise InputError(f"int8: per_channel must be true or false, got {self.per_channel!r}")
+        if isinstance(self.calibration_samples, bool) or not isinstance(self.calibration_samples, int) \
+                or self.calibration_samples < 1:
+            raise InputError(f"int8: calibration_samples must be a whole number >= 1, got {self.calibration_samples!r}",
+                             "e.g. calibration_samples = 256")
 
 
 @dataclass(frozen=True)

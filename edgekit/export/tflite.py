@@ -47,6 +47,7 @@ class TFLiteInt8Config(Int8StaticConfig):
     method: ClassVar[str] = "int8"
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.route not in ROUTES:
             from ..errors import InputError
             raise InputError(f"route must be one of {', '.join(ROUTES)}, got {self.route!r}")
