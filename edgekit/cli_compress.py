@@ -85,7 +85,7 @@ def compress_cmd(model: str, recipe_path: str, output: str, calibration: str | N
     from .compress.finetune import eval_mode
     from .compress.steps import apply_steps
     from .errors import InputError, UnsupportedError
-    from .modelio import check_sample_shape, load_data, load_model
+    from .modelio import load_data, load_model
     from .recipe import load_recipe
 
     out_path = Path(output)
@@ -98,12 +98,15 @@ def compress_cmd(model: str, recipe_path: str, output: str, calibration: str | N
     example = tuple(t.clone(memory_format=torch.contiguous_format) for t in loaded.example_inputs)
     data = load_data(calibration) if calibration else None
     eval_data = load_data(eval_path) if eval_path else None
+    shapes = [tuple(t.shape) for t in example]
     for d, what in ((data, "calibration"), (eval_data, "eval")):
         if d is not None:
-            check_sample_shape(d, example[0], what)
+            d.for_inputs(loaded.input_names, shapes, what)
     with progress_bars() as progress:
-        ctx = CompressionContext(example, calibration=None if data is None else data.x,
-                                 labels=None if data is None else data.y, progress=progress)
+        ctx = CompressionContext(example, calibration=None if data is None else
+                                 data.for_inputs(loaded.input_names, shapes, "calibration"),
+                                 labels=None if data is None else data.y, progress=progress,
+                                 input_names=loaded.input_names)
         compressed, reports = apply_steps(eval_mode(loaded.module), configs, ctx, eval_data)
     try:
         program = torch.export.export(compressed, example)

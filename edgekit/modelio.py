@@ -185,7 +185,3 @@ def load_data(path: str | Path) -> Dataset:
     arrays = {k: (v.astype(np.float32) if v.dtype == np.float64 else v) for k, v in arrays.items()}
     x = arrays["x"] if list(arrays) == ["x"] else arrays
     return Dataset(x, y, source=str(path))
-
-
-def check_sample_shape(data: Dataset, example: torch.Tensor, what: str) -> None:
-    data.for_inputs(["x"], [tuple(example.shape)], what)

@@ -90,8 +90,7 @@ class Quality:
         examples = ctx.example_inputs
         self.batch = examples[0].shape[0]
         if eval_data is not None:
-            names = [f"input_{i}" for i in range(len(examples))] if len(examples) > 1 else ["x"]
-            names = list(ctx.input_names) if ctx.input_names else names
+            names = list(ctx.input_names) or [f"input_{i}" for i in range(len(examples))]
             x = eval_data.for_inputs(names, [e.shape for e in examples], "eval")
             y, source = eval_data.y, "eval data"
         elif ctx.calibration_inputs is not None:
