@@ -82,6 +82,15 @@ class Artifact:
             manifest["files"], manifest["model_file"], manifest["format"]
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
             raise InputError(f"corrupt manifest {manifest_path}: {exc}", "recompile the artifact") from None
+        files = manifest["files"]
+        for name in [manifest["model_file"], *files]:
+            if not isinstance(name, str) or not name or Path(name).name != name or name in (".", ".."):
+                raise InputError(f"corrupt manifest {manifest_path}: file name {name!r} is not a plain name inside "
+                                 "the artifact", "recompile the artifact")
+        stored = manifest.get("encoded", {}).get(manifest["model_file"], {}).get("file", manifest["model_file"])
+        if stored not in files:
+            raise InputError(f"corrupt manifest {manifest_path}: model_file {manifest['model_file']!r} is not among "
+                             "its files", "recompile the artifact")
         artifact = cls(path, manifest)
         if verify:
             artifact.verify()
@@ -145,9 +154,11 @@ def check_output_dir(outdir: str | Path, force: bool = False) -> Path:
     parent = resolved.parent
     while not parent.exists() and parent.parent != parent:
         parent = parent.parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-        raise InputError(f"cannot write the artifact under {parent}: not a writable folder",
-                         "pass -o a folder you can write")
+    try:  # a real probe: permission bits say nothing of read-only mounts, /proc or a full disk's metadata
+        os.rmdir(tempfile.mkdtemp(prefix=".edgekit-probe-", dir=parent))
+    except OSError as exc:
+        raise InputError(f"cannot write the artifact under {parent}: {exc.strerror}",
+                         "pass -o a folder you can write") from None
     return outdir
 
 
@@ -164,7 +175,11 @@ def write_artifact(outdir: str | Path, files: dict[str, Path], manifest: dict[st
         outdir.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(f"cannot create {outdir.parent}: {exc.strerror}", "pass -o a folder you can write") from None
-    staging = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.", dir=outdir.parent))
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.", dir=outdir.parent))
+    except OSError as exc:
+        raise InputError(f"cannot write the artifact under {outdir.parent}: {exc.strerror}",
+                         "pass -o a folder you can write") from None
     try:
         entries = {}
         for name, src in files.items():

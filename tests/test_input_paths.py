@@ -264,3 +264,18 @@ def test_poor_int8_names_where_the_error_grows(tmp_path):
     assert numerics["first_growing_layers"][0]["layer"].startswith("head")
     bench = run_cli("bench", tmp_path / "art", "-t", "emu-phone", "--runs", "3")
     assert bench.returncode == 0 and "error grows first at" in " ".join(bench.stdout.split())
+
+
+def test_output_under_an_unwritable_place_is_refused_before_any_work(tmp_path):
+    result = run_cli("compile", tmp_path / "missing.pt2", "-t", "emu-phone", "-o", "/proc/edgekit-out")
+    assert_one_line_error(result, 1, "cannot write the artifact under /proc")
+
+
+@pytest.mark.parametrize("model_file", ["../outside.pte", "missing.pte"])
+def test_manifest_naming_a_file_outside_or_missing(tmp_path, model_file):
+    result = run_cli("compile", "examples/digits_cnn.py:build_quick", "-t", "emu-phone", "-o", tmp_path / "art")
+    assert result.returncode == 0, result.stderr
+    manifest = _manifest(tmp_path / "art")
+    manifest["model_file"] = model_file
+    (tmp_path / "art" / "manifest.json").write_text(json.dumps(manifest))
+    assert_one_line_error(run_cli("bench", tmp_path / "art", "-t", "emu-phone"), 1, "corrupt manifest")
