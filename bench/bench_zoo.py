@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import write_result  # noqa: E402
+from common import RESULTS, write_result  # noqa: E402
 
 import edgekit  # noqa: E402
 from edgekit.models.zoo import ZOO, ZooEntry  # noqa: E402
@@ -151,6 +151,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--out", type=Path, help="JSON path (default bench/results/zoo.json)")
     parser.add_argument("--matrix", type=Path, help="also write the support matrix (markdown) here")
+    parser.add_argument("--merge", action="store_true",
+                        help="update these cells in the existing JSON instead of starting a new one (the commands "
+                             "that made each part are kept under 'runs')")
     args = parser.parse_args()
     models = [m for m in args.models.split(",") if m]
     cells = [CELLS[c] for c in args.cells.split(",") if c]
@@ -173,7 +176,19 @@ def main() -> None:
                                                "traceback": traceback.format_exc(limit=4)}
                 r = row["cells"][cell.name]
                 print(f"    {r['status']}: {r.get('reason', '')}"[:300], file=sys.stderr, flush=True)
-    path = write_result("zoo", doc, args.out)
+    path = args.out or RESULTS / "zoo.json"
+    if args.merge and path.is_file():
+        previous = json.loads(path.read_text())
+        runs = previous.get("runs") or [{k: previous[k] for k in ("command", "created", "machine") if k in previous}]
+        for name, row in doc["models"].items():
+            previous["models"].setdefault(name, {**row, "cells": {}})["cells"].update(row["cells"])
+        previous["cells"].update(doc["cells"])
+        doc = {"cells": previous["cells"], "models": previous["models"], "runs": runs}
+    path = write_result("zoo", doc, path)
+    if args.merge:
+        merged = json.loads(path.read_text())
+        merged["runs"] = merged.get("runs", []) + [{k: merged[k] for k in ("command", "created", "machine")}]
+        path.write_text(json.dumps(merged, indent=2) + "\n")
     if args.matrix:
         write_matrix(json.loads(path.read_text()), args.matrix)
     print(path)
