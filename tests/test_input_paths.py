@@ -41,15 +41,16 @@ def _outputs(art):
 
 
 @pytest.mark.runtime
-@pytest.mark.parametrize("module,spec,step", [
-    ("kws_dscnn", KWS, 'method = "int8"'),
-    ("kws_dscnn", KWS, 'method = "int8-dynamic"'),
-    ("kws_dscnn", KWS, 'method = "prune-nm"\nfinetune_epochs = 0'),
-    ("ad_autoencoder", AD, 'method = "prune-magnitude"\nsparsity = 0.5\nfinetune_epochs = 0'),
-    ("ad_autoencoder", AD, 'method = "int4-rtn"\ngroup_size = 32'),
-    ("ad_autoencoder", AD, 'method = "int4-gptq"\ngroup_size = 32\ncalibration_samples = 32'),
+@pytest.mark.parametrize("module,spec,step,min_cosine", [
+    ("kws_dscnn", KWS, 'method = "int8"', None),
+    ("kws_dscnn", KWS, 'method = "int8-dynamic"', None),
+    ("kws_dscnn", KWS, 'method = "prune-nm"\nfinetune_epochs = 0', None),
+    ("ad_autoencoder", AD, 'method = "prune-magnitude"\nsparsity = 0.5\nfinetune_epochs = 0', None),
+    ("ad_autoencoder", AD, 'method = "int4-rtn"\ngroup_size = 32', None),
+    # GPTQ calibrates a .pt2 at its fixed batch size (1 here, 32 from the factory): close, not identical (0.985)
+    ("ad_autoencoder", AD, 'method = "int4-gptq"\ngroup_size = 32\ncalibration_samples = 32', 0.97),
 ])
-def test_pt2_and_factory_compile_to_the_same_model(tmp_path, module, spec, step):
+def test_pt2_and_factory_compile_to_the_same_model(tmp_path, module, spec, step, min_cosine):
     """`edgekit compile MODEL.pt2 ...` and `edgekit compile file.py:factory ...` give the same outputs."""
     pt2 = _save_pt2(spec, tmp_path / "model.pt2")
     cal = _save_data(module, tmp_path / "cal.npz")
@@ -62,7 +63,11 @@ def test_pt2_and_factory_compile_to_the_same_model(tmp_path, module, spec, step)
         outs.append(_outputs(tmp_path / f"art{i}"))
     assert outs[0].keys() == outs[1].keys()
     for k in outs[0]:
-        np.testing.assert_allclose(outs[0][k], outs[1][k], rtol=1e-5, atol=1e-5)
+        a, b = outs[0][k].ravel(), outs[1][k].ravel()
+        if min_cosine is None:
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+        else:
+            assert a @ b / np.linalg.norm(a) / np.linalg.norm(b) >= min_cosine
 
 
 @pytest.mark.runtime
@@ -256,14 +261,14 @@ def test_poor_int8_names_where_the_error_grows(tmp_path):
     (tmp_path / "outlier.py").write_text(OUTLIER_MODEL)
     np.savez(tmp_path / "cal.npz", x=np.random.default_rng(0).standard_normal((64, 32)).astype(np.float32))
     result = run_cli("compile", f"{tmp_path / 'outlier.py'}:build", "-t", "emu-phone", "-q", "int8",
-                     "--calibration", tmp_path / "cal.npz", "-o", tmp_path / "art")
+                     "--calibration", tmp_path / "cal.npz", "-o", tmp_path / "art", env={"COLUMNS": "400"})
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "error grows first at" in " ".join(result.stdout.split())
+    assert "error grows first at: head (linear_2)" in result.stdout
     numerics = _manifest(tmp_path / "art")["numerics"]
     assert numerics["cosine_vs_fp32"] < 0.99
     assert numerics["first_growing_layers"][0]["layer"].startswith("head")
-    bench = run_cli("bench", tmp_path / "art", "-t", "emu-phone", "--runs", "3")
-    assert bench.returncode == 0 and "error grows first at" in " ".join(bench.stdout.split())
+    bench = run_cli("bench", tmp_path / "art", "-t", "emu-phone", "--runs", "3", env={"COLUMNS": "400"})
+    assert bench.returncode == 0 and "error grows first at: head (linear_2)" in bench.stdout
 
 
 def test_output_under_an_unwritable_place_is_refused_before_any_work(tmp_path):

@@ -36,6 +36,43 @@ def is_exported_graph(model: nn.Module) -> bool:
     return isinstance(model, _StatefulGraphModule)
 
 
+def lift_linears(model: nn.Module) -> nn.Module:
+    """In a module from torch.export (a .pt2), each aten.linear on a constant weight becomes a call of an nn.Linear
+    holding the same parameters, so methods that replace or hook nn.Linear modules (INT4, GPTQ) treat the .pt2 as
+    they treat the factory's model. Other modules are returned as they are."""
+    if not is_exported_graph(model):
+        return model
+    graph = model.graph
+    for node in list(graph.nodes):
+        if node.op != "call_function" or node.target is not torch.ops.aten.linear.default:
+            continue
+        x, weight, bias = (list(node.args) + [None])[:3]
+        if not (isinstance(weight, torch.fx.Node) and weight.op == "get_attr" and weight.target.endswith(".weight")):
+            continue
+        owner_name = weight.target.removesuffix(".weight")
+        owner = model.get_submodule(owner_name)
+        w = owner.weight
+        b = bias is not None and isinstance(bias, torch.fx.Node) and bias.target == f"{owner_name}.bias"
+        if list(owner.children()) or {n for n, _ in owner.named_parameters(recurse=False)} != (
+                {"weight", "bias"} if b else {"weight"}) or (bias is not None and not b):
+            continue  # shared or unusual parameters: left as a graph call
+        linear = nn.Linear(w.shape[1], w.shape[0], bias=b)
+        linear.weight = w
+        if b:
+            linear.bias = owner.bias
+        parent, _, child = owner_name.rpartition(".")
+        setattr(model.get_submodule(parent) if parent else model, child, linear)
+        with graph.inserting_before(node):
+            call = graph.call_module(owner_name, (x,))
+        # No meta copied: re-exporting keeps node meta, and a "source: F.linear" tag on what is now an INT4 module
+        # would send XNNPACK's linear-pattern pass after ops that are not a linear's.
+        node.replace_all_uses_with(call)
+        graph.erase_node(node)
+    graph.eliminate_dead_code()
+    model.recompile()
+    return model
+
+
 def _train_mode(model: nn.Module) -> None:
     """Training mode; an exported graph (a .pt2) has none: it trains with its inference semantics baked in
     (batch-norm statistics frozen, dropout off), so its fine-tuning differs from the nn.Module's."""

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from .base import CompressionContext, register
-from .finetune import eval_mode
+from .finetune import eval_mode, is_exported_graph, lift_linears
 from .int4 import Int4Linear, check_group_size, group_params, quantize_codes, quantizable_linears, set_submodule
 
 
@@ -150,8 +150,11 @@ def _gptq(model: nn.Module, config: GptqInt4Config, ctx: CompressionContext) -> 
     x = torch.from_numpy(np.ascontiguousarray(ctx.single_input("GPTQ")[:config.calibration_samples]))
     x = x.to(ctx.example_inputs[0].dtype)
     # An eager module takes any batch size; calibrating in larger batches is much faster than the example's.
-    batches = [x[i:i + config.batch_size] for i in range(0, len(x), config.batch_size)]
-    model = eval_mode(copy.deepcopy(model))
+    # A .pt2's program guards the batch size it was exported with.
+    step = ctx.example_inputs[0].shape[0] if is_exported_graph(model) else config.batch_size
+    x = x[:len(x) // step * step]
+    batches = [x[i:i + step] for i in range(0, len(x), step)]
+    model = lift_linears(eval_mode(copy.deepcopy(model)))
     names = [n for n, _ in quantizable_linears(model, config.group_size, config.skip)]
     sets = _sibling_sets(model, names, batches[0])
     for k, group in enumerate(sets):

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from .base import CompressionContext, register
+from .finetune import lift_linears
 
 GROUP_SIZES = (32, 64, 128)
 
@@ -200,7 +201,7 @@ def dequantize_model(model: nn.Module) -> nn.Module:
 @register(Int4WeightOnlyConfig)
 def _int4_rtn(model: nn.Module, config: Int4WeightOnlyConfig, ctx: CompressionContext) -> nn.Module:
     check_group_size(config.group_size)
-    model = copy.deepcopy(model)  # the caller's float model stays usable (e.g. as a reference)
+    model = lift_linears(copy.deepcopy(model))  # the caller's float model stays usable (e.g. as a reference)
     targets = list(quantizable_linears(model, config.group_size, config.skip))
     for i, (name, lin) in enumerate(targets):
         codes, scales, zeros = rtn_codes(lin.weight, config.group_size, config.symmetric)
