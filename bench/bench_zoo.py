@@ -83,8 +83,8 @@ def run_cell(entry: ZooEntry, cell: Cell, workdir: Path, runs: int) -> dict[str,
                    "macs": art.manifest["model"]["macs"], "params": art.manifest["model"]["params"]})
     if export.get("delegation"):
         result["not_delegated_ops"] = {op: v["count"] for op, v in export["delegation"]["not_delegated_ops"].items()}
-    if export.get("numerics"):
-        result["numerics"] = export["numerics"]
+    if art.manifest.get("numerics"):
+        result["numerics"] = art.manifest["numerics"]
     t0 = time.perf_counter()
     try:
         report = edgekit.benchmark(art, cell.target, runs=runs, warmup=min(5, runs), timeout=600)
