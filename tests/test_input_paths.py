@@ -284,3 +284,31 @@ def test_manifest_naming_a_file_outside_or_missing(tmp_path, model_file):
     manifest["model_file"] = model_file
     (tmp_path / "art" / "manifest.json").write_text(json.dumps(manifest))
     assert_one_line_error(run_cli("bench", tmp_path / "art", "-t", "emu-phone"), 1, "corrupt manifest")
+
+
+def test_nan_calibration_is_an_input_error(tmp_path):
+    x = _save_data("kws_dscnn", tmp_path / "ok.npz")
+    with np.load(x) as data:
+        bad = data["x"].copy()
+    bad[3, 0, 5, 5] = np.nan
+    np.savez(tmp_path / "cal.npz", x=bad)
+    result = run_cli("compile", KWS, "-t", "emu-phone", "-q", "int8", "--calibration", tmp_path / "cal.npz",
+                     "-o", tmp_path / "o")
+    assert_one_line_error(result, 1, "contains NaN or Inf")
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("body,text", [
+    ("    raise ValueError('no weights here')\n", "raised ValueError: no weights here"),
+    ("    return torch.nn.Linear(2, 2), [1, 2]\n", "example_inputs must be a tensor or a tuple of tensors"),
+])
+def test_factory_mistakes_are_input_errors(tmp_path, body, text):
+    (tmp_path / "f.py").write_text("import torch\n\n\ndef build():\n" + body)
+    assert_one_line_error(run_cli("compile", f"{tmp_path / 'f.py'}:build", "-t", "emu-phone", "-o", tmp_path / "o"),
+                          1, text)
+
+
+@pytest.mark.parametrize("timeout", ["0", "-5"])
+def test_timeout_must_be_positive(tmp_path, timeout):
+    result = run_cli("bench", tmp_path, "-t", "emu-phone", "--timeout", timeout)
+    assert result.returncode == 2 and "--timeout" in result.stderr
