@@ -140,7 +140,9 @@ def write_matrix(doc: dict[str, Any], path: Path) -> None:
                 entries.append(f"{r['status']} (see below)")
         lines.append(f"| {name} | {row['family']} | " + " | ".join(entries) + " |")
     lines += ["", "## Cells that are not ok", ""] + (notes or ["None."])
-    lines += ["", "Reproduce: `" + doc["command"] + "`", ""]
+    runs = doc.get("runs") or [doc]
+    lines += ["", "Reproduce (each run, in order; `--merge` runs replace the cells they name):", ""]
+    lines += [f"- `{run['command']}` ({run['created']})" for run in runs] + [""]
     path.write_text("\n".join(lines))
 
 
