@@ -13,8 +13,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from edgekit.models.zoo import _data
-from edgekit.models.zoo._common import CALIBRATION, EVAL, rng, seeded, to_tensors
+from edgekit.models.zoo._common import seeded, to_tensors
+from edgekit.models.zoo._imagenet import SIZE, calibration_data, eval_data  # noqa: F401 (the data)
 
 NAME = "deit_tiny"
 FAMILY = "vision"
@@ -25,7 +25,7 @@ PUBLISHED_PARAMS = 5_717_416  # timm deit_tiny_patch16_224
 SOURCE = ("timm deit_tiny_patch16_224 / VisionTransformer (Touvron et al. 2021, arXiv:2012.12877; "
           "Dosovitskiy et al. 2021, arXiv:2010.11929)")
 DEVIATIONS = ""
-SIZE, PATCH, DIM, DEPTH, HEADS, CLASSES = 224, 16, 192, 12, 3, 1000
+PATCH, DIM, DEPTH, HEADS, CLASSES = 16, 192, 12, 3, 1000
 
 
 class Attention(nn.Module):
@@ -96,19 +96,6 @@ class VisionTransformer(nn.Module):
         x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1) + self.pos_embed
         x = self.norm(self.blocks(x))
         return self.head(x[:, 0])
-
-
-def _data_for(n: int, seed: int, stream: int) -> dict:
-    return {"x": _data.natural_images(rng(seed, stream), n, SIZE, scale="imagenet")}
-
-
-def calibration_data(n: int, seed: int = 0) -> dict:
-    """{"x": (n, 3, 224, 224) float32, ImageNet-normalised RGB}."""
-    return _data_for(n, seed, CALIBRATION)
-
-
-def eval_data(n: int, seed: int = 0) -> dict:
-    return _data_for(n, seed, EVAL)
 
 
 def build(seed: int = 0) -> tuple[nn.Module, tuple[torch.Tensor, ...]]:

@@ -16,9 +16,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from edgekit.models.zoo import _data
-from edgekit.models.zoo._common import (BN_STATS, CALIBRATION, EVAL, batches, calibrate_batchnorm, rng, seeded,
-                                        to_tensors, torchvision_conv_init)
+from edgekit.models.zoo._common import torchvision_conv_init
+from edgekit.models.zoo._imagenet import build_calibrated, calibration_data, eval_data  # noqa: F401 (the data)
 from edgekit.models.zoo._layers import (ConvNormAct, SqueezeExcitation, StochasticDepth, global_avg_pool,
                                         make_divisible)
 
@@ -30,7 +29,7 @@ MCU_SIZED = False
 PUBLISHED_PARAMS = 5_288_548  # torchvision efficientnet_b0
 SOURCE = "torchvision.models.efficientnet_b0 (Tan & Le 2019, arXiv:1905.11946)"
 DEVIATIONS = ""
-SIZE, CLASSES = 224, 1000
+CLASSES = 1000
 # expand ratio, kernel, stride, in, out, layers
 STAGES = ((1, 3, 1, 32, 16, 1), (6, 3, 2, 16, 24, 2), (6, 5, 2, 24, 40, 2), (6, 3, 2, 40, 80, 3),
           (6, 5, 1, 80, 112, 3), (6, 5, 2, 112, 192, 4), (6, 3, 1, 192, 320, 1))
@@ -78,20 +77,5 @@ class EfficientNetB0(nn.Module):
         return self.classifier(torch.flatten(global_avg_pool(self.features(x)), 1))
 
 
-def _data_for(n: int, seed: int, stream: int) -> dict:
-    return {"x": _data.natural_images(rng(seed, stream), n, SIZE, scale="imagenet")}
-
-
-def calibration_data(n: int, seed: int = 0) -> dict:
-    """{"x": (n, 3, 224, 224) float32, ImageNet-normalised RGB}."""
-    return _data_for(n, seed, CALIBRATION)
-
-
-def eval_data(n: int, seed: int = 0) -> dict:
-    return _data_for(n, seed, EVAL)
-
-
 def build(seed: int = 0) -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
-    model = seeded(seed, EfficientNetB0)
-    calibrate_batchnorm(model, batches(_data_for(8, seed, BN_STATS), INPUT_NAMES, 8))
-    return model, to_tensors(eval_data(1), INPUT_NAMES)
+    return build_calibrated(EfficientNetB0, seed)

@@ -14,9 +14,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from edgekit.models.zoo import _data
-from edgekit.models.zoo._common import (BN_STATS, CALIBRATION, EVAL, batches, calibrate_batchnorm, rng, seeded,
-                                        to_tensors, torchvision_conv_init)
+from edgekit.models.zoo._common import torchvision_conv_init
+from edgekit.models.zoo._imagenet import build_calibrated, calibration_data, eval_data  # noqa: F401 (the data)
 from edgekit.models.zoo._layers import ConvNormAct, global_avg_pool, make_divisible
 
 NAME = "mobilenet_v2"
@@ -27,7 +26,7 @@ MCU_SIZED = False
 PUBLISHED_PARAMS = 3_504_872  # torchvision mobilenet_v2
 SOURCE = "torchvision.models.mobilenet_v2 (Sandler et al. 2018, arXiv:1801.04381)"
 DEVIATIONS = ""
-SIZE, CLASSES = 224, 1000
+CLASSES = 1000
 SETTINGS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2),
             (6, 320, 1, 1))
 
@@ -69,20 +68,5 @@ class MobileNetV2(nn.Module):
         return self.classifier(torch.flatten(global_avg_pool(self.features(x)), 1))
 
 
-def _data_for(n: int, seed: int, stream: int) -> dict:
-    return {"x": _data.natural_images(rng(seed, stream), n, SIZE, scale="imagenet")}
-
-
-def calibration_data(n: int, seed: int = 0) -> dict:
-    """{"x": (n, 3, 224, 224) float32, ImageNet-normalised RGB}."""
-    return _data_for(n, seed, CALIBRATION)
-
-
-def eval_data(n: int, seed: int = 0) -> dict:
-    return _data_for(n, seed, EVAL)
-
-
 def build(seed: int = 0) -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
-    model = seeded(seed, MobileNetV2)
-    calibrate_batchnorm(model, batches(_data_for(8, seed, BN_STATS), INPUT_NAMES, 8))
-    return model, to_tensors(eval_data(1), INPUT_NAMES)
+    return build_calibrated(MobileNetV2, seed)

@@ -20,9 +20,8 @@ from functools import partial
 import torch
 from torch import nn
 
-from edgekit.models.zoo import _data
-from edgekit.models.zoo._common import (BN_STATS, CALIBRATION, EVAL, batches, calibrate_batchnorm, rng, seeded,
-                                        to_tensors, torchvision_conv_init)
+from edgekit.models.zoo._common import torchvision_conv_init
+from edgekit.models.zoo._imagenet import build_calibrated, calibration_data, eval_data  # noqa: F401 (the data)
 from edgekit.models.zoo._layers import ConvNormAct, SqueezeExcitation, global_avg_pool, make_divisible
 
 NAME = "mobilenet_v3_small"
@@ -33,7 +32,7 @@ MCU_SIZED = False
 PUBLISHED_PARAMS = 2_542_856  # torchvision mobilenet_v3_small
 SOURCE = "torchvision.models.mobilenet_v3_small (Howard et al. 2019, arXiv:1905.02244)"
 DEVIATIONS = ""
-SIZE, CLASSES = 224, 1000
+CLASSES = 1000
 # input, kernel, expanded, out, use SE, activation ("RE" ReLU / "HS" Hardswish), stride
 SETTINGS = ((16, 3, 16, 16, True, "RE", 2), (16, 3, 72, 24, False, "RE", 2), (24, 3, 88, 24, False, "RE", 1),
             (24, 5, 96, 40, True, "HS", 2), (40, 5, 240, 40, True, "HS", 1), (40, 5, 240, 40, True, "HS", 1),
@@ -78,20 +77,5 @@ class MobileNetV3Small(nn.Module):
         return self.classifier(torch.flatten(global_avg_pool(self.features(x)), 1))
 
 
-def _data_for(n: int, seed: int, stream: int) -> dict:
-    return {"x": _data.natural_images(rng(seed, stream), n, SIZE, scale="imagenet")}
-
-
-def calibration_data(n: int, seed: int = 0) -> dict:
-    """{"x": (n, 3, 224, 224) float32, ImageNet-normalised RGB}."""
-    return _data_for(n, seed, CALIBRATION)
-
-
-def eval_data(n: int, seed: int = 0) -> dict:
-    return _data_for(n, seed, EVAL)
-
-
 def build(seed: int = 0) -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
-    model = seeded(seed, MobileNetV3Small)
-    calibrate_batchnorm(model, batches(_data_for(8, seed, BN_STATS), INPUT_NAMES, 8))
-    return model, to_tensors(eval_data(1), INPUT_NAMES)
+    return build_calibrated(MobileNetV3Small, seed)

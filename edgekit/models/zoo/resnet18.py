@@ -12,9 +12,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from edgekit.models.zoo import _data
-from edgekit.models.zoo._common import (BN_STATS, CALIBRATION, EVAL, batches, calibrate_batchnorm, rng, seeded,
-                                        to_tensors, torchvision_conv_init)
+from edgekit.models.zoo._common import torchvision_conv_init
+from edgekit.models.zoo._imagenet import build_calibrated, calibration_data, eval_data  # noqa: F401 (the data)
 from edgekit.models.zoo._layers import global_avg_pool
 
 NAME = "resnet18"
@@ -25,7 +24,7 @@ MCU_SIZED = False
 PUBLISHED_PARAMS = 11_689_512  # torchvision resnet18
 SOURCE = "torchvision.models.resnet18 (He et al. 2016, arXiv:1512.03385)"
 DEVIATIONS = ""
-SIZE, CLASSES = 224, 1000
+CLASSES = 1000
 
 
 class BasicBlock(nn.Module):
@@ -68,20 +67,5 @@ class ResNet18(nn.Module):
         return self.fc(torch.flatten(global_avg_pool(x), 1))
 
 
-def _data_for(n: int, seed: int, stream: int) -> dict:
-    return {"x": _data.natural_images(rng(seed, stream), n, SIZE, scale="imagenet")}
-
-
-def calibration_data(n: int, seed: int = 0) -> dict:
-    """{"x": (n, 3, 224, 224) float32, ImageNet-normalised RGB}."""
-    return _data_for(n, seed, CALIBRATION)
-
-
-def eval_data(n: int, seed: int = 0) -> dict:
-    return _data_for(n, seed, EVAL)
-
-
 def build(seed: int = 0) -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
-    model = seeded(seed, ResNet18)
-    calibrate_batchnorm(model, batches(_data_for(8, seed, BN_STATS), INPUT_NAMES, 8))
-    return model, to_tensors(eval_data(1), INPUT_NAMES)
+    return build_calibrated(ResNet18, seed)
