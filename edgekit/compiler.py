@@ -138,11 +138,7 @@ def compile_model(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ..
     The manifest records one report per recipe step (params, MACs, size, quality before and after)."""
     if not isinstance(model, torch.nn.Module):
         raise InputError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    if isinstance(example_inputs, torch.Tensor):
-        example_inputs = (example_inputs,)
-    if (not isinstance(example_inputs, (tuple, list)) or not example_inputs
-            or not all(isinstance(t, torch.Tensor) for t in example_inputs)):
-        raise InputError("example_inputs must be a tensor or a tuple of tensors, one per model input")
+    example_inputs = modelio.check_example_inputs(example_inputs, "compile_model")
     if calibration is not None and not isinstance(calibration, Dataset):
         raise InputError(f"calibration must be an edgekit.Dataset, got {type(calibration).__name__}",
                          "wrap arrays as edgekit.Dataset(x, y) or use edgekit.load_data(path)")
@@ -182,8 +178,7 @@ def compile_model(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ..
     compressed, steps = apply_steps(model, [c for c in recipe if c not in own], ctx)
     with torch.no_grad():
         outputs = _as_outputs(compressed(*example_inputs))
-    out_names = tuple(output_names) if output_names else tuple(
-        f"output_{i}" for i in range(len(outputs))) if len(outputs) > 1 else ("output_0",)
+    out_names = tuple(output_names) if output_names else tuple(f"output_{i}" for i in range(len(outputs)))
     if len(out_names) != len(outputs):
         raise InputError(f"the model returns {len(outputs)} outputs but {len(out_names)} output names were given")
     macs_after, params_after = count_macs(compressed, example_inputs), count_params(compressed)

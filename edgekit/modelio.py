@@ -40,13 +40,14 @@ def input_names(model: torch.nn.Module, count: int) -> tuple[str, ...]:
     return tuple(names[:count])
 
 
-def _check_example(example: object, spec: str) -> tuple[torch.Tensor, ...]:
+def check_example_inputs(example: object, where: str) -> tuple[torch.Tensor, ...]:
+    """One tensor per model input, as a tuple (a bare tensor is a one-input model's, not a tuple of rows)."""
     example = (example,) if isinstance(example, torch.Tensor) else example
     if isinstance(example, list):
         example = tuple(example)
     if not isinstance(example, tuple) or not example or not all(isinstance(t, torch.Tensor) for t in example):
-        raise InputError(f"{spec}: example_inputs must be a tensor or a tuple of tensors, "
-                         f"got {type(example).__name__}", "return (model, (tensor, ...)) from the factory")
+        raise InputError(f"{where}: example_inputs must be a tensor or a tuple of tensors, one per model input; "
+                         f"got {type(example).__name__}")
     return example
 
 
@@ -94,7 +95,7 @@ def load_model(spec: str) -> LoadedModel:
         if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], torch.nn.Module)):
             raise InputError(f"{spec} must return (model, example_inputs)")
         model, example = result
-        example = _check_example(example, spec)
+        example = check_example_inputs(example, spec)
         return LoadedModel(model.eval(), example, spec, input_names(model, len(example)))
     path = Path(spec)
     if not path.is_file():

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from ..compress.base import CompressionContext, register
+from ..compress.finetune import eval_mode
 from ..compress.quantize import Int8StaticConfig
 from ..errors import UnsupportedError
 from ..profiles import Profile
@@ -253,10 +254,7 @@ def export_tflite(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ..
     import litert_torch
     path = Path(path)
     tmp = path.with_name(f".{path.name}.partial")
-    try:
-        model = model.eval()
-    except NotImplementedError:  # a module from torch.export (e.g. an earlier compression step) has no eval()
-        pass
+    model = eval_mode(model)  # a module from torch.export (e.g. an earlier compression step) has no eval()
     example_inputs = tuple(example_inputs)
     facts: dict[str, Any] = {}
     if not int8:
