@@ -1,7 +1,7 @@
 """MCU path benchmark (QEMU, -icount shift=0): what the C firmware costs next to TFLite Micro and the weights.
 
 - arena: our planned arena vs TFLite Micro's arena for the same .tflite (and our lower bound), digits CNN and an
-  op-by-op INT8 model (ADD, pools, MEAN, SOFTMAX; tests/mcu/tflite_builder.py);
+  op-by-op INT8 model (ADD, pools, MEAN, SOFTMAX; tests/export/mcu/tflite_builder.py);
 - flash: the firmware image (agent + kernels + model) vs the model's int8 weight bytes;
 - instructions per inference for the digits model with the reference and the DSP kernels, accuracy on device;
 - instructions per multiply-accumulate of the conv and fully connected kernels, reference and DSP, on the
@@ -28,9 +28,9 @@ from common import write_result  # noqa: E402
 
 from edgekit.artifact import write_artifact  # noqa: E402
 from edgekit.export.tflite import export_tflite  # noqa: E402
-from edgekit.mcu.kernel_test import run_kernel_test  # noqa: E402
-from edgekit.mcu.package import package_tflite  # noqa: E402
-from edgekit.mcu.tflm import float_runner  # noqa: E402
+from kernel_tool import run_kernel_test  # noqa: E402
+from edgekit.export.mcu.package import package_tflite  # noqa: E402
+from edgekit.export.mcu.tflm import float_runner  # noqa: E402
 from edgekit.measure.runner import benchmark  # noqa: E402
 from edgekit.modelio import Dataset  # noqa: E402
 from edgekit.models.digits import trained_digits_cnn  # noqa: E402
@@ -88,7 +88,7 @@ def main() -> None:
         figures["digits_cnn"] = digits
 
         sys.path.insert(0, str(ROOT))
-        from tests.mcu.tflite_builder import ops_model
+        from tests.export.mcu.tflite_builder import ops_model
         ops = package_tflite(ops_model(tmp / "ops.tflite"), profile, tmp / "ops", dsp=True)
         figures["ops_model"] = memory_figures(ops.firmware)
 

@@ -24,7 +24,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results_io import merge_section  # noqa: E402
 
-from edgekit.compiler import count_params  # noqa: E402
+from edgekit.metrics import count_params  # noqa: E402
 from edgekit.compress import CompressionContext, compress  # noqa: E402
 from edgekit.compress.distill import DistillConfig  # noqa: E402
 from edgekit.compress.gptq import GptqInt4Config  # noqa: E402

@@ -8,7 +8,8 @@
 __version__ = "0.1.0"
 
 from .artifact import Artifact  # noqa: E402
-from .compiler import compile_model, count_macs, count_params  # noqa: E402
+from .compiler import compile_model  # noqa: E402
+from .metrics import count_macs, count_params  # noqa: E402
 from .compress import (CompressionContext, Int8DynamicConfig, Int8StaticConfig, compress,  # noqa: E402
                        compress_chain, register)
 from .errors import CheckFailed, DeviceError, EdgekitError, InputError, ProfileError, UnsupportedError  # noqa: E402

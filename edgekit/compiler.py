@@ -21,23 +21,11 @@ from .errors import InputError, UnsupportedError
 from .export import exporter_for
 from .modelio import Dataset
 from .measure.stats import agreement
+from .metrics import count_macs, count_params
 from .profiles import Profile, load_profile
 from .sparse_file import encode_file
 
 Progress = Callable[[str, int, int], None]
-
-
-def count_macs(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ...]) -> int:
-    """Multiply-accumulates of one forward pass, from PyTorch's FLOP counter (2 FLOPs = 1 MAC)."""
-    from torch.utils.flop_counter import FlopCounterMode
-    counter = FlopCounterMode(display=False)
-    with torch.no_grad(), counter:
-        model(*example_inputs)
-    return counter.get_total_flops() // 2
-
-
-def count_params(model: torch.nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters()) + sum(b.numel() for b in model.buffers())
 
 
 def _tensor_specs(values: Sequence[torch.Tensor], names: Sequence[str]) -> list[dict]:

@@ -193,7 +193,7 @@ def _sample_batches(ctx: CompressionContext, samples: int) -> list[tuple[torch.T
 @register(StructuredPruneConfig)
 def prune_structured(model: nn.Module, config: StructuredPruneConfig, ctx: CompressionContext) -> nn.Module:
     import torch_pruning as tp
-    from ..compiler import count_macs
+    from ..metrics import count_macs
     _check_module(model)
     model = copy.deepcopy(model).eval()
     example = ctx.example_inputs

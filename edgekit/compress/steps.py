@@ -39,7 +39,7 @@ def used_tensors(model: torch.nn.Module) -> list[torch.Tensor]:
 
 
 def model_stats(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ...]) -> dict[str, Any]:
-    from ..compiler import count_macs
+    from ..metrics import count_macs
     tensors = [t.detach() for t in used_tensors(model)]
     numel = sum(t.numel() for t in tensors)
     nonzero = sum(int(torch.count_nonzero(t)) for t in tensors)

@@ -37,7 +37,7 @@ class SerialTransport(Transport):
         raise UnsupportedError("serial devices run the edgekit firmware, not the Python agent")
 
     def open_session(self, artifact: "Artifact", timeout: float) -> tuple[Any, dict[str, float]]:
-        from ..mcu.client import FirmwareSession
+        from ..session.firmware import FirmwareSession
         if artifact.format != "c-firmware":
             raise UnsupportedError(f"the serial transport deploys c-firmware artifacts, not .{artifact.format}")
         timings: dict[str, float] = {}

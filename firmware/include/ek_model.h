@@ -1,4 +1,4 @@
-/* The interface a generated model (edgekit/mcu/codegen.py -> model.c) implements for the agent. */
+/* The interface a generated model (edgekit/export/mcu/codegen.py -> model.c) implements for the agent. */
 #ifndef EK_MODEL_H
 #define EK_MODEL_H
 

@@ -1,5 +1,5 @@
 /* The framed serial protocol between the host and the MCU agent: defined once for C (here) and once for Python
- * (edgekit/mcu/protocol.py); tests/mcu/test_protocol.py parses this header and checks both agree.
+ * (edgekit/session/firmware_protocol.py); tests/session/test_firmware_protocol.py parses this header and checks both agree.
  *
  * Frame (little endian), both directions:
  *   magic0 magic1 | kind u8 | seq u8 | length u16 | payload[length] | crc32 u32

@@ -1,5 +1,5 @@
 /* Status codes returned by every firmware function and sent in every reply frame.
- * The host mirror is edgekit/mcu/protocol.py (Status); tests/mcu/test_protocol.py checks the two agree. */
+ * The host mirror is edgekit/session/firmware_protocol.py (Status); tests/session/test_firmware_protocol.py checks the two agree. */
 #ifndef EK_STATUS_H
 #define EK_STATUS_H
 

@@ -1,5 +1,5 @@
 /* A function of one int8 value by table lookup: HARD_SWISH, LOGISTIC, TANH and int8 -> int8 QUANTIZE. The host
- * fills the 256 entries with TFLite Micro's integer arithmetic for each input value (edgekit/mcu/lut.py), so the
+ * fills the 256 entries with TFLite Micro's integer arithmetic for each input value (edgekit/export/mcu/lut.py), so the
  * result is that arithmetic's, bit for bit, at one load per element. */
 #include "ek_kernels.h"
 

@@ -1,7 +1,7 @@
 /* Kernel test image (QEMU): (1) bit-exactness of the DSP kernels against the reference kernels on random
  * shapes, offsets and requantization parameters, tails included; (2) SysTick timings of both variants on fixed
  * benchmark shapes. Prints one JSON object on the UART, then stops QEMU (semihosting) with the number of
- * mismatching cases as exit status. Run by tests/mcu/test_kernels_qemu.py and bench/bench_mcu.py. */
+ * mismatching cases as exit status. Run by tests/bench/test_kernel_tool.py and bench/bench_mcu.py. */
 #include <stdint.h>
 #include <string.h>
 

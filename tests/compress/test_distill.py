@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from edgekit.compiler import count_params
+from edgekit.metrics import count_params
 from edgekit.compress import CompressionContext, compress, describe
 from edgekit.compress.distill import DistillConfig, Distiller, attention_loss, kd_loss
 from edgekit.errors import InputError

@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch import nn
 
-from edgekit.compiler import count_macs
+from edgekit.metrics import count_macs
 from edgekit.compress import CompressionContext, StructuredPruneConfig, compress
 from edgekit.errors import InputError
 from edgekit.models.digits import accuracy

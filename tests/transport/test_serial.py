@@ -1,14 +1,14 @@
 """The serial transport toward a real board: without a port or a flashing tool it stops with one clear line.
-(The QEMU side is exercised by tests/mcu/test_firmware_qemu.py and test_ops_qemu.py.)"""
+(The QEMU side is exercised by tests/export/mcu/test_firmware_qemu.py and test_ops_qemu.py.)"""
 import os
 
 import pytest
 
 from edgekit.artifact import write_artifact
-from edgekit.mcu.package import package_tflite
+from edgekit.export.mcu.package import package_tflite
 from edgekit.profiles import load_profile
 from tests.helpers import run_cli
-from tests.mcu.tflite_builder import ops_model
+from tests.export.mcu.tflite_builder import ops_model
 
 
 @pytest.fixture(scope="module")

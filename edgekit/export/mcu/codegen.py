@@ -1,0 +1,159 @@
+"""Generate the C for one model: constant weights (flash), the planned arena, and ek_model_prepare/ek_model_eval
+calling the firmware kernels in graph order (the interface in firmware/include/ek_model.h)."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ...errors import UnsupportedError
+from .lower import ALIAS_OPS, KernelCall, lower_op
+from .passes import optimize
+from .planner import Buffer, Plan, plan_arena
+from .graph import Graph, load_graph
+
+
+@dataclass
+class GeneratedModel:
+    source: str                  # model.c
+    plan: Plan
+    calls: list[KernelCall]
+    input_spec: dict[str, Any]   # shape, bytes, offset, scale, zero_point
+    output_spec: dict[str, Any]
+    weight_bytes: int            # int8 weights only
+    const_bytes: int             # every constant array (weights, bias, multipliers, shifts)
+    macs: int
+    model_id: int
+    ops: dict[str, int] = field(default_factory=dict)
+    folded_pads: int = 0         # PAD ops folded into the following convolution (no kernel call)
+    removed_transposes: int = 0  # TRANSPOSE ops that cancelled after moving below PAD / table ops
+
+    def info(self) -> dict[str, Any]:
+        """Facts for the artifact manifest."""
+        return {"arena_bytes": self.plan.arena_bytes, "arena_lower_bound_bytes": self.plan.lower_bound,
+                "weight_bytes": self.weight_bytes, "const_bytes": self.const_bytes, "macs": self.macs,
+                "ops": self.ops, "folded_pads": self.folded_pads,
+                "removed_transposes": self.removed_transposes, "input": self.input_spec,
+                "output": self.output_spec, "model_id": f"{self.model_id:08x}"}
+
+
+def _c_array(values: np.ndarray, per_line: int = 24) -> str:
+    items = [str(int(v)) for v in values]
+    return ",\n    ".join(", ".join(items[i:i + per_line]) for i in range(0, len(items), per_line))
+
+
+def _resolve_aliases(graph: Graph) -> dict[int, int]:
+    """Tensor -> the tensor whose memory it shares (reshape-like ops move no bytes)."""
+    root: dict[int, int] = {}
+    for op in graph.ops:
+        if op.kind in ALIAS_OPS:
+            src = op.inputs[0]
+            root[op.outputs[0]] = root.get(src, src)
+    return root
+
+
+def _io_spec(graph: Graph, index: int, offset: int) -> dict[str, Any]:
+    t = graph.tensor(index)
+    if t.dtype != "int8":
+        raise UnsupportedError(f"model {'input' if index in graph.inputs else 'output'} '{t.name}' is {t.dtype}; "
+                               "the MCU path needs int8 inputs and outputs (export with int8 I/O)")
+    return {"shape": list(t.shape), "bytes": t.nbytes, "offset": offset, "scale": float(t.scale[0]),
+            "zero_point": int(t.zero_point[0])}
+
+
+def generate(tflite: str | Path, dsp: bool, name: str = "model") -> GeneratedModel:
+    """Compile a full-INT8 .tflite into model.c for the reference (dsp=False) or DSP kernel variant."""
+    data = Path(tflite).read_bytes()
+    source_graph = load_graph(tflite)
+    if len(source_graph.inputs) != 1 or len(source_graph.outputs) != 1:
+        raise UnsupportedError(f"the model has {len(source_graph.inputs)} inputs and {len(source_graph.outputs)} "
+                               "outputs; the MCU agent handles one of each")
+    graph, stats = optimize(source_graph)  # transposes around PADs cancelled, PADs folded into convolutions
+    alias = _resolve_aliases(graph)
+    calls = [lower_op(graph, op, dsp) for op in graph.ops if op.kind not in ALIAS_OPS]
+
+    # lifetimes per memory root, in steps of the kernel calls (graph input alive from step 0, output to the end)
+    buffers: dict[int, Buffer] = {}
+
+    def touch(tensor: int, step: int) -> None:
+        r = alias.get(tensor, tensor)
+        t = graph.tensor(r)
+        if t.is_constant:
+            raise UnsupportedError(f"constant tensor '{t.name}' used as an activation; not supported on the MCU")
+        b = buffers.setdefault(r, Buffer(f"t{r}", t.nbytes, step, step))
+        b.first, b.last = min(b.first, step), max(b.last, step)
+
+    touch(graph.inputs[0], 0)
+    for step, call in enumerate(calls):
+        for i in call.inputs:
+            if isinstance(i, int):  # a str is a constant array of the call, in flash
+                touch(i, step)
+        touch(call.output, step)
+    touch(graph.outputs[0], len(calls))
+    scratch = [Buffer(f"s{step}", c.scratch_bytes, step, step) for step, c in enumerate(calls) if c.scratch_bytes]
+    plan = plan_arena(list(buffers.values()) + scratch)
+
+    def at(tensor: int) -> int:
+        return plan.offset(f"t{alias.get(tensor, tensor)}")
+
+    def operand(i: int | str) -> str:
+        return i if isinstance(i, str) else f"ek_arena + {at(i)}"
+
+    in_spec = _io_spec(graph, graph.inputs[0], at(graph.inputs[0]))
+    out_spec = _io_spec(graph, graph.outputs[0], at(graph.outputs[0]))
+    model_id = int.from_bytes(hashlib.sha256(data).digest()[:4], "big")
+
+    lines = [f"/* Generated by edgekit from {Path(tflite).name} (sha256 {hashlib.sha256(data).hexdigest()[:16]}...)",
+             f" * for the {'DSP' if dsp else 'reference'} kernels. Arena {plan.arena_bytes} B (lower bound "
+             f"{plan.lower_bound} B). Do not edit. */",
+             '#include "ek_kernels.h"', '#include "ek_model.h"', "",
+             f"#if EK_KERNELS_VARIANT != {1 if dsp else 0}",
+             f'#error "this model was planned for the {"DSP" if dsp else "reference"} kernels (scratch sizes differ)"',
+             "#endif", "",
+             f"int8_t ek_arena[{max(plan.arena_bytes, 8)}] __attribute__((aligned(8)));", "",
+             "const ek_model_info ek_model = {",
+             f"    .model_id = 0x{model_id:08x}u, .arena_bytes = {plan.arena_bytes}u,",
+             f"    .input_offset = {in_spec['offset']}u, .input_bytes = {in_spec['bytes']}u,",
+             f"    .output_offset = {out_spec['offset']}u, .output_bytes = {out_spec['bytes']}u,",
+             "};", ""]
+    weight_bytes = const_bytes = 0
+    for call in calls:
+        lines.append(f"/* op {call.op.index}: {call.op.kind} */")
+        for arr in call.arrays:
+            size = 1 if arr.ctype == "int8_t" else 4
+            const_bytes += arr.values.size * size
+            if arr.name.endswith("_weights"):
+                weight_bytes += arr.values.size
+            lines.append(f"static const {arr.ctype} {arr.name}[{arr.values.size}] __attribute__((aligned(4))) = {{\n"
+                         f"    {_c_array(arr.values)}\n}};")
+        if call.input_list:
+            lines.append(f"static const int8_t *const op{call.op.index}_inputs[{len(call.inputs)}] = "
+                         f"{{{', '.join(operand(i) for i in call.inputs)}}};")
+        fields = ",\n    ".join(f".{k} = {v}" for k, v in call.params.items())
+        lines.append(f"static const {call.params_type} op{call.op.index}_params = {{\n    {fields}\n}};\n")
+
+    declare = ["    ek_status s;"] if calls else []  # a model of reshapes only calls no kernel
+    prepare = ["ek_status ek_model_prepare(void) {"] + declare
+    evaluate = ["ek_status ek_model_eval(void) {"] + declare
+    for step, call in enumerate(calls):
+        p = f"&op{call.op.index}_params"
+        scratch_arg = f"ek_arena + {plan.offset(f's{step}')}" if call.scratch_bytes else "NULL"
+        pre_args = f"{p}, {call.scratch_bytes}u" if call.takes_scratch else p
+        prepare.append(f"    if ((s = {call.prepare or call.kernel + '_prepare'}({pre_args})) != EK_OK) return s;")
+        inputs = [f"op{call.op.index}_inputs"] if call.input_list else [operand(i) for i in call.inputs]
+        args = [p] + inputs + [f"ek_arena + {at(call.output)}"]
+        if call.takes_scratch:
+            args.append(scratch_arg)
+        evaluate.append(f"    if ((s = {call.kernel}({', '.join(args)})) != EK_OK) return s;")
+    prepare += ["    return EK_OK;", "}", ""]
+    evaluate += ["    return EK_OK;", "}", ""]
+    source = "\n".join(lines + prepare + evaluate)
+    ops: dict[str, int] = {}
+    for op in source_graph.ops:
+        ops[op.kind] = ops.get(op.kind, 0) + 1
+    return GeneratedModel(source, plan, calls, in_spec, out_spec, weight_bytes, const_bytes,
+                          sum(c.macs for c in calls), model_id, ops, stats.folded_pads,
+                          stats.removed_transposes)

@@ -1,0 +1,177 @@
+"""The host side of the firmware's framed serial protocol (the C side is firmware/include/ek_protocol.h and
+ek_status.h; tests/export/mcu/test_protocol.py checks the two definitions agree).
+
+Frame, both directions, little endian: magic (0xEB 0x4B) | kind u8 | seq u8 | length u16 | payload | crc32 u32,
+the CRC (zlib.crc32) covering kind, seq, length and payload. kind is the command in a request and the status in
+a reply; the reply echoes seq.
+"""
+from __future__ import annotations
+
+import enum
+import struct
+import zlib
+from dataclasses import dataclass
+
+PROTOCOL_VERSION = 1
+MAGIC = b"\xeb\x4b"
+HEADER_BYTES = 6
+CRC_BYTES = 4
+MAX_PAYLOAD = 512
+INFO_FIXED_BYTES = 26
+STATS_BYTES = 28
+FLAG_CYCCNT = 0x0001
+FLAG_READY = 0x0002
+
+
+class Cmd(enum.IntEnum):
+    INFO = 0x01
+    SET_INPUT = 0x02
+    RUN = 0x03
+    GET_OUTPUT = 0x04
+    STATS = 0x05
+
+
+class Status(enum.IntEnum):
+    OK = 0
+    BAD_CRC = 1
+    BAD_LENGTH = 2
+    UNKNOWN_CMD = 3
+    BAD_ARG = 4
+    NOT_READY = 5
+    BAD_PARAMS = 6
+    SCRATCH = 7
+    UNSUPPORTED = 8
+
+
+STATUS_MEANING = {
+    Status.BAD_CRC: "the frame's CRC did not match (line noise or a baud-rate mismatch)",
+    Status.BAD_LENGTH: "a payload of the wrong length",
+    Status.UNKNOWN_CMD: "the firmware does not know this command (host and firmware versions differ?)",
+    Status.BAD_ARG: "an offset or length outside the tensor",
+    Status.NOT_READY: "the model failed to prepare on the device",
+    Status.BAD_PARAMS: "a kernel rejected its parameters when the model was prepared",
+    Status.SCRATCH: "a kernel needs more scratch memory than the host planned",
+    Status.UNSUPPORTED: "an op configuration this firmware does not implement",
+}
+
+
+def encode_frame(kind: int, seq: int, payload: bytes = b"") -> bytes:
+    if len(payload) > 0xFFFF:
+        raise ValueError(f"payload of {len(payload)} bytes does not fit the 16-bit length field")
+    body = struct.pack("<BBH", kind & 0xFF, seq & 0xFF, len(payload)) + payload
+    return MAGIC + body + struct.pack("<I", zlib.crc32(body))
+
+
+@dataclass(frozen=True)
+class Frame:
+    kind: int
+    seq: int
+    payload: bytes
+
+
+class FrameError(Exception):
+    """A reply that is not a well-formed frame (bad CRC, impossible length)."""
+
+
+class FrameDecoder:
+    """Incremental decoder: feed bytes as they arrive, collect complete frames. Bytes before a magic are skipped."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+
+    def feed(self, data: bytes) -> list[Frame]:
+        self._buf += data
+        frames = []
+        while True:
+            start = self._buf.find(MAGIC)
+            if start < 0:
+                del self._buf[:max(0, len(self._buf) - 1)]  # keep a trailing 0xEB that may start a magic
+                return frames
+            del self._buf[:start]
+            if len(self._buf) < HEADER_BYTES:
+                return frames
+            kind, seq, length = struct.unpack_from("<BBH", self._buf, 2)
+            if length > MAX_PAYLOAD:
+                del self._buf[:2]
+                raise FrameError(f"reply frame claims {length} payload bytes (max {MAX_PAYLOAD})")
+            total = HEADER_BYTES + length + CRC_BYTES
+            if len(self._buf) < total:
+                return frames
+            body = bytes(self._buf[2:HEADER_BYTES + length])
+            (crc,) = struct.unpack_from("<I", self._buf, HEADER_BYTES + length)
+            del self._buf[:total]
+            if zlib.crc32(body) != crc:
+                raise FrameError("reply frame CRC mismatch")
+            frames.append(Frame(kind, seq, body[4:]))
+
+
+@dataclass(frozen=True)
+class Info:
+    protocol: int
+    flags: int
+    systick_hz: int
+    input_bytes: int
+    output_bytes: int
+    arena_bytes: int
+    model_id: int
+    kernels: str
+    core: str
+
+    @property
+    def ready(self) -> bool:
+        return bool(self.flags & FLAG_READY)
+
+    @property
+    def has_cycle_counter(self) -> bool:
+        return bool(self.flags & FLAG_CYCCNT)
+
+
+def parse_info(payload: bytes) -> Info:
+    if len(payload) < INFO_FIXED_BYTES:
+        raise FrameError(f"INFO reply of {len(payload)} bytes, expected at least {INFO_FIXED_BYTES}")
+    proto, flags, hz, nin, nout, arena, mid, kernels, name_len = struct.unpack_from("<HHIIIIIBB", payload)
+    core = payload[INFO_FIXED_BYTES:INFO_FIXED_BYTES + name_len].decode(errors="replace")
+    return Info(proto, flags, hz, nin, nout, arena, mid, "dsp" if kernels == 1 else "reference", core)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    ticks_last: int
+    ticks_total: int
+    cycles_last: int
+
+
+def parse_run(payload: bytes) -> RunResult:
+    if len(payload) != 16:
+        raise FrameError(f"RUN reply of {len(payload)} bytes, expected 16")
+    last, lo, hi, cycles = struct.unpack("<IIII", payload)
+    return RunResult(last, lo | (hi << 32), cycles)
+
+
+@dataclass(frozen=True)
+class Stats:
+    arena_bytes: int
+    arena_used: int
+    stack_bytes: int
+    stack_peak: int
+    runs: int
+    ticks_last: int
+    cycles_last: int
+
+
+def parse_stats(payload: bytes) -> Stats:
+    if len(payload) != STATS_BYTES:
+        raise FrameError(f"STATS reply of {len(payload)} bytes, expected {STATS_BYTES}")
+    return Stats(*struct.unpack("<7I", payload))
+
+
+def set_input_payload(offset: int, data: bytes) -> bytes:
+    return struct.pack("<I", offset) + data
+
+
+def run_payload(count: int) -> bytes:
+    return struct.pack("<I", count)
+
+
+def get_output_payload(offset: int, length: int) -> bytes:
+    return struct.pack("<IH", offset, length)
