@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterable, Sequence
@@ -25,6 +24,7 @@ from ..compress.quantize import Int8StaticConfig
 from ..errors import UnsupportedError
 from ..profiles import Profile
 from .base import ExportResult, register_exporter
+from .tflite_flatbuffer import float_boundary, read_operators
 
 EXPORTER_NAME = "litert-torch"
 # Full-integer INT8 .tflite, two ways: quantized inside litert-torch's PT2E flow (the first choice: torch-side
@@ -61,103 +61,6 @@ def _only_in_tflite(model: torch.nn.Module, config: TFLiteInt8Config, ctx: Compr
                            "use Int8StaticConfig for other targets")
 
 
-# ---- the .tflite flatbuffer -------------------------------------------------------------------------------------
-
-def _schema():
-    from ai_edge_litert import schema_py_generated as schema
-    return schema
-
-
-def _builtin_names() -> dict[int, str]:
-    ops = _schema().BuiltinOperator
-    return {v: k for k, v in vars(ops).items() if k.isupper() and isinstance(v, int)}
-
-
-def read_operators(model_bytes: bytes) -> dict[str, int]:
-    """Operator name -> count over all subgraphs of a .tflite (custom ops as 'CUSTOM:<code>')."""
-    schema = _schema()
-    model = schema.ModelT.InitFromPackedBuf(model_bytes, 0)
-    names = _builtin_names()
-    codes = []
-    for code in model.operatorCodes or []:
-        builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
-        if builtin == schema.BuiltinOperator.CUSTOM:
-            custom = code.customCode.decode() if isinstance(code.customCode, bytes) else code.customCode
-            codes.append(f"CUSTOM:{custom}")
-        else:
-            codes.append(names.get(builtin, f"BUILTIN_{builtin}"))
-    counts: Counter[str] = Counter()
-    for subgraph in model.subgraphs or []:
-        for op in subgraph.operators or []:
-            counts[codes[op.opcodeIndex]] += 1
-    return dict(sorted(counts.items()))
-
-
-def _float_boundary(model_bytes: bytes) -> bytes:
-    """Rewrite an int8-in/int8-out model so it takes and returns float32 (QUANTIZE in, DEQUANTIZE out)."""
-    import flatbuffers
-    schema = _schema()
-    model = schema.ModelT.InitFromPackedBuf(model_bytes, 0)
-    int8 = schema.TensorType.INT8
-
-    def opcode(builtin: int, version: int) -> int:
-        for i, code in enumerate(model.operatorCodes):
-            if max(code.builtinCode, code.deprecatedBuiltinCode) == builtin:
-                code.version = max(code.version, version)
-                return i
-        code = schema.OperatorCodeT()
-        code.builtinCode, code.deprecatedBuiltinCode, code.version = builtin, min(builtin, 127), version
-        model.operatorCodes.append(code)
-        return len(model.operatorCodes) - 1
-
-    def float_twin(sub, index: int, suffix: str) -> int:
-        src = sub.tensors[index]
-        twin = schema.TensorT()
-        twin.shape, twin.shapeSignature = src.shape, src.shapeSignature
-        twin.type, twin.buffer = schema.TensorType.FLOAT32, 0  # buffer 0: the empty sentinel (not a constant)
-        name = src.name.decode() if isinstance(src.name, bytes) else (src.name or f"t{index}")
-        twin.name = f"{name}_{suffix}"
-        sub.tensors.append(twin)
-        return len(sub.tensors) - 1
-
-    def op(index: int, inputs: list[int], outputs: list[int], options_type: int, options: Any):
-        o = schema.OperatorT()
-        o.opcodeIndex, o.inputs, o.outputs = index, inputs, outputs
-        o.builtinOptionsType, o.builtinOptions = options_type, options
-        return o
-
-    quantize = opcode(schema.BuiltinOperator.QUANTIZE, 1)
-    dequantize = opcode(schema.BuiltinOperator.DEQUANTIZE, 2)  # version 2: int8 input
-    remap: dict[tuple[int, int], int] = {}
-    for s, sub in enumerate(model.subgraphs):
-        new_inputs, new_outputs = [], []
-        for i in sub.inputs:
-            if sub.tensors[i].type != int8:
-                new_inputs.append(i)
-                continue
-            f = float_twin(sub, i, "float")
-            sub.operators.insert(0, op(quantize, [f], [i], schema.BuiltinOptions.QuantizeOptions,
-                                       schema.QuantizeOptionsT()))
-            remap[(s, i)] = f
-            new_inputs.append(f)
-        for o in sub.outputs:
-            if sub.tensors[o].type != int8:
-                new_outputs.append(o)
-                continue
-            f = float_twin(sub, o, "float")
-            sub.operators.append(op(dequantize, [o], [f], schema.BuiltinOptions.DequantizeOptions,
-                                    schema.DequantizeOptionsT()))
-            remap[(s, o)] = f
-            new_outputs.append(f)
-        sub.inputs, sub.outputs = new_inputs, new_outputs
-    for signature in model.signatureDefs or []:
-        for entry in (signature.inputs or []) + (signature.outputs or []):
-            entry.tensorIndex = remap.get((signature.subgraphIndex, entry.tensorIndex), entry.tensorIndex)
-    builder = flatbuffers.Builder(len(model_bytes) + 1024)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output())
-
-
 # ---- host interpreter -------------------------------------------------------------------------------------------
 
 def _tensor_facts(details: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -167,21 +70,6 @@ def _tensor_facts(details: list[dict[str, Any]]) -> list[dict[str, Any]]:
         facts.append({"name": d["name"], "shape": [int(s) for s in d["shape"]], "dtype": np.dtype(d["dtype"]).name,
                       "quantization": {"scale": float(scale), "zero_point": int(zero_point)} if scale else None})
     return facts
-
-
-def quantize(x: np.ndarray, dtype: str, quantization: dict[str, Any] | None) -> np.ndarray:
-    """Float samples -> the model's input type, with the manifest's (scale, zero_point) when quantized."""
-    if quantization is None or np.issubdtype(x.dtype, np.integer):
-        return x.astype(dtype, copy=False)
-    info = np.iinfo(dtype)
-    q = np.round(x / quantization["scale"]) + quantization["zero_point"]
-    return np.clip(q, info.min, info.max).astype(dtype)
-
-
-def dequantize(y: np.ndarray, quantization: dict[str, Any] | None) -> np.ndarray:
-    if quantization is None:
-        return y
-    return ((y.astype(np.float32) - quantization["zero_point"]) * quantization["scale"]).astype(np.float32)
 
 
 def host_runner(path: str | Path) -> Callable[[list[np.ndarray]], list[np.ndarray]]:
@@ -276,7 +164,7 @@ def export_tflite(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ..
     try:
         data = tmp.read_bytes()
         if int8 and not int8_io:
-            data = _float_boundary(data)
+            data = float_boundary(data)
         operators = read_operators(data)
         custom = [op for op in operators if op.startswith("CUSTOM:")]
         if custom:

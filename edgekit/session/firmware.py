@@ -152,13 +152,13 @@ class FirmwareSession:
                 "thermal_before": None, "thermal_after": None}
 
     def _quantize(self, x: np.ndarray) -> np.ndarray:
-        from ..export.tflite import quantize
+        from ..export.quant_arith import quantize
         return quantize(np.asarray(x), "int8", {"scale": self.in_spec["scale"], "zero_point": self.in_spec["zero_point"]})
 
     def predict(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         """Float samples (batched like the model's input) -> dequantized float outputs, one inference each.
         The firmware runs models with one input and one output."""
-        from ..export.tflite import dequantize
+        from ..export.quant_arith import dequantize
         if len(inputs) != 1:
             raise DeviceError(f"the firmware takes one input tensor, {len(inputs)} given")
         batch = self.in_spec["shape"][0]

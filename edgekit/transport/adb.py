@@ -24,10 +24,18 @@ from ..agent import AGENT_SCRIPT
 from ..artifact import sha256_file
 from ..errors import DeviceError, InputError
 from .base import LineChannel, Transport, register_transport
+from .options import TransportOption
 
 
 @register_transport("adb")
 class ADBTransport(Transport):
+    cli_options = (
+        TransportOption("serial", "--adb-serial", "adb targets: the phone's serial (default $ANDROID_SERIAL or the "
+                        "only device)"),
+        TransportOption("python", "--device-python", "SSH and adb targets: the device's Python with the runtime "
+                        "(default python3)"),
+    )
+
     def open(self) -> None:
         self._proc: subprocess.Popen | None = None
         self.workspace: str | None = None

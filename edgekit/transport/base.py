@@ -10,10 +10,11 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Callable
+from typing import IO, TYPE_CHECKING, Any, Callable, ClassVar
 
 from ..errors import DeviceError
 from ..profiles import Profile
+from .options import TransportOption
 
 if TYPE_CHECKING:
     from ..artifact import Artifact
@@ -77,6 +78,7 @@ class Transport(ABC):
     """A way to one device. Use as a context manager; every operation has a timeout."""
 
     name: str = ""
+    cli_options: ClassVar[tuple[TransportOption, ...]] = ()  # what a user may set (see options.py)
 
     def __init__(self, profile: Profile, options: dict[str, Any] | None = None) -> None:
         self.profile = profile
@@ -140,6 +142,10 @@ def register_transport(name: str) -> Callable[[type], type]:
         _TRANSPORTS[name] = cls
         return cls
     return wrap
+
+
+def registered_transports() -> list[type["Transport"]]:
+    return list(_TRANSPORTS.values())
 
 
 def make_transport(profile: Profile, name: str | None = None, options: dict[str, Any] | None = None) -> Transport:

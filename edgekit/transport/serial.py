@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import DeviceError, InputError, UnsupportedError
 from .base import LineChannel, Transport, register_transport
+from .options import TransportOption
 
 if TYPE_CHECKING:
     from ..artifact import Artifact
@@ -25,6 +26,13 @@ FLASH_HINT = "install pyocd (pip install pyocd) or openocd, or flash firmware.bi
 
 @register_transport("serial")
 class SerialTransport(Transport):
+    cli_options = (
+        TransportOption("port", "--serial-port", "serial targets: the board's port (/dev/ttyACM0 or a pyserial URL); "
+                        "emulated targets start QEMU"),
+        TransportOption("flash_tool", "--flash-tool", "serial targets: how to flash a real board (default: pyocd or "
+                        "openocd, whichever is installed)", choices=("pyocd", "openocd", "none")),
+    )
+
     def open(self) -> None:
         self._qemu = None
         self._link = None

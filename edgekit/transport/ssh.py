@@ -27,6 +27,7 @@ from ..agent import AGENT_SCRIPT
 from ..artifact import sha256_file
 from ..errors import DeviceError, InputError
 from .base import LineChannel, Transport, register_transport
+from .options import TransportOption
 
 # Which Python modules the device needs for each artifact format (any one of a tuple is enough).
 _NEEDS = {"tflite": ("tflite_runtime", "ai_edge_litert"), "pte": ("executorch",)}
@@ -88,6 +89,17 @@ def _known_hosts_name(host: str, port: int) -> str:
 @register_transport("ssh")
 class SSHTransport(Transport):
     """A paramiko connection; the agent's stdin/stdout over an exec channel carry the JSON-lines protocol."""
+
+    cli_options = (
+        TransportOption("host", "--host", "SSH targets: USER@HOST[:PORT] of the device (emulated targets start their "
+                        "own)"),
+        TransportOption("identity", "--identity", "SSH private key (default: ssh-agent, ~/.ssh)", is_path=True),
+        TransportOption("known_hosts", "--known-hosts", "known-hosts file (default ~/.ssh/known_hosts)", is_path=True),
+        TransportOption("trust_host_key", "--trust-host-key", "accept an unknown SSH host key and save it to "
+                        "known-hosts", is_flag=True),
+        TransportOption("python", "--device-python", "SSH and adb targets: the device's Python with the runtime "
+                        "(default python3)"),
+    )
 
     def open(self) -> None:
         self._client = self._sftp = self._chan = self._emulator = None

@@ -1,5 +1,5 @@
 """Read an INT8 .tflite into a small graph (tensors with quantization and constant data, ops with options),
-through the flatbuffer object API shipped with tflite-micro: no converter, no interpreter."""
+through the schema's flatbuffer object API (tflite_flatbuffer.py): no converter, no interpreter."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -9,14 +9,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import InputError, UnsupportedError
-
-
-def _schema() -> Any:
-    try:
-        from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
-    except ImportError:  # the same generated module ships with ai-edge-litert
-        from ai_edge_litert import schema_py_generated as schema
-    return schema
+from ..tflite_flatbuffer import schema as flatbuffer_schema
 
 
 _DTYPES = {0: np.float32, 2: np.int32, 3: np.uint8, 4: np.int64, 7: np.int16, 9: np.int8}
@@ -69,7 +62,7 @@ def _np_dtype(name: str) -> Any:
 
 def load_graph(path: str | Path) -> Graph:
     """Parse a .tflite file (subgraph 0)."""
-    schema = _schema()
+    schema = flatbuffer_schema()
     buf = Path(path).read_bytes()
     try:
         model = schema.ModelT.InitFromPackedBuf(buf, 0)

@@ -40,7 +40,7 @@ def float_runner(path: str | Path, in_q: dict, out_q: dict) -> Callable[[Any], A
     """Float samples in, dequantized float outputs out, through TFLite Micro (the artifact's host reference).
     Takes one array, or a list of one array per model input (the exporters' multi-input convention) and then
     returns a list of one array per output; the MCU path has one input and one output."""
-    from ..tflite import dequantize, quantize
+    from ..quant_arith import dequantize, quantize
 
     def run_one(x: np.ndarray) -> np.ndarray:
         return dequantize(run_int8(path, quantize(np.asarray(x), "int8", in_q)), out_q)

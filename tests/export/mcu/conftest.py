@@ -20,6 +20,6 @@ def mcu_artifact(tmp_path_factory, digits, digits_example, digits_npz):
 
 
 def quantize_input(art: Artifact, x: np.ndarray) -> np.ndarray:
-    from edgekit.export.tflite import quantize
+    from edgekit.export.quant_arith import quantize
     spec = art.manifest["export"]["firmware"]["input"]
     return quantize(x, "int8", {"scale": spec["scale"], "zero_point": spec["zero_point"]})

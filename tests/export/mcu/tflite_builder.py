@@ -8,9 +8,9 @@ from pathlib import Path
 import flatbuffers
 import numpy as np
 
-from edgekit.export.mcu.graph import _schema
+from edgekit.export.tflite_flatbuffer import schema
 
-S = _schema()
+S = schema()
 _TYPES = {np.int8: S.TensorType.INT8, np.int32: S.TensorType.INT32}
 
 
