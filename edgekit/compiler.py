@@ -16,6 +16,7 @@ from .agent.agent import RUNTIMES as AGENT_FORMATS
 from .compress import CompressionContext, describe
 from .compress import numerics as numerics_lib
 from .compress.finetune import eval_mode
+from .compress.quantize import Int8StaticConfig, int8_record
 from .compress.steps import apply_steps, wants_sparse_storage
 from .errors import InputError, UnsupportedError
 from .export import exporter_for
@@ -85,26 +86,24 @@ def _check_ranges(names: Sequence[str], examples: Sequence[torch.Tensor], ranges
             raise InputError(f"input range for '{name}' is empty ({lo}:{hi})", "give LO:HI with LO < HI (HI excluded)")
 
 
-def _int8_numerics(recipe: Sequence[Any], own: Sequence[Any], model: torch.nn.Module,
-                   compressed: torch.nn.Module, exporter: Any, ctx: CompressionContext, host_out: list[np.ndarray],
+def _int8_numerics(compressed: torch.nn.Module, ctx: CompressionContext, host_out: list[np.ndarray],
                    float_out: list[np.ndarray], threshold: float) -> dict[str, Any] | None:
-    """Static INT8's agreement with FP32 on the reference inputs; below `threshold`, where the error grows.
-
-    The per-layer comparison needs the float model the INT8 step started from: the compressed model when the
-    exporter quantizes, the input model when INT8 is the recipe's first step."""
-    from .compress.quantize import Int8StaticConfig
-    static = [c for c in recipe if isinstance(c, Int8StaticConfig)]
-    if not static:
+    """Static INT8's agreement with FP32 on the reference inputs; below `threshold`, where the error grows
+    (per layer, from the float model the INT8 step started from, with the quantizer it used)."""
+    record = int8_record(compressed)
+    if record is None or not isinstance(record.config, Int8StaticConfig):
         return None
     cosine = agreement(host_out[0], float_out[0])["cosine"]
-    record: dict[str, Any] = {"cosine_vs_fp32": round(cosine, 6), "threshold": threshold}
+    result: dict[str, Any] = {"cosine_vs_fp32": round(cosine, 6), "threshold": threshold}
     if cosine >= threshold:
-        return record
-    start = compressed if static[0] in own else model if recipe[0] is static[0] else None
-    if start is None or ctx.calibration_inputs is None:
-        return {**record, "error": "per-layer comparison runs when INT8 is the first step or the exporter's own"}
-    return numerics_lib.explain(start, ctx.example_inputs, exporter.int8_quantizer(static[0].per_channel),
-                                ctx.calibration_batches(8), cosine, threshold)
+        return result
+    return numerics_lib.explain(record.float_model, ctx.example_inputs, record.quantizer, ctx.calibration_batches(8),
+                                cosine, threshold)
+
+
+def required_dtypes(recipe: Sequence[Any]) -> set[str]:
+    """What the recipe's steps make the target compute in (a config's `dtype`, e.g. "int8")."""
+    return {c.dtype for c in recipe if getattr(c, "dtype", None)}
 
 
 def compile_model(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ...] | torch.Tensor,
@@ -112,12 +111,15 @@ def compile_model(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ..
                   calibration: Dataset | None = None, progress: Progress | None = None, reference_count: int = 8,
                   sparse_storage: bool | None = None, input_names: Sequence[str] | None = None,
                   input_ranges: InputRanges | None = None, output_names: Sequence[str] | None = None,
-                  force: bool = False, numerics_threshold: float = numerics_lib.DEFAULT_THRESHOLD) -> Artifact:
+                  force: bool = False, numerics_threshold: float = numerics_lib.DEFAULT_THRESHOLD,
+                  int8_io: bool = True) -> Artifact:
     """Compress `model` with `recipe` (configs applied in order), export it for `target`, write `outdir`.
 
     example_inputs: one tensor per model input (fixed shapes; the first dimension is the batch).
     input_names: default the names of `model.forward`'s arguments; data files name their arrays after them.
     input_ranges: {input name: (lo, hi)} valid values of integer inputs (hi excluded), used where no data is given.
+    int8_io: an INT8 file keeps int8 tensors at its boundary where the target backend's file has them (.tflite,
+    with scale and zero point in the manifest); False puts float32 there (QUANTIZE/DEQUANTIZE inside the file).
     force: replace a non-empty `outdir` that is not an edgekit artifact (otherwise refused: nothing is deleted).
     numerics_threshold: when static INT8's outputs fall below this cosine against FP32, the manifest names the first
     layers where the quantization error grows (edgekit/compress/numerics.py).
@@ -145,8 +147,11 @@ def compile_model(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ..
     _check_ranges(names, example_inputs, ranges)
     shapes = [tuple(t.shape) for t in example_inputs]
     cal_arrays = calibration.for_inputs(names, shapes, "calibration") if calibration is not None else None
-    if any(getattr(c, "method", "").startswith("int8") for c in recipe) and "int8" not in profile.software.dtypes:
-        raise UnsupportedError(f"target '{profile.name}' does not run int8 (dtypes {list(profile.software.dtypes)})")
+    missing = required_dtypes(recipe) - set(profile.software.dtypes)
+    if missing:
+        raise UnsupportedError(f"target '{profile.name}' does not run {', '.join(sorted(missing))} "
+                               f"(dtypes {list(profile.software.dtypes)})")
+    exporter.check(model, example_inputs, profile, recipe)
 
     model = eval_mode(model)  # a .pt2's module refuses eval(): it is an inference graph already
     ref_in = _reference_inputs(example_inputs, names, cal_arrays, ranges, reference_count)
@@ -161,9 +166,8 @@ def compile_model(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ..
 
     ctx = CompressionContext(example_inputs=example_inputs, calibration=cal_arrays,
                              labels=None if calibration is None else calibration.y,
-                             progress=progress or (lambda *_: None), input_names=names)
-    own = [c for c in recipe if exporter.applies_itself(c)]
-    compressed, steps = apply_steps(model, [c for c in recipe if c not in own], ctx)
+                             progress=progress or (lambda *_: None), input_names=names, int8_backend=exporter.int8)
+    compressed, steps = apply_steps(model, recipe, ctx)
     with torch.no_grad():
         outputs = _as_outputs(compressed(*example_inputs))
     out_names = tuple(output_names) if output_names else tuple(f"output_{i}" for i in range(len(outputs)))
@@ -173,7 +177,7 @@ def compile_model(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ..
 
     with tempfile.TemporaryDirectory(prefix="edgekit-export-") as tmp:
         workdir = Path(tmp)
-        result = exporter.export(compressed, example_inputs, workdir, profile, own_configs=own, ctx=ctx)
+        result = exporter.export(compressed, example_inputs, workdir, profile, int8_io=int8_io)
         host_out = (result.reference_fn([t.numpy() for t in ref_in]) if result.reference_fn
                     else run_batched(compressed, ref_in, batch))
         files, encoded = dict(result.files), {}
@@ -186,8 +190,7 @@ def compile_model(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ..
         if model_bytes > profile.hardware.storage_bytes:
             raise UnsupportedError(f"the model file is {model_bytes:,} B, target '{profile.name}' has "
                                    f"{profile.hardware.storage_bytes:,.0f} B of storage")
-        numerics = _int8_numerics(recipe, own, model, compressed, exporter, ctx, host_out, float_out,
-                                  numerics_threshold)
+        numerics = _int8_numerics(compressed, ctx, host_out, float_out, numerics_threshold)
         np.savez(workdir / REFERENCE, **reference_arrays([t.numpy() for t in ref_in], host_out, float_out))
         manifest = {
             "edgekit_version": __version__,
@@ -199,7 +202,7 @@ def compile_model(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ..
             "target": {"name": profile.name, "stands_for": profile.stands_for},
             "recipe": [describe(c) for c in recipe],
             "model": {"params_before": params_before, "params": params_after, "macs_before": macs_before,
-                      "macs": macs_after},
+                      "macs": macs_after, "compute_dtype": "int8" if "int8" in required_dtypes(recipe) else "float32"},
             "export": result.info,
             **({"numerics": numerics} if numerics else {}),
             **({"encoded": encoded} if encoded else {}),

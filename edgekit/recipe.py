@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import collections.abc
 import dataclasses
+import enum
 import tomllib
 import typing
 from pathlib import Path
 from typing import Any
 
-from .compress.base import configs_named, registered_methods
+from .compress.base import registered_methods
 from .errors import InputError
 
 
@@ -55,9 +56,6 @@ def config_from_step(step: dict[str, Any], where: str) -> Any:
     config_type = methods.get(method)
     if config_type is None:
         raise InputError(f"{where}: unknown method {method!r}", f"known methods: {', '.join(sorted(methods))}")
-    keys = set(step) - {"method"}
-    # Several configs may share a name (int8 and its .tflite variant): take the first that has every key given.
-    config_type = next((c for c in configs_named(method) if keys <= _settable(c)[1]), config_type)
     hints, settable = _settable(config_type)
     kwargs = {}
     for key, value in step.items():
@@ -113,6 +111,10 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         items = [_coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
         return tuple(items) if origin is tuple else items
     if tp is Any:
+        return value
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):  # the config checks the value (compress.base.str_enum)
+        if not isinstance(value, str):
+            raise InputError(f"{where} must be one of {', '.join(repr(m.value) for m in tp)}, got {value!r}")
         return value
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):

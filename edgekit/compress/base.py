@@ -5,8 +5,9 @@ Adding a method = one file with a frozen dataclass config (with a `method` name)
 from __future__ import annotations
 
 import dataclasses
+import enum
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Callable, Protocol, Sequence, TypeVar
 
 import numpy as np
 import torch
@@ -30,6 +31,9 @@ class CompressionContext:
     labels: np.ndarray | None = None
     progress: Callable[[str, int, int], None] = field(default=lambda what, done, total: None)
     input_names: tuple[str, ...] = ()
+    # The target backend's INT8 (compress/quantize.py Int8Backend), given by the compiler from the target's
+    # exporter; None = XNNPACK's.
+    int8_backend: Any = None
 
     def __post_init__(self) -> None:
         self.calibration_inputs: tuple[np.ndarray, ...] | None = None
@@ -116,18 +120,24 @@ def describe(config: CompressionConfig) -> dict[str, Any]:
     """A JSON-ready record of a config, as stored in manifests ({'method': ..., **fields})."""
     record = {"method": config.method, **dataclasses.asdict(config)}
     # A user's callable (e.g. a training loop) is recorded by name: manifests are JSON.
-    return {k: (getattr(v, "__qualname__", repr(v)) if callable(v) else list(v) if isinstance(v, tuple) else v)
+    return {k: (getattr(v, "__qualname__", repr(v)) if callable(v) else list(v) if isinstance(v, tuple)
+                else v.value if isinstance(v, enum.Enum) else v)
             for k, v in record.items()}
 
 
 def registered_methods() -> dict[str, type]:
-    """Method name -> config type; where several configs share a name, the first registered."""
-    methods: dict[str, type] = {}
-    for cfg in _REGISTRY:
-        methods.setdefault(cfg.method, cfg)
-    return methods
+    """Method name -> config type."""
+    return {cfg.method: cfg for cfg in _REGISTRY}
 
 
-def configs_named(method: str) -> list[type]:
-    """Every config type registered under `method`, in registration order (e.g. "int8" and its .tflite variant)."""
-    return [cfg for cfg in _REGISTRY if cfg.method == method]
+E = TypeVar("E", bound=enum.Enum)
+
+
+def str_enum(enum_type: type[E], value: Any, where: str) -> E:
+    """`value` (a member or its string) as a member of `enum_type`; an InputError listing the choices if not.
+    Configs call it in __post_init__ so an option set is checked where the config is made, from any front end."""
+    try:
+        return enum_type(value)
+    except ValueError:
+        choices = ", ".join(repr(m.value) for m in enum_type)
+        raise InputError(f"{where} must be one of {choices}, got {value!r}") from None

@@ -21,6 +21,7 @@ class Int8DynamicTokenConfig:
     """Per-channel symmetric int8 weights, per-token symmetric int8 activations computed at run time."""
 
     method: ClassVar[str] = "int8-dynamic-token"
+    dtype: ClassVar[str] = "int8"
 
 
 @register(Int8DynamicTokenConfig)

@@ -1,7 +1,7 @@
 """Quantization-aware training through PT2E: the same INT8 graph as post-training quantization, with weights
 fine-tuned through fake-quantization first.
 
-prepare_qat_pt2e (XNNPACK quantizer, QAT config) -> a few epochs on the context's data -> convert_pt2e. The result
+prepare_qat_pt2e (the target backend's quantizer, QAT config) -> a few epochs on the context's data -> convert_pt2e. The result
 is the same quantize/dequantize graph that `Int8StaticConfig` produces, so every exporter that takes PTQ output
 takes this unchanged.
 """
@@ -17,6 +17,7 @@ from torch import nn
 from ..errors import InputError
 from .base import CompressionContext, register
 from .finetune import eval_mode
+from .quantize import Int8Record, backend_of, with_record
 
 
 @dataclass(frozen=True)
@@ -31,12 +32,7 @@ class QatInt8Config:
     freeze_observers_after: int = 1  # epochs; then scales stay fixed and only the weights adapt
     seed: int = 0
     method: ClassVar[str] = "int8-qat"
-
-
-def _qat_quantizer(per_channel: bool):
-    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
-        XNNPACKQuantizer, get_symmetric_quantization_config)
-    return XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=per_channel, is_qat=True))
+    dtype: ClassVar[str] = "int8"
 
 
 def _freeze_observers(gm: torch.fx.GraphModule) -> None:
@@ -68,7 +64,9 @@ def _qat(model: nn.Module, config: QatInt8Config, ctx: CompressionContext) -> nn
         graph = torch.export.export(model, ctx.example_inputs).module()
         x = x[:len(x) // batch_size * batch_size]
         target = target[:len(x)]
-    prepared = prepare_qat_pt2e(graph, _qat_quantizer(config.per_channel))
+    backend = backend_of(ctx)
+    quantizer = backend.quantizer(config.per_channel, qat=True)
+    prepared = prepare_qat_pt2e(graph, quantizer)
     with torch.no_grad():  # initialise the observers on a batch before the first gradient step
         prepared(x[:batch_size])
 
@@ -90,4 +88,5 @@ def _qat(model: nn.Module, config: QatInt8Config, ctx: CompressionContext) -> nn
             opt.step()
             ctx.progress("qat", epoch * steps + s + 1, config.epochs * steps)
     move_exported_model_to_eval(prepared)
-    return convert_pt2e(prepared)
+    converted = convert_pt2e(prepared, fold_quantize=backend.fold_quantize)
+    return with_record(converted, Int8Record(None, quantizer, [], config, backend.name))

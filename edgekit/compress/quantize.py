@@ -1,14 +1,33 @@
-"""INT8 quantization through the PT2E flow with the XNNPACK quantizer (what ExecuTorch's XNNPACK backend runs)."""
+"""INT8 quantization through PT2E, with the quantizer of the target's backend.
+
+The method is one (`int8`, and `int8-dynamic`); the quantizer is not: the exporter for the target provides an
+`Int8Backend` through the compression context (XNNPACK's for ExecuTorch `.pte`, LiteRT's for `.tflite` and the
+microcontroller path), so the graph a step produces is the one that backend's converter lowers. Without a target
+(the plain `compress` API) the backend is XNNPACK's. Each INT8 result carries an `Int8Record` (the float model it
+started from, the quantizer, the calibration batches) for the exporter and for the per-layer numerics report.
+"""
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar, Protocol, Sequence
 
 import torch
 
 from ..errors import InputError
-from .base import CompressionContext, register
+from .base import CompressionContext, register, str_enum
 from .finetune import eval_mode
+
+RECORD_KEY = "edgekit_int8"
+
+
+class Int8Route(str, enum.Enum):
+    """How a LiteRT backend makes the INT8 file: PT2E inside litert-torch, or ai-edge-quantizer on the FP32 file;
+    `auto` takes the second when litert-torch cannot convert the PT2E graph. XNNPACK has one way (`auto`)."""
+
+    AUTO = "auto"
+    PT2E = "litert-torch-pt2e"
+    AI_EDGE_QUANTIZER = "ai-edge-quantizer"
 
 
 @dataclass(frozen=True)
@@ -17,7 +36,9 @@ class Int8StaticConfig:
 
     per_channel: bool = True
     calibration_samples: int = 256
+    route: Int8Route = Int8Route.AUTO
     method: ClassVar[str] = "int8"
+    dtype: ClassVar[str] = "int8"  # what the target must run (checked against the profile's dtypes)
 
     def __post_init__(self) -> None:
         if not isinstance(self.per_channel, bool):
@@ -26,6 +47,7 @@ class Int8StaticConfig:
                 or self.calibration_samples < 1:
             raise InputError(f"int8: calibration_samples must be a whole number >= 1, got {self.calibration_samples!r}",
                              "e.g. calibration_samples = 256")
+        object.__setattr__(self, "route", str_enum(Int8Route, self.route, "int8: route"))
 
 
 @dataclass(frozen=True)
@@ -34,16 +56,57 @@ class Int8DynamicConfig:
 
     per_channel: bool = True
     method: ClassVar[str] = "int8-dynamic"
+    dtype: ClassVar[str] = "int8"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.per_channel, bool):
+            raise InputError(f"int8-dynamic: per_channel must be true or false, got {self.per_channel!r}")
 
 
-def xnnpack_quantizer(per_channel: bool, dynamic: bool):
-    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
-        XNNPACKQuantizer, get_symmetric_quantization_config)
-    return XNNPACKQuantizer().set_global(
-        get_symmetric_quantization_config(is_per_channel=per_channel, is_dynamic=dynamic))
+@dataclass
+class Int8Record:
+    """What an INT8 step leaves on its result (in the module's `meta`) for the exporter and the numerics report."""
+
+    float_model: torch.nn.Module | None  # the model the step quantized (None after QAT: its weights moved)
+    quantizer: Any
+    batches: Sequence[tuple[torch.Tensor, ...]]
+    config: Any
+    backend: str
 
 
-def _pt2e(model: torch.nn.Module, quantizer, batches, ctx: CompressionContext) -> torch.nn.Module:
+def int8_record(model: torch.nn.Module) -> Int8Record | None:
+    meta = getattr(model, "meta", None)
+    return meta.get(RECORD_KEY) if isinstance(meta, dict) else None
+
+
+def with_record(model: torch.nn.Module, record: Int8Record) -> torch.nn.Module:
+    if not isinstance(getattr(model, "meta", None), dict):
+        model.meta = {}
+    model.meta[RECORD_KEY] = record
+    return model
+
+
+class Int8Backend(Protocol):
+    """A target backend's INT8: its PT2E quantizer and how it quantizes a model for its converter."""
+
+    name: str
+
+    def quantizer(self, per_channel: bool, *, dynamic: bool = False, qat: bool = False) -> Any:
+        """The PT2E quantizer whose INT8 graphs this backend's converter lowers."""
+
+    @property
+    def fold_quantize(self) -> bool:
+        """Whether convert_pt2e folds weight quantization into int8 constants (XNNPACK) or leaves quantize ops on
+        float weights for the converter to read (LiteRT)."""
+
+    def quantize(self, model: torch.nn.Module, config: Any, batches: Sequence[tuple[torch.Tensor, ...]],
+                 ctx: CompressionContext) -> torch.nn.Module:
+        """Quantize `model` (static or dynamic per `config`) for this backend; the result carries an Int8Record."""
+
+
+def pt2e_quantize(model: torch.nn.Module, quantizer: Any, batches: Sequence[tuple[torch.Tensor, ...]],
+                  ctx: CompressionContext, fold_quantize: bool = True) -> torch.fx.GraphModule:
+    """Capture, insert the quantizer's observers, calibrate on `batches`, convert to the quantized graph."""
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
     graph = torch.export.export(eval_mode(model), ctx.example_inputs).module()
     prepared = prepare_pt2e(graph, quantizer)
@@ -51,16 +114,48 @@ def _pt2e(model: torch.nn.Module, quantizer, batches, ctx: CompressionContext) -
         for i, batch in enumerate(batches):
             prepared(*batch)
             ctx.progress("calibrating", i + 1, len(batches))
-    return convert_pt2e(prepared)
+    converted = convert_pt2e(prepared, fold_quantize=fold_quantize)
+    # Captured from the eval-mode model, so its ops already run in eval semantics (an exported module refuses
+    # .eval(), and converters warn about "training mode" from the flag alone).
+    converted.training = False
+    return converted
+
+
+class XnnpackInt8:
+    """ExecuTorch's XNNPACK backend: its quantizer, weights folded to int8 constants."""
+
+    name = "xnnpack"
+    fold_quantize = True
+
+    def quantizer(self, per_channel: bool, *, dynamic: bool = False, qat: bool = False) -> Any:
+        from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
+            XNNPACKQuantizer, get_symmetric_quantization_config)
+        return XNNPACKQuantizer().set_global(
+            get_symmetric_quantization_config(is_per_channel=per_channel, is_dynamic=dynamic, is_qat=qat))
+
+    def quantize(self, model: torch.nn.Module, config: Any, batches: Sequence[tuple[torch.Tensor, ...]],
+                 ctx: CompressionContext) -> torch.nn.Module:
+        if getattr(config, "route", Int8Route.AUTO) != Int8Route.AUTO:
+            raise InputError(f"int8: route '{config.route.value}' is for .tflite and microcontroller targets",
+                             "leave route out for this target")
+        quantizer = self.quantizer(config.per_channel, dynamic=isinstance(config, Int8DynamicConfig))
+        graph = pt2e_quantize(model, quantizer, batches, ctx, self.fold_quantize)
+        return with_record(graph, Int8Record(model, quantizer, batches, config, self.name))
+
+
+XNNPACK_INT8 = XnnpackInt8()
+
+
+def backend_of(ctx: CompressionContext) -> Int8Backend:
+    return ctx.int8_backend or XNNPACK_INT8
 
 
 @register(Int8StaticConfig)
 def _int8_static(model: torch.nn.Module, config: Int8StaticConfig, ctx: CompressionContext) -> torch.nn.Module:
-    batches = ctx.calibration_batches(config.calibration_samples)
-    return _pt2e(model, xnnpack_quantizer(config.per_channel, dynamic=False), batches, ctx)
+    return backend_of(ctx).quantize(model, config, ctx.calibration_batches(config.calibration_samples), ctx)
 
 
 @register(Int8DynamicConfig)
 def _int8_dynamic(model: torch.nn.Module, config: Int8DynamicConfig, ctx: CompressionContext) -> torch.nn.Module:
     # Dynamic quantization observes nothing ahead of time; one pass with the example traces the observers.
-    return _pt2e(model, xnnpack_quantizer(config.per_channel, dynamic=True), [ctx.example_inputs], ctx)
+    return backend_of(ctx).quantize(model, config, [ctx.example_inputs], ctx)

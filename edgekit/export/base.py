@@ -9,7 +9,7 @@ import numpy as np
 
 import torch
 
-from ..compress.base import CompressionContext
+from ..compress.quantize import Int8Backend
 from ..errors import UnsupportedError
 from ..profiles import Profile
 
@@ -20,9 +20,9 @@ class ExportResult:
     model_file: str
     format: str
     info: dict[str, Any] = field(default_factory=dict)  # exporter-specific facts recorded in the manifest
-    # Host reference for the exported model when it differs from running the compressed torch module (e.g. an
-    # exporter that quantized the model itself): maps a batch of inputs (numpy) to the first output (numpy).
-    reference_fn: Callable[[np.ndarray], np.ndarray] | None = None
+    # Host reference for the exported model when it differs from running the compressed torch module (e.g. a
+    # converter that quantizes): maps the inputs (one array per model input) to every output.
+    reference_fn: Callable[[list[np.ndarray]], list[np.ndarray]] | None = None
 
 
 class Exporter(Protocol):
@@ -32,17 +32,16 @@ class Exporter(Protocol):
     def unsupported_reason(self, profile: Profile) -> str | None:
         """None when this exporter can produce something `profile` runs, else why not."""
 
-    def applies_itself(self, config: Any) -> bool:
-        """True for compression configs this exporter applies during export (e.g. its own INT8 converter);
-        the compiler then passes them to `export` instead of running them beforehand."""
+    int8: Int8Backend  # the target backend's INT8, which the compiler hands to the recipe's INT8 steps
 
-    def int8_quantizer(self, per_channel: bool = True) -> Any:
-        """The PT2E quantizer whose INT8 graphs this backend's file carries (for per-layer error analysis)."""
+    def check(self, model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ...], profile: Profile,
+              recipe: Sequence[Any]) -> None:
+        """Cheap checks before any compression (e.g. a runtime that takes one input); raise UnsupportedError."""
 
     def export(self, model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ...], workdir: Path,
-               profile: Profile, *, own_configs: Sequence[Any] = (), ctx: CompressionContext | None = None
-               ) -> ExportResult:
-        """Write the model file(s) into `workdir`, applying `own_configs` (see applies_itself) with `ctx`."""
+               profile: Profile, *, int8_io: bool = True) -> ExportResult:
+        """Convert `model` (as the recipe left it) into the model file(s) in `workdir`. int8_io: an INT8 file
+        keeps int8 tensors at its boundary where the backend's file has them (False: float32 there)."""
 
 
 _EXPORTERS: list[Exporter] = []

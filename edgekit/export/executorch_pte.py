@@ -7,6 +7,7 @@ from typing import Any, Sequence
 
 import torch
 
+from ..compress.quantize import XNNPACK_INT8
 from ..errors import UnsupportedError
 from ..profiles import Profile
 from .base import ExportResult, register_exporter
@@ -41,16 +42,15 @@ class ExecuTorchExporter:
             return "target has no ExecuTorch runtime"
         return None
 
-    def applies_itself(self, config: Any) -> bool:
-        return False  # INT8 for XNNPACK is the PT2E flow the compressor already runs
+    int8 = XNNPACK_INT8
 
-    def int8_quantizer(self, per_channel: bool = True) -> Any:
-        """The PT2E quantizer whose INT8 graphs this backend runs (XNNPACK's)."""
-        from ..compress.quantize import xnnpack_quantizer
-        return xnnpack_quantizer(per_channel, dynamic=False)
+    def check(self, model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ...], profile: Profile,
+              recipe: Sequence[Any]) -> None:
+        """Nothing to refuse early: the converter says what it cannot take."""
 
     def export(self, model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ...], workdir: Path,
-               profile: Profile, *, own_configs: Sequence[Any] = (), ctx: Any = None) -> ExportResult:
+               profile: Profile, *, int8_io: bool = True) -> ExportResult:
+        """int8_io has nothing to choose here: XNNPACK's INT8 programs take and return float32."""
         from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
         from executorch.exir import to_edge_transform_and_lower
 

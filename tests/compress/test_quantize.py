@@ -39,4 +39,5 @@ def test_static_int8_without_calibration_says_what_to_do(digits, digits_example)
 
 
 def test_describe_records_method_and_fields():
-    assert describe(Int8StaticConfig()) == {"method": "int8", "per_channel": True, "calibration_samples": 256}
+    assert describe(Int8StaticConfig()) == {"method": "int8", "per_channel": True, "calibration_samples": 256,
+                                            "route": "auto"}

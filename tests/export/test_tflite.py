@@ -6,7 +6,7 @@ import torch
 from edgekit.compiler import compile_model
 from edgekit.compress import Int8StaticConfig
 from edgekit.errors import UnsupportedError
-from edgekit.export.tflite import TFLiteInt8Config, export_tflite, host_runner, read_operators
+from edgekit.export.tflite import export_tflite, host_runner, read_operators
 from edgekit.models.digits import accuracy
 from edgekit.modelio import Dataset
 
@@ -62,13 +62,12 @@ def test_int8_is_full_integer_smaller_and_accurate(int8_art, fp32_art, digits):
     assert int8_acc >= accuracy(model, split.x_test, split.y_test) - 0.03
 
 
-def test_float_io_config_wraps_int8_model(digits, digits_example, tmp_path):
+def test_float_io_option_wraps_int8_model(digits, digits_example, tmp_path):
     model, split = digits
-    art = compile_model(model, digits_example, "rpi4", tmp_path / "a",
-                        recipe=[TFLiteInt8Config(calibration_samples=64, int8_io=False)],
-                        calibration=Dataset(split.x_train, split.y_train))
+    art = compile_model(model, digits_example, "rpi4", tmp_path / "a", recipe=[Int8StaticConfig(calibration_samples=64)],
+                        calibration=Dataset(split.x_train, split.y_train), int8_io=False)
     info = art.manifest["export"]
-    assert art.manifest["recipe"][0]["int8_io"] is False
+    assert info["int8_io"] is False
     assert info["inputs"][0]["dtype"] == "float32" and info["outputs"][0]["dtype"] == "float32"
     assert info["operators"]["QUANTIZE"] >= 1 and info["operators"]["DEQUANTIZE"] >= 1
     assert CNN_OPS <= set(info["operators"])
@@ -105,7 +104,7 @@ def test_ai_edge_quantizer_route_is_full_integer_and_agrees(tmp_path, module):
     entry = ZOO[module]
     model, example = entry.factory()
     cal = entry.calibration_data(64, 0)
-    art = compile_model(model, example, "rpi4", tmp_path / "a", recipe=[TFLiteInt8Config(route="ai-edge-quantizer")],
+    art = compile_model(model, example, "rpi4", tmp_path / "a", recipe=[Int8StaticConfig(route="ai-edge-quantizer")],
                         calibration=Dataset(cal["x"]))
     info = art.manifest["export"]
     assert info["route"] == "ai-edge-quantizer"
@@ -138,7 +137,7 @@ def test_auto_falls_back_when_pt2e_cannot_convert(tmp_path):
     x = np.random.default_rng(0).standard_normal((64, 3, 16, 16)).astype(np.float32)
     with pytest.raises(UnsupportedError, match="non-NHWC"):  # the first route alone fails on this graph
         compile_model(model, (torch.from_numpy(x[:1]),), "rpi4", tmp_path / "pt2e",
-                      recipe=[TFLiteInt8Config(route="litert-torch-pt2e")], calibration=Dataset(x))
+                      recipe=[Int8StaticConfig(route="litert-torch-pt2e")], calibration=Dataset(x))
     art = compile_model(model, (torch.from_numpy(x[:1]),), "rpi4", tmp_path / "a", recipe=[Int8StaticConfig()],
                         calibration=Dataset(x))
     info = art.manifest["export"]
@@ -146,3 +145,41 @@ def test_auto_falls_back_when_pt2e_cannot_convert(tmp_path):
     assert all(t["dtype"] == "int8" for t in info["inputs"] + info["outputs"])
     assert art.manifest["numerics"]["cosine_vs_fp32"] >= 0.99
     assert not (tmp_path / "pt2e").exists()
+
+
+def test_dynamic_int8_uses_litert_quantizer(tmp_path):
+    """The int8-dynamic step gets LiteRT's quantizer from this target's exporter: int8 weights in the file, float
+    activations quantized per call (it failed to convert when the XNNPACK quantizer made the graph)."""
+    from edgekit.compress import Int8DynamicConfig
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10)).eval()
+    fp32 = compile_model(model, (torch.randn(1, 64),), "rpi4", tmp_path / "f")
+    art = compile_model(model, (torch.randn(1, 64),), "rpi4", tmp_path / "d", recipe=[Int8DynamicConfig()])
+    info = art.manifest["export"]
+    assert info["int8"] and info["route"] == "litert-torch-pt2e" and info["inputs"][0]["dtype"] == "float32"
+    assert art.size_bytes < 0.5 * fp32.size_bytes and art.manifest["model"]["compute_dtype"] == "int8"
+    ref = art.reference()
+    assert (ref.outputs[0].argmax(1) == ref.float_outputs[0].argmax(1)).mean() >= 0.9
+
+
+def test_qat_for_tflite_is_refused_with_the_reason(digits, digits_example, tmp_path):
+    from edgekit.compress import QatInt8Config
+    model, split = digits
+    with pytest.raises(UnsupportedError, match="QAT for .tflite"):
+        compile_model(model, digits_example, "rpi4", tmp_path / "q", recipe=[QatInt8Config(epochs=1)],
+                      calibration=Dataset(split.x_train[:64], split.y_train[:64]))
+    assert not (tmp_path / "q").exists()
+
+
+def test_a_litert_route_on_the_phone_is_an_input_error(digits, digits_example, tmp_path):
+    from edgekit.errors import InputError
+    model, split = digits
+    with pytest.raises(InputError, match="route 'ai-edge-quantizer' is for .tflite"):
+        compile_model(model, digits_example, "emu-phone", tmp_path / "p",
+                      recipe=[Int8StaticConfig(route="ai-edge-quantizer")], calibration=Dataset(split.x_train))
+
+
+def test_an_unknown_route_lists_the_choices():
+    from edgekit.errors import InputError
+    with pytest.raises(InputError, match="route must be one of 'auto', 'litert-torch-pt2e', 'ai-edge-quantizer'"):
+        Int8StaticConfig(route="fast")

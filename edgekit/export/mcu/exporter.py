@@ -7,21 +7,21 @@ from typing import Any, Sequence
 
 import torch
 
-from ...compress.base import CompressionContext
-from ...compress.quantize import Int8StaticConfig
+from ...compress.quantize import Int8StaticConfig, int8_record
 from ...errors import UnsupportedError
 from ...profiles import Profile
 from ..base import ExportResult, register_exporter
+from ..litert_int8 import LITERT_INT8
+from ..tflite import convert
+from . import tflm
+from .build import build_config
+from .package import package_tflite
 
 FORMAT = "c-firmware"
 
 
-def check_fits(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ...], profile: Profile) -> None:
-    """Refuse in a second what would otherwise fail after minutes of conversion: the firmware takes one input and
-    one output, and INT8 weights take at least one byte each of flash."""
-    if len(example_inputs) != 1:
-        raise UnsupportedError(f"the model takes {len(example_inputs)} inputs; the microcontroller firmware runs "
-                               "models with one input tensor", "target a phone or a Linux board for this model")
+def check_fits(model: torch.nn.Module, profile: Profile) -> None:
+    """INT8 weights take at least one byte each of flash."""
     weight_bytes = sum(p.numel() for p in model.parameters() if p.dim() >= 2)
     flash = profile.hardware.flash_bytes or profile.hardware.storage_bytes
     if weight_bytes > flash:
@@ -41,32 +41,28 @@ class CFirmwareExporter:
             return "target profile has no [firmware] section (mcpu, memory map)"
         return None
 
-    def applies_itself(self, config: Any) -> bool:
-        return isinstance(config, Int8StaticConfig)  # quantized by the .tflite flow, not the XNNPACK quantizer
+    int8 = LITERT_INT8  # the firmware's kernels compute what TFLite Micro computes on LiteRT's INT8 files
 
-    def int8_quantizer(self, per_channel: bool = True) -> Any:
-        from ..tflite import litert_quantizer
-        return litert_quantizer(per_channel)
-
-    def export(self, model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ...], workdir: Path,
-               profile: Profile, *, own_configs: Sequence[Any] = (), ctx: CompressionContext | None = None
-               ) -> ExportResult:
-        from . import tflm
-        from .build import build_config
-        from .package import package_tflite
-        from ..tflite import export_tflite
-        if len(own_configs) != 1:
+    def check(self, model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ...], profile: Profile,
+              recipe: Sequence[Any]) -> None:
+        build_config(profile)  # no toolchain facts, no serial driver: refused before any compression
+        if not any(isinstance(c, Int8StaticConfig) for c in recipe):
             raise UnsupportedError(f"target '{profile.name}' runs full-INT8 models only",
                                    "compile with --quantize int8 and --calibration DATA.npz")
-        config = own_configs[0]
-        if ctx is None or ctx.calibration is None:
-            raise UnsupportedError("INT8 export needs calibration data", "pass --calibration DATA.npz with an array 'x'")
-        build_config(profile)  # fails early (no toolchain facts, no serial driver) before converting
-        check_fits(model, example_inputs, profile)
+        if len(example_inputs) != 1:
+            raise UnsupportedError(f"the model takes {len(example_inputs)} inputs; the microcontroller firmware runs "
+                                   "models with one input tensor", "target a phone or a Linux board for this model")
+
+    def export(self, model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ...], workdir: Path,
+               profile: Profile, *, int8_io: bool = True) -> ExportResult:
+        """int8_io has nothing to choose here: the firmware exchanges int8 tensors (the host (de)quantizes)."""
+        record = int8_record(model)
+        if record is None or not isinstance(record.config, Int8StaticConfig):
+            raise UnsupportedError(f"target '{profile.name}' runs full-INT8 models only",
+                                   "compile with --quantize int8 and --calibration DATA.npz")
+        check_fits(record.float_model, profile)  # in a second, where converting would take minutes
         tflite = workdir / "model.tflite"
-        tflite_info = export_tflite(model, example_inputs, tflite, int8=True, int8_io=True,
-                                    per_channel=config.per_channel, route=getattr(config, "route", "auto"),
-                                    calibration=ctx.calibration_batches(config.calibration_samples))
+        tflite_info = convert(model, example_inputs, tflite, int8_io=True)
         pkg = package_tflite(tflite, profile, workdir)
         return ExportResult(files=pkg.files, model_file="firmware.bin", format=FORMAT,
                             info={"exporter": self.name, "firmware": pkg.firmware, "tflite": tflite_info},

@@ -1,0 +1,82 @@
+"""LiteRT's INT8: the backend of the `.tflite` and microcontroller targets (full-integer files, int8 at the
+boundary).
+
+Quantized the way litert-torch's converter expects: PT2E with litert-torch's own quantizer, weights left as float
+constants behind quantize ops (the converter reads their scales), then `convert(..., quant_config=...)` in the
+exporter. The second way is ai-edge-quantizer on the FP32 file, calibrated in LiteRT on the same samples: taken when
+asked for (`route = "ai-edge-quantizer"`), or under `auto` when PT2E cannot capture the model here or the converter
+cannot lower its graph (then the manifest records why).
+"""
+from __future__ import annotations
+
+import contextlib
+import sys
+from typing import Any, Sequence
+
+import torch
+
+from ..compress.base import CompressionContext
+from ..compress.quantize import Int8DynamicConfig, Int8Record, Int8Route, pt2e_quantize, with_record
+from ..errors import UnsupportedError
+
+
+class ConverterQuantizes(torch.nn.Module):
+    """The float model, marked to be quantized by ai-edge-quantizer at conversion; on the host it runs in float
+    (step reports before conversion show FP32 quality; the artifact's reference outputs are the INT8 file's)."""
+
+    def __init__(self, model: torch.nn.Module, reason: str | None) -> None:
+        super().__init__()
+        self.model = model
+        self.reason = reason  # why PT2E was not used under `auto`; None when the route was asked for
+
+    def forward(self, *inputs: torch.Tensor) -> Any:
+        return self.model(*inputs)
+
+
+class LiteRTInt8:
+    name = "litert"
+    fold_quantize = False  # the converter reads float weights behind quantize ops
+
+    def quantizer(self, per_channel: bool, *, dynamic: bool = False, qat: bool = False) -> Any:
+        if qat:  # measured: its conv + batch-norm annotator passes a function to torch.export, which refuses it
+            raise UnsupportedError("QAT for .tflite and microcontroller targets: litert-torch 0.10's QAT quantizer "
+                                   "does not run with torchao 0.18", "use int8 (post-training) for this target")
+        from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer, get_symmetric_quantization_config
+        return PT2EQuantizer().set_global(
+            get_symmetric_quantization_config(is_per_channel=per_channel, is_dynamic=dynamic, is_qat=qat))
+
+    def quantize(self, model: torch.nn.Module, config: Any, batches: Sequence[tuple[torch.Tensor, ...]],
+                 ctx: CompressionContext) -> torch.nn.Module:
+        dynamic = isinstance(config, Int8DynamicConfig)
+        route = getattr(config, "route", Int8Route.AUTO)
+        quantizer = self.quantizer(config.per_channel, dynamic=dynamic)
+        record = Int8Record(model, quantizer, batches, config, self.name)
+        if route == Int8Route.AI_EDGE_QUANTIZER:
+            return with_record(ConverterQuantizes(model, None), record)
+        try:
+            graph = pt2e_quantize(model, quantizer, batches, ctx, self.fold_quantize)
+        except Exception as exc:  # torch.export / the quantizer's annotators raise many types
+            reason = f"PT2E quantization failed: {str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__}"
+            if route == Int8Route.PT2E or dynamic:
+                raise UnsupportedError(reason, "try route = \"ai-edge-quantizer\"" if not dynamic else None) from exc
+            return with_record(ConverterQuantizes(model, reason), record)
+        return with_record(graph, record)
+
+
+LITERT_INT8 = LiteRTInt8()
+
+
+def ai_edge_quantize(float_model: bytes, batches: Sequence[tuple[torch.Tensor, ...]]) -> bytes:
+    """An FP32 .tflite made full-integer by ai-edge-quantizer (static int8 weights and activations, int8 I/O),
+    calibrated in LiteRT on `batches`; its report goes to stderr, never to our stdout."""
+    from ai_edge_litert.interpreter import Interpreter
+    from ai_edge_quantizer import quantizer, recipe
+    from ..agent.agent import signature_order
+    interp = Interpreter(model_content=float_model)
+    inputs = signature_order(interp.get_input_details(), "args_")
+    names = [d["name"].removeprefix("serving_default_") for d in inputs]
+    samples = [{name: b.numpy().astype(d["dtype"]) for name, b, d in zip(names, batch, inputs)} for batch in batches]
+    with contextlib.redirect_stdout(sys.stderr):
+        qt = quantizer.Quantizer(float_model, recipe.static_wi8_ai8())
+        result = qt.quantize(qt.calibrate({"serving_default": samples}))
+    return bytes(result.quantized_model)
