@@ -67,8 +67,8 @@ def config_from_step(step: dict[str, Any], where: str) -> Any:
         kwargs[key] = _coerce(value, hints[key], f"{where} ({method}): {key}")
     try:
         return config_type(**kwargs)
-    except InputError as exc:
-        raise InputError(f"{where} ({method}): {exc.message}", exc.hint) from None
+    except InputError as exc:  # the config's message leads with the method name already
+        raise InputError(f"{where} ({method}): {exc.message.removeprefix(method + ': ')}", exc.hint) from None
     except (TypeError, ValueError) as exc:
         raise InputError(f"{where} ({method}): {exc}") from None
 

@@ -10,7 +10,7 @@ import torch
 
 from edgekit.modelio import load_model
 from tests.helpers import ROOT, run_cli
-from tests.test_cli import assert_one_line_error
+from tests.cli.helpers import assert_one_line_error
 
 KWS = "edgekit/models/zoo/kws_dscnn.py:build"
 AD = "edgekit/models/zoo/ad_autoencoder.py:build"

@@ -43,7 +43,11 @@ def test_recipe_maps_steps_onto_registered_configs(tmp_path):
     ({"method": "prune-structured", "steps": 2.5}, r"steps must be an int, got float"),
     ({"method": "prune-structured", "keep": "fc"}, r"keep must be an array"),
     ({"method": "prune-structured", "trainer": "x"}, r"unknown key 'trainer'"),
-    ({"method": "prune-structured", "ratio": 1.2}, r"step 2 \(prune-structured\): ratio must be between 0 and 1"),
+    ({"method": "prune-structured", "ratio": 1.2},
+     r"step 2 \(prune-structured\): .*ratio must be a number in \(0, 1\)"),
+    ({"method": "prune-magnitude", "scope": "row"},
+     r"step 2 \(prune-magnitude\): .*scope must be one of 'global', 'layer', got 'row'"),
+    ({"method": "distill", "output_loss": 3}, r"step 2 \(distill\): output_loss must be one of 'kd', 'mse', 'cosine'"),
     ({"sparsity": 0.5}, r"step 2: missing method"),
 ])
 def test_bad_steps_name_the_file_step_and_problem(step, message):

@@ -12,6 +12,7 @@ Losses:
 from __future__ import annotations
 
 import contextlib
+import enum
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Iterator
 
@@ -21,9 +22,26 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import InputError
-from .base import CompressionContext, register
+from .base import CompressionContext, register, str_enum
+from .fields import check_float, check_int
+from .outputs import first_output, output_item
 
-OUTPUT_LOSSES = ("kd", "mse", "cosine")
+
+class OutputLoss(str, enum.Enum):
+    """The loss on the model outputs: logit distillation (classifiers) or MSE / cosine (embedding models)."""
+
+    KD = "kd"
+    MSE = "mse"
+    COSINE = "cosine"
+
+
+def _pairs(name: str, value: Any) -> tuple[tuple[str, str], ...]:
+    """(student module, teacher module) name pairs as a tuple of tuples (a recipe gives lists)."""
+    if isinstance(value, (tuple, list)) and all(
+            isinstance(p, (tuple, list)) and len(p) == 2 and all(isinstance(n, str) for n in p) for p in value):
+        return tuple((s, t) for s, t in value)
+    raise InputError(f"distill: {name} must be a list of (student module, teacher module) name pairs, "
+                     f"got {value!r}", f'e.g. {name} = [["encoder.layer.1", "encoder.layer.3"]]')
 
 
 @dataclass(frozen=True)
@@ -37,7 +55,7 @@ class DistillConfig:
 
     student: nn.Module | Callable[[nn.Module], nn.Module] | None = None
     width: float = 0.5
-    output_loss: str = "kd"
+    output_loss: OutputLoss = OutputLoss.KD
     temperature: float = 4.0
     alpha: float = 0.9
     beta: float = 0.1
@@ -50,6 +68,23 @@ class DistillConfig:
     batch_size: int = 64
     seed: int = 0
     method: ClassVar[str] = "distill"
+
+    def __post_init__(self) -> None:
+        m = self.method
+        if not (self.student is None or isinstance(self.student, nn.Module) or callable(self.student)):
+            raise InputError(f"{m}: student must be a module, a function teacher -> student, or None; "
+                             f"got {type(self.student).__name__}")
+        check_float(m, "width", self.width, 0, 1, low_open=True, high_open=True)
+        object.__setattr__(self, "output_loss", str_enum(OutputLoss, self.output_loss, f"{m}: output_loss"))
+        check_float(m, "temperature", self.temperature, 0, low_open=True)
+        for name in ("alpha", "beta", "hidden_weight", "attention_weight"):
+            check_float(m, name, getattr(self, name), 0)
+        object.__setattr__(self, "hidden_pairs", _pairs("hidden_pairs", self.hidden_pairs))
+        object.__setattr__(self, "attention_pairs", _pairs("attention_pairs", self.attention_pairs))
+        check_int(m, "epochs", self.epochs, 0)
+        check_float(m, "lr", self.lr, 0, low_open=True)
+        check_int(m, "batch_size", self.batch_size, 1)
+        check_int(m, "seed", self.seed, None)
 
 
 def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor | None = None,
@@ -64,8 +99,8 @@ def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: 
     return loss
 
 
-def embedding_loss(student_out: torch.Tensor, teacher_out: torch.Tensor, kind: str) -> torch.Tensor:
-    if kind == "mse":
+def embedding_loss(student_out: torch.Tensor, teacher_out: torch.Tensor, kind: OutputLoss | str) -> torch.Tensor:
+    if kind == OutputLoss.MSE:
         return F.mse_loss(student_out, teacher_out)
     return (1 - F.cosine_similarity(student_out, teacher_out, dim=-1)).mean()
 
@@ -102,7 +137,7 @@ def tap(model: nn.Module, names: list[str], pick: int) -> Iterator[dict[str, tor
 
     def hook(name: str) -> Callable:
         def fn(module: nn.Module, args: tuple, out: Any) -> None:
-            seen[name] = out[pick] if isinstance(out, (tuple, list)) else out
+            seen[name] = output_item(out, pick)
         return fn
 
     try:
@@ -116,17 +151,11 @@ def tap(model: nn.Module, names: list[str], pick: int) -> Iterator[dict[str, tor
             h.remove()
 
 
-def _first(out: Any) -> torch.Tensor:
-    return out[0] if isinstance(out, (tuple, list)) else out
-
-
 class Distiller(nn.Module):
     """Holds the student and the training-only projections; `loss(x, labels)` is one distillation objective."""
 
     def __init__(self, teacher: nn.Module, student: nn.Module, config: DistillConfig) -> None:
         super().__init__()
-        if config.output_loss not in OUTPUT_LOSSES:
-            raise InputError(f"unknown output loss '{config.output_loss}'", f"use one of {list(OUTPUT_LOSSES)}")
         self.teacher, self.student, self.config = [teacher.eval()], student, config  # list: teacher not a child
         self.projections = nn.ModuleList()
 
@@ -135,7 +164,7 @@ class Distiller(nn.Module):
         side = 0 if model is self.student else 1
         with tap(model, [p[side] for p in c.hidden_pairs], 0) as hid, \
                 tap(model, [p[side] for p in c.attention_pairs], 1) as att:
-            out = _first(model(x))
+            out = first_output(model(x))
         return out, [hid[p[side]] for p in c.hidden_pairs], [att[p[side]] for p in c.attention_pairs]
 
     def loss(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
@@ -145,7 +174,7 @@ class Distiller(nn.Module):
         s_out, s_hid, s_att = self._features(self.student, x)
         if not self.projections and s_hid:
             self.projections.extend(Projection(s.shape, t.shape) for s, t in zip(s_hid, t_hid))
-        if c.output_loss == "kd":
+        if c.output_loss == OutputLoss.KD:
             total = kd_loss(s_out, t_out, labels, c.temperature, c.alpha, c.beta)
         else:
             total = c.alpha * embedding_loss(s_out, t_out, c.output_loss)
@@ -162,9 +191,6 @@ def make_student(teacher: nn.Module, config: DistillConfig, example_inputs: tupl
         return config.student
     if callable(config.student):
         return config.student(teacher)
-    if config.student is not None:
-        raise InputError(f"student must be a module, a function teacher -> student, or None; "
-                         f"got {type(config.student).__name__}")
     from .student import narrow
     return narrow(teacher, example_inputs, config.width)
 

@@ -14,8 +14,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import InputError
 from .base import CompressionContext
+from .outputs import first_output
 
 Trainer = Callable[[nn.Module, int], None]
 AfterStep = Callable[[], None]
@@ -91,10 +91,6 @@ def training_data(ctx: CompressionContext) -> tuple[torch.Tensor, torch.Tensor |
     return xt, yt
 
 
-def _first(out: object) -> torch.Tensor:
-    return out[0] if isinstance(out, (tuple, list)) else out  # type: ignore[index]
-
-
 def finetune(model: nn.Module, ctx: CompressionContext, epochs: int, *, lr: float = 1e-3, batch_size: int = 64,
              trainer: Trainer | None = None, after_step: AfterStep | None = None, teacher: nn.Module | None = None,
              what: str = "fine-tuning", seed: int = 0) -> nn.Module:
@@ -119,7 +115,7 @@ def finetune(model: nn.Module, ctx: CompressionContext, epochs: int, *, lr: floa
     targets = y
     if y is None:  # no labels: match the unpruned model's outputs on the same inputs
         with torch.no_grad():
-            targets = torch.cat([_first(eval_mode(teacher)(x[i:i + chunk])) for i in range(0, len(x), chunk)])
+            targets = torch.cat([first_output(eval_mode(teacher)(x[i:i + chunk])) for i in range(0, len(x), chunk)])
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)
@@ -127,7 +123,7 @@ def finetune(model: nn.Module, ctx: CompressionContext, epochs: int, *, lr: floa
     for epoch in range(epochs):
         for i, idx in enumerate(_batches(len(x), batch_size, gen)):
             opt.zero_grad()
-            out = _first(model(x[idx]))
+            out = first_output(model(x[idx]))
             loss = (nn.functional.cross_entropy(out, targets[idx]) if y is not None
                     else nn.functional.mse_loss(out, targets[idx]))
             loss.backward()
@@ -142,3 +138,8 @@ def finetune(model: nn.Module, ctx: CompressionContext, epochs: int, *, lr: floa
 def _batches(n: int, batch_size: int, gen: torch.Generator) -> Iterable[torch.Tensor]:
     perm = torch.randperm(n, generator=gen)
     return (perm[i:i + batch_size] for i in range(0, n, batch_size))
+
+
+# --- checks of config fields ----------------------------------------------------------------------------------
+# Shared by the configs' __post_init__ (most of them also configure fine-tuning), so a bad value is refused where
+# the config is made, from any front end, in one line naming the method and the field.

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from .base import CompressionContext, register
+from .fields import check_bool, check_float, check_int, check_names
 from .finetune import eval_mode, is_exported_graph, lift_linears
 from .int4 import Int4Linear, check_group_size, group_params, quantize_codes, quantizable_linears, set_submodule
 
@@ -34,6 +35,15 @@ class GptqInt4Config:
     batch_size: int = 16
     skip: tuple[str, ...] = ()
     method: ClassVar[str] = "int4-gptq"
+
+    def __post_init__(self) -> None:
+        m = self.method
+        check_group_size(self.group_size, m)
+        check_bool(m, "symmetric", self.symmetric)
+        check_float(m, "damp", self.damp, 0)
+        for name in ("block_size", "calibration_samples", "batch_size"):
+            check_int(m, name, getattr(self, name), 1)
+        object.__setattr__(self, "skip", check_names(m, "skip", self.skip, patterns=True))
 
 
 def gptq_quantize(weight: torch.Tensor, hessian: torch.Tensor, group_size: int, symmetric: bool = False,
@@ -146,7 +156,6 @@ def _sibling_sets(model: nn.Module, names: list[str], probe: torch.Tensor) -> li
 
 @register(GptqInt4Config)
 def _gptq(model: nn.Module, config: GptqInt4Config, ctx: CompressionContext) -> nn.Module:
-    check_group_size(config.group_size)
     x = torch.from_numpy(np.ascontiguousarray(ctx.single_input("GPTQ")[:config.calibration_samples]))
     x = x.to(ctx.example_inputs[0].dtype)
     # An eager module takes any batch size; calibrating in larger batches is much faster than the example's.

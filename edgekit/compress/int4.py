@@ -17,7 +17,9 @@ from typing import ClassVar, Iterator
 import torch
 from torch import nn
 
+from ..errors import InputError
 from .base import CompressionContext, register
+from .fields import check_bool, check_names
 from .finetune import lift_linears
 
 GROUP_SIZES = (32, 64, 128)
@@ -35,11 +37,17 @@ class Int4WeightOnlyConfig:
     skip: tuple[str, ...] = ()
     method: ClassVar[str] = "int4-rtn"
 
+    def __post_init__(self) -> None:
+        check_group_size(self.group_size, self.method)
+        check_bool(self.method, "symmetric", self.symmetric)
+        object.__setattr__(self, "skip", check_names(self.method, "skip", self.skip, patterns=True))
 
-def check_group_size(group_size: int) -> None:
-    from ..errors import InputError
-    if group_size not in GROUP_SIZES:
-        raise InputError(f"INT4 group size {group_size} is not supported", f"use one of {list(GROUP_SIZES)}")
+
+def check_group_size(group_size: int, method: str = "int4") -> None:
+    """The group sizes the INT4 kernels take (a closed set of whole numbers; TOML gives them as integers)."""
+    if isinstance(group_size, bool) or not isinstance(group_size, int) or group_size not in GROUP_SIZES:
+        raise InputError(f"{method}: group_size must be one of {', '.join(map(str, GROUP_SIZES))}, "
+                         f"got {group_size!r}")
 
 
 # --- codes, scales and packing -------------------------------------------------------------------------------
@@ -200,7 +208,6 @@ def dequantize_model(model: nn.Module) -> nn.Module:
 
 @register(Int4WeightOnlyConfig)
 def _int4_rtn(model: nn.Module, config: Int4WeightOnlyConfig, ctx: CompressionContext) -> nn.Module:
-    check_group_size(config.group_size)
     model = lift_linears(copy.deepcopy(model))  # the caller's float model stays usable (e.g. as a reference)
     targets = list(quantizable_linears(model, config.group_size, config.skip))
     for i, (name, lin) in enumerate(targets):

@@ -8,6 +8,7 @@ file that the on-device agent expands on load (see edgekit/sparse_file.py).
 from __future__ import annotations
 
 import copy
+import enum
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -15,20 +16,34 @@ import torch
 from torch import nn
 
 from ..errors import InputError
-from .base import CompressionContext, register
+from .base import CompressionContext, register, str_enum
+from .fields import check_float, check_int, check_trainer
 from .finetune import Trainer, eval_mode, finetune
 
-SCOPES = ("global", "layer")
-STORAGES = ("sparse", "dense")
+
+class Scope(str, enum.Enum):
+    """Where the magnitude threshold applies: one over all layers, or one per layer."""
+
+    GLOBAL = "global"
+    LAYER = "layer"
 
 
-def _check_common(storage: str, epochs: int, scope: str = "global") -> None:
-    if storage not in STORAGES:
-        raise InputError(f"storage must be one of {', '.join(STORAGES)}, got {storage!r}")
-    if scope not in SCOPES:
-        raise InputError(f"scope must be one of {', '.join(SCOPES)}, got {scope!r}")
-    if epochs < 0:
-        raise InputError(f"epochs must be >= 0, got {epochs}")
+class Storage(str, enum.Enum):
+    """How the compiler stores the pruned model file: bitmask-sparse or as it is."""
+
+    SPARSE = "sparse"
+    DENSE = "dense"
+
+
+def _check_training(config: MagnitudePruneConfig | NMSparsityConfig | GradualPruneConfig, epochs_field: str,
+                    min_epochs: int) -> None:
+    """The fields every sparsity config shares: fine-tuning settings, storage and the user's trainer."""
+    m = config.method
+    check_int(m, epochs_field, getattr(config, epochs_field), min_epochs)
+    check_float(m, "lr", config.lr, 0, low_open=True)
+    check_int(m, "batch_size", config.batch_size, 1)
+    check_trainer(m, config.trainer)
+    object.__setattr__(config, "storage", str_enum(Storage, config.storage, f"{m}: storage"))
 
 
 @dataclass(frozen=True)
@@ -37,18 +52,18 @@ class MagnitudePruneConfig:
     layer, then optionally fine-tune with the zeros held fixed."""
 
     sparsity: float = 0.5
-    scope: str = "global"
+    scope: Scope = Scope.GLOBAL
     finetune_epochs: int = 0
     lr: float = 1e-3
     batch_size: int = 64
-    storage: str = "sparse"
+    storage: Storage = Storage.SPARSE
     trainer: Trainer | None = field(default=None, compare=False)
     method: ClassVar[str] = "prune-magnitude"
 
     def __post_init__(self) -> None:
-        if not 0.0 < self.sparsity < 1.0:
-            raise InputError(f"sparsity must be between 0 and 1 (exclusive), got {self.sparsity}")
-        _check_common(self.storage, self.finetune_epochs, self.scope)
+        check_float(self.method, "sparsity", self.sparsity, 0, 1, low_open=True, high_open=True)
+        object.__setattr__(self, "scope", str_enum(Scope, self.scope, f"{self.method}: scope"))
+        _check_training(self, "finetune_epochs", 0)
 
 
 @dataclass(frozen=True)
@@ -62,14 +77,16 @@ class NMSparsityConfig:
     finetune_epochs: int = 0
     lr: float = 1e-3
     batch_size: int = 64
-    storage: str = "sparse"
+    storage: Storage = Storage.SPARSE
     trainer: Trainer | None = field(default=None, compare=False)
     method: ClassVar[str] = "prune-nm"
 
     def __post_init__(self) -> None:
-        if not 0 < self.n < self.m:
-            raise InputError(f"N:M needs 0 < n < m, got {self.n}:{self.m}")
-        _check_common(self.storage, self.finetune_epochs)
+        check_int(self.method, "n", self.n, 1)
+        check_int(self.method, "m", self.m, 2)
+        if not self.n < self.m:
+            raise InputError(f"{self.method}: n must be less than m, got {self.n}:{self.m}", "e.g. n = 2, m = 4")
+        _check_training(self, "finetune_epochs", 0)
 
 
 @dataclass(frozen=True)
@@ -83,20 +100,24 @@ class GradualPruneConfig:
     epochs: int = 10
     prune_steps: int = 5
     end_fraction: float = 0.7
-    scope: str = "global"
+    scope: Scope = Scope.GLOBAL
     lr: float = 1e-3
     batch_size: int = 64
-    storage: str = "sparse"
+    storage: Storage = Storage.SPARSE
     trainer: Trainer | None = field(default=None, compare=False)
     method: ClassVar[str] = "prune-gradual"
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.initial_sparsity < self.final_sparsity < 1.0:
-            raise InputError("need 0 <= initial_sparsity < final_sparsity < 1, got "
-                             f"{self.initial_sparsity} and {self.final_sparsity}")
-        if self.prune_steps < 1 or self.epochs < 1 or not 0.0 < self.end_fraction <= 1.0:
-            raise InputError("prune_steps and epochs must be >= 1 and end_fraction in (0, 1]")
-        _check_common(self.storage, self.epochs, self.scope)
+        m = self.method
+        check_float(m, "final_sparsity", self.final_sparsity, 0, 1, low_open=True, high_open=True)
+        check_float(m, "initial_sparsity", self.initial_sparsity, 0, 1, high_open=True)
+        if not self.initial_sparsity < self.final_sparsity:
+            raise InputError(f"{m}: initial_sparsity must be below final_sparsity, got {self.initial_sparsity} "
+                             f"and {self.final_sparsity}")
+        check_int(m, "prune_steps", self.prune_steps, 1)
+        check_float(m, "end_fraction", self.end_fraction, 0, 1, low_open=True)
+        object.__setattr__(self, "scope", str_enum(Scope, self.scope, f"{m}: scope"))
+        _check_training(self, "epochs", 1)  # the schedule needs an epoch
 
 
 def cubic_schedule(config: GradualPruneConfig) -> list[tuple[int, float]]:
@@ -147,10 +168,11 @@ class Masks:
         return 1.0 - sum(int(m.sum()) for _, m in self.masks.values()) / total
 
 
-def magnitude_masks(weights: dict[str, nn.Parameter], sparsity: float, scope: str) -> dict[str, torch.Tensor]:
+def magnitude_masks(weights: dict[str, nn.Parameter], sparsity: float, scope: Scope | str
+                    ) -> dict[str, torch.Tensor]:
     """Boolean-as-float masks keeping the largest |w|: one threshold for all (global) or one per layer."""
     with torch.no_grad():
-        if scope == "global":
+        if scope == Scope.GLOBAL:
             flat = torch.cat([w.detach().abs().flatten() for w in weights.values()])
             k = int(sparsity * flat.numel())
             if k == 0:

@@ -7,6 +7,7 @@ outputs keep their shape.
 from __future__ import annotations
 
 import copy
+import enum
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -14,11 +15,29 @@ import torch
 from torch import nn
 
 from ..errors import InputError
-from .base import CompressionContext, register
+from .base import CompressionContext, register, str_enum
+from .fields import check_bool, check_float, check_int, check_names, check_trainer
 from .finetune import Trainer, finetune, training_data
+from .outputs import all_outputs, first_output
 
-IMPORTANCES = ("l1", "l2", "activation-mean", "activation-zeros", "taylor")
-TARGETS = ("channels", "macs")
+
+class Target(str, enum.Enum):
+    """What `ratio` is a share of: the prunable channels, or the model's MACs."""
+
+    CHANNELS = "channels"
+    MACS = "macs"
+
+
+class Importance(str, enum.Enum):
+    """How channels are ranked (see StructuredPruneConfig)."""
+
+    L1 = "l1"
+    L2 = "l2"
+    ACTIVATION_MEAN = "activation-mean"
+    ACTIVATION_ZEROS = "activation-zeros"
+    TAYLOR = "taylor"
+
+
 _MAC_ROUNDS = 64  # granularity of the search for a MAC target: each round removes ~1.5% of channels
 
 
@@ -33,8 +52,8 @@ class StructuredPruneConfig:
     """
 
     ratio: float = 0.5
-    target: str = "channels"
-    importance: str = "l1"
+    target: Target = Target.CHANNELS
+    importance: Importance = Importance.L1
     global_pruning: bool = False
     steps: int = 1
     finetune_epochs: int = 0
@@ -48,16 +67,18 @@ class StructuredPruneConfig:
     method: ClassVar[str] = "prune-structured"
 
     def __post_init__(self) -> None:
-        if not 0.0 < self.ratio < 1.0:
-            raise InputError(f"ratio must be between 0 and 1 (exclusive), got {self.ratio}")
-        if self.target not in TARGETS:
-            raise InputError(f"target must be one of {', '.join(TARGETS)}, got {self.target!r}")
-        if self.importance not in IMPORTANCES:
-            raise InputError(f"importance must be one of {', '.join(IMPORTANCES)}, got {self.importance!r}")
-        if self.steps < 1 or self.finetune_epochs < 0 or self.round_to < 1 or self.calibration_samples < 1:
-            raise InputError("steps, round_to and calibration_samples must be >= 1, finetune_epochs >= 0")
-        if not 0.0 < self.max_layer_ratio < 1.0:
-            raise InputError(f"max_layer_ratio must be between 0 and 1 (exclusive), got {self.max_layer_ratio}")
+        m = self.method
+        check_float(m, "ratio", self.ratio, 0, 1, low_open=True, high_open=True)
+        object.__setattr__(self, "target", str_enum(Target, self.target, f"{m}: target"))
+        object.__setattr__(self, "importance", str_enum(Importance, self.importance, f"{m}: importance"))
+        check_bool(m, "global_pruning", self.global_pruning)
+        for name in ("steps", "batch_size", "calibration_samples", "round_to"):
+            check_int(m, name, getattr(self, name), 1)
+        check_int(m, "finetune_epochs", self.finetune_epochs, 0)
+        check_float(m, "lr", self.lr, 0, low_open=True)
+        check_float(m, "max_layer_ratio", self.max_layer_ratio, 0, 1, low_open=True, high_open=True)
+        object.__setattr__(self, "keep", check_names(m, "keep", self.keep))
+        check_trainer(m, self.trainer)
 
 
 class ActivationImportance:
@@ -121,11 +142,11 @@ class ActivationImportance:
 
 def _importance(config: StructuredPruneConfig) -> Any:
     import torch_pruning as tp
-    if config.importance in ("l1", "l2"):
-        return tp.importance.GroupMagnitudeImportance(p=1 if config.importance == "l1" else 2)
-    if config.importance == "taylor":
+    if config.importance in (Importance.L1, Importance.L2):
+        return tp.importance.GroupMagnitudeImportance(p=1 if config.importance == Importance.L1 else 2)
+    if config.importance == Importance.TAYLOR:
         return tp.importance.GroupTaylorImportance()
-    return ActivationImportance(config.importance.removeprefix("activation-"))
+    return ActivationImportance("zeros" if config.importance == Importance.ACTIVATION_ZEROS else "mean")
 
 
 def _output_layers(model: nn.Module, example: tuple[torch.Tensor, ...]) -> list[nn.Module]:
@@ -140,7 +161,7 @@ def _output_layers(model: nn.Module, example: tuple[torch.Tensor, ...]) -> list[
     finally:
         for h in handles:
             h.remove()
-    outs = out if isinstance(out, (tuple, list)) else [out]
+    outs = all_outputs(out)
     keep = [m for m, o in order if any(o is x for x in outs)]
     if order and order[-1][0] not in keep:
         keep.append(order[-1][0])
@@ -172,15 +193,14 @@ def _taylor_gradients(model: nn.Module, ctx: CompressionContext, samples: int) -
     model.eval()
     n = min(samples, len(x))
     for i in range(0, n, 64):
-        out = model(x[i:min(i + 64, n)])
-        out = out[0] if isinstance(out, (tuple, list)) else out
+        out = first_output(model(x[i:min(i + 64, n)]))
         (nn.functional.cross_entropy(out, y[i:min(i + 64, n)], reduction="sum") / n).backward()
 
 
 def _prepare_scores(imp: Any, model: nn.Module, ctx: CompressionContext, config: StructuredPruneConfig) -> None:
     if isinstance(imp, ActivationImportance):
         imp.collect(model, _sample_batches(ctx, config.calibration_samples))
-    elif config.importance == "taylor":
+    elif config.importance == Importance.TAYLOR:
         _taylor_gradients(model, ctx, config.calibration_samples)
 
 
@@ -200,7 +220,7 @@ def prune_structured(model: nn.Module, config: StructuredPruneConfig, ctx: Compr
     teacher = copy.deepcopy(model)
     ignored = _output_layers(model, example) + _named(model, config.keep)
     imp = _importance(config)
-    by_macs = config.target == "macs"
+    by_macs = config.target == Target.MACS
     pruner = tp.pruner.MetaPruner(
         model, example, importance=imp, global_pruning=config.global_pruning,
         pruning_ratio=config.max_layer_ratio if by_macs else config.ratio,

@@ -16,6 +16,7 @@ from torch import nn
 
 from ..errors import InputError
 from .base import CompressionContext, register
+from .fields import check_bool, check_float, check_int
 from .finetune import eval_mode
 from .quantize import Int8Record, backend_of, with_record
 
@@ -33,6 +34,15 @@ class QatInt8Config:
     seed: int = 0
     method: ClassVar[str] = "int8-qat"
     dtype: ClassVar[str] = "int8"
+
+    def __post_init__(self) -> None:
+        m = self.method
+        check_int(m, "epochs", self.epochs, 0)
+        check_float(m, "lr", self.lr, 0, low_open=True)
+        check_int(m, "batch_size", self.batch_size, 1)
+        check_bool(m, "per_channel", self.per_channel)
+        check_int(m, "freeze_observers_after", self.freeze_observers_after, 0)
+        check_int(m, "seed", self.seed, None)
 
 
 def _freeze_observers(gm: torch.fx.GraphModule) -> None:

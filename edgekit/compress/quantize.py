@@ -16,6 +16,7 @@ import torch
 
 from ..errors import InputError
 from .base import CompressionContext, register, str_enum
+from .fields import check_bool, check_int
 from .finetune import eval_mode
 
 RECORD_KEY = "edgekit_int8"
@@ -41,12 +42,8 @@ class Int8StaticConfig:
     dtype: ClassVar[str] = "int8"  # what the target must run (checked against the profile's dtypes)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.per_channel, bool):
-            raise InputError(f"int8: per_channel must be true or false, got {self.per_channel!r}")
-        if isinstance(self.calibration_samples, bool) or not isinstance(self.calibration_samples, int) \
-                or self.calibration_samples < 1:
-            raise InputError(f"int8: calibration_samples must be a whole number >= 1, got {self.calibration_samples!r}",
-                             "e.g. calibration_samples = 256")
+        check_bool("int8", "per_channel", self.per_channel)
+        check_int("int8", "calibration_samples", self.calibration_samples, low=1)
         object.__setattr__(self, "route", str_enum(Int8Route, self.route, "int8: route"))
 
 
@@ -59,8 +56,7 @@ class Int8DynamicConfig:
     dtype: ClassVar[str] = "int8"
 
     def __post_init__(self) -> None:
-        if not isinstance(self.per_channel, bool):
-            raise InputError(f"int8-dynamic: per_channel must be true or false, got {self.per_channel!r}")
+        check_bool("int8-dynamic", "per_channel", self.per_channel)
 
 
 @dataclass

@@ -15,6 +15,7 @@ import torch
 
 from ..modelio import Dataset
 from .base import CompressionContext, compress, describe
+from .outputs import first_output
 
 
 def used_tensors(model: torch.nn.Module) -> list[torch.Tensor]:
@@ -72,8 +73,7 @@ def _outputs(model: torch.nn.Module, x: Sequence[torch.Tensor], batch: int) -> t
     def run(step: int) -> torch.Tensor:
         outs = []
         for i in range(0, n - n % step, step):
-            out = model(*(t[i:i + step] for t in x))
-            outs.append(out[0] if isinstance(out, (tuple, list)) else out)
+            outs.append(first_output(model(*(t[i:i + step] for t in x))))
         return torch.cat(outs)
     with torch.no_grad():
         try:

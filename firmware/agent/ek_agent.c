@@ -4,7 +4,6 @@
 #include <string.h>
 
 #include "ek_crc32.h"
-#include "ek_kernels.h"
 #include "ek_model.h"
 #include "ek_port.h"
 #include "ek_protocol.h"
@@ -15,6 +14,9 @@
 #endif
 #ifndef EK_SYSTICK_HZ
 #error "EK_SYSTICK_HZ (the SysTick clock of this board) must come from the build"
+#endif
+#ifndef EK_KERNELS_VARIANT
+#error "EK_KERNELS_VARIANT (0 reference, 1 DSP kernels: INFO's kernels byte) must come from the build"
 #endif
 
 #define ARENA_PAINT 0xA5A5A5A5u

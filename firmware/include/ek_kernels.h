@@ -1,10 +1,30 @@
-/* int8 kernels: parameters, prepare (validate) and eval (compute) entry points.
+/* int8 kernels: parameter structs and one entry-point shape for every kernel.
  *
- * Every kernel has a portable reference implementation (kernels/ek_<op>_s8.c) whose integer semantics are those
- * of TFLite's int8 reference kernels. Some have an optimised variant for cores with the DSP extension
- * (kernels/ek_<op>_s8_dsp.c, SMLAD/SXTB16), bit-exact with the reference. EK_KERNELS_DSP, set by the build from
- * the device profile, picks the variant; scratch sizes differ per variant and the host plans them
- * (edgekit/mcu/kernels.py mirrors the *_scratch_bytes functions). Tensors are NHWC; all pointers are caller-owned.
+ * Every kernel ek_<op> (e.g. ek_conv2d_s8), with P its parameter struct (e.g. ek_conv_params), has three
+ * functions, in one file of its own:
+ *   ek_status ek_<op>_prepare(const P *p, size_t scratch_bytes);   once, before the first eval
+ *   int32_t   ek_<op>_scratch_bytes(const P *p);
+ *   ek_status ek_<op>_eval(const P *p, <inputs>, int8_t *output, void *scratch);
+ * prepare does ALL the validation: the parameters, and that the caller's scratch buffer of scratch_bytes is at
+ * least ek_<op>_scratch_bytes(p). eval then trusts them and only computes. <inputs> is `const int8_t *input`,
+ * `const int8_t *input1, const int8_t *input2` (ADD, SUB, MUL) or `const int8_t *const *inputs` (CONCATENATION).
+ * Scratch is caller-owned (the host plans it in the arena, 8-byte aligned); NULL where scratch_bytes is 0.
+ *
+ * Two variants, in two folders that edgekit/export/mcu/build.py picks from the device profile:
+ * - kernels/reference/ek_<op>.c: portable C, the integer semantics of TFLite's int8 reference kernels. Every
+ *   image links them.
+ * - kernels/dsp/ek_<op>_dsp.c: CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED optimised for cores with the DSP
+ *   extension (SMLAD/SXTB16), bit-exact with the reference, built only for such cores. Their functions carry the
+ *   variant in the name (ek_conv2d_s8_dsp_eval, ...), so both variants link into one image with no renaming: a DSP
+ *   kernel runs the reference one for shapes it does not handle, and the kernel test image
+ *   (firmware/tests/ek_kernel_test.c) calls both to compare them. They read weights in a packed order (and need
+ *   more scratch) that the host writes.
+ * The generated model.c calls the variant it was planned for (packing and scratch sizes differ), and checks that
+ * the build's EK_KERNELS_VARIANT (0 reference, 1 DSP; a -D from build.py) is that one.
+ *
+ * edgekit/export/mcu/kernels.py describes every kernel here (names, parameter structs field by field, inputs,
+ * scratch formula, weight packing) for the host; tests/export/mcu/test_kernels.py parses this header and checks
+ * the two agree. Tensors are NHWC; all pointers are caller-owned; no kernel allocates.
  */
 #ifndef EK_KERNELS_H
 #define EK_KERNELS_H
@@ -141,84 +161,94 @@ typedef struct {
     int32_t input_size;
 } ek_slice_params;
 
+/* ---- reference kernels (kernels/reference/) ---- */
 ek_status ek_conv2d_s8_prepare(const ek_conv_params *p, size_t scratch_bytes);
-int32_t ek_conv2d_s8_ref_scratch_bytes(const ek_conv_params *p);
-ek_status ek_conv2d_s8_ref(const ek_conv_params *p, const int8_t *input, int8_t *output, void *scratch);
-int32_t ek_conv2d_s8_dsp_scratch_bytes(const ek_conv_params *p);
-ek_status ek_conv2d_s8_dsp(const ek_conv_params *p, const int8_t *input, int8_t *output, void *scratch);
-
-/* The DSP variants read weights in an interleaved order (documented in their .c files) that the host writes
- * into flash; these produce it on the device (tests) from the reference OHWI / [out][in] order. */
-void ek_conv2d_s8_dsp_pack(const ek_conv_params *p, const int8_t *src, int8_t *dst);
-void ek_fully_connected_s8_dsp_pack(const ek_fc_params *p, const int8_t *src, int8_t *dst);
+int32_t ek_conv2d_s8_scratch_bytes(const ek_conv_params *p);
+ek_status ek_conv2d_s8_eval(const ek_conv_params *p, const int8_t *input, int8_t *output, void *scratch);
 
 ek_status ek_depthwise_conv2d_s8_prepare(const ek_conv_params *p, size_t scratch_bytes);
-ek_status ek_depthwise_conv2d_s8_ref(const ek_conv_params *p, const int8_t *input, int8_t *output, void *scratch);
-int32_t ek_depthwise_conv2d_s8_ref_scratch_bytes(const ek_conv_params *p);
-int32_t ek_depthwise_conv2d_s8_dsp_scratch_bytes(const ek_conv_params *p);
-ek_status ek_depthwise_conv2d_s8_dsp(const ek_conv_params *p, const int8_t *input, int8_t *output, void *scratch);
-/* Depth multiplier 1, depth a multiple of 4: weights widened to int16 in the DSP order (2 * taps * depth bytes)
- * and the bias with input_offset * sum of weights folded in (dst_bias always written: depth values); otherwise
- * plain copies (dst_bias written only when bias is not NULL). */
-void ek_depthwise_conv2d_s8_dsp_pack(const ek_conv_params *p, const int8_t *src, const int32_t *bias, int8_t *dst,
-                                     int32_t *dst_bias);
+int32_t ek_depthwise_conv2d_s8_scratch_bytes(const ek_conv_params *p);
+ek_status ek_depthwise_conv2d_s8_eval(const ek_conv_params *p, const int8_t *input, int8_t *output, void *scratch);
 
 ek_status ek_fully_connected_s8_prepare(const ek_fc_params *p, size_t scratch_bytes);
-int32_t ek_fully_connected_s8_ref_scratch_bytes(const ek_fc_params *p);
-ek_status ek_fully_connected_s8_ref(const ek_fc_params *p, const int8_t *input, int8_t *output, void *scratch);
-int32_t ek_fully_connected_s8_dsp_scratch_bytes(const ek_fc_params *p);
-ek_status ek_fully_connected_s8_dsp(const ek_fc_params *p, const int8_t *input, int8_t *output, void *scratch);
+int32_t ek_fully_connected_s8_scratch_bytes(const ek_fc_params *p);
+ek_status ek_fully_connected_s8_eval(const ek_fc_params *p, const int8_t *input, int8_t *output, void *scratch);
 
-ek_status ek_max_pool2d_s8_prepare(const ek_pool_params *p);
-ek_status ek_max_pool2d_s8(const ek_pool_params *p, const int8_t *input, int8_t *output);
-ek_status ek_avg_pool2d_s8_prepare(const ek_pool_params *p);
-ek_status ek_avg_pool2d_s8(const ek_pool_params *p, const int8_t *input, int8_t *output);
+ek_status ek_max_pool2d_s8_prepare(const ek_pool_params *p, size_t scratch_bytes);
+int32_t ek_max_pool2d_s8_scratch_bytes(const ek_pool_params *p);
+ek_status ek_max_pool2d_s8_eval(const ek_pool_params *p, const int8_t *input, int8_t *output, void *scratch);
 
-ek_status ek_add_s8_prepare(const ek_add_params *p);
-ek_status ek_add_s8(const ek_add_params *p, const int8_t *input1, const int8_t *input2, int8_t *output);
-ek_status ek_sub_s8_prepare(const ek_add_params *p);
-ek_status ek_sub_s8(const ek_add_params *p, const int8_t *input1, const int8_t *input2, int8_t *output);
-ek_status ek_mul_s8_prepare(const ek_mul_params *p);
-ek_status ek_mul_s8(const ek_mul_params *p, const int8_t *input1, const int8_t *input2, int8_t *output);
+ek_status ek_avg_pool2d_s8_prepare(const ek_pool_params *p, size_t scratch_bytes);
+int32_t ek_avg_pool2d_s8_scratch_bytes(const ek_pool_params *p);
+ek_status ek_avg_pool2d_s8_eval(const ek_pool_params *p, const int8_t *input, int8_t *output, void *scratch);
 
-ek_status ek_softmax_s8_prepare(const ek_softmax_params *p);
-ek_status ek_softmax_s8(const ek_softmax_params *p, const int8_t *input, int8_t *output);
+ek_status ek_add_s8_prepare(const ek_add_params *p, size_t scratch_bytes);
+int32_t ek_add_s8_scratch_bytes(const ek_add_params *p);
+ek_status ek_add_s8_eval(const ek_add_params *p, const int8_t *input1, const int8_t *input2, int8_t *output,
+                         void *scratch);
+
+ek_status ek_sub_s8_prepare(const ek_add_params *p, size_t scratch_bytes);
+int32_t ek_sub_s8_scratch_bytes(const ek_add_params *p);
+ek_status ek_sub_s8_eval(const ek_add_params *p, const int8_t *input1, const int8_t *input2, int8_t *output,
+                         void *scratch);
+
+ek_status ek_mul_s8_prepare(const ek_mul_params *p, size_t scratch_bytes);
+int32_t ek_mul_s8_scratch_bytes(const ek_mul_params *p);
+ek_status ek_mul_s8_eval(const ek_mul_params *p, const int8_t *input1, const int8_t *input2, int8_t *output,
+                         void *scratch);
+
+ek_status ek_softmax_s8_prepare(const ek_softmax_params *p, size_t scratch_bytes);
+int32_t ek_softmax_s8_scratch_bytes(const ek_softmax_params *p);
+ek_status ek_softmax_s8_eval(const ek_softmax_params *p, const int8_t *input, int8_t *output, void *scratch);
 
 ek_status ek_mean_s8_prepare(const ek_mean_params *p, size_t scratch_bytes);
 int32_t ek_mean_s8_scratch_bytes(const ek_mean_params *p);
-ek_status ek_mean_s8(const ek_mean_params *p, const int8_t *input, int8_t *output, void *scratch);
+ek_status ek_mean_s8_eval(const ek_mean_params *p, const int8_t *input, int8_t *output, void *scratch);
 
-ek_status ek_transpose_s8_prepare(const ek_transpose_params *p);
-ek_status ek_transpose_s8(const ek_transpose_params *p, const int8_t *input, int8_t *output);
+ek_status ek_transpose_s8_prepare(const ek_transpose_params *p, size_t scratch_bytes);
+int32_t ek_transpose_s8_scratch_bytes(const ek_transpose_params *p);
+ek_status ek_transpose_s8_eval(const ek_transpose_params *p, const int8_t *input, int8_t *output, void *scratch);
 
-ek_status ek_pad_s8_prepare(const ek_pad_params *p);
-ek_status ek_pad_s8(const ek_pad_params *p, const int8_t *input, int8_t *output);
+ek_status ek_pad_s8_prepare(const ek_pad_params *p, size_t scratch_bytes);
+int32_t ek_pad_s8_scratch_bytes(const ek_pad_params *p);
+ek_status ek_pad_s8_eval(const ek_pad_params *p, const int8_t *input, int8_t *output, void *scratch);
 
-ek_status ek_lut_s8_prepare(const ek_lut_params *p);
-ek_status ek_lut_s8(const ek_lut_params *p, const int8_t *input, int8_t *output);
+ek_status ek_lut_s8_prepare(const ek_lut_params *p, size_t scratch_bytes);
+int32_t ek_lut_s8_scratch_bytes(const ek_lut_params *p);
+ek_status ek_lut_s8_eval(const ek_lut_params *p, const int8_t *input, int8_t *output, void *scratch);
 
-ek_status ek_concat_s8_prepare(const ek_concat_params *p);
-ek_status ek_concat_s8(const ek_concat_params *p, const int8_t *const *inputs, int8_t *output);
+ek_status ek_concat_s8_prepare(const ek_concat_params *p, size_t scratch_bytes);
+int32_t ek_concat_s8_scratch_bytes(const ek_concat_params *p);
+ek_status ek_concat_s8_eval(const ek_concat_params *p, const int8_t *const *inputs, int8_t *output, void *scratch);
 
-ek_status ek_slice_s8_prepare(const ek_slice_params *p);
-ek_status ek_slice_s8(const ek_slice_params *p, const int8_t *input, int8_t *output);
+ek_status ek_slice_s8_prepare(const ek_slice_params *p, size_t scratch_bytes);
+int32_t ek_slice_s8_scratch_bytes(const ek_slice_params *p);
+ek_status ek_slice_s8_eval(const ek_slice_params *p, const int8_t *input, int8_t *output, void *scratch);
 
-/* The variant the build selected (EK_KERNELS_DSP from the profile's DSP feature). */
-#if defined(EK_KERNELS_DSP)
-#define EK_KERNELS_VARIANT 1
-#define ek_conv2d_s8 ek_conv2d_s8_dsp
-#define ek_conv2d_s8_scratch_bytes ek_conv2d_s8_dsp_scratch_bytes
-#define ek_fully_connected_s8 ek_fully_connected_s8_dsp
-#define ek_fully_connected_s8_scratch_bytes ek_fully_connected_s8_dsp_scratch_bytes
-#define ek_depthwise_conv2d_s8 ek_depthwise_conv2d_s8_dsp
-#else
-#define EK_KERNELS_VARIANT 0
-#define ek_conv2d_s8 ek_conv2d_s8_ref
-#define ek_conv2d_s8_scratch_bytes ek_conv2d_s8_ref_scratch_bytes
-#define ek_fully_connected_s8 ek_fully_connected_s8_ref
-#define ek_fully_connected_s8_scratch_bytes ek_fully_connected_s8_ref_scratch_bytes
-#define ek_depthwise_conv2d_s8 ek_depthwise_conv2d_s8_ref
-#endif
+/* ---- DSP kernels (kernels/dsp/, cores with the DSP extension) ---- */
+ek_status ek_conv2d_s8_dsp_prepare(const ek_conv_params *p, size_t scratch_bytes);
+int32_t ek_conv2d_s8_dsp_scratch_bytes(const ek_conv_params *p);
+ek_status ek_conv2d_s8_dsp_eval(const ek_conv_params *p, const int8_t *input, int8_t *output, void *scratch);
+
+ek_status ek_depthwise_conv2d_s8_dsp_prepare(const ek_conv_params *p, size_t scratch_bytes);
+int32_t ek_depthwise_conv2d_s8_dsp_scratch_bytes(const ek_conv_params *p);
+ek_status ek_depthwise_conv2d_s8_dsp_eval(const ek_conv_params *p, const int8_t *input, int8_t *output,
+                                          void *scratch);
+
+ek_status ek_fully_connected_s8_dsp_prepare(const ek_fc_params *p, size_t scratch_bytes);
+int32_t ek_fully_connected_s8_dsp_scratch_bytes(const ek_fc_params *p);
+ek_status ek_fully_connected_s8_dsp_eval(const ek_fc_params *p, const int8_t *input, int8_t *output, void *scratch);
+
+/* The DSP kernels' weight order (documented in their .c files), which the host writes into flash
+ * (edgekit/export/mcu/kernels.py mirrors these); produced on the device by the kernel test image from the
+ * reference OHWI / 1HWC / [out][in] order. The depthwise one: with depth multiplier 1 and a depth that is a
+ * multiple of 4, weights widened to int16 in the DSP order (2 * taps * depth bytes) and the bias with
+ * input_offset * sum of weights folded in (dst_bias always written: depth values); otherwise plain copies
+ * (dst_bias written only when bias is not NULL). */
+void ek_conv2d_s8_dsp_pack(const ek_conv_params *p, const int8_t *src, int8_t *dst);
+void ek_depthwise_conv2d_s8_dsp_pack(const ek_conv_params *p, const int8_t *src, const int32_t *bias, int8_t *dst,
+                                     int32_t *dst_bias);
+void ek_fully_connected_s8_dsp_pack(const ek_fc_params *p, const int8_t *src, int8_t *dst);
 
 static inline int32_t ek_dims_count(const ek_dims *d) {
     return d->n * d->h * d->w * d->c;
@@ -231,6 +261,13 @@ static inline int ek_conv_padding_valid(const ek_conv_params *p) {
     const int32_t span_w = p->input.w + p->pad_left + p->pad_right - eff_w;
     return p->pad_top >= 0 && p->pad_bottom >= 0 && p->pad_left >= 0 && p->pad_right >= 0 && span_h >= 0 &&
            span_w >= 0 && p->output.h == span_h / p->stride_h + 1 && p->output.w == span_w / p->stride_w + 1;
+}
+
+/* The geometry rules both pooling kernels share (max and average prepare). */
+static inline int ek_pool_geometry_valid(const ek_pool_params *p) {
+    return p->input.n == p->output.n && p->input.c == p->output.c && p->filter_h > 0 && p->filter_w > 0 &&
+           p->stride_h > 0 && p->stride_w > 0 && p->pad_h >= 0 && p->pad_w >= 0 && p->act_min <= p->act_max &&
+           p->output.h > 0 && p->output.w > 0;
 }
 
 #endif

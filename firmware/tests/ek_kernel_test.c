@@ -1,7 +1,12 @@
 /* Kernel test image (QEMU): (1) bit-exactness of the DSP kernels against the reference kernels on random
  * shapes, offsets and requantization parameters, tails included; (2) SysTick timings of both variants on fixed
  * benchmark shapes. Prints one JSON object on the UART, then stops QEMU (semihosting) with the number of
- * mismatching cases as exit status. Run by tests/bench/test_kernel_tool.py and bench/bench_mcu.py. */
+ * mismatching cases as exit status. Run by bench/kernel_tool.py (tests/bench/test_kernel_tool.py,
+ * bench/bench_mcu.py).
+ *
+ * Both variants in one image: it is built as a DSP build (kernels/reference/ and kernels/dsp/), and the two
+ * variants have distinct names (ek_<op>_eval and ek_<op>_dsp_eval, see ek_kernels.h), so it calls each directly.
+ * Both prepares must accept every random case (the DSP one with the packed weights it will read). */
 #include <stdint.h>
 #include <string.h>
 
@@ -103,10 +108,13 @@ static int conv_case(void) {
     const int32_t n = ek_dims_count(&p.output);
     memset(out_ref, 0, n);
     memset(out_dsp, 0x55, n);
-    ek_conv2d_s8_ref(&p, in_buf, out_ref, scratch);
+    ek_conv2d_s8_eval(&p, in_buf, out_ref, scratch);
     ek_conv2d_s8_dsp_pack(&p, weights, packed);
     p.weights = packed;
-    ek_conv2d_s8_dsp(&p, in_buf, out_dsp, scratch);
+    if (ek_conv2d_s8_dsp_prepare(&p, sizeof scratch) != EK_OK) {
+        return 1;
+    }
+    ek_conv2d_s8_dsp_eval(&p, in_buf, out_dsp, scratch);
     return memcmp(out_ref, out_dsp, n) != 0;
 }
 
@@ -150,13 +158,16 @@ static int dw_case(void) {
     const int32_t n = ek_dims_count(&p.output);
     memset(out_ref, 0, n);
     memset(out_dsp, 0x55, n);
-    ek_depthwise_conv2d_s8_ref(&p, in_buf, out_ref, scratch);
+    ek_depthwise_conv2d_s8_eval(&p, in_buf, out_ref, scratch);
     ek_depthwise_conv2d_s8_dsp_pack(&p, weights, p.bias, packed, packed_bias);
     p.weights = packed;
     if (p.bias != NULL || (p.depth_multiplier == 1 && in_c % 4 == 0)) {
         p.bias = packed_bias;
     }
-    ek_depthwise_conv2d_s8_dsp(&p, in_buf, out_dsp, scratch);
+    if (ek_depthwise_conv2d_s8_dsp_prepare(&p, sizeof scratch) != EK_OK) {
+        return 1;
+    }
+    ek_depthwise_conv2d_s8_dsp_eval(&p, in_buf, out_dsp, scratch);
     return memcmp(out_ref, out_dsp, n) != 0;
 }
 
@@ -182,10 +193,13 @@ static int fc_case(void) {
     const int32_t n = p.batches * p.out_features;
     memset(out_ref, 0, n);
     memset(out_dsp, 0x55, n);
-    ek_fully_connected_s8_ref(&p, in_buf, out_ref, scratch);
+    ek_fully_connected_s8_eval(&p, in_buf, out_ref, scratch);
     ek_fully_connected_s8_dsp_pack(&p, weights, packed);
     p.weights = packed;
-    ek_fully_connected_s8_dsp(&p, in_buf, out_dsp, scratch);
+    if (ek_fully_connected_s8_dsp_prepare(&p, sizeof scratch) != EK_OK) {
+        return 1;
+    }
+    ek_fully_connected_s8_dsp_eval(&p, in_buf, out_dsp, scratch);
     return memcmp(out_ref, out_dsp, n) != 0;
 }
 
@@ -225,7 +239,7 @@ static void bench_conv(const char *name, int32_t hw, int32_t in_c, int32_t out_c
     p.multiplier = mult;
     p.shift = shift;
     const int64_t macs = (int64_t)hw * hw * out_c * k * k * in_c;
-    static const conv_fn fns[2] = {ek_conv2d_s8_ref, ek_conv2d_s8_dsp};
+    static const conv_fn fns[2] = {ek_conv2d_s8_eval, ek_conv2d_s8_dsp_eval};
     static const char *names[2] = {"reference", "dsp"};
     ek_conv2d_s8_dsp_pack(&p, weights, packed);
     for (int v = 0; v < 2; ++v) {
@@ -256,7 +270,7 @@ static void bench_dw(const char *name, int32_t h, int32_t w, int32_t c, int32_t 
     p.bias = bias;
     p.multiplier = mult;
     p.shift = shift;
-    static const conv_fn fns[2] = {ek_depthwise_conv2d_s8_ref, ek_depthwise_conv2d_s8_dsp};
+    static const conv_fn fns[2] = {ek_depthwise_conv2d_s8_eval, ek_depthwise_conv2d_s8_dsp_eval};
     static const char *names[2] = {"reference", "dsp"};
     ek_depthwise_conv2d_s8_dsp_pack(&p, weights, bias, packed, packed_bias);
     for (int v = 0; v < 2; ++v) {
@@ -286,7 +300,7 @@ static void bench_fc(const char *name, int32_t in_f, int32_t out_f) {
     p.bias = bias;
     p.multiplier = mult;
     p.shift = shift;
-    static const fc_fn fns[2] = {ek_fully_connected_s8_ref, ek_fully_connected_s8_dsp};
+    static const fc_fn fns[2] = {ek_fully_connected_s8_eval, ek_fully_connected_s8_dsp_eval};
     static const char *names[2] = {"reference", "dsp"};
     ek_fully_connected_s8_dsp_pack(&p, weights, packed);
     for (int v = 0; v < 2; ++v) {

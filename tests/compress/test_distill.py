@@ -85,7 +85,26 @@ def test_bad_student_and_loss_are_input_errors():
     ctx = CompressionContext((torch.from_numpy(x[:1]),), calibration=x, labels=y)
     with pytest.raises(InputError, match="student"):
         compress(Tiny(8), DistillConfig(student="nope", epochs=1), ctx)
-    with pytest.raises(InputError, match="output loss"):
+    with pytest.raises(InputError, match="distill: output_loss must be one of 'kd', 'mse', 'cosine', got 'l1'"):
         compress(Tiny(8), DistillConfig(student=Tiny(4), output_loss="l1", epochs=1), ctx)
     with pytest.raises(InputError, match="calibration"):
         compress(Tiny(8), DistillConfig(epochs=1), CompressionContext((torch.from_numpy(x[:1]),)))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"epochs": True}, "distill: epochs must be a whole number >= 0, got True"),
+    ({"width": "0.5"}, r"distill: width must be a number in \(0, 1\), got '0.5'"),
+    ({"temperature": 0}, "distill: temperature must be a number > 0"),
+    ({"hidden_pairs": (("body",),)}, "distill: hidden_pairs must be a list of .* pairs"),
+])
+def test_bad_fields_are_refused_when_the_config_is_made(kwargs, message):
+    with pytest.raises(InputError, match=message):
+        DistillConfig(**kwargs)
+
+
+def test_output_loss_is_an_enum_that_takes_its_string():
+    from edgekit.compress.distill import OutputLoss
+    config = DistillConfig(output_loss="cosine", hidden_pairs=[["body", "body"]])
+    assert config.output_loss is OutputLoss.COSINE and config.output_loss == "cosine"
+    assert config.hidden_pairs == (("body", "body"),)
+    assert describe(config)["output_loss"] == "cosine"

@@ -1,10 +1,12 @@
 import numpy as np
+import pytest
 import torch
 from torch import nn
 
 from edgekit.compress import CompressionContext, compress
 from edgekit.compress.gptq import GptqInt4Config, _HessianHook, gptq_quantize
 from edgekit.compress.int4 import Int4Linear, Int4WeightOnlyConfig, rtn_codes
+from edgekit.errors import InputError
 
 
 def _correlated_inputs(n, d, seed=0):
@@ -57,3 +59,14 @@ def test_gptq_config_on_a_model_with_calibration():
     with torch.no_grad():
         ref = model(x)
         assert ((q_gptq(x) - ref) ** 2).mean() < ((q_rtn(x) - ref) ** 2).mean()
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"group_size": 48}, "int4-gptq: group_size must be one of 32, 64, 128, got 48"),
+    ({"symmetric": 1}, "int4-gptq: symmetric must be true or false, got 1"),
+    ({"damp": -0.1}, "int4-gptq: damp must be a number >= 0"),
+    ({"calibration_samples": True}, "int4-gptq: calibration_samples must be a whole number >= 1, got True"),
+])
+def test_bad_fields_are_refused_when_the_config_is_made(kwargs, message):
+    with pytest.raises(InputError, match=message):
+        GptqInt4Config(**kwargs)

@@ -68,8 +68,19 @@ def test_skip_patterns_and_dequantize_on_load():
 
 
 def test_unsupported_group_size_is_an_input_error():
-    with pytest.raises(InputError, match="group size 48"):
-        compress(_mlp(), Int4WeightOnlyConfig(group_size=48), CompressionContext((torch.randn(1, 256),)))
+    with pytest.raises(InputError, match="int4-rtn: group_size must be one of 32, 64, 128, got 48"):
+        Int4WeightOnlyConfig(group_size=48)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"group_size": 32.0}, "int4-rtn: group_size must be one of 32, 64, 128, got 32.0"),
+    ({"symmetric": "yes"}, "int4-rtn: symmetric must be true or false"),
+    ({"skip": "lm_head"}, "int4-rtn: skip must be a list of module names"),
+    ({"skip": ("(",)}, "int4-rtn: skip entry '\\(' is not a regular expression"),
+])
+def test_bad_fields_are_refused_when_the_config_is_made(kwargs, message):
+    with pytest.raises(InputError, match=message):
+        Int4WeightOnlyConfig(**kwargs)
 
 
 def test_int4_pte_stores_packed_weights_and_runs_on_the_emulated_phone(tmp_path):

@@ -5,7 +5,7 @@ from torch import nn
 
 from edgekit.compress import (CompressionContext, GradualPruneConfig, MagnitudePruneConfig, NMSparsityConfig,
                               compress, describe)
-from edgekit.compress.prune_sparse import cubic_schedule, nm_mask, prunable_weights
+from edgekit.compress.prune_sparse import Scope, Storage, cubic_schedule, nm_mask, prunable_weights
 from edgekit.errors import InputError
 from edgekit.models.digits import DigitsCNN, accuracy
 
@@ -135,3 +135,26 @@ def test_bad_settings_are_input_errors():
             make()
     with pytest.raises(InputError, match="multiple of 4"):
         compress(nn.Sequential(nn.Conv2d(1, 3, 3)).eval(), NMSparsityConfig(), CompressionContext((torch.rand(1, 1, 4, 4),)))
+
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: MagnitudePruneConfig(scope="row"), "prune-magnitude: scope must be one of 'global', 'layer', got 'row'"),
+    (lambda: NMSparsityConfig(storage="zip"), "prune-nm: storage must be one of 'sparse', 'dense', got 'zip'"),
+    (lambda: MagnitudePruneConfig(sparsity="0.5"), r"prune-magnitude: sparsity must be a number in \(0, 1\)"),
+    (lambda: MagnitudePruneConfig(finetune_epochs=True), "prune-magnitude: finetune_epochs must be a whole number"),
+    (lambda: NMSparsityConfig(n=2.0), "prune-nm: n must be a whole number >= 1, got 2.0"),
+    (lambda: GradualPruneConfig(epochs=True), "prune-gradual: epochs must be a whole number >= 1, got True"),
+    (lambda: GradualPruneConfig(end_fraction=0), r"prune-gradual: end_fraction must be a number in \(0, 1\]"),
+    (lambda: MagnitudePruneConfig(trainer="loop"), "prune-magnitude: trainer must be a function"),
+])
+def test_bad_fields_name_the_method_and_field(make, message):
+    with pytest.raises(InputError, match=message):
+        make()
+
+
+def test_option_strings_become_enum_members():
+    config = GradualPruneConfig(scope="layer", storage="dense")
+    assert config.scope is Scope.LAYER and config.storage is Storage.DENSE
+    assert config == GradualPruneConfig(scope=Scope.LAYER, storage=Storage.DENSE)
+    assert config.storage == "dense" and describe(config)["scope"] == "layer"

@@ -4,7 +4,8 @@ import torch
 from torch import nn
 
 from edgekit.metrics import count_macs
-from edgekit.compress import CompressionContext, StructuredPruneConfig, compress
+from edgekit.compress import CompressionContext, StructuredPruneConfig, compress, describe
+from edgekit.compress.prune_structured import Importance, Target
 from edgekit.errors import InputError
 from edgekit.models.digits import accuracy
 
@@ -130,3 +131,34 @@ def test_user_trainer_is_called_per_step():
     compress(model, config, ctx)
     assert [e for _, e in calls] == [2, 2]
     assert calls[0][0] > calls[1][0], "the second step prunes further"
+
+
+def test_an_unknown_importance_lists_the_choices_from_python_and_from_a_recipe():
+    from edgekit.recipe import parse_recipe
+    choices = "'l1', 'l2', 'activation-mean', 'activation-zeros', 'taylor', got 'l3'"
+    with pytest.raises(InputError, match=f"prune-structured: importance must be one of {choices}"):
+        StructuredPruneConfig(importance="l3")
+    with pytest.raises(InputError) as info:
+        parse_recipe({"step": [{"method": "prune-structured", "importance": "l3"}]})
+    assert info.value.one_line().startswith("recipe: step 1 (prune-structured): ")
+    assert choices in info.value.one_line()
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"ratio": "0.5"}, r"prune-structured: ratio must be a number in \(0, 1\), got '0.5'"),
+    ({"steps": True}, "prune-structured: steps must be a whole number >= 1, got True"),
+    ({"global_pruning": "yes"}, "prune-structured: global_pruning must be true or false"),
+    ({"target": "flops"}, "prune-structured: target must be one of 'channels', 'macs', got 'flops'"),
+    ({"keep": "fc"}, "prune-structured: keep must be a list of module names"),
+])
+def test_bad_fields_name_the_method_and_field(kwargs, message):
+    with pytest.raises(InputError, match=message):
+        StructuredPruneConfig(**kwargs)
+
+
+def test_option_strings_become_enum_members():
+    config = StructuredPruneConfig(importance="activation-zeros", target="macs", keep=["head"])
+    assert config.importance is Importance.ACTIVATION_ZEROS and config.target is Target.MACS
+    assert config.keep == ("head",) and config == StructuredPruneConfig(
+        importance=Importance.ACTIVATION_ZEROS, target=Target.MACS, keep=("head",))
+    assert describe(config)["importance"] == "activation-zeros"

@@ -1,9 +1,11 @@
 import numpy as np
+import pytest
 import torch
 
 import edgekit
 from edgekit.compress import CompressionContext, compress
 from edgekit.compress.qat import QatInt8Config
+from edgekit.errors import InputError
 from edgekit.models.digits import accuracy
 
 
@@ -31,3 +33,13 @@ def test_qat_artifact_is_a_pte_that_runs_on_the_emulated_phone(digits, digits_ex
     # An int8 program is smaller than the float one of the same model.
     fp32 = edgekit.compile_model(model, digits_example, "emu-phone", tmp_path / "fp32")
     assert art.size_bytes < 0.8 * fp32.size_bytes
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"epochs": True}, "int8-qat: epochs must be a whole number >= 0, got True"),
+    ({"lr": "1e-4"}, "int8-qat: lr must be a number > 0, got '1e-4'"),
+    ({"per_channel": "false"}, "int8-qat: per_channel must be true or false"),
+])
+def test_bad_fields_are_refused_when_the_config_is_made(kwargs, message):
+    with pytest.raises(InputError, match=message):
+        QatInt8Config(**kwargs)

@@ -1,5 +1,11 @@
-"""Generate the C for one model: constant weights (flash), the planned arena, and ek_model_prepare/ek_model_eval
-calling the firmware kernels in graph order (the interface in firmware/include/ek_model.h)."""
+"""The C for one model, in two steps:
+
+plan_model: the .tflite read, rewritten (passes.py) and lowered (lower.py) to kernel calls, and one arena planned
+(planner.py): a ModelPlan, the calls in order with their parameters, constant arrays and placed operands. No C.
+emit_c: a ModelPlan as model.c: constant weights (flash), the arena, and ek_model_prepare/ek_model_eval calling
+the firmware kernels in order (the interface in firmware/include/ek_model.h), each parameter struct written from
+its description in kernels.py.
+"""
 from __future__ import annotations
 
 import hashlib
@@ -10,39 +16,77 @@ from typing import Any
 import numpy as np
 
 from ...errors import UnsupportedError
+from . import kernels
+from .graph import Graph, load_graph
 from .lower import ALIAS_OPS, KernelCall, lower_op
 from .passes import optimize
 from .planner import Buffer, Plan, plan_arena
-from .graph import Graph, load_graph
 
 
 @dataclass
-class GeneratedModel:
-    source: str                  # model.c
-    plan: Plan
-    calls: list[KernelCall]
+class Step:
+    """One kernel call with its operands placed in the arena."""
+
+    call: KernelCall
+    inputs: list[int | str]      # per input: its arena offset, or the name of a constant array of the call
+    output: int                  # arena offset of the output
+    scratch: int | None          # arena offset of the call's scratch; None when it needs none
+
+
+@dataclass
+class ModelPlan:
+    """Everything model.c is made of, before any C."""
+
+    tflite_name: str
+    tflite_sha256: str
+    dsp: bool                    # planned for the DSP kernels (their weight order and scratch sizes)
+    steps: list[Step]
+    arena: Plan
     input_spec: dict[str, Any]   # shape, bytes, offset, scale, zero_point
     output_spec: dict[str, Any]
-    weight_bytes: int            # int8 weights only
-    const_bytes: int             # every constant array (weights, bias, multipliers, shifts)
-    macs: int
-    model_id: int
-    ops: dict[str, int] = field(default_factory=dict)
+    ops: dict[str, int] = field(default_factory=dict)  # the .tflite's ops by kind, before rewriting
     folded_pads: int = 0         # PAD ops folded into the following convolution (no kernel call)
     removed_transposes: int = 0  # TRANSPOSE ops that cancelled after moving below PAD / table ops
 
+    @property
+    def calls(self) -> list[KernelCall]:
+        return [s.call for s in self.steps]
+
+    @property
+    def model_id(self) -> int:
+        """The first 4 bytes of the .tflite's sha256, big endian (ek_model_info.model_id)."""
+        return int(self.tflite_sha256[:8], 16)
+
+    @property
+    def weight_bytes(self) -> int:
+        """int8 weights only."""
+        return sum(a.values.size for c in self.calls for a in c.arrays if a.name.endswith("_weights"))
+
+    @property
+    def const_bytes(self) -> int:
+        """Every constant array (weights, bias, multipliers, shifts, tables)."""
+        return sum(a.values.size * (1 if a.ctype == "int8_t" else 4) for c in self.calls for a in c.arrays)
+
+    @property
+    def macs(self) -> int:
+        return sum(c.macs for c in self.calls)
+
     def info(self) -> dict[str, Any]:
         """Facts for the artifact manifest."""
-        return {"arena_bytes": self.plan.arena_bytes, "arena_lower_bound_bytes": self.plan.lower_bound,
+        return {"arena_bytes": self.arena.arena_bytes, "arena_lower_bound_bytes": self.arena.lower_bound,
                 "weight_bytes": self.weight_bytes, "const_bytes": self.const_bytes, "macs": self.macs,
                 "ops": self.ops, "folded_pads": self.folded_pads,
                 "removed_transposes": self.removed_transposes, "input": self.input_spec,
                 "output": self.output_spec, "model_id": f"{self.model_id:08x}"}
 
 
-def _c_array(values: np.ndarray, per_line: int = 24) -> str:
-    items = [str(int(v)) for v in values]
-    return ",\n    ".join(", ".join(items[i:i + per_line]) for i in range(0, len(items), per_line))
+@dataclass
+class GeneratedModel:
+    plan: ModelPlan
+    source: str                  # model.c
+
+    def info(self) -> dict[str, Any]:
+        return self.plan.info()
 
 
 def _resolve_aliases(graph: Graph) -> dict[int, int]:
@@ -64,8 +108,8 @@ def _io_spec(graph: Graph, index: int, offset: int) -> dict[str, Any]:
             "zero_point": int(t.zero_point[0])}
 
 
-def generate(tflite: str | Path, dsp: bool, name: str = "model") -> GeneratedModel:
-    """Compile a full-INT8 .tflite into model.c for the reference (dsp=False) or DSP kernel variant."""
+def plan_model(tflite: str | Path, dsp: bool) -> ModelPlan:
+    """Lower a full-INT8 .tflite to kernel calls for the reference (dsp=False) or DSP kernels and plan its arena."""
     data = Path(tflite).read_bytes()
     source_graph = load_graph(tflite)
     if len(source_graph.inputs) != 1 or len(source_graph.outputs) != 1:
@@ -94,66 +138,104 @@ def generate(tflite: str | Path, dsp: bool, name: str = "model") -> GeneratedMod
         touch(call.output, step)
     touch(graph.outputs[0], len(calls))
     scratch = [Buffer(f"s{step}", c.scratch_bytes, step, step) for step, c in enumerate(calls) if c.scratch_bytes]
-    plan = plan_arena(list(buffers.values()) + scratch)
+    arena = plan_arena(list(buffers.values()) + scratch)
 
     def at(tensor: int) -> int:
-        return plan.offset(f"t{alias.get(tensor, tensor)}")
+        return arena.offset(f"t{alias.get(tensor, tensor)}")
 
-    def operand(i: int | str) -> str:
-        return i if isinstance(i, str) else f"ek_arena + {at(i)}"
-
-    in_spec = _io_spec(graph, graph.inputs[0], at(graph.inputs[0]))
-    out_spec = _io_spec(graph, graph.outputs[0], at(graph.outputs[0]))
-    model_id = int.from_bytes(hashlib.sha256(data).digest()[:4], "big")
-
-    lines = [f"/* Generated by edgekit from {Path(tflite).name} (sha256 {hashlib.sha256(data).hexdigest()[:16]}...)",
-             f" * for the {'DSP' if dsp else 'reference'} kernels. Arena {plan.arena_bytes} B (lower bound "
-             f"{plan.lower_bound} B). Do not edit. */",
-             '#include "ek_kernels.h"', '#include "ek_model.h"', "",
-             f"#if EK_KERNELS_VARIANT != {1 if dsp else 0}",
-             f'#error "this model was planned for the {"DSP" if dsp else "reference"} kernels (scratch sizes differ)"',
-             "#endif", "",
-             f"int8_t ek_arena[{max(plan.arena_bytes, 8)}] __attribute__((aligned(8)));", "",
-             "const ek_model_info ek_model = {",
-             f"    .model_id = 0x{model_id:08x}u, .arena_bytes = {plan.arena_bytes}u,",
-             f"    .input_offset = {in_spec['offset']}u, .input_bytes = {in_spec['bytes']}u,",
-             f"    .output_offset = {out_spec['offset']}u, .output_bytes = {out_spec['bytes']}u,",
-             "};", ""]
-    weight_bytes = const_bytes = 0
-    for call in calls:
-        lines.append(f"/* op {call.op.index}: {call.op.kind} */")
-        for arr in call.arrays:
-            size = 1 if arr.ctype == "int8_t" else 4
-            const_bytes += arr.values.size * size
-            if arr.name.endswith("_weights"):
-                weight_bytes += arr.values.size
-            lines.append(f"static const {arr.ctype} {arr.name}[{arr.values.size}] __attribute__((aligned(4))) = {{\n"
-                         f"    {_c_array(arr.values)}\n}};")
-        if call.input_list:
-            lines.append(f"static const int8_t *const op{call.op.index}_inputs[{len(call.inputs)}] = "
-                         f"{{{', '.join(operand(i) for i in call.inputs)}}};")
-        fields = ",\n    ".join(f".{k} = {v}" for k, v in call.params.items())
-        lines.append(f"static const {call.params_type} op{call.op.index}_params = {{\n    {fields}\n}};\n")
-
-    declare = ["    ek_status s;"] if calls else []  # a model of reshapes only calls no kernel
-    prepare = ["ek_status ek_model_prepare(void) {"] + declare
-    evaluate = ["ek_status ek_model_eval(void) {"] + declare
-    for step, call in enumerate(calls):
-        p = f"&op{call.op.index}_params"
-        scratch_arg = f"ek_arena + {plan.offset(f's{step}')}" if call.scratch_bytes else "NULL"
-        pre_args = f"{p}, {call.scratch_bytes}u" if call.takes_scratch else p
-        prepare.append(f"    if ((s = {call.prepare or call.kernel + '_prepare'}({pre_args})) != EK_OK) return s;")
-        inputs = [f"op{call.op.index}_inputs"] if call.input_list else [operand(i) for i in call.inputs]
-        args = [p] + inputs + [f"ek_arena + {at(call.output)}"]
-        if call.takes_scratch:
-            args.append(scratch_arg)
-        evaluate.append(f"    if ((s = {call.kernel}({', '.join(args)})) != EK_OK) return s;")
-    prepare += ["    return EK_OK;", "}", ""]
-    evaluate += ["    return EK_OK;", "}", ""]
-    source = "\n".join(lines + prepare + evaluate)
+    steps = [Step(call, [i if isinstance(i, str) else at(i) for i in call.inputs], at(call.output),
+                  arena.offset(f"s{step}") if call.scratch_bytes else None) for step, call in enumerate(calls)]
     ops: dict[str, int] = {}
     for op in source_graph.ops:
         ops[op.kind] = ops.get(op.kind, 0) + 1
-    return GeneratedModel(source, plan, calls, in_spec, out_spec, weight_bytes, const_bytes,
-                          sum(c.macs for c in calls), model_id, ops, stats.folded_pads,
-                          stats.removed_transposes)
+    return ModelPlan(Path(tflite).name, hashlib.sha256(data).hexdigest(), dsp, steps, arena,
+                     _io_spec(graph, graph.inputs[0], at(graph.inputs[0])),
+                     _io_spec(graph, graph.outputs[0], at(graph.outputs[0])), ops, stats.folded_pads,
+                     stats.removed_transposes)
+
+
+# ---- C emission --------------------------------------------------------------------------------------------------
+
+def _c_array(values: np.ndarray, per_line: int = 24) -> str:
+    items = [str(int(v)) for v in values]
+    return ",\n    ".join(", ".join(items[i:i + per_line]) for i in range(0, len(items), per_line))
+
+
+def _int32(value: Any) -> str:
+    v = int(value)
+    if not -2**31 <= v < 2**31:
+        raise ValueError(f"{v} does not fit an int32_t parameter")
+    return str(v)
+
+
+def c_value(ctype: str, value: Any) -> str:
+    """A parameter value as a C initializer for a field of type `ctype` (the types of kernels.py)."""
+    if ctype == kernels.I32:
+        return _int32(value)
+    if ctype == kernels.I32X4:
+        if len(value) != 4:
+            raise ValueError(f"{value} is not 4 values")
+        return "{%s}" % ", ".join(_int32(v) for v in value)
+    if ctype in (kernels.P_I32, kernels.P_I8):  # a constant array of the call, by name
+        return "NULL" if value is None else str(value)
+    struct = kernels.STRUCTS[ctype]
+    if isinstance(value, dict):
+        struct.check(value)
+        return "{%s}" % ", ".join(f".{f} = {c_value(t, value[f])}" for f, t in struct.fields)
+    if len(value) != len(struct.fields):
+        raise ValueError(f"{value} does not fill {struct.name}")
+    return "{%s}" % ", ".join(c_value(t, v) for (_, t), v in zip(struct.fields, value))
+
+
+def emit_c(plan: ModelPlan) -> str:
+    """model.c for `plan`."""
+    variant = "DSP" if plan.dsp else "reference"
+    lines = [f"/* Generated by edgekit from {plan.tflite_name} (sha256 {plan.tflite_sha256[:16]}...)",
+             f" * for the {variant} kernels. Arena {plan.arena.arena_bytes} B (lower bound "
+             f"{plan.arena.lower_bound} B). Do not edit. */",
+             '#include "ek_kernels.h"', '#include "ek_model.h"', "",
+             f"#if !defined(EK_KERNELS_VARIANT) || EK_KERNELS_VARIANT != {kernels.variant_id(plan.dsp)}",
+             f'#error "this model was planned for the {variant} kernels (weight order and scratch sizes differ)"',
+             "#endif", "",
+             f"int8_t ek_arena[{max(plan.arena.arena_bytes, 8)}] __attribute__((aligned(8)));", "",
+             "const ek_model_info ek_model = {",
+             f"    .model_id = 0x{plan.model_id:08x}u, .arena_bytes = {plan.arena.arena_bytes}u,",
+             f"    .input_offset = {plan.input_spec['offset']}u, .input_bytes = {plan.input_spec['bytes']}u,",
+             f"    .output_offset = {plan.output_spec['offset']}u, .output_bytes = {plan.output_spec['bytes']}u,",
+             "};", ""]
+
+    def operand(i: int | str) -> str:
+        return i if isinstance(i, str) else f"ek_arena + {i}"
+
+    for step in plan.steps:
+        call, k = step.call, step.call.kernel
+        lines.append(f"/* op {call.op.index}: {call.op.kind} */")
+        for arr in call.arrays:
+            lines.append(f"static const {arr.ctype} {arr.name}[{arr.values.size}] __attribute__((aligned(4))) = {{\n"
+                         f"    {_c_array(arr.values)}\n}};")
+        if k.input_list:
+            lines.append(f"static const int8_t *const op{call.op.index}_inputs[{len(step.inputs)}] = "
+                         f"{{{', '.join(operand(i) for i in step.inputs)}}};")
+        fields = ",\n    ".join(f".{f} = {c_value(t, call.params[f])}" for f, t in k.params.fields)
+        lines.append(f"static const {k.params.name} op{call.op.index}_params = {{\n    {fields}\n}};\n")
+
+    declare = ["    ek_status s;"] if plan.steps else []  # a model of reshapes only calls no kernel
+    prepare = ["ek_status ek_model_prepare(void) {"] + declare
+    evaluate = ["ek_status ek_model_eval(void) {"] + declare
+    for step in plan.steps:
+        call, k = step.call, step.call.kernel
+        p = f"&op{call.op.index}_params"
+        prepare.append(f"    if ((s = {k.prepare}({p}, {call.scratch_bytes}u)) != EK_OK) return s;")
+        inputs = [f"op{call.op.index}_inputs"] if k.input_list else [operand(i) for i in step.inputs]
+        scratch = "NULL" if step.scratch is None else f"ek_arena + {step.scratch}"
+        args = [p, *inputs, f"ek_arena + {step.output}", scratch]
+        evaluate.append(f"    if ((s = {k.eval}({', '.join(args)})) != EK_OK) return s;")
+    prepare += ["    return EK_OK;", "}", ""]
+    evaluate += ["    return EK_OK;", "}", ""]
+    return "\n".join(lines + prepare + evaluate)
+
+
+def generate(tflite: str | Path, dsp: bool) -> GeneratedModel:
+    """Compile a full-INT8 .tflite into model.c for the reference (dsp=False) or DSP kernel variant."""
+    plan = plan_model(tflite, dsp)
+    return GeneratedModel(plan, emit_c(plan))

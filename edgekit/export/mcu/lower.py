@@ -1,5 +1,6 @@
-"""Lower each .tflite op to one firmware kernel call: its C parameter struct, the constant arrays it needs
-(weights, bias, per-channel multiplier/shift) and the scratch bytes the chosen kernel variant asks for.
+"""Lower each .tflite op to one firmware kernel call: the kernel (kernels.py, in the variant the build runs), the
+values of its parameter struct, the constant arrays it needs (weights packed as that kernel reads them, bias,
+per-channel multiplier/shift) and so the scratch bytes it asks for.
 
 Parameters are computed here, on the host, exactly as TFLite Micro computes them in its Prepare functions; the
 firmware's prepare only validates them. Shape-only ops (RESHAPE, SQUEEZE) become aliases: no kernel, no copy.
@@ -14,8 +15,9 @@ from typing import Any, Callable
 import numpy as np
 
 from ...errors import UnsupportedError
-from . import lut, tflite_math
+from . import kernels, lut, tflite_math
 from .graph import Graph, Op, Tensor
+from .kernels import Kernel
 
 ALIAS_OPS = ("RESHAPE", "SQUEEZE", "EXPAND_DIMS")
 FOLDED_PAD = "edgekitFoldedPad"  # conv option set by passes.fold_pads: (top, bottom, left, right) of a folded PAD
@@ -31,24 +33,27 @@ class ConstArray:
 @dataclass
 class KernelCall:
     op: Op
-    kernel: str                  # C kernel (eval) name; prepare is kernel + "_prepare" unless prepare is given
-    params_type: str
-    params: dict[str, Any]       # field -> C initializer text
+    kernel: Kernel               # the firmware kernel: C names, parameter struct, inputs, scratch formula
+    params: dict[str, Any]       # its parameter struct, field -> value (types in kernels.py)
     inputs: list[int | str]      # activation tensor indices passed to the kernel, in order; a str names a constant
     output: int                  # array of this call (a constant operand, e.g. a broadcast ADD's bias vector)
     arrays: list[ConstArray] = field(default_factory=list)
-    scratch_bytes: int = 0
-    takes_scratch: bool = False  # kernel signature has (..., scratch) and prepare has (..., scratch_bytes)
-    prepare: str | None = None
     macs: int = 0
-    input_list: bool = False     # the kernel takes its inputs as one array of pointers (CONCATENATION)
+
+    def __post_init__(self) -> None:
+        self.kernel.params.check(self.params)
+
+    @property
+    def scratch_bytes(self) -> int:
+        return self.kernel.scratch(self.params)
 
 
-def _dims(shape: tuple[int, ...]) -> str:
-    s = (1,) * (4 - len(shape)) + tuple(shape)
-    if len(s) != 4:
+def _dims(shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+    """An ek_dims value: the shape left-padded with 1s to (n, h, w, c)."""
+    if len(shape) > 4:
         raise UnsupportedError(f"a tensor of rank {len(shape)}; the MCU kernels take up to 4 dims")
-    return "{%d, %d, %d, %d}" % s
+    n, h, w, c = (1,) * (4 - len(shape)) + tuple(int(d) for d in shape)
+    return n, h, w, c
 
 
 def _q(t: Tensor) -> tuple[float, int]:
@@ -83,13 +88,22 @@ def _per_channel(graph: Graph, op: Op, input_t: Tensor, filter_t: Tensor, output
             ConstArray(f"{prefix}_shift", "int32_t", np.array([s for _, s in pairs], dtype=np.int64))]
 
 
-def _bias(graph: Graph, op: Op, index: int, channels: int, prefix: str) -> tuple[list[ConstArray], str]:
+def _bias(graph: Graph, op: Op, index: int, channels: int) -> np.ndarray | None:
     if index < 0:
-        return [], "NULL"
+        return None
     b = graph.tensor(index)
     if b.data is None or b.dtype != "int32" or b.data.size != channels:
         raise UnsupportedError(f"{op.kind} (op {op.index}): bias must be a constant int32 vector of {channels}")
-    return [ConstArray(f"{prefix}_bias", "int32_t", b.data.astype(np.int64).ravel())], f"{prefix}_bias"
+    return b.data.astype(np.int64).ravel()
+
+
+def _weights_and_bias(kernel: Kernel, params: dict[str, Any], weights: np.ndarray, bias: np.ndarray | None,
+                      prefix: str) -> list[ConstArray]:
+    """The weights (and bias) as `kernel` reads them, as constant arrays; fills params' weights and bias."""
+    packed, bias = kernel.pack(params, weights, bias)
+    params["weights"], params["bias"] = f"{prefix}_weights", None if bias is None else f"{prefix}_bias"
+    arrays = [] if bias is None else [ConstArray(f"{prefix}_bias", "int32_t", np.asarray(bias, np.int64))]
+    return arrays + [ConstArray(f"{prefix}_weights", "int8_t", packed.astype(np.int64))]
 
 
 def _conv_like(graph: Graph, op: Op, dsp: bool, depthwise: bool) -> KernelCall:
@@ -126,92 +140,21 @@ def _conv_like(graph: Graph, op: Op, dsp: bool, depthwise: bool) -> KernelCall:
     _, in_zp = _q(x)
     act_min, act_max = tflite_math.activation_range(o.get("fusedActivationFunction", 0), out_scale, out_zp)
     channels = out.shape[3]
+    if depthwise and channels % x.shape[3]:
+        raise UnsupportedError(f"DEPTHWISE_CONV_2D (op {op.index}): {channels} outputs for {x.shape[3]} inputs")
+    kernel = kernels.select("ek_depthwise_conv2d_s8" if depthwise else "ek_conv2d_s8", dsp)
     prefix = f"op{op.index}"
-    arrays = _per_channel(graph, op, x, w, out, channels, prefix)
-    bias_arrays, bias_ref = _bias(graph, op, op.inputs[2] if len(op.inputs) > 2 else -1, channels, prefix)
-    arrays += bias_arrays
-    if dsp and depthwise and channels == x.shape[3] and channels % 4 == 0:
-        packed, folded_bias = pack_depthwise_dsp(wdata, bias_arrays[0].values if bias_arrays else None, -in_zp)
-        if bias_arrays:
-            arrays.remove(bias_arrays[0])
-        arrays.append(ConstArray(f"{prefix}_bias", "int32_t", folded_bias))
-        bias_ref = f"{prefix}_bias"
-    elif dsp and not depthwise:
-        packed = pack_conv_dsp(wdata, x.shape[3])
-    else:
-        packed = wdata.ravel()
-    arrays.append(ConstArray(f"{prefix}_weights", "int8_t", packed.astype(np.int64)))
     params = {"input": _dims(x.shape), "filter": _dims(wshape), "output": _dims(out.shape), "stride_h": sh,
               "stride_w": sw, "dilation_h": dh, "dilation_w": dw, **pads,
               "depth_multiplier": channels // x.shape[3] if depthwise else 1, "input_offset": -in_zp,
               "output_offset": out_zp, "act_min": act_min, "act_max": act_max,
-              "multiplier": f"{prefix}_multiplier", "shift": f"{prefix}_shift", "weights": f"{prefix}_weights",
-              "bias": bias_ref}
+              "multiplier": f"{prefix}_multiplier", "shift": f"{prefix}_shift"}
+    arrays = _per_channel(graph, op, x, w, out, channels, prefix)
+    arrays += _weights_and_bias(kernel, params, wdata, _bias(graph, op, op.inputs[2] if len(op.inputs) > 2 else -1,
+                                                             channels), prefix)
     per_out = kh * kw * (1 if depthwise else wshape[3])
     macs = int(np.prod(out.shape)) * per_out
-    if depthwise:
-        if channels % x.shape[3]:
-            raise UnsupportedError(f"DEPTHWISE_CONV_2D (op {op.index}): {channels} outputs for {x.shape[3]} inputs")
-        return KernelCall(op, "ek_depthwise_conv2d_s8", "ek_conv_params", params, [x.index], out.index, arrays,
-                          0, True, macs=macs)
-    return KernelCall(op, "ek_conv2d_s8", "ek_conv_params", params, [x.index], out.index, arrays,
-                      conv_scratch_bytes(x.shape[3], wshape[3], kh, kw, dsp), True, macs=macs)
-
-
-def pack_conv_dsp(weights: np.ndarray, in_c: int) -> np.ndarray:
-    """Mirror of ek_conv2d_s8_dsp_pack: OHWI weights with channel pairs interleaved per group of 4 (the DSP kernel's
-    order) when the DSP path applies, else unchanged."""
-    out_c = weights.shape[0]
-    flat = weights.reshape(out_c, -1)
-    if weights.shape[3] != in_c:
-        return flat.ravel()
-    k = (flat.shape[1] + 3) // 4 * 4  # columns padded with zeros to whole groups of 4
-    flat = np.pad(flat, ((0, 0), (0, k - flat.shape[1])))
-    pairs = out_c // 2 * 2
-    packed = flat[:pairs].reshape(pairs // 2, 2, k // 4, 4).transpose(0, 2, 1, 3).ravel()
-    return np.concatenate([packed, flat[pairs:].ravel()])
-
-
-def pack_depthwise_dsp(weights: np.ndarray, bias: np.ndarray | None, input_offset: int) -> tuple[np.ndarray,
-                                                                                                  np.ndarray]:
-    """Mirror of ek_depthwise_conv2d_s8_dsp_pack (depth multiplier 1, depth a multiple of 4): 1HWC weights widened
-    to int16, per group of 4 channels per tap the lanes (c0, c2, c1, c3), as little-endian bytes; and the bias plus
-    input_offset * the sum of each channel's weights, wrapped to int32 as the device's arithmetic does."""
-    c = weights.shape[3]
-    taps = weights.reshape(-1, c).astype(np.int64)                       # [tap, channel]
-    lanes = taps.reshape(-1, c // 4, 4)[:, :, [0, 2, 1, 3]].transpose(1, 0, 2).ravel()
-    packed = lanes.astype(np.int16).view(np.uint8).view(np.int8).astype(np.int64)
-    base = np.zeros(c, np.int64) if bias is None else np.asarray(bias, np.int64)
-    folded = base + input_offset * taps.sum(axis=0)
-    folded = (folded + 2**31) % 2**32 - 2**31
-    return packed, folded
-
-
-def pack_fc_dsp(weights: np.ndarray) -> np.ndarray:
-    """Mirror of ek_fully_connected_s8_dsp_pack: blocks of 4 rows interleaved per group of 4 features, each row's
-    last in_features % 4 after its block, rows past a multiple of 4 plain."""
-    out_f, in_f = weights.shape
-    groups, blocks = in_f // 4, out_f // 4
-    parts = []
-    for b in range(blocks):
-        rows = weights[4 * b:4 * b + 4]
-        parts.append(rows[:, :4 * groups].reshape(4, groups, 4).transpose(1, 0, 2).ravel())
-        parts.append(rows[:, 4 * groups:].ravel())
-    parts.append(weights[4 * blocks:].ravel())
-    return np.concatenate(parts)
-
-
-def conv_scratch_bytes(in_c: int, filter_c: int, kh: int, kw: int, dsp: bool) -> int:
-    """Mirror of ek_conv2d_s8_{ref,dsp}_scratch_bytes: two int16 im2col columns (padded to whole groups of 4)
-    when the DSP path applies."""
-    if not dsp or filter_c != in_c:
-        return 0
-    return 2 * ((kh * kw * in_c + 3) // 4 * 4) * 2
-
-
-def fc_scratch_bytes(in_features: int, dsp: bool) -> int:
-    """Mirror of ek_fully_connected_s8_{ref,dsp}_scratch_bytes: the input as int16, whole groups of 4."""
-    return (in_features // 4) * 4 * 2 if dsp else 0
+    return KernelCall(op, kernel, params, [x.index], out.index, arrays, macs=macs)
 
 
 def _fully_connected(graph: Graph, op: Op, dsp: bool) -> KernelCall:
@@ -226,21 +169,18 @@ def _fully_connected(graph: Graph, op: Op, dsp: bool) -> KernelCall:
     out_scale, out_zp = _q(out)
     _, in_zp = _q(x)
     act_min, act_max = tflite_math.activation_range(op.options.get("fusedActivationFunction", 0), out_scale, out_zp)
+    kernel = kernels.select("ek_fully_connected_s8", dsp)
     prefix = f"op{op.index}"
-    arrays = _per_channel(graph, op, x, w, out, out_f, prefix)
-    bias_arrays, bias_ref = _bias(graph, op, op.inputs[2] if len(op.inputs) > 2 else -1, out_f, prefix)
-    arrays += bias_arrays
-    packed = pack_fc_dsp(w.data) if dsp else w.data.ravel()
-    arrays.append(ConstArray(f"{prefix}_weights", "int8_t", packed.astype(np.int64)))
     params = {"batches": n // in_f, "in_features": in_f, "out_features": out_f, "input_offset": -in_zp,
               "output_offset": out_zp, "act_min": act_min, "act_max": act_max,
-              "multiplier": f"{prefix}_multiplier", "shift": f"{prefix}_shift", "weights": f"{prefix}_weights",
-              "bias": bias_ref}
-    return KernelCall(op, "ek_fully_connected_s8", "ek_fc_params", params, [x.index], out.index, arrays,
-                      fc_scratch_bytes(in_f, dsp), True, macs=(n // in_f) * in_f * out_f)
+              "multiplier": f"{prefix}_multiplier", "shift": f"{prefix}_shift"}
+    arrays = _per_channel(graph, op, x, w, out, out_f, prefix)
+    arrays += _weights_and_bias(kernel, params, w.data, _bias(graph, op, op.inputs[2] if len(op.inputs) > 2 else -1,
+                                                              out_f), prefix)
+    return KernelCall(op, kernel, params, [x.index], out.index, arrays, macs=(n // in_f) * in_f * out_f)
 
 
-def _pool(graph: Graph, op: Op, kernel: str) -> KernelCall:
+def _pool(graph: Graph, op: Op, kernel: str, dsp: bool) -> KernelCall:
     x, out = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
     _require_int8(graph, op, [x.index, out.index])
     o = op.options
@@ -256,7 +196,7 @@ def _pool(graph: Graph, op: Op, kernel: str) -> KernelCall:
               "stride_h": sh, "stride_w": sw, "pad_h": tflite_math.padding_before(sh, 1, x.shape[1], fh, out.shape[1]),
               "pad_w": tflite_math.padding_before(sw, 1, x.shape[2], fw, out.shape[2]), "act_min": act_min,
               "act_max": act_max}
-    return KernelCall(op, kernel, "ek_pool_params", params, [x.index], out.index)
+    return KernelCall(op, kernels.select(kernel, dsp), params, [x.index], out.index)
 
 
 def _operand(graph: Graph, op: Op, t: Tensor, name: str, arrays: list[ConstArray]) -> int | str:
@@ -268,8 +208,8 @@ def _operand(graph: Graph, op: Op, t: Tensor, name: str, arrays: list[ConstArray
 
 
 def binary_shape(a: tuple[int, ...], b: tuple[int, ...], out: tuple[int, ...]) -> dict[str, Any]:
-    """TFLite's broadcasting of two shapes to the output's, as an ek_binary_shape: dimensions of size 1 in the output
-    dropped, neighbours that broadcast alike merged (so the innermost loop is as long as it can be), at most 4
+    """TFLite's broadcasting of two shapes to the output's, as ek_binary_shape values: dimensions of size 1 in the
+    output dropped, neighbours that broadcast alike merged (so the innermost loop is as long as it can be), at most 4
     groups, leading groups of 1. Same shapes (after extension to one rank) take the flat path."""
     rank = max(len(a), len(b), len(out))
     A, B, O = ((1,) * (rank - len(s)) + tuple(s) for s in (a, b, out))
@@ -278,8 +218,8 @@ def binary_shape(a: tuple[int, ...], b: tuple[int, ...], out: tuple[int, ...]) -
             raise UnsupportedError(f"shapes {a} and {b} do not broadcast to {out}")
     size = int(np.prod(O, dtype=np.int64))
     if A == B == O:
-        return {"broadcast": 0, "size": size, "shape": "{1, 1, 1, 1}", "stride1": "{0, 0, 0, 0}",
-                "stride2": "{0, 0, 0, 0}"}
+        return {"broadcast": 0, "size": size, "shape": (1, 1, 1, 1), "stride1": (0, 0, 0, 0),
+                "stride2": (0, 0, 0, 0)}
     groups: list[list[int]] = []  # [size, a_full, b_full]
     for k in range(rank):
         if O[k] == 1:
@@ -300,9 +240,8 @@ def binary_shape(a: tuple[int, ...], b: tuple[int, ...], out: tuple[int, ...]) -
             st.append(run if g[which] else 0)
             run *= g[0] if g[which] else 1
         strides.append(list(reversed(st)))
-    fmt = lambda v: "{%s}" % ", ".join(str(int(x)) for x in v)  # noqa: E731
-    return {"broadcast": 1, "size": size, "shape": fmt(g[0] for g in groups), "stride1": fmt(strides[0]),
-            "stride2": fmt(strides[1])}
+    return {"broadcast": 1, "size": size, "shape": tuple(int(g[0]) for g in groups),
+            "stride1": tuple(strides[0]), "stride2": tuple(strides[1])}
 
 
 def _binary_operands(graph: Graph, op: Op) -> tuple[Tensor, Tensor, Tensor, list[ConstArray], list[int | str],
@@ -318,10 +257,6 @@ def _binary_operands(graph: Graph, op: Op) -> tuple[Tensor, Tensor, Tensor, list
     arrays: list[ConstArray] = []
     inputs = [_operand(graph, op, a, "input1", arrays), _operand(graph, op, b, "input2", arrays)]
     return a, b, out, arrays, inputs, shape
-
-
-def _shape_init(shape: dict[str, Any]) -> str:
-    return "{" + ", ".join(f".{k} = {v}" for k, v in shape.items()) + "}"
 
 
 ADD_TABLE_MIN_ELEMENTS = 512  # from this output size on, ADD/SUB read each input's rescaled value from a table
@@ -343,17 +278,17 @@ def _add_sub(graph: Graph, op: Op, dsp: bool) -> KernelCall:
                  float(twice_max32 / (f32(1 << left_shift) * f32(so))))
     (m1, s1), (m2, s2), (mo, so_) = (tflite_math.quantize_multiplier_smaller_than_one(r) for r in reals)
     act_min, act_max = tflite_math.activation_range(op.options.get("fusedActivationFunction", 0), so, zo)
-    params = {"shape": _shape_init(shape), "input1_offset": -za, "input2_offset": -zb, "output_offset": zo,
+    params = {"shape": shape, "input1_offset": -za, "input2_offset": -zb, "output_offset": zo,
               "left_shift": left_shift, "input1_multiplier": m1, "input1_shift": s1, "input2_multiplier": m2,
               "input2_shift": s2, "output_multiplier": mo, "output_shift": so_, "act_min": act_min,
-              "act_max": act_max, "input1_table": "NULL", "input2_table": "NULL"}
+              "act_max": act_max, "input1_table": None, "input2_table": None}
     if shape["size"] >= ADD_TABLE_MIN_ELEMENTS:  # 2 KB of flash to save two requantizations per element
         for k, (offset, m, sh) in enumerate(((-za, m1, s1), (-zb, m2, s2)), start=1):
             values = [lut.rdbp(lut.srdhm((v + offset) * (1 << left_shift), m), -sh) for v in range(-128, 128)]
             arrays.append(ConstArray(f"op{op.index}_input{k}_table", "int32_t", np.array(values, dtype=np.int64)))
             params[f"input{k}_table"] = f"op{op.index}_input{k}_table"
-    kernel = "ek_add_s8" if op.kind == "ADD" else "ek_sub_s8"
-    return KernelCall(op, kernel, "ek_add_params", params, inputs, out.index, arrays)
+    kernel = kernels.select("ek_add_s8" if op.kind == "ADD" else "ek_sub_s8", dsp)
+    return KernelCall(op, kernel, params, inputs, out.index, arrays)
 
 
 def _mul(graph: Graph, op: Op, dsp: bool) -> KernelCall:
@@ -362,9 +297,9 @@ def _mul(graph: Graph, op: Op, dsp: bool) -> KernelCall:
     (sa, za), (sb, zb), (so, zo) = _q(a), _q(b), _q(out)
     multiplier, shift = tflite_math.quantize_multiplier(sa * sb / so)
     act_min, act_max = tflite_math.activation_range(op.options.get("fusedActivationFunction", 0), so, zo)
-    params = {"shape": _shape_init(shape), "input1_offset": -za, "input2_offset": -zb, "output_offset": zo,
+    params = {"shape": shape, "input1_offset": -za, "input2_offset": -zb, "output_offset": zo,
               "output_multiplier": multiplier, "output_shift": shift, "act_min": act_min, "act_max": act_max}
-    return KernelCall(op, "ek_mul_s8", "ek_mul_params", params, inputs, out.index, arrays)
+    return KernelCall(op, kernels.select("ek_mul_s8", dsp), params, inputs, out.index, arrays)
 
 
 def pad_spec(graph: Graph, op: Op) -> tuple[list[int], list[int], int]:
@@ -396,9 +331,9 @@ def pad_spec(graph: Graph, op: Op) -> tuple[list[int], list[int], int]:
     return before, after, value
 
 
-def _fmt4(values: list[int], fill: int) -> str:
-    v = [fill] * (4 - len(values)) + list(values)
-    return "{%s}" % ", ".join(str(int(x)) for x in v)
+def _pad4(values: list[int], fill: int) -> tuple[int, ...]:
+    """A per-dimension vector of up to 4 values, left-padded with `fill` to 4 (an int32_t[4] parameter)."""
+    return tuple(int(x) for x in [fill] * (4 - len(values)) + list(values))
 
 
 def _pad(graph: Graph, op: Op, dsp: bool) -> KernelCall:
@@ -408,9 +343,9 @@ def _pad(graph: Graph, op: Op, dsp: bool) -> KernelCall:
         raise UnsupportedError(f"{op.kind} (op {op.index}): a rank-{len(x.shape)} tensor; the MCU kernel pads up "
                                "to 4 dims")
     before, after, value = pad_spec(graph, op)
-    params = {"in_shape": _fmt4(list(x.shape), 1), "before": _fmt4(before, 0), "after": _fmt4(after, 0),
+    params = {"in_shape": _pad4(list(x.shape), 1), "before": _pad4(before, 0), "after": _pad4(after, 0),
               "value": value}
-    return KernelCall(op, "ek_pad_s8", "ek_pad_params", params, [x.index], out.index)
+    return KernelCall(op, kernels.select("ek_pad_s8", dsp), params, [x.index], out.index)
 
 
 TABLE_OPS = ("HARD_SWISH", "LOGISTIC", "TANH", "QUANTIZE")  # int8 -> int8 functions of one value: ek_lut_s8
@@ -446,7 +381,7 @@ def _table_op(graph: Graph, op: Op, dsp: bool) -> KernelCall:
     out = graph.tensor(op.outputs[0])
     arrays = [ConstArray(f"op{op.index}_table", "int8_t", table.astype(np.int64))]
     params = {"size": int(np.prod(out.shape, dtype=np.int64)), "table": f"op{op.index}_table"}
-    return KernelCall(op, "ek_lut_s8", "ek_lut_params", params, [op.inputs[0]], out.index, arrays)
+    return KernelCall(op, kernels.select("ek_lut_s8", dsp), params, [op.inputs[0]], out.index, arrays)
 
 
 def _dequantize(graph: Graph, op: Op, dsp: bool) -> KernelCall:
@@ -466,8 +401,9 @@ def _concatenation(graph: Graph, op: Op, dsp: bool) -> KernelCall:
     _require_int8(graph, op, [t.index for t in ins] + [out.index])
     if op.options.get("fusedActivationFunction", 0) != tflite_math.ACT_NONE:
         raise UnsupportedError(f"CONCATENATION (op {op.index}): a fused activation (TFLite Micro rejects it)")
-    if not 1 <= len(ins) <= 16:
-        raise UnsupportedError(f"CONCATENATION (op {op.index}) of {len(ins)} inputs; the MCU kernel takes 1 to 16")
+    if not 1 <= len(ins) <= kernels.CONCAT_MAX_INPUTS:
+        raise UnsupportedError(f"CONCATENATION (op {op.index}) of {len(ins)} inputs; the MCU kernel takes 1 to "
+                               f"{kernels.CONCAT_MAX_INPUTS}")
     rank = len(out.shape)
     axis = int(op.options.get("axis", 0))
     axis = axis + rank if axis < 0 else axis
@@ -495,21 +431,21 @@ def _concatenation(graph: Graph, op: Op, dsp: bool) -> KernelCall:
         arrays.append(ConstArray(f"{prefix}_tables", "int8_t", np.concatenate(tables)))
     params = {"inputs": len(ins), "outer": int(np.prod(out.shape[:axis], dtype=np.int64)),
               "inner": f"{prefix}_inner", "table": f"{prefix}_table",
-              "tables": f"{prefix}_tables" if tables else "NULL"}
-    return KernelCall(op, "ek_concat_s8", "ek_concat_params", params, inputs, out.index, arrays, input_list=True)
+              "tables": f"{prefix}_tables" if tables else None}
+    return KernelCall(op, kernels.select("ek_concat_s8", dsp), params, inputs, out.index, arrays)
 
 
 def _slice_call(graph: Graph, op: Op, x: Tensor, out: Tensor, start: list[int], count: list[int],
-                step: list[int]) -> KernelCall:
+                step: list[int], dsp: bool) -> KernelCall:
     """A strided gather over the input (left-padded to 4 dims): start index, count and step per dimension."""
     shape = [1] * (4 - len(x.shape)) + list(x.shape)
     strides = [int(np.prod(shape[k + 1:], dtype=np.int64)) for k in range(4)]
     if int(np.prod(count)) != int(np.prod(out.shape, dtype=np.int64)) or min(count) <= 0:
         raise UnsupportedError(f"{op.kind} (op {op.index}): the slice has {int(np.prod(count))} elements, the output "
                                f"{out.shape}")
-    params = {"count": _fmt4(count, 1), "step": _fmt4([s * st for s, st in zip(step, strides)], 0),
+    params = {"count": _pad4(count, 1), "step": _pad4([s * st for s, st in zip(step, strides)], 0),
               "offset": sum(s * st for s, st in zip(start, strides)), "input_size": int(np.prod(shape))}
-    return KernelCall(op, "ek_slice_s8", "ek_slice_params", params, [x.index], out.index)
+    return KernelCall(op, kernels.select("ek_slice_s8", dsp), params, [x.index], out.index)
 
 
 def _const_ints(graph: Graph, op: Op, index: int, what: str, n: int) -> list[int]:
@@ -561,7 +497,7 @@ def _strided_slice(graph: Graph, op: Op, dsp: bool) -> KernelCall:
         n = -(-(e - s) // stride) if stride > 0 else -(-(s - e) // -stride)
         start.append(s)
         count.append(max(n, 0))
-    return _slice_call(graph, op, x, out, start, count, strides)
+    return _slice_call(graph, op, x, out, start, count, strides, dsp)
 
 
 def _slice(graph: Graph, op: Op, dsp: bool) -> KernelCall:
@@ -583,7 +519,7 @@ def _slice(graph: Graph, op: Op, dsp: bool) -> KernelCall:
     if any(b < 0 or b + c > x.shape[k] for k, (b, c) in enumerate(zip(begin, count))):
         raise UnsupportedError(f"SLICE (op {op.index}): begin {begin} size {size} outside the input {x.shape}")
     pad = 4 - rank
-    return _slice_call(graph, op, x, out, [0] * pad + begin, [1] * pad + count, [1] * 4)
+    return _slice_call(graph, op, x, out, [0] * pad + begin, [1] * pad + count, [1] * 4, dsp)
 
 
 def _softmax(graph: Graph, op: Op, dsp: bool) -> KernelCall:
@@ -596,7 +532,7 @@ def _softmax(graph: Graph, op: Op, dsp: bool) -> KernelCall:
     depth = x.shape[-1]
     params = {"rows": int(np.prod(x.shape)) // depth, "depth": depth, "input_multiplier": multiplier,
               "input_left_shift": left_shift, "diff_min": diff_min}
-    return KernelCall(op, "ek_softmax_s8", "ek_softmax_params", params, [x.index], out.index)
+    return KernelCall(op, kernels.select("ek_softmax_s8", dsp), params, [x.index], out.index)
 
 
 def _mean(graph: Graph, op: Op, dsp: bool) -> KernelCall:
@@ -611,7 +547,7 @@ def _mean(graph: Graph, op: Op, dsp: bool) -> KernelCall:
     multiplier, shift = tflite_math.mean_multiplier(si, so, x.shape[1] * x.shape[2])
     params = {"input": _dims(x.shape), "input_zero_point": zi, "output_zero_point": zo, "multiplier": multiplier,
               "shift": shift}
-    return KernelCall(op, "ek_mean_s8", "ek_mean_params", params, [x.index], out.index, [], 0, True)
+    return KernelCall(op, kernels.select("ek_mean_s8", dsp), params, [x.index], out.index)
 
 
 def _transpose(graph: Graph, op: Op, dsp: bool) -> KernelCall:
@@ -622,16 +558,16 @@ def _transpose(graph: Graph, op: Op, dsp: bool) -> KernelCall:
     pad = 4 - len(x.shape)
     perm = list(range(pad)) + [int(p) + pad for p in np.asarray(perm_t.data).ravel()]
     shape = [1] * pad + list(x.shape)
-    params = {"in_shape": "{%s}" % ", ".join(map(str, shape)), "perm": "{%s}" % ", ".join(map(str, perm))}
-    return KernelCall(op, "ek_transpose_s8", "ek_transpose_params", params, [x.index], out.index)
+    params = {"in_shape": tuple(shape), "perm": tuple(perm)}
+    return KernelCall(op, kernels.select("ek_transpose_s8", dsp), params, [x.index], out.index)
 
 
 _LOWER: dict[str, Callable[[Graph, Op, bool], KernelCall]] = {
     "CONV_2D": lambda g, op, dsp: _conv_like(g, op, dsp, depthwise=False),
     "DEPTHWISE_CONV_2D": lambda g, op, dsp: _conv_like(g, op, dsp, depthwise=True),
     "FULLY_CONNECTED": _fully_connected,
-    "MAX_POOL_2D": lambda g, op, dsp: _pool(g, op, "ek_max_pool2d_s8"),
-    "AVERAGE_POOL_2D": lambda g, op, dsp: _pool(g, op, "ek_avg_pool2d_s8"),
+    "MAX_POOL_2D": lambda g, op, dsp: _pool(g, op, "ek_max_pool2d_s8", dsp),
+    "AVERAGE_POOL_2D": lambda g, op, dsp: _pool(g, op, "ek_avg_pool2d_s8", dsp),
     "ADD": _add_sub,
     "SUB": _add_sub,
     "MUL": _mul,

@@ -1,6 +1,6 @@
 """Tables for the int8 functions of one value (HARD_SWISH, LOGISTIC, TANH, int8 -> int8 QUANTIZE): TFLite Micro's
 integer arithmetic for each of the 256 inputs, reproduced here integer for integer, so the firmware's table lookup
-(firmware/kernels/ek_lut_s8.c) gives TFLite Micro's bytes.
+(firmware/kernels/reference/ek_lut_s8.c) gives TFLite Micro's bytes.
 
 Sources (the int8 paths of TFLite Micro's reference kernels): hard_swish_common.cc + reference/hard_swish.h,
 logistic_common.cc + reference/integer_ops/logistic.h, tanh.cc + reference/integer_ops/tanh.h,

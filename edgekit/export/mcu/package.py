@@ -37,4 +37,4 @@ def package_tflite(tflite: Path, profile: Profile, workdir: Path, dsp: bool | No
     files = {"model.tflite": workdir / "model.tflite", "model.c": model_c, "firmware.elf": built.elf,
              "firmware.bin": built.bin}
     quant = lambda spec: {"scale": spec["scale"], "zero_point": spec["zero_point"]}  # noqa: E731
-    return FirmwarePackage(files, firmware, quant(gen.input_spec), quant(gen.output_spec))
+    return FirmwarePackage(files, firmware, quant(gen.plan.input_spec), quant(gen.plan.output_spec))

@@ -1,20 +1,57 @@
-"""Run a generated model.c on this host: the firmware kernels and the model compiled into a shared library with
-the host C compiler (the kernels are portable C; the DSP variant falls back to plain C over the same packed
-weights). Fast bit-exactness checks against TFLite Micro without QEMU; the emulated cores are tested in the
-*_qemu tests."""
+"""Run a generated model.c on this host: the firmware kernels the build would pick (build.kernel_sources) and the
+model compiled into a shared library with the host C compiler (the kernels are portable C; the DSP variant falls
+back to plain C over the same packed weights). Fast bit-exactness checks against TFLite Micro without QEMU; the
+emulated cores are tested in the *_qemu tests."""
 from __future__ import annotations
 
 import ctypes
+import functools
 import shutil
 import subprocess
 from pathlib import Path
 
 import numpy as np
 
-from edgekit.export.mcu.build import FIRMWARE_DIR
+from edgekit.export.mcu import kernels
+from edgekit.export.mcu.build import FIRMWARE_DIR, kernel_sources
 from edgekit.export.mcu.codegen import GeneratedModel
 
 HAVE_CC = shutil.which("cc") is not None
+
+
+def build_kernels(workdir: Path, dsp: bool = True) -> ctypes.CDLL:
+    """The kernels alone (both variants by default), to call one by one through ctypes."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    lib = workdir / "libek.so"
+    subprocess.run(["cc", "-shared", "-fPIC", "-O1", "-std=c11", "-Wall", "-Werror",
+                    f"-DEK_KERNELS_VARIANT={kernels.variant_id(dsp)}", f"-I{FIRMWARE_DIR / 'include'}",
+                    *map(str, kernel_sources(dsp)), "-o", str(lib)], check=True)
+    return ctypes.CDLL(str(lib))
+
+
+_CTYPES = {kernels.I32: ctypes.c_int32, kernels.I32X4: ctypes.c_int32 * 4, kernels.P_I32: ctypes.c_void_p,
+           kernels.P_I8: ctypes.c_void_p}
+
+
+@functools.cache  # one class per struct: ctypes refuses a nested struct of an equal but distinct class
+def ctypes_struct(struct: kernels.Struct) -> type[ctypes.Structure]:
+    """A ctypes twin of a parameter struct, field by field from its description in kernels.py."""
+    fields = [(f, _CTYPES[t] if t in _CTYPES else ctypes_struct(kernels.STRUCTS[t])) for f, t in struct.fields]
+    return type(struct.name, (ctypes.Structure,), {"_fields_": fields})
+
+
+def ctypes_params(struct: kernels.Struct, values: dict) -> ctypes.Structure:
+    """A parameter struct filled from a KernelCall's values; pointers (constant arrays by name) left NULL."""
+    def value(t: str, v):
+        if t in (kernels.P_I32, kernels.P_I8):
+            return None
+        if t == kernels.I32X4:
+            return (ctypes.c_int32 * 4)(*v)
+        if t in kernels.STRUCTS:
+            sub = kernels.STRUCTS[t]
+            return ctypes_params(sub, v if isinstance(v, dict) else dict(zip(sub.names, v)))
+        return v
+    return ctypes_struct(struct)(**{f: value(t, values[f]) for f, t in struct.fields})
 
 
 def build(gen: GeneratedModel, workdir: Path, dsp: bool) -> ctypes.CDLL:
@@ -22,9 +59,9 @@ def build(gen: GeneratedModel, workdir: Path, dsp: bool) -> ctypes.CDLL:
     model_c = workdir / "model.c"
     model_c.write_text(gen.source)
     lib = workdir / "libmodel.so"
-    sources = sorted((FIRMWARE_DIR / "kernels").glob("*.c")) + [model_c]
+    sources = kernel_sources(dsp) + [model_c]
     subprocess.run(["cc", "-shared", "-fPIC", "-O1", "-std=c11", "-Wall", "-Werror",
-                    *(["-DEK_KERNELS_DSP"] if dsp else []), f"-I{FIRMWARE_DIR / 'include'}",
+                    f"-DEK_KERNELS_VARIANT={kernels.variant_id(dsp)}", f"-I{FIRMWARE_DIR / 'include'}",
                     *map(str, sources), "-o", str(lib)], check=True)
     return ctypes.CDLL(str(lib))
 
@@ -32,14 +69,15 @@ def build(gen: GeneratedModel, workdir: Path, dsp: bool) -> ctypes.CDLL:
 def run(lib: ctypes.CDLL, gen: GeneratedModel, samples: np.ndarray) -> np.ndarray:
     """int8 samples (N, *input shape[1:]) -> int8 outputs (N, *output shape[1:])."""
     assert lib.ek_model_prepare() == 0
-    arena = (ctypes.c_int8 * max(gen.plan.arena_bytes, 8)).in_dll(lib, "ek_arena")
+    plan = gen.plan
+    arena = (ctypes.c_int8 * max(plan.arena.arena_bytes, 8)).in_dll(lib, "ek_arena")
     base = ctypes.addressof(arena)
-    i_off, i_n = gen.input_spec["offset"], gen.input_spec["bytes"]
-    o_off, o_n = gen.output_spec["offset"], gen.output_spec["bytes"]
+    i_off, i_n = plan.input_spec["offset"], plan.input_spec["bytes"]
+    o_off, o_n = plan.output_spec["offset"], plan.output_spec["bytes"]
     outs = []
     for x in np.ascontiguousarray(samples, dtype=np.int8):
         assert x.nbytes == i_n
         ctypes.memmove(base + i_off, x.ctypes.data, i_n)
         assert lib.ek_model_eval() == 0
         outs.append(np.frombuffer(ctypes.string_at(base + o_off, o_n), np.int8).copy())
-    return np.stack(outs).reshape((len(samples), *gen.output_spec["shape"][1:]))
+    return np.stack(outs).reshape((len(samples), *plan.output_spec["shape"][1:]))

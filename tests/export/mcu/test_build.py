@@ -29,7 +29,7 @@ def test_config_comes_from_the_profile():
     cfg = build_config(load_profile("emu-cortex-m7"))
     assert (cfg.mcpu, cfg.fpu, cfg.float_abi, cfg.dsp) == ("cortex-m7", "fpv5-sp-d16", "hard", True)
     assert cfg.flash_origin == 0 and cfg.flash_bytes == 1 << 20 and cfg.ram_bytes == 320 * 1024  # QEMU map, STM32 sizes
-    assert "-mcpu=cortex-m7" in cfg.cflags() and "-DEK_KERNELS_DSP" in cfg.cflags()
+    assert "-mcpu=cortex-m7" in cfg.cflags() and "-DEK_KERNELS_VARIANT=1" in cfg.cflags()
     assert load_profile("stm32f746").firmware.flash_origin == 0x08000000  # the real part's map stays in its profile
 
 

@@ -34,8 +34,9 @@ def test_elementwise_model_bit_exact_on_host(tmp_path, dsp):
     model = tb.elementwise_model(tmp_path / "ew.tflite")
     gen, expected = _host_equals_tflm(tmp_path, model, tb.ELEMENTWISE_INPUT, dsp)
     assert {"ek_add_s8", "ek_sub_s8", "ek_mul_s8", "ek_lut_s8", "ek_concat_s8", "ek_slice_s8"} <= \
-        {c.kernel for c in gen.calls}
-    assert all(c.params["input1_table"] != "NULL" for c in gen.calls if c.kernel in ("ek_add_s8", "ek_sub_s8"))
+        {c.kernel.name for c in gen.plan.calls}
+    assert all(c.params["input1_table"] is not None for c in gen.plan.calls
+               if c.kernel.name in ("ek_add_s8", "ek_sub_s8"))
     assert len(np.unique(expected)) > 40
 
 
@@ -49,23 +50,20 @@ def test_add_sub_without_tables_bit_exact(tmp_path):
     m = tb.binary(b, "SUB", tb.const(b, [1, 4, 1, 1], 0.03, -2), a, shape, 0.07, -5, S.ActivationFunctionType.RELU)
     out = tb.binary(b, "ADD", m, x, shape, 0.09, 2)
     gen, _ = _host_equals_tflm(tmp_path, b.save(tmp_path / "small.tflite", [x], [out]), shape, dsp=False, n=64)
-    assert all(c.params["input1_table"] == "NULL" for c in gen.calls)
+    assert all(c.params["input1_table"] is None for c in gen.plan.calls)
 
 
 def test_binary_shape_merges_dimensions():
     same = binary_shape((1, 6, 5, 8), (1, 6, 5, 8), (1, 6, 5, 8))
     assert same["broadcast"] == 0 and same["size"] == 240
     vec = binary_shape((1, 6, 5, 8), (8,), (1, 6, 5, 8))  # per-channel: H and W merge into one loop
-    assert (vec["shape"], vec["stride1"], vec["stride2"]) == ("{1, 1, 30, 8}", "{0, 0, 8, 1}", "{0, 0, 0, 1}")
+    assert (vec["shape"], vec["stride1"], vec["stride2"]) == ((1, 1, 30, 8), (0, 0, 8, 1), (0, 0, 0, 1))
     scalar = binary_shape((), (1, 6, 5, 8), (1, 6, 5, 8))
-    assert (scalar["shape"], scalar["stride1"], scalar["stride2"]) == ("{1, 1, 1, 240}", "{0, 0, 0, 0}",
-                                                                       "{0, 0, 0, 1}")
+    assert (scalar["shape"], scalar["stride1"], scalar["stride2"]) == ((1, 1, 1, 240), (0, 0, 0, 0), (0, 0, 0, 1))
     outer = binary_shape((1, 1, 1, 8), (1, 6, 5, 1), (1, 6, 5, 8))
-    assert (outer["shape"], outer["stride1"], outer["stride2"]) == ("{1, 1, 30, 8}", "{0, 0, 0, 1}",
-                                                                    "{0, 0, 1, 0}")
+    assert (outer["shape"], outer["stride1"], outer["stride2"]) == ((1, 1, 30, 8), (0, 0, 0, 1), (0, 0, 1, 0))
     five = binary_shape((2, 3, 1, 1, 4), (2, 3, 5, 7, 4), (2, 3, 5, 7, 4))  # rank 5 that fits 4 loops
-    assert (five["shape"], five["stride1"], five["stride2"]) == ("{1, 6, 35, 4}", "{0, 4, 0, 1}",
-                                                                 "{0, 140, 4, 1}")
+    assert (five["shape"], five["stride1"], five["stride2"]) == ((1, 6, 35, 4), (0, 4, 0, 1), (0, 140, 4, 1))
     with pytest.raises(UnsupportedError):
         binary_shape((2, 1, 2, 1, 2), (1, 2, 1, 2, 1), (2, 2, 2, 2, 2))  # 5 alternating groups
     with pytest.raises(UnsupportedError):
@@ -161,7 +159,7 @@ def test_concatenation_requantizes_like_quantize_ops(tmp_path):
         return b.save(path, [x], [out])
     mixed, explicit = model(tmp_path / "mixed.tflite", False), model(tmp_path / "explicit.tflite", True)
     gen = generate(mixed, dsp=False)
-    assert gen.calls[-1].params["tables"] != "NULL"
+    assert gen.plan.calls[-1].params["tables"] is not None
     x = _samples((1, 4, 4, 3))
     got = host_run.run(host_run.build(gen, tmp_path / "h", False), gen, x)
     assert np.array_equal(got, tflm.run_int8(explicit, x))

@@ -29,19 +29,19 @@ def _host_equals_tflm(tmp_path, model, input_shape, dsp, n=16):
 def test_pad_folded_into_conv_emits_no_pad_kernel(tmp_path):
     model = tb.pad_model(tmp_path / "pad.tflite")
     gen = generate(model, dsp=False)
-    assert gen.ops["PAD"] + gen.ops["PADV2"] == 4 and gen.folded_pads == 2
-    kernels = [c.kernel for c in gen.calls]
+    assert gen.plan.ops["PAD"] + gen.plan.ops["PADV2"] == 4 and gen.plan.folded_pads == 2
+    kernels = [c.kernel.name for c in gen.plan.calls]
     assert kernels == ["ek_conv2d_s8", "ek_depthwise_conv2d_s8", "ek_pad_s8", "ek_conv2d_s8", "ek_pad_s8",
                        "ek_conv2d_s8"]
     graph = load_graph(model)
-    first = gen.calls[0]
+    first = gen.plan.calls[0]
     assert first.inputs == [graph.inputs[0]]  # the convolution reads the unpadded model input
     # DS-CNN's first layer: 10x4 /2 on 49x10, TF 'SAME' written as an explicit asymmetric PAD (4, 5) (1, 1)
     assert {k: first.params[k] for k in ("pad_top", "pad_bottom", "pad_left", "pad_right")} == \
         {"pad_top": 4, "pad_bottom": 5, "pad_left": 1, "pad_right": 1}
-    dw = gen.calls[1].params  # PADV2 (1, 0) (0, 2) on top of the depthwise's own SAME padding (1, 1)
+    dw = gen.plan.calls[1].params  # PADV2 (1, 0) (0, 2) on top of the depthwise's own SAME padding (1, 1)
     assert (dw["pad_top"], dw["pad_bottom"], dw["pad_left"], dw["pad_right"]) == (2, 1, 1, 3)
-    assert len(re.findall(r"ek_pad_s8\(", gen.source)) == 2  # only the two PADs that cannot fold
+    assert len(re.findall(r"ek_pad_s8_eval\(", gen.source)) == 2  # only the two PADs that cannot fold
 
 
 @needs_cc
@@ -119,9 +119,9 @@ def test_pad_between_inverse_transposes_becomes_a_folded_pad(tmp_path, requantiz
     converter may put after the PAD moves before it, and the PAD folds into the convolution."""
     model = _transposed_pad_model(tmp_path, [[0, 0], [0, 0], [0, 1], [1, 2]], requantize=requantize)
     gen, _ = _host_equals_tflm(tmp_path, model, (1, 6, 5, 4), dsp=True)
-    assert (gen.removed_transposes, gen.folded_pads) == (2, 1)
-    assert [c.kernel for c in gen.calls] == ["ek_lut_s8"] * requantize + ["ek_conv2d_s8"]
-    p = gen.calls[-1].params
+    assert (gen.plan.removed_transposes, gen.plan.folded_pads) == (2, 1)
+    assert [c.kernel.name for c in gen.plan.calls] == ["ek_lut_s8"] * requantize + ["ek_conv2d_s8_dsp"]
+    p = gen.plan.calls[-1].params
     assert (p["pad_top"], p["pad_bottom"], p["pad_left"], p["pad_right"]) == (0, 1, 1, 2)
 
 
@@ -129,8 +129,9 @@ def test_pad_between_inverse_transposes_becomes_a_folded_pad(tmp_path, requantiz
 def test_transposes_that_do_not_cancel_become_one(tmp_path):
     model = _transposed_pad_model(tmp_path, [[0, 0], [0, 0], [0, 1], [1, 2]], back=(0, 1, 3, 2))
     gen, _ = _host_equals_tflm(tmp_path, model, (1, 6, 5, 4), dsp=False)
-    assert gen.removed_transposes == 1
-    assert [c.kernel for c in gen.calls] == ["ek_transpose_s8", "ek_pad_s8"]  # the PAD last: it is the output
+    assert gen.plan.removed_transposes == 1
+    # the PAD last: it is the output
+    assert [c.kernel.name for c in gen.plan.calls] == ["ek_transpose_s8", "ek_pad_s8"]
 
 
 @needs_cc
@@ -142,7 +143,7 @@ def test_pad_stays_before_a_table_that_moves_the_pad_value(tmp_path):
     s = tb.unary(b, "LOGISTIC", p, [1, 7, 7, 4], 1 / 256, -128)
     y = tb.conv(b, s, 4, [1, 5, 5, 3], 3, 1, S.Padding.VALID, 0.04, 1)
     gen, _ = _host_equals_tflm(tmp_path, b.save(tmp_path / "l.tflite", [x], [y]), (1, 5, 5, 4), dsp=False)
-    assert [c.kernel for c in gen.calls] == ["ek_pad_s8", "ek_lut_s8", "ek_conv2d_s8"]
+    assert [c.kernel.name for c in gen.plan.calls] == ["ek_pad_s8", "ek_lut_s8", "ek_conv2d_s8"]
 
 
 @needs_cc
@@ -159,8 +160,8 @@ def test_pad_of_a_one_channel_nchw_input_folds_through_the_reshape(tmp_path):
          *tb.depthwise_options(S.Padding.VALID, 2, 8, S.ActivationFunctionType.RELU))
     gen, _ = _host_equals_tflm(tmp_path, b.save(tmp_path / "kws.tflite", [x], [y]), (1, 1, 49, 10), dsp=True)
     # a one-input-channel depthwise conv is lowered as a regular conv (the optimised conv kernel runs it)
-    assert gen.folded_pads == 1 and [c.kernel for c in gen.calls] == ["ek_conv2d_s8"]
-    p = gen.calls[0].params
+    assert gen.plan.folded_pads == 1 and [c.kernel.name for c in gen.plan.calls] == ["ek_conv2d_s8_dsp"]
+    p = gen.plan.calls[0].params
     assert (p["pad_top"], p["pad_bottom"], p["pad_left"], p["pad_right"]) == (4, 5, 1, 1)
 
 
@@ -174,6 +175,7 @@ def test_pad_of_a_channels_first_input_moves_below_the_transpose_and_folds(tmp_p
     b.op(S.BuiltinOperator.TRANSPOSE, [p, tb.ints(b, [0, 2, 3, 1])], [t])
     y = tb.conv(b, t, 3, [1, 4, 4, 8], 3, 2, S.Padding.VALID, 0.02, -128, S.ActivationFunctionType.RELU6)
     gen, _ = _host_equals_tflm(tmp_path, b.save(tmp_path / "vww.tflite", [x], [y]), (1, 3, 9, 8), dsp=True)
-    assert gen.folded_pads == 1 and [c.kernel for c in gen.calls] == ["ek_transpose_s8", "ek_conv2d_s8"]
-    p = gen.calls[1].params
+    assert gen.plan.folded_pads == 1
+    assert [c.kernel.name for c in gen.plan.calls] == ["ek_transpose_s8", "ek_conv2d_s8_dsp"]
+    p = gen.plan.calls[1].params
     assert (p["pad_top"], p["pad_bottom"], p["pad_left"], p["pad_right"]) == (0, 1, 1, 0)

@@ -20,11 +20,11 @@ def test_padnet_pad_folds_and_runs_bit_exact(tmp_path):
     path = tmp_path / "padnet.tflite"
     export_tflite(model, example, path, int8=True, int8_io=True, per_channel=True, calibration=calibration)
     gen = generate(path, dsp=True)
-    assert gen.ops.get("PAD") == 1 and gen.folded_pads == 1 and gen.removed_transposes == 2
-    kernels = [c.kernel for c in gen.calls]
+    assert gen.plan.ops.get("PAD") == 1 and gen.plan.folded_pads == 1 and gen.plan.removed_transposes == 2
+    kernels = [c.kernel.name for c in gen.plan.calls]
     assert "ek_pad_s8" not in kernels and kernels.count("ek_transpose_s8") == 1  # the one before the flatten
-    assert "ek_add_s8" in kernels and any(c.params.get("shape", "").startswith("{.broadcast = 1")
-                                          for c in gen.calls if c.kernel == "ek_add_s8")
+    assert "ek_add_s8" in kernels and any(c.params["shape"]["broadcast"] == 1
+                                          for c in gen.plan.calls if c.kernel.name == "ek_add_s8")
     x = np.random.default_rng(1).integers(-128, 128, (16, 1, 12, 10)).astype(np.int8)
     got = host_run.run(host_run.build(gen, tmp_path / "host", True), gen, x)
     assert np.array_equal(got, tflm.run_int8(path, x))

@@ -1,5 +1,6 @@
 /* SIMD helpers for cores with the DSP extension (Cortex-M4/M7/M33/M55): two 16-bit MACs per SMLAD.
- * Inline asm rather than ACLE so SXTB16 can take its free ROR #8 (gcc emits a separate ROR otherwise). */
+ * Inline asm rather than ACLE so SXTB16 can take its free ROR #8 (gcc emits a separate ROR otherwise).
+ * Private to the DSP kernels of this folder (#include "ek_dsp.h" finds it next to them). */
 #ifndef EK_DSP_H
 #define EK_DSP_H
 

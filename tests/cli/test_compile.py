@@ -1,4 +1,4 @@
-"""Exit codes and one-line errors of the real command."""
+"""`edgekit compile`: one-line errors for bad input, nothing written."""
 import json
 
 import numpy as np
@@ -6,35 +6,8 @@ import pytest
 import torch
 
 from edgekit.models.digits import DigitsCNN
+from tests.cli.helpers import assert_one_line_error
 from tests.helpers import run_cli
-
-
-def assert_one_line_error(result, code, text):
-    assert result.returncode == code, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and text in lines[0], result.stderr
-    assert "Traceback" not in result.stderr
-
-
-def test_targets_list_json():
-    result = run_cli("targets", "list", "--json")
-    assert result.returncode == 0
-    names = {p["name"] for p in json.loads(result.stdout)}
-    assert {"pixel8", "rpi4", "stm32f746", "emu-phone"} <= names
-
-
-def test_targets_show_human():
-    result = run_cli("targets", "show", "stm32f746")
-    assert result.returncode == 0 and "cortex-m7" in result.stdout
-
-
-def test_unknown_target(tmp_path):
-    assert_one_line_error(run_cli("targets", "show", "pixel99"), 1, "unknown target 'pixel99'")
-
-
-def test_usage_error_exit_2():
-    result = run_cli("compile")
-    assert result.returncode == 2 and "Missing argument" in result.stderr
 
 
 def test_missing_model_file(tmp_path):
@@ -78,11 +51,12 @@ def test_target_without_an_exporter(tmp_path):
     assert_one_line_error(result, 1, "no exporter supports target 'onnx-box'")
 
 
-def test_debug_env_shows_traceback(tmp_path):
-    result = run_cli("compile", tmp_path / "nope.pt2", "-t", "emu-phone", "-o", tmp_path / "o",
-                     env={"EDGEKIT_DEBUG": "1"})
-    assert result.returncode == 1 and "Traceback" in result.stderr
-
-
-def test_bench_on_non_artifact(tmp_path):
-    assert_one_line_error(run_cli("bench", tmp_path, "-t", "emu-phone"), 1, "not an artifact directory")
+@pytest.mark.runtime
+def test_float_io_gives_an_int8_tflite_with_float_boundary(tmp_path, digits_npz):
+    train, _ = digits_npz
+    result = run_cli("compile", "examples/digits_cnn.py:build", "-t", "rpi4", "-q", "int8", "--calibration", train,
+                     "--float-io", "-o", tmp_path / "a", "--json")
+    assert result.returncode == 0, result.stderr[-2000:]
+    export = json.loads(result.stdout)["export"]
+    assert export["int8"] and export["int8_io"] is False
+    assert export["inputs"][0]["dtype"] == "float32" and export["operators"]["QUANTIZE"] >= 1

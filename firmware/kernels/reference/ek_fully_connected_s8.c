@@ -13,12 +13,12 @@ ek_status ek_fully_connected_s8_prepare(const ek_fc_params *p, size_t scratch_by
     return EK_OK;
 }
 
-int32_t ek_fully_connected_s8_ref_scratch_bytes(const ek_fc_params *p) {
+int32_t ek_fully_connected_s8_scratch_bytes(const ek_fc_params *p) {
     (void)p;
     return 0;
 }
 
-ek_status ek_fully_connected_s8_ref(const ek_fc_params *p, const int8_t *input, int8_t *output, void *scratch) {
+ek_status ek_fully_connected_s8_eval(const ek_fc_params *p, const int8_t *input, int8_t *output, void *scratch) {
     (void)scratch;
     const int32_t depth = p->in_features;
     for (int32_t b = 0; b < p->batches; ++b) {

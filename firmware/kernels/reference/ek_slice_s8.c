@@ -3,7 +3,7 @@
  * offset and a count and signed step per (up to 4) dimension; this is then a strided gather. */
 #include "ek_kernels.h"
 
-ek_status ek_slice_s8_prepare(const ek_slice_params *p) {
+ek_status ek_slice_s8_prepare(const ek_slice_params *p, size_t scratch_bytes) {
     int32_t lo = p->offset, hi = p->offset;  /* the smallest and largest index read */
     for (int32_t k = 0; k < 4; ++k) {
         if (p->count[k] <= 0) {
@@ -19,10 +19,19 @@ ek_status ek_slice_s8_prepare(const ek_slice_params *p) {
     if (lo < 0 || hi >= p->input_size) {
         return EK_E_BAD_PARAMS;
     }
+    if (scratch_bytes < (size_t)ek_slice_s8_scratch_bytes(p)) {
+        return EK_E_SCRATCH;
+    }
     return EK_OK;
 }
 
-ek_status ek_slice_s8(const ek_slice_params *p, const int8_t *input, int8_t *output) {
+int32_t ek_slice_s8_scratch_bytes(const ek_slice_params *p) {
+    (void)p;
+    return 0;
+}
+
+ek_status ek_slice_s8_eval(const ek_slice_params *p, const int8_t *input, int8_t *output, void *scratch) {
+    (void)scratch;
     const int32_t *n = p->count, *s = p->step;
     for (int32_t a = 0; a < n[0]; ++a) {
         for (int32_t b = 0; b < n[1]; ++b) {

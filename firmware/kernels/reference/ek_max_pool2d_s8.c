@@ -2,16 +2,23 @@
 #include "ek_fixedpoint.h"
 #include "ek_kernels.h"
 
-ek_status ek_max_pool2d_s8_prepare(const ek_pool_params *p) {
-    if (p->input.n != p->output.n || p->input.c != p->output.c || p->filter_h <= 0 || p->filter_w <= 0 ||
-        p->stride_h <= 0 || p->stride_w <= 0 || p->pad_h < 0 || p->pad_w < 0 || p->act_min > p->act_max ||
-        p->output.h <= 0 || p->output.w <= 0) {
+ek_status ek_max_pool2d_s8_prepare(const ek_pool_params *p, size_t scratch_bytes) {
+    if (!ek_pool_geometry_valid(p)) {
         return EK_E_BAD_PARAMS;
+    }
+    if (scratch_bytes < (size_t)ek_max_pool2d_s8_scratch_bytes(p)) {
+        return EK_E_SCRATCH;
     }
     return EK_OK;
 }
 
-ek_status ek_max_pool2d_s8(const ek_pool_params *p, const int8_t *input, int8_t *output) {
+int32_t ek_max_pool2d_s8_scratch_bytes(const ek_pool_params *p) {
+    (void)p;
+    return 0;
+}
+
+ek_status ek_max_pool2d_s8_eval(const ek_pool_params *p, const int8_t *input, int8_t *output, void *scratch) {
+    (void)scratch;
     const ek_dims in = p->input, out = p->output;
     for (int32_t b = 0; b < out.n; ++b) {
         for (int32_t oy = 0; oy < out.h; ++oy) {

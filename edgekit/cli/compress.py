@@ -10,57 +10,12 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import click
 from rich.table import Table
 
-
-def _fmt_bytes(n: int) -> str:
-    return f"{n / 1024:,.1f} KiB"
-
-
-def steps_table(reports: list[dict[str, Any]], title: str) -> Table:
-    """Before -> after for every step: parameters (non-zero), MACs, size (dense / sparse) and quality."""
-    table = Table(title=title)
-    metric = reports[0]["quality_metric"].replace("_", " ") if reports else "quality"
-    for col in ("step", "params (non-zero)", "MACs", "size dense / sparse", metric, "s"):
-        table.add_column(col)
-    for r in reports:
-        b, a, q = r["before"], r["after"], r["quality_metric"]
-        table.add_row(
-            f"{r['step']}. {r['method']}",
-            f"{b['nonzero_params']:,} -> {a['nonzero_params']:,}",
-            f"{b['macs']:,} -> {a['macs']:,}",
-            f"{_fmt_bytes(b['bytes'])} / {_fmt_bytes(b['sparse_bytes'])} -> "
-            f"{_fmt_bytes(a['bytes'])} / {_fmt_bytes(a['sparse_bytes'])}",
-            f"{b[q]:.4f} -> {a[q]:.4f}",
-            f"{r['seconds']:.1f}")
-    return table
-
-
-def _write_atomically(files: dict[Path, Any]) -> None:
-    """Write every file (callable(path) writing it) to a temporary sibling, then rename all into place."""
-    staged = []
-    try:
-        for dst, write in files.items():
-            fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", dir=dst.parent)
-            os.close(fd)
-            staged.append((Path(tmp), dst))
-            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; the user's umask decides, as for any file
-            write(Path(tmp))
-        for tmp, dst in staged:
-            os.replace(tmp, dst)
-    except BaseException:
-        for tmp, _ in staged:
-            tmp.unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+from .output import out, print_json, progress_bars
 
 
 @click.command("compress")
@@ -79,14 +34,13 @@ def compress_cmd(model: str, recipe_path: str, output: str, calibration: str | N
     """Apply a recipe to MODEL (.pt2 or file.py:factory); write OUTPUT (.pt2) and a JSON step report."""
     import torch
 
-    from . import __version__
-    from .cli import _print_json, out, progress_bars
-    from .compress import CompressionContext
-    from .compress.finetune import eval_mode
-    from .compress.steps import apply_steps
-    from .errors import InputError, UnsupportedError
-    from .modelio import load_data, load_model
-    from .recipe import load_recipe
+    from .. import __version__
+    from ..compress import CompressionContext
+    from ..compress.finetune import eval_mode
+    from ..compress.steps import apply_steps
+    from ..errors import InputError, UnsupportedError
+    from ..modelio import load_data, load_model
+    from ..recipe import load_recipe
 
     out_path = Path(output)
     if out_path.suffix != ".pt2":
@@ -121,6 +75,53 @@ def compress_cmd(model: str, recipe_path: str, output: str, calibration: str | N
     _write_atomically({out_path: lambda p: torch.export.save(program, p),
                        report_path: lambda p: p.write_text(json.dumps(report, indent=2) + "\n")})
     if as_json:
-        _print_json(report)
+        print_json(report)
         return
     out.print(steps_table(reports, f"edgekit compress: {out_path} (report {report_path})"))
+
+
+def steps_table(reports: list[dict[str, Any]], title: str) -> Table:
+    """Before -> after for every step: parameters (non-zero), MACs, size (dense / sparse) and quality."""
+    table = Table(title=title)
+    metric = reports[0]["quality_metric"].replace("_", " ") if reports else "quality"
+    for col in ("step", "params (non-zero)", "MACs", "size dense / sparse", metric, "s"):
+        table.add_column(col)
+    for r in reports:
+        b, a, q = r["before"], r["after"], r["quality_metric"]
+        table.add_row(
+            f"{r['step']}. {r['method']}",
+            f"{b['nonzero_params']:,} -> {a['nonzero_params']:,}",
+            f"{b['macs']:,} -> {a['macs']:,}",
+            f"{_fmt_bytes(b['bytes'])} / {_fmt_bytes(b['sparse_bytes'])} -> "
+            f"{_fmt_bytes(a['bytes'])} / {_fmt_bytes(a['sparse_bytes'])}",
+            f"{b[q]:.4f} -> {a[q]:.4f}",
+            f"{r['seconds']:.1f}")
+    return table
+
+
+def _fmt_bytes(n: int) -> str:
+    return f"{n / 1024:,.1f} KiB"
+
+
+def _write_atomically(files: dict[Path, Callable[[Path], Any]]) -> None:
+    """Write every file (callable(path) writing it) to a temporary sibling, then rename all into place."""
+    staged = []
+    try:
+        for dst, write in files.items():
+            fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", dir=dst.parent)
+            os.close(fd)
+            staged.append((Path(tmp), dst))
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; the user's umask decides, as for any file
+            write(Path(tmp))
+        for tmp, dst in staged:
+            os.replace(tmp, dst)
+    except BaseException:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)  # the only way to read it is to set it; set it straight back
+    os.umask(mask)
+    return mask

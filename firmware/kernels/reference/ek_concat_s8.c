@@ -6,7 +6,7 @@
 
 #include "ek_kernels.h"
 
-ek_status ek_concat_s8_prepare(const ek_concat_params *p) {
+ek_status ek_concat_s8_prepare(const ek_concat_params *p, size_t scratch_bytes) {
     if (p->inputs <= 0 || p->inputs > EK_CONCAT_MAX_INPUTS || p->outer <= 0 || p->inner == NULL ||
         p->table == NULL) {
         return EK_E_BAD_PARAMS;
@@ -16,10 +16,19 @@ ek_status ek_concat_s8_prepare(const ek_concat_params *p) {
             return EK_E_BAD_PARAMS;
         }
     }
+    if (scratch_bytes < (size_t)ek_concat_s8_scratch_bytes(p)) {
+        return EK_E_SCRATCH;
+    }
     return EK_OK;
 }
 
-ek_status ek_concat_s8(const ek_concat_params *p, const int8_t *const *inputs, int8_t *output) {
+int32_t ek_concat_s8_scratch_bytes(const ek_concat_params *p) {
+    (void)p;
+    return 0;
+}
+
+ek_status ek_concat_s8_eval(const ek_concat_params *p, const int8_t *const *inputs, int8_t *output, void *scratch) {
+    (void)scratch;
     int32_t row = 0;  /* elements per outer step of the output */
     for (int32_t k = 0; k < p->inputs; ++k) {
         row += p->inner[k];

@@ -18,7 +18,7 @@ int32_t ek_mean_s8_scratch_bytes(const ek_mean_params *p) {
     return 0;  /* sums are kept per channel in a register: no temp_sum array needed */
 }
 
-ek_status ek_mean_s8(const ek_mean_params *p, const int8_t *input, int8_t *output, void *scratch) {
+ek_status ek_mean_s8_eval(const ek_mean_params *p, const int8_t *input, int8_t *output, void *scratch) {
     (void)scratch;
     const ek_dims in = p->input;
     const int32_t count = in.h * in.w;

@@ -1,14 +1,31 @@
-/* FULLY_CONNECTED int8, optimised for the DSP extension; bit-exact with ek_fully_connected_s8_ref.
+/* FULLY_CONNECTED int8, optimised for the DSP extension; bit-exact with the reference kernel
+ * (ek_fully_connected_s8_eval).
  *
  * The input (plus its offset) is widened once into scratch as int16 pairs in SXTB16 order ((x0,x2),(x1,x3) per
  * group of 4). Weights come packed (ek_fully_connected_s8_dsp_pack, mirrored on the host) so that one pointer
  * walks four rows at once: per block of 4 rows, for each group of 4 features, 4 bytes of each row in turn, then
  * each row's last in_features % 4 bytes; rows beyond a multiple of 4 stay in plain row order at the end. One
  * group of 16 MACs is then 3 LDRD, 8 SXTB16 and 8 SMLAD. Sums are the reference's exactly (same products, same
- * wrapping int32 accumulation). */
+ * wrapping int32 accumulation). The packed weights are read with LDRD: 4-byte aligned (prepare checks), as is
+ * the scratch (the host plans it 8-aligned). */
 #include "ek_dsp.h"
 #include "ek_fixedpoint.h"
 #include "ek_kernels.h"
+
+/* The reference kernel's rules, this kernel's scratch, and aligned packed weights. */
+ek_status ek_fully_connected_s8_dsp_prepare(const ek_fc_params *p, size_t scratch_bytes) {
+    const ek_status s = ek_fully_connected_s8_prepare(p, scratch_bytes);
+    if (s != EK_OK) {
+        return s;
+    }
+    if (((uintptr_t)p->weights & 3u) != 0) {
+        return EK_E_BAD_PARAMS;
+    }
+    if (scratch_bytes < (size_t)ek_fully_connected_s8_dsp_scratch_bytes(p)) {
+        return EK_E_SCRATCH;
+    }
+    return EK_OK;
+}
 
 int32_t ek_fully_connected_s8_dsp_scratch_bytes(const ek_fc_params *p) {
     return (p->in_features / 4) * 4 * 2;
@@ -48,7 +65,8 @@ static inline int8_t finish(const ek_fc_params *p, int32_t acc, int32_t o) {
 
 #if defined(__ARM_FEATURE_DSP)
 
-ek_status ek_fully_connected_s8_dsp(const ek_fc_params *p, const int8_t *input, int8_t *output, void *scratch) {
+ek_status ek_fully_connected_s8_dsp_eval(const ek_fc_params *p, const int8_t *input, int8_t *output,
+                                         void *scratch) {
     const int32_t depth = p->in_features, groups = depth / 4, tail = depth % 4, out_n = p->out_features;
     const uint32_t offset2 = ((uint32_t)p->input_offset & 0xFFFFu) | ((uint32_t)p->input_offset << 16);
     uint32_t *col = (uint32_t *)scratch;
@@ -114,7 +132,8 @@ ek_status ek_fully_connected_s8_dsp(const ek_fc_params *p, const int8_t *input, 
 #else
 
 /* No DSP extension on this core: the same packed weights, plain C. */
-ek_status ek_fully_connected_s8_dsp(const ek_fc_params *p, const int8_t *input, int8_t *output, void *scratch) {
+ek_status ek_fully_connected_s8_dsp_eval(const ek_fc_params *p, const int8_t *input, int8_t *output,
+                                         void *scratch) {
     (void)scratch;
     const int32_t depth = p->in_features, groups = depth / 4, tail = depth % 4;
     for (int32_t b = 0; b < p->batches; ++b) {

@@ -3,14 +3,23 @@
  * result is that arithmetic's, bit for bit, at one load per element. */
 #include "ek_kernels.h"
 
-ek_status ek_lut_s8_prepare(const ek_lut_params *p) {
+ek_status ek_lut_s8_prepare(const ek_lut_params *p, size_t scratch_bytes) {
     if (p->size <= 0 || p->table == NULL) {
         return EK_E_BAD_PARAMS;
+    }
+    if (scratch_bytes < (size_t)ek_lut_s8_scratch_bytes(p)) {
+        return EK_E_SCRATCH;
     }
     return EK_OK;
 }
 
-ek_status ek_lut_s8(const ek_lut_params *p, const int8_t *input, int8_t *output) {
+int32_t ek_lut_s8_scratch_bytes(const ek_lut_params *p) {
+    (void)p;
+    return 0;
+}
+
+ek_status ek_lut_s8_eval(const ek_lut_params *p, const int8_t *input, int8_t *output, void *scratch) {
+    (void)scratch;
     const int8_t *table = p->table + 128;  /* indexed by the signed value */
     const int32_t n = p->size;
     int32_t i = 0;

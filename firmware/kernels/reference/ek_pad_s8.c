@@ -5,7 +5,7 @@
 
 #include "ek_kernels.h"
 
-ek_status ek_pad_s8_prepare(const ek_pad_params *p) {
+ek_status ek_pad_s8_prepare(const ek_pad_params *p, size_t scratch_bytes) {
     for (int32_t i = 0; i < 4; ++i) {
         if (p->in_shape[i] <= 0 || p->before[i] < 0 || p->after[i] < 0) {
             return EK_E_BAD_PARAMS;
@@ -14,10 +14,19 @@ ek_status ek_pad_s8_prepare(const ek_pad_params *p) {
     if (p->value < INT8_MIN || p->value > INT8_MAX) {
         return EK_E_BAD_PARAMS;
     }
+    if (scratch_bytes < (size_t)ek_pad_s8_scratch_bytes(p)) {
+        return EK_E_SCRATCH;
+    }
     return EK_OK;
 }
 
-ek_status ek_pad_s8(const ek_pad_params *p, const int8_t *input, int8_t *output) {
+int32_t ek_pad_s8_scratch_bytes(const ek_pad_params *p) {
+    (void)p;
+    return 0;
+}
+
+ek_status ek_pad_s8_eval(const ek_pad_params *p, const int8_t *input, int8_t *output, void *scratch) {
+    (void)scratch;
     const int32_t *s = p->in_shape, *lo = p->before, *hi = p->after;
     const int32_t o1 = lo[1] + s[1] + hi[1], o2 = lo[2] + s[2] + hi[2], o3 = lo[3] + s[3] + hi[3];
     const int value = (int8_t)p->value;

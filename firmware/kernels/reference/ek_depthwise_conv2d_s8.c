@@ -3,22 +3,24 @@
 #include "ek_kernels.h"
 
 ek_status ek_depthwise_conv2d_s8_prepare(const ek_conv_params *p, size_t scratch_bytes) {
-    (void)scratch_bytes;
     if (p->input.n != p->output.n || p->depth_multiplier <= 0 || p->filter.n != 1 ||
         p->filter.c != p->output.c || p->output.c != p->input.c * p->depth_multiplier || p->stride_h <= 0 ||
         p->stride_w <= 0 || p->dilation_h <= 0 || p->dilation_w <= 0 || !ek_conv_padding_valid(p) ||
         p->act_min > p->act_max || p->multiplier == NULL || p->shift == NULL || p->weights == NULL) {
         return EK_E_BAD_PARAMS;
     }
+    if (scratch_bytes < (size_t)ek_depthwise_conv2d_s8_scratch_bytes(p)) {
+        return EK_E_SCRATCH;
+    }
     return EK_OK;
 }
 
-int32_t ek_depthwise_conv2d_s8_ref_scratch_bytes(const ek_conv_params *p) {
+int32_t ek_depthwise_conv2d_s8_scratch_bytes(const ek_conv_params *p) {
     (void)p;
     return 0;
 }
 
-ek_status ek_depthwise_conv2d_s8_ref(const ek_conv_params *p, const int8_t *input, int8_t *output, void *scratch) {
+ek_status ek_depthwise_conv2d_s8_eval(const ek_conv_params *p, const int8_t *input, int8_t *output, void *scratch) {
     (void)scratch;
     const ek_dims in = p->input, f = p->filter, out = p->output;
     for (int32_t b = 0; b < out.n; ++b) {

@@ -1,7 +1,7 @@
 /* TRANSPOSE int8 (up to 4 dims): what the LiteRT export of a channels-first model puts before a flatten. */
 #include "ek_kernels.h"
 
-ek_status ek_transpose_s8_prepare(const ek_transpose_params *p) {
+ek_status ek_transpose_s8_prepare(const ek_transpose_params *p, size_t scratch_bytes) {
     int32_t seen = 0;
     for (int32_t i = 0; i < 4; ++i) {
         if (p->in_shape[i] <= 0 || p->perm[i] < 0 || p->perm[i] > 3 || (seen & (1 << p->perm[i]))) {
@@ -9,10 +9,19 @@ ek_status ek_transpose_s8_prepare(const ek_transpose_params *p) {
         }
         seen |= 1 << p->perm[i];
     }
+    if (scratch_bytes < (size_t)ek_transpose_s8_scratch_bytes(p)) {
+        return EK_E_SCRATCH;
+    }
     return EK_OK;
 }
 
-ek_status ek_transpose_s8(const ek_transpose_params *p, const int8_t *input, int8_t *output) {
+int32_t ek_transpose_s8_scratch_bytes(const ek_transpose_params *p) {
+    (void)p;
+    return 0;
+}
+
+ek_status ek_transpose_s8_eval(const ek_transpose_params *p, const int8_t *input, int8_t *output, void *scratch) {
+    (void)scratch;
     const int32_t *s = p->in_shape;
     const int32_t stride[4] = {s[1] * s[2] * s[3], s[2] * s[3], s[3], 1};
     /* output index (o0..o3) reads input along perm: out dim k is in dim perm[k] */

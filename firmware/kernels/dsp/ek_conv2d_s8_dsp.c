@@ -1,4 +1,4 @@
-/* CONV_2D int8, optimised for the DSP extension; bit-exact with ek_conv2d_s8_ref.
+/* CONV_2D int8, optimised for the DSP extension; bit-exact with the reference kernel (ek_conv2d_s8_eval).
  *
  * Two output pixels at a time: im2col writes both columns into scratch as int16 (input + offset; zero where the
  * window lies in the padding, which is what the reference's skipped terms add), interleaved per group of 4
@@ -9,7 +9,8 @@
  * multiple of 4 (kp) with zeros in both the columns and the packed weights; when the depth is a multiple of 4 the
  * columns are built 4 bytes at a time, otherwise value by value (e.g. an RGB input, or DS-CNN's first layer,
  * which litert writes as a depthwise convolution of one input channel that the host turns back into this
- * convolution). Grouped convolutions keep the OHWI order and run the reference kernel. */
+ * convolution). Grouped convolutions keep the OHWI order and run the reference kernel. Packed weights are read
+ * with LDRD, so they must be 4-byte aligned (prepare checks), as must the scratch (the host plans it 8-aligned). */
 #include "ek_dsp.h"
 #include "ek_fixedpoint.h"
 #include "ek_kernels.h"
@@ -21,6 +22,21 @@ static int dsp_applies(const ek_conv_params *p) {
 /* the column length rounded up to whole groups of 4 */
 static inline int32_t padded_k(const ek_conv_params *p) {
     return (p->filter.h * p->filter.w * p->filter.c + 3) & ~3;
+}
+
+/* The reference kernel's rules, this kernel's scratch, and aligned packed weights. */
+ek_status ek_conv2d_s8_dsp_prepare(const ek_conv_params *p, size_t scratch_bytes) {
+    const ek_status s = ek_conv2d_s8_prepare(p, scratch_bytes);
+    if (s != EK_OK) {
+        return s;
+    }
+    if (dsp_applies(p) && ((uintptr_t)p->weights & 3u) != 0) {
+        return EK_E_BAD_PARAMS;
+    }
+    if (scratch_bytes < (size_t)ek_conv2d_s8_dsp_scratch_bytes(p)) {
+        return EK_E_SCRATCH;
+    }
+    return EK_OK;
 }
 
 int32_t ek_conv2d_s8_dsp_scratch_bytes(const ek_conv_params *p) {
@@ -172,9 +188,9 @@ static void matmul(const ek_conv_params *p, const uint32_t *col, int32_t npix, i
     }
 }
 
-ek_status ek_conv2d_s8_dsp(const ek_conv_params *p, const int8_t *input, int8_t *output, void *scratch) {
+ek_status ek_conv2d_s8_dsp_eval(const ek_conv_params *p, const int8_t *input, int8_t *output, void *scratch) {
     if (!dsp_applies(p)) {
-        return ek_conv2d_s8_ref(p, input, output, scratch);
+        return ek_conv2d_s8_eval(p, input, output, scratch);
     }
     const ek_dims out = p->output;
     const int32_t k = padded_k(p), fast = p->input.c % 4 == 0;
@@ -207,9 +223,9 @@ ek_status ek_conv2d_s8_dsp(const ek_conv_params *p, const int8_t *input, int8_t 
 #else
 
 /* No DSP extension on this core: the packed weights, plain C over the same arithmetic. */
-ek_status ek_conv2d_s8_dsp(const ek_conv_params *p, const int8_t *input, int8_t *output, void *scratch) {
+ek_status ek_conv2d_s8_dsp_eval(const ek_conv_params *p, const int8_t *input, int8_t *output, void *scratch) {
     if (!dsp_applies(p)) {
-        return ek_conv2d_s8_ref(p, input, output, scratch);
+        return ek_conv2d_s8_eval(p, input, output, scratch);
     }
     const ek_dims in = p->input, f = p->filter, out = p->output;
     const int32_t kp = padded_k(p);

@@ -1,4 +1,5 @@
-/* DEPTHWISE_CONV_2D int8, optimised for the DSP extension; bit-exact with ek_depthwise_conv2d_s8_ref.
+/* DEPTHWISE_CONV_2D int8, optimised for the DSP extension; bit-exact with the reference kernel
+ * (ek_depthwise_conv2d_s8_eval).
  *
  * Applies with depth multiplier 1 and a depth that is a multiple of 4 (otherwise the weights and bias stay as
  * they are and the reference kernel runs). Four channels at a time: one LDR of the input gives 4 channels of a
@@ -9,7 +10,8 @@
  * The input offset leaves the inner loop: the packed bias is bias + input_offset * (sum of the channel's
  * weights over all taps), so the loop adds w * x only. A tap in the padding then has to add w * (-input_offset),
  * which is what reading the input zero point there does (the reference skips the tap: w * (zp + offset) = 0).
- * Sums are the reference's modulo 2^32, hence equal wherever the reference's int32 sum is defined. */
+ * Sums are the reference's modulo 2^32, hence equal wherever the reference's int32 sum is defined. Where this
+ * path applies, the (folded) bias is always given and the packed weights are read with LDRD: 4-byte aligned. */
 #include "ek_dsp.h"
 #include "ek_fixedpoint.h"
 #include "ek_kernels.h"
@@ -42,6 +44,21 @@ static inline int32_t smlatt(uint32_t a, uint32_t b, int32_t acc) {
 
 static int dsp_applies(const ek_conv_params *p) {
     return p->depth_multiplier == 1 && p->input.c % 4 == 0;
+}
+
+/* The reference kernel's rules; where the DSP path applies, a bias (the folded one) and aligned weights. */
+ek_status ek_depthwise_conv2d_s8_dsp_prepare(const ek_conv_params *p, size_t scratch_bytes) {
+    const ek_status s = ek_depthwise_conv2d_s8_prepare(p, scratch_bytes);
+    if (s != EK_OK) {
+        return s;
+    }
+    if (dsp_applies(p) && (p->bias == NULL || ((uintptr_t)p->weights & 3u) != 0)) {
+        return EK_E_BAD_PARAMS;
+    }
+    if (scratch_bytes < (size_t)ek_depthwise_conv2d_s8_dsp_scratch_bytes(p)) {
+        return EK_E_SCRATCH;
+    }
+    return EK_OK;
 }
 
 int32_t ek_depthwise_conv2d_s8_dsp_scratch_bytes(const ek_conv_params *p) {
@@ -179,9 +196,10 @@ static void pixel_border(const ek_conv_params *p, int32_t b, int32_t iy0, int32_
     }
 }
 
-ek_status ek_depthwise_conv2d_s8_dsp(const ek_conv_params *p, const int8_t *input, int8_t *output, void *scratch) {
+ek_status ek_depthwise_conv2d_s8_dsp_eval(const ek_conv_params *p, const int8_t *input, int8_t *output,
+                                          void *scratch) {
     if (!dsp_applies(p)) {
-        return ek_depthwise_conv2d_s8_ref(p, input, output, scratch);
+        return ek_depthwise_conv2d_s8_eval(p, input, output, scratch);
     }
     const ek_dims in = p->input, f = p->filter, out = p->output;
     const int32_t c = in.c;

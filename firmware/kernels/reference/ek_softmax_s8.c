@@ -72,14 +72,23 @@ static int32_t count_leading_zeros(uint32_t x) {
     return x == 0 ? 32 : __builtin_clz(x);
 }
 
-ek_status ek_softmax_s8_prepare(const ek_softmax_params *p) {
+ek_status ek_softmax_s8_prepare(const ek_softmax_params *p, size_t scratch_bytes) {
     if (p->rows <= 0 || p->depth <= 0 || p->input_left_shift < 0 || p->input_left_shift > 31 || p->diff_min > 0) {
         return EK_E_BAD_PARAMS;
+    }
+    if (scratch_bytes < (size_t)ek_softmax_s8_scratch_bytes(p)) {
+        return EK_E_SCRATCH;
     }
     return EK_OK;
 }
 
-ek_status ek_softmax_s8(const ek_softmax_params *p, const int8_t *input, int8_t *output) {
+int32_t ek_softmax_s8_scratch_bytes(const ek_softmax_params *p) {
+    (void)p;
+    return 0;
+}
+
+ek_status ek_softmax_s8_eval(const ek_softmax_params *p, const int8_t *input, int8_t *output, void *scratch) {
+    (void)scratch;
     for (int32_t r = 0; r < p->rows; ++r) {
         const int8_t *x = input + r * p->depth;
         int8_t *y = output + r * p->depth;

@@ -4,13 +4,21 @@
 #include "ek_fixedpoint.h"
 #include "ek_kernels.h"
 
-ek_status ek_sub_s8_prepare(const ek_add_params *p) {
+ek_status ek_sub_s8_prepare(const ek_add_params *p, size_t scratch_bytes) {
     if (!ek_binary_shape_valid(&p->shape) || p->left_shift < 0 || p->left_shift > 30 || p->input1_shift > 0 ||
         p->input2_shift > 0 || p->output_shift > 0 || p->act_min > p->act_max ||
         (p->input1_table == NULL) != (p->input2_table == NULL)) {
         return EK_E_BAD_PARAMS;
     }
+    if (scratch_bytes < (size_t)ek_sub_s8_scratch_bytes(p)) {
+        return EK_E_SCRATCH;
+    }
     return EK_OK;
+}
+
+int32_t ek_sub_s8_scratch_bytes(const ek_add_params *p) {
+    (void)p;
+    return 0;
 }
 
 static inline int8_t sub_element(const ek_add_params *p, int32_t x, int32_t y) {
@@ -29,7 +37,9 @@ static inline int8_t sub_element_tables(const ek_add_params *p, int32_t x, int32
     return (int8_t)ek_clamp(out, p->act_min, p->act_max);
 }
 
-ek_status ek_sub_s8(const ek_add_params *p, const int8_t *input1, const int8_t *input2, int8_t *output) {
+ek_status ek_sub_s8_eval(const ek_add_params *p, const int8_t *input1, const int8_t *input2, int8_t *output,
+                         void *scratch) {
+    (void)scratch;
     const ek_add_params q = *p;  /* a local copy: the output stores cannot alias it, so nothing is reloaded */
     if (q.input1_table != NULL) {
         EK_BINARY_LOOP(&q.shape, &q, input1, input2, output, sub_element_tables);

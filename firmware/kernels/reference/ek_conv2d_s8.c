@@ -19,12 +19,12 @@ ek_status ek_conv2d_s8_prepare(const ek_conv_params *p, size_t scratch_bytes) {
     return EK_OK;
 }
 
-int32_t ek_conv2d_s8_ref_scratch_bytes(const ek_conv_params *p) {
+int32_t ek_conv2d_s8_scratch_bytes(const ek_conv_params *p) {
     (void)p;
     return 0;
 }
 
-ek_status ek_conv2d_s8_ref(const ek_conv_params *p, const int8_t *input, int8_t *output, void *scratch) {
+ek_status ek_conv2d_s8_eval(const ek_conv_params *p, const int8_t *input, int8_t *output, void *scratch) {
     (void)scratch;
     const ek_dims in = p->input, f = p->filter, out = p->output;
     const int32_t filters_per_group = out.c / (in.c / f.c);

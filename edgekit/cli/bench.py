@@ -1,0 +1,91 @@
+"""`edgekit bench ARTIFACT_DIR -t TARGET`: deploy an artifact to a device, measure it, check budgets.
+
+The transport flags (--host, --serial-port, ...) are the options the registered transports declare
+(edgekit.transport.options), so a new transport brings its own flags without an edit here."""
+from __future__ import annotations
+
+from typing import Any, Callable, TypeVar
+
+import click
+
+from ..errors import CheckFailed
+from ..transport.options import TransportOption, declared_options
+from .output import out, print_json, progress_bars
+
+F = TypeVar("F", bound=Callable[..., Any])
+_PREFIX = "transport_"  # keeps a transport's keys apart from bench's own parameters (a `timeout` key, say)
+
+
+def transport_flags(command: F) -> F:
+    """Decorate `command` with one click option per declared transport option, in declaration order."""
+    for option in reversed(declared_options()):  # click lists options in the reverse of decoration order
+        command = click.option(option.flag, _PREFIX + option.key, **_click_kwargs(option))(command)
+    return command
+
+
+def _click_kwargs(option: TransportOption) -> dict[str, Any]:
+    if option.is_flag:
+        return {"is_flag": True, "help": option.help}
+    if option.choices:
+        return {"type": click.Choice(option.choices), "help": option.help}
+    if option.is_path:
+        return {"type": click.Path(dir_okay=False), "help": option.help}
+    return {"help": option.help}
+
+
+def given_transport_options(params: dict[str, Any]) -> dict[str, Any]:
+    """The transport flags the user gave, keyed by the transport's option key (flags left off are left out)."""
+    return {name[len(_PREFIX):]: value for name, value in params.items() if name.startswith(_PREFIX) and value}
+
+
+@click.command("bench")
+@click.argument("artifact_dir", type=click.Path())
+@click.option("--target", "-t", required=True, help="device profile name")
+@click.option("--runs", default=100, show_default=True, type=click.IntRange(1), help="timed runs after warm-up")
+@click.option("--warmup", default=10, show_default=True, type=click.IntRange(0))
+@click.option("--eval", "eval_path", type=click.Path(dir_okay=False), help=".npz with 'x' (and 'y' for accuracy)")
+@click.option("--transport", help="override the profile's default transport")
+@click.option("--timeout", default=120.0, show_default=True, type=click.FloatRange(0, min_open=True),
+              help="seconds to wait for any one device reply")
+@click.option("--max-latency-ms", type=float, help="fail (exit 4) if p50 latency is above this")
+@click.option("--min-accuracy", type=float, help="fail (exit 4) if on-device accuracy (%) is below this")
+@click.option("--min-cosine", type=float, help="fail (exit 4) if cosine vs the host reference is below this")
+@click.option("--cooldown", default=0.0, show_default=True, type=click.FloatRange(0),
+              help="seconds to rest between timed runs (thermal steadiness)")
+@transport_flags
+@click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
+def bench_cmd(artifact_dir: str, target: str, runs: int, warmup: int, eval_path: str | None, transport: str | None,
+              timeout: float, max_latency_ms: float | None, min_accuracy: float | None, min_cosine: float | None,
+              cooldown: float, as_json: bool, **transport_params: Any) -> None:
+    """Deploy ARTIFACT_DIR to a target and measure it."""
+    from ..artifact import Artifact
+    from ..measure.runner import benchmark
+    from ..modelio import load_data
+    from ..report_view import single_table
+    artifact = Artifact.load(artifact_dir)
+    data = load_data(eval_path) if eval_path else None
+    with progress_bars() as progress:
+        report = benchmark(artifact, target, runs=runs, warmup=warmup, eval_data=data, transport=transport,
+                           transport_options=given_transport_options(transport_params), timeout=timeout,
+                           cooldown_s=cooldown, progress=progress)
+    if as_json:
+        print_json(report)
+    else:
+        out.print(single_table(report))
+    _check(report, max_latency_ms, min_accuracy, min_cosine)
+
+
+def _check(report: dict[str, Any], max_latency_ms: float | None, min_accuracy: float | None,
+           min_cosine: float | None) -> None:
+    """Raise CheckFailed (exit 4) naming every budget the report misses."""
+    failures = []
+    if max_latency_ms is not None and report["latency_ms"]["p50"] > max_latency_ms:
+        failures.append(f"p50 latency {report['latency_ms']['p50']:.3f} ms > {max_latency_ms} ms")
+    acc = (report.get("accuracy") or {}).get("top1")
+    if min_accuracy is not None and (acc is None or acc * 100 < min_accuracy):
+        failures.append(f"accuracy {'unknown' if acc is None else f'{acc * 100:.2f}%'} < {min_accuracy}%")
+    cosine = report["fidelity"]["vs_host"]["cosine"]
+    if min_cosine is not None and cosine < min_cosine:
+        failures.append(f"cosine vs host {cosine:.6f} < {min_cosine}")
+    if failures:
+        raise CheckFailed("check failed: " + "; ".join(failures))
