@@ -5,8 +5,7 @@
                                 recipe=[edgekit.Int8StaticConfig()], calibration=edgekit.load_data("cal.npz"))
     report = edgekit.benchmark(art, "emu-phone", eval_data=edgekit.load_data("test.npz"))
 """
-__version__ = "0.1.0"
-
+from .version import __version__
 from .artifact import Artifact  # noqa: E402
 from .compiler import compile_model  # noqa: E402
 from .metrics import count_macs, count_params  # noqa: E402

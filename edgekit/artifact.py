@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from . import interrupts
 from .errors import InputError
 
 MANIFEST = "manifest.json"
@@ -188,6 +189,7 @@ def write_artifact(outdir: str | Path, files: dict[str, Path], manifest: dict[st
             entries[name] = {"sha256": sha256_file(dst), "bytes": dst.stat().st_size}
         full = {"schema_version": MANIFEST_SCHEMA_VERSION, **manifest, "files": entries}
         (staging / MANIFEST).write_text(json.dumps(full, indent=2, sort_keys=False) + "\n")
+        interrupts.check()  # a signal the work in between swallowed still means: write nothing
         if outdir.exists():
             old = outdir.with_name(f".{outdir.name}.old")
             shutil.rmtree(old, ignore_errors=True)

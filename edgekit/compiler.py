@@ -9,7 +9,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import torch
 
-from . import __version__
+from .version import __version__
 from . import modelio
 from .artifact import REFERENCE, Artifact, check_output_dir, reference_arrays, write_artifact
 from .agent.agent import RUNTIMES as AGENT_FORMATS

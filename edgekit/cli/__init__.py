@@ -14,6 +14,7 @@ from typing import Iterator, TextIO
 
 import click
 
+from .. import interrupts
 from ..errors import EdgekitError
 from . import output
 from .bench import bench_cmd
@@ -37,7 +38,7 @@ for _command in (targets, compile_cmd, bench_cmd, demo_cmd, compress_cmd):
 
 def main(argv: list[str] | None = None) -> None:
     """Run `edgekit` with `argv` (default sys.argv[1:]) and exit with its code."""
-    with quiet_third_parties() as stderr:
+    with interrupts.handled(), quiet_third_parties() as stderr:
         code = _run(argv, stderr)
     sys.exit(code)
 
@@ -74,6 +75,7 @@ def _run(argv: list[str] | None, stderr: TextIO) -> int:
     """Run the command; returns the exit code (errors printed as one line on `stderr`)."""
     try:
         cli.main(args=argv, prog_name="edgekit", standalone_mode=False)
+        interrupts.check()  # a signal some library swallowed on the way: still an interrupted command
         return 0
     except click.exceptions.Abort:
         output.print_error("aborted", stderr)
@@ -89,6 +91,9 @@ def _run(argv: list[str] | None, stderr: TextIO) -> int:
     except KeyboardInterrupt:
         output.print_error("interrupted", stderr)
         return 130
+    except interrupts.Terminated:
+        output.print_error("terminated", stderr)
+        return 143
     except Exception as exc:  # a bug: still one line unless debugging
         if os.environ.get("EDGEKIT_DEBUG"):
             raise

@@ -34,7 +34,7 @@ def compress_cmd(model: str, recipe_path: str, output: str, calibration: str | N
     """Apply a recipe to MODEL (.pt2 or file.py:factory); write OUTPUT (.pt2) and a JSON step report."""
     import torch
 
-    from .. import __version__
+    from ..version import __version__
     from ..compress import CompressionContext
     from ..compress.finetune import eval_mode
     from ..compress.steps import apply_steps
