@@ -32,6 +32,7 @@ from edgekit.export.tflite import host_runner  # noqa: E402
 from edgekit.measure.stats import agreement  # noqa: E402
 from edgekit.models.digits import DigitsCNN, accuracy, load_digits_split, train  # noqa: E402
 from edgekit.models.mobilenet_v2 import MobileNetV2Small  # noqa: E402
+from edgekit.session import open_session  # noqa: E402
 from edgekit.transport import make_transport  # noqa: E402
 
 TARGET = "emu-rpi4"
@@ -41,9 +42,9 @@ def device_outputs(art: edgekit.Artifact, options: dict, x: np.ndarray) -> np.nd
     """Outputs of the whole test set computed on the device, through the same transport and agent."""
     profile = edgekit.load_profile(TARGET)
     with make_transport(profile, None, options) as link:
-        session, _ = link.open_session(art, timeout=120)
+        session, _ = open_session(link, art, timeout=120)
         try:
-            session.load(session.remote_artifact)
+            session.load()
             return session.predict([np.ascontiguousarray(x)])[0]
         finally:
             session.close()

@@ -307,11 +307,12 @@ class Agent:
         for name, stored in manifest.get("encoded", {}).items():  # decoding is part of loading: timed with it
             self._decode(directory, name, stored)
         decode_s = time.perf_counter() - start
-        self.model = runtime(directory / manifest["model_file"], **req.get("options", {}))
+        model_file = self._inside(str(directory.relative_to(self.workspace) / manifest["model_file"]))
+        self.model = runtime(model_file, **req.get("options", {}))
         load_s = time.perf_counter() - start
         self.manifest = manifest
         batch = manifest["inputs"][0]["shape"][0]
-        with np.load(directory / manifest["reference"]["file"]) as ref:
+        with np.load(self._inside(str(directory.relative_to(self.workspace) / manifest["reference"]["file"]))) as ref:
             keys = [f"input_{i}" for i in range(len(manifest["inputs"]))]
             keys = keys if all(k in ref.files for k in keys) else ["inputs"]  # artifacts from before version 2
             self.reference_inputs = [ref[k][:batch] for k in keys]
@@ -328,6 +329,8 @@ class Agent:
             raise AgentError(E_LOAD_FAILED, f"{name}: this agent cannot decode {stored.get('encoding')!r}")
         source = self._inside(str(directory.relative_to(self.workspace) / stored["file"]))
         target = self._inside(str(directory.relative_to(self.workspace) / name))
+        if target == self.workspace:  # its .partial would be written next to the workspace, outside it
+            raise AgentError(E_OUTSIDE_WORKSPACE, f"{name!r}: cannot replace the agent workspace itself")
         try:
             data = decoder(source.read_bytes())
         except (OSError, ValueError) as exc:
@@ -416,7 +419,9 @@ def serve(agent: Agent, stdin, stdout) -> None:
             continue
         req_id = None
         try:
-            req = json.loads(line)
+            req = json.loads(line)  # str or bytes: bytes not in UTF-8 are a ValueError (bad_request)
+            if not isinstance(req, dict):
+                raise AgentError(E_BAD_REQUEST, f"a request is a JSON object, not {type(req).__name__}")
             req_id = req.get("id")
             if req.get("cmd") == "shutdown":
                 stdout.write(json.dumps({"id": req_id, "ok": True}) + "\n")
@@ -446,7 +451,9 @@ def main() -> None:
     # Responses go to the real stdout; anything a runtime prints goes to stderr instead of corrupting the stream.
     out = os.fdopen(os.dup(sys.stdout.fileno()), "w")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
-    serve(Agent(args.workspace), sys.stdin, out)
+    # Request lines as bytes: a text-mode stdin under a strict locale (e.g. en_GB.UTF-8 on a Pi image) would raise
+    # UnicodeDecodeError from the loop itself on a line that is not UTF-8 and end the agent instead of answering.
+    serve(Agent(args.workspace), sys.stdin.buffer, out)
 
 
 if __name__ == "__main__":

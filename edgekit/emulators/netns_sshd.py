@@ -8,6 +8,8 @@ tflite-runtime + numpy<2, no torch), put first on PATH by sshd. Leaving tears it
 veth, namespace, scratch files. Needs root, iproute2 and openssh-server; `unavailable_reason()` says what is
 missing.
 
+Registered as the emulator kind "netns-sshd"; the SSH transport starts it when a target has no --host.
+
 Profile options ([emulation.options]): python_env (device-side venv, relative to the project root; default
 ".venv-pi"), cpus (cores to allow; default the profile's, capped at this host's), user (default "root").
 """
@@ -28,7 +30,7 @@ from typing import Any
 
 from ..errors import DeviceError
 from ..profiles import BUILTIN_TARGETS_DIR, Profile
-from . import register_emulator
+from .base import register_emulator
 
 PROJECT_ROOT = BUILTIN_TARGETS_DIR.parent
 SSHD = "/usr/sbin/sshd"
@@ -154,9 +156,10 @@ def reap_stale() -> list[str]:
 
 @register_emulator("netns-sshd")
 class EmulatedLinuxBoard:
-    """A context manager: the running board, reachable at `host` as `user` with `identity` / `known_hosts`."""
+    """The running board, reachable at `host` as `user` with `identity` / `known_hosts` (an Emulator)."""
 
-    def __init__(self, profile: Profile) -> None:
+    def __init__(self, profile: Profile, link_options: dict[str, Any] | None = None) -> None:
+        # link_options (the transport's) are not used: the board is described by [emulation.options] alone.
         self.profile = profile
         options = profile.emulation.options if profile.emulation else {}
         self.user = str(options.get("user", "root"))
@@ -178,6 +181,11 @@ class EmulatedLinuxBoard:
     # -- start ------------------------------------------------------------------------------------------------
 
     def __enter__(self) -> "EmulatedLinuxBoard":
+        self.start()
+        return self
+
+    def start(self, image: Path | None = None) -> None:
+        """Boot the board. It runs its own OS and Python environment: an image is not used."""
         reason = unavailable_reason()
         if reason:
             raise DeviceError(f"cannot start the emulated Pi: {reason}", "bench a real Pi with --host USER@HOST")
@@ -188,9 +196,8 @@ class EmulatedLinuxBoard:
         try:
             self._start()
         except BaseException:
-            self.__exit__()
+            self.stop()
             raise
-        return self
 
     def _free_subnet(self) -> int:
         used = _run(["ip", "-o", "-4", "addr", "show"], "listing addresses").stdout
@@ -271,6 +278,10 @@ class EmulatedLinuxBoard:
         return {"host": f"{self.user}@{self.host}:{self.port}", "identity": str(self.identity),
                 "known_hosts": str(self.known_hosts), "python": str(self.python_env / "bin" / "python3")}
 
+    def check_alive(self) -> None:
+        if self._sshd is not None and self._sshd.poll() is not None:
+            raise DeviceError(f"emulated Pi: sshd exited (status {self._sshd.returncode})")
+
     def describe(self) -> dict[str, Any]:
         return {"emulator": "netns-sshd", "address": self.host, "cpu_limit_cores": self.cpus,
                 "memory_limit_bytes": self.memory_bytes,
@@ -279,6 +290,10 @@ class EmulatedLinuxBoard:
     # -- stop -------------------------------------------------------------------------------------------------
 
     def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """Tear everything down: processes, cgroups, veth, namespace, scratch files. Safe to call twice."""
         if self._sshd is not None:
             try:
                 self._sshd.terminate()

@@ -1,16 +1,23 @@
 """QEMU system emulation of a Cortex-M board: the firmware's UART on a local TCP socket, deterministic
-instruction counting (-icount shift=0), a wall-clock limit, a clean stop. Board facts come from the profile's
-[emulation.options] (machine), not from code."""
+instruction counting (-icount shift=0), a wall-clock limit, a clean stop.
+
+QemuMachine is one QEMU process (used directly by kernel tools and tests); QemuBoard is the registered emulator
+of kind "qemu" that the serial transport starts with the artifact's firmware image. Board facts come from the
+profile's [emulation.options] (machine), not from code.
+"""
 from __future__ import annotations
 
 import shutil
 import socket
 import subprocess
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any
 
 from ..errors import DeviceError, InputError
+from ..profiles import Profile
+from .base import register_emulator
 
 QEMU = "qemu-system-arm"
 # Semihosting exit codes the firmware uses (firmware/ports/common/ek_startup.c)
@@ -108,6 +115,56 @@ class QemuMachine:
 
     def __enter__(self) -> "QemuMachine":
         return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@register_emulator("qemu")
+class QemuBoard:
+    """The profile's QEMU board running a firmware image given at start (an Emulator). Reached through the serial
+    transport option `port` (a socket:// URL). Transport option limit_s: QEMU's wall-clock limit (default 1800)."""
+
+    def __init__(self, profile: Profile, link_options: dict[str, Any] | None = None) -> None:
+        self.profile = profile
+        self.limit_s = float((link_options or {}).get("limit_s", 1800))
+        self.machine_name = str((profile.emulation.options if profile.emulation else {}).get("machine", ""))
+        self._qemu: QemuMachine | None = None
+        self._workdir: Path | None = None
+
+    def start(self, image: Path | None = None) -> None:
+        if not self.machine_name:
+            raise InputError(f"profile '{self.profile.name}': [emulation.options] needs 'machine' (a QEMU board)")
+        if image is None:
+            raise InputError(f"target '{self.profile.name}' boots a firmware image under QEMU; none was given")
+        self._workdir = Path(tempfile.mkdtemp(prefix="edgekit-qemu-"))
+        self._qemu = QemuMachine(self.machine_name, image, icount_shift=0, limit_s=self.limit_s,
+                                 log=self._workdir / "qemu.log")
+        self._qemu.start()
+
+    def stop(self) -> None:
+        if self._qemu is not None:
+            self._qemu.stop()
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            self._workdir = None
+
+    def check_alive(self) -> None:
+        if self._qemu is not None:
+            self._qemu.check_alive()  # raises with the firmware's fault or the QEMU limit when QEMU has exited
+
+    def transport_options(self) -> dict[str, Any]:
+        if self._qemu is None:
+            raise DeviceError("QEMU is not running")
+        return {"port": self._qemu.url}
+
+    def describe(self) -> dict[str, Any]:
+        facts = (self._qemu or QemuMachine(self.machine_name, Path())).facts()
+        return {**facts, "board": f"QEMU {self.machine_name}", "virtual_time": True}
+
+    def __enter__(self) -> "QemuBoard":
+        self.start()
+        return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()

@@ -1,4 +1,5 @@
-"""Deploy an artifact to a target through its transport, drive the agent, and build the report."""
+"""Deploy an artifact to a target (a session opened over the target's transport), drive the session, and build
+the report."""
 from __future__ import annotations
 
 import datetime as _dt
@@ -8,11 +9,12 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .. import __version__
+from ..version import __version__
 from ..artifact import Artifact, Reference
 from ..errors import InputError, UnsupportedError
 from ..modelio import Dataset
 from ..profiles import Profile, load_profile
+from ..session import DeviceSession, open_session
 from ..transport import make_transport
 from .estimates import device_latency_estimate, energy_estimate
 from .stats import agreement, latency_summary, top1_accuracy
@@ -22,7 +24,7 @@ Progress = Callable[[str, int, int], None]
 
 
 def _is_int8(artifact: Artifact) -> bool:
-    return any(step.get("method", "").startswith("int8") for step in artifact.manifest.get("recipe", []))
+    return artifact.manifest.get("model", {}).get("compute_dtype") == "int8"
 
 
 def benchmark(artifact: Artifact | str | Path, target: Profile | str, *, runs: int = 100, warmup: int = 10,
@@ -46,13 +48,13 @@ def benchmark(artifact: Artifact | str | Path, target: Profile | str, *, runs: i
 
     t0 = time.perf_counter()
     with make_transport(profile, transport, transport_options) as link:
-        deploy = {"connect_s": time.perf_counter() - t0}
-        session, timings = link.open_session(art, timeout)
+        deploy = {"connect_s": time.perf_counter() - t0, **link.timings}
+        session, timings = open_session(link, art, timeout)
         deploy.update(timings)
         try:
             hello = session.hello()
             progress("loading", 0, 1)
-            loaded = session.load(getattr(session, "remote_artifact", "artifact"))
+            loaded = session.load()
             progress("loading", 1, 1)
             progress("benchmarking", 0, runs)
             bench = session.bench(runs=runs, warmup=warmup, cooldown_s=cooldown_s)
@@ -64,7 +66,7 @@ def benchmark(artifact: Artifact | str | Path, target: Profile | str, *, runs: i
             mem = session.memory()
         finally:
             session.close()
-        transport_facts = link.describe()
+        transport_facts = {**link.describe(), **session.facts}
 
     latency = latency_summary(bench["latencies_ns"])
     macs = art.manifest.get("model", {}).get("macs")
@@ -130,13 +132,13 @@ def check_labels(data: Dataset, output_shape: list[int]) -> None:
                          f"{classes} values), found {y.min()}..{y.max()}")
 
 
-def _evaluate(client: Any, inputs: list[np.ndarray], labels: np.ndarray | None, batch: int, progress: Progress,
-              chunk: int = 256) -> dict[str, Any]:
+def _evaluate(session: DeviceSession, inputs: list[np.ndarray], labels: np.ndarray | None, batch: int,
+              progress: Progress, chunk: int = 256) -> dict[str, Any]:
     n = len(inputs[0]) // batch * batch
     outputs = []
     for start in range(0, n, chunk):
         stop = min(start + chunk, n)
-        outputs.append(client.predict([np.ascontiguousarray(x[start:stop]) for x in inputs])[0])
+        outputs.append(session.predict([np.ascontiguousarray(x[start:stop]) for x in inputs])[0])
         progress("evaluating", stop, n)
     result: dict[str, Any] = {"samples": n}
     if labels is not None:

@@ -1,32 +1,38 @@
-"""A device session over the firmware's serial protocol, with the methods the runner drives (hello, load, bench,
-predict, memory, close: the same as AgentClient). Every read has a timeout."""
+"""The edgekit firmware's session: a DeviceSession over the firmware's framed serial protocol
+(firmware_protocol.py), and its opener for c-firmware artifacts over any FirmwarePort link. The model travels
+inside the firmware image: the link flashes a real board or boots its emulator with the image, and the session
+is built the same way for both. Every read has a timeout."""
 from __future__ import annotations
 
 import itertools
 import time
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from ..artifact import Artifact
-from ..errors import DeviceError, InputError
+from ..errors import DeviceError, InputError, UnsupportedError
+from ..transport.base import FirmwarePort, Transport
+from ..transport.channel import SerialPort
 from . import firmware_protocol as P
+from .base import register_session
 
 
 class FirmwareSession:
-    """`link` is an open pyserial port (a real UART or socket:// to QEMU). `machine` describes where it runs and
-    whether time there is virtual (QEMU) and how many instructions one virtual nanosecond is."""
+    """`link` is an open serial port (a real UART or socket:// to QEMU). `machine` describes where it runs and
+    whether time there is virtual (QEMU) and how many instructions one virtual nanosecond is. `on_dead_link` is
+    called when the port fails, to raise the reason when it is known (an emulator that exited)."""
 
-    def __init__(self, link: Any, artifact: Artifact, machine: dict[str, Any], timeout: float = 30.0,
-                 on_dead_link: Any = None) -> None:
+    def __init__(self, link: SerialPort, artifact: Artifact, machine: dict[str, Any], timeout: float = 30.0,
+                 on_dead_link: Callable[[], None] | None = None) -> None:
         self.link, self.artifact, self.machine, self.timeout = link, artifact, machine, timeout
+        self.facts: dict[str, Any] = {}
         self._seq = itertools.count(1)
         self._decoder = P.FrameDecoder()
         self._on_dead_link = on_dead_link or (lambda: None)
         fw = artifact.manifest["export"]["firmware"]
         self.in_spec, self.out_spec = fw["input"], fw["output"]
         self.info: P.Info | None = None
-        self.remote_artifact = "firmware"
 
     # ---- framing --------------------------------------------------------------------------------------------
     def request(self, cmd: P.Cmd, payload: bytes = b"", timeout: float | None = None) -> bytes:
@@ -108,7 +114,7 @@ class FirmwareSession:
                 "machine": {**self.machine, "core": info.core, "systick_hz": info.systick_hz,
                             "cycle_counter": info.has_cycle_counter}}
 
-    def load(self, remote: str) -> dict[str, Any]:
+    def load(self) -> dict[str, Any]:
         """The model is in the image: check it is the artifact's model and that it prepared, then run it once."""
         info = self.info or self.get_info()
         expected = int(self.artifact.manifest["export"]["firmware"]["model_id"], 16)
@@ -180,3 +186,19 @@ class FirmwareSession:
             self.link.close()
         except Exception:  # closing a dead link must not mask the real error
             pass
+
+
+@register_session("c-firmware")
+def open_firmware_session(link: Transport, artifact: Artifact, timeout: float
+                          ) -> tuple[FirmwareSession, dict[str, float]]:
+    """Flash the artifact's image (or boot the emulator with it), open the serial port, start a session."""
+    if not isinstance(link, FirmwarePort):
+        raise UnsupportedError(f"the {link.name} transport cannot run c-firmware artifacts",
+                               "use a microcontroller target (serial transport)")
+    t0 = time.perf_counter()
+    machine = link.flash(artifact.path / "firmware.elf")
+    timings = {"flash_s": time.perf_counter() - t0}
+    t0 = time.perf_counter()
+    port = link.connect(timeout)
+    timings["connect_s"] = time.perf_counter() - t0
+    return FirmwareSession(port, artifact, machine, timeout=timeout, on_dead_link=link.check_alive), timings

@@ -1,4 +1,5 @@
-"""adb transport for Android phones: push the artifact and the agent, run the agent with `adb shell`.
+"""adb transport for Android phones: a RemoteShell over `adb shell` and `adb push`, on which
+edgekit/session/install.py installs the agent.
 
 The phone needs a Python with numpy and the ExecuTorch runtime (e.g. in Termux); the agent protocol is the same
 as everywhere else. Options: serial (device serial; default $ANDROID_SERIAL or the only device), adb (the adb
@@ -6,24 +7,20 @@ executable, default the one on PATH), python (the device's interpreter, default 
 /data/local/tmp/edgekit), command_timeout (s, default 60).
 
 Every adb call is an argument list with a timeout. `adb shell` hands its command to the device's shell as one
-string, so that string is always built with shlex.join (each argument quoted), never from raw input. Uploads go
-to a temporary directory, their sha256 is checked on the device, then it is renamed into place.
+string, so that string is always built with shlex.join (each argument quoted), never from raw input.
 """
 from __future__ import annotations
 
 import os
-import secrets
 import shlex
 import shutil
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
-from ..agent import AGENT_SCRIPT
-from ..artifact import sha256_file
 from ..errors import DeviceError, InputError
-from .base import LineChannel, Transport, register_transport
+from .base import Transport, register_transport
+from .channel import LineChannel
 from .options import TransportOption
 
 
@@ -35,10 +32,11 @@ class ADBTransport(Transport):
         TransportOption("python", "--device-python", "SSH and adb targets: the device's Python with the runtime "
                         "(default python3)"),
     )
+    memory_limit = None   # the phone limits memory itself
+    check_runtime = True  # a phone's Python may lack numpy or the runtime: probe it once, cached on the phone
 
     def open(self) -> None:
         self._proc: subprocess.Popen | None = None
-        self.workspace: str | None = None
         self.timeout = float(self.options.get("command_timeout", 60))
         self.python = str(self.options.get("python", "python3"))
         self.remote_root = str(self.options.get("remote_root", "/data/local/tmp/edgekit"))
@@ -63,16 +61,6 @@ class ADBTransport(Transport):
             detail = (proc.stderr.strip() or proc.stdout.strip() or f"exit {proc.returncode}").splitlines()[-1]
             raise DeviceError(f"adb: {what} failed: {detail}")
         return proc
-
-    def _shell(self, argv: list[str], what: str, timeout: float | None = None) -> str:
-        """Run argv on the device; adb passes one command string to the device's shell, so quote each part."""
-        proc = self._adb(["shell", shlex.join(argv)], what, timeout, check=False)
-        if proc.returncode == 127:
-            raise DeviceError(f"the phone has no '{argv[0]}'", "install it on the phone (e.g. in Termux)")
-        if proc.returncode != 0:
-            detail = (proc.stderr.strip() or proc.stdout.strip() or f"exit {proc.returncode}").splitlines()[-1]
-            raise DeviceError(f"adb: {what} failed: {detail}")
-        return proc.stdout
 
     def _pick_device(self, wanted: str | None) -> str:
         listing = self._adb(["devices"], "listing devices", timeout=15, serial=False).stdout
@@ -100,46 +88,52 @@ class ADBTransport(Transport):
                               else "reconnect the phone")
         return serial
 
-    def _push_checked(self, files: dict[str, Path], staging: str) -> None:
-        self._shell(["mkdir", "-p", staging], "creating a directory")
-        for name, local in files.items():
-            self._adb(["push", str(local), f"{staging}/{name}"], f"pushing {name}", timeout=self.timeout + 60)
-        out = self._shell(["sha256sum", *[f"{staging}/{n}" for n in files]], "checking pushed files")
-        digests = [line.split()[0] for line in out.splitlines() if line.strip()]
-        for (name, local), digest in zip(files.items(), digests):
-            if digest != sha256_file(local):
-                raise DeviceError(f"push corrupted: {name} has a different sha256 on the phone; refusing to use it")
-        if len(digests) != len(files):
-            raise DeviceError("adb: sha256sum on the phone did not hash every pushed file")
+    # -- RemoteShell ------------------------------------------------------------------------------------------
 
-    def prepare_device(self, artifact: Any) -> dict[str, float]:
-        t0 = time.perf_counter()
-        self.agent_dir = f"{self.remote_root}/agent-{sha256_file(AGENT_SCRIPT)[:16]}"
-        present = self._adb(["shell", shlex.join(["test", "-f", f"{self.agent_dir}/agent.py"])], "looking for the agent",
-                            check=False).returncode == 0
-        if not present:
-            staging = f"{self.remote_root}/.agent-{secrets.token_hex(4)}"
-            self._push_checked({"agent.py": AGENT_SCRIPT}, staging)
-            self._shell(["mv", staging, self.agent_dir], "installing the agent")
-        self.workspace = f"{self.remote_root}/ws-{secrets.token_hex(8)}"
-        return {"setup_s": time.perf_counter() - t0}
+    def root(self) -> str:
+        return self.remote_root
 
-    def upload_dir(self, local: Path, remote_name: str) -> str:
-        staging = f"{self.workspace}/.{remote_name}.partial"
-        self._push_checked({p.name: p for p in sorted(Path(local).iterdir()) if p.is_file()}, staging)
-        self._shell(["mv", staging, f"{self.workspace}/{remote_name}"], "renaming the upload")
-        return remote_name
+    def run(self, argv: list[str], what: str, timeout: float | None = None) -> tuple[int, str, str]:
+        """Run argv on the device; adb passes one command string to the device's shell, so quote each part."""
+        proc = self._adb(["shell", shlex.join(argv)], what, timeout, check=False)
+        return proc.returncode, proc.stdout, proc.stderr
 
-    def start_agent(self) -> LineChannel:
-        command = shlex.join([self.python, f"{self.agent_dir}/agent.py", "--workspace", self.workspace])
+    def _shell(self, argv: list[str], what: str) -> str:
+        rc, out, err = self.run(argv, what)
+        if rc != 0:
+            detail = (err.strip() or out.strip() or f"exit {rc}").splitlines()[-1]
+            raise DeviceError(f"adb: {what} failed: {detail}")
+        return out
+
+    def put(self, local: Path, remote: str) -> None:
+        self._adb(["push", str(local), remote], f"pushing {local.name}", timeout=self.timeout + 60)
+
+    def rename(self, src: str, dst: str) -> None:
+        self._shell(["mv", src, dst], "renaming on the phone")
+
+    def sha256(self, paths: list[str]) -> list[str]:
+        out = self._shell(["sha256sum", *paths], "checking pushed files")
+        return [line.split()[0] for line in out.splitlines() if line.strip()]
+
+    def free_bytes(self, path: str) -> int | None:
+        return None  # toolbox df output varies by Android version; a full phone fails the push loudly instead
+
+    def spawn(self, argv: list[str]) -> LineChannel:
+        if self._proc is not None:
+            self._stop(self._proc)  # one process at a time on this link
         # -T: no pty, so the JSON lines pass through unaltered (a pty would add \r and echo our input).
-        self._proc = subprocess.Popen([self.adb, "-s", self.serial, "shell", "-T", "exec " + command],
-                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        return LineChannel(self._proc.stdout, self._proc.stdin, on_close=self._stop)
+        try:
+            proc = subprocess.Popen([self.adb, "-s", self.serial, "shell", "-T", "exec " + shlex.join(argv)],
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        except OSError as exc:
+            raise DeviceError(f"adb: starting {argv[0]} failed: {exc}") from None
+        self._proc = proc
+        return LineChannel(proc.stdout, proc.stdin, on_close=lambda: self._stop(proc))
 
-    def _stop(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
+    def _stop(self, proc: subprocess.Popen) -> None:
+        if self._proc is proc:
+            self._proc = None
+        if proc.poll() is not None:
             return
         try:
             proc.stdin.close()
@@ -149,13 +143,8 @@ class ADBTransport(Transport):
             proc.wait(timeout=5)
 
     def close(self) -> None:
-        self._stop()
-        if self.workspace and getattr(self, "serial", None):
-            try:
-                self._shell(["rm", "-rf", self.workspace], "removing the workspace", timeout=30)
-            except DeviceError:
-                pass
-            self.workspace = None
+        if getattr(self, "_proc", None) is not None:
+            self._stop(self._proc)
 
     def describe(self) -> dict[str, Any]:
-        return {"transport": self.name, "serial": getattr(self, "serial", None), "device_python": self.python}
+        return {"transport": self.name, "serial": getattr(self, "serial", None)}

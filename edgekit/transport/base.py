@@ -1,88 +1,38 @@
-"""Transports: how the host reaches a target agent (local process, SSH, adb, serial).
+"""Transports are links: a way to one device that moves bytes and starts processes, and knows nothing of the
+protocol spoken over it (that is a session's job: edgekit/session/).
 
-A transport puts files into the agent's workspace (atomically, hash-checked by the agent) and starts the agent,
-returning a LineChannel. Adding one = one file with a Transport subclass and `register_transport`.
+A transport offers one of two capabilities, each a Protocol here:
+- RemoteShell (local process, SSH, adb): run a program, copy a file, rename, hash, start a process whose stdin and
+  stdout become a LineChannel. The agent installer and the Python agent session work over it.
+- FirmwarePort (serial): put a firmware image on the board (flash it, or boot its emulator with it) and open the
+  board's serial port. The firmware session works over it.
+
+Adding a transport = one file with a Transport subclass implementing one of them, and `register_transport`.
 """
 from __future__ import annotations
 
-import queue
-import threading
-import time
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Callable, ClassVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Protocol, TypeVar, runtime_checkable
 
-from ..errors import DeviceError
+from ..errors import InputError
 from ..profiles import Profile
-from .options import TransportOption
+from .channel import LineChannel, SerialPort
 
 if TYPE_CHECKING:
-    from ..artifact import Artifact
-
-
-class LinkTimeout(DeviceError):
-    """The device did not answer in time."""
-
-
-class LinkClosed(DeviceError):
-    """The device closed the link (the agent exited or the connection dropped)."""
-
-
-class LineChannel:
-    """Newline-delimited messages over a pair of byte streams, with a timeout on every read.
-
-    A reader thread moves lines into a queue so a dead device cannot block the host beyond the timeout.
-    """
-
-    def __init__(self, reader: IO[bytes], writer: IO[bytes], on_close: Callable[[], None] | None = None,
-                 describe: Callable[[], str] | None = None) -> None:
-        self._writer = writer
-        self._lines: queue.Queue[bytes | None] = queue.Queue()
-        self._on_close = on_close
-        self._describe = describe or (lambda: "")
-        threading.Thread(target=self._pump, args=(reader,), daemon=True).start()
-
-    def _pump(self, reader: IO[bytes]) -> None:
-        try:
-            for line in iter(reader.readline, b""):
-                self._lines.put(line)
-        except (OSError, ValueError):
-            pass
-        self._lines.put(None)
-
-    def send(self, line: bytes) -> None:
-        try:
-            self._writer.write(line.rstrip(b"\n") + b"\n")
-            self._writer.flush()
-        except (OSError, ValueError) as exc:
-            raise LinkClosed(f"link to the agent is closed ({exc}){self._describe()}") from None
-
-    def recv(self, timeout: float) -> bytes:
-        try:
-            line = self._lines.get(timeout=timeout)
-        except queue.Empty:
-            raise LinkTimeout(f"the agent did not answer within {timeout:g} s", "the device may be hung or "
-                              "overloaded; raise the timeout with --timeout") from None
-        if line is None:
-            self._lines.put(None)
-            raise LinkClosed(f"the agent exited{self._describe()}")
-        return line
-
-    def close(self) -> None:
-        if self._on_close:
-            self._on_close()
-            self._on_close = None
+    from .options import TransportOption
 
 
 class Transport(ABC):
-    """A way to one device. Use as a context manager; every operation has a timeout."""
+    """A link to one device. Use as a context manager; every operation has a timeout."""
 
     name: str = ""
-    cli_options: ClassVar[tuple[TransportOption, ...]] = ()  # what a user may set (see options.py)
+    cli_options: ClassVar[tuple["TransportOption", ...]] = ()  # what a user may set (see options.py)
 
     def __init__(self, profile: Profile, options: dict[str, Any] | None = None) -> None:
         self.profile = profile
         self.options = options or {}
+        self.timings: dict[str, float] = {}  # how long opening took, by step (emulator start, connect), for reports
 
     def __enter__(self) -> "Transport":
         self.open()
@@ -93,51 +43,75 @@ class Transport(ABC):
 
     @abstractmethod
     def open(self) -> None:
-        """Connect and create the agent workspace on the device."""
-
-    @abstractmethod
-    def upload_dir(self, local: Path, remote_name: str) -> str:
-        """Copy a directory into the workspace atomically; return its path relative to the workspace."""
-
-    @abstractmethod
-    def start_agent(self) -> LineChannel:
-        """Start the agent in the workspace and return a channel to it."""
+        """Connect (starting the profile's emulator where there is no real device and it needs no image)."""
 
     @abstractmethod
     def close(self) -> None:
-        """Stop the agent, remove the workspace, disconnect."""
+        """Stop whatever this link started and disconnect; safe after a failed open."""
 
     def describe(self) -> dict[str, Any]:
+        """Facts about the link for the report."""
         return {"transport": self.name}
 
-    def prepare_device(self, artifact: "Artifact") -> dict[str, float]:
-        """Set up what the agent needs on the device before the upload (a cached agent, a workspace);
-        returns extra deploy timings. Nothing to do for a local process."""
-        return {}
 
-    def open_session(self, artifact: "Artifact", timeout: float) -> tuple[Any, dict[str, float]]:
-        """Deploy `artifact` and start the agent; returns a session (see AgentClient) and deploy timings.
+@runtime_checkable
+class RemoteShell(Protocol):
+    """A link that runs programs on the device and copies files to it. Paths are the device's, absolute.
 
-        Transports whose devices speak another protocol (serial firmware) override this.
-        """
-        from ..agent.client import AgentClient
-        timings = self.prepare_device(artifact)
-        t0 = time.perf_counter()
-        remote = self.upload_dir(artifact.path, "artifact")
-        timings["upload_s"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        session = AgentClient(self.start_agent(), timeout=timeout)
-        session.remote_artifact = remote
-        timings["agent_start_s"] = time.perf_counter() - t0
-        return session, timings
+    Implementations quote every argument (shlex.join where a shell reads the command) and bound every call with a
+    timeout; failures of the link itself raise DeviceError, a program's own failure is its exit status."""
+
+    name: str
+    python: str                # the device's Python interpreter (runs the agent)
+    memory_limit: int | None   # cap for the agent's address space, bytes (a process-level device); None: none
+    check_runtime: bool        # probe the device's Python for numpy and the runtime before starting the agent
+
+    def root(self) -> str:
+        """The directory edgekit keeps its files in on the device (the agent, the per-session workspaces)."""
+
+    def run(self, argv: list[str], what: str, timeout: float | None = None) -> tuple[int, str, str]:
+        """Run a program; (exit status, stdout, stderr). `what` names the step in errors."""
+
+    def put(self, local: Path, remote: str) -> None:
+        """Copy one file to the device (its directory exists)."""
+
+    def rename(self, src: str, dst: str) -> None:
+        """Rename on the device, atomically (one rename(2)); `dst` must not be an existing directory."""
+
+    def sha256(self, paths: list[str]) -> list[str]:
+        """Hex sha256 of files, computed on the device."""
+
+    def free_bytes(self, path: str) -> int | None:
+        """Free space at `path` on the device; None when the link cannot tell."""
+
+    def spawn(self, argv: list[str]) -> LineChannel:
+        """Start a program; its stdout and stdin as a channel. Closing the channel stops it."""
 
 
-TransportFactory = Callable[[Profile, dict[str, Any]], Transport]
-_TRANSPORTS: dict[str, TransportFactory] = {}
+@runtime_checkable
+class FirmwarePort(Protocol):
+    """A link to a board that runs the edgekit firmware over a serial port."""
+
+    name: str
+
+    def flash(self, image: Path) -> dict[str, Any]:
+        """Put `image` (an ELF) on the board: flash a real one, or boot the emulator with it. Returns facts about
+        the machine: 'cpu' (a label), 'virtual_time' and, under an instruction-counting emulator,
+        'instructions_per_virtual_ns'."""
+
+    def connect(self, timeout: float) -> SerialPort:
+        """Open the board's serial port (retrying while an emulator comes up, within `timeout`)."""
+
+    def check_alive(self) -> None:
+        """Raise DeviceError saying why when the board is known to have stopped (an emulator that exited)."""
 
 
-def register_transport(name: str) -> Callable[[type], type]:
-    def wrap(cls: type) -> type:
+_TRANSPORTS: dict[str, type[Transport]] = {}
+_T = TypeVar("_T", bound=type[Transport])
+
+
+def register_transport(name: str) -> Callable[[_T], _T]:
+    def wrap(cls: _T) -> _T:
         cls.name = name
         _TRANSPORTS[name] = cls
         return cls
@@ -151,7 +125,6 @@ def registered_transports() -> list[type["Transport"]]:
 def make_transport(profile: Profile, name: str | None = None, options: dict[str, Any] | None = None) -> Transport:
     name = name or profile.default_transport
     if name not in _TRANSPORTS:
-        from ..errors import InputError
         raise InputError(f"unknown transport '{name}' for target '{profile.name}'",
                          f"available: {', '.join(sorted(_TRANSPORTS))}")
     return _TRANSPORTS[name](profile, options or {})

@@ -1,4 +1,11 @@
-"""Local-process transport: the agent runs on this host (the emulated phone), memory-limited to the profile's RAM."""
+"""Local-process transport: the "device" is this host (the emulated phone). A RemoteShell over the local
+filesystem, so the agent is installed and started exactly as on a real device (same installer, same checks);
+everything lives in a temporary directory removed on close. The agent caps its own address space at the profile's
+RAM (memory_limit).
+
+Options: python (interpreter for the agent, default this one), memory_limit (bytes, default the profile's RAM),
+command_timeout (s, default 60).
+"""
 from __future__ import annotations
 
 import os
@@ -7,61 +14,92 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
-from ..agent import AGENT_SCRIPT
-from .base import LineChannel, Transport, register_transport
+from ..artifact import sha256_file
+from ..errors import DeviceError
+from .base import Transport, register_transport
+from .channel import LineChannel
 
 
 @register_transport("local")
 class LocalTransport(Transport):
-    """Options: python (interpreter for the agent, default this one), memory_limit (bytes, default profile RAM)."""
+    check_runtime = False  # this host's interpreter: the agent names a missing runtime itself, nothing to cache
 
     def open(self) -> None:
-        self.workspace = Path(tempfile.mkdtemp(prefix="edgekit-agent-"))
-        self._proc: subprocess.Popen | None = None
-        shutil.copyfile(AGENT_SCRIPT, self.workspace / "agent.py")
+        self._root = Path(tempfile.mkdtemp(prefix="edgekit-agent-"))
+        self._procs: list[subprocess.Popen] = []
+        self._logs = 0
+        self.python = str(self.options.get("python", sys.executable))
+        self.memory_limit: int | None = int(self.options.get("memory_limit", self.profile.hardware.ram_bytes))
+        self.timeout = float(self.options.get("command_timeout", 60))
 
-    def upload_dir(self, local: Path, remote_name: str) -> str:
-        staging = self.workspace / f".{remote_name}.partial"
-        shutil.copytree(local, staging)
-        os.rename(staging, self.workspace / remote_name)
-        return remote_name
+    def root(self) -> str:
+        return str(self._root)
 
-    def start_agent(self) -> LineChannel:
-        # The agent caps its own address space at the device's RAM: no pre-exec hook in this multithreaded host.
-        limit = int(self.options.get("memory_limit", self.profile.hardware.ram_bytes))
-        python = self.options.get("python", sys.executable)
-        self._stderr = open(self.workspace / "agent.log", "wb")
-        self._proc = subprocess.Popen([python, str(self.workspace / "agent.py"), "--workspace", str(self.workspace),
-                                       "--memory-limit", str(limit)],
-                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
-                                      cwd=self.workspace)
-        return LineChannel(self._proc.stdout, self._proc.stdin, on_close=self._stop, describe=self._log_tail)
-
-    def _log_tail(self) -> str:
+    def run(self, argv: list[str], what: str, timeout: float | None = None) -> tuple[int, str, str]:
         try:
-            tail = (self.workspace / "agent.log").read_text(errors="replace").strip().splitlines()[-1:]
+            proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout or self.timeout)
+        except subprocess.TimeoutExpired:
+            raise DeviceError(f"device: {what} did not finish within {timeout or self.timeout:g} s") from None
+        except OSError as exc:  # no such program: what a shell would say with 127
+            return 127, "", str(exc)
+        return proc.returncode, proc.stdout, proc.stderr
+
+    def put(self, local: Path, remote: str) -> None:
+        try:
+            shutil.copyfile(local, remote)
+        except OSError as exc:
+            raise DeviceError(f"copying {local.name} into the workspace failed: {exc}") from None
+
+    def rename(self, src: str, dst: str) -> None:
+        try:
+            os.rename(src, dst)
+        except OSError as exc:
+            raise DeviceError(f"renaming {src} to {dst} failed: {exc}") from None
+
+    def sha256(self, paths: list[str]) -> list[str]:
+        return [sha256_file(Path(p)) for p in paths]
+
+    def free_bytes(self, path: str) -> int | None:
+        return shutil.disk_usage(path).free
+
+    def spawn(self, argv: list[str]) -> LineChannel:
+        self._logs += 1
+        log_path = self._root / f"process-{self._logs}.log"
+        with open(log_path, "wb") as log:  # the child keeps its own descriptor
+            try:
+                proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
+                                        cwd=self._root)
+            except OSError as exc:
+                raise DeviceError(f"starting {argv[0]} failed: {exc}") from None
+        self._procs.append(proc)
+        return LineChannel(proc.stdout, proc.stdin, on_close=lambda: self._stop(proc),
+                           describe=lambda: self._log_tail(log_path))
+
+    @staticmethod
+    def _log_tail(path: Path) -> str:
+        try:
+            tail = path.read_text(errors="replace").strip().splitlines()[-1:]
         except OSError:
             tail = []
         return f": {tail[0]}" if tail else ""
 
-    def _stop(self) -> None:
-        if self._proc and self._proc.poll() is None:
+    def _stop(self, proc: subprocess.Popen) -> None:
+        if proc.poll() is None:
             try:
-                self._proc.stdin.close()
-                self._proc.wait(timeout=5)
+                proc.stdin.close()
+                proc.wait(timeout=5)
             except (OSError, subprocess.TimeoutExpired):
-                self._proc.kill()
-                self._proc.wait(timeout=5)
-        self._proc = None
+                proc.kill()
+                proc.wait(timeout=5)
 
     def close(self) -> None:
-        self._stop()
-        if getattr(self, "_stderr", None):
-            self._stderr.close()
-        if getattr(self, "workspace", None):
-            shutil.rmtree(self.workspace, ignore_errors=True)
+        for proc in getattr(self, "_procs", []):
+            self._stop(proc)
+        if getattr(self, "_root", None):
+            shutil.rmtree(self._root, ignore_errors=True)
 
-    def describe(self) -> dict:
+    def describe(self) -> dict[str, Any]:
         return {"transport": self.name, "memory_limit_bytes": int(self.options.get(
             "memory_limit", self.profile.hardware.ram_bytes))}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .base import registered_transports
+
 
 @dataclass(frozen=True)
 class TransportOption:
@@ -22,7 +24,6 @@ class TransportOption:
 
 def declared_options() -> list[TransportOption]:
     """Every registered transport's options, each key once, in registration order."""
-    from .base import registered_transports
     seen: dict[str, TransportOption] = {}
     for transport in registered_transports():
         for option in transport.cli_options:

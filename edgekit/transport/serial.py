@@ -1,9 +1,10 @@
-"""Serial transport to the edgekit MCU firmware (pyserial): a real board on a device path (flashed with pyocd or
-openocd when present), or an emulated board under QEMU reached through `socket://`.
+"""Serial transport to the edgekit MCU firmware (pyserial): a FirmwarePort. The model travels inside the firmware
+image, so there is no upload: `flash(image)` puts the image on a real board (pyocd or openocd) or, for an emulated
+target given no port, starts the profile's emulator (emulators/, e.g. QEMU) with it; `connect()` opens the port.
 
 Options: port (device path or pyserial URL; real boards), baud (default 115200), flash_tool ("pyocd" |
-"openocd" | "none": the board is already flashed), pyocd_target / openocd_config, limit_s (QEMU wall-clock
-limit). The model travels inside the firmware image, so this transport overrides open_session.
+"openocd" | "none": the board is already flashed), pyocd_target / openocd_config, limit_s (an emulator's
+wall-clock limit).
 """
 from __future__ import annotations
 
@@ -14,12 +15,13 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import DeviceError, InputError, UnsupportedError
-from .base import LineChannel, Transport, register_transport
+from ..errors import DeviceError, InputError
+from .base import Transport, register_transport
+from .channel import SerialPort
 from .options import TransportOption
 
 if TYPE_CHECKING:
-    from ..artifact import Artifact
+    from ..emulators import Emulator
 
 FLASH_HINT = "install pyocd (pip install pyocd) or openocd, or flash firmware.bin yourself and pass flash_tool=none"
 
@@ -34,60 +36,37 @@ class SerialTransport(Transport):
     )
 
     def open(self) -> None:
-        self._qemu = None
-        self._link = None
-        self._workdir: Path | None = None
+        # Nothing to connect to yet: the board (or its emulator) runs nothing until it is given the image.
+        self._emulator: Emulator | None = None
+        self._port: SerialPort | None = None
+        self._url: str | None = None
 
-    def upload_dir(self, local: Path, remote_name: str) -> str:
-        raise UnsupportedError("serial devices take the model inside the firmware image (see open_session)")
+    def flash(self, image: Path) -> dict[str, Any]:
+        core = self.profile.hardware.core
+        if not self.options.get("port") and self.profile.emulated:
+            from ..emulators import emulator_for
+            self._emulator = emulator_for(self.profile, self.options)
+            self._emulator.start(image)
+            facts = self._emulator.describe()
+            self._url = str(self._emulator.transport_options()["port"])
+            virtual = bool(facts.get("virtual_time"))
+            return {**facts, "cpu": f"{facts.get('board', self.profile.name)} ({core})" +
+                    (", virtual time" if virtual else ""), "virtual_time": virtual}
+        self._url = self._flash_real_board(image)
+        return {"cpu": f"{core} on {self.profile.name}", "virtual_time": False}
 
-    def start_agent(self) -> LineChannel:
-        raise UnsupportedError("serial devices run the edgekit firmware, not the Python agent")
-
-    def open_session(self, artifact: "Artifact", timeout: float) -> tuple[Any, dict[str, float]]:
-        from ..session.firmware import FirmwareSession
-        if artifact.format != "c-firmware":
-            raise UnsupportedError(f"the serial transport deploys c-firmware artifacts, not .{artifact.format}")
-        timings: dict[str, float] = {}
-        t0 = time.perf_counter()
-        emulation = self.profile.emulation
-        if emulation is not None and emulation.kind == "qemu":
-            machine = self._start_qemu(artifact)
-        else:
-            machine = self._flash_real_board(artifact)
-        timings["flash_s"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        self._link = self._connect(machine.pop("url"), timeout)
-        timings["connect_s"] = time.perf_counter() - t0
-        return FirmwareSession(self._link, artifact, machine, timeout=timeout, on_dead_link=self._why_dead), timings
-
-    # ---- QEMU ---------------------------------------------------------------------------------------------------
-    def _start_qemu(self, artifact: "Artifact") -> dict[str, Any]:
-        import tempfile
-        from ..emulators.qemu import QemuMachine
-        opts = self.profile.emulation.options
-        if "machine" not in opts:
-            raise InputError(f"profile '{self.profile.name}': [emulation.options] needs 'machine' (a QEMU board)")
-        self._workdir = Path(tempfile.mkdtemp(prefix="edgekit-qemu-"))
-        self._qemu = QemuMachine(opts["machine"], artifact.path / "firmware.elf", icount_shift=0,
-                                 limit_s=float(self.options.get("limit_s", 1800)), log=self._workdir / "qemu.log")
-        self._qemu.start()
-        return {"cpu": f"QEMU {opts['machine']} ({self.profile.hardware.core}), virtual time",
-                "url": self._qemu.url, "virtual_time": True, **self._qemu.facts()}
-
-    def _why_dead(self) -> None:
-        if self._qemu is not None:
-            self._qemu.check_alive()  # raises with the firmware's fault or the QEMU limit when QEMU has exited
+    def check_alive(self) -> None:
+        if self._emulator is not None:
+            self._emulator.check_alive()
 
     # ---- a real board -------------------------------------------------------------------------------------------
-    def _flash_real_board(self, artifact: "Artifact") -> dict[str, Any]:
+    def _flash_real_board(self, image: Path) -> str:
         port = self.options.get("port")
         if not port:
             raise InputError(f"target '{self.profile.name}' needs a serial port",
                              "pass --serial-port /dev/ttyACM0 (or a pyserial URL)")
         tool = self.options.get("flash_tool") or ("pyocd" if shutil.which("pyocd") else
                                                   "openocd" if shutil.which("openocd") else None)
-        image = artifact.path / "firmware.elf"
         if tool is None:
             raise DeviceError("no flashing tool found for the real board", FLASH_HINT)
         if tool == "pyocd":
@@ -111,42 +90,45 @@ class SerialTransport(Transport):
             if proc.returncode:
                 last = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
                 raise DeviceError(f"{tool} could not flash the board: {last[0][:200]}")
-        return {"cpu": f"{self.profile.hardware.core} on {self.profile.name}", "url": port, "virtual_time": False}
+        return str(port)
 
     # ---- the link -------------------------------------------------------------------------------------------
-    def _connect(self, url: str, timeout: float) -> Any:
+    def connect(self, timeout: float) -> SerialPort:
         import serial
+        if self._url is None:
+            raise DeviceError("the board has not been flashed on this link")
         deadline = time.monotonic() + min(timeout, 30.0)
         while True:
             try:
-                link = serial.serial_for_url(url, baudrate=int(self.options.get("baud", 115200)), timeout=0.5)
+                port = serial.serial_for_url(self._url, baudrate=int(self.options.get("baud", 115200)), timeout=0.5)
                 break
             except (serial.SerialException, OSError) as exc:
-                if self._qemu is not None:
-                    self._qemu.check_alive()
+                self.check_alive()  # an emulator that died will never listen: say why now
                 if time.monotonic() > deadline:
-                    raise DeviceError(f"could not open serial link {url}: {exc}") from None
+                    raise DeviceError(f"could not open serial link {self._url}: {exc}") from None
                 time.sleep(0.05)
-        sock = getattr(link, "_socket", None)
-        if sock is not None:  # socket:// to QEMU: without TCP_NODELAY each small frame waits ~50 ms
+        sock = getattr(port, "_socket", None)
+        if sock is not None:  # socket:// to an emulator: without TCP_NODELAY each small frame waits ~50 ms
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return link
+        self._port = port
+        return port
 
     def close(self) -> None:
-        if getattr(self, "_link", None) is not None:
+        port, self._port = getattr(self, "_port", None), None
+        if port is not None:
             try:
-                self._link.close()
+                port.close()
             except Exception:  # already closed by the session
                 pass
-        if getattr(self, "_qemu", None) is not None:
-            self._qemu.stop()
-        if getattr(self, "_workdir", None) is not None:
-            shutil.rmtree(self._workdir, ignore_errors=True)
+        emulator, self._emulator = getattr(self, "_emulator", None), None
+        if emulator is not None:
+            emulator.stop()
 
     def describe(self) -> dict[str, Any]:
         facts: dict[str, Any] = {"transport": self.name}
-        if getattr(self, "_qemu", None) is not None:
-            facts.update(self._qemu.facts())
+        emulator = getattr(self, "_emulator", None)
+        if emulator is not None:
+            facts.update(emulator.describe())
         elif self.options.get("port"):
             facts["port"] = self.options["port"]
         return facts

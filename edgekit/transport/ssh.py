@@ -1,4 +1,5 @@
-"""SSH transport (paramiko) to a Linux board such as a Raspberry Pi, real or emulated.
+"""SSH transport (paramiko) to a Linux board such as a Raspberry Pi, real or emulated: a RemoteShell (commands
+over exec channels, files over SFTP) on which edgekit/session/install.py installs the agent.
 
 Options (CLI flags in brackets): host "USER@HOST[:PORT]" [--host], identity key file [--identity] (else ssh-agent
 and ~/.ssh keys), known_hosts file [--known-hosts] (default ~/.ssh/known_hosts), trust_host_key [--trust-host-key],
@@ -7,38 +8,26 @@ connect_timeout (s, default 10), command_timeout (s, default 60).
 
 Safety: the host key must already be in known_hosts (RejectPolicy) unless the user explicitly trusts it, which
 appends it to that file; a changed key is always refused. Every remote command is an argument list joined with
-shlex (never a string built from input). Files go to a temporary name, their sha256 is checked on the device, then
-they are renamed into place. The agent's directory on the device is named by the agent's hash and reused across
-sessions; each session's workspace is removed on close. A target with an emulator and no host starts it (and stops
-it on close).
+shlex (never a string built from input), and every call has a timeout. A target with an emulator and no host
+starts it (and stops it on close).
 """
 from __future__ import annotations
 
 import hashlib
-import json
-import secrets
 import shlex
 import socket
 import time
-from pathlib import Path, PurePosixPath
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
-from ..agent import AGENT_SCRIPT
-from ..artifact import sha256_file
 from ..errors import DeviceError, InputError
-from .base import LineChannel, Transport, register_transport
+from .base import Transport, register_transport
+from .channel import LineChannel
 from .options import TransportOption
 
-# Which Python modules the device needs for each artifact format (any one of a tuple is enough).
-_NEEDS = {"tflite": ("tflite_runtime", "ai_edge_litert"), "pte": ("executorch",)}
-_PROBE = ("import importlib.util as u, importlib.metadata as m, json, platform\n"
-          "def v(n, d):\n"
-          "    if u.find_spec(n) is None: return None\n"
-          "    try: return m.version(d)\n"
-          "    except Exception: return 'unknown'\n"
-          "print(json.dumps({'python': platform.python_version(), 'numpy': v('numpy', 'numpy'),"
-          " 'tflite_runtime': v('tflite_runtime', 'tflite-runtime'),"
-          " 'ai_edge_litert': v('ai_edge_litert', 'ai-edge-litert'), 'executorch': v('executorch', 'executorch')}))")
+if TYPE_CHECKING:
+    from ..emulators import Emulator
+
 _HASH = ("import hashlib, sys\n"
          "for p in sys.argv[1:]:\n"
          "    h = hashlib.sha256()\n"
@@ -46,6 +35,7 @@ _HASH = ("import hashlib, sys\n"
          "        for b in iter(lambda: f.read(1 << 20), b''): h.update(b)\n"
          "    print(h.hexdigest())")
 _FREE = "import os, sys; s = os.statvfs(sys.argv[1]); print(s.f_bavail * s.f_frsize)"
+_T = TypeVar("_T")
 
 
 def parse_host(spec: str) -> tuple[str, str, int]:
@@ -88,7 +78,10 @@ def _known_hosts_name(host: str, port: int) -> str:
 
 @register_transport("ssh")
 class SSHTransport(Transport):
-    """A paramiko connection; the agent's stdin/stdout over an exec channel carry the JSON-lines protocol."""
+    """A paramiko connection: commands over exec channels, files over SFTP."""
+
+    memory_limit = None   # the board itself (or the emulator's cgroup) limits memory
+    check_runtime = True  # a board's Python may lack numpy or the runtime: probe it once, cached on the device
 
     cli_options = (
         TransportOption("host", "--host", "SSH targets: USER@HOST[:PORT] of the device (emulated targets start their "
@@ -102,9 +95,12 @@ class SSHTransport(Transport):
     )
 
     def open(self) -> None:
-        self._client = self._sftp = self._chan = self._emulator = None
-        self.workspace: str | None = None
-        self.timings: dict[str, float] = {}
+        self._client: Any = None  # paramiko objects, imported on use
+        self._sftp: Any = None
+        self._chan: Any = None
+        self._emulator: Emulator | None = None
+        self._root: str | None = None
+        self.timings = {}
         self.facts: dict[str, Any] = {}
         try:
             self._open()
@@ -119,7 +115,8 @@ class SSHTransport(Transport):
                 raise InputError(f"target '{self.profile.name}' is reached over SSH: pass --host USER@HOST[:PORT]")
             from ..emulators import emulator_for
             t0 = time.perf_counter()
-            self._emulator = emulator_for(self.profile).__enter__()
+            self._emulator = emulator_for(self.profile, self.options)
+            self._emulator.start()  # a full OS: it boots nothing from the artifact
             self.timings["emulator_start_s"] = time.perf_counter() - t0
             options.update(self._emulator.transport_options())
         self.user, self.host, self.port = parse_host(str(options["host"]))
@@ -194,7 +191,9 @@ class SSHTransport(Transport):
         with open(known_hosts, "a") as f:
             f.write(line)
 
-    def _exec(self, argv: list[str], what: str, timeout: float | None = None) -> tuple[int, str, str]:
+    # -- RemoteShell ------------------------------------------------------------------------------------------
+
+    def run(self, argv: list[str], what: str, timeout: float | None = None) -> tuple[int, str, str]:
         """Run a command (argument list, each argument shell-quoted) on the device; (exit code, stdout, stderr)."""
         timeout = timeout or self.command_timeout
         try:
@@ -209,7 +208,7 @@ class SSHTransport(Transport):
             raise DeviceError(f"device: {what} failed: {exc}") from None
 
     def _python(self, code: str, args: list[str], what: str) -> str:
-        rc, out, err = self._exec([self.python, "-c", code, *args], what)
+        rc, out, err = self.run([self.python, "-c", code, *args], what)
         if rc == 127:
             raise DeviceError(f"no Python on the device: '{self.python}' not found",
                               "install python3 on the device or pass its interpreter (transport option 'python')")
@@ -217,146 +216,68 @@ class SSHTransport(Transport):
             raise DeviceError(f"device: {what} failed: {(err.strip().splitlines() or ['exit %d' % rc])[-1]}")
         return out
 
-    # -- set-up, uploads --------------------------------------------------------------------------------------
-
-    def _sftp_client(self):
-        if self._sftp is None:
-            self._sftp = self._client.open_sftp()
-            self._sftp.get_channel().settimeout(self.command_timeout)
-        return self._sftp
-
-    def _ensure_dir(self, path: str) -> None:
-        sftp = self._sftp_client()
-        parts = PurePosixPath(path).parts
-        for i in range(2, len(parts) + 1):
-            sub = str(PurePosixPath(*parts[:i]))
-            try:
-                sftp.stat(sub)
-            except FileNotFoundError:
-                sftp.mkdir(sub)
-
-    def _free_bytes(self, path: str) -> int:
-        return int(self._python(_FREE, [path], "checking free space").strip())
-
-    def _check_space(self, path: str, need: int) -> None:
-        free = self._free_bytes(path)
-        if free < need + (1 << 20):
-            raise DeviceError(f"disk full on the device: {free:,} B free in {path}, need {need:,} B plus 1 MiB",
-                              "free space on the device or choose another remote_root")
-
-    def _put_files(self, files: dict[str, Path], staging: str) -> None:
-        """Upload files into `staging`, then check every sha256 on the device."""
-        sftp = self._sftp_client()
-        self._ensure_dir(staging)
-        for name, local in files.items():
-            remote = f"{staging}/{name}"
-            try:
-                sftp.put(str(local), remote)
-            except OSError as exc:
-                if "space" in str(exc).lower() or self._free_bytes(staging) < local.stat().st_size:
-                    raise DeviceError(f"disk full on the device while uploading {name} to {staging}",
-                                      "free space on the device or choose another remote_root") from None
-                raise DeviceError(f"uploading {name} to the device failed: {exc}") from None
-        names = list(files)
-        digests = self._python(_HASH, [f"{staging}/{n}" for n in names], "checking uploaded files").split()
-        for name, digest in zip(names, digests):
-            if digest != sha256_file(files[name]):
-                raise DeviceError(f"upload corrupted: {name} has a different sha256 on the device; refusing to use it",
-                                  "the link or the device's storage altered the file; retry, check the device")
-        if len(digests) != len(names):
-            raise DeviceError("device: hashing the uploaded files returned nothing")
-
-    def _setup(self, fmt: str) -> None:
-        """The agent's directory (named by its hash, kept between sessions) and a probe of the device's Python."""
-        home = self._sftp_client().normalize(".")
-        self.remote_root = str(self._remote_root_option or f"{home}/.cache/edgekit")
-        agent_hash = sha256_file(AGENT_SCRIPT)[:16]
-        python_tag = hashlib.sha256(self.python.encode()).hexdigest()[:8]
-        self.agent_dir = f"{self.remote_root}/agent-{agent_hash}"
-        ready = f"{self.agent_dir}/ready-{python_tag}.json"
-        sftp = self._sftp_client()
-        probe = None
+    def _sftp_call(self, what: str, call: Callable[[Any], _T]) -> _T:
+        """An SFTP operation with the channel's timeout; a broken link or refused operation is a DeviceError."""
         try:
-            with sftp.open(ready, "r") as f:
-                probe = json.loads(f.read())
-            self.facts["setup_cached"] = True
-        except (OSError, ValueError):
-            pass
-        if probe is None:
-            self._ensure_dir(self.remote_root)
-            self._check_space(self.remote_root, AGENT_SCRIPT.stat().st_size)
-            staging = f"{self.remote_root}/.agent-{agent_hash}.partial-{secrets.token_hex(4)}"
-            try:
-                self._put_files({"agent.py": AGENT_SCRIPT}, staging)
-            except DeviceError:
-                self._exec(["rm", "-rf", "--", staging], "removing a refused agent upload")
-                raise
-            try:
-                sftp.stat(self.agent_dir)
-                self._exec(["rm", "-rf", "--", staging], "removing a duplicate agent upload")
-            except FileNotFoundError:
-                sftp.posix_rename(staging, self.agent_dir)  # atomic: the directory appears complete or not at all
-            probe = json.loads(self._python(_PROBE, [], "probing the device's Python"))
-            with sftp.open(ready + ".partial", "w") as f:
-                f.write(json.dumps(probe))
-            sftp.posix_rename(ready + ".partial", ready)
-            self.facts["setup_cached"] = False
-        self.facts["device_python"] = {"interpreter": self.python, **probe}
-        if not probe.get("numpy"):
-            raise DeviceError(f"missing runtime on the device: numpy is not installed for {self.python}",
-                              "pip install numpy on the device (numpy<2 with tflite-runtime 2.14)")
-        needs = _NEEDS.get(fmt, ())
-        if needs and not any(probe.get(n) for n in needs):
-            raise DeviceError(f"missing runtime on the device: no {' or '.join(needs)} for {self.python}",
-                              f"pip install {needs[0].replace('_', '-')} on the device")
-
-    def open_session(self, artifact: Any, timeout: float) -> tuple[Any, dict[str, float]]:
-        import paramiko
-        try:
-            return super().open_session(artifact, timeout)
-        except (OSError, EOFError, paramiko.SSHException) as exc:  # SFTP / channel failures not mapped below
-            raise DeviceError(f"device: {type(exc).__name__}: {exc}",
+            if self._sftp is None:
+                self._sftp = self._client.open_sftp()
+                self._sftp.get_channel().settimeout(self.command_timeout)
+            return call(self._sftp)
+        except DeviceError:
+            raise
+        except Exception as exc:  # OSError, EOFError, paramiko.SSHException, socket.timeout
+            raise DeviceError(f"device: {what} failed: {type(exc).__name__}: {exc}",
                               "check the device's storage and the link") from None
 
-    def prepare_device(self, artifact: Any) -> dict[str, float]:
-        t0 = time.perf_counter()
-        self._setup(artifact.format)
-        self.workspace = f"{self.remote_root}/ws-{secrets.token_hex(8)}"
-        self._ensure_dir(self.workspace)
-        return {**self.timings, "setup_s": time.perf_counter() - t0}
+    def root(self) -> str:
+        if self._root is None:
+            home = self._sftp_call("finding the home directory", lambda sftp: sftp.normalize("."))
+            self._root = str(self._remote_root_option or f"{home}/.cache/edgekit")
+        return self._root
 
-    def upload_dir(self, local: Path, remote_name: str) -> str:
-        files = {p.name: p for p in sorted(Path(local).iterdir()) if p.is_file()}
-        self._check_space(self.workspace, sum(p.stat().st_size for p in files.values()))
-        staging = f"{self.workspace}/.{remote_name}.partial"
-        self._put_files(files, staging)
-        self._sftp_client().posix_rename(staging, f"{self.workspace}/{remote_name}")
-        return remote_name
+    def put(self, local: Path, remote: str) -> None:
+        try:
+            self._sftp_call(f"uploading {local.name}", lambda sftp: sftp.put(str(local), remote))
+        except DeviceError as exc:
+            parent = remote.rpartition("/")[0] or "/"
+            if "space" in exc.message.lower() or self.free_bytes(parent) < local.stat().st_size:
+                raise DeviceError(f"disk full on the device while uploading {local.name} to {parent}",
+                                  "free space on the device or choose another remote_root") from None
+            raise
 
-    def start_agent(self) -> LineChannel:
-        argv = [self.python, f"{self.agent_dir}/agent.py", "--workspace", self.workspace]
+    def rename(self, src: str, dst: str) -> None:
+        self._sftp_call(f"renaming {src}", lambda sftp: sftp.posix_rename(src, dst))
+
+    def sha256(self, paths: list[str]) -> list[str]:
+        return self._python(_HASH, paths, "checking uploaded files").split()
+
+    def free_bytes(self, path: str) -> int:
+        return int(self._python(_FREE, [path], "checking free space").strip())
+
+    def spawn(self, argv: list[str]) -> LineChannel:
+        if self._chan is not None:
+            self._stop_process(self._chan)  # one process at a time on this link
         try:
             chan = self._client.get_transport().open_session(timeout=self.connect_timeout)
             chan.exec_command("exec " + shlex.join(argv))
         except Exception as exc:
-            raise DeviceError(f"starting the agent on the device failed: {exc}") from None
+            raise DeviceError(f"starting {shlex.join(argv[:2])} on the device failed: {exc}") from None
         self._chan = chan
-        return LineChannel(chan.makefile("rb"), chan.makefile_stdin("wb"), on_close=self._stop_agent,
-                           describe=self._stderr_tail)
+        return LineChannel(chan.makefile("rb"), chan.makefile_stdin("wb"), on_close=lambda: self._stop_process(chan),
+                           describe=lambda: self._stderr_tail(chan))
 
-    def _stderr_tail(self) -> str:
-        chan = self._chan
-        if chan is None or not chan.recv_stderr_ready():
+    @staticmethod
+    def _stderr_tail(chan: Any) -> str:
+        if not chan.recv_stderr_ready():
             return ""
         tail = chan.recv_stderr(65536).decode(errors="replace").strip().splitlines()[-1:]
         return f": {tail[0]}" if tail else ""
 
-    def _stop_agent(self) -> None:
-        chan, self._chan = self._chan, None
-        if chan is None:
-            return
+    def _stop_process(self, chan: Any) -> None:
+        if self._chan is chan:
+            self._chan = None
         try:
-            chan.shutdown_write()  # EOF on the agent's stdin ends its loop
+            chan.shutdown_write()  # EOF on the process's stdin (the agent's loop ends)
             chan.status_event.wait(5)
         except Exception:
             pass
@@ -366,12 +287,8 @@ class SSHTransport(Transport):
 
     def close(self) -> None:
         try:
-            self._stop_agent()
-            if self._client is not None and self.workspace:
-                try:
-                    self._exec(["rm", "-rf", "--", self.workspace], "removing the workspace", timeout=30)
-                except DeviceError:
-                    pass  # the link is gone; nothing more we can do from here
+            if self._chan is not None:
+                self._stop_process(self._chan)
             if self._sftp is not None:
                 self._sftp.close()
             if self._client is not None:
@@ -380,7 +297,7 @@ class SSHTransport(Transport):
             self._client = self._sftp = None
             if self._emulator is not None:
                 emulator, self._emulator = self._emulator, None
-                emulator.__exit__(None, None, None)
+                emulator.stop()
 
     def describe(self) -> dict[str, Any]:
         facts = {"transport": self.name, "host": f"{self.user}@{self.host}:{self.port}", **self.facts}

@@ -3,7 +3,6 @@ import io
 import json
 
 import numpy as np
-import pytest
 
 from edgekit.agent.agent import (E_BAD_REQUEST, E_HASH_MISMATCH, E_NOT_LOADED, E_OUTSIDE_WORKSPACE, Agent,
                                  decode_tensor, encode_tensor, serve)

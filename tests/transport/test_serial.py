@@ -1,6 +1,5 @@
 """The serial transport toward a real board: without a port or a flashing tool it stops with one clear line.
 (The QEMU side is exercised by tests/export/mcu/test_firmware_qemu.py and test_ops_qemu.py.)"""
-import os
 
 import pytest
 
@@ -35,3 +34,18 @@ def test_real_board_without_flash_tool(firmware_artifact, tmp_path):
     result = run_cli("bench", firmware_artifact.path, "--target", "nrf52840", "--runs", "1", "--serial-port",
                      "/dev/ttyACM9", "--flash-tool", "pyocd", env={"PATH": str(tmp_path)})
     _one_line(result, 3, "pyocd not found on PATH")
+
+
+def test_emulated_target_given_a_port_is_treated_as_a_real_board(firmware_artifact):
+    """A port means a board the user runs (here pyserial's loop://, already flashed): no emulator is started."""
+    from edgekit.errors import DeviceError
+    from edgekit.transport import make_transport
+    with make_transport(load_profile("emu-cortex-m4"), options={"port": "loop://", "flash_tool": "none"}) as link:
+        with pytest.raises(DeviceError, match="not been flashed"):
+            link.connect(timeout=1)
+        machine = link.flash(firmware_artifact.path / "firmware.elf")
+        assert machine == {"cpu": "cortex-m4 on emu-cortex-m4", "virtual_time": False}
+        port = link.connect(timeout=1)
+        port.write(b"ping")
+        assert port.read(4) == b"ping"
+        assert link.describe() == {"transport": "serial", "port": "loop://"}

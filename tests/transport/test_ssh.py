@@ -3,7 +3,6 @@ import json
 import subprocess
 import time
 
-import numpy as np
 import paramiko
 import pytest
 

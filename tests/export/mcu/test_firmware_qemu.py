@@ -13,6 +13,7 @@ from edgekit.export.mcu import tflm
 from edgekit.measure.runner import benchmark
 from edgekit.modelio import Dataset
 from edgekit.profiles import load_profile
+from edgekit.session import open_session
 from edgekit.transport import make_transport
 from tests.export.mcu.conftest import quantize_input
 
@@ -34,7 +35,7 @@ def test_whole_test_split_equals_tflite_micro_byte_for_byte(mcu_artifact, digits
     expected = tflm.run_int8(mcu_artifact.path / "model.tflite", x)
     profile = load_profile("emu-cortex-m4")
     with make_transport(profile) as link:
-        session, _ = link.open_session(mcu_artifact, timeout=30)
+        session, _ = open_session(link, mcu_artifact, timeout=30)
         try:
             assert session.hello()["machine"]["core"] == "cortex-m4"
             got = np.concatenate([session.invoke_raw(x[i:i + 1]) for i in range(len(x))])

@@ -8,6 +8,7 @@ from edgekit.artifact import write_artifact
 from edgekit.export.mcu import tflm
 from edgekit.export.mcu.package import package_tflite
 from edgekit.profiles import load_profile
+from edgekit.session import open_session
 from edgekit.transport import make_transport
 from tests.export.mcu import tflite_builder as tb
 
@@ -24,7 +25,7 @@ def _run_on_device(tmp_path, model, target, dsp, x):
     art = write_artifact(tmp_path / "art", pkg.files, {"format": "c-firmware", "model_file": "firmware.bin",
                                                         "export": {"firmware": pkg.firmware}})
     with make_transport(profile) as link:
-        session, _ = link.open_session(art, timeout=30)
+        session, _ = open_session(link, art, timeout=30)
         try:
             assert session.hello()["machine"]["core"] == profile.hardware.core
             got = np.concatenate([session.invoke_raw(x[i:i + 1]) for i in range(len(x))])

@@ -7,6 +7,7 @@ from edgekit.artifact import write_artifact
 from edgekit.export.mcu import tflm
 from edgekit.export.mcu.package import package_tflite
 from edgekit.profiles import load_profile
+from edgekit.session import open_session
 from edgekit.transport import make_transport
 from tests.export.mcu.tflite_builder import ops_model
 
@@ -28,7 +29,7 @@ def test_ops_model_bit_exact_with_tflite_micro(tmp_path, target, dsp):
     expected = tflm.run_int8(art.path / "model.tflite", x)
     assert len(np.unique(expected)) > 20  # softmax outputs that are not all saturated
     with make_transport(profile) as link:
-        session, _ = link.open_session(art, timeout=30)
+        session, _ = open_session(link, art, timeout=30)
         try:
             assert session.hello()["machine"]["core"] == profile.hardware.core
             got = np.concatenate([session.invoke_raw(x[i:i + 1]) for i in range(len(x))])

@@ -1,0 +1,57 @@
+"""The emulator interface and registry: emulated devices that edgekit starts itself, chosen by a profile's
+`[emulation] kind`. Adding one = one module with a class and `register_emulator(kind)`."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+from ..errors import InputError
+from ..profiles import Profile
+
+
+class Emulator(Protocol):
+    """An emulated device. `start(image)` boots it; `stop()` tears it down completely (safe to call twice, and
+    after a failed start). As a context manager it starts without an image.
+
+    The image is what a bare-metal board runs (a firmware ELF, known only once an artifact is deployed, so the
+    transport passes it at start); an emulator of a whole OS (the netns Pi) boots its own and takes none."""
+
+    def start(self, image: Path | None = None) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def check_alive(self) -> None:
+        """Raise DeviceError saying why the emulator stopped, if it has."""
+
+    def transport_options(self) -> dict[str, Any]:
+        """Options for the profile's transport to reach the running emulator (host and keys, a serial URL)."""
+
+    def describe(self) -> dict[str, Any]:
+        """Facts for the report: limits applied, addresses, whether time is virtual."""
+
+    def __enter__(self) -> "Emulator": ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
+# A factory takes the profile and the transport's options (an emulator may read its own, e.g. a time limit).
+EmulatorFactory = Callable[[Profile, dict[str, Any]], Emulator]
+_EMULATORS: dict[str, EmulatorFactory] = {}
+
+
+def register_emulator(kind: str) -> Callable[[type], type]:
+    def wrap(cls: type) -> type:
+        _EMULATORS[kind] = cls
+        return cls
+    return wrap
+
+
+def emulator_for(profile: Profile, options: dict[str, Any] | None = None) -> Emulator:
+    """A (not yet started) emulator for an emulated profile."""
+    if profile.emulation is None:
+        raise InputError(f"target '{profile.name}' is not emulated", "pass the device's address (e.g. --host)")
+    kind = profile.emulation.kind
+    if kind not in _EMULATORS:
+        raise InputError(f"target '{profile.name}': no emulator of kind '{kind}'",
+                         f"known kinds: {', '.join(sorted(_EMULATORS)) or 'none'}")
+    return _EMULATORS[kind](profile, options or {})

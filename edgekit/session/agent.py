@@ -1,0 +1,126 @@
+"""The Python agent's session: numbered JSON requests over a LineChannel, each with a timeout (the host side of
+edgekit/agent/agent.py's protocol), and its opener for .pte and .tflite artifacts over any RemoteShell link: the
+installer puts the agent and the artifact on the device, the link starts the agent.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from typing import Any, Callable
+
+import numpy as np
+
+from ..agent.agent import (E_BAD_REQUEST, E_HASH_MISMATCH, E_OUTSIDE_WORKSPACE, E_RUNTIME_MISSING, E_SHAPE_MISMATCH,
+                           PROTOCOL_VERSION, RUNTIMES, decode_tensor, encode_tensor)
+from ..artifact import Artifact
+from ..errors import DeviceError, InputError, UnsupportedError
+from ..transport.base import RemoteShell, Transport
+from ..transport.channel import LineChannel
+from .base import register_session
+from .install import AgentInstaller
+
+# Agent errors caused by what the user gave us are input errors (exit 1); the rest are device failures (exit 3).
+_INPUT_CODES = {E_BAD_REQUEST, E_SHAPE_MISMATCH, E_HASH_MISMATCH, E_OUTSIDE_WORKSPACE}
+_HINTS = {E_RUNTIME_MISSING: "install the runtime on the device (see README: device set-up)",
+          E_HASH_MISMATCH: "the artifact changed in transit or on the device; deploy it again"}
+ARTIFACT_DIR = "artifact"  # the artifact's name inside the session's workspace
+
+
+class AgentSession:
+    """A DeviceSession over the agent's channel. `artifact` is the artifact's directory in the agent's workspace;
+    `on_close` runs after the agent has stopped (removing the workspace)."""
+
+    def __init__(self, channel: LineChannel, artifact: str = ARTIFACT_DIR, timeout: float = 60.0,
+                 on_close: Callable[[], None] | None = None, facts: dict[str, Any] | None = None) -> None:
+        self.channel = channel
+        self.artifact = artifact
+        self.timeout = timeout
+        self.facts = facts or {}
+        self._on_close = on_close
+        self._ids = itertools.count(1)
+
+    def request(self, cmd: str, timeout: float | None = None, **fields: Any) -> dict[str, Any]:
+        req_id = next(self._ids)
+        self.channel.send(json.dumps({"id": req_id, "cmd": cmd, **fields}).encode())
+        while True:
+            line = self.channel.recv(timeout or self.timeout)
+            try:
+                resp = json.loads(line)
+            except json.JSONDecodeError:
+                raise DeviceError(f"the agent sent a line that is not JSON: {line[:80]!r}") from None
+            if resp.get("id") == req_id:
+                break
+        if not resp.get("ok"):
+            err = resp.get("error", {})
+            code = err.get("code", "unknown")
+            message = " ".join(str(err.get("message", "no message")).split())  # one line, whatever the runtime said
+            if len(message) > 300:
+                message = message[:150] + " ... " + message[-145:]
+            cls = InputError if code in _INPUT_CODES else DeviceError
+            raise cls(f"agent: {message}", _HINTS.get(code))
+        return resp
+
+    def hello(self) -> dict[str, Any]:
+        resp = self.request("hello")
+        if resp.get("protocol_version") != PROTOCOL_VERSION:
+            raise DeviceError(f"agent speaks protocol {resp.get('protocol_version')}, host speaks {PROTOCOL_VERSION}",
+                              "deploy the agent from this edgekit version")
+        return resp
+
+    def load(self) -> dict[str, Any]:
+        """Load the artifact deployed in the workspace: {'load_s', 'first_inference_s'}."""
+        return self.request("load", artifact=self.artifact)
+
+    def bench(self, runs: int, warmup: int, cooldown_s: float = 0.0) -> dict[str, Any]:
+        """{'latencies_ns': [...], 'warmup', 'thermal_before', 'thermal_after'}."""
+        return self.request("bench", runs=runs, warmup=warmup, cooldown_s=cooldown_s,
+                            timeout=self.timeout + runs * (cooldown_s + 1))
+
+    def predict(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        """Every model output for N samples (one array per model input, N samples each)."""
+        resp = self.request("predict", inputs=[encode_tensor(x) for x in inputs])
+        return [decode_tensor(t) for t in resp["outputs"]]
+
+    def memory(self) -> dict[str, Any]:
+        return self.request("memory")
+
+    def close(self) -> None:
+        try:
+            self.request("shutdown", timeout=5)
+        except DeviceError:
+            pass
+        finally:
+            self.channel.close()
+            if self._on_close is not None:
+                on_close, self._on_close = self._on_close, None
+                on_close()
+
+
+@register_session(*RUNTIMES)
+def open_agent_session(link: Transport, artifact: Artifact, timeout: float) -> tuple[AgentSession, dict[str, float]]:
+    """Install the agent (cached), upload the artifact into a fresh workspace, start the agent."""
+    if not isinstance(link, RemoteShell):
+        raise UnsupportedError(f"the {link.name} transport cannot run the Python agent for .{artifact.format} "
+                               "artifacts", "use a target whose transport runs programs (local, ssh, adb)")
+    installer = AgentInstaller(link)
+    t0 = time.perf_counter()
+    agent = installer.install_agent(artifact.format)
+    workspace = installer.new_workspace()
+    timings = {"setup_s": time.perf_counter() - t0}
+    try:
+        t0 = time.perf_counter()
+        name = installer.upload_dir(artifact.path, workspace, ARTIFACT_DIR)
+        timings["upload_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        argv = [link.python, agent, "--workspace", workspace]
+        if link.memory_limit:
+            argv += ["--memory-limit", str(link.memory_limit)]  # the agent caps itself (see agent.main)
+        channel = link.spawn(argv)
+        timings["agent_start_s"] = time.perf_counter() - t0
+    except BaseException:
+        installer.remove(workspace)  # a refused upload leaves nothing behind
+        raise
+    session = AgentSession(channel, name, timeout, on_close=lambda: installer.remove(workspace),
+                           facts=installer.facts)
+    return session, timings
