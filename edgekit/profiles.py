@@ -74,8 +74,8 @@ class Firmware:
 
 @dataclass(frozen=True)
 class Emulation:
-    kind: str
     description: str
+    kind: str | None = None  # the emulator edgekit starts (emulators/); None when the transport is the device itself
     options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -162,7 +162,7 @@ _SECTIONS: dict[str, Spec] = {
     "performance": {"int8": (_qty("ops"), False), "fp32": (_qty("ops"), False),
                     "cycles_per_instruction": (_float, False), "source": (_str, True)},
     "transport": {"default": (_str, True)},
-    "emulation": {"kind": (_str, True), "description": (_str, True), "options": (_table, False)},
+    "emulation": {"kind": (_str, False), "description": (_str, True), "options": (_table, False)},
     "firmware": {"mcpu": (_str, True), "float_abi": (_str, False), "fpu": (_str, False),
                  "flash_origin": (_address, False), "ram_origin": (_address, False), "port": (_str, False),
                  "uart_base": (_address, False), "systick": (_qty("hertz"), False), "stack": (_qty("bytes"), False)},
@@ -225,7 +225,7 @@ def _build(path: Path, p: dict[str, Any]) -> Profile:
             source=perf["source"], int8_ops=perf.get("int8"), fp32_flops=perf.get("fp32"),
             cycles_per_instruction=perf.get("cycles_per_instruction")),
         default_transport=p["transport"]["default"],
-        emulation=None if emu is None else Emulation(kind=emu["kind"], description=emu["description"],
+        emulation=None if emu is None else Emulation(kind=emu.get("kind"), description=emu["description"],
                                                      options=emu.get("options", {})),
         stands_for=p.get("stands_for"),
         firmware=None if fw is None else Firmware(

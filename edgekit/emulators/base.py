@@ -51,6 +51,8 @@ def emulator_for(profile: Profile, options: dict[str, Any] | None = None) -> Emu
     if profile.emulation is None:
         raise InputError(f"target '{profile.name}' is not emulated", "pass the device's address (e.g. --host)")
     kind = profile.emulation.kind
+    if kind is None:
+        raise InputError(f"target '{profile.name}' has no emulator to start: its transport runs it on this host")
     if kind not in _EMULATORS:
         raise InputError(f"target '{profile.name}': no emulator of kind '{kind}'",
                          f"known kinds: {', '.join(sorted(_EMULATORS)) or 'none'}")

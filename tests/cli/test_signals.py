@@ -1,0 +1,93 @@
+"""SIGINT and SIGTERM end `edgekit bench` promptly on every target family, at several points, and leave nothing on
+the host: no process, network namespace, veth, cgroup or temporary folder."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from edgekit.compiler import compile_model
+from edgekit.compress import Int8StaticConfig
+from edgekit.emulators.netns_sshd import unavailable_reason
+from edgekit.modelio import Dataset
+from tests.helpers import ROOT
+
+pytestmark = [pytest.mark.runtime, pytest.mark.emulator]
+TARGETS = ("emu-phone", "emu-rpi4", "emu-cortex-m4")
+EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+
+@pytest.fixture(scope="module")
+def artifacts(digits, digits_example, tmp_path_factory):
+    model, split = digits
+    out = tmp_path_factory.mktemp("signals")
+    recipe = {"emu-cortex-m4": [Int8StaticConfig(calibration_samples=64)]}
+    return {t: compile_model(model, digits_example, t, out / t, recipe=recipe.get(t, ()),
+                             calibration=Dataset(split.x_train[:256], split.y_train[:256])) for t in TARGETS}
+
+
+def _lines(argv: list[str]) -> set[str]:
+    proc = subprocess.run(argv, capture_output=True, text=True)
+    return {line.split()[0] if argv[:2] == ["ip", "netns"] else line for line in proc.stdout.splitlines()
+            if line.strip()}
+
+
+def _host_state() -> dict[str, set[str]]:
+    """What an emulator creates outside its temporary folder: namespaces, links, cgroups."""
+    cgroups = {str(p) for pattern in ("edgekit-*", "*/edgekit-*") for p in Path("/sys/fs/cgroup").glob(pattern)}
+    links = {line.split(":")[1].strip().split("@")[0] for line in _lines(["ip", "-o", "link", "show"])}
+    return {"netns": _lines(["ip", "netns", "list"]), "links": links, "cgroups": cgroups}
+
+
+def _processes_mentioning(*needles: str) -> list[str]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            args = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if any(n in args for n in needles):
+            found.append(args.strip()[:200])
+    return found
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("when", ["starting", "running"])
+def test_a_signal_ends_the_bench_and_leaves_nothing(artifacts, target, signum, when, tmp_path):
+    if target == "emu-rpi4" and unavailable_reason():
+        pytest.skip(unavailable_reason())
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    art = artifacts[target]
+    before = _host_state()
+    proc = subprocess.Popen([sys.executable, "-m", "edgekit", "bench", str(art.path), "-t", target,
+                             "--runs", "1000000", "--timeout", "60"], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "TMPDIR": str(scratch)})
+    try:
+        if when == "starting":
+            time.sleep(1.0)
+        else:  # the device is up (its processes run from our scratch folder or the artifact), then a moment more
+            deadline = time.monotonic() + 90
+            while not _processes_mentioning(str(scratch), str(art.path)) and time.monotonic() < deadline:
+                assert proc.poll() is None, proc.communicate()[1][-2000:]
+                time.sleep(0.1)
+            assert _processes_mentioning(str(scratch), str(art.path)), "the device never came up"
+            time.sleep(2.0)
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=30)  # promptly: well inside any device timeout
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == EXIT[signum], err[-2000:]
+    assert len(err.strip().splitlines()) == 1, err  # one line: "interrupted" / "terminated"
+    time.sleep(0.5)  # children reaped by their parents' clean-up have gone by now
+    assert _processes_mentioning(str(scratch), str(art.path)) == []
+    assert list(scratch.iterdir()) == []
+    assert _host_state() == before
