@@ -69,9 +69,9 @@ def main() -> None:
             np.savez(tmp / f"ref-{variant}.npz", inputs=ref_in,
                      outputs=float_runner(tflite, pkg.input_quant, pkg.output_quant)(ref_in))
             art = write_artifact(tmp / f"art-{variant}", {**pkg.files, "reference.npz": tmp / f"ref-{variant}.npz"},
-                                 {"format": "c-firmware", "model_file": "firmware.bin",
+                                 {"format": "c-firmware", "model_file": "firmware.bin", "target": {"name": TARGET},
                                   "recipe": [{"method": "int8"}], "inputs": [{"shape": [1, 1, 8, 8]}],
-                                  "model": {"macs": pkg.firmware["macs"]},
+                                  "model": {"macs": pkg.firmware["macs"], "compute_dtype": "int8"},
                                   "export": {"firmware": pkg.firmware}})
             report = benchmark(art, TARGET, runs=args.runs, warmup=2, eval_data=Dataset(split.x_test, split.y_test))
             digits[variant] = {**memory_figures(pkg.firmware),

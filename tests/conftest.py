@@ -1,4 +1,4 @@
-"""Shared fixtures: a digits model trained once per session, and its data as .npz files."""
+"""Shared fixtures: a digits model trained once per session, its data as .npz files, and its c-firmware artifact."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,6 +6,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
+from edgekit.artifact import Artifact
+from tests.helpers import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,3 +33,16 @@ def digits_npz(tmp_path_factory, digits):
 def digits_example(digits):
     _, split = digits
     return (torch.from_numpy(split.x_test[:1]),)
+
+
+@pytest.fixture(scope="session")
+def mcu_artifact(tmp_path_factory, digits, digits_example, digits_npz):
+    """A digits c-firmware artifact for the emulated Cortex-M4, compiled once through the real CLI (from a .pt2)."""
+    model, _ = digits
+    d = tmp_path_factory.mktemp("mcu")
+    torch.export.save(torch.export.export(model.eval(), digits_example), d / "digits.pt2")
+    train_npz, _ = digits_npz
+    result = run_cli("compile", d / "digits.pt2", "--target", "emu-cortex-m4", "--quantize", "int8",
+                     "--calibration", train_npz, "-o", d / "art", "--json")
+    assert result.returncode == 0, result.stderr
+    return Artifact.load(d / "art")

@@ -14,9 +14,10 @@ class Emulator(Protocol):
     after a failed start). As a context manager it starts without an image.
 
     The image is what a bare-metal board runs (a firmware ELF, known only once an artifact is deployed, so the
-    transport passes it at start); an emulator of a whole OS (the netns Pi) boots its own and takes none."""
+    transport passes it at start: an ELF, or a raw image with the address it is written to); an emulator of a whole
+    OS (the netns Pi) boots its own and takes none."""
 
-    def start(self, image: Path | None = None) -> None: ...
+    def start(self, image: Path | None = None, load_address: int | None = None) -> None: ...
 
     def stop(self) -> None: ...
 

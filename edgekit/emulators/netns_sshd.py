@@ -184,7 +184,7 @@ class EmulatedLinuxBoard:
         self.start()
         return self
 
-    def start(self, image: Path | None = None) -> None:
+    def start(self, image: Path | None = None, load_address: int | None = None) -> None:
         """Boot the board. It runs its own OS and Python environment: an image is not used."""
         reason = unavailable_reason()
         if reason:

@@ -39,8 +39,11 @@ class QemuMachine:
     """
 
     def __init__(self, machine: str, kernel: Path, *, icount_shift: int = 0, limit_s: float = 900.0,
-                 log: Path | None = None) -> None:
+                 log: Path | None = None, load_address: int | None = None) -> None:
+        """kernel: an ELF (QEMU places it by its program headers), or a raw image when `load_address` is given
+        (copied there by QEMU's generic loader, as a flasher writes it; the core resets from the vector table)."""
         self.machine, self.kernel, self.icount_shift, self.limit_s = machine, Path(kernel), icount_shift, limit_s
+        self.load_address = load_address
         self.log_path = log
         self.port = 0
         self._proc: subprocess.Popen | None = None
@@ -48,7 +51,9 @@ class QemuMachine:
         self.timed_out = False
 
     def command(self) -> list[str]:
-        return [QEMU, "-M", self.machine, "-nographic", "-monitor", "none", "-kernel", str(self.kernel),
+        image = (["-kernel", str(self.kernel)] if self.load_address is None else
+                 ["-device", f"loader,file={self.kernel},addr=0x{self.load_address:x}"])
+        return [QEMU, "-M", self.machine, "-nographic", "-monitor", "none", *image,
                 "-serial", f"tcp:127.0.0.1:{self.port},server=on,wait=on,nodelay=on",
                 "-icount", f"shift={self.icount_shift},align=off,sleep=off",
                 "-semihosting-config", "enable=on,target=native"]
@@ -132,14 +137,14 @@ class QemuBoard:
         self._qemu: QemuMachine | None = None
         self._workdir: Path | None = None
 
-    def start(self, image: Path | None = None) -> None:
+    def start(self, image: Path | None = None, load_address: int | None = None) -> None:
         if not self.machine_name:
             raise InputError(f"profile '{self.profile.name}': [emulation.options] needs 'machine' (a QEMU board)")
         if image is None:
             raise InputError(f"target '{self.profile.name}' boots a firmware image under QEMU; none was given")
         self._workdir = Path(tempfile.mkdtemp(prefix="edgekit-qemu-"))
         self._qemu = QemuMachine(self.machine_name, image, icount_shift=0, limit_s=self.limit_s,
-                                 log=self._workdir / "qemu.log")
+                                 log=self._workdir / "qemu.log", load_address=load_address)
         self._qemu.start()
 
     def stop(self) -> None:

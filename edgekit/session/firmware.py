@@ -5,17 +5,29 @@ is built the same way for both. Every read has a timeout."""
 from __future__ import annotations
 
 import itertools
+import shutil
+import tempfile
 import time
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-from ..artifact import Artifact
+from ..artifact import Artifact, sha256_file
 from ..errors import DeviceError, InputError, UnsupportedError
 from ..transport.base import FirmwarePort, Transport
 from ..transport.channel import SerialPort
 from . import firmware_protocol as P
 from .base import register_session
+
+
+RETRIES = 10      # resends of one request whose frame or reply the line damaged
+ATTEMPT_S = 1.0   # silence after which a request (other than RUN) or its reply is taken as lost
+RESYNC_S = 0.05   # quiet time that ends draining the line before a resend
+
+
+class _Garbled(Exception):
+    """The line damaged a request or its reply (internal: the request is sent again)."""
 
 
 class FirmwareSession:
@@ -33,22 +45,73 @@ class FirmwareSession:
         fw = artifact.manifest["export"]["firmware"]
         self.in_spec, self.out_spec = fw["input"], fw["output"]
         self.info: P.Info | None = None
+        self.on_close: Callable[[], None] = lambda: None  # the opener's clean-up (its copy of the image)
+        self._input = b""  # the last input set, sent again before a resent RUN
+        self._run_s = 0.0  # the longest RUN seen (wall-clock), to tell a long inference from a lost request
 
     # ---- framing --------------------------------------------------------------------------------------------
-    def request(self, cmd: P.Cmd, payload: bytes = b"", timeout: float | None = None) -> bytes:
-        seq = next(self._seq) & 0xFF
-        try:
-            self.link.write(P.encode_frame(cmd, seq, payload))
-        except Exception as exc:  # pyserial raises SerialException / OSError subclasses
-            self._on_dead_link()
-            raise DeviceError(f"serial link closed while sending {cmd.name}: {exc}") from None
-        deadline = time.monotonic() + (timeout or self.timeout)
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+    def request(self, cmd: P.Cmd, payload: bytes = b"", timeout: float | None = None,
+                before_resend: Callable[[], None] | None = None) -> bytes:
+        """Send one command and return its reply's payload.
+
+        A request or reply damaged on the line (a CRC or length the firmware or the host rejects, or a reply that
+        never comes) is sent again under a new sequence number, up to RETRIES times: every command is idempotent
+        (SET_INPUT writes at an offset, RUN recomputes from the same input once it is set again, the others read),
+        and late replies to an abandoned number are ignored; `before_resend` restores what an attempt may have changed on the device.
+        `timeout` bounds all attempts together."""
+        total = timeout or self.timeout
+        deadline = time.monotonic() + total
+        problem = ""
+        for attempt in range(RETRIES + 1):
+            if attempt:
+                self._resync()
+                if before_resend is not None:
+                    before_resend()
+            seq = next(self._seq) & 0xFF
+            try:
+                self.link.write(P.encode_frame(cmd, seq, payload))
+            except Exception as exc:  # pyserial raises SerialException / OSError subclasses
                 self._on_dead_link()
-                raise DeviceError(f"the firmware did not answer {cmd.name} within {timeout or self.timeout:g} s",
-                                  "check the port and baud rate; the device may be hung")
+                raise DeviceError(f"serial link closed while sending {cmd.name}: {exc}") from None
+            started = time.monotonic()
+            # Silence for longer than a request takes means it (or its reply) was lost; a RUN's time is learned.
+            patience = (self._run_s * 3 + ATTEMPT_S) if cmd == P.Cmd.RUN and self._run_s else \
+                total if cmd == P.Cmd.RUN else ATTEMPT_S
+            try:
+                reply = self._await(cmd, seq, min(deadline, started + patience))
+            except _Garbled as exc:
+                problem = str(exc)
+                self.facts["link_retries"] = self.facts.get("link_retries", 0) + 1
+                if time.monotonic() >= deadline:
+                    break
+                continue
+            if cmd == P.Cmd.RUN:
+                self._run_s = max(self._run_s, time.monotonic() - started)
+            return reply
+        self._on_dead_link()
+        raise DeviceError(f"no clean answer to {cmd.name} within {total:g} s ({problem})",
+                          "check the port, the cable and the baud rate; the device may be hung")
+
+    def _resync(self) -> None:
+        """Bring both ends back to a frame boundary after damage. The firmware may be inside a frame whose length
+        it misread: zeros enough for the longest frame complete it (it answers BAD_CRC) and are then skipped by its
+        search for the magic bytes, which zeros never contain. Whatever the device sends meanwhile is dropped."""
+        try:
+            self.link.write(bytes(P.HEADER_BYTES + P.MAX_PAYLOAD + P.CRC_BYTES))
+            self.link.timeout = RESYNC_S
+            while self.link.read(4096):
+                pass
+        except Exception as exc:
+            self._on_dead_link()
+            raise DeviceError(f"serial link failed while resynchronising: {exc}") from None
+        self._decoder = P.FrameDecoder()
+
+    def _await(self, cmd: P.Cmd, seq: int, until: float) -> bytes:
+        """The reply to request `seq`, or _Garbled when the line damaged it or nothing came by `until`."""
+        while True:
+            remaining = until - time.monotonic()
+            if remaining <= 0:
+                raise _Garbled("no reply")
             self.link.timeout = min(remaining, 0.5)
             try:
                 data = self.link.read(max(1, self.link.in_waiting))
@@ -60,10 +123,12 @@ class FirmwareSession:
             try:
                 frames = self._decoder.feed(data)
             except P.FrameError as exc:
-                raise DeviceError(f"bad reply to {cmd.name}: {exc}") from None
+                raise _Garbled(f"a damaged reply: {exc}") from None
             for frame in frames:
                 if frame.seq != seq:
-                    continue  # a late reply to an earlier, timed-out request
+                    continue  # a late reply to an earlier, abandoned request
+                if frame.kind in (P.Status.BAD_CRC, P.Status.BAD_LENGTH):
+                    raise _Garbled(f"the firmware received a damaged request ({P.Status(frame.kind).name})")
                 if frame.kind != P.Status.OK:
                     status = P.Status(frame.kind) if frame.kind in P.Status._value2member_map_ else frame.kind
                     meaning = P.STATUS_MEANING.get(status, "unknown status")
@@ -80,9 +145,13 @@ class FirmwareSession:
         chunk = P.MAX_PAYLOAD - 4
         for off in range(0, len(data), chunk):
             self.request(P.Cmd.SET_INPUT, P.set_input_payload(off, data[off:off + chunk]))
+        self._input = data
 
     def run(self, count: int = 1) -> P.RunResult:
-        return P.parse_run(self.request(P.Cmd.RUN, P.run_payload(count), timeout=self.timeout + count))
+        # A run may reuse the input's arena bytes for later tensors (as TFLite Micro's planner does): a RUN sent
+        # again after a lost reply first sets the input again.
+        return P.parse_run(self.request(P.Cmd.RUN, P.run_payload(count), timeout=self.timeout + count,
+                                        before_resend=lambda: self.set_input(self._input)))
 
     def get_output(self) -> bytes:
         n = self.out_spec["bytes"]
@@ -110,9 +179,13 @@ class FirmwareSession:
         if info.protocol != P.PROTOCOL_VERSION:
             raise DeviceError(f"firmware speaks protocol {info.protocol}, host speaks {P.PROTOCOL_VERSION}",
                               "rebuild the firmware with this edgekit version")
+        built_for = self.artifact.manifest.get("target", {}).get("name")
+        if info.profile and info.profile != built_for:  # a board flashed by hand with another build
+            raise DeviceError(f"the device runs firmware built for '{info.profile}', the artifact's is for "
+                              f"'{built_for}'", "flash this artifact's firmware to the device")
         return {"protocol_version": info.protocol, "runtime": f"edgekit-firmware ({info.kernels} kernels)",
                 "machine": {**self.machine, "core": info.core, "systick_hz": info.systick_hz,
-                            "cycle_counter": info.has_cycle_counter}}
+                            "cycle_counter": info.has_cycle_counter, "firmware_profile": info.profile}}
 
     def load(self) -> dict[str, Any]:
         """The model is in the image: check it is the artifact's model and that it prepared, then run it once."""
@@ -186,6 +259,32 @@ class FirmwareSession:
             self.link.close()
         except Exception:  # closing a dead link must not mask the real error
             pass
+        finally:
+            self.on_close()
+
+
+def check_built_for(artifact: Artifact, target: str) -> None:
+    """A firmware image is built for one profile (its core and FPU flags, memory map, UART and SysTick clock):
+    refuse another target before anything is flashed."""
+    built_for = artifact.manifest.get("target", {}).get("name", "unknown")
+    if built_for != target:
+        raise UnsupportedError(f"the firmware was built for target '{built_for}', not '{target}' (core, memory map "
+                               "and clock are built in)", f"compile the model for '{target}'")
+
+
+def verified_copy(artifact: Artifact, into: Path) -> Path:
+    """The artifact's image copied into a private folder and hashed there: what the board is given is exactly the
+    file whose sha256 the manifest records, whatever happens to the artifact folder afterwards."""
+    name = artifact.manifest["model_file"]
+    copy = into / name
+    try:
+        shutil.copyfile(artifact.path / name, copy)
+    except OSError as exc:
+        raise InputError(f"cannot read the firmware image {artifact.path / name}: {exc.strerror}") from None
+    if sha256_file(copy) != artifact.manifest["files"][name]["sha256"]:
+        raise InputError(f"{name} differs from the one the manifest records (sha256): refusing to run it",
+                         "compile the artifact again")
+    return copy
 
 
 @register_session("c-firmware")
@@ -195,10 +294,22 @@ def open_firmware_session(link: Transport, artifact: Artifact, timeout: float
     if not isinstance(link, FirmwarePort):
         raise UnsupportedError(f"the {link.name} transport cannot run c-firmware artifacts",
                                "use a microcontroller target (serial transport)")
-    t0 = time.perf_counter()
-    machine = link.flash(artifact.path / "firmware.elf")
-    timings = {"flash_s": time.perf_counter() - t0}
-    t0 = time.perf_counter()
-    port = link.connect(timeout)
-    timings["connect_s"] = time.perf_counter() - t0
-    return FirmwareSession(port, artifact, machine, timeout=timeout, on_dead_link=link.check_alive), timings
+    check_built_for(artifact, link.profile.name)
+    staging = Path(tempfile.mkdtemp(prefix="edgekit-image-"))
+    try:
+        image = verified_copy(artifact, staging)
+        origin = int(artifact.manifest["export"]["firmware"]["build"]["flash_origin"], 16)
+        t0 = time.perf_counter()
+        machine = link.flash(image, load_address=origin)  # the raw image at the address it was linked for
+        timings = {"flash_s": time.perf_counter() - t0}
+        t0 = time.perf_counter()
+        port = link.connect(timeout)
+        timings["connect_s"] = time.perf_counter() - t0
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    session = FirmwareSession(port, artifact, machine, timeout=timeout, on_dead_link=link.check_alive)
+    session.facts["image"] = {"file": image.name, "sha256": artifact.manifest["files"][image.name]["sha256"],
+                              "load_address": f"0x{origin:08x}", "checked": "sha256 of the copy that was flashed"}
+    session.on_close = lambda: shutil.rmtree(staging, ignore_errors=True)
+    return session, timings

@@ -116,6 +116,7 @@ class Info:
     model_id: int
     kernels: str
     core: str
+    profile: str = ""  # the profile the firmware was built for ("" from firmware that does not say)
 
     @property
     def ready(self) -> bool:
@@ -131,7 +132,9 @@ def parse_info(payload: bytes) -> Info:
         raise FrameError(f"INFO reply of {len(payload)} bytes, expected at least {INFO_FIXED_BYTES}")
     proto, flags, hz, nin, nout, arena, mid, kernels, name_len = struct.unpack_from("<HHIIIIIBB", payload)
     core = payload[INFO_FIXED_BYTES:INFO_FIXED_BYTES + name_len].decode(errors="replace")
-    return Info(proto, flags, hz, nin, nout, arena, mid, "dsp" if kernels == 1 else "reference", core)
+    rest = payload[INFO_FIXED_BYTES + name_len:]  # then, length-prefixed, the build's profile name
+    profile = rest[1:1 + rest[0]].decode(errors="replace") if rest else ""
+    return Info(proto, flags, hz, nin, nout, arena, mid, "dsp" if kernels == 1 else "reference", core, profile)
 
 
 @dataclass(frozen=True)

@@ -94,8 +94,9 @@ class FirmwarePort(Protocol):
 
     name: str
 
-    def flash(self, image: Path) -> dict[str, Any]:
-        """Put `image` (an ELF) on the board: flash a real one, or boot the emulator with it. Returns facts about
+    def flash(self, image: Path, load_address: int | None = None) -> dict[str, Any]:
+        """Put `image` on the board (an ELF, or a raw image written at `load_address`): flash a real one, or boot
+        the emulator with it. Returns facts about
         the machine: 'cpu' (a label), 'virtual_time' and, under an instruction-counting emulator,
         'instructions_per_virtual_ns'."""
 

@@ -41,18 +41,18 @@ class SerialTransport(Transport):
         self._port: SerialPort | None = None
         self._url: str | None = None
 
-    def flash(self, image: Path) -> dict[str, Any]:
+    def flash(self, image: Path, load_address: int | None = None) -> dict[str, Any]:
         core = self.profile.hardware.core
         if not self.options.get("port") and self.profile.emulated:
             from ..emulators import emulator_for
             self._emulator = emulator_for(self.profile, self.options)
-            self._emulator.start(image)
+            self._emulator.start(image, load_address)
             facts = self._emulator.describe()
             self._url = str(self._emulator.transport_options()["port"])
             virtual = bool(facts.get("virtual_time"))
             return {**facts, "cpu": f"{facts.get('board', self.profile.name)} ({core})" +
                     (", virtual time" if virtual else ""), "virtual_time": virtual}
-        self._url = self._flash_real_board(image)
+        self._url = self._flash_real_board(image, load_address)
         return {"cpu": f"{core} on {self.profile.name}", "virtual_time": False}
 
     def check_alive(self) -> None:
@@ -60,7 +60,7 @@ class SerialTransport(Transport):
             self._emulator.check_alive()
 
     # ---- a real board -------------------------------------------------------------------------------------------
-    def _flash_real_board(self, image: Path) -> str:
+    def _flash_real_board(self, image: Path, load_address: int | None) -> str:
         port = self.options.get("port")
         if not port:
             raise InputError(f"target '{self.profile.name}' needs a serial port",
@@ -70,12 +70,15 @@ class SerialTransport(Transport):
         if tool is None:
             raise DeviceError("no flashing tool found for the real board", FLASH_HINT)
         if tool == "pyocd":
-            cmd = ["pyocd", "flash", "--target", str(self.options.get("pyocd_target", self.profile.name)), str(image)]
+            cmd = ["pyocd", "flash", "--target", str(self.options.get("pyocd_target", self.profile.name)),
+                   *(["--base-address", f"0x{load_address:x}"] if load_address is not None else []), str(image)]
         elif tool == "openocd":
             config = self.options.get("openocd_config")
             if not config:
                 raise InputError("openocd needs a board config", "pass openocd_config=board/<your board>.cfg")
-            cmd = ["openocd", "-f", str(config), "-c", f"program {image} verify reset exit"]
+            where = f" 0x{load_address:x}" if load_address is not None else ""
+            # The path in braces: one Tcl word, whatever it contains.
+            cmd = ["openocd", "-f", str(config), "-c", f"program {{{image}}}{where} verify reset exit"]
         elif tool == "none":
             cmd = None
         else:

@@ -12,6 +12,9 @@
 #ifndef EK_CORE_NAME
 #define EK_CORE_NAME "cortex-m"
 #endif
+#ifndef EK_PROFILE_NAME
+#error "EK_PROFILE_NAME (the device profile this image is built for: INFO reports it) must come from the build"
+#endif
 #ifndef EK_SYSTICK_HZ
 #error "EK_SYSTICK_HZ (the SysTick clock of this board) must come from the build"
 #endif
@@ -110,7 +113,9 @@ static void paint(void) {
 
 static uint16_t do_info(void) {
     static const char core[] = EK_CORE_NAME;
-    const uint32_t name_len = sizeof core - 1;
+    static const char profile[] = EK_PROFILE_NAME;
+    const uint32_t name_len = sizeof core - 1, profile_len = sizeof profile - 1;
+    _Static_assert(EK_INFO_FIXED_BYTES + sizeof core + sizeof profile <= EK_MAX_PAYLOAD, "INFO reply too long");
     put_u16(tx_payload + 0, EK_PROTOCOL_VERSION);
     put_u16(tx_payload + 2, (ek_port_has_cycle_counter() ? EK_FLAG_CYCCNT : 0) | (model_status == EK_OK ? EK_FLAG_READY : 0));
     put_u32(tx_payload + 4, EK_SYSTICK_HZ);
@@ -121,7 +126,9 @@ static uint16_t do_info(void) {
     tx_payload[24] = EK_KERNELS_VARIANT;
     tx_payload[25] = (uint8_t)name_len;
     memcpy(tx_payload + EK_INFO_FIXED_BYTES, core, name_len);
-    return (uint16_t)(EK_INFO_FIXED_BYTES + name_len);
+    tx_payload[EK_INFO_FIXED_BYTES + name_len] = (uint8_t)profile_len;
+    memcpy(tx_payload + EK_INFO_FIXED_BYTES + name_len + 1, profile, profile_len);
+    return (uint16_t)(EK_INFO_FIXED_BYTES + name_len + 1 + profile_len);
 }
 
 static ek_status do_set_input(uint16_t n) {

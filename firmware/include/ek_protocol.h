@@ -26,7 +26,8 @@
 
 /* INFO reply: protocol u16, flags u16 (EK_FLAG_*), systick_hz u32, input_bytes u32,
  * output_bytes u32, arena_bytes u32, model_id u32 (first 4 bytes of the .tflite sha256), kernels u8
- * (0 reference, 1 DSP), name_len u8, name[name_len] (the core, e.g. "cortex-m4"). */
+ * (0 reference, 1 DSP), name_len u8, name[name_len] (the core, e.g. "cortex-m4"), then profile_len u8,
+ * profile[profile_len] (the device profile the image was built for, e.g. "emu-cortex-m4"). */
 #define EK_INFO_FIXED_BYTES 26
 
 /* STATS reply: arena_bytes u32 (planned), arena_used u32 (high-water by painting), stack_bytes u32 (size),

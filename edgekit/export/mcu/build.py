@@ -49,7 +49,7 @@ class BuildConfig:
         if self.fpu and self.float_abi != "soft":
             flags.append(f"-mfpu={self.fpu}")
         defines = {"EK_UART_BASE": f"0x{self.uart_base:08x}u", "EK_SYSTICK_HZ": f"{self.systick_hz}u",
-                   "EK_CORE_NAME": f'"{self.core}"'}
+                   "EK_CORE_NAME": f'"{self.core}"', "EK_PROFILE_NAME": f'"{self.target}"'}
         flags += [f"-D{k}={v}" for k, v in defines.items()]
         flags.append(f"-DEK_KERNELS_VARIANT={variant_id(self.dsp)}")
         if self.semihosting:

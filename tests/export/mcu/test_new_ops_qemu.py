@@ -23,6 +23,7 @@ def _run_on_device(tmp_path, model, target, dsp, x):
     pkg = package_tflite(model, profile, tmp_path / "work", dsp=dsp)
     assert pkg.firmware["build"]["kernels"] == ("dsp" if dsp else "reference")
     art = write_artifact(tmp_path / "art", pkg.files, {"format": "c-firmware", "model_file": "firmware.bin",
+                                                        "target": {"name": profile.name},
                                                         "export": {"firmware": pkg.firmware}})
     with make_transport(profile) as link:
         session, _ = open_session(link, art, timeout=30)

@@ -24,6 +24,7 @@ def test_ops_model_bit_exact_with_tflite_micro(tmp_path, target, dsp):
     assert set(pkg.firmware["ops"]) == {"CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "AVERAGE_POOL_2D", "MAX_POOL_2D",
                                         "MEAN", "FULLY_CONNECTED", "SOFTMAX"}
     art = write_artifact(tmp_path / "art", pkg.files, {"format": "c-firmware", "model_file": "firmware.bin",
+                                                        "target": {"name": profile.name},
                                                         "export": {"firmware": pkg.firmware}})
     x = np.random.default_rng(0).integers(-128, 128, (40, 9, 9, 4)).astype(np.int8)
     expected = tflm.run_int8(art.path / "model.tflite", x)
