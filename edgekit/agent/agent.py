@@ -32,6 +32,14 @@ E_LOAD_FAILED = "load_failed"
 E_NOT_LOADED = "not_loaded"
 E_SHAPE_MISMATCH = "shape_mismatch"
 E_RUN_FAILED = "run_failed"
+E_OUT_OF_MEMORY = "out_of_memory"
+# How running out of memory shows: MemoryError, or a shared library that cannot be mapped under the address-space
+# limit (the runtime's own, or numpy's).
+_NO_MEMORY = ("failed to map segment", "cannot allocate memory")
+
+
+def out_of_memory(exc: BaseException) -> bool:
+    return isinstance(exc, MemoryError) or any(s in str(exc).lower() for s in _NO_MEMORY)
 
 
 class AgentError(Exception):
@@ -68,6 +76,8 @@ class ExecuTorchModel:
             import torch
             from executorch.runtime import Runtime
         except ImportError as exc:
+            if out_of_memory(exc):
+                raise AgentError(E_OUT_OF_MEMORY, f"out of memory loading the ExecuTorch runtime: {exc}") from None
             raise AgentError(E_RUNTIME_MISSING, f"ExecuTorch runtime not installed on the device: {exc}") from None
         return torch, Runtime
 
@@ -95,10 +105,13 @@ class TFLiteModel:
     def import_runtime():
         try:
             from tflite_runtime.interpreter import Interpreter
-        except ImportError:
+        except ImportError as first:
             try:
                 from ai_edge_litert.interpreter import Interpreter
-            except ImportError:
+            except ImportError as exc:
+                if out_of_memory(first) or out_of_memory(exc):
+                    raise AgentError(E_OUT_OF_MEMORY, f"out of memory loading the LiteRT runtime: "
+                                                      f"{exc if out_of_memory(exc) else first}") from None
                 raise AgentError(E_RUNTIME_MISSING, "neither tflite_runtime nor ai_edge_litert is installed "
                                                     "on the device") from None
         return Interpreter
@@ -385,10 +398,10 @@ class Agent:
             raise AgentError(E_SHAPE_MISMATCH, f"{len(arrays)} input tensor(s) given, the model takes {len(specs)}")
         batch, n = specs[0]["shape"][0], len(arrays[0])
         for x, spec in zip(arrays, specs):
-            if tuple(x.shape[1:]) != tuple(spec["shape"][1:]) or len(x) != n or n % batch:
+            if tuple(x.shape[1:]) != tuple(spec["shape"][1:]) or len(x) != n or n % batch or n == 0:
                 raise AgentError(E_SHAPE_MISMATCH, f"input '{spec['name']}' of shape {list(x.shape)} does not match "
                                                    f"the model input {spec['shape']} (N must be the same for every "
-                                                   f"input and a multiple of {batch})")
+                                                   f"input and a positive multiple of {batch})")
         # Float samples are cast to the manifest's dtype (the runtime quantizes them if the model is int8);
         # integer samples go to the runtime as they are. raw=true returns the model's own output type.
         arrays = [x.astype(spec["dtype"], copy=False) if x.dtype.kind == "f" else x for x, spec in zip(arrays, specs)]
@@ -430,10 +443,11 @@ def serve(agent: Agent, stdin, stdout) -> None:
             resp = {"id": req_id, "ok": True, **agent.handle(req)}
         except AgentError as exc:
             resp = {"id": req_id, "ok": False, "error": {"code": exc.code, "message": str(exc)}}
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, OverflowError) as exc:  # OverflowError: int(inf), sleep(1e300)
             resp = {"id": req_id, "ok": False, "error": {"code": E_BAD_REQUEST, "message": f"{type(exc).__name__}: {exc}"}}
         except Exception as exc:  # the agent must answer, whatever the runtime throws
-            resp = {"id": req_id, "ok": False, "error": {"code": E_RUN_FAILED, "message": f"{type(exc).__name__}: {exc}"}}
+            code = E_OUT_OF_MEMORY if out_of_memory(exc) else E_RUN_FAILED
+            resp = {"id": req_id, "ok": False, "error": {"code": code, "message": f"{type(exc).__name__}: {exc}"}}
         stdout.write(json.dumps(resp) + "\n")
         stdout.flush()
 

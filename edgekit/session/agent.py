@@ -11,8 +11,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..agent.agent import (E_BAD_REQUEST, E_HASH_MISMATCH, E_OUTSIDE_WORKSPACE, E_RUNTIME_MISSING, E_SHAPE_MISMATCH,
-                           PROTOCOL_VERSION, RUNTIMES, decode_tensor, encode_tensor)
+from ..agent.agent import (E_BAD_REQUEST, E_HASH_MISMATCH, E_OUT_OF_MEMORY, E_OUTSIDE_WORKSPACE, E_RUNTIME_MISSING,
+                           E_SHAPE_MISMATCH, PROTOCOL_VERSION, RUNTIMES, decode_tensor, encode_tensor)
 from ..artifact import Artifact
 from ..errors import DeviceError, InputError, UnsupportedError
 from ..transport.base import RemoteShell, Transport
@@ -23,6 +23,8 @@ from .install import AgentInstaller
 # Agent errors caused by what the user gave us are input errors (exit 1); the rest are device failures (exit 3).
 _INPUT_CODES = {E_BAD_REQUEST, E_SHAPE_MISMATCH, E_HASH_MISMATCH, E_OUTSIDE_WORKSPACE}
 _HINTS = {E_RUNTIME_MISSING: "install the runtime on the device (see README: device set-up)",
+          E_OUT_OF_MEMORY: "the runtime and model do not fit the device's memory: quantize or shrink the model, or "
+                           "free memory on the device",
           E_HASH_MISMATCH: "the artifact changed in transit or on the device; deploy it again"}
 ARTIFACT_DIR = "artifact"  # the artifact's name inside the session's workspace
 

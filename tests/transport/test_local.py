@@ -60,3 +60,17 @@ def test_close_stops_processes_and_removes_everything():
     with pytest.raises(LinkClosed):
         channel.recv(5)
     assert not root.exists()
+
+
+@pytest.mark.runtime
+def test_a_phone_without_the_memory_for_the_runtime_says_so(tmp_path):
+    """The emulated phone's agent runs under an address-space limit; a runtime that cannot be mapped in it is named
+    as out of memory, not as a missing runtime."""
+    import torch
+
+    from edgekit.compiler import compile_model
+    from edgekit.measure.runner import benchmark
+    model = torch.nn.Sequential(torch.nn.Linear(64, 10)).eval()
+    art = compile_model(model, (torch.randn(1, 64),), "emu-phone", tmp_path / "a")
+    with pytest.raises(DeviceError, match="out of memory loading the ExecuTorch runtime"):
+        benchmark(art, "emu-phone", runs=1, warmup=0, transport_options={"memory_limit": 400_000_000})

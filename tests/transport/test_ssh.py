@@ -162,6 +162,28 @@ class TestAgainstBoard:
             _bench(int8_art, board, tmp_path)
         assert not list((tmp_path / "device").glob("ws-*")), "the refused workspace was left on the device"
 
+    def test_connection_dropped_mid_upload(self, int8_art, board, tmp_path, monkeypatch):
+        """Part of the model arrives, then the SSH connection drops: a device error, the partial upload never
+        under the name the agent loads, and the next run deploys afresh and succeeds."""
+        real_put = paramiko.SFTPClient.put
+
+        def dropping_put(self, local, remote, *args, **kwargs):
+            if remote.endswith(".tflite"):
+                with self.open(remote, "wb") as f:
+                    f.write(open(local, "rb").read()[:1000])
+                self.get_channel().get_transport().close()  # the link goes down mid-file
+            return real_put(self, local, remote, *args, **kwargs)
+        monkeypatch.setattr(paramiko.SFTPClient, "put", dropping_put)
+        t0 = time.monotonic()
+        with pytest.raises(DeviceError):
+            _bench(int8_art, board, tmp_path)
+        assert time.monotonic() - t0 < 30
+        device = tmp_path / "device"
+        assert list(device.glob("ws-*/artifact")) == [], "a partial upload was put where the agent loads from"
+        monkeypatch.setattr(paramiko.SFTPClient, "put", real_put)
+        report = _bench(int8_art, board, tmp_path)
+        assert report["fidelity"]["vs_host"]["cosine"] > 0.999
+
     def test_missing_runtime_is_named(self, int8_art, board, tmp_path):
         with pytest.raises(DeviceError, match="missing runtime on the device: numpy"):
             _bench(int8_art, board, tmp_path, python="/usr/bin/python3")  # the system Python: no numpy
