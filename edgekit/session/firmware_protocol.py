@@ -91,7 +91,11 @@ class FrameDecoder:
             if len(self._buf) < HEADER_BYTES:
                 return frames
             kind, seq, length = struct.unpack_from("<BBH", self._buf, 2)
+            # A bad frame after good ones in the same call: return the good ones first and leave the bad one in
+            # the buffer, so that the next call raises for it.
             if length > MAX_PAYLOAD:
+                if frames:
+                    return frames
                 del self._buf[:2]
                 raise FrameError(f"reply frame claims {length} payload bytes (max {MAX_PAYLOAD})")
             total = HEADER_BYTES + length + CRC_BYTES
@@ -99,9 +103,12 @@ class FrameDecoder:
                 return frames
             body = bytes(self._buf[2:HEADER_BYTES + length])
             (crc,) = struct.unpack_from("<I", self._buf, HEADER_BYTES + length)
-            del self._buf[:total]
             if zlib.crc32(body) != crc:
+                if frames:
+                    return frames
+                del self._buf[:total]
                 raise FrameError("reply frame CRC mismatch")
+            del self._buf[:total]
             frames.append(Frame(kind, seq, body[4:]))
 
 
