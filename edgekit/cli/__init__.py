@@ -77,8 +77,8 @@ def _run(argv: list[str] | None, stderr: TextIO) -> int:
         cli.main(args=argv, prog_name="edgekit", standalone_mode=False)
         interrupts.check()  # a signal some library swallowed on the way: still an interrupted command
         return 0
-    except click.exceptions.Abort:
-        output.print_error("aborted", stderr)
+    except click.exceptions.Abort:  # click's form of a KeyboardInterrupt inside a command
+        output.print_error("interrupted", stderr)
         return 130
     except click.ClickException as exc:  # usage errors: exit 2
         exc.show(file=stderr)

@@ -91,3 +91,26 @@ def test_a_signal_ends_the_bench_and_leaves_nothing(artifacts, target, signum, w
     assert _processes_mentioning(str(scratch), str(art.path)) == []
     assert list(scratch.iterdir()) == []
     assert _host_state() == before
+
+
+@pytest.mark.parametrize("after_s", [1.0, 3.0, 6.0])
+def test_ctrl_c_during_a_compile_writes_nothing(digits_npz, tmp_path, after_s):
+    """Ctrl-C at several points of an INT8 compile (imports, calibration, conversion): exit 130 with one line,
+    and no artifact, even where a library swallows the KeyboardInterrupt and carries on."""
+    train, _ = digits_npz
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    proc = subprocess.Popen([sys.executable, "-m", "edgekit", "compile", "examples/digits_cnn.py:build", "-t", "rpi4",
+                             "-q", "int8", "--calibration", str(train), "-o", str(tmp_path / "art")], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "TMPDIR": str(scratch)})
+    time.sleep(after_s)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    if proc.returncode == 0:
+        pytest.skip(f"the compile finished within {after_s} s, before the signal")
+    assert proc.returncode == 130, err[-2000:]
+    assert len(err.strip().splitlines()) == 1 and "interrupted" in err, err
+    assert not (tmp_path / "art").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["tmp"]  # no staging folder beside the output either
+    assert list(scratch.iterdir()) == []
