@@ -21,7 +21,7 @@ from typing import Any
 from ..agent import AGENT_SCRIPT
 from ..artifact import sha256_file
 from ..errors import DeviceError
-from ..transport.base import RemoteShell
+from ..transport.base import RemoteShell, run_python
 
 # Which Python modules the device needs for each artifact format (any one of a tuple is enough).
 NEEDS = {"tflite": ("tflite_runtime", "ai_edge_litert"), "pte": ("executorch",)}
@@ -72,7 +72,7 @@ class AgentInstaller:
                 self.remove(staging)
                 raise
         if self.shell.check_runtime:
-            probe = json.loads(self._python(_PROBE, "probing the device's Python"))
+            probe = json.loads(run_python(self.shell, _PROBE, [], "probing the device's Python"))
             self._write_json(ready, probe)
             self.facts["setup_cached"] = False
             self._check_runtime(probe, fmt)
@@ -145,15 +145,6 @@ class AgentInstaller:
 
     def _exists(self, path: str) -> bool:
         return self.shell.run(["test", "-e", path], "looking for " + path)[0] == 0
-
-    def _python(self, code: str, what: str) -> str:
-        rc, out, err = self.shell.run([self.shell.python, "-c", code], what)
-        if rc == 127:
-            raise DeviceError(f"no Python on the device: '{self.shell.python}' not found",
-                              "install python3 on the device or pass its interpreter (transport option 'python')")
-        if rc != 0:
-            raise DeviceError(f"device: {what} failed: {(err.strip().splitlines() or ['exit %d' % rc])[-1]}")
-        return out
 
     def _read_json(self, path: str) -> dict[str, Any] | None:
         rc, out, _ = self.shell.run(["cat", "--", path], "reading " + path)

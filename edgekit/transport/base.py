@@ -15,7 +15,7 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Protocol, TypeVar, runtime_checkable
 
-from ..errors import InputError
+from ..errors import DeviceError, InputError
 from ..profiles import Profile
 from .channel import LineChannel, SerialPort
 
@@ -86,6 +86,17 @@ class RemoteShell(Protocol):
 
     def spawn(self, argv: list[str]) -> LineChannel:
         """Start a program; its stdout and stdin as a channel. Closing the channel stops it."""
+
+
+def run_python(shell: RemoteShell, code: str, args: list[str], what: str) -> str:
+    """`python -c code args` with the device's interpreter; its stdout, or a DeviceError saying what failed."""
+    rc, out, err = shell.run([shell.python, "-c", code, *args], what)
+    if rc == 127:
+        raise DeviceError(f"no Python on the device: '{shell.python}' not found",
+                          "install python3 on the device or pass its interpreter (transport option 'python')")
+    if rc != 0:
+        raise DeviceError(f"device: {what} failed: {(err.strip().splitlines() or ['exit %d' % rc])[-1]}")
+    return out
 
 
 @runtime_checkable

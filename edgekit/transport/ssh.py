@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from ..errors import DeviceError, InputError
-from .base import Transport, register_transport
+from .base import Transport, register_transport, run_python
 from .channel import LineChannel
 from .options import TransportOption
 
@@ -207,15 +207,6 @@ class SSHTransport(Transport):
         except Exception as exc:  # paramiko.SSHException, EOFError, OSError: the link broke
             raise DeviceError(f"device: {what} failed: {exc}") from None
 
-    def _python(self, code: str, args: list[str], what: str) -> str:
-        rc, out, err = self.run([self.python, "-c", code, *args], what)
-        if rc == 127:
-            raise DeviceError(f"no Python on the device: '{self.python}' not found",
-                              "install python3 on the device or pass its interpreter (transport option 'python')")
-        if rc != 0:
-            raise DeviceError(f"device: {what} failed: {(err.strip().splitlines() or ['exit %d' % rc])[-1]}")
-        return out
-
     def _sftp_call(self, what: str, call: Callable[[Any], _T]) -> _T:
         """An SFTP operation with the channel's timeout; a broken link or refused operation is a DeviceError."""
         try:
@@ -249,10 +240,10 @@ class SSHTransport(Transport):
         self._sftp_call(f"renaming {src}", lambda sftp: sftp.posix_rename(src, dst))
 
     def sha256(self, paths: list[str]) -> list[str]:
-        return self._python(_HASH, paths, "checking uploaded files").split()
+        return run_python(self, _HASH, paths, "checking uploaded files").split()
 
     def free_bytes(self, path: str) -> int:
-        return int(self._python(_FREE, [path], "checking free space").strip())
+        return int(run_python(self, _FREE, [path], "checking free space").strip())
 
     def spawn(self, argv: list[str]) -> LineChannel:
         if self._chan is not None:
