@@ -42,7 +42,7 @@ class _Package(types.ModuleType):
     system binds a subpackage to its parent's attribute once loaded, and that must not replace the verb."""
 
     @property
-    def compress(self):  # noqa: D401
+    def compress(self):
         from .compress.base import compress
         return compress
 
