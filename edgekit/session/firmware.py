@@ -22,8 +22,9 @@ from .base import register_session
 
 
 RETRIES = 10      # resends of one request whose frame or reply the line damaged
-ATTEMPT_S = 1.0   # silence after which a request (other than RUN) or its reply is taken as lost
+ATTEMPT_S = 0.5   # silence after which a request (other than RUN) or its reply is taken as lost
 RESYNC_S = 0.05   # quiet time that ends draining the line before a resend
+FIRST_RUN_S = 10.0  # how long a first RUN may take before it is presumed lost (its time is learned after it)
 
 
 class _Garbled(Exception):
@@ -74,9 +75,11 @@ class FirmwareSession:
                 self._on_dead_link()
                 raise DeviceError(f"serial link closed while sending {cmd.name}: {exc}") from None
             started = time.monotonic()
-            # Silence for longer than a request takes means it (or its reply) was lost; a RUN's time is learned.
-            patience = (self._run_s * 3 + ATTEMPT_S) if cmd == P.Cmd.RUN and self._run_s else \
-                total if cmd == P.Cmd.RUN else ATTEMPT_S
+            # Silence for longer than a request takes means it (or its reply) was lost. A RUN's time is learned
+            # (until then a first inference gets up to FIRST_RUN_S); the margin doubles with each attempt, up to 8x,
+            # so a device that is merely slow is not given up on.
+            expected = (self._run_s * 3 if self._run_s else min(FIRST_RUN_S, total / 4)) if cmd == P.Cmd.RUN else 0.0
+            patience = expected + ATTEMPT_S * 2 ** min(attempt, 3)
             try:
                 reply = self._await(cmd, seq, min(deadline, started + patience))
             except _Garbled as exc:
