@@ -32,10 +32,10 @@ from edgekit.session import open_session  # noqa: E402
 from edgekit.transport import make_transport  # noqa: E402
 
 
-def _drift(wall_s: list[float], first_bad: int | None) -> dict[str, float | int | None]:
+def _drift(wall_s: list[float], mismatches: int, first_bad: int | None) -> dict[str, float | int | None]:
     ms = np.asarray(wall_s) * 1e3
     first, last = np.median(ms[:100]), np.median(ms[-100:])
-    return {"requests": len(ms), "failures": 0 if first_bad is None else len(ms) - first_bad,
+    return {"requests": len(ms), "failures": mismatches,
             "first_mismatch_at": first_bad, "p50_first_100_ms": round(float(first), 4),
             "p50_last_100_ms": round(float(last), 4), "drift_last_vs_first": round(float(last / first), 4),
             "p99_ms": round(float(np.percentile(ms, 99)), 4), "max_ms": round(float(ms.max()), 4)}
@@ -49,14 +49,15 @@ def soak(art: edgekit.Artifact, target: str, x: np.ndarray, requests: int) -> di
             session.hello()
             session.load()
             expected = session.predict([x])[0]
-            wall, first_bad = [], None
+            wall, mismatches, first_bad = [], 0, None
             for i in range(requests):
                 t0 = time.perf_counter()
                 y = session.predict([x])[0]
                 wall.append(time.perf_counter() - t0)
-                if first_bad is None and not np.array_equal(y, expected):
-                    first_bad = i
-            figures = _drift(wall, first_bad)
+                if not np.array_equal(y, expected):
+                    mismatches += 1
+                    first_bad = i if first_bad is None else first_bad
+            figures = _drift(wall, mismatches, first_bad)
             figures["link_retries"] = session.facts.get("link_retries", 0)
             if art.format == "c-firmware":  # the firmware's own counters after the soak
                 stats = session.stats()

@@ -4,35 +4,14 @@ the DSP kernels."""
 import numpy as np
 import pytest
 
-from edgekit.artifact import write_artifact
 from edgekit.export.mcu import tflm
-from edgekit.export.mcu.package import package_tflite
-from edgekit.profiles import load_profile
-from edgekit.session import open_session
-from edgekit.transport import make_transport
 from tests.export.mcu import tflite_builder as tb
+from tests.export.mcu.device import run_on_device
 
 pytestmark = pytest.mark.emulator
 
 TARGETS = [("emu-cortex-m4", False), ("emu-cortex-m4", True), ("emu-cortex-m7", True), ("emu-cortex-m55", True)]
 MODELS = {"pad": (tb.pad_model, tb.PAD_INPUT), "elementwise": (tb.elementwise_model, tb.ELEMENTWISE_INPUT)}
-
-
-def _run_on_device(tmp_path, model, target, dsp, x):
-    profile = load_profile(target)
-    pkg = package_tflite(model, profile, tmp_path / "work", dsp=dsp)
-    assert pkg.firmware["build"]["kernels"] == ("dsp" if dsp else "reference")
-    art = write_artifact(tmp_path / "art", pkg.files, {"format": "c-firmware", "model_file": "firmware.bin",
-                                                        "target": {"name": profile.name},
-                                                        "export": {"firmware": pkg.firmware}})
-    with make_transport(profile) as link:
-        session, _ = open_session(link, art, timeout=30)
-        try:
-            assert session.hello()["machine"]["core"] == profile.hardware.core
-            got = np.concatenate([session.invoke_raw(x[i:i + 1]) for i in range(len(x))])
-        finally:
-            session.close()
-    return pkg, got
 
 
 @pytest.mark.parametrize("name", list(MODELS))
@@ -42,7 +21,7 @@ def test_new_ops_bit_exact_with_tflite_micro(tmp_path, name, target, dsp):
     model = build(tmp_path / f"{name}.tflite")
     x = np.random.default_rng(1).integers(-128, 128, (12, *shape[1:])).astype(np.int8)
     expected = tflm.run_int8(model, x)
-    pkg, got = _run_on_device(tmp_path, model, target, dsp, x)
+    pkg, got = run_on_device(tmp_path, model, target, dsp, x)
     if name == "pad":
         assert pkg.firmware["folded_pads"] == 2
     assert np.array_equal(got, expected), f"{int((got != expected).any(axis=1).sum())} of {len(x)} samples differ"
