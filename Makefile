@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 VENV_PI := .venv-pi
 STAMP_PI := $(VENV_PI)/.installed
 
-.PHONY: setup system-deps demo test bench zoo clean
+.PHONY: setup system-deps arm-image demo test bench zoo clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,10 +27,15 @@ setup: $(STAMP) $(STAMP_PI) system-deps
 system-deps:
 	@.ci/install-apt.sh
 
-demo: setup
+# The emulated Pi's arm64 disk image (emu-rpi4, emu-rpi5): built once (about 5 min, root), then reused from
+# ~/.cache/edgekit/images while images/debian-arm64-pi.toml is unchanged.
+arm-image: setup
+	$(VENV)/bin/edgekit targets prepare emu-rpi4
+
+demo: setup arm-image
 	$(VENV)/bin/edgekit demo
 
-test: setup
+test: setup arm-image
 	$(PY) -m pytest -q
 
 bench: setup

@@ -35,7 +35,7 @@ from edgekit.models.mobilenet_v2 import MobileNetV2Small  # noqa: E402
 from edgekit.session import open_session  # noqa: E402
 from edgekit.transport import make_transport  # noqa: E402
 
-TARGET = "emu-rpi4"
+TARGET = "emu-rpi4-x86"
 
 
 def device_outputs(art: edgekit.Artifact, options: dict, x: np.ndarray) -> np.ndarray:
@@ -95,7 +95,7 @@ def bench_model(name: str, model: torch.nn.Module, split, rounds: int, runs: int
 
 
 def deployment_cost(art: edgekit.Artifact, repeats: int, device_root: Path) -> dict:
-    """What `edgekit bench ART --target emu-rpi4` spends around measuring (it starts its own Pi each time).
+    """What `edgekit bench ART --target emu-rpi4-x86` spends around measuring (it starts its own Pi each time).
 
     `device_root` starts empty, so the first run sets the agent up (cold) and later ones reuse it (cached)."""
     samples = []

@@ -82,9 +82,9 @@ def main() -> None:
                                     recipe=[edgekit.Int8StaticConfig(calibration_samples=256)], calibration=cal)
         results["serial_qemu_cortex_m4"] = soak(mcu, "emu-cortex-m4", x, args.requests)
         print("serial", results["serial_qemu_cortex_m4"], flush=True)
-        pi = edgekit.compile_model(model, example, "emu-rpi4", Path(tmp) / "pi",
+        pi = edgekit.compile_model(model, example, "emu-rpi4-x86", Path(tmp) / "pi",
                                    recipe=[edgekit.Int8StaticConfig(calibration_samples=256)], calibration=cal)
-        results["ssh_emulated_pi"] = soak(pi, "emu-rpi4", x, args.requests)
+        results["ssh_emulated_pi"] = soak(pi, "emu-rpi4-x86", x, args.requests)
         print("ssh", results["ssh_emulated_pi"], flush=True)
     write_result("soak", {"what": "consecutive one-sample predictions to one deployed model; outputs checked "
                                   "against the first; latency = host wall-clock per request",

@@ -1,6 +1,6 @@
 """Conformance zoo: every zoo model compiled for every target family and run on the emulated device.
 
-Cells per model: phone `.pte` FP32 and INT8 (emu-phone), Pi `.tflite` FP32 and INT8 (emu-rpi4, needs root for
+Cells per model: phone `.pte` FP32 and INT8 (emu-phone), Pi `.tflite` FP32 and INT8 (emu-rpi4-x86, needs root for
 its network namespace), microcontroller C firmware INT8 (emu-cortex-m4 under QEMU) for every model (the ones too
 big are refused at compile time with bytes needed against bytes available: that refusal is the cell's answer).
 Each cell is ok, or the one-line reason it is not. Recorded per cell: artifact size, p50 latency (where it was
@@ -45,8 +45,8 @@ class Cell:
 CELLS = {c.name: c for c in (
     Cell("phone-fp32", "emu-phone", False, "host wall-clock (emulated phone: this machine's x86 CPU)"),
     Cell("phone-int8", "emu-phone", True, "host wall-clock (emulated phone: this machine's x86 CPU)"),
-    Cell("pi-fp32", "emu-rpi4", False, "host wall-clock (emulated Pi: this machine's x86 CPU, Pi cgroup limits)"),
-    Cell("pi-int8", "emu-rpi4", True, "host wall-clock (emulated Pi: this machine's x86 CPU, Pi cgroup limits)"),
+    Cell("pi-fp32", "emu-rpi4-x86", False, "host wall-clock (emulated Pi: this machine's x86 CPU, Pi cgroup limits)"),
+    Cell("pi-int8", "emu-rpi4-x86", True, "host wall-clock (emulated Pi: this machine's x86 CPU, Pi cgroup limits)"),
     Cell("mcu-int8", "emu-cortex-m4", True, "QEMU virtual time (-icount shift=0: 1 ns per instruction)"),
 )}
 CALIBRATION = 64

@@ -28,7 +28,7 @@ def rows(report: dict[str, Any]) -> list[tuple[str, str]]:
     ran = target["name"] + (f" (stands for {target['stands_for']})" if target.get("stands_for") else "")
     out = [
         ("target", ran),
-        ("measured on", report["measured_on"]["cpu"]),
+        ("latency time base", lat.get("time_base_label") or f"wall-clock on {report['measured_on']['cpu']}"),
         ("artifact", f"{report['artifact']['format']} {_recipe(report)}"),
         ("size", format_bytes(report["artifact"]["size_bytes"])),
         ("latency p50 / p90 / p99 (ms)", f"{lat['p50']:.4f} / {lat['p90']:.4f} / {lat['p99']:.4f}"),
@@ -38,7 +38,7 @@ def rows(report: dict[str, Any]) -> list[tuple[str, str]]:
          else "-"),
     ]
     counters, mem = report.get("counters") or {}, report["memory"]
-    if "instructions_per_inference" in counters:  # an MCU under QEMU -icount
+    if "instructions_per_inference" in counters:  # QEMU -icount (an MCU, or an Arm Linux VM)
         out.append(("instructions / inference (QEMU)", f"{counters['instructions_per_inference']:,}"))
     if "arena_bytes" in mem:  # MCU firmware: the planned arena, stack high-water mark, flash image
         out.append(("arena / stack peak / flash", f"{format_bytes(mem['arena_bytes'])} / "
@@ -102,22 +102,47 @@ def comparison_table(reports: Sequence[dict[str, Any]], labels: Sequence[str], t
     return table
 
 
+# Latencies on different time bases never share an axis: each kind gets its own panel.
+_TIME_BASES = (("wall-clock", "latency: wall-clock on the host (its CPU)"),
+               ("emulated-virtual-time", "latency: QEMU virtual time (emulated Arm)"),
+               ("estimate", "latency: estimated on the real device"))
+
+
+def _latency_series(reports: Sequence[dict[str, Any]], labels: Sequence[str]
+                    ) -> list[tuple[str, list[str], list[float], list[list[float]] | None]]:
+    """(title, labels, p50s, error bars) per time base present."""
+    series = []
+    for kind, title in _TIME_BASES:
+        if kind == "estimate":
+            picked = [(lab, r["device_estimate"]["latency_ms"]) for lab, r in zip(labels, reports)
+                      if r.get("device_estimate")]
+            if picked:
+                series.append((title, [p[0] for p in picked], [p[1] for p in picked], None))
+            continue
+        chosen = [(lab, r["latency_ms"]) for lab, r in zip(labels, reports)
+                  if r["latency_ms"].get("time_base", "wall-clock") == kind]
+        if chosen:
+            series.append((title, [c[0] for c in chosen], [c[1]["p50"] for c in chosen],
+                           [[c[1]["p50"] - c[1]["min"] for c in chosen], [c[1]["p99"] - c[1]["p50"] for c in chosen]]))
+    return series
+
+
 def _latency_plot(reports: Sequence[dict[str, Any]], labels: Sequence[str]) -> str:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.2))
-    p50 = [r["latency_ms"]["p50"] for r in reports]
-    err = [[r["latency_ms"]["p50"] - r["latency_ms"]["min"] for r in reports],
-           [r["latency_ms"]["p99"] - r["latency_ms"]["p50"] for r in reports]]
-    ax1.bar(labels, p50, yerr=err, capsize=4, color="#4477aa")
-    ax1.set_ylabel("ms (p50, bars min..p99)")
-    ax1.set_title("latency measured on this host")
-    ax2.bar(labels, [r["artifact"]["size_bytes"] / 1024 for r in reports], color="#228833")
-    ax2.set_ylabel("KiB")
-    ax2.set_title("artifact size")
-    for ax in (ax1, ax2):
-        ax.tick_params(axis="x", labelrotation=15)
+    series = _latency_series(reports, labels)
+    fig, axes = plt.subplots(1, len(series) + 1, figsize=(4.2 * (len(series) + 1), 3.4))
+    for ax, (title, names, p50, err) in zip(axes, series):
+        ax.bar(names, p50, yerr=err, capsize=4, color="#4477aa" if err else "#aa7744")
+        ax.set_ylabel("ms (p50, bars min..p99)" if err else "ms (estimate)")
+        ax.set_title(title, fontsize=9)
+    size_ax = axes[-1]
+    size_ax.bar(labels, [r["artifact"]["size_bytes"] / 1024 for r in reports], color="#228833")
+    size_ax.set_ylabel("KiB")
+    size_ax.set_title("artifact size", fontsize=9)
+    for ax in axes:
+        ax.tick_params(axis="x", labelrotation=25, labelsize=7)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
@@ -134,8 +159,9 @@ def html_page(reports: Sequence[dict[str, Any]], labels: Sequence[str], title: s
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}th{{background:#eee}}</style></head><body>
 <h1>{html.escape(title)}</h1>
-<p>Latency is measured on the machine named in each column. Values marked <em>estimated</em> come from the
-profile's power model or throughput figures, not from a meter or the real device.</p>
+<p>Each latency says its time base: wall-clock on the host CPU named, or QEMU virtual time on an emulated Arm core
+(one nanosecond per executed instruction). Values marked <em>estimated</em> come from the profile's power model,
+cycles per instruction or throughput figures, not from a meter or the real device.</p>
 <table><tr>{head}</tr>{trs}</table>
 <p><img alt="latency and size" src="data:image/png;base64,{plot}"></p>
 </body></html>

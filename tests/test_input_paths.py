@@ -112,12 +112,12 @@ def test_two_named_int64_inputs_without_data_on_the_phone(tmp_path):
 def test_two_outputs_int8_on_the_pi(tmp_path):
     """A model with a class head and a box head: both outputs compared on the emulated Pi, INT8 .tflite."""
     cal = _save_data("cls_box_cnn", tmp_path / "cal.npz")
-    result = run_cli("compile", TWO_OUTPUTS, "-t", "emu-rpi4", "-q", "int8", "--calibration", cal,
+    result = run_cli("compile", TWO_OUTPUTS, "-t", "emu-rpi4-x86", "-q", "int8", "--calibration", cal,
                      "-o", tmp_path / "art")
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stderr == ""  # TensorFlow/absl, XNNPACK, torch and torchao lines are not the user's to read
     assert len(_manifest(tmp_path / "art")["outputs"]) == 2
-    bench = run_cli("bench", tmp_path / "art", "-t", "emu-rpi4", "--runs", "5", "--json")
+    bench = run_cli("bench", tmp_path / "art", "-t", "emu-rpi4-x86", "--runs", "5", "--json")
     assert bench.returncode == 0, bench.stderr[-2000:]
     outputs = json.loads(bench.stdout)["fidelity"]["outputs"]
     assert [o["name"] for o in outputs] == ["output_0", "output_1"]

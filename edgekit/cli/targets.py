@@ -6,7 +6,7 @@ from typing import Any
 import click
 from rich.table import Table
 
-from .output import out, print_json
+from .output import err, out, print_json
 
 
 @click.group("targets")
@@ -58,3 +58,20 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
         elif v not in (None, {}, ()):
             items.append((f"{prefix}{k}", v))
     return items
+
+
+@targets.command("prepare")
+@click.argument("name")
+def targets_prepare(name: str) -> None:
+    """Build (or find cached) what emulated target NAME boots, e.g. the Arm disk image of emu-rpi4 (root, minutes)."""
+    from ..emulators.arm_image import ImageRecipe, cached_image, ensure_image
+    from ..errors import InputError
+    from ..profiles import load_profile
+    profile = load_profile(name)
+    options = profile.emulation.options if profile.emulation else {}
+    if "image" not in options:
+        raise InputError(f"target '{profile.name}' boots no disk image: there is nothing to prepare")
+    recipe = ImageRecipe.load(str(options["image"]))
+    cached = cached_image(recipe) is not None
+    image = ensure_image(recipe, lambda message: err.print(f"{profile.name}: {message}"))
+    out.print(f"{profile.name}: image {recipe.name} ({'cached' if cached else 'built'}) at {image.dir}")

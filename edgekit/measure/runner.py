@@ -87,7 +87,8 @@ def benchmark(artifact: Artifact | str | Path, target: Profile | str, *, runs: i
                      "delegation": art.manifest.get("export", {}).get("delegation"),
                      "inputs": art.manifest["inputs"], "outputs": art.manifest["outputs"],
                      "numerics": art.manifest.get("numerics")},
-        "latency_ms": {**latency, "warmup": bench["warmup"], "measured_on": hello["machine"]["cpu"]},
+        "latency_ms": {**latency, "warmup": bench["warmup"], "measured_on": hello["machine"]["cpu"],
+                       **time_base(transport_facts, hello["machine"])},
         "load_ms": loaded["load_s"] * 1e3,
         "first_inference_ms": loaded["first_inference_s"] * 1e3,
         "memory": {**mem, "limit_bytes": transport_facts.get("memory_limit_bytes")},
@@ -100,6 +101,15 @@ def benchmark(artifact: Artifact | str | Path, target: Profile | str, *, runs: i
                     "samples": bench.get("thermal_samples"), "cooldown_s": cooldown_s},
         "deploy": deploy,
     }
+
+
+def time_base(transport_facts: dict[str, Any], machine: dict[str, Any]) -> dict[str, str]:
+    """What the latencies are: wall-clock of the machine that ran them, or an emulator's virtual time."""
+    if transport_facts.get("virtual_time"):
+        cpu = transport_facts.get("cpu") or transport_facts.get("board") or machine.get("cpu")
+        return {"time_base": "emulated-virtual-time",
+                "time_base_label": f"QEMU virtual time on an emulated {cpu} (-icount: 1 ns = 1 instruction)"}
+    return {"time_base": "wall-clock", "time_base_label": f"wall-clock on {machine.get('cpu')}"}
 
 
 def _fidelity(art: Artifact, ref: Reference, device: list[np.ndarray]) -> dict[str, Any]:

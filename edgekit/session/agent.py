@@ -34,8 +34,10 @@ class AgentSession:
     `on_close` runs after the agent has stopped (removing the workspace)."""
 
     def __init__(self, channel: LineChannel, artifact: str = ARTIFACT_DIR, timeout: float = 60.0,
-                 on_close: Callable[[], None] | None = None, facts: dict[str, Any] | None = None) -> None:
+                 on_close: Callable[[], None] | None = None, facts: dict[str, Any] | None = None,
+                 instructions_per_virtual_ns: float | None = None) -> None:
         self.channel = channel
+        self.instructions_per_virtual_ns = instructions_per_virtual_ns
         self.artifact = artifact
         self.timeout = timeout
         self.facts = facts or {}
@@ -75,9 +77,21 @@ class AgentSession:
         return self.request("load", artifact=self.artifact)
 
     def bench(self, runs: int, warmup: int, cooldown_s: float = 0.0) -> dict[str, Any]:
-        """{'latencies_ns': [...], 'warmup', 'thermal_before', 'thermal_after'}."""
-        return self.request("bench", runs=runs, warmup=warmup, cooldown_s=cooldown_s,
-                            timeout=self.timeout + runs * (cooldown_s + 1))
+        """{'latencies_ns': [...], 'warmup', 'thermal_before', 'thermal_after'}, plus 'counters' under an
+        instruction-counting emulator: its guest clock counts instructions, so the fastest run is the count for
+        one inference (the other runs also hold whatever the guest's kernel and daemons ran meanwhile)."""
+        result = self.request("bench", runs=runs, warmup=warmup, cooldown_s=cooldown_s,
+                              timeout=self.timeout + runs * (cooldown_s + 1))
+        per_ns = self.instructions_per_virtual_ns
+        if per_ns and result.get("latencies_ns"):
+            latencies = result["latencies_ns"]
+            result["counters"] = {
+                "instructions_per_inference": int(round(min(latencies) * per_ns)),
+                "instructions_median": int(round(sorted(latencies)[len(latencies) // 2] * per_ns)),
+                "instructions_note": "QEMU -icount: the guest clock advances one ns per executed instruction; the "
+                                     "count is the fastest run, read with the guest's clock (Arm instructions, "
+                                     "not cycles)"}
+        return result
 
     def predict(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         """Every model output for N samples (one array per model input, N samples each)."""
@@ -124,5 +138,6 @@ def open_agent_session(link: Transport, artifact: Artifact, timeout: float) -> t
         installer.remove(workspace)  # a refused upload leaves nothing behind
         raise
     session = AgentSession(channel, name, timeout, on_close=lambda: installer.remove(workspace),
-                           facts=installer.facts)
+                           facts=installer.facts,
+                           instructions_per_virtual_ns=link.describe().get("instructions_per_virtual_ns"))
     return session, timings

@@ -48,7 +48,7 @@ def test_help_shows_every_declared_transport_flag():
 def test_given_flags_reach_the_transport_by_key(fake_benchmark, tmp_path):
     key = tmp_path / "id_ed25519"
     key.write_text("")
-    result = CliRunner().invoke(cli, ["bench", "art", "-t", "emu-rpi4", "--host", "pi@board:2222", "--identity",
+    result = CliRunner().invoke(cli, ["bench", "art", "-t", "emu-rpi4-x86", "--host", "pi@board:2222", "--identity",
                                       str(key), "--trust-host-key", "--device-python", "python3.11",
                                       "--flash-tool", "none", "--adb-serial", "R5C", "--json"])
     assert result.exit_code == 0, result.output

@@ -16,7 +16,7 @@ from edgekit.modelio import Dataset
 from tests.helpers import ROOT
 
 pytestmark = [pytest.mark.runtime, pytest.mark.emulator]
-TARGETS = ("emu-phone", "emu-rpi4", "emu-cortex-m4")
+TARGETS = ("emu-phone", "emu-rpi4-x86", "emu-cortex-m4")
 EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 
@@ -60,7 +60,7 @@ def _processes_mentioning(*needles: str) -> list[str]:
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 @pytest.mark.parametrize("when", ["starting", "running"])
 def test_a_signal_ends_the_bench_and_leaves_nothing(artifacts, target, signum, when, tmp_path):
-    if target == "emu-rpi4" and unavailable_reason():
+    if target == "emu-rpi4-x86" and unavailable_reason():
         pytest.skip(unavailable_reason())
     scratch = tmp_path / "tmp"
     scratch.mkdir()

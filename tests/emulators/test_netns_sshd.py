@@ -33,7 +33,7 @@ def _ssh(pi):
 
 
 def test_limits_sessions_and_clean_teardown():
-    profile = load_profile("emu-rpi4")
+    profile = load_profile("emu-rpi4-x86")
     with emulator_for(profile) as pi:
         sshd_pid, scratch = pi._sshd.pid, pi.scratch
         facts = pi.describe()
@@ -64,7 +64,7 @@ def test_limits_sessions_and_clean_teardown():
 
 def test_teardown_after_an_exception_inside():
     with pytest.raises(RuntimeError, match="boom"):
-        with emulator_for(load_profile("emu-rpi4")) as pi:
+        with emulator_for(load_profile("emu-rpi4-x86")) as pi:
             sshd_pid, scratch = pi._sshd.pid, pi.scratch
             raise RuntimeError("boom")
     assert not any(v for v in _leftovers(pi, sshd_pid, scratch).values())
@@ -76,7 +76,7 @@ def test_boards_of_killed_processes_are_reaped():
     import sys
     from edgekit.emulators.netns_sshd import reap_stale
     code = ("import sys, time; from edgekit.emulators import emulator_for; from edgekit.profiles import load_profile\n"
-            "pi = emulator_for(load_profile('emu-rpi4')).__enter__()\n"
+            "pi = emulator_for(load_profile('emu-rpi4-x86')).__enter__()\n"
             "print(pi.netns, pi._sshd.pid, pi.scratch, flush=True); time.sleep(300)")
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:

@@ -13,7 +13,7 @@ from edgekit.profiles import load_profile
 
 
 def test_each_emulated_profile_gets_its_kind():
-    assert isinstance(emulator_for(load_profile("emu-rpi4")), EmulatedLinuxBoard)
+    assert isinstance(emulator_for(load_profile("emu-rpi4-x86")), EmulatedLinuxBoard)
     board = emulator_for(load_profile("emu-cortex-m4"), {"limit_s": 5})
     assert isinstance(board, QemuBoard) and board.limit_s == 5
     facts = board.describe()

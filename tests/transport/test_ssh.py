@@ -30,7 +30,7 @@ def _require_board() -> None:
 @pytest.fixture(scope="module")
 def int8_art(digits, digits_example, tmp_path_factory):
     model, split = digits
-    return compile_model(model, digits_example, "emu-rpi4", tmp_path_factory.mktemp("pi") / "int8",
+    return compile_model(model, digits_example, "emu-rpi4-x86", tmp_path_factory.mktemp("pi") / "int8",
                          recipe=[Int8StaticConfig(calibration_samples=128)],
                          calibration=Dataset(split.x_train, split.y_train))
 
@@ -38,7 +38,7 @@ def int8_art(digits, digits_example, tmp_path_factory):
 @pytest.fixture(scope="module")
 def board():
     _require_board()
-    with emulator_for(load_profile("emu-rpi4")) as pi:
+    with emulator_for(load_profile("emu-rpi4-x86")) as pi:
         yield pi
 
 
@@ -58,10 +58,10 @@ def test_parse_host():
 
 @pytest.mark.emulator
 def test_cli_bench_int8_tflite_on_emulated_pi(int8_art, digits_npz, digits):
-    """`edgekit bench ART --target emu-rpi4` starts the emulated Pi itself, measures there, and removes it."""
+    """`edgekit bench ART --target emu-rpi4-x86` starts the emulated Pi itself, measures there, and removes it."""
     _require_board()
     before = _netns_names()
-    proc = run_cli("bench", int8_art.path, "--target", "emu-rpi4", "--eval", digits_npz[1], "--runs", "30",
+    proc = run_cli("bench", int8_art.path, "--target", "emu-rpi4-x86", "--eval", digits_npz[1], "--runs", "30",
                    "--cooldown", "0.001", "--json", "--min-cosine", "0.999")
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)

@@ -1,0 +1,70 @@
+"""The Arm-faithful emulated Pi: arm64 Debian under qemu-system-aarch64 (Cortex-A72, -icount), reached over SSH.
+
+`make test` builds the image first (`edgekit targets prepare emu-rpi4`); here it must exist or be buildable."""
+import json
+
+import pytest
+
+from edgekit.compiler import compile_model
+from edgekit.emulators.arm_image import ImageRecipe, cached_image
+from edgekit.emulators.arm_vm import unavailable_reason
+from edgekit.emulators.initramfs import module_closure
+from edgekit.profiles import load_profile
+from tests.helpers import run_cli
+
+
+def _require_vm() -> None:
+    if unavailable_reason():
+        pytest.skip(unavailable_reason())
+    if cached_image(ImageRecipe.load("debian-arm64-pi")) is None:
+        pytest.skip("the Arm image is not built: `edgekit targets prepare emu-rpi4` (make test runs it first)")
+
+
+def test_initramfs_loads_dependencies_first_and_skips_builtins(tmp_path):
+    (tmp_path / "modules.dep").write_text(
+        "kernel/fs/ext4/ext4.ko: kernel/fs/jbd2/jbd2.ko kernel/lib/crc16.ko\n"
+        "kernel/fs/jbd2/jbd2.ko:\nkernel/lib/crc16.ko:\n"
+        "kernel/drivers/block/virtio_blk.ko:\nkernel/drivers/net/virtio_net.ko:\n")
+    # virtio_pci and crc32c_generic are absent from modules.dep: built into that kernel, nothing to load.
+    assert module_closure(tmp_path) == ["kernel/drivers/block/virtio_blk.ko", "kernel/fs/jbd2/jbd2.ko",
+                                        "kernel/lib/crc16.ko", "kernel/fs/ext4/ext4.ko"]
+
+
+def test_recipe_digest_ignores_comments_but_not_content(tmp_path, monkeypatch):
+    from edgekit.emulators import arm_image
+    source = (arm_image.IMAGES_DIR / "debian-arm64-pi.toml").read_text()
+    monkeypatch.setattr(arm_image, "IMAGES_DIR", tmp_path)
+    (tmp_path / "a.toml").write_text("# a comment\n" + source.replace('name = "debian-arm64-pi"', 'name = "a"'))
+    (tmp_path / "b.toml").write_text(source.replace('name = "debian-arm64-pi"', 'name = "a"'))
+    (tmp_path / "c.toml").write_text(source.replace('name = "debian-arm64-pi"', 'name = "a"')
+                                     .replace("tflite-runtime==2.14.0", "tflite-runtime==2.13.0"))
+    digests = [ImageRecipe.load(n).digest for n in "abc"]
+    assert digests[0] == digests[1] != digests[2]
+
+
+@pytest.mark.emulator
+def test_cli_bench_on_arm_pi_counts_instructions(digits, digits_example, digits_npz, tmp_path):
+    """`edgekit bench ART --target emu-rpi4` boots the Arm VM, runs the Pi's runtime on the emulated Cortex-A72, and
+    reports counted instructions on the guest's virtual clock with an estimate from the profile's CPI."""
+    _require_vm()
+    model, _ = digits
+    art = compile_model(model, digits_example, "emu-rpi4", tmp_path / "fp32")
+    proc = run_cli("bench", art.path, "--target", "emu-rpi4", "--eval", digits_npz[1], "--runs", "20", "--json",
+                   "--min-cosine", "0.9999", timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    target, lat, counters = report["target"], report["latency_ms"], report["counters"]
+    assert target["emulator"] == "qemu-system-aarch64" and target["virtual_time"] is True
+    assert report["measured_on"]["arch"] == "aarch64"  # the agent really ran on the Arm guest
+    assert target["device_python"]["tflite_runtime"] == "2.14.0"
+    assert lat["time_base"] == "emulated-virtual-time" and "cortex-a72" in lat["time_base_label"]
+    # 1 ns of guest time per instruction: the count is the fastest run's nanoseconds.
+    assert counters["instructions_per_inference"] == round(lat["min"] * 1e6)
+    assert 10_000 < counters["instructions_per_inference"] < 50_000_000
+    estimate = report["device_estimate"]
+    rpi4 = load_profile("rpi4")
+    cpi = rpi4.performance.cycles_per_instruction
+    assert estimate["latency_ms"] == pytest.approx(
+        counters["instructions_per_inference"] * cpi / rpi4.hardware.clock_hz * 1e3)
+    assert "instructions" in estimate["basis"]
+    assert report["accuracy"]["top1"] > 0.9 and report["fidelity"]["vs_host"]["cosine"] > 0.9999
