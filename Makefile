@@ -27,10 +27,12 @@ setup: $(STAMP) $(STAMP_PI) system-deps
 system-deps:
 	@.ci/install-apt.sh
 
-# The emulated Pi's arm64 disk image (emu-rpi4, emu-rpi5): built once (about 5 min, root), then reused from
-# ~/.cache/edgekit/images while images/debian-arm64-pi.toml is unchanged.
+# The arm64 disk images of the Arm-faithful emulated devices (emu-rpi4/5: images/debian-arm64-pi.toml;
+# emu-phone-arm: images/debian-arm64-phone.toml): built once (about 3-5 min each, root), then reused from
+# ~/.cache/edgekit/images while their recipe is unchanged.
 arm-image: setup
 	$(VENV)/bin/edgekit targets prepare emu-rpi4
+	$(VENV)/bin/edgekit targets prepare emu-phone-arm
 
 demo: setup arm-image
 	$(VENV)/bin/edgekit demo

@@ -56,6 +56,17 @@ HELD_OUT = [
     {"model": "resnet18", "dtype": "fp32", "ms": 191.10, "clock_hz": 1.8e9, "runtime": "ncnn, 1 thread",
      "source": "Tencent/ncnn benchmark/README.md, Raspberry Pi 4 (1.8GHz x 4), ./benchncnn 10 1: resnet18"},
 ]
+# The Pi 5 (Cortex-A76): no published single-thread TFLite figure exists; ncnn's INT8 row (integer arithmetic in
+# both runtimes) is the fitting point, labelled as another runtime's.
+PI5_CALIBRATION = {"model": "mobilenet_v1", "dtype": "int8", "ms": 14.44, "clock_hz": 2.4e9,
+                   "runtime": "ncnn, 1 thread",
+                   "source": "Tencent/ncnn benchmark/README.md, Raspberry Pi 5 (2.4GHz x 4), ./benchncnn 10 1: "
+                             "mobilenet_int8 14.44 ms"}
+PI5_HELD_OUT = [
+    {"model": "mobilenet_v1", "dtype": "fp32", "ms": 20.30, "clock_hz": 2.4e9,
+     "runtime": "ncnn, 1 thread, FP16 arithmetic on the A76",
+     "source": "Tencent/ncnn benchmark/README.md, Raspberry Pi 5 (2.4GHz x 4), ./benchncnn 10 1: mobilenet"},
+]
 RATIO = {"published": 44 / 75, "source": "google/XNNPACK README.md @74427b5f (2020-02-13), Raspberry Pi 4 column: "
          "FP32 MobileNet v2 1.0X 44 ms, v1 1.0X 75 ms (the README labels the table multi-threaded)"}
 
@@ -103,8 +114,8 @@ def compile_all(workdir: Path) -> dict[tuple[str, str], edgekit.Artifact]:
     return arts
 
 
-def count(options: dict, art: edgekit.Artifact, runs: int, per_ns: float) -> dict:
-    profile = edgekit.load_profile(TARGET)
+def count(target: str, options: dict, art: edgekit.Artifact, runs: int, per_ns: float) -> dict:
+    profile = edgekit.load_profile(target)
     with make_transport(profile, None, options) as link:
         session, _ = open_session(link, art, timeout=600)
         try:
@@ -115,34 +126,50 @@ def count(options: dict, art: edgekit.Artifact, runs: int, per_ns: float) -> dic
     return {"instructions": int(min(lat) * per_ns), "instructions_median": int(np.median(lat) * per_ns)}
 
 
+def count_all(target: str, arts: dict, runs: int, repeat: tuple[str, str] | None = None
+              ) -> tuple[dict, dict, list[int]]:
+    """Boot `target` once; (VM facts, count per artifact, counts of `repeat` in three separate sessions)."""
+    with emulator_for(edgekit.load_profile(target)) as vm:
+        facts = vm.describe()
+        per_ns = facts["instructions_per_virtual_ns"]
+        options = vm.transport_options()
+        counts = {}
+        for key, art in arts.items():
+            t0 = time.perf_counter()
+            counts[key] = count(target, options, art, runs, per_ns)
+            print(f"{target} {key}: {counts[key]['instructions']:,} instructions ({time.perf_counter() - t0:.0f} s)",
+                  file=sys.stderr)
+        repeats = [] if repeat is None else [counts[repeat]["instructions"]] + [
+            count(target, options, arts[repeat], runs, per_ns)["instructions"] for _ in range(2)]
+    return facts, counts, repeats
+
+
+def fit(point: dict, held_out: list[dict], counts: dict) -> tuple[dict, list[dict]]:
+    """CPI from the calibration point; each held-out row's estimate with it."""
+    base = counts[point["model"], point["dtype"]]["instructions"]
+    cpi = point["ms"] * 1e-3 * point["clock_hz"] / base
+    rows = []
+    for row in held_out:
+        n = counts[row["model"], row["dtype"]]["instructions"]
+        estimate_ms = n * cpi / row["clock_hz"] * 1e3
+        rows.append({**row, "instructions": n, "estimate_ms": round(estimate_ms, 1),
+                     "estimate_over_published": round(estimate_ms / row["ms"], 3),
+                     "cpi_if_calibrated_here": round(row["ms"] * 1e-3 * row["clock_hz"] / n, 3)})
+    return {**point, "instructions": base, "cycles_per_instruction": round(cpi, 3)}, rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         arts = compile_all(Path(tmp))
-        with emulator_for(edgekit.load_profile(TARGET)) as vm:
-            facts = vm.describe()
-            per_ns = facts["instructions_per_virtual_ns"]
-            options = vm.transport_options()
-            counts = {}
-            for key, art in arts.items():
-                t0 = time.perf_counter()
-                counts[key] = count(options, art, args.runs, per_ns)
-                print(f"{key}: {counts[key]['instructions']:,} instructions ({time.perf_counter() - t0:.0f} s)",
-                      file=sys.stderr)
-            repeats = [counts["mobilenet_v1", "fp32"]["instructions"]] + [
-                count(options, arts["mobilenet_v1", "fp32"], args.runs, per_ns)["instructions"] for _ in range(2)]
+        facts, counts, repeats = count_all(TARGET, arts, args.runs, repeat=("mobilenet_v1", "fp32"))
+        pi5_arts = {k: a for k, a in arts.items() if k[0] == "mobilenet_v1"}
+        pi5_facts, pi5_counts, _ = count_all("emu-rpi5", pi5_arts, args.runs)
     spread_ppm = (max(repeats) - min(repeats)) / min(repeats) * 1e6
-    base = counts[CALIBRATION["model"], CALIBRATION["dtype"]]["instructions"]
-    cpi = CALIBRATION["ms"] * 1e-3 * CALIBRATION["clock_hz"] / base
-    held_out = []
-    for row in HELD_OUT:
-        n = counts[row["model"], row["dtype"]]["instructions"]
-        estimate_ms = n * cpi / row["clock_hz"] * 1e3
-        held_out.append({**row, "instructions": n, "estimate_ms": round(estimate_ms, 1),
-                         "estimate_over_published": round(estimate_ms / row["ms"], 3),
-                         "cpi_if_calibrated_here": round(row["ms"] * 1e-3 * row["clock_hz"] / n, 3)})
+    calibration, held_out = fit(CALIBRATION, HELD_OUT, counts)
+    pi5_calibration, pi5_held_out = fit(PI5_CALIBRATION, PI5_HELD_OUT, pi5_counts)
     ratio = counts["mobilenet_v2", "fp32"]["instructions"] / counts["mobilenet_v1", "fp32"]["instructions"]
     int8_ratio = counts["mobilenet_v1", "int8"]["instructions"] / counts["mobilenet_v1", "fp32"]["instructions"]
     figures = {
@@ -150,8 +177,12 @@ def main() -> None:
         "counts": {f"{m} {d}": c for (m, d), c in counts.items()},
         "repeatability": {"model": "mobilenet_v1 fp32", "counts": repeats, "spread_ppm": round(spread_ppm, 2),
                           "target_ppm": 10},
-        "calibration": {**CALIBRATION, "instructions": base, "cycles_per_instruction": round(cpi, 3)},
+        "calibration": calibration,
         "held_out": held_out,
+        "rpi5": {"vm": pi5_facts, "counts": {f"{m} {d}": c for (m, d), c in pi5_counts.items()},
+                 "calibration": pi5_calibration, "held_out": pi5_held_out,
+                 "int8_over_fp32_mobilenet_v1": round(pi5_counts["mobilenet_v1", "int8"]["instructions"]
+                                                      / pi5_counts["mobilenet_v1", "fp32"]["instructions"], 3)},
         "v2_over_v1": {"ours": round(ratio, 3), **RATIO, "ours_over_published": round(ratio / RATIO["published"], 3)},
         "int8_over_fp32_mobilenet_v1": round(int8_ratio, 3),
     }
@@ -192,6 +223,16 @@ def calibration_doc(f: dict) -> str:
         f"INT8 / FP32 on MobileNetV1, from counts on the emulated Cortex-A72: {f['int8_over_fp32_mobilenet_v1']} "
         "(the ratio a Pi 4 user would see if INT8 and FP32 had the same CPI; XNNPACK's INT8 kernels on an A72 have "
         "no dot-product instructions).", "",
+        "## Raspberry Pi 5 (emu-rpi5, Cortex-A76)", "",
+        f"Fitted on {f['rpi5']['calibration']['source']} ({f['rpi5']['calibration']['runtime']}): our INT8 count "
+        f"{f['rpi5']['calibration']['instructions']:,} -> **CPI {f['rpi5']['calibration']['cycles_per_instruction']}**"
+        " (the value in `targets/rpi/rpi5.toml`). No published single-thread TFLite figure for a Pi 5 was found.", "",
+        "| model | dtype | published ms | runtime | our count | estimate ms | estimate / published |",
+        "|---|---|---|---|---|---|---|",
+        *[f"| {r['model']} | {r['dtype']} | {r['ms']} | {r['runtime']} | {r['instructions']:,} | {r['estimate_ms']} | "
+          f"{r['estimate_over_published']} |" for r in f["rpi5"]["held_out"]],
+        "", f"INT8 / FP32 on MobileNetV1 from counts on the emulated A76 (dot-product kernels): "
+        f"{f['rpi5']['int8_over_fp32_mobilenet_v1']}.", "",
         "## How far apart the sources are", "",
         "The only published single-thread XNNPACK figure for a Pi 4 (issue 814, 312 ms) is about 2.5x slower than "
         "ncnn's single-thread figure on the same core scaled to the same clock, and XNNPACK's README Pi tables are "

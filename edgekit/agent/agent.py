@@ -2,8 +2,8 @@
 """edgekit target agent: loads an artifact with the on-device runtime and answers JSON-lines requests.
 
 This file runs on the device. It imports only the standard library, numpy and the runtime the artifact needs
-(ExecuTorch's Python runtime for .pte; tflite_runtime or ai_edge_litert for .tflite), never edgekit, so it can be
-copied alone onto a phone or a board. The protocol is documented in docs/agent-protocol.md.
+(for .pte the ExecuTorch C++ runner ek_pte_runner where the device has one, else ExecuTorch's Python runtime;
+tflite_runtime or ai_edge_litert for .tflite), never edgekit, so it can be copied alone onto a phone or a board. The protocol is documented in docs/agent-protocol.md.
 
     python3 agent.py --workspace DIR        # requests on stdin, responses on stdout, one JSON object per line
 """
@@ -160,6 +160,115 @@ class TFLiteModel:
         return outs
 
 
+# The C++ runner (edgekit/agent/native/ek_pte_runner.cpp): where an image installs it, or where the env says.
+PTE_RUNNER_ENV = "EDGEKIT_PTE_RUNNER"
+PTE_RUNNER_PATH = "/opt/edgekit/bin/ek_pte_runner"
+
+
+def pte_runner_path() -> str | None:
+    path = os.environ.get(PTE_RUNNER_ENV) or PTE_RUNNER_PATH
+    return path if os.access(path, os.X_OK) else None
+
+
+class PteRunnerModel:
+    """A .pte through ek_pte_runner: ExecuTorch's C++ runtime with XNNPACK, linked the way an app links it, driven
+    over pipes (its line protocol is at the top of ek_pte_runner.cpp). Latencies come from the runner's own clock
+    around execute(), and memory is the runner process's: the app's footprint, not this Python's."""
+
+    DTYPES = {"f32": "float32", "f16": "float16", "f64": "float64", "i8": "int8", "u8": "uint8", "i32": "int32",
+              "i64": "int64", "bool": "bool"}
+
+    @staticmethod
+    def available() -> bool:
+        return pte_runner_path() is not None
+
+    @staticmethod
+    def import_runtime() -> None:
+        if pte_runner_path() is None:
+            raise AgentError(E_RUNTIME_MISSING, f"ek_pte_runner not found at {PTE_RUNNER_PATH} (or ${PTE_RUNNER_ENV})")
+
+    def __init__(self, path: Path) -> None:
+        import subprocess
+        self.import_runtime()
+        # stderr is ExecuTorch's log; only stdout carries the protocol.
+        self._proc = subprocess.Popen([pte_runner_path(), str(path)], stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        head = self._line()
+        if not head.startswith("ready "):
+            raise AgentError(E_LOAD_FAILED, f"ek_pte_runner could not load {path.name}: {head.removeprefix('error ')}")
+        n_in, n_out = (int(n) for n in head.split()[2:4])
+        self._inputs = [self._spec(self._line(), "in") for _ in range(n_in)]
+        self._outputs = [self._spec(self._line(), "out") for _ in range(n_out)]
+        self._bound: list | None = None
+
+    def _line(self) -> str:
+        line = self._proc.stdout.readline()
+        if not line:
+            raise AgentError(E_RUN_FAILED, f"ek_pte_runner exited (status {self._proc.poll()})")
+        return line.decode(errors="replace").rstrip("\n")
+
+    def _spec(self, line: str, kind: str) -> tuple:
+        import numpy as np
+        parts = line.split()
+        if len(parts) != 4 or parts[0] != kind or parts[2] not in self.DTYPES:
+            raise AgentError(E_LOAD_FAILED, f"ek_pte_runner: unexpected line {line[:80]!r}")
+        shape = [] if parts[3] == "scalar" else [int(d) for d in parts[3].split(",")]
+        return np.dtype(self.DTYPES[parts[2]]), shape
+
+    def _ask(self, command: str, payload: bytes = b"") -> str:
+        try:
+            self._proc.stdin.write(command.encode() + b"\n" + payload)
+            self._proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            raise AgentError(E_RUN_FAILED, f"ek_pte_runner exited (status {self._proc.poll()})") from None
+        answer = self._line()
+        if not answer.startswith(("ok", "out ")):
+            raise AgentError(E_RUN_FAILED, f"ek_pte_runner: {answer.removeprefix('error ')}")
+        return answer
+
+    def prepare(self, arrays: list) -> list:
+        import numpy as np
+        prepared = []
+        for k, (a, (dtype, shape)) in enumerate(zip(arrays, self._inputs)):
+            if list(a.shape) != shape or (a.dtype.kind == "f") != (dtype.kind == "f"):
+                raise AgentError(E_SHAPE_MISMATCH, f"input {k}: {a.dtype} {list(a.shape)} given, the model takes "
+                                                   f"{dtype} {shape}")
+            prepared.append(np.ascontiguousarray(a, dtype=dtype))
+        return prepared
+
+    def _bind(self, prepared: list) -> None:
+        if prepared is not self._bound:  # a bench reuses one prepared list: its bytes cross the pipe once
+            for k, a in enumerate(prepared):
+                self._ask(f"set {k} {a.nbytes}", a.tobytes())
+            self._bound = prepared
+
+    def invoke(self, prepared: list) -> None:
+        self._bind(prepared)
+        self._ask("run 1")
+
+    def timed_runs(self, prepared: list, n: int) -> list:
+        """n executions; each one's nanoseconds on the runner's clock (no pipe or Python time in them)."""
+        self._bind(prepared)
+        return [int(t) for t in self._ask(f"run {n}").split()[1:]]
+
+    def outputs(self) -> list:
+        import numpy as np
+        self._proc.stdin.write(b"get\n")
+        self._proc.stdin.flush()
+        outs = []
+        for dtype, shape in self._outputs:
+            head = self._line().split()
+            if head[0] != "out":
+                raise AgentError(E_RUN_FAILED, f"ek_pte_runner: {' '.join(head[1:])}")
+            data = self._proc.stdout.read(int(head[2]))
+            outs.append(np.frombuffer(data, dtype).reshape(shape).copy())
+        return outs
+
+    def memory(self) -> dict:
+        _, peak, rss = self._ask("mem").split()
+        return {"peak_rss_bytes": int(peak), "rss_bytes": int(rss), "process": "ek_pte_runner"}
+
+
 def signature_order(details: list, prefix: str) -> list:
     """Tensors in the PyTorch model's argument / output order. litert-torch names them '..._args_<i>' and
     '..._output_<k>_...', and the interpreter's own order of details is not guaranteed to follow them."""
@@ -170,7 +279,16 @@ def signature_order(details: list, prefix: str) -> list:
     return list(details)
 
 
-RUNTIMES = {"pte": ExecuTorchModel, "tflite": TFLiteModel}
+# Per format, the runtimes the agent can use, preferred first; the last one is used (and says what is missing)
+# when none of the others is available.
+RUNTIMES = {"pte": (PteRunnerModel, ExecuTorchModel), "tflite": (TFLiteModel,)}
+
+
+def runtime_for(fmt: str):
+    candidates = RUNTIMES.get(fmt)
+    if not candidates:
+        return None
+    return next((c for c in candidates[:-1] if c.available()), candidates[-1])
 
 
 # ---- stored encodings: files kept smaller in the artifact and expanded before loading -------------------------
@@ -295,6 +413,8 @@ class Agent:
                     runtimes.append(name)
             except ModuleNotFoundError:
                 pass
+        if pte_runner_path():
+            runtimes.append("ek_pte_runner")
         return {"protocol_version": PROTOCOL_VERSION, "agent_version": AGENT_VERSION, "runtimes": runtimes,
                 "machine": {"hostname": socket.gethostname(), "platform": platform.platform(),
                             "arch": platform.machine(), "cpu": cpu_model(), "cpu_count": os.cpu_count(),
@@ -312,7 +432,7 @@ class Agent:
             digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
             if digest != meta["sha256"]:
                 raise AgentError(E_HASH_MISMATCH, f"{name}: sha256 does not match the manifest; refusing to load")
-        runtime = RUNTIMES.get(manifest["format"])
+        runtime = runtime_for(manifest["format"])
         if runtime is None:
             raise AgentError(E_LOAD_FAILED, f"this agent cannot run format {manifest['format']!r}")
         runtime.import_runtime()  # importing Python modules is set-up, not model load time
@@ -374,11 +494,15 @@ class Agent:
         samples = []
         latencies = []
         clock = time.perf_counter_ns
+        timed_runs = getattr(model, "timed_runs", None)  # a runtime in another process times itself
         t0 = time.perf_counter()
         for i in range(runs):
-            start = clock()
-            model.invoke(prepared)
-            latencies.append(clock() - start)
+            if timed_runs is not None:
+                latencies += timed_runs(prepared, 1)
+            else:
+                start = clock()
+                model.invoke(prepared)
+                latencies.append(clock() - start)
             if (i + 1) % every == 0:
                 samples.append({"run": i + 1, "t_s": round(time.perf_counter() - t0, 4), **thermal()})
             if cooldown_s:
@@ -414,7 +538,11 @@ class Agent:
         return {"outputs": [encode_tensor(o) for o in outputs], "y": encode_tensor(outputs[0])}
 
     def cmd_memory(self, req: dict) -> dict:
-        return memory()
+        own = memory()
+        runtime_memory = getattr(self.model, "memory", None)  # a runtime in its own process: that process's
+        if runtime_memory is None:
+            return own
+        return {**runtime_memory(), "agent_peak_rss_bytes": own["peak_rss_bytes"]}
 
     def cmd_thermal(self, req: dict) -> dict:
         return thermal()

@@ -73,5 +73,5 @@ def targets_prepare(name: str) -> None:
         raise InputError(f"target '{profile.name}' boots no disk image: there is nothing to prepare")
     recipe = ImageRecipe.load(str(options["image"]))
     cached = cached_image(recipe) is not None
-    image = ensure_image(recipe, lambda message: err.print(f"{profile.name}: {message}"))
+    image = ensure_image(recipe, lambda message: err.print(f"{profile.name}: {message}", soft_wrap=True))
     out.print(f"{profile.name}: image {recipe.name} ({'cached' if cached else 'built'}) at {image.dir}")

@@ -27,6 +27,7 @@ from typing import Any, Callable
 
 from ..errors import DeviceError, InputError
 from ..units import parse_quantity
+from . import pte_runner_build
 from .initramfs import build_initramfs
 
 IMAGES_DIR = Path(__file__).resolve().parent.parent.parent / "images"
@@ -50,6 +51,7 @@ class ImageRecipe:
     wheel_platforms: tuple[str, ...]
     free_space_bytes: int
     digest: str
+    pte_runner: str | None = None  # an executorch version: build ek_pte_runner against its aarch64 wheel
 
     @classmethod
     def load(cls, name: str) -> "ImageRecipe":
@@ -58,15 +60,18 @@ class ImageRecipe:
             known = ", ".join(sorted(p.stem for p in IMAGES_DIR.glob("*.toml")))
             raise InputError(f"no image recipe '{name}'", f"known images: {known or 'none'}")
         data = tomllib.loads(path.read_text())
+        pte_runner = data.get("pte_runner", {}).get("executorch")
         # The parsed content is hashed, not the bytes: editing a comment does not rebuild a 5-minute image.
-        content = json.dumps(data, sort_keys=True) + f"build {BUILD_VERSION}"
+        # What the image compiles from this repository (the runner's source) is part of it.
+        content = (json.dumps(data, sort_keys=True) + f"build {BUILD_VERSION}"
+                   + (f"runner {pte_runner_build.source_digest()}" if pte_runner else ""))
         try:
             return cls(name=data["name"], description=data["description"], suite=data["suite"], arch=data["arch"],
                        packages=tuple(data["packages"]), kernel_package=data["kernel_package"],
                        wheels=tuple(data.get("wheels", ())), python_version=data["python_version"],
                        wheel_platforms=tuple(data["wheel_platforms"]),
                        free_space_bytes=int(parse_quantity(data.get("free_space", "1 GiB"), "bytes")),
-                       digest=hashlib.sha256(content.encode()).hexdigest())
+                       digest=hashlib.sha256(content.encode()).hexdigest(), pte_runner=pte_runner)
         except (KeyError, ValueError, TypeError) as exc:
             raise InputError(f"{path}: invalid image recipe: {exc}") from None
 
@@ -101,8 +106,8 @@ def cached_image(recipe: ImageRecipe) -> ArmImage | None:
     return ArmImage(d) if (d / "manifest.json").is_file() else None
 
 
-def build_unavailable_reason() -> str | None:
-    """None when this machine can build images, else why not."""
+def build_unavailable_reason(recipe: ImageRecipe | None = None) -> str | None:
+    """None when this machine can build images (`recipe`'s, where given), else why not."""
     if os.geteuid() != 0:
         return "building the Arm image needs root (mmdebstrap, chroot)"
     for tool, package in (("mmdebstrap", "mmdebstrap"), ("update-binfmts", "binfmt-support"),
@@ -112,6 +117,8 @@ def build_unavailable_reason() -> str | None:
             return f"'{tool}' not found (install {package}: make system-deps)"
     if not Path("/usr/libexec/qemu-binfmt/aarch64-binfmt-P").exists() and not shutil.which("qemu-aarch64-static"):
         return "qemu-user-static is not installed (make system-deps)"
+    if recipe is not None and recipe.pte_runner:
+        return pte_runner_build.unavailable_reason()
     return None
 
 
@@ -120,7 +127,7 @@ def ensure_image(recipe: ImageRecipe, progress: Progress) -> ArmImage:
     found = cached_image(recipe)
     if found is not None:
         return found
-    reason = build_unavailable_reason()
+    reason = build_unavailable_reason(recipe)
     if reason:
         raise DeviceError(f"the Arm image '{recipe.name}' is not built and cannot be built here: {reason}",
                           "build it as root on a machine with `make system-deps`: edgekit targets prepare emu-rpi4")
@@ -186,6 +193,12 @@ def _build(recipe: ImageRecipe, progress: Progress) -> ArmImage:
             _install_wheels(recipe, root / "usr" / "local" / "lib" / f"python{recipe.python_version}" /
                             "dist-packages")
 
+        runner_files: list[str] = []
+        if recipe.pte_runner:
+            progress(f"cross-building ek_pte_runner against executorch {recipe.pte_runner} (aarch64 wheel)")
+            runner_files = pte_runner_build.install_pte_runner(recipe.pte_runner, recipe.wheel_platforms,
+                                                               recipe.python_version, root, work)
+
         progress("configuring SSH (fresh host key, pinned) and networking")
         _configure(root, out)
 
@@ -202,7 +215,7 @@ def _build(recipe: ImageRecipe, progress: Progress) -> ArmImage:
                         "listing packages", 300).split()
         manifest = {"recipe": recipe.name, "description": recipe.description, "digest": recipe.digest,
                     "build_version": BUILD_VERSION, "kernel": version, "initramfs_modules": modules,
-                    "wheels": list(recipe.wheels), "packages": packages, "disk_bytes": size_mib * 2**20,
+                    "wheels": list(recipe.wheels), "pte_runner": runner_files, "packages": packages, "disk_bytes": size_mib * 2**20,
                     "build_s": round(time.monotonic() - t_start, 1),
                     "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")

@@ -19,20 +19,26 @@ from pathlib import Path
 from typing import Any
 
 from ..agent import AGENT_SCRIPT
+from ..agent.agent import PTE_RUNNER_ENV, PTE_RUNNER_PATH
 from ..artifact import sha256_file
 from ..errors import DeviceError
 from ..transport.base import RemoteShell, run_python
 
 # Which Python modules the device needs for each artifact format (any one of a tuple is enough).
-NEEDS = {"tflite": ("tflite_runtime", "ai_edge_litert"), "pte": ("executorch",)}
-_PROBE = ("import importlib.util as u, importlib.metadata as m, json, platform\n"
+NEEDS = {"tflite": ("tflite_runtime", "ai_edge_litert"), "pte": ("ek_pte_runner", "executorch")}
+_PROBE = ("import importlib.util as u, importlib.metadata as m, json, os, platform\n"
           "def v(n, d):\n"
           "    if u.find_spec(n) is None: return None\n"
           "    try: return m.version(d)\n"
           "    except Exception: return 'unknown'\n"
           "print(json.dumps({'python': platform.python_version(), 'numpy': v('numpy', 'numpy'),"
           " 'tflite_runtime': v('tflite_runtime', 'tflite-runtime'),"
-          " 'ai_edge_litert': v('ai_edge_litert', 'ai-edge-litert'), 'executorch': v('executorch', 'executorch')}))")
+          " 'ai_edge_litert': v('ai_edge_litert', 'ai-edge-litert'), 'executorch': v('executorch', 'executorch'),"
+          f" 'ek_pte_runner': (lambda p: p if os.access(p, os.X_OK) else None)("
+          f"os.environ.get('{PTE_RUNNER_ENV}') or '{PTE_RUNNER_PATH}')}}))")
+INSTALL_HINTS = {"tflite": "pip install tflite-runtime on the device",
+                 "pte": f"pip install executorch on the device, or build ek_pte_runner (edgekit/agent/native) and "
+                        f"install it as {PTE_RUNNER_PATH}"}
 SPACE_MARGIN = 1 << 20  # bytes left free beyond an upload
 
 
@@ -87,7 +93,7 @@ class AgentInstaller:
         needs = NEEDS.get(fmt, ())
         if needs and not any(probe.get(n) for n in needs):
             raise DeviceError(f"missing runtime on the device: no {' or '.join(needs)} for {python}",
-                              f"pip install {needs[0].replace('_', '-')} on the device")
+                              INSTALL_HINTS.get(fmt))
 
     # -- workspaces and uploads -------------------------------------------------------------------------------
 

@@ -68,3 +68,26 @@ def test_cli_bench_on_arm_pi_counts_instructions(digits, digits_example, digits_
         counters["instructions_per_inference"] * cpi / rpi4.hardware.clock_hz * 1e3)
     assert "instructions" in estimate["basis"]
     assert report["accuracy"]["top1"] > 0.9 and report["fidelity"]["vs_host"]["cosine"] > 0.9999
+
+
+@pytest.mark.emulator
+def test_cli_bench_pte_on_arm_phone_runs_the_cpp_runtime(digits, digits_example, digits_npz, tmp_path):
+    """`edgekit bench ART --target emu-phone-arm`: the .pte runs in ExecuTorch's C++ runtime (ek_pte_runner, as an
+    app links it) on an emulated Cortex-A76; memory is that process's peak RSS, not a Python with torch."""
+    if unavailable_reason():
+        pytest.skip(unavailable_reason())
+    if cached_image(ImageRecipe.load("debian-arm64-phone")) is None:
+        pytest.skip("the phone image is not built: `edgekit targets prepare emu-phone-arm` (make test runs it first)")
+    model, _ = digits
+    art = compile_model(model, digits_example, "emu-phone-arm", tmp_path / "fp32")
+    proc = run_cli("bench", art.path, "--target", "emu-phone-arm", "--eval", digits_npz[1], "--runs", "20", "--json",
+                   "--min-cosine", "0.9999", timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["measured_on"]["arch"] == "aarch64" and "cortex-a76" in report["latency_ms"]["time_base_label"]
+    assert report["target"]["device_python"]["ek_pte_runner"] == "/opt/edgekit/bin/ek_pte_runner"
+    assert report["target"]["device_python"]["executorch"] is None  # no Python runtime: the C++ one ran it
+    memory = report["memory"]
+    assert memory["process"] == "ek_pte_runner" and 1 << 20 < memory["peak_rss_bytes"] < 64 << 20
+    assert report["counters"]["instructions_per_inference"] == round(report["latency_ms"]["min"] * 1e6)
+    assert report["accuracy"]["top1"] > 0.9 and report["fidelity"]["vs_host"]["cosine"] > 0.9999

@@ -1,0 +1,236 @@
+// ek_pte_runner: runs the "forward" method of an ExecuTorch .pte with the C++ runtime (as an app would), driven
+// over a line protocol on stdin/stdout so the Python agent (PteRunnerModel in ../agent.py) can time it and read
+// its outputs. Built for the Arm images by edgekit/emulators/arm_image.py against the executorch wheel's libraries.
+//
+//   start:  "ready LOAD_NS N_IN N_OUT", then "in K DTYPE D0,D1,..." per input, "out K DTYPE DIMS" per output
+//   set K NBYTES<LF><NBYTES raw bytes>  -> ok | error ...
+//   run N                               -> ok T1 .. TN   (ns per execute(), steady clock)
+//   get                                 -> per output: "out K NBYTES"<LF><NBYTES raw bytes>
+//   mem                                 -> ok VMHWM_BYTES VMRSS_BYTES
+//   quit / EOF                          -> exit 0
+#include <executorch/extension/data_loader/mmap_data_loader.h>
+#include <executorch/runtime/core/exec_aten/util/dim_order_util.h>
+#include <executorch/runtime/executor/method.h>
+#include <executorch/runtime/executor/program.h>
+#include <executorch/runtime/platform/runtime.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+using namespace executorch::runtime;
+using executorch::aten::ScalarType;
+using executorch::aten::Tensor;
+using executorch::aten::TensorImpl;
+using executorch::extension::MmapDataLoader;
+
+namespace {
+
+[[noreturn]] void die(const std::string& msg) {
+  std::printf("error %s\n", msg.c_str());
+  std::fflush(stdout);
+  std::exit(1);
+}
+
+// Every runtime failure is reported with ExecuTorch's name and numeric code, so the agent can tell them apart.
+std::string err(const char* what, Error e) {
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "%s: %s (code %d)", what, executorch::runtime::to_string(e), int(e));
+  return buf;
+}
+
+const char* dtype_name(ScalarType t) {
+  switch (t) {
+    case ScalarType::Float: return "f32";
+    case ScalarType::Char: return "i8";
+    case ScalarType::Byte: return "u8";
+    case ScalarType::Int: return "i32";
+    case ScalarType::Long: return "i64";
+    case ScalarType::Half: return "f16";
+    case ScalarType::Double: return "f64";
+    case ScalarType::Bool: return "bool";
+    default: return "other";
+  }
+}
+
+std::string dims(Span<const int32_t> s) {
+  std::string r;
+  for (size_t i = 0; i < s.size(); ++i) r += (i ? "," : "") + std::to_string(s[i]);
+  return r.empty() ? "scalar" : r;  // 0-d tensor: keep the field non-empty so the line splits cleanly
+}
+
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// One input the agent can write: a buffer we own for the whole session plus the tensor header that points at it.
+// set_input() copies it into the method's planned input memory (or shares the pointer if inputs are not planned).
+struct Input {
+  std::vector<uint8_t> data;
+  std::vector<TensorImpl::SizesType> sizes;
+  std::vector<TensorImpl::DimOrderType> dim_order;
+  std::vector<TensorImpl::StridesType> strides;
+  std::unique_ptr<TensorImpl> impl;
+};
+
+// Reads exactly n bytes from stdin into dst (or discards them when dst is null, to stay in sync after an error).
+bool read_bytes(uint8_t* dst, size_t n) {
+  char sink[4096];
+  while (n > 0) {
+    size_t chunk = dst ? n : std::min(n, sizeof sink);
+    std::cin.read(dst ? reinterpret_cast<char*>(dst) : sink, chunk);
+    if (size_t(std::cin.gcount()) != chunk) return false;
+    if (dst) dst += chunk;
+    n -= chunk;
+  }
+  return true;
+}
+
+void mem_line() {
+  // VmHWM is the peak resident set since exec; both are reported by the kernel in kB.
+  FILE* f = std::fopen("/proc/self/status", "r");
+  if (!f) { std::printf("error cannot open /proc/self/status\n"); return; }
+  long long hwm = -1, rss = -1;
+  char line[256];
+  while (std::fgets(line, sizeof line, f)) {
+    std::sscanf(line, "VmHWM: %lld kB", &hwm);
+    std::sscanf(line, "VmRSS: %lld kB", &rss);
+  }
+  std::fclose(f);
+  if (hwm < 0 || rss < 0) std::printf("error VmHWM/VmRSS not found\n");
+  else std::printf("ok %lld %lld\n", hwm * 1024, rss * 1024);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) die("usage: ek_pte_runner MODEL.pte");
+  runtime_init();  // PAL + static registration bookkeeping; kernels/XNNPACK registered by the .so initializers.
+
+  const int64_t t0 = now_ns();
+  // mmap, as an app would: weights are paged in from the file instead of copied into the heap.
+  Result<MmapDataLoader> loader = MmapDataLoader::from(argv[1], MmapDataLoader::MlockConfig::NoMlock);
+  if (!loader.ok()) die(err("open model", loader.error()));
+  Result<Program> program = Program::load(&loader.get(), Program::Verification::Minimal);
+  if (!program.ok()) die(err("load program", program.error()));
+  Result<MethodMeta> meta = program->method_meta("forward");
+  if (!meta.ok()) die(err("method_meta(forward)", meta.error()));
+
+  // Memory planning: the exporter computed the size of each arena; allocate exactly those once, up front.
+  std::vector<std::unique_ptr<uint8_t[]>> planned;
+  std::vector<Span<uint8_t>> spans;
+  for (size_t i = 0; i < meta->num_memory_planned_buffers(); ++i) {
+    Result<int64_t> n = meta->memory_planned_buffer_size(i);
+    if (!n.ok()) die(err("planned buffer size", n.error()));
+    planned.emplace_back(new uint8_t[n.get()]);
+    spans.emplace_back(planned.back().get(), size_t(n.get()));
+  }
+  HierarchicalAllocator planned_memory({spans.data(), spans.size()});
+  // Method allocator: EValues, tensor headers, delegate handles, all made at load. Temp allocator: per-kernel
+  // scratch that the runtime resets after each instruction. Fixed arenas, so execute() itself does not malloc;
+  // new[] without () leaves the pages untouched, so unused space costs no RSS.
+  const size_t kMethodArena = 16 << 20, kTempArena = 16 << 20;
+  std::unique_ptr<uint8_t[]> method_pool(new uint8_t[kMethodArena]), temp_pool(new uint8_t[kTempArena]);
+  MemoryAllocator method_allocator(kMethodArena, method_pool.get());
+  MemoryAllocator temp_allocator(kTempArena, temp_pool.get());
+  MemoryManager memory_manager(&method_allocator, &planned_memory, &temp_allocator);
+
+  Result<Method> method = program->load_method("forward", &memory_manager);
+  if (!method.ok()) die(err("load_method(forward)", method.error()));
+  const int64_t load_ns = now_ns() - t0;
+
+  // Inputs start zeroed and are bound once, so "run" works before any "set".
+  const size_t n_in = method->inputs_size(), n_out = method->outputs_size();
+  std::vector<Input> inputs(n_in);
+  std::ostringstream header;
+  for (size_t k = 0; k < n_in; ++k) {
+    Result<TensorInfo> ti = meta->input_tensor_meta(k);
+    if (!ti.ok()) die(err(("input " + std::to_string(k) + " is not a tensor").c_str(), ti.error()));
+    Input& in = inputs[k];
+    in.data.assign(ti->nbytes(), 0);
+    in.sizes.assign(ti->sizes().begin(), ti->sizes().end());
+    in.dim_order.assign(ti->dim_order().begin(), ti->dim_order().end());
+    in.strides.resize(in.sizes.size());
+    if (!in.sizes.empty())
+      executorch::runtime::dim_order_to_stride_nocheck(in.sizes.data(), in.dim_order.data(), in.sizes.size(),
+                                                       in.strides.data());
+    in.impl.reset(new TensorImpl(ti->scalar_type(), in.sizes.size(), in.sizes.data(), in.data.data(),
+                                 in.dim_order.data(), in.strides.data()));
+    Error e = method->set_input(EValue(Tensor(in.impl.get())), k);
+    if (e != Error::Ok) die(err(("set_input " + std::to_string(k)).c_str(), e));
+    header << "in " << k << " " << dtype_name(ti->scalar_type()) << " " << dims(ti->sizes()) << "\n";
+  }
+  for (size_t k = 0; k < n_out; ++k) {
+    Result<TensorInfo> to = meta->output_tensor_meta(k);
+    if (!to.ok()) die(err(("output " + std::to_string(k) + " is not a tensor").c_str(), to.error()));
+    header << "out " << k << " " << dtype_name(to->scalar_type()) << " " << dims(to->sizes()) << "\n";
+  }
+  std::printf("ready %lld %zu %zu\n%s", (long long)load_ns, n_in, n_out, header.str().c_str());
+  std::fflush(stdout);
+
+  std::string line;
+  while (std::getline(std::cin, line)) {
+    std::istringstream cmd(line);
+    std::string op;
+    cmd >> op;
+    if (op == "set") {
+      long long k = -1, nbytes = -1;
+      if (!(cmd >> k >> nbytes) || nbytes < 0) {
+        std::printf("error usage: set K NBYTES\n");
+      } else if (k < 0 || size_t(k) >= n_in || size_t(nbytes) != inputs[k].data.size()) {
+        // Still consume the payload so the stream stays aligned on the next command.
+        if (!read_bytes(nullptr, size_t(nbytes))) die("eof while reading input bytes");
+        std::printf("error set %lld: got %lld bytes, input expects %zu\n", k, nbytes,
+                    (k >= 0 && size_t(k) < n_in) ? inputs[k].data.size() : size_t(0));
+      } else {
+        if (!read_bytes(inputs[k].data.data(), size_t(nbytes))) die("eof while reading input bytes");
+        Error e = method->set_input(EValue(Tensor(inputs[k].impl.get())), size_t(k));
+        if (e != Error::Ok) std::printf("error %s\n", err("set_input", e).c_str());
+        else std::printf("ok\n");
+      }
+    } else if (op == "run") {
+      long long n = 0;
+      if (!(cmd >> n) || n < 1) { std::printf("error usage: run N (N >= 1)\n"); std::fflush(stdout); continue; }
+      std::vector<int64_t> times;
+      times.reserve(size_t(n));
+      Error e = Error::Ok;
+      for (long long i = 0; i < n && e == Error::Ok; ++i) {
+        const int64_t a = now_ns();
+        e = method->execute();
+        times.push_back(now_ns() - a);
+      }
+      if (e != Error::Ok) {
+        std::printf("error %s\n", err("execute", e).c_str());
+      } else {
+        std::string out = "ok";
+        for (int64_t t : times) out += " " + std::to_string(t);
+        std::printf("%s\n", out.c_str());
+      }
+    } else if (op == "get") {
+      for (size_t k = 0; k < n_out; ++k) {
+        const EValue& v = method->get_output(k);
+        if (!v.isTensor()) { std::printf("error output %zu is not a tensor\n", k); break; }
+        const Tensor& t = v.toTensor();
+        std::printf("out %zu %zu\n", k, t.nbytes());
+        std::fwrite(t.const_data_ptr(), 1, t.nbytes(), stdout);
+      }
+    } else if (op == "mem") {
+      mem_line();
+    } else if (op == "quit") {
+      std::fflush(stdout);
+      return 0;
+    } else if (!op.empty()) {
+      std::printf("error unknown command '%s'\n", op.c_str());
+    } else {
+      continue;  // blank line: nothing to answer
+    }
+    std::fflush(stdout);
+  }
+  return 0;
+}

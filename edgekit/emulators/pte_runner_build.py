@@ -1,0 +1,79 @@
+"""Cross-building ek_pte_runner (edgekit/agent/native) for an arm64 image: the ExecuTorch C++ runtime with XNNPACK,
+as an app links it, from the shared libraries and headers shipped inside the executorch aarch64 wheel.
+
+Why the wheel: it carries libexecutorch.so, the XNNPACK backend, the optimized and quantized kernels and the
+thread pool as shared libraries depending only on libc/libstdc++/libm/libgcc_s, plus the headers. That is the
+runtime an app ships, without building ExecuTorch from source. Debian's g++-aarch64-linux-gnu compiles the runner.
+"""
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+from ..errors import DeviceError
+
+SOURCE = Path(__file__).resolve().parent.parent / "agent" / "native" / "ek_pte_runner.cpp"
+CXX = "aarch64-linux-gnu-g++"
+INSTALL_PREFIX = "opt/edgekit"  # the agent looks for opt/edgekit/bin/ek_pte_runner (agent.PTE_RUNNER_PATH)
+# Kernels and the XNNPACK backend register themselves in static initializers and export nothing the runner calls:
+# --no-as-needed keeps them linked.
+LIBRARIES = ("executorch", "executorch_kernels_optimized", "executorch_kernels_quantized",
+             "executorch_backend_xnnpack", "executorch_threadpool")
+# What the wheel's executorch-config.cmake defines on its imported targets (same headers, same ABI).
+DEFINES = ("-DC10_USING_CUSTOM_GENERATED_MACROS", "-DET_EVENT_TRACER_ENABLED", "-DET_USE_THREADPOOL")
+
+
+def source_digest() -> str:
+    return hashlib.sha256(SOURCE.read_bytes()).hexdigest()
+
+
+def unavailable_reason() -> str | None:
+    if shutil.which(CXX) is None:
+        return f"'{CXX}' not found (install g++-aarch64-linux-gnu: make system-deps)"
+    return None
+
+
+def _run(args: list[str], what: str, timeout: float) -> None:
+    try:
+        proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise DeviceError(f"image build: {what} failed: {exc}") from None
+    if proc.returncode != 0:
+        tail = (proc.stderr.strip() or proc.stdout.strip()).splitlines()[-3:]
+        raise DeviceError(f"image build: {what} failed: {' | '.join(tail) or proc.returncode}")
+
+
+def install_pte_runner(executorch_version: str, platforms: tuple[str, ...], python_version: str, root: Path,
+                       work: Path) -> list[str]:
+    """Build the runner against executorch==`executorch_version` (aarch64 wheel) into ROOT/opt/edgekit;
+    returns the installed files, relative to root."""
+    reason = unavailable_reason()
+    if reason:
+        raise DeviceError(f"image build: cannot build ek_pte_runner: {reason}")
+    wheels = work / "executorch-wheel"
+    tags = [arg for tag in platforms for arg in ("--platform", tag)]
+    _run([sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--no-deps",
+          "--only-binary=:all:", *tags, "--python-version", python_version, "--implementation", "cp",
+          "-d", str(wheels), f"executorch=={executorch_version}"], "downloading the executorch aarch64 wheel", 900)
+    wheel = next(wheels.glob("executorch-*.whl"))
+    sdk = work / "executorch-sdk"
+    with zipfile.ZipFile(wheel) as z:
+        z.extractall(sdk, [n for n in z.namelist() if n.startswith(("executorch/lib/", "executorch/include/"))])
+    et = sdk / "executorch"
+    prefix = root / INSTALL_PREFIX
+    (prefix / "bin").mkdir(parents=True, exist_ok=True)
+    (prefix / "lib").mkdir(parents=True, exist_ok=True)
+    _run([CXX, "-std=c++17", "-O2", "-Wall", *DEFINES, f"-I{et / 'include'}",
+          f"-I{et / 'include/executorch/runtime/core/portable_type/c10'}", str(SOURCE),
+          "-o", str(prefix / "bin" / "ek_pte_runner"), f"-L{et / 'lib'}", "-Wl,--no-as-needed",
+          *(f"-l{lib}" for lib in LIBRARIES), "-Wl,--as-needed", "-Wl,--enable-new-dtags,-rpath,$ORIGIN/../lib"],
+         "compiling ek_pte_runner", 900)
+    installed = [f"{INSTALL_PREFIX}/bin/ek_pte_runner"]
+    for lib in LIBRARIES:
+        shutil.copyfile(et / "lib" / f"lib{lib}.so", prefix / "lib" / f"lib{lib}.so")
+        installed.append(f"{INSTALL_PREFIX}/lib/lib{lib}.so")
+    return installed
