@@ -200,6 +200,7 @@ class PteRunnerModel:
         self._inputs = [self._spec(self._line(), "in") for _ in range(n_in)]
         self._outputs = [self._spec(self._line(), "out") for _ in range(n_out)]
         self._bound: list | None = None
+        self._counts = True  # until the runner says it has no instruction counter
 
     def _line(self) -> str:
         line = self._proc.stdout.readline()
@@ -246,10 +247,18 @@ class PteRunnerModel:
         self._bind(prepared)
         self._ask("run 1")
 
-    def timed_runs(self, prepared: list, n: int) -> list:
-        """n executions; each one's nanoseconds on the runner's clock (no pipe or Python time in them)."""
+    def timed_runs(self, prepared: list, n: int) -> tuple[list, list | None]:
+        """n executions: each one's nanoseconds on the runner's clock and user-space instructions from its CPU
+        counter (None without one); no pipe or Python work is in either."""
         self._bind(prepared)
-        return [int(t) for t in self._ask(f"run {n}").split()[1:]]
+        times = [int(t) for t in self._ask(f"run {n}").split()[1:]]
+        counts = None
+        if self._counts:
+            try:
+                counts = [int(c) for c in self._ask("insns").split()[1:]]
+            except AgentError:
+                self._counts = False
+        return times, counts
 
     def outputs(self) -> list:
         import numpy as np
@@ -388,6 +397,64 @@ def thermal() -> dict:
     return facts
 
 
+# ---- instruction counts: the CPU's own counter, user space only ----------------------------------------------
+
+_PERF_EVENT_OPEN = {"aarch64": 241, "x86_64": 298, "armv7l": 364}  # the syscall's number per architecture
+_IOC_ENABLE, _IOC_DISABLE, _IOC_RESET = 0x2400, 0x2401, 0x2403
+
+
+def _ioctl(fd: int, request: int, arg: int) -> None:
+    import fcntl
+    fcntl.ioctl(fd, request, arg)
+
+
+class InstructionCounter:
+    """The user-space instructions a process retires, read from the CPU's performance counter (Linux
+    perf_event_open; under QEMU -icount the emulated PMU counts them exactly). Kernel work (timer ticks, page
+    faults) is left out, so repeated runs of the same code give the same count: what a wall clock, or an emulator's
+    virtual clock, cannot give. `open` returns None where the kernel, CPU or permissions offer no counter."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    @classmethod
+    def open(cls):
+        import ctypes
+        import struct
+        number = _PERF_EVENT_OPEN.get(platform.machine())
+        if number is None or not sys.platform.startswith("linux"):
+            return None
+        attr = bytearray(128)  # struct perf_event_attr (PERF_ATTR_SIZE_VER7)
+        struct.pack_into("IIQ", attr, 0, 0, len(attr), 1)  # PERF_TYPE_HARDWARE, PERF_COUNT_HW_INSTRUCTIONS
+        struct.pack_into("Q", attr, 40, (1 << 0) | (1 << 5) | (1 << 6))  # disabled, exclude_kernel, exclude_hv
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            fd = libc.syscall(ctypes.c_long(number), ctypes.create_string_buffer(bytes(attr), len(attr)),
+                              ctypes.c_long(0), ctypes.c_long(-1), ctypes.c_long(-1), ctypes.c_long(0))
+        except (OSError, AttributeError):
+            return None
+        return cls(fd) if fd >= 0 else None
+
+    def start(self) -> None:
+        _ioctl(self.fd, _IOC_RESET, 0)
+        _ioctl(self.fd, _IOC_ENABLE, 0)
+
+    def stop(self) -> int:
+        _ioctl(self.fd, _IOC_DISABLE, 0)
+        return int.from_bytes(os.read(self.fd, 8), sys.byteorder)
+
+    def overhead(self, tries: int = 20) -> int:
+        """The instructions counted around nothing (Python's own start/stop path), to subtract from each run."""
+        counts = []
+        for _ in range(tries):
+            self.start()
+            counts.append(self.stop())
+        return min(counts)
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
 # ---- the agent ------------------------------------------------------------------------------------------------
 
 class Agent:
@@ -494,21 +561,37 @@ class Agent:
         samples = []
         latencies = []
         clock = time.perf_counter_ns
-        timed_runs = getattr(model, "timed_runs", None)  # a runtime in another process times itself
+        # A runtime in another process times and counts itself; in this process, the counter wraps each invoke
+        # and the instructions it counts around nothing are subtracted.
+        timed_runs = getattr(model, "timed_runs", None)
+        counting = bool(req.get("count_instructions"))
+        counter = InstructionCounter.open() if counting and timed_runs is None else None
+        overhead = counter.overhead() if counter is not None else 0
+        instructions = []
         t0 = time.perf_counter()
         for i in range(runs):
             if timed_runs is not None:
-                latencies += timed_runs(prepared, 1)
+                times, counts = timed_runs(prepared, 1)
+                latencies += times
+                if counting and counts is not None:
+                    instructions += counts
             else:
+                if counter is not None:
+                    counter.start()
                 start = clock()
                 model.invoke(prepared)
                 latencies.append(clock() - start)
+                if counter is not None:
+                    instructions.append(counter.stop() - overhead)
             if (i + 1) % every == 0:
                 samples.append({"run": i + 1, "t_s": round(time.perf_counter() - t0, 4), **thermal()})
             if cooldown_s:
                 time.sleep(cooldown_s)
+        if counter is not None:
+            counter.close()
         return {"latencies_ns": latencies, "warmup": warmup, "cooldown_s": cooldown_s, "thermal_before": before,
-                "thermal_after": thermal(), "thermal_samples": samples}
+                "thermal_after": thermal(), "thermal_samples": samples,
+                **({"instructions": instructions} if len(instructions) == runs else {})}
 
     def cmd_predict(self, req: dict) -> dict:
         """Every output for N samples, run at the model's fixed batch size. Request: "inputs" (one tensor per model

@@ -221,6 +221,9 @@ def _build(recipe: ImageRecipe, progress: Progress) -> ArmImage:
         (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
         final = image_dir(recipe)
         out.rename(final)
+        for stale in cache_dir().glob(f"{recipe.name}-" + "[0-9a-f]" * 16):  # earlier versions of this recipe
+            if stale != final:
+                shutil.rmtree(stale, ignore_errors=True)
         progress(f"built {final} in {manifest['build_s']:.0f} s")
         return ArmImage(final)
     finally:

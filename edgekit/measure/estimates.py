@@ -6,6 +6,16 @@ from typing import Any
 from ..profiles import Profile
 
 
+_ARCH_FAMILY = {"aarch64": "arm", "arm64": "arm", "armv7l": "arm", "armv8l": "arm", "x86_64": "x86", "amd64": "x86",
+                "i686": "x86"}
+
+
+def counts_device_isa(profile: Profile, arch: str | None) -> bool:
+    """Whether instructions counted on a machine of `arch` are the profile's ISA (an x86 stand-in's are not)."""
+    family = _ARCH_FAMILY.get((arch or "").lower())
+    return family is None or profile.hardware.isa.startswith(family)
+
+
 def device_latency_estimate(profile: Profile, macs: int | None, int8: bool,
                             instructions: int | None = None) -> dict[str, Any] | None:
     """Latency on the real device: instructions x cycles per instruction / clock when the instructions were

@@ -16,7 +16,7 @@ from ..modelio import Dataset
 from ..profiles import Profile, load_profile
 from ..session import DeviceSession, open_session
 from ..transport import make_transport
-from .estimates import device_latency_estimate, energy_estimate
+from .estimates import counts_device_isa, device_latency_estimate, energy_estimate
 from .stats import agreement, latency_summary, top1_accuracy
 
 REPORT_SCHEMA_VERSION = 1
@@ -70,8 +70,10 @@ def benchmark(artifact: Artifact | str | Path, target: Profile | str, *, runs: i
 
     latency = latency_summary(bench["latencies_ns"])
     macs = art.manifest.get("model", {}).get("macs")
+    counted = (bench.get("counters") or {}).get("instructions_per_inference")
     estimate = device_latency_estimate(profile, macs, _is_int8(art),
-                                       instructions=(bench.get("counters") or {}).get("instructions_per_inference"))
+                                       instructions=counted if counts_device_isa(profile, hello["machine"].get("arch"))
+                                       else None)
     energy = (energy_estimate(profile, estimate["latency_ms"], "the estimated device latency") if estimate else
               energy_estimate(profile, latency["p50"], f"the p50 latency measured on {hello['machine']['cpu']}"))
     return {

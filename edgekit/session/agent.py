@@ -77,20 +77,28 @@ class AgentSession:
         return self.request("load", artifact=self.artifact)
 
     def bench(self, runs: int, warmup: int, cooldown_s: float = 0.0) -> dict[str, Any]:
-        """{'latencies_ns': [...], 'warmup', 'thermal_before', 'thermal_after'}, plus 'counters' under an
-        instruction-counting emulator: its guest clock counts instructions, so the fastest run is the count for
-        one inference (the other runs also hold whatever the guest's kernel and daemons ran meanwhile)."""
-        result = self.request("bench", runs=runs, warmup=warmup, cooldown_s=cooldown_s,
+        """{'latencies_ns': [...], 'warmup', 'thermal_before', 'thermal_after'}, plus 'counters' with the
+        instructions per inference: from the device's instruction counter where it has one (user space only, so
+        repeatable), else, under an instruction-counting emulator, from its virtual clock (whose fastest run also
+        holds whatever the guest's kernel ran meanwhile)."""
+        result = self.request("bench", runs=runs, warmup=warmup, cooldown_s=cooldown_s, count_instructions=True,
                               timeout=self.timeout + runs * (cooldown_s + 1))
         per_ns = self.instructions_per_virtual_ns
-        if per_ns and result.get("latencies_ns"):
-            latencies = result["latencies_ns"]
+        counted, latencies = result.get("instructions"), result.get("latencies_ns")
+        if counted:
+            result["counters"] = {
+                "instructions_per_inference": int(min(counted)),
+                "instructions_median": int(sorted(counted)[len(counted) // 2]), "instructions_max": int(max(counted)),
+                "instructions_note": "the CPU's instruction counter (perf_event_open), user space only: the "
+                                     "runtime's instructions per inference, the fewest of the runs (others add the "
+                                     "agent's own Python work, such as a garbage collection)"
+                                     + ("; QEMU -icount's emulated PMU (Arm instructions, not cycles)" if per_ns
+                                        else "")}
+        elif per_ns and latencies:
             result["counters"] = {
                 "instructions_per_inference": int(round(min(latencies) * per_ns)),
-                "instructions_median": int(round(sorted(latencies)[len(latencies) // 2] * per_ns)),
                 "instructions_note": "QEMU -icount: the guest clock advances one ns per executed instruction; the "
-                                     "count is the fastest run, read with the guest's clock (Arm instructions, "
-                                     "not cycles)"}
+                                     "count is the fastest run (guest kernel work included)"}
         return result
 
     def predict(self, inputs: list[np.ndarray]) -> list[np.ndarray]:

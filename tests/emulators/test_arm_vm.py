@@ -58,9 +58,12 @@ def test_cli_bench_on_arm_pi_counts_instructions(digits, digits_example, digits_
     assert report["measured_on"]["arch"] == "aarch64"  # the agent really ran on the Arm guest
     assert target["device_python"]["tflite_runtime"] == "2.14.0"
     assert lat["time_base"] == "emulated-virtual-time" and "cortex-a72" in lat["time_base_label"]
-    # 1 ns of guest time per instruction: the count is the fastest run's nanoseconds.
-    assert counters["instructions_per_inference"] == round(lat["min"] * 1e6)
-    assert 10_000 < counters["instructions_per_inference"] < 50_000_000
+    # The guest's PMU counts the runtime's user-space instructions: nearly the same in every run, and close to the
+    # guest clock's reading (1 ns per instruction), which also holds the guest kernel's work.
+    count = counters["instructions_per_inference"]
+    assert "perf_event_open" in counters["instructions_note"] and 10_000 < count < 50_000_000
+    assert count <= counters["instructions_median"] <= count * 1.05
+    assert 0.5 * lat["min"] * 1e6 < count < 1.02 * lat["min"] * 1e6
     estimate = report["device_estimate"]
     rpi4 = load_profile("rpi4")
     cpi = rpi4.performance.cycles_per_instruction
@@ -89,5 +92,7 @@ def test_cli_bench_pte_on_arm_phone_runs_the_cpp_runtime(digits, digits_example,
     assert report["target"]["device_python"]["executorch"] is None  # no Python runtime: the C++ one ran it
     memory = report["memory"]
     assert memory["process"] == "ek_pte_runner" and 1 << 20 < memory["peak_rss_bytes"] < 64 << 20
-    assert report["counters"]["instructions_per_inference"] == round(report["latency_ms"]["min"] * 1e6)
+    count = report["counters"]["instructions_per_inference"]
+    assert "perf_event_open" in report["counters"]["instructions_note"]
+    assert 0.5 * report["latency_ms"]["min"] * 1e6 < count < 1.02 * report["latency_ms"]["min"] * 1e6
     assert report["accuracy"]["top1"] > 0.9 and report["fidelity"]["vs_host"]["cosine"] > 0.9999

@@ -5,6 +5,8 @@
 //   start:  "ready LOAD_NS N_IN N_OUT", then "in K DTYPE D0,D1,..." per input, "out K DTYPE DIMS" per output
 //   set K NBYTES<LF><NBYTES raw bytes>  -> ok | error ...
 //   run N                               -> ok T1 .. TN   (ns per execute(), steady clock)
+//   insns                               -> ok I1 .. IN   (user-space instructions of each execute() of the last
+//                                          run, from the CPU's counter) | error ... (no counter here)
 //   get                                 -> per output: "out K NBYTES"<LF><NBYTES raw bytes>
 //   mem                                 -> ok VMHWM_BYTES VMRSS_BYTES
 //   quit / EOF                          -> exit 0
@@ -13,6 +15,11 @@
 #include <executorch/runtime/executor/method.h>
 #include <executorch/runtime/executor/program.h>
 #include <executorch/runtime/platform/runtime.h>
+
+#include <linux/perf_event.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -67,6 +74,20 @@ std::string dims(Span<const int32_t> s) {
 int64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
       .count();
+}
+
+// The CPU's instruction counter for this process, user space only: timer ticks and page faults stay out, so the
+// same execute() gives the same count every time (on hardware, and exactly under QEMU -icount). -1 where the
+// kernel, CPU or permissions offer none.
+int open_instruction_counter() {
+  perf_event_attr attr{};
+  attr.type = PERF_TYPE_HARDWARE;
+  attr.size = sizeof attr;
+  attr.config = PERF_COUNT_HW_INSTRUCTIONS;
+  attr.disabled = 1;
+  attr.exclude_kernel = 1;
+  attr.exclude_hv = 1;
+  return int(syscall(SYS_perf_event_open, &attr, 0, -1, -1, 0));
 }
 
 // One input the agent can write: a buffer we own for the whole session plus the tensor header that points at it.
@@ -174,6 +195,9 @@ int main(int argc, char** argv) {
   std::printf("ready %lld %zu %zu\n%s", (long long)load_ns, n_in, n_out, header.str().c_str());
   std::fflush(stdout);
 
+  const int counter = open_instruction_counter();
+  std::vector<uint64_t> counts;  // per execute() of the last "run", when there is a counter
+
   std::string line;
   while (std::getline(std::cin, line)) {
     std::istringstream cmd(line);
@@ -199,17 +223,35 @@ int main(int argc, char** argv) {
       if (!(cmd >> n) || n < 1) { std::printf("error usage: run N (N >= 1)\n"); std::fflush(stdout); continue; }
       std::vector<int64_t> times;
       times.reserve(size_t(n));
+      counts.clear();
       Error e = Error::Ok;
       for (long long i = 0; i < n && e == Error::Ok; ++i) {
+        if (counter >= 0) {
+          ioctl(counter, PERF_EVENT_IOC_RESET, 0);
+          ioctl(counter, PERF_EVENT_IOC_ENABLE, 0);
+        }
         const int64_t a = now_ns();
         e = method->execute();
         times.push_back(now_ns() - a);
+        if (counter >= 0) {
+          ioctl(counter, PERF_EVENT_IOC_DISABLE, 0);
+          uint64_t retired = 0;
+          counts.push_back(read(counter, &retired, sizeof retired) == sizeof retired ? retired : 0);
+        }
       }
       if (e != Error::Ok) {
         std::printf("error %s\n", err("execute", e).c_str());
       } else {
         std::string out = "ok";
         for (int64_t t : times) out += " " + std::to_string(t);
+        std::printf("%s\n", out.c_str());
+      }
+    } else if (op == "insns") {
+      if (counter < 0) {
+        std::printf("error no instruction counter on this device\n");
+      } else {
+        std::string out = "ok";
+        for (uint64_t c : counts) out += " " + std::to_string(c);
         std::printf("%s\n", out.c_str());
       }
     } else if (op == "get") {
