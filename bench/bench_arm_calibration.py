@@ -10,16 +10,18 @@ XNNPACK, 1 thread), and counts instructions per inference as the fastest of N ru
 - held-out checks: the estimate (count x that CPI / clock) against the other published figures (each row says its
   source, runtime, threads and clock), and the MobileNetV2 / MobileNetV1 count ratio against XNNPACK's README ratio
   (no CPI needed);
-- the INT8 / FP32 ratio a Pi user would see, from counts.
+- the INT8 / FP32 ratio a Pi user would see, from counts;
+- the same MobileNetV1 counts on emu-rpi5 (Cortex-A76), with its CPI fitted on XNNPACK's single-thread phone table.
 
 Weights are seeded random (counts do not depend on the values for these dense kernels); INT8 is PTQ calibrated
 on random inputs. Writes bench/results/arm_calibration.json and docs/calibration.md.
 
-    .venv/bin/python bench/bench_arm_calibration.py [--runs 5]
+    .venv/bin/python bench/bench_arm_calibration.py [--runs 5] [--doc-only]
 """
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -30,7 +32,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import write_result  # noqa: E402
+from common import RESULTS, write_result  # noqa: E402
 
 import edgekit  # noqa: E402
 from edgekit.emulators import emulator_for  # noqa: E402
@@ -168,7 +170,11 @@ def fit(point: dict, held_out: list[dict], counts: dict) -> tuple[dict, list[dic
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--doc-only", action="store_true", help="rewrite docs/calibration.md from the last results")
     args = parser.parse_args()
+    if args.doc_only:
+        DOC.write_text(calibration_doc(json.loads((RESULTS / "arm_calibration.json").read_text())))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         arts = compile_all(Path(tmp))
         facts, counts, repeats = count_all(TARGET, arts, args.runs, repeat=("mobilenet_v1", "fp32"))
@@ -196,6 +202,30 @@ def main() -> None:
     path = write_result("arm_calibration", figures)
     DOC.write_text(calibration_doc(figures))
     print(f"wrote {path} and {DOC}")
+
+
+def phone_section() -> list[str]:
+    """The phone's figures, from bench/bench_phone_arm.py's results where they exist."""
+    path = RESULTS / "phone_arm.json"
+    if not path.exists():
+        return []
+    p = json.loads(path.read_text())
+    fit = p["cpi_fit"]
+    lines = ["## The phone (emu-phone-arm: ExecuTorch's C++ runtime, XNNPACK, on an emulated Cortex-A76)", "",
+             f"From `bench/bench_phone_arm.py` (`bench/results/phone_arm.json`). Fitted on {fit['source']}: our FP32 "
+             f"count {fit['instructions']:,} -> **CPI {fit['cycles_per_instruction']}** (the value in "
+             "`targets/phone/pixel8.toml`; a Pixel 8's Cortex-X3 is wider than that A75-class core, so its estimate "
+             "errs slow).", "",
+             "| model | .pte bytes | instructions / inference (A76) | runner peak RSS | x86 stand-in p50 ms (this "
+             "host) | x86 stand-in peak RSS |", "|---|---|---|---|---|---|"]
+    for name, r in p["models"].items():
+        lines.append(f"| {name} | {r['pte_bytes']:,} | {r['instructions']:,} | "
+                     f"{r['arm_runner_peak_rss_bytes'] / 2**20:.1f} MiB | {r['x86_standin_p50_ms']:.3f} | "
+                     f"{r['x86_standin_peak_rss_bytes'] / 2**20:.0f} MiB |")
+    ratios = ", ".join(f"{m} {v}" for m, v in p["int8_over_fp32_instructions"].items())
+    lines += ["", f"INT8 / FP32 instructions on the A76 (ExecuTorch 1.5.1's XNNPACK): {ratios}. Compare the Pi's "
+              "tflite-runtime 2.14 above, whose INT8 runs more instructions than its FP32.", ""]
+    return lines
 
 
 def calibration_doc(f: dict) -> str:
@@ -243,7 +273,9 @@ def calibration_doc(f: dict) -> str:
           f"{r['estimate_over_published']} |" for r in f["rpi5"]["held_out"]],
         "", f"INT8 / FP32 on MobileNetV1 from counts on the emulated A76: {f['rpi5']['int8_over_fp32_mobilenet_v1']} "
         f"(INT8 count {a76_int8:,} against {a72_int8:,} on the A72: tflite-runtime 2.14's INT8 path runs "
-        f"{'the same' if a76_int8 == a72_int8 else 'different'} code on both cores).", "",
+        f"{'the same' if abs(a76_int8 - a72_int8) <= 1e-4 * a72_int8 else 'different'} code on both cores: no "
+        "dot-product kernels for it on the A76).", "",
+        *phone_section(),
         "## How far apart the sources are", "",
         "The only published single-thread XNNPACK figure for a Pi 4 (issue 814, 312 ms) is about 2.5x slower than "
         "ncnn's single-thread figure on the same core scaled to the same clock, and XNNPACK's README Pi tables are "

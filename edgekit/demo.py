@@ -20,8 +20,11 @@ from .report_view import comparison_table, html_page
 
 # (column label, target, recipe): one line per emulated device and precision.
 DEMO_RUNS: list[tuple[str, str, list[Any]]] = [
-    ("phone FP32 (.pte)", "emu-phone", []),
-    ("phone INT8 (.pte)", "emu-phone", [Int8StaticConfig()]),
+    # The x86 stand-in phone (ExecuTorch's Python runtime on this host: wall-clock of this CPU) and the phone on an
+    # emulated Cortex-A76 (ExecuTorch's C++ runtime, as an app links it; counted Arm instructions).
+    ("phone FP32 (.pte, x86 stand-in)", "emu-phone", []),
+    ("phone INT8 (.pte, x86 stand-in)", "emu-phone", [Int8StaticConfig()]),
+    ("phone INT8 (.pte, Arm)", "emu-phone-arm", [Int8StaticConfig()]),
     # The emulated Pi is arm64 Debian on an emulated Cortex-A72 (QEMU -icount): latency is virtual time, i.e.
     # counted Arm instructions, and the report adds an estimate on a real Pi 4 from the calibrated CPI.
     ("Pi FP32 (.tflite, Arm)", "emu-rpi4", []),
@@ -47,7 +50,7 @@ def run_demo(reports_dir: Path, runs: int = 200, console: Console | None = None,
 
     reports = []
     for label, target, recipe in DEMO_RUNS:
-        slug = label.split(" (")[0].lower().replace(" ", "-")
+        slug = f"{label.split(' (')[0].lower().replace(' ', '-')}-{target}"
         with (progress_factory or _no_progress)() as progress:
             artifact = compile_model(model, example, target, reports_dir / "artifacts" / slug, recipe=recipe,
                                      calibration=calibration, progress=progress)

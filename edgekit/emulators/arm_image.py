@@ -215,7 +215,8 @@ def _build(recipe: ImageRecipe, progress: Progress) -> ArmImage:
                         "listing packages", 300).split()
         manifest = {"recipe": recipe.name, "description": recipe.description, "digest": recipe.digest,
                     "build_version": BUILD_VERSION, "kernel": version, "initramfs_modules": modules,
-                    "wheels": list(recipe.wheels), "pte_runner": runner_files, "packages": packages, "disk_bytes": size_mib * 2**20,
+                    "wheels": list(recipe.wheels), "pte_runner": runner_files, "packages": packages,
+                    "disk_bytes": size_mib * 2**20,
                     "build_s": round(time.monotonic() - t_start, 1),
                     "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")

@@ -122,7 +122,7 @@ class FakeModel:
 
 
 def fake_runtimes():
-    return mock.patch.dict(agent_mod.RUNTIMES, {"pte": FakeModel, "tflite": FakeModel})
+    return mock.patch.dict(agent_mod.RUNTIMES, {"pte": (FakeModel,), "tflite": (FakeModel,)})
 
 
 # ---- a sandbox: workspace (with a good artifact and a symlink out) next to an outside folder holding bait ----------

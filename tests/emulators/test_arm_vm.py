@@ -13,11 +13,19 @@ from edgekit.profiles import load_profile
 from tests.helpers import run_cli
 
 
-def _require_vm() -> None:
+def _bench_fp32_digits(target: str, digits, digits_example, digits_npz, tmp_path) -> dict:
+    """Compile the digits CNN for `target` and bench it there through the CLI: the report."""
     if unavailable_reason():
         pytest.skip(unavailable_reason())
-    if cached_image(ImageRecipe.load("debian-arm64-pi")) is None:
-        pytest.skip("the Arm image is not built: `edgekit targets prepare emu-rpi4` (make test runs it first)")
+    image = load_profile(target).emulation.options["image"]
+    if cached_image(ImageRecipe.load(image)) is None:
+        pytest.skip(f"the image {image} is not built: `edgekit targets prepare {target}` (make test runs it first)")
+    model, _ = digits
+    art = compile_model(model, digits_example, target, tmp_path / "fp32")
+    proc = run_cli("bench", art.path, "--target", target, "--eval", digits_npz[1], "--runs", "20", "--json",
+                   "--min-cosine", "0.9999", timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
 
 
 def test_initramfs_loads_dependencies_first_and_skips_builtins(tmp_path):
@@ -45,14 +53,8 @@ def test_recipe_digest_ignores_comments_but_not_content(tmp_path, monkeypatch):
 @pytest.mark.emulator
 def test_cli_bench_on_arm_pi_counts_instructions(digits, digits_example, digits_npz, tmp_path):
     """`edgekit bench ART --target emu-rpi4` boots the Arm VM, runs the Pi's runtime on the emulated Cortex-A72, and
-    reports counted instructions on the guest's virtual clock with an estimate from the profile's CPI."""
-    _require_vm()
-    model, _ = digits
-    art = compile_model(model, digits_example, "emu-rpi4", tmp_path / "fp32")
-    proc = run_cli("bench", art.path, "--target", "emu-rpi4", "--eval", digits_npz[1], "--runs", "20", "--json",
-                   "--min-cosine", "0.9999", timeout=600)
-    assert proc.returncode == 0, proc.stderr
-    report = json.loads(proc.stdout)
+    reports the instructions the guest's PMU counted, with an estimate from the profile's CPI."""
+    report = _bench_fp32_digits("emu-rpi4", digits, digits_example, digits_npz, tmp_path)
     target, lat, counters = report["target"], report["latency_ms"], report["counters"]
     assert target["emulator"] == "qemu-system-aarch64" and target["virtual_time"] is True
     assert report["measured_on"]["arch"] == "aarch64"  # the agent really ran on the Arm guest
@@ -77,16 +79,7 @@ def test_cli_bench_on_arm_pi_counts_instructions(digits, digits_example, digits_
 def test_cli_bench_pte_on_arm_phone_runs_the_cpp_runtime(digits, digits_example, digits_npz, tmp_path):
     """`edgekit bench ART --target emu-phone-arm`: the .pte runs in ExecuTorch's C++ runtime (ek_pte_runner, as an
     app links it) on an emulated Cortex-A76; memory is that process's peak RSS, not a Python with torch."""
-    if unavailable_reason():
-        pytest.skip(unavailable_reason())
-    if cached_image(ImageRecipe.load("debian-arm64-phone")) is None:
-        pytest.skip("the phone image is not built: `edgekit targets prepare emu-phone-arm` (make test runs it first)")
-    model, _ = digits
-    art = compile_model(model, digits_example, "emu-phone-arm", tmp_path / "fp32")
-    proc = run_cli("bench", art.path, "--target", "emu-phone-arm", "--eval", digits_npz[1], "--runs", "20", "--json",
-                   "--min-cosine", "0.9999", timeout=600)
-    assert proc.returncode == 0, proc.stderr
-    report = json.loads(proc.stdout)
+    report = _bench_fp32_digits("emu-phone-arm", digits, digits_example, digits_npz, tmp_path)
     assert report["measured_on"]["arch"] == "aarch64" and "cortex-a76" in report["latency_ms"]["time_base_label"]
     assert report["target"]["device_python"]["ek_pte_runner"] == "/opt/edgekit/bin/ek_pte_runner"
     assert report["target"]["device_python"]["executorch"] is None  # no Python runtime: the C++ one ran it

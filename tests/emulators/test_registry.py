@@ -6,6 +6,7 @@ import time
 import pytest
 
 from edgekit.emulators import emulator_for
+from edgekit.emulators.arm_vm import ArmLinuxVM
 from edgekit.emulators.netns_sshd import EmulatedLinuxBoard
 from edgekit.emulators.qemu import QemuBoard
 from edgekit.errors import DeviceError, InputError
@@ -20,6 +21,23 @@ def test_each_emulated_profile_gets_its_kind():
     assert facts["board"] == "QEMU mps2-an386" and facts["virtual_time"] and facts["instructions_per_virtual_ns"] == 1
     with pytest.raises(InputError, match="not emulated"):
         emulator_for(load_profile("nrf52840"))
+
+
+def test_arm_vms_boot_their_profile_core_and_image():
+    for name, cpu, image in (("emu-rpi4", "cortex-a72", "debian-arm64-pi"),
+                             ("emu-rpi5", "cortex-a76", "debian-arm64-pi"),
+                             ("emu-phone-arm", "cortex-a76", "debian-arm64-phone")):
+        vm = emulator_for(load_profile(name))
+        assert isinstance(vm, ArmLinuxVM) and vm.cpu == cpu and vm.recipe.name == image
+        assert vm.memory_mib * 2**20 == load_profile(name).hardware.ram_bytes
+
+
+def test_arm_vm_without_its_image_says_how_to_build_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("EDGEKIT_CACHE", str(tmp_path))  # an empty cache: nothing built here
+    vm = emulator_for(load_profile("emu-rpi5"))
+    with pytest.raises(DeviceError, match="not built yet") as info:
+        vm.start()
+    assert "edgekit targets prepare emu-rpi5" in info.value.hint and vm.scratch is None
 
 
 def test_qemu_needs_an_image():
