@@ -39,7 +39,7 @@ def rows(report: dict[str, Any]) -> list[tuple[str, str]]:
     ]
     counters, mem = report.get("counters") or {}, report["memory"]
     if "instructions_per_inference" in counters:  # QEMU -icount (an MCU, or an Arm Linux VM)
-        out.append(("instructions / inference (QEMU)", f"{counters['instructions_per_inference']:,}"))
+        out.append(("instructions / inference (counted)", f"{counters['instructions_per_inference']:,}"))
     if "arena_bytes" in mem:  # MCU firmware: the planned arena, stack high-water mark, flash image
         out.append(("arena / stack peak / flash", f"{format_bytes(mem['arena_bytes'])} / "
                     f"{format_bytes(mem['stack_peak_bytes'])} / {format_bytes(mem['flash_bytes'])}"))
@@ -135,7 +135,9 @@ def _latency_plot(reports: Sequence[dict[str, Any]], labels: Sequence[str]) -> s
     fig, axes = plt.subplots(1, len(series) + 1, figsize=(4.2 * (len(series) + 1), 3.4))
     for ax, (title, names, p50, err) in zip(axes, series):
         ax.bar(names, p50, yerr=err, capsize=4, color="#4477aa" if err else "#aa7744")
-        ax.set_ylabel("ms (p50, bars min..p99)" if err else "ms (estimate)")
+        ax.set_ylabel("ms (p50, bars min..p99)" if err else "ms (estimate, log scale)")
+        if err is None:
+            ax.set_yscale("log")  # a phone and a microcontroller differ by orders of magnitude
         ax.set_title(title, fontsize=9)
     size_ax = axes[-1]
     size_ax.bar(labels, [r["artifact"]["size_bytes"] / 1024 for r in reports], color="#228833")

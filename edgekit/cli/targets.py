@@ -74,4 +74,4 @@ def targets_prepare(name: str) -> None:
     recipe = ImageRecipe.load(str(options["image"]))
     cached = cached_image(recipe) is not None
     image = ensure_image(recipe, lambda message: err.print(f"{profile.name}: {message}", soft_wrap=True))
-    out.print(f"{profile.name}: image {recipe.name} ({'cached' if cached else 'built'}) at {image.dir}")
+    out.print(f"{profile.name}: image {recipe.name} ({'cached' if cached else 'built'}) at {image.dir}", soft_wrap=True)

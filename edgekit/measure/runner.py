@@ -108,9 +108,9 @@ def benchmark(artifact: Artifact | str | Path, target: Profile | str, *, runs: i
 def time_base(transport_facts: dict[str, Any], machine: dict[str, Any]) -> dict[str, str]:
     """What the latencies are: wall-clock of the machine that ran them, or an emulator's virtual time."""
     if transport_facts.get("virtual_time"):
-        cpu = transport_facts.get("cpu") or transport_facts.get("board") or machine.get("cpu")
+        board = transport_facts.get("board") or transport_facts.get("cpu") or machine.get("cpu")
         return {"time_base": "emulated-virtual-time",
-                "time_base_label": f"QEMU virtual time on an emulated {cpu} (-icount: 1 ns = 1 instruction)"}
+                "time_base_label": f"emulated virtual time on {board} (-icount: 1 ns = 1 instruction)"}
     return {"time_base": "wall-clock", "time_base_label": f"wall-clock on {machine.get('cpu')}"}
 
 
