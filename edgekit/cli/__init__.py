@@ -40,7 +40,20 @@ def main(argv: list[str] | None = None) -> None:
     """Run `edgekit` with `argv` (default sys.argv[1:]) and exit with its code."""
     with interrupts.handled(), quiet_third_parties() as stderr:
         code = _run(argv, stderr)
+    if interrupts.received() is not None:
+        _exit_interrupted(code)
     sys.exit(code)
+
+
+def _exit_interrupted(code: int) -> None:
+    """Exit with `code` after an interrupt, atexit work done. Why not sys.exit: once a KeyboardInterrupt has passed
+    through code run by PyRun_String (pybind11 modules run such code at import), CPython re-raises SIGINT on
+    itself at exit even though edgekit caught the interrupt, and the exit status becomes 'killed by SIGINT'."""
+    import atexit
+    atexit._run_exitfuncs()  # what a normal exit runs: temporary folders' finalizers, libraries' clean-up
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 @contextlib.contextmanager
