@@ -78,14 +78,7 @@ def bench_cmd(artifact_dir: str, target: str, runs: int, warmup: int, eval_path:
 def _check(report: dict[str, Any], max_latency_ms: float | None, min_accuracy: float | None,
            min_cosine: float | None) -> None:
     """Raise CheckFailed (exit 4) naming every budget the report misses."""
-    failures = []
-    if max_latency_ms is not None and report["latency_ms"]["p50"] > max_latency_ms:
-        failures.append(f"p50 latency {report['latency_ms']['p50']:.3f} ms > {max_latency_ms} ms")
-    acc = (report.get("accuracy") or {}).get("top1")
-    if min_accuracy is not None and (acc is None or acc * 100 < min_accuracy):
-        failures.append(f"accuracy {'unknown' if acc is None else f'{acc * 100:.2f}%'} < {min_accuracy}%")
-    cosine = report["fidelity"]["vs_host"]["cosine"]
-    if min_cosine is not None and cosine < min_cosine:
-        failures.append(f"cosine vs host {cosine:.6f} < {min_cosine}")
+    from ..measure.budgets import budget_failures
+    failures = budget_failures(report, max_latency_ms, min_accuracy, min_cosine)
     if failures:
         raise CheckFailed("check failed: " + "; ".join(failures))

@@ -9,7 +9,8 @@ connect_timeout (s, default 10), command_timeout (s, default 60).
 Safety: the host key must already be in known_hosts (RejectPolicy) unless the user explicitly trusts it, which
 appends it to that file; a changed key is always refused. Every remote command is an argument list joined with
 shlex (never a string built from input), and every call has a timeout. A target with an emulator and no host
-starts it (and stops it on close).
+starts it (and stops it on close); option "emulator", an emulator the caller already started (the pytest plugin's
+session device), is used as it is and left running.
 """
 from __future__ import annotations
 
@@ -98,7 +99,8 @@ class SSHTransport(Transport):
         self._client: Any = None  # paramiko objects, imported on use
         self._sftp: Any = None
         self._chan: Any = None
-        self._emulator: Emulator | None = None
+        self._emulator: Emulator | None = None   # started (and stopped) by this link
+        self._borrowed: Emulator | None = None   # started by the caller, left running (a test session's device)
         self._root: str | None = None
         self.timings = {}
         self.facts: dict[str, Any] = {}
@@ -110,7 +112,10 @@ class SSHTransport(Transport):
 
     def _open(self) -> None:
         options = dict(self.options)
-        if not options.get("host"):
+        self._borrowed = options.pop("emulator", None)
+        if self._borrowed is not None:
+            options.update(self._borrowed.transport_options())
+        elif not options.get("host"):
             if not self.profile.emulated:
                 raise InputError(f"target '{self.profile.name}' is reached over SSH: pass --host USER@HOST[:PORT]")
             from ..emulators import emulator_for
@@ -292,6 +297,7 @@ class SSHTransport(Transport):
 
     def describe(self) -> dict[str, Any]:
         facts = {"transport": self.name, "host": f"{self.user}@{self.host}:{self.port}", **self.facts}
-        if self._emulator is not None:
-            facts.update(self._emulator.describe())
+        for emulator in (self._emulator, self._borrowed):
+            if emulator is not None:
+                facts.update(emulator.describe())
         return facts

@@ -1,0 +1,22 @@
+"""Budgets a report must meet (latency, accuracy, agreement with the host), shared by `edgekit bench` and the
+pytest plugin: each broken budget is one line naming the figure and the limit."""
+from __future__ import annotations
+
+from typing import Any
+
+
+def budget_failures(report: dict[str, Any], max_latency_ms: float | None = None, min_accuracy: float | None = None,
+                    min_cosine: float | None = None) -> list[str]:
+    """One line per budget `report` misses (accuracy in percent); empty when all are met."""
+    failures = []
+    lat = report["latency_ms"]
+    if max_latency_ms is not None and lat["p50"] > max_latency_ms:
+        failures.append(f"p50 latency {lat['p50']:.3f} ms > {max_latency_ms} ms "
+                        f"({lat.get('time_base_label') or lat.get('measured_on')})")
+    acc = (report.get("accuracy") or {}).get("top1")
+    if min_accuracy is not None and (acc is None or acc * 100 < min_accuracy):
+        failures.append(f"accuracy {'unknown' if acc is None else f'{acc * 100:.2f}%'} < {min_accuracy}%")
+    cosine = report["fidelity"]["vs_host"]["cosine"]
+    if min_cosine is not None and cosine < min_cosine:
+        failures.append(f"cosine vs host {cosine:.6f} < {min_cosine}")
+    return failures

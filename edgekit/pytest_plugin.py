@@ -1,0 +1,169 @@
+"""pytest plugin: hardware-in-the-loop tests of a model on a real or emulated device.
+
+Installed with edgekit (the `pytest11` entry point) and inert until a test asks for its fixtures. Options:
+`--edgekit-target NAME` (a profile: `edgekit targets list`), the transport flags of `edgekit bench` prefixed with
+`--edgekit-` (`--edgekit-host USER@HOST[:PORT]`, `--edgekit-identity`, `--edgekit-known-hosts`,
+`--edgekit-serial-port`, ...) for real hardware, and `--edgekit-runs N`.
+
+Fixtures:
+- `edgekit_device` (session): the target. An emulated board with its own OS (the Arm VMs, the netns Pi) is started
+  once and torn down at the end; a microcontroller's QEMU starts per artifact, with its firmware. Without
+  `--edgekit-target`, or where the emulator cannot run here, the test is skipped with the reason.
+- `edgekit_compile` (session): `edgekit_compile(model, example_inputs=None, recipe=(), calibration=None)` ->
+  Artifact, compiled once per session for the target. `model` is an nn.Module or a "file.py:factory" / ".pt2" spec.
+- `edgekit_bench`: `edgekit_bench(artifact, eval_data=None)` -> the report (docs/report.md), checked against the
+  test's `edgekit` marker and attached to the test's JUnit XML record as properties.
+
+Marker: `@pytest.mark.edgekit(target_family="rpi", max_latency_ms=..., min_accuracy=..., min_cosine=...)`: skips
+when the target is of another family, fails with the report's figures when a budget is broken (accuracy in %).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+RUNS = 50
+_PROPERTIES = (("latency_p50_ms", ("latency_ms", "p50")), ("latency_time_base", ("latency_ms", "time_base_label")),
+               ("instructions_per_inference", ("counters", "instructions_per_inference")),
+               ("device_estimate_ms", ("device_estimate", "latency_ms")), ("accuracy_top1", ("accuracy", "top1")),
+               ("cosine_vs_host", ("fidelity", "vs_host", "cosine")), ("peak_rss_bytes", ("memory", "peak_rss_bytes")),
+               ("size_bytes", ("artifact", "size_bytes")))
+
+
+def _option_dest(key: str) -> str:
+    return f"edgekit_transport_{key}"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    from .transport.options import declared_options
+    group = parser.getgroup("edgekit", "hardware-in-the-loop tests with edgekit")
+    group.addoption("--edgekit-target", help="device profile to test on (edgekit targets list); none: skip")
+    group.addoption("--edgekit-runs", type=int, default=RUNS, help=f"timed runs per bench (default {RUNS})")
+    for option in declared_options():
+        kwargs: dict[str, Any] = {"action": "store_true"} if option.is_flag else {}
+        group.addoption(f"--edgekit-{option.flag.lstrip('-')}", dest=_option_dest(option.key), help=option.help,
+                        **kwargs)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "edgekit(target_family=None, max_latency_ms=None, min_accuracy=None, "
+                                       "min_cosine=None): budgets for edgekit_bench; skip on other device families")
+
+
+@dataclass
+class EdgekitDevice:
+    """The device under test: its profile, the options that reach it, and the emulator kept running for it."""
+
+    profile: Any
+    options: dict[str, Any]
+    emulator: Any = None
+    workdir: Path = field(default_factory=Path)
+
+    @property
+    def name(self) -> str:
+        return self.profile.name
+
+    def transport_options(self) -> dict[str, Any]:
+        return {**self.options, **({"emulator": self.emulator} if self.emulator is not None else {})}
+
+
+@pytest.fixture(scope="session")
+def edgekit_device(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    from .errors import EdgekitError
+    from .profiles import load_profile
+    from .transport.options import declared_options
+    name = request.config.getoption("edgekit_target")
+    if not name:
+        pytest.skip("no edgekit device: pass --edgekit-target NAME")
+    profile = load_profile(name)
+    options = {o.key: v for o in declared_options()
+               if (v := request.config.getoption(_option_dest(o.key), default=None))}
+    device = EdgekitDevice(profile, options, workdir=tmp_path_factory.mktemp("edgekit"))
+    # A board with its own OS is booted once for the session; firmware boards start with each artifact.
+    kind = profile.emulation.kind if profile.emulation else None
+    if kind and profile.default_transport == "ssh" and not options.get("host"):
+        from .emulators import emulator_for
+        device.emulator = emulator_for(profile)
+        try:
+            device.emulator.start()
+        except EdgekitError as exc:
+            device.emulator.stop()
+            pytest.skip(f"edgekit device {name} is unavailable here: {exc.one_line()}")
+    try:
+        yield device
+    finally:
+        if device.emulator is not None:
+            device.emulator.stop()
+
+
+def _marker(request: pytest.FixtureRequest) -> dict[str, Any]:
+    marker = request.node.get_closest_marker("edgekit")
+    return dict(marker.kwargs) if marker else {}
+
+
+@pytest.fixture(autouse=True)
+def _edgekit_family(request: pytest.FixtureRequest) -> None:
+    """Skip an `edgekit`-marked test whose target_family is not the device's (only when a device is chosen)."""
+    family = _marker(request).get("target_family")
+    name = request.config.getoption("edgekit_target")
+    if family and name:
+        from .profiles import load_profile
+        if load_profile(name).family != family:
+            pytest.skip(f"test is for {family} devices; --edgekit-target {name} is a {load_profile(name).family}")
+
+
+@pytest.fixture(scope="session")
+def edgekit_compile(edgekit_device: EdgekitDevice) -> Callable[..., Any]:
+    from .compiler import compile_model
+    from .modelio import load_model
+    done: dict[tuple, Any] = {}
+
+    def compile_for_device(model: Any, example_inputs: Any = None, recipe: tuple | list = (),
+                           calibration: Any = None):
+        key = (model if isinstance(model, str) else id(model), repr(list(recipe)), id(calibration))
+        if key not in done:
+            names = None
+            if isinstance(model, str):
+                loaded = load_model(model)
+                model, names = loaded.module, loaded.input_names or None
+                example_inputs = example_inputs or loaded.example_inputs
+            out = edgekit_device.workdir / f"artifact-{len(done)}"
+            done[key] = compile_model(model, example_inputs, edgekit_device.profile, out, recipe=list(recipe),
+                                      calibration=calibration, input_names=names)
+        return done[key]
+
+    return compile_for_device
+
+
+def _dig(report: dict[str, Any], path: tuple[str, ...]) -> Any:
+    value: Any = report
+    for key in path:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
+@pytest.fixture
+def edgekit_bench(edgekit_device: EdgekitDevice, request: pytest.FixtureRequest) -> Callable[..., dict[str, Any]]:
+    from .measure.budgets import budget_failures
+    from .measure.runner import benchmark
+    budgets = {k: v for k, v in _marker(request).items() if k != "target_family"}
+
+    def bench(artifact: Any, eval_data: Any = None) -> dict[str, Any]:
+        report = benchmark(artifact, edgekit_device.profile, runs=request.config.getoption("edgekit_runs"),
+                           warmup=5, eval_data=eval_data, transport_options=edgekit_device.transport_options())
+        # The test's user properties: pytest writes them into the JUnit XML record of the test (--junitxml).
+        properties = request.node.user_properties
+        properties.append(("edgekit_target", edgekit_device.name))
+        for name, path in _PROPERTIES:
+            value = _dig(report, path)
+            if value is not None:
+                properties.append((f"edgekit_{name}", value))
+        failures = budget_failures(report, **budgets)
+        if failures:
+            pytest.fail(f"edgekit budgets broken on {edgekit_device.name}: " + "; ".join(failures), pytrace=False)
+        return report
+
+    return bench
