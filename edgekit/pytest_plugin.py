@@ -82,11 +82,13 @@ def edgekit_device(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
     options = {o.key: v for o in declared_options()
                if (v := request.config.getoption(_option_dest(o.key), default=None))}
     device = EdgekitDevice(profile, options, workdir=tmp_path_factory.mktemp("edgekit"))
-    # A board with its own OS is booted once for the session; firmware boards start with each artifact.
-    kind = profile.emulation.kind if profile.emulation else None
-    if kind and profile.default_transport == "ssh" and not options.get("host"):
+    # A board with its own OS is booted once for the session; firmware boards start with each artifact's image.
+    if profile.emulation is not None and profile.emulation.kind and not options.get("host"):
         from .emulators import emulator_for
-        device.emulator = emulator_for(profile)
+        emulator = emulator_for(profile)
+        if not emulator.takes_image:
+            device.emulator = emulator
+    if device.emulator is not None:
         try:
             device.emulator.start()
         except EdgekitError as exc:

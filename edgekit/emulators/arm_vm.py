@@ -60,6 +60,8 @@ def _ssh_banner(port: int) -> bool:
 class ArmLinuxVM:
     """The running VM, reachable as root@127.0.0.1:port with the image's user key and pinned host key."""
 
+    takes_image = False
+
     def __init__(self, profile: Profile, link_options: dict[str, Any] | None = None) -> None:
         options = profile.emulation.options if profile.emulation else {}
         self.profile = profile

@@ -17,6 +17,8 @@ class Emulator(Protocol):
     transport passes it at start: an ELF, or a raw image with the address it is written to); an emulator of a whole
     OS (the netns Pi) boots its own and takes none."""
 
+    takes_image: bool  # True: started with each artifact's image (a bare-metal board); False: boots its own OS
+
     def start(self, image: Path | None = None, load_address: int | None = None) -> None: ...
 
     def stop(self) -> None: ...

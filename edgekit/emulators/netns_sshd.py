@@ -158,6 +158,8 @@ def reap_stale() -> list[str]:
 class EmulatedLinuxBoard:
     """The running board, reachable at `host` as `user` with `identity` / `known_hosts` (an Emulator)."""
 
+    takes_image = False
+
     def __init__(self, profile: Profile, link_options: dict[str, Any] | None = None) -> None:
         # link_options (the transport's) are not used: the board is described by [emulation.options] alone.
         self.profile = profile

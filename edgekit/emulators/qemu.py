@@ -130,6 +130,8 @@ class QemuBoard:
     """The profile's QEMU board running a firmware image given at start (an Emulator). Reached through the serial
     transport option `port` (a socket:// URL). Transport option limit_s: QEMU's wall-clock limit (default 1800)."""
 
+    takes_image = True
+
     def __init__(self, profile: Profile, link_options: dict[str, Any] | None = None) -> None:
         self.profile = profile
         self.limit_s = float((link_options or {}).get("limit_s", 1800))
