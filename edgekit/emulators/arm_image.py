@@ -130,7 +130,7 @@ def ensure_image(recipe: ImageRecipe, progress: Progress) -> ArmImage:
     reason = build_unavailable_reason(recipe)
     if reason:
         raise DeviceError(f"the Arm image '{recipe.name}' is not built and cannot be built here: {reason}",
-                          "build it as root on a machine with `make system-deps`: edgekit targets prepare emu-rpi4")
+                          "build it as root on a machine with `make system-deps`: edgekit targets prepare TARGET")
     cache_dir().mkdir(parents=True, exist_ok=True)
     with open(cache_dir() / f".{recipe.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # a second builder waits, then finds the first one's image
@@ -228,7 +228,23 @@ def _build(recipe: ImageRecipe, progress: Progress) -> ArmImage:
         progress(f"built {final} in {manifest['build_s']:.0f} s")
         return ArmImage(final)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        _remove_build(work)
+
+
+def _mounts_under(path: Path) -> list[str]:
+    prefix = f"{path}/"
+    mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
+    return sorted((m for m in mounts if m.startswith(prefix)), key=len, reverse=True)  # deepest first
+
+
+def _remove_build(work: Path) -> None:
+    """Remove a build folder. An interrupted mmdebstrap can leave /proc, /sys or /dev mounted inside its root:
+    those are unmounted first, and if one stays mounted the folder is left alone rather than recursed into."""
+    for mount in _mounts_under(work):
+        subprocess.run(["umount", "--lazy", mount], capture_output=True, timeout=30)
+    if _mounts_under(work):
+        return
+    shutil.rmtree(work, ignore_errors=True)
 
 
 def _install_wheels(recipe: ImageRecipe, site: Path) -> None:

@@ -89,3 +89,21 @@ def test_cli_bench_pte_on_arm_phone_runs_the_cpp_runtime(digits, digits_example,
     assert "perf_event_open" in report["counters"]["instructions_note"]
     assert 0.5 * report["latency_ms"]["min"] * 1e6 < count < 1.02 * report["latency_ms"]["min"] * 1e6
     assert report["accuracy"]["top1"] > 0.9 and report["fidelity"]["vs_host"]["cosine"] > 0.9999
+
+
+def test_removing_an_interrupted_build_never_reaches_through_a_mount(tmp_path):
+    """A killed mmdebstrap can leave host folders mounted inside its root: removing the build unmounts them first,
+    so what they show (here a stand-in for /dev) survives."""
+    import os
+    import subprocess
+    from edgekit.emulators.arm_image import _remove_build
+    if os.geteuid() != 0:
+        pytest.skip("bind mounts need root")
+    host_dev = tmp_path / "host-dev"
+    host_dev.mkdir()
+    (host_dev / "null").write_text("precious")
+    work = tmp_path / ".build-x"
+    (work / "root" / "dev").mkdir(parents=True)
+    subprocess.run(["mount", "--bind", str(host_dev), str(work / "root" / "dev")], check=True)
+    _remove_build(work)
+    assert not work.exists() and (host_dev / "null").read_text() == "precious"
