@@ -9,7 +9,10 @@ import click
 
 
 def _sections(command: click.Command, path: list[str]) -> list[str]:
-    ctx = click.Context(command, info_name=" ".join(path), terminal_width=100, max_content_width=100)
+    # The CLI's own help names (-h, --help): click keeps the help option of a command's first context, so the page
+    # must be made with the names every invocation uses, or it would depend on what ran before.
+    ctx = click.Context(command, info_name=" ".join(path), terminal_width=100, max_content_width=100,
+                        help_option_names=["-h", "--help"])
     lines = [f"{'#' * min(len(path) + 1, 4)} `{' '.join(path)}`", "", "```text", command.get_help(ctx), "```", ""]
     if isinstance(command, click.Group):
         for name in sorted(command.commands):
