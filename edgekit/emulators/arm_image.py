@@ -28,6 +28,7 @@ from typing import Any, Callable
 from ..errors import DeviceError, InputError
 from ..units import parse_quantity
 from . import pte_runner_build
+from .build_step import run_step
 from .initramfs import build_initramfs
 
 IMAGES_DIR = Path(__file__).resolve().parent.parent.parent / "images"
@@ -137,25 +138,12 @@ def ensure_image(recipe: ImageRecipe, progress: Progress) -> ArmImage:
         return cached_image(recipe) or _build(recipe, progress)
 
 
-def _run(args: list[str], what: str, timeout: float, cwd: Path | None = None) -> str:
-    try:
-        proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout, cwd=cwd)
-    except subprocess.TimeoutExpired:
-        raise DeviceError(f"image build: {what} took longer than {timeout:g} s") from None
-    except OSError as exc:
-        raise DeviceError(f"image build: {what} failed: {exc}") from None
-    if proc.returncode != 0:
-        tail = (proc.stderr.strip() or proc.stdout.strip()).splitlines()[-3:]
-        raise DeviceError(f"image build: {what} failed: {' | '.join(tail) or proc.returncode}")
-    return proc.stdout
-
-
 def _enable_binfmt() -> None:
     """Foreign (arm64) package scripts run under qemu-user through binfmt_misc; mount and enable it if needed."""
     if not (BINFMT / "status").exists():
-        _run(["mount", "-t", "binfmt_misc", "binfmt_misc", str(BINFMT)], "mounting binfmt_misc", 30)
-    _run(["update-binfmts", "--enable", "qemu-aarch64"], "enabling qemu-aarch64 in binfmt_misc", 30)
-    _run(["arch-test", "arm64"], "checking that arm64 programs run here", 60)
+        run_step(["mount", "-t", "binfmt_misc", "binfmt_misc", str(BINFMT)], "mounting binfmt_misc", 30)
+    run_step(["update-binfmts", "--enable", "qemu-aarch64"], "enabling qemu-aarch64 in binfmt_misc", 30)
+    run_step(["arch-test", "arm64"], "checking that arm64 programs run here", 60)
 
 
 def _build(recipe: ImageRecipe, progress: Progress) -> ArmImage:
@@ -173,7 +161,7 @@ def _build(recipe: ImageRecipe, progress: Progress) -> ArmImage:
         fetch_kernel = (f"mkdir -p {kernel_dir} && cd {kernel_dir} && apt-get download "
                         f"\"$(apt-cache depends {shlex.quote(recipe.kernel_package)} | "
                         "sed -n 's/.*Depends: \\(linux-image-[0-9].*\\)/\\1/p' | head -n1)\"")
-        _run(["mmdebstrap", f"--arch={recipe.arch}", "--variant=minbase", f"--include={','.join(recipe.packages)}",
+        run_step(["mmdebstrap", f"--arch={recipe.arch}", "--variant=minbase", f"--include={','.join(recipe.packages)}",
               f"--customize-hook=chroot \"$1\" sh -c {shlex.quote(fetch_kernel)}",
               recipe.suite, str(root), str(APT_SOURCES)], "mmdebstrap", 1800)
 
@@ -181,12 +169,12 @@ def _build(recipe: ImageRecipe, progress: Progress) -> ArmImage:
         debs = sorted((root / kernel_dir.lstrip("/")).glob("linux-image-*.deb"))
         if not debs:
             raise DeviceError(f"image build: no kernel package found for {recipe.kernel_package}")
-        _run(["dpkg-deb", "-x", str(debs[0]), str(work / "kernel")], "unpacking the kernel", 300)
+        run_step(["dpkg-deb", "-x", str(debs[0]), str(work / "kernel")], "unpacking the kernel", 300)
         shutil.rmtree(root / kernel_dir.lstrip("/"))
         version = next((work / "kernel" / "lib" / "modules").iterdir()).name
         shutil.copytree(work / "kernel" / "lib" / "modules", root / "usr" / "lib" / "modules", dirs_exist_ok=True)
         shutil.copyfile(work / "kernel" / "boot" / f"vmlinuz-{version}", out / "vmlinuz")
-        _run(["chroot", str(root), "depmod", version], "depmod", 300)
+        run_step(["chroot", str(root), "depmod", version], "depmod", 300)
 
         if recipe.wheels:
             progress(f"installing {', '.join(recipe.wheels)} for the guest's Python {recipe.python_version}")
@@ -206,12 +194,12 @@ def _build(recipe: ImageRecipe, progress: Progress) -> ArmImage:
         modules = build_initramfs(root, version, out / "initrd.img")
 
         progress("writing the ext4 root disk")
-        used = int(_run(["du", "-sb", str(root)], "measuring the root", 300).split()[0])
+        used = int(run_step(["du", "-sb", str(root)], "measuring the root", 300).split()[0])
         size_mib = (used + recipe.free_space_bytes) // 2**20 + 1
-        _run(["mke2fs", "-q", "-t", "ext4", "-L", "edgekit-root", "-d", str(root), str(out / "rootfs.img"),
+        run_step(["mke2fs", "-q", "-t", "ext4", "-L", "edgekit-root", "-d", str(root), str(out / "rootfs.img"),
               f"{size_mib}M"], "mke2fs", 600)
 
-        packages = _run(["chroot", str(root), "dpkg-query", "-W", "-f", "${Package}=${Version}\\n"],
+        packages = run_step(["chroot", str(root), "dpkg-query", "-W", "-f", "${Package}=${Version}\\n"],
                         "listing packages", 300).split()
         manifest = {"recipe": recipe.name, "description": recipe.description, "digest": recipe.digest,
                     "build_version": BUILD_VERSION, "kernel": version, "initramfs_modules": modules,
@@ -250,7 +238,7 @@ def _remove_build(work: Path) -> None:
 def _install_wheels(recipe: ImageRecipe, site: Path) -> None:
     platforms = [arg for tag in recipe.wheel_platforms for arg in ("--platform", tag)]
     abi = "cp" + recipe.python_version.replace(".", "")
-    _run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
+    run_step([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
           "--only-binary=:all:", *platforms, "--python-version", recipe.python_version, "--implementation", "cp",
           "--abi", abi, "--target", str(site), *recipe.wheels], "installing the guest's wheels", 900)
 
@@ -263,14 +251,14 @@ def _configure(root: Path, out: Path) -> None:
     network = root / "etc" / "systemd" / "network"
     network.mkdir(parents=True, exist_ok=True)
     (network / "10-wired.network").write_text("[Match]\nName=en* eth*\n\n[Network]\nDHCP=ipv4\n")
-    _run(["chroot", str(root), "systemctl", "enable", "systemd-networkd"], "enabling systemd-networkd", 120)
+    run_step(["chroot", str(root), "systemctl", "enable", "systemd-networkd"], "enabling systemd-networkd", 120)
 
     ssh = root / "etc" / "ssh"
     for old in ssh.glob("ssh_host_*"):
         old.unlink()  # the keys openssh-server's postinst made; the image gets one key, which we pin
-    _run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "edgekit-arm-vm", "-f", str(out / "host_key")],
+    run_step(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "edgekit-arm-vm", "-f", str(out / "host_key")],
          "generating the host key", 30)
-    _run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "edgekit-user", "-f", str(out / "user_key")],
+    run_step(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "edgekit-user", "-f", str(out / "user_key")],
          "generating the user key", 30)
     shutil.move(out / "host_key", ssh / "ssh_host_ed25519_key")
     os.chmod(ssh / "ssh_host_ed25519_key", 0o600)

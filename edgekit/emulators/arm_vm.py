@@ -3,11 +3,12 @@ Cortex-A core, reached over SSH on a loopback port.
 
 The disk image (arm_image.py) is built once and booted read-only (`snapshot=on`: the guest's writes go to a
 temporary overlay that QEMU drops at exit), so every bench starts from the same state. The guest runs one core
-under `-icount shift=0`: every executed instruction advances the guest's clock by 1 ns, so a latency the agent
-measures with the guest's clock is an instruction count, repeatable from run to run and independent of this
-host's CPU. Those are emulated instructions, not cycles: the report turns them into a device estimate with the
-profile's cycles per instruction. The guest's network is QEMU's user mode with `restrict=on` (no route out) and
-one forward, 127.0.0.1:PORT -> guest:22; the host key was generated when the image was built and is pinned.
+under `-icount shift=0`: every executed instruction advances the guest's clock by 1 ns, so latencies measured
+with the guest's clock are virtual time, independent of this host's CPU, and the guest's emulated PMU counts
+instructions exactly (the agent reads it, user space only). Those are emulated instructions, not cycles: the
+report turns them into a device estimate with the profile's cycles per instruction. The guest's network is
+QEMU's user mode with `restrict=on` (no route out) and one forward, 127.0.0.1:PORT -> guest:22; the host key was
+generated when the image was built and is pinned.
 
 Registered as the emulator kind "qemu-arm-vm". Profile options ([emulation.options]): image (recipe name under
 images/), cpu (QEMU -cpu), machine (default "virt"), boot_timeout_s (default 180).
@@ -27,7 +28,7 @@ from typing import Any
 from ..errors import DeviceError
 from ..profiles import Profile
 from .arm_image import ArmImage, ImageRecipe, cached_image
-from .base import register_emulator
+from .base import free_loopback_port, register_emulator
 
 QEMU = "qemu-system-aarch64"
 GUEST_PYTHON = "/usr/bin/python3"
@@ -38,12 +39,6 @@ def unavailable_reason() -> str | None:
     if shutil.which(QEMU) is None:
         return f"'{QEMU}' not found (install qemu-system-arm: make system-deps)"
     return None
-
-
-def _free_loopback_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _ssh_banner(port: int) -> bool:
@@ -120,7 +115,7 @@ class ArmLinuxVM:
         shutil.copyfile(img.user_key, self.scratch / "user_key")
         os.chmod(self.scratch / "user_key", 0o600)
         for attempt in range(3):  # the free port can be taken between our probe and QEMU's bind
-            self.port = _free_loopback_port()
+            self.port = free_loopback_port()
             (self.scratch / "known_hosts").write_text(f"[127.0.0.1]:{self.port} {key_type} {key_b64}\n")
             log = open(self.scratch / "qemu.log", "wb")
             try:
@@ -132,8 +127,7 @@ class ArmLinuxVM:
                 return
             if "hostfwd" not in self._qemu_log() or attempt == 2:
                 break
-        raise DeviceError(f"emulated {self.profile.name}: {self._boot_failure()}",
-                          f"the guest console is in {self.scratch / 'console.log'} while this process runs")
+        raise DeviceError(f"emulated {self.profile.name}: {self._boot_failure()}")
 
     def _wait_for_sshd(self) -> bool:
         deadline = time.monotonic() + self.boot_timeout

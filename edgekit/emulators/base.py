@@ -2,6 +2,7 @@
 `[emulation] kind`. Adding one = one module with a class and `register_emulator(kind)`."""
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
@@ -35,6 +36,13 @@ class Emulator(Protocol):
     def __enter__(self) -> "Emulator": ...
 
     def __exit__(self, *exc: object) -> None: ...
+
+
+def free_loopback_port() -> int:
+    """A TCP port on 127.0.0.1 that is free now (the emulator binds it next; callers retry if it was taken)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 # A factory takes the profile and the transport's options (an emulator may read its own, e.g. a time limit).

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
 from ..errors import DeviceError
+from .build_step import run_step
 
 SOURCE = Path(__file__).resolve().parent.parent / "agent" / "native" / "ek_pte_runner.cpp"
 CXX = "aarch64-linux-gnu-g++"
@@ -37,16 +37,6 @@ def unavailable_reason() -> str | None:
     return None
 
 
-def _run(args: list[str], what: str, timeout: float) -> None:
-    try:
-        proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise DeviceError(f"image build: {what} failed: {exc}") from None
-    if proc.returncode != 0:
-        tail = (proc.stderr.strip() or proc.stdout.strip()).splitlines()[-3:]
-        raise DeviceError(f"image build: {what} failed: {' | '.join(tail) or proc.returncode}")
-
-
 def install_pte_runner(executorch_version: str, platforms: tuple[str, ...], python_version: str, root: Path,
                        work: Path) -> list[str]:
     """Build the runner against executorch==`executorch_version` (aarch64 wheel) into ROOT/opt/edgekit;
@@ -56,7 +46,7 @@ def install_pte_runner(executorch_version: str, platforms: tuple[str, ...], pyth
         raise DeviceError(f"image build: cannot build ek_pte_runner: {reason}")
     wheels = work / "executorch-wheel"
     tags = [arg for tag in platforms for arg in ("--platform", tag)]
-    _run([sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--no-deps",
+    run_step([sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--no-deps",
           "--only-binary=:all:", *tags, "--python-version", python_version, "--implementation", "cp",
           "-d", str(wheels), f"executorch=={executorch_version}"], "downloading the executorch aarch64 wheel", 900)
     wheel = next(wheels.glob("executorch-*.whl"))
@@ -67,7 +57,7 @@ def install_pte_runner(executorch_version: str, platforms: tuple[str, ...], pyth
     prefix = root / INSTALL_PREFIX
     (prefix / "bin").mkdir(parents=True, exist_ok=True)
     (prefix / "lib").mkdir(parents=True, exist_ok=True)
-    _run([CXX, "-std=c++17", "-O2", "-Wall", *DEFINES, f"-I{et / 'include'}",
+    run_step([CXX, "-std=c++17", "-O2", "-Wall", *DEFINES, f"-I{et / 'include'}",
           f"-I{et / 'include/executorch/runtime/core/portable_type/c10'}", str(SOURCE),
           "-o", str(prefix / "bin" / "ek_pte_runner"), f"-L{et / 'lib'}", "-Wl,--no-as-needed",
           *(f"-l{lib}" for lib in LIBRARIES), "-Wl,--as-needed", "-Wl,--enable-new-dtags,-rpath,$ORIGIN/../lib"],

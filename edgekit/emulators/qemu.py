@@ -8,7 +8,6 @@ profile's [emulation.options] (machine), not from code.
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import tempfile
 import threading
@@ -17,18 +16,12 @@ from typing import Any
 
 from ..errors import DeviceError, InputError
 from ..profiles import Profile
-from .base import register_emulator
+from .base import free_loopback_port, register_emulator
 
 QEMU = "qemu-system-arm"
 # Semihosting exit codes the firmware uses (firmware/ports/common/ek_startup.c)
 FAULT_CODES = {0x70: "HardFault", 0x71: "an unexpected exception (NMI/MemManage/BusFault/UsageFault/SVC)",
                0: "main() returned"}
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class QemuMachine:
@@ -63,7 +56,7 @@ class QemuMachine:
             raise InputError(f"{QEMU} not found on PATH", "install qemu-system-arm (`make system-deps`)")
         if not self.kernel.is_file():
             raise InputError(f"firmware image not found: {self.kernel}")
-        self.port = _free_port()
+        self.port = free_loopback_port()
         out = open(self.log_path, "wb") if self.log_path else subprocess.DEVNULL
         self._proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=out,
                                       stderr=subprocess.STDOUT)
