@@ -83,6 +83,43 @@ def single_table(report: dict[str, Any]) -> Table:
     return table
 
 
+def generation_rows(report: dict[str, Any]) -> list[tuple[str, str]]:
+    """(metric, value) pairs of a `bench --generate` report."""
+    gen, lat, target = report["generation"], report["latency_ms"], report["target"]
+    vs_host, vs_float = gen.get("vs_host"), gen.get("vs_float")
+
+    def agreement(a: dict[str, Any] | None) -> str:
+        if a is None:
+            return gen.get("host_tokens_note") or "-"
+        return ("identical" if a["identical"] else f"first differs at token {a['first_divergence']}") + \
+            f" ({a['same_position_share'] * 100:.0f}% of {a['compared']} at the same position)"
+    decode = gen.get("decode_ms") or {}
+    return [
+        ("target", target["name"] + (f" (stands for {target['stands_for']})" if target.get("stands_for") else "")),
+        ("time base", lat.get("time_base_label") or "-"),
+        ("artifact", f"{report['artifact']['format']} {_recipe(report)}, {format_bytes(report['artifact']['size_bytes'])}"),
+        ("weights / embedding", f"{gen.get('weights')} / {gen.get('embedding')}"),
+        ("prompt / new tokens", f"{gen['prompt_len']} / {gen['new_tokens']}"),
+        ("time to first token (ms)", f"{gen['time_to_first_token_ms']:.2f}"),
+        ("decode tokens/s (p50)", _fmt(gen.get("decode_tokens_per_s"), ".1f")),
+        ("decode ms/token p50 / p90", f"{_fmt(decode.get('p50'), '.3f')} / {_fmt(decode.get('p90'), '.3f')}"),
+        ("peak RSS (x file + KV cache)", (format_bytes(report["memory"]["peak_rss_bytes"]) +
+                                         f" ({_fmt(gen.get('peak_rss_over_file_and_cache'), '.2f')}x)")
+         if report["memory"].get("peak_rss_bytes") else "-"),
+        ("tokens vs host", agreement(vs_host)),
+        ("tokens vs float model", agreement(vs_float)),
+    ]
+
+
+def generation_table(report: dict[str, Any]) -> Table:
+    table = Table(title=f"edgekit bench --generate: {report['target']['name']}")
+    table.add_column("metric")
+    table.add_column("value", overflow="fold")
+    for key, value in generation_rows(report):
+        table.add_row(key, value)
+    return table
+
+
 def comparison(reports: Sequence[dict[str, Any]], labels: Sequence[str]) -> tuple[list[str], list[list[str]]]:
     """Column headers and rows comparing several reports side by side."""
     cols = [dict(rows(r)) for r in reports]

@@ -47,9 +47,9 @@ def _outputs(art):
     ("kws_dscnn", KWS, 'method = "int8-dynamic"', None),
     ("kws_dscnn", KWS, 'method = "prune-nm"\nfinetune_epochs = 0', None),
     ("ad_autoencoder", AD, 'method = "prune-magnitude"\nsparsity = 0.5\nfinetune_epochs = 0', None),
-    ("ad_autoencoder", AD, 'method = "int4-rtn"\ngroup_size = 32', None),
+    ("ad_autoencoder", AD, 'method = "int4-rtn"\ngroup_size = 32\nsymmetric = true', None),
     # GPTQ calibrates a .pt2 at its fixed batch size (1 here, 32 from the factory): close, not identical (0.985)
-    ("ad_autoencoder", AD, 'method = "int4-gptq"\ngroup_size = 32\ncalibration_samples = 32', 0.97),
+    ("ad_autoencoder", AD, 'method = "int4-gptq"\ngroup_size = 32\nsymmetric = true\ncalibration_samples = 32', 0.97),
 ])
 def test_pt2_and_factory_compile_to_the_same_model(tmp_path, module, spec, step, min_cosine):
     """`edgekit compile MODEL.pt2 ...` and `edgekit compile file.py:factory ...` give the same outputs."""

@@ -76,6 +76,10 @@ class ExecuTorchModel:
         try:
             import torch
             from executorch.runtime import Runtime
+            try:  # ExecuTorch's quantized kernels (int8 embedding lookups), where the runtime ships them
+                import executorch.kernels.quantized  # noqa: F401
+            except ImportError:
+                pass
         except ImportError as exc:
             if out_of_memory(exc):
                 raise AgentError(E_OUT_OF_MEMORY, f"out of memory loading the ExecuTorch runtime: {exc}") from None
@@ -516,7 +520,8 @@ class Agent:
         with np.load(self._inside(str(directory.relative_to(self.workspace) / manifest["reference"]["file"]))) as ref:
             keys = [f"input_{i}" for i in range(len(manifest["inputs"]))]
             keys = keys if all(k in ref.files for k in keys) else ["inputs"]  # artifacts from before version 2
-            self.reference_inputs = [ref[k][:batch] for k in keys]
+            # A cached decoder's reference is one prompt (tokens (1, T), positions (T,)): taken whole.
+            self.reference_inputs = [ref[k] if "generation" in manifest else ref[k][:batch] for k in keys]
         prepared = self.model.prepare(self.reference_inputs)
         start = time.perf_counter()
         self.model.invoke(prepared)
@@ -620,6 +625,44 @@ class Agent:
             runs.append([o.copy() for o in read()])
         outputs = [np.concatenate([r[k] for r in runs]) for k in range(len(runs[0]))]
         return {"outputs": [encode_tensor(o) for o in outputs], "y": encode_tensor(outputs[0])}
+
+    def cmd_generate(self, req: dict) -> dict:
+        """Greedy generation with a cached decoder (manifest "generation"): one call over the prompt (prefill),
+        then one call per new token (decode), each taking (tokens (1, T) int64, positions (T,) int64) and returning
+        the last token's logits. Request: "prompt" (token ids), "new_tokens"; answer: "tokens", "prefill_ns" (time
+        to the first token, argmax included) and "decode_ns" (one per further token)."""
+        import numpy as np
+        model = self._need_model()
+        spec = self.manifest.get("generation")
+        if not spec:
+            raise AgentError(E_BAD_REQUEST, "the loaded artifact is not a cached decoder; 'generate' needs one")
+        prompt, new_tokens = req.get("prompt"), req.get("new_tokens")
+        if (not isinstance(prompt, list) or not prompt or not all(isinstance(t, int) for t in prompt)
+                or not isinstance(new_tokens, int) or new_tokens < 1):
+            raise AgentError(E_BAD_REQUEST, "generate needs 'prompt' (a non-empty list of token ids) and "
+                                            "'new_tokens' >= 1")
+        if len(prompt) + new_tokens > spec["max_seq_len"]:
+            raise AgentError(E_SHAPE_MISMATCH, f"prompt ({len(prompt)}) + new tokens ({new_tokens}) exceed the "
+                                               f"decoder's context of {spec['max_seq_len']} tokens")
+        if min(prompt) < 0 or max(prompt) >= spec["vocab_size"]:
+            raise AgentError(E_BAD_REQUEST, f"prompt token ids must lie in 0..{spec['vocab_size'] - 1}")
+        clock = time.perf_counter_ns
+
+        def step(tokens: list, start: int) -> int:
+            ids = np.array([tokens], dtype=np.int64)
+            positions = np.arange(start, start + len(tokens), dtype=np.int64)
+            model.invoke(model.prepare([ids, positions]))
+            return int(np.argmax(model.outputs()[0].reshape(-1)))
+
+        t0 = clock()
+        tokens = [step(prompt, 0)]
+        prefill_ns = clock() - t0
+        decode_ns = []
+        for i in range(new_tokens - 1):
+            t0 = clock()
+            tokens.append(step(tokens[-1:], len(prompt) + i))
+            decode_ns.append(clock() - t0)
+        return {"tokens": tokens, "prefill_ns": prefill_ns, "decode_ns": decode_ns}
 
     def cmd_memory(self, req: dict) -> dict:
         own = memory()

@@ -52,17 +52,29 @@ def given_transport_options(params: dict[str, Any]) -> dict[str, Any]:
 @click.option("--min-cosine", type=float, help="fail (exit 4) if cosine vs the host reference is below this")
 @click.option("--cooldown", default=0.0, show_default=True, type=click.FloatRange(0),
               help="seconds to rest between timed runs (thermal steadiness)")
+@click.option("--generate", "new_tokens", type=click.IntRange(1), metavar="N",
+              help="cached decoders: generate N greedy tokens; reports time to first token and tokens/s")
+@click.option("--prompt-len", type=click.IntRange(1), help="with --generate: prompt length (default: the "
+              "compiled reference prompt, whose host tokens the device's are checked against)")
 @transport_flags
 @click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
 def bench_cmd(artifact_dir: str, target: str, runs: int, warmup: int, eval_path: str | None, transport: str | None,
               timeout: float, max_latency_ms: float | None, min_accuracy: float | None, min_cosine: float | None,
-              cooldown: float, as_json: bool, **transport_params: Any) -> None:
+              cooldown: float, new_tokens: int | None, prompt_len: int | None, as_json: bool,
+              **transport_params: Any) -> None:
     """Deploy ARTIFACT_DIR to a target and measure it."""
     from ..artifact import Artifact
+    from ..errors import InputError
     from ..measure.runner import benchmark
     from ..modelio import load_data
     from ..report_view import single_table
     artifact = Artifact.load(artifact_dir)
+    if prompt_len is not None and new_tokens is None:
+        raise InputError("--prompt-len goes with --generate N")
+    if new_tokens is not None:
+        _generate(artifact, target, new_tokens, prompt_len, transport, given_transport_options(transport_params),
+                  timeout, as_json, max_latency_ms)
+        return
     data = load_data(eval_path) if eval_path else None
     with progress_bars() as progress:
         report = benchmark(artifact, target, runs=runs, warmup=warmup, eval_data=data, transport=transport,
@@ -82,3 +94,19 @@ def _check(report: dict[str, Any], max_latency_ms: float | None, min_accuracy: f
     failures = budget_failures(report, max_latency_ms, min_accuracy, min_cosine)
     if failures:
         raise CheckFailed("check failed: " + "; ".join(failures))
+
+
+def _generate(artifact: Any, target: str, new_tokens: int, prompt_len: int | None, transport: str | None,
+              transport_options: dict[str, Any], timeout: float, as_json: bool, max_latency_ms: float | None) -> None:
+    """`bench --generate`: token generation on the device; --max-latency-ms applies to the median decode step."""
+    from ..measure.generation import benchmark_generation
+    from ..report_view import generation_table
+    with progress_bars() as progress:
+        report = benchmark_generation(artifact, target, new_tokens=new_tokens, prompt_len=prompt_len,
+                                      transport=transport, transport_options=transport_options, timeout=timeout,
+                                      progress=progress)
+    if as_json:
+        print_json(report)
+    else:
+        out.print(generation_table(report))
+    _check(report, max_latency_ms, None, None)

@@ -24,13 +24,21 @@ QUANTIZE_CHOICES = ("none", "int8", "int8-dynamic")
                    "is given (default: the range the example input spans)")
 @click.option("--float-io", is_flag=True, help="INT8 .tflite: float32 inputs and outputs (QUANTIZE/DEQUANTIZE in the "
               "file) instead of int8 ones with their scale and zero point")
+@click.option("--prompt-len", type=click.IntRange(1),
+              help="cached decoders: length of a seeded random reference prompt (default: the factory's example "
+                   "tokens); the host records its greedy tokens")
 @click.option("--output", "-o", required=True, type=click.Path(file_okay=False), help="artifact directory to write")
 @click.option("--force", is_flag=True, help="replace -o even if it is a non-empty folder that is not an artifact")
 @click.option("--json", "as_json", is_flag=True, help="print the manifest as JSON")
 def compile_cmd(model: str, target: str, quantize: str, recipe_path: str | None, calibration: str | None,
-                input_ranges: tuple[str, ...], float_io: bool, output: str, force: bool, as_json: bool) -> None:
-    """Compress and export MODEL (.pt2 or file.py:factory) for a target; write an artifact directory."""
+                input_ranges: tuple[str, ...], float_io: bool, prompt_len: int | None, output: str, force: bool,
+                as_json: bool) -> None:
+    """Compress and export MODEL (.pt2 or file.py:factory) for a target; write an artifact directory.
+
+    A cached decoder (a factory's language model with `vocab_size` and `max_seq_len`, see edgekit.compile_decoder)
+    becomes a .pte that prefills a prompt and decodes token by token; measure it with `edgekit bench --generate`."""
     from ..artifact import check_output_dir
+    from ..compile_decoder import compile_decoder, is_cached_decoder
     from ..compiler import compile_model
     from ..errors import InputError
     from ..modelio import load_data, load_model
@@ -49,6 +57,13 @@ def compile_cmd(model: str, target: str, quantize: str, recipe_path: str | None,
         raise InputError("--quantize int8 needs calibration data", "pass --calibration DATA.npz with an array 'x'")
     loaded = load_model(model)
     data = load_data(calibration) if calibration else None
+    if is_cached_decoder(loaded.module):
+        with progress_bars() as progress:
+            prompt = None if prompt_len else loaded.example_inputs[0].reshape(-1).tolist()
+            artifact = compile_decoder(loaded.module, profile, output, recipe=_for_decoder(recipe), calibration=data,
+                                       prompt=prompt, prompt_len=prompt_len or 32, progress=progress, force=force)
+        print_json(artifact.manifest) if as_json else out.print(_decoder_table(artifact))
+        return
     with progress_bars() as progress:
         artifact = compile_model(loaded.module, loaded.example_inputs, profile, output,
                                  recipe=recipe, calibration=data, progress=progress, input_names=loaded.input_names,
@@ -75,6 +90,25 @@ def compile_cmd(model: str, target: str, quantize: str, recipe_path: str | None,
         for op, info in deleg["not_delegated_ops"].items():
             table.add_row(f"not delegated: {op} x{info['count']}", info["reason"])
     out.print(table)
+
+
+def _for_decoder(recipe: list[Any]) -> list[Any]:
+    """--quantize int8-dynamic on a decoder: per-token dynamic INT8 (the PT2E flow needs a fixed-shape graph)."""
+    from ..compress import Int8DynamicConfig, Int8DynamicTokenConfig
+    return [Int8DynamicTokenConfig() if isinstance(c, Int8DynamicConfig) else c for c in recipe]
+
+
+def _decoder_table(artifact: Any) -> Table:
+    spec = artifact.manifest["generation"]
+    table = Table(title=f"edgekit compile: {artifact.path} (cached decoder)", show_header=False)
+    table.add_row("format", f"{artifact.format} (prefill + decode, KV cache {spec['kv_cache_bytes']:,} B)")
+    table.add_row("size", f"{artifact.size_bytes:,} B")
+    table.add_row("weights", spec["weights"])
+    table.add_row("embedding", spec["embedding"])
+    table.add_row("host tokens", f"{len(spec['host_tokens'])} greedy tokens after a {len(spec['prompt'])}-token "
+                                 f"prompt; {sum(a == b for a, b in zip(spec['host_tokens'], spec['float_tokens']))} "
+                                 "at the same position as the float model's")
+    return table
 
 
 def _quantize_recipe(quantize: str) -> list[Any]:

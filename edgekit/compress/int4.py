@@ -64,8 +64,10 @@ def group_params(w: torch.Tensor, symmetric: bool) -> tuple[torch.Tensor, torch.
         scale = (hi - lo) / 15
         zero = torch.round(-lo / scale.clamp(min=1e-12)).clamp(0, 15)
     scale = torch.where(scale > 0, scale, torch.ones_like(scale))  # an all-zero group: any scale is exact
-    # Scales are stored as fp16; quantize against the stored value so the codes match what is dequantized.
-    return scale.half().float(), zero
+    # Scales are stored as fp16 and rounded to bf16 first: XNNPACK's 4-bit kernels compute with bf16 scales, and a
+    # bf16 value (in fp16's range) is exact in fp16. The codes are quantized against that value, so they match
+    # what every runtime dequantizes.
+    return scale.to(torch.bfloat16).float(), zero
 
 
 def quantize_codes(w: torch.Tensor, scale: torch.Tensor, zero: torch.Tensor) -> torch.Tensor:

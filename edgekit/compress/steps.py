@@ -31,9 +31,13 @@ def used_tensors(model: torch.nn.Module) -> list[torch.Tensor]:
                     tensors.append(value)
     else:
         tensors = list(model.state_dict(keep_vars=True).values())
+    from torch.utils._python_dispatch import is_traceable_wrapper_subclass
     seen, unique = set(), []
     for t in tensors:
-        if id(t) not in seen:
+        if is_traceable_wrapper_subclass(t):  # e.g. torchao's quantized weights: their plain parts instead
+            inner = [getattr(t, name) for name in t.__tensor_flatten__()[0]]
+            tensors += [x for x in inner if isinstance(x, torch.Tensor)]
+        elif id(t) not in seen:
             seen.add(id(t))
             unique.append(t)
     return unique

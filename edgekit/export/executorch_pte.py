@@ -11,6 +11,7 @@ from ..compress.quantize import XNNPACK_INT8
 from ..errors import UnsupportedError
 from ..profiles import Profile
 from .base import ExportResult, register_exporter
+from .xnnpack_weights import check_symmetric_int4, int4_for_xnnpack
 
 
 class _WhyNotDelegated(logging.Handler):
@@ -46,16 +47,19 @@ class ExecuTorchExporter:
 
     def check(self, model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ...], profile: Profile,
               recipe: Sequence[Any]) -> None:
-        """Nothing to refuse early: the converter says what it cannot take."""
+        """INT4 steps must be symmetric (XNNPACK's 4-bit kernels); the converter says what else it cannot take."""
+        check_symmetric_int4(list(recipe))
 
     def export(self, model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ...], workdir: Path,
-               profile: Profile, *, int8_io: bool = True) -> ExportResult:
-        """int8_io has nothing to choose here: XNNPACK's INT8 programs take and return float32."""
+               profile: Profile, *, int8_io: bool = True, dynamic_shapes: Any = None) -> ExportResult:
+        """int8_io has nothing to choose here: XNNPACK's INT8 programs take and return float32. INT4 layers are
+        swapped (in place) for XNNPACK's 4-bit form. dynamic_shapes: as torch.export takes them."""
         from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
         from executorch.exir import to_edge_transform_and_lower
 
+        int4_for_xnnpack(model)
         try:
-            exported = torch.export.export(model, example_inputs)
+            exported = torch.export.export(model, example_inputs, dynamic_shapes=dynamic_shapes)
         except Exception as exc:  # torch.export raises many types; all mean the model cannot be captured
             raise UnsupportedError(f"torch.export could not capture the model: {str(exc).splitlines()[0]}",
                                    "see https://pytorch.org/docs/stable/export.html for what export supports") from exc
@@ -92,7 +96,7 @@ class ExecuTorchExporter:
             if _op_name(node.target) == "getitem":
                 continue
             op = _op_name(node.target)
-            reason = next((r for t, r in reasons.items() if op.split(".")[0] in t), None)
+            reason = reasons.get(op)
             not_delegated.setdefault(op, {"count": 0, "reason": reason or
                                           "the XNNPACK partitioner has no kernel for this op (runs on the portable CPU kernels)"})
             not_delegated[op]["count"] += 1

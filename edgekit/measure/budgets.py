@@ -16,7 +16,8 @@ def budget_failures(report: dict[str, Any], max_latency_ms: float | None = None,
     acc = (report.get("accuracy") or {}).get("top1")
     if min_accuracy is not None and (acc is None or acc * 100 < min_accuracy):
         failures.append(f"accuracy {'unknown' if acc is None else f'{acc * 100:.2f}%'} < {min_accuracy}%")
-    cosine = report["fidelity"]["vs_host"]["cosine"]
-    if min_cosine is not None and cosine < min_cosine:
-        failures.append(f"cosine vs host {cosine:.6f} < {min_cosine}")
+    if min_cosine is not None:
+        cosine = ((report.get("fidelity") or {}).get("vs_host") or {}).get("cosine")
+        if cosine is None or cosine < min_cosine:
+            failures.append(f"cosine vs host {'unknown' if cosine is None else f'{cosine:.6f}'} < {min_cosine}")
     return failures

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -34,39 +35,26 @@ def benchmark(artifact: Artifact | str | Path, target: Profile | str, *, runs: i
     """Measure `artifact` on `target`; returns a report dict (schema_version REPORT_SCHEMA_VERSION)."""
     progress = progress or (lambda *_: None)
     art = artifact if isinstance(artifact, Artifact) else Artifact.load(artifact)
-    profile = load_profile(target) if isinstance(target, str) else target
-    if not profile.accepts_format(art.format):
-        raise UnsupportedError(f"target '{profile.name}' does not run .{art.format} artifacts",
-                               f"it accepts: {', '.join(profile.software.formats)}; compile for this target")
-    if art.size_bytes > profile.hardware.storage_bytes:
-        raise UnsupportedError(f"artifact is {art.size_bytes:,} B, larger than the target's storage")
+    profile = deployable(art, target)
     specs = art.manifest["inputs"]
     eval_inputs = (eval_data.for_inputs([s["name"] for s in specs], [s["shape"] for s in specs], "eval")
                    if eval_data is not None else None)
     if eval_data is not None:
         check_labels(eval_data, art.manifest["outputs"][0]["shape"])
 
-    t0 = time.perf_counter()
-    with make_transport(profile, transport, transport_options) as link:
-        deploy = {"connect_s": time.perf_counter() - t0, **link.timings}
-        session, timings = open_session(link, art, timeout)
-        deploy.update(timings)
-        try:
-            hello = session.hello()
-            progress("loading", 0, 1)
-            loaded = session.load()
-            progress("loading", 1, 1)
-            progress("benchmarking", 0, runs)
-            bench = session.bench(runs=runs, warmup=warmup, cooldown_s=cooldown_s)
-            progress("benchmarking", runs, runs)
-            ref = art.reference()
-            device_ref = session.predict(ref.inputs)
-            accuracy = (_evaluate(session, eval_inputs, eval_data.y, specs[0]["shape"][0], progress)
-                        if eval_data is not None else None)
-            mem = session.memory()
-        finally:
-            session.close()
-        transport_facts = {**link.describe(), **session.facts}
+    with deployed(art, profile, transport, transport_options, timeout) as (session, deploy, transport_facts):
+        hello = session.hello()
+        progress("loading", 0, 1)
+        loaded = session.load()
+        progress("loading", 1, 1)
+        progress("benchmarking", 0, runs)
+        bench = session.bench(runs=runs, warmup=warmup, cooldown_s=cooldown_s)
+        progress("benchmarking", runs, runs)
+        ref = art.reference()
+        device_ref = session.predict(ref.inputs)
+        accuracy = (_evaluate(session, eval_inputs, eval_data.y, specs[0]["shape"][0], progress)
+                    if eval_data is not None else None)
+        mem = session.memory()
 
     latency = latency_summary(bench["latencies_ns"])
     macs = art.manifest.get("model", {}).get("macs")
@@ -77,18 +65,7 @@ def benchmark(artifact: Artifact | str | Path, target: Profile | str, *, runs: i
     energy = (energy_estimate(profile, estimate["latency_ms"], "the estimated device latency") if estimate else
               energy_estimate(profile, latency["p50"], f"the p50 latency measured on {hello['machine']['cpu']}"))
     return {
-        "schema_version": REPORT_SCHEMA_VERSION,
-        "edgekit_version": __version__,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "target": {"name": profile.name, "stands_for": profile.stands_for, "emulated": profile.emulated,
-                   "description": profile.description, **transport_facts},
-        "measured_on": hello["machine"],
-        "artifact": {"path": str(art.path), "format": art.format, "model_file": art.manifest["model_file"],
-                     "size_bytes": art.size_bytes, "sha256": art.manifest["files"][art.stored_model_file]["sha256"],
-                     "recipe": art.manifest.get("recipe", []), "macs": macs,
-                     "delegation": art.manifest.get("export", {}).get("delegation"),
-                     "inputs": art.manifest["inputs"], "outputs": art.manifest["outputs"],
-                     "numerics": art.manifest.get("numerics")},
+        **report_head(art, profile, hello, transport_facts),
         "latency_ms": {**latency, "warmup": bench["warmup"], "measured_on": hello["machine"]["cpu"],
                        **time_base(transport_facts, hello["machine"])},
         "load_ms": loaded["load_s"] * 1e3,
@@ -103,6 +80,52 @@ def benchmark(artifact: Artifact | str | Path, target: Profile | str, *, runs: i
                     "samples": bench.get("thermal_samples"), "cooldown_s": cooldown_s},
         "deploy": deploy,
     }
+
+
+def deployable(art: Artifact, target: Profile | str) -> Profile:
+    """The target's profile, once it is clear that the target can hold and run `art` (before any device time)."""
+    profile = load_profile(target) if isinstance(target, str) else target
+    if not profile.accepts_format(art.format):
+        raise UnsupportedError(f"target '{profile.name}' does not run .{art.format} artifacts",
+                               f"it accepts: {', '.join(profile.software.formats)}; compile for this target")
+    if art.size_bytes > profile.hardware.storage_bytes:
+        raise UnsupportedError(f"artifact is {art.size_bytes:,} B, larger than the target's storage")
+    return profile
+
+
+def report_head(art: Artifact, profile: Profile, hello: dict[str, Any], transport_facts: dict[str, Any]
+                ) -> dict[str, Any]:
+    """The sections every report starts with: versions, the target as deployed, the machine, the artifact."""
+    return {
+        "schema_version": REPORT_SCHEMA_VERSION,
+        "edgekit_version": __version__,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "target": {"name": profile.name, "stands_for": profile.stands_for, "emulated": profile.emulated,
+                   "description": profile.description, **transport_facts},
+        "measured_on": hello["machine"],
+        "artifact": {"path": str(art.path), "format": art.format, "model_file": art.manifest["model_file"],
+                     "size_bytes": art.size_bytes, "sha256": art.manifest["files"][art.stored_model_file]["sha256"],
+                     "recipe": art.manifest.get("recipe", []), "macs": art.manifest.get("model", {}).get("macs"),
+                     "delegation": art.manifest.get("export", {}).get("delegation"),
+                     "inputs": art.manifest["inputs"], "outputs": art.manifest["outputs"],
+                     "numerics": art.manifest.get("numerics")},
+    }
+
+
+@contextmanager
+def deployed(art: Artifact, profile: Profile, transport: str | None, transport_options: dict[str, Any] | None,
+             timeout: float) -> Iterator[tuple[DeviceSession, dict[str, float], dict[str, Any]]]:
+    """Open the target's transport, deploy `art` and start what runs it; yields (session, deploy timings, facts
+    about the transport and deployment). The session is closed and the link released however the block ends."""
+    t0 = time.perf_counter()
+    with make_transport(profile, transport, transport_options) as link:
+        deploy = {"connect_s": time.perf_counter() - t0, **link.timings}
+        session, timings = open_session(link, art, timeout)
+        deploy.update(timings)
+        try:
+            yield session, deploy, {**link.describe(), **session.facts}
+        finally:
+            session.close()
 
 
 def time_base(transport_facts: dict[str, Any], machine: dict[str, Any]) -> dict[str, str]:

@@ -106,6 +106,11 @@ class AgentSession:
         resp = self.request("predict", inputs=[encode_tensor(x) for x in inputs])
         return [decode_tensor(t) for t in resp["outputs"]]
 
+    def generate(self, prompt: list[int], new_tokens: int) -> dict[str, Any]:
+        """Greedy tokens from a cached decoder: {'tokens', 'prefill_ns', 'decode_ns'} (see the agent)."""
+        return self.request("generate", prompt=[int(t) for t in prompt], new_tokens=int(new_tokens),
+                            timeout=self.timeout * (1 + new_tokens))
+
     def memory(self) -> dict[str, Any]:
         return self.request("memory")
 

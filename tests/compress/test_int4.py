@@ -83,15 +83,21 @@ def test_bad_fields_are_refused_when_the_config_is_made(kwargs, message):
         Int4WeightOnlyConfig(**kwargs)
 
 
-def test_int4_pte_stores_packed_weights_and_runs_on_the_emulated_phone(tmp_path):
+def test_int4_pte_runs_on_xnnpack_4bit_kernels_on_the_emulated_phone(tmp_path):
     import edgekit
+    from edgekit.errors import UnsupportedError
     model = _mlp()
     x = torch.randn(1, 256)
     fp32 = edgekit.compile_model(model, (x,), "emu-phone", tmp_path / "fp32")
     int4 = edgekit.compile_model(model, (x,), "emu-phone", tmp_path / "int4",
-                                 recipe=[Int4WeightOnlyConfig(group_size=32)])
-    # The program holds the packed codes (the dequantization is part of the graph), so the file really shrinks.
+                                 recipe=[Int4WeightOnlyConfig(group_size=32, symmetric=True)])
     assert int4.size_bytes < 0.25 * fp32.size_bytes
+    # Every Linear is inside the XNNPACK delegate (qd8-qb4w): no dequantize or linear left to the portable kernels.
+    left = int4.manifest["export"]["delegation"]["not_delegated_ops"]
+    assert not [op for op in left if "quant" in op or "linear" in op or "mm" in op], left
     report = edgekit.benchmark(int4, "emu-phone", runs=3, warmup=1)
-    assert report["fidelity"]["vs_host"]["cosine"] > 0.99999
+    assert report["fidelity"]["vs_host"]["cosine"] > 0.9999  # the host reference computes what XNNPACK does
     assert 0.98 < report["fidelity"]["vs_float"]["cosine"] < 1.0
+    # XNNPACK ignores zero points: an asymmetric INT4 step is refused before any work.
+    with pytest.raises(UnsupportedError, match="symmetric"):
+        edgekit.compile_model(model, (x,), "emu-phone", tmp_path / "asym", recipe=[Int4WeightOnlyConfig(group_size=32)])
