@@ -19,7 +19,8 @@ _EXPORTS = {
     "CheckFailed": "errors", "DeviceError": "errors", "EdgekitError": "errors", "InputError": "errors",
     "ProfileError": "errors", "UnsupportedError": "errors", "benchmark": "measure.runner", "Dataset": "modelio",
     "load_data": "modelio", "load_model": "modelio", "Profile": "profiles", "list_profiles": "profiles",
-    "load_profile": "profiles",
+    "load_profile": "profiles", "compile_decoder": "decoder", "benchmark_generation": "measure.generation",
+    "Int4WeightOnlyConfig": "compress", "GptqInt4Config": "compress", "Int8DynamicTokenConfig": "compress",
 }
 __all__ = ["__version__", "compress", *_EXPORTS]
 

@@ -221,7 +221,8 @@ class PteRunnerModel:
         shape = [] if parts[3] == "scalar" else [int(d) for d in parts[3].split(",")]
         return np.dtype(self.DTYPES[parts[2]]), shape
 
-    def _ask(self, command: str, payload: bytes = b"") -> str:
+    def _ask(self, command: str, payload: bytes = b"", refused: str = E_RUN_FAILED) -> str:
+        """One command and its answer line; an "error" answer raises `refused` (the runner is still there)."""
         try:
             self._proc.stdin.write(command.encode() + b"\n" + payload)
             self._proc.stdin.flush()
@@ -229,23 +230,31 @@ class PteRunnerModel:
             raise AgentError(E_RUN_FAILED, f"ek_pte_runner exited (status {self._proc.poll()})") from None
         answer = self._line()
         if not answer.startswith(("ok", "out ")):
-            raise AgentError(E_RUN_FAILED, f"ek_pte_runner: {answer.removeprefix('error ')}")
+            raise AgentError(refused, f"ek_pte_runner: {answer.removeprefix('error ')}")
         return answer
 
     def prepare(self, arrays: list) -> list:
+        """Cast to the inputs' types. A shape may be smaller than the declared one, dim by dim: the declared shape
+        of a dynamic input is its upper bound (a cached decoder's (1, max_seq_len) tokens); the runner, through
+        ExecuTorch, refuses a smaller shape for a static input when it is set."""
         import numpy as np
         prepared = []
         for k, (a, (dtype, shape)) in enumerate(zip(arrays, self._inputs)):
-            if list(a.shape) != shape or (a.dtype.kind == "f") != (dtype.kind == "f"):
+            if (a.ndim != len(shape) or any(d > bound for d, bound in zip(a.shape, shape))
+                    or (a.dtype.kind == "f") != (dtype.kind == "f")):
                 raise AgentError(E_SHAPE_MISMATCH, f"input {k}: {a.dtype} {list(a.shape)} given, the model takes "
-                                                   f"{dtype} {shape}")
+                                                   f"{dtype} {shape}" + (" (at most, dim by dim)" if shape else ""))
             prepared.append(np.ascontiguousarray(a, dtype=dtype))
         return prepared
 
     def _bind(self, prepared: list) -> None:
         if prepared is not self._bound:  # a bench reuses one prepared list: its bytes cross the pipe once
             for k, a in enumerate(prepared):
-                self._ask(f"set {k} {a.nbytes}", a.tobytes())
+                # The shape always goes with the bytes, so a dynamic input takes this call's T (a 0-d one has none).
+                # A refusal (a shape beyond the program's bound, a new shape for a static input) is the caller's.
+                self._bound = None  # until all are set: after a refusal, the next call sets them all again
+                self._ask(" ".join(["set", str(k), str(a.nbytes), *(str(d) for d in a.shape)]), a.tobytes(),
+                          refused=E_SHAPE_MISMATCH)
             self._bound = prepared
 
     def invoke(self, prepared: list) -> None:
@@ -275,6 +284,8 @@ class PteRunnerModel:
             if head[0] != "out":
                 raise AgentError(E_RUN_FAILED, f"ek_pte_runner: {' '.join(head[1:])}")
             data = self._proc.stdout.read(int(head[2]))
+            if len(head) > 3:  # the output's shape after this execute(): a dynamic output's may not be the declared
+                shape = [] if head[3] == "scalar" else [int(d) for d in head[3].split(",")]
             outs.append(np.frombuffer(data, dtype).reshape(shape).copy())
         return outs
 

@@ -35,10 +35,10 @@ def compile_cmd(model: str, target: str, quantize: str, recipe_path: str | None,
                 as_json: bool) -> None:
     """Compress and export MODEL (.pt2 or file.py:factory) for a target; write an artifact directory.
 
-    A cached decoder (a factory's language model with `vocab_size` and `max_seq_len`, see edgekit.compile_decoder)
+    A cached decoder (a factory's language model with `vocab_size` and `max_seq_len`, see edgekit/decoder.py)
     becomes a .pte that prefills a prompt and decodes token by token; measure it with `edgekit bench --generate`."""
     from ..artifact import check_output_dir
-    from ..compile_decoder import compile_decoder, is_cached_decoder
+    from ..decoder import compile_decoder, is_cached_decoder
     from ..compiler import compile_model
     from ..errors import InputError
     from ..modelio import load_data, load_model

@@ -87,10 +87,12 @@ def windows(data: np.ndarray, context: int, count: int, seed: int | None = None)
 
 def train_gpt(train: np.ndarray, config: GPTConfig = GPTConfig(), steps: int = 1500, batch: int = 32,
               lr: float = 3e-3, seed: int = 0, max_seconds: float | None = None,
-              log=lambda *a: None) -> tuple[TinyGPT, dict]:
-    """AdamW with warm-up and cosine decay; stops early after `max_seconds` (reported)."""
+              log=lambda *a: None, model: nn.Module | None = None) -> tuple[nn.Module, dict]:
+    """AdamW with warm-up and cosine decay; stops early after `max_seconds` (reported). Trains a new TinyGPT, or
+    `model` (any module mapping ids (B, T) to logits (B, T, vocab), e.g. models.llama.Llama) on windows of
+    `config.context` bytes."""
     torch.manual_seed(seed)
-    model = TinyGPT(config)
+    model = TinyGPT(config) if model is None else model
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.1)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps,
                                                 pct_start=max(0.05, 2 / steps))

@@ -3,15 +3,21 @@
 // its outputs. Built for the Arm images by edgekit/emulators/arm_image.py against the executorch wheel's libraries.
 //
 //   start:  "ready LOAD_NS N_IN N_OUT", then "in K DTYPE D0,D1,..." per input, "out K DTYPE DIMS" per output
-//   set K NBYTES<LF><NBYTES raw bytes>  -> ok | error ...
-//   run N                               -> ok T1 .. TN   (ns per execute(), steady clock)
+//   set K NBYTES [D0 D1 ..]<LF><NBYTES raw bytes>
+//                                       -> ok | error ...  With dims, input K takes that shape (same rank, each dim
+//                                          at most the declared one, which is the program's upper bound for a
+//                                          dynamic dim); without, the declared shape. NBYTES must match the shape.
+//   run N                               -> ok T1 .. TN   (ns per execute(), steady clock; the inputs are set
+//                                          again before each one, untimed, as the plan may reuse their memory)
 //   insns                               -> ok I1 .. IN   (user-space instructions of each execute() of the last
 //                                          run, from the CPU's counter) | error ... (no counter here)
-//   get                                 -> per output: "out K NBYTES"<LF><NBYTES raw bytes>
+//   get                                 -> per output: "out K NBYTES D0,D1,.."<LF><NBYTES raw bytes>  (the
+//                                          output's shape after the last execute(), which a dynamic one sets)
 //   mem                                 -> ok VMHWM_BYTES VMRSS_BYTES
 //   quit / EOF                          -> exit 0
 #include <executorch/extension/data_loader/mmap_data_loader.h>
 #include <executorch/runtime/core/exec_aten/util/dim_order_util.h>
+#include <executorch/runtime/core/exec_aten/util/tensor_util.h>
 #include <executorch/runtime/executor/method.h>
 #include <executorch/runtime/executor/program.h>
 #include <executorch/runtime/platform/runtime.h>
@@ -21,6 +27,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -92,9 +99,12 @@ int open_instruction_counter() {
 
 // One input the agent can write: a buffer we own for the whole session plus the tensor header that points at it.
 // set_input() copies it into the method's planned input memory (or shares the pointer if inputs are not planned).
+// The buffer is sized for the declared shape, which for a dynamic input is its upper bound, so any shape "set"
+// accepts fits without reallocating; the header is DYNAMIC_BOUND so resize_tensor() can change its sizes in place.
 struct Input {
   std::vector<uint8_t> data;
-  std::vector<TensorImpl::SizesType> sizes;
+  std::vector<TensorImpl::SizesType> bound;  // the declared sizes: the largest shape "set" accepts
+  std::vector<TensorImpl::SizesType> sizes;  // the current ones (the header points here)
   std::vector<TensorImpl::DimOrderType> dim_order;
   std::vector<TensorImpl::StridesType> strides;
   std::unique_ptr<TensorImpl> impl;
@@ -111,6 +121,35 @@ bool read_bytes(uint8_t* dst, size_t n) {
     n -= chunk;
   }
   return true;
+}
+
+// Parses the optional dims of "set" into `shape` (the declared sizes when none are given) and checks them against
+// the input's bound; returns "" when fine, else what is wrong. The bound is checked per dim, not just on the element
+// count ExecuTorch checks, so a shape that fits the buffer but not the program (T > max_seq_len) is refused here.
+std::string parse_shape(std::istringstream& cmd, const Input& in, std::array<TensorImpl::SizesType, 16>& shape,
+                        size_t& rank) {
+  rank = 0;
+  std::string tok;
+  while (cmd >> tok) {
+    char* end = nullptr;
+    const long long d = std::strtoll(tok.c_str(), &end, 10);
+    if (tok.empty() || *end != '\0') return "dim '" + tok + "' is not an integer";
+    if (rank == shape.size()) return "more than " + std::to_string(shape.size()) + " dims";
+    if (d < 0 || d > 0x7fffffff) return "dim " + std::to_string(rank) + " is " + tok + ", out of range";
+    shape[rank++] = TensorImpl::SizesType(d);
+  }
+  if (rank == 0) {  // no dims: the declared shape, as before dims existed
+    std::copy(in.bound.begin(), in.bound.end(), shape.begin());
+    rank = in.bound.size();
+    return "";
+  }
+  if (rank != in.bound.size())
+    return std::to_string(rank) + " dims given, the input has " + std::to_string(in.bound.size());
+  for (size_t i = 0; i < rank; ++i)
+    if (shape[i] > in.bound[i])
+      return "dim " + std::to_string(i) + " is " + std::to_string(shape[i]) + ", the program's bound is " +
+             std::to_string(in.bound[i]);
+  return "";
 }
 
 void mem_line() {
@@ -175,14 +214,15 @@ int main(int argc, char** argv) {
     if (!ti.ok()) die(err(("input " + std::to_string(k) + " is not a tensor").c_str(), ti.error()));
     Input& in = inputs[k];
     in.data.assign(ti->nbytes(), 0);
-    in.sizes.assign(ti->sizes().begin(), ti->sizes().end());
+    in.bound.assign(ti->sizes().begin(), ti->sizes().end());
+    in.sizes = in.bound;
     in.dim_order.assign(ti->dim_order().begin(), ti->dim_order().end());
     in.strides.resize(in.sizes.size());
     if (!in.sizes.empty())
       executorch::runtime::dim_order_to_stride_nocheck(in.sizes.data(), in.dim_order.data(), in.sizes.size(),
                                                        in.strides.data());
     in.impl.reset(new TensorImpl(ti->scalar_type(), in.sizes.size(), in.sizes.data(), in.data.data(),
-                                 in.dim_order.data(), in.strides.data()));
+                                 in.dim_order.data(), in.strides.data(), TensorShapeDynamism::DYNAMIC_BOUND));
     Error e = method->set_input(EValue(Tensor(in.impl.get())), k);
     if (e != Error::Ok) die(err(("set_input " + std::to_string(k)).c_str(), e));
     header << "in " << k << " " << dtype_name(ti->scalar_type()) << " " << dims(ti->sizes()) << "\n";
@@ -205,17 +245,38 @@ int main(int argc, char** argv) {
     cmd >> op;
     if (op == "set") {
       long long k = -1, nbytes = -1;
+      std::array<TensorImpl::SizesType, 16> shape{};
+      size_t rank = 0;
+      std::string bad;
+      size_t expect = 0;  // bytes the requested shape holds
       if (!(cmd >> k >> nbytes) || nbytes < 0) {
-        std::printf("error usage: set K NBYTES\n");
-      } else if (k < 0 || size_t(k) >= n_in || size_t(nbytes) != inputs[k].data.size()) {
+        std::printf("error usage: set K NBYTES [D0 D1 ..]\n");
+        std::fflush(stdout);
+        continue;  // no byte count to skip: nothing more can be done for this line
+      }
+      if (k < 0 || size_t(k) >= n_in) {
+        bad = "no input " + std::to_string(k) + " (the program has " + std::to_string(n_in) + ")";
+      } else {
+        bad = parse_shape(cmd, inputs[k], shape, rank);
+        if (bad.empty()) {
+          expect = executorch::runtime::elementSize(inputs[k].impl->scalar_type());
+          for (size_t i = 0; i < rank; ++i) expect *= size_t(shape[i]);
+          if (size_t(nbytes) != expect)
+            bad = "got " + std::to_string(nbytes) + " bytes, the shape takes " + std::to_string(expect);
+        }
+      }
+      if (!bad.empty()) {
         // Still consume the payload so the stream stays aligned on the next command.
         if (!read_bytes(nullptr, size_t(nbytes))) die("eof while reading input bytes");
-        std::printf("error set %lld: got %lld bytes, input expects %zu\n", k, nbytes,
-                    (k >= 0 && size_t(k) < n_in) ? inputs[k].data.size() : size_t(0));
+        std::printf("error set %lld: %s\n", k, bad.c_str());
       } else {
-        if (!read_bytes(inputs[k].data.data(), size_t(nbytes))) die("eof while reading input bytes");
-        Error e = method->set_input(EValue(Tensor(inputs[k].impl.get())), size_t(k));
-        if (e != Error::Ok) std::printf("error %s\n", err("set_input", e).c_str());
+        Input& in = inputs[k];
+        if (!read_bytes(in.data.data(), size_t(nbytes))) die("eof while reading input bytes");
+        // Our header first (it cannot fail: the shape is within the buffer), then set_input, which resizes the
+        // method's own input to it and copies the bytes; ExecuTorch refuses there a new shape for a static input.
+        Error e = resize_tensor(Tensor(in.impl.get()), {shape.data(), rank});
+        if (e == Error::Ok) e = method->set_input(EValue(Tensor(in.impl.get())), size_t(k));
+        if (e != Error::Ok) std::printf("error set %lld: %s\n", k, err("set_input", e).c_str());
         else std::printf("ok\n");
       }
     } else if (op == "run") {
@@ -225,7 +286,14 @@ int main(int argc, char** argv) {
       times.reserve(size_t(n));
       counts.clear();
       Error e = Error::Ok;
+      const char* failed = "execute";
       for (long long i = 0; i < n && e == Error::Ok; ++i) {
+        // Inputs again before every execute(), outside the clock: the memory plan may reuse an input's planned
+        // buffer for later intermediates once the input is consumed (a decoder's token ids are), so a second
+        // execute() would read garbage. set_input() only copies our bytes back (no allocation).
+        for (size_t k = 0; k < n_in && e == Error::Ok; ++k)
+          e = method->set_input(EValue(Tensor(inputs[k].impl.get())), k);
+        if (e != Error::Ok) { failed = "set_input"; break; }
         if (counter >= 0) {
           ioctl(counter, PERF_EVENT_IOC_RESET, 0);
           ioctl(counter, PERF_EVENT_IOC_ENABLE, 0);
@@ -240,7 +308,7 @@ int main(int argc, char** argv) {
         }
       }
       if (e != Error::Ok) {
-        std::printf("error %s\n", err("execute", e).c_str());
+        std::printf("error %s\n", err(failed, e).c_str());
       } else {
         std::string out = "ok";
         for (int64_t t : times) out += " " + std::to_string(t);
@@ -259,7 +327,7 @@ int main(int argc, char** argv) {
         const EValue& v = method->get_output(k);
         if (!v.isTensor()) { std::printf("error output %zu is not a tensor\n", k); break; }
         const Tensor& t = v.toTensor();
-        std::printf("out %zu %zu\n", k, t.nbytes());
+        std::printf("out %zu %zu %s\n", k, t.nbytes(), dims({t.sizes().data(), t.sizes().size()}).c_str());
         std::fwrite(t.const_data_ptr(), 1, t.nbytes(), stdout);
       }
     } else if (op == "mem") {
