@@ -20,14 +20,13 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import write_result  # noqa: E402
+from common import RESULTS  # noqa: E402
+from results_io import merge_section  # noqa: E402
 
 import edgekit  # noqa: E402
 from edgekit.measure.perplexity import decoder_perplexity, pte_step  # noqa: E402
-from edgekit.models.llama import SMALL, Llama, llama  # noqa: E402
-from edgekit.models.tinygpt import pydoc_bytes, train_gpt, windows  # noqa: E402
-
-CACHE = Path(__file__).resolve().parent.parent / "build" / "bench"
+from edgekit.models.llama import llama, trained_llama  # noqa: E402
+from edgekit.models.tinygpt import pydoc_bytes, windows  # noqa: E402
 
 
 def log(*a):
@@ -84,25 +83,9 @@ def speed(args, workdir: Path) -> dict:
     return out
 
 
-def trained_small(args) -> tuple[Llama, dict, np.ndarray, np.ndarray]:
-    train, test = pydoc_bytes()
-    ckpt = CACHE / f"llama-small-s{args.train_steps}.pt"
-    model = Llama(SMALL)
-    if ckpt.exists():
-        saved = torch.load(ckpt)
-        model.load_state_dict(saved["state"], strict=False)
-        info = saved["info"]
-    else:
-        from edgekit.models.tinygpt import GPTConfig
-        model, info = train_gpt(train, GPTConfig(context=args.context), steps=args.train_steps, batch=32, log=log,
-                                model=model)
-        CACHE.mkdir(parents=True, exist_ok=True)
-        torch.save({"state": model.state_dict(), "info": info}, ckpt)
-    return model.eval(), info, train, test
-
-
 def quality(args, workdir: Path) -> dict:
-    model, info, train, test = trained_small(args)
+    model, info = trained_llama(args.train_steps, args.context, log=log)
+    train, test = pydoc_bytes()
     cal = windows(train, args.context, 64, seed=12345)[:, :-1]
     held = windows(test, args.context, args.eval_windows)
     prompt = test[:args.prompt_len].tolist()
@@ -129,6 +112,41 @@ def quality(args, workdir: Path) -> dict:
     return out
 
 
+def litert_probe(workdir: Path) -> dict:
+    """Issue 11's Pi question: does the decoder convert to .tflite (litert-torch, pinned) and generate correctly?
+    Converted at T = 1 (decode only: the prompt goes in token by token), run by ai-edge-litert on this host."""
+    import litert_torch
+    from ai_edge_litert.interpreter import Interpreter
+
+    from edgekit.decoder import greedy_tokens
+    model = llama("tiny").requires_grad_(False)
+    prompt, n = list(range(40, 56)), 16
+    host = greedy_tokens(model, prompt, n)
+    path = workdir / "tiny-decoder.tflite"
+    try:
+        litert_torch.convert(model, (torch.zeros(1, 1, dtype=torch.long), torch.tensor([0]))).export(str(path))
+    except Exception as exc:  # the converter's own reason is the finding
+        return {"converts": False, "reason": f"{type(exc).__name__}: {str(exc).splitlines()[0]}"}
+    it = Interpreter(str(path))
+    it.allocate_tensors()
+    ins, out = it.get_input_details(), it.get_output_details()[0]
+
+    def step(token: int, pos: int) -> int:
+        it.set_tensor(ins[0]["index"], np.array([[token]], ins[0]["dtype"]))
+        it.set_tensor(ins[1]["index"], np.array([pos], ins[1]["dtype"]))
+        it.invoke()
+        return int(np.argmax(it.get_tensor(out["index"])))
+    for pos, token in enumerate(prompt):
+        nxt = step(token, pos)
+    device = [nxt]
+    for i in range(n - 1):
+        device.append(step(device[-1], len(prompt) + i))
+    same = [a == b for a, b in zip(device, host)]
+    return {"converts": True, "tokens_identical_to_host": all(same),
+            "first_divergence": None if all(same) else same.index(False),
+            "host_tokens": host, "litert_tokens": device, "runtime": "ai-edge-litert on this host, decode-only (T=1)"}
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--targets", nargs="+", default=["emu-phone"])
@@ -140,14 +158,14 @@ def main() -> None:
     p.add_argument("--group-sizes", type=int, nargs="+", default=[32, 64, 128])
     p.add_argument("--skip-100m", action="store_true")
     p.add_argument("--skip-quality", action="store_true")
+    p.add_argument("--skip-litert", action="store_true")
     args = p.parse_args()
-    result = {}
+    # Each part replaces its own section of llm.json, so a part can be rerun alone.
     with tempfile.TemporaryDirectory(prefix="edgekit-llm-") as tmp:
-        if not args.skip_quality:
-            result["small_trained"] = quality(args, Path(tmp))
-        if not args.skip_100m:
-            result["decoder_100m"] = speed(args, Path(tmp))
-    write_result("llm", result)
+        for name, skip, run in (("small_trained", args.skip_quality, quality), ("decoder_100m", args.skip_100m, speed),
+                                ("pi_litert_probe", args.skip_litert, lambda a, w: litert_probe(w))):
+            if not skip:
+                merge_section(name, run(args, Path(tmp)), RESULTS / "llm.json")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -14,14 +13,11 @@ RESULTS = Path(__file__).resolve().parent / "results" / "compression.json"
 
 
 def machine() -> dict[str, Any]:
+    """common.machine() (CPU, its kernel-relevant flags, cores) plus torch's version and thread count."""
     import torch
-    cpu = platform.processor()
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "python": platform.python_version(), "torch": torch.__version__}
+
+    from common import machine as host
+    return {**host(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__}
 
 
 def merge_section(name: str, section: dict[str, Any], path: Path = RESULTS) -> None:

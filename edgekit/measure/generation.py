@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
-
 from ..artifact import Artifact
 from ..errors import InputError
 from ..profiles import Profile
@@ -90,6 +88,3 @@ def benchmark_generation(artifact: Artifact | str | Path, target: Profile | str,
             "memory": {**mem, "limit_bytes": facts.get("memory_limit_bytes")},
             "generation": generation, "deploy": deploy}
 
-
-def tokens_equal(a: list[int], b: list[int]) -> bool:
-    return np.array_equal(np.asarray(a), np.asarray(b))

@@ -192,3 +192,25 @@ def build_100m() -> tuple[Llama, torch.Tensor]:
 def build_tiny() -> tuple[Llama, torch.Tensor]:
     """CLI factory: a decoder small enough to compile and generate with in seconds, and a 16-token prompt."""
     return _factory("tiny", prompt_len=16)
+
+
+def trained_llama(steps: int = 1500, context: int = 128, size: str = "small", cache: bool = True,
+                  log=lambda *a: None) -> tuple[Llama, dict]:
+    """The decoder of `size` trained on the Python docs' bytes (models.tinygpt.pydoc_bytes, training split) for
+    `steps` AdamW steps on `context`-byte windows; kept under $EDGEKIT_CACHE/models so a rerun skips training."""
+    import os
+    from pathlib import Path
+
+    from .tinygpt import GPTConfig, pydoc_bytes, train_gpt
+    root = Path(os.environ.get("EDGEKIT_CACHE") or Path.home() / ".cache" / "edgekit") / "models"
+    path = root / f"llama-{size}-c{context}-s{steps}.pt"
+    model = Llama(CONFIGS[size])
+    if cache and path.is_file():
+        saved = torch.load(path)
+        model.load_state_dict(saved["state"], strict=False)  # the KV cache and RoPE tables are not saved
+        return model.eval(), saved["info"]
+    model, info = train_gpt(pydoc_bytes()[0], GPTConfig(context=context), steps=steps, batch=32, log=log, model=model)
+    if cache:
+        root.mkdir(parents=True, exist_ok=True)
+        torch.save({"state": model.state_dict(), "info": info}, path)
+    return model.eval(), info
