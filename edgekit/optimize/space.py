@@ -1,0 +1,65 @@
+"""The recipes a search may try on a target: quantization the target computes, structured pruning ratios and
+importance criteria, and the fine-tuning that follows pruning. A candidate is a dict of choices (Optuna's params);
+`recipe_for` turns it into the compression steps `compile_model` applies.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..compress import Int8DynamicConfig, Int8StaticConfig
+from ..compress.prune_structured import StructuredPruneConfig
+from ..profiles import Profile
+
+PRUNE_RATIOS = (0.0, 0.25, 0.4, 0.55, 0.7)
+IMPORTANCE = ("l1", "activation-mean")
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    quantization: tuple[str, ...]
+    prune_ratios: tuple[float, ...] = PRUNE_RATIOS
+    importance: tuple[str, ...] = IMPORTANCE
+    finetune_epochs: int = 8  # after pruning, on the calibration data (which must have labels)
+
+    @classmethod
+    def for_profile(cls, profile: Profile, labelled: bool) -> "SearchSpace":
+        """What the target can run: int8 only where it computes nothing else; pruning only with labels to
+        fine-tune on (pruning without fine-tuning loses too much to be worth a device run)."""
+        dtypes = set(profile.software.dtypes)
+        quant = tuple(q for q, dtype in (("fp32", "float32"), ("int8", "int8")) if dtype in dtypes)
+        if "pte" in profile.software.formats and "int8" in dtypes:
+            quant += ("int8-dynamic",)
+        return cls(quantization=quant, prune_ratios=PRUNE_RATIOS if labelled else (0.0,))
+
+    def baseline(self) -> dict[str, Any]:
+        """The candidate the search always measures first: the target's plainest quantization, no pruning."""
+        return {"quantization": "int8" if "int8" in self.quantization else self.quantization[0], "prune_ratio": 0.0}
+
+    def suggest(self, trial: Any) -> dict[str, Any]:
+        params = {"quantization": trial.suggest_categorical("quantization", list(self.quantization)),
+                  "prune_ratio": trial.suggest_categorical("prune_ratio", list(self.prune_ratios))}
+        if params["prune_ratio"] > 0:
+            params["importance"] = trial.suggest_categorical("importance", list(self.importance))
+        return params
+
+    def recipe_for(self, params: dict[str, Any]) -> list[Any]:
+        steps: list[Any] = []
+        if params.get("prune_ratio", 0) > 0:
+            steps.append(StructuredPruneConfig(ratio=params["prune_ratio"], importance=params.get("importance", "l1"),
+                                               finetune_epochs=self.finetune_epochs))
+        quant = params["quantization"]
+        if quant == "int8":
+            steps.append(Int8StaticConfig())
+        elif quant == "int8-dynamic":
+            steps.append(Int8DynamicConfig())
+        return steps
+
+
+def describe(params: dict[str, Any]) -> str:
+    """One line: 'prune 40% (l1) -> int8'."""
+    parts = []
+    if params.get("prune_ratio", 0) > 0:
+        parts.append(f"prune {params['prune_ratio'] * 100:.0f}% ({params.get('importance', 'l1')})")
+    parts.append(params["quantization"])
+    return " -> ".join(parts)
