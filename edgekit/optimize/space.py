@@ -1,4 +1,5 @@
-"""The recipes a search may try on a target: quantization the target computes, structured pruning ratios and
+"""The recipes a search may try on a target: quantization the target computes (INT8 static everywhere it computes
+int8; on ExecuTorch targets also dynamic INT8, QAT and INT4 weights in groups of 32), structured pruning ratios and
 importance criteria, and the fine-tuning that follows pruning. A candidate is a dict of choices (Optuna's params);
 `recipe_for` turns it into the compression steps `compile_model` applies.
 """
@@ -7,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..compress import Int8DynamicConfig, Int8StaticConfig
+from ..compress import Int4WeightOnlyConfig, Int8DynamicConfig, Int8StaticConfig, QatInt8Config
 from ..compress.prune_structured import StructuredPruneConfig
 from ..profiles import Profile
 
@@ -29,7 +30,8 @@ class SearchSpace:
         dtypes = set(profile.software.dtypes)
         quant = tuple(q for q, dtype in (("fp32", "float32"), ("int8", "int8")) if dtype in dtypes)
         if "pte" in profile.software.formats and "int8" in dtypes:
-            quant += ("int8-dynamic",)
+            # XNNPACK's other paths: dynamic INT8, QAT (the .tflite route refuses it), INT4 Linear weights.
+            quant += ("int8-dynamic",) + (("int8-qat",) if labelled else ()) + ("int4-g32",)
         return cls(quantization=quant, prune_ratios=PRUNE_RATIOS if labelled else (0.0,))
 
     def baseline(self) -> dict[str, Any]:
@@ -53,6 +55,10 @@ class SearchSpace:
             steps.append(Int8StaticConfig())
         elif quant == "int8-dynamic":
             steps.append(Int8DynamicConfig())
+        elif quant == "int8-qat":
+            steps.append(QatInt8Config(epochs=3))
+        elif quant == "int4-g32":
+            steps.append(Int4WeightOnlyConfig(group_size=32, symmetric=True))
         return steps
 
 
