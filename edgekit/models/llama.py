@@ -66,7 +66,7 @@ def rope_tables(c: LlamaConfig) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate pairs (first half, second half) of each head's features; x (1, heads, T, head_dim), cos/sin (T, hd/2)."""
+    """Rotate pairs (first half, second half) of each head's features; cos and sin broadcast against x's halves."""
     a, b = x.chunk(2, dim=-1)
     return torch.cat((a * cos - b * sin, a * sin + b * cos), dim=-1)
 
@@ -83,25 +83,26 @@ class Attention(nn.Module):
         self.register_buffer("k_cache", torch.zeros(shape), persistent=False)
         self.register_buffer("v_cache", torch.zeros(shape), persistent=False)
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
-                input_pos: torch.Tensor | None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, input_pos: torch.Tensor | None,
+                mask_bias: torch.Tensor) -> torch.Tensor:
         b, t, _ = x.shape
-        q = self.wq(x).view(b, t, self.heads, self.head_dim).transpose(1, 2)
-        k = self.wk(x).view(b, t, self.kv_heads, self.head_dim).transpose(1, 2)
-        v = self.wv(x).view(b, t, self.kv_heads, self.head_dim).transpose(1, 2)
-        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
-        if input_pos is None:
-            mask = None
-        else:
+        group = self.heads // self.kv_heads
+        # (b, t, heads, hd) layout for RoPE, whose tables are per position: (t, 1, hd / 2) broadcasts over heads.
+        q = apply_rope(self.wq(x).view(b, t, self.heads, self.head_dim), cos.unsqueeze(1), sin.unsqueeze(1))
+        k = apply_rope(self.wk(x).view(b, t, self.kv_heads, self.head_dim), cos.unsqueeze(1), sin.unsqueeze(1))
+        k, v = k.transpose(1, 2), self.wv(x).view(b, t, self.kv_heads, self.head_dim).transpose(1, 2)
+        if input_pos is not None:
             self.k_cache.index_copy_(2, input_pos, k)
             self.v_cache.index_copy_(2, input_pos, v)
             k, v = self.k_cache, self.v_cache
-            # Each token sees the cache up to its own position; later slots hold stale or no values.
-            mask = torch.arange(k.shape[2]).unsqueeze(0) <= input_pos.unsqueeze(1)
-        repeat = self.heads // self.kv_heads
-        k, v = k.repeat_interleave(repeat, dim=1), v.repeat_interleave(repeat, dim=1)
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None)
-        return self.wo(out.transpose(1, 2).reshape(b, t, -1))
+        # Grouped-query attention without copying K and V per query head: the query heads that share a KV head are
+        # stacked along the sequence axis (row t * group + j), so every matmul is a plain batched one (XNNPACK's)
+        # and the cache is read once per KV head rather than expanded (12 MB of copies per token at 100 M).
+        q = q.view(b, t, self.kv_heads, group, self.head_dim).transpose(1, 2).reshape(
+            b, self.kv_heads, t * group, self.head_dim)
+        scores = torch.matmul(q, k.transpose(2, 3)) * self.head_dim ** -0.5 + mask_bias
+        out = torch.matmul(torch.softmax(scores, dim=-1), v)  # (b, kv_heads, t * group, hd)
+        return self.wo(out.view(b, self.kv_heads, t, group * self.head_dim).transpose(1, 2).reshape(b, t, -1))
 
 
 class FeedForward(nn.Module):
@@ -121,9 +122,9 @@ class Block(nn.Module):
         self.attention_norm, self.ffn_norm = RMSNorm(c.dim, c.norm_eps), RMSNorm(c.dim, c.norm_eps)
         self.attention, self.feed_forward = Attention(c), FeedForward(c)
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
-                input_pos: torch.Tensor | None) -> torch.Tensor:
-        x = x + self.attention(self.attention_norm(x), cos, sin, input_pos)
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, input_pos: torch.Tensor | None,
+                mask_bias: torch.Tensor) -> torch.Tensor:
+        x = x + self.attention(self.attention_norm(x), cos, sin, input_pos, mask_bias)
         return x + self.feed_forward(self.ffn_norm(x))
 
 
@@ -143,13 +144,20 @@ class Llama(nn.Module):
         self.register_buffer("rope_sin", sin, persistent=False)
 
     def forward(self, tokens: torch.Tensor, input_pos: torch.Tensor | None = None) -> torch.Tensor:
-        if input_pos is None:
-            cos, sin = self.rope_cos[:tokens.shape[1]], self.rope_sin[:tokens.shape[1]]
-        else:
+        t = tokens.shape[1]
+        if input_pos is None:  # the whole sequence: causal over itself
+            positions, keys = torch.arange(t), torch.arange(t)
+            cos, sin = self.rope_cos[:t], self.rope_sin[:t]
+        else:  # each token sees the cache up to its own position; later slots hold stale or no values
+            positions, keys = input_pos, torch.arange(self.max_seq_len)
             cos, sin = self.rope_cos[input_pos], self.rope_sin[input_pos]
+        visible = keys.unsqueeze(0) <= positions.unsqueeze(1)
+        # One additive mask for every layer, tiled for the query heads that share a KV head (see Attention).
+        mask_bias = torch.where(visible, 0.0, float("-inf")).repeat_interleave(
+            self.config.heads // self.config.kv_heads, dim=0)
         x = self.tok_embeddings(tokens)
         for layer in self.layers:
-            x = layer(x, cos, sin, input_pos)
+            x = layer(x, cos, sin, input_pos, mask_bias)
         if input_pos is not None:
             x = x[:, -1, :]  # generation needs only the last token's logits: skip the head for the rest
         return self.output(self.norm(x))
