@@ -74,13 +74,17 @@ def rows(report: dict[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
-def single_table(report: dict[str, Any]) -> Table:
-    table = Table(title=f"edgekit bench: {report['target']['name']}")
+def _metric_table(title: str, pairs: list[tuple[str, str]]) -> Table:
+    table = Table(title=title)
     table.add_column("metric")
     table.add_column("value", overflow="fold")
-    for key, value in rows(report):
+    for key, value in pairs:
         table.add_row(key, value)
     return table
+
+
+def single_table(report: dict[str, Any]) -> Table:
+    return _metric_table(f"edgekit bench: {report['target']['name']}", rows(report))
 
 
 def generation_rows(report: dict[str, Any]) -> list[tuple[str, str]]:
@@ -112,12 +116,7 @@ def generation_rows(report: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def generation_table(report: dict[str, Any]) -> Table:
-    table = Table(title=f"edgekit bench --generate: {report['target']['name']}")
-    table.add_column("metric")
-    table.add_column("value", overflow="fold")
-    for key, value in generation_rows(report):
-        table.add_row(key, value)
-    return table
+    return _metric_table(f"edgekit bench --generate: {report['target']['name']}", generation_rows(report))
 
 
 def comparison(reports: Sequence[dict[str, Any]], labels: Sequence[str]) -> tuple[list[str], list[list[str]]]:

@@ -57,6 +57,8 @@ def test_int4_decoder_generates_on_the_emulated_phone(tmp_path):
 
     longer = run_cli("bench", tmp_path / "art", "-t", "emu-phone", "--generate", str(TINY.max_seq_len), "--json")
     assert_one_line_error(longer, InputError.exit_code, "exceed the decoder's context")
+    plain = run_cli("bench", tmp_path / "art", "-t", "emu-phone")
+    assert_one_line_error(plain, InputError.exit_code, "is a cached decoder")
 
 
 def test_decoder_refusals_come_before_any_work(tmp_path):

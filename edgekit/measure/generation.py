@@ -51,11 +51,8 @@ def benchmark_generation(artifact: Artifact | str | Path, target: Profile | str,
     if new_tokens < 1:
         raise InputError("--generate needs at least 1 new token")
     profile = deployable(art, target)
-    with deployed(art, profile, transport, transport_options, timeout) as (session, deploy, facts):
-        hello = session.hello()
-        progress("loading", 0, 1)
-        loaded = session.load()
-        progress("loading", 1, 1)
+    with deployed(art, profile, transport, transport_options, timeout, progress) as (session, deploy, facts, hello,
+                                                                                    loaded):
         progress("generating", 0, new_tokens)
         result = session.generate(prompt, new_tokens)
         progress("generating", new_tokens, new_tokens)

@@ -35,6 +35,9 @@ def benchmark(artifact: Artifact | str | Path, target: Profile | str, *, runs: i
     """Measure `artifact` on `target`; returns a report dict (schema_version REPORT_SCHEMA_VERSION)."""
     progress = progress or (lambda *_: None)
     art = artifact if isinstance(artifact, Artifact) else Artifact.load(artifact)
+    if art.manifest.get("generation"):
+        raise InputError(f"{art.path} is a cached decoder: its calls take a prompt and positions, not samples",
+                         "measure it with: edgekit bench ART --generate N")
     profile = deployable(art, target)
     specs = art.manifest["inputs"]
     eval_inputs = (eval_data.for_inputs([s["name"] for s in specs], [s["shape"] for s in specs], "eval")
@@ -42,11 +45,8 @@ def benchmark(artifact: Artifact | str | Path, target: Profile | str, *, runs: i
     if eval_data is not None:
         check_labels(eval_data, art.manifest["outputs"][0]["shape"])
 
-    with deployed(art, profile, transport, transport_options, timeout) as (session, deploy, transport_facts):
-        hello = session.hello()
-        progress("loading", 0, 1)
-        loaded = session.load()
-        progress("loading", 1, 1)
+    with deployed(art, profile, transport, transport_options, timeout, progress) as (session, deploy, transport_facts,
+                                                                                    hello, loaded):
         progress("benchmarking", 0, runs)
         bench = session.bench(runs=runs, warmup=warmup, cooldown_s=cooldown_s)
         progress("benchmarking", runs, runs)
@@ -114,16 +114,22 @@ def report_head(art: Artifact, profile: Profile, hello: dict[str, Any], transpor
 
 @contextmanager
 def deployed(art: Artifact, profile: Profile, transport: str | None, transport_options: dict[str, Any] | None,
-             timeout: float) -> Iterator[tuple[DeviceSession, dict[str, float], dict[str, Any]]]:
-    """Open the target's transport, deploy `art` and start what runs it; yields (session, deploy timings, facts
-    about the transport and deployment). The session is closed and the link released however the block ends."""
+             timeout: float, progress: Progress
+             ) -> Iterator[tuple[DeviceSession, dict[str, float], dict[str, Any], dict[str, Any], dict[str, Any]]]:
+    """Open the target's transport, deploy `art`, start what runs it, greet it and load the artifact; yields
+    (session, deploy timings, facts about the transport and deployment, hello, load answer). The session is closed
+    and the link released however the block ends."""
     t0 = time.perf_counter()
     with make_transport(profile, transport, transport_options) as link:
         deploy = {"connect_s": time.perf_counter() - t0, **link.timings}
         session, timings = open_session(link, art, timeout)
         deploy.update(timings)
         try:
-            yield session, deploy, {**link.describe(), **session.facts}
+            hello = session.hello()
+            progress("loading", 0, 1)
+            loaded = session.load()
+            progress("loading", 1, 1)
+            yield session, deploy, {**link.describe(), **session.facts}, hello, loaded
         finally:
             session.close()
 
