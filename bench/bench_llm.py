@@ -147,6 +147,44 @@ def litert_probe(workdir: Path) -> dict:
             "host_tokens": host, "litert_tokens": device, "runtime": "ai-edge-litert on this host, decode-only (T=1)"}
 
 
+def markdown(path: Path = RESULTS / "llm.json") -> str:
+    """The figures of llm.json as the tables of docs/llm.md (`--table` prints them)."""
+    import json
+    data = json.loads(path.read_text())
+    lines = []
+    big = data.get("decoder_100m")
+    if big:
+        targets = [t for t in ("emu-phone", "emu-phone-arm") if t in big["variants"]["fp32"]]
+        lines += [f"~100 M decoder ({big['model']['params']:,} parameters, seeded random weights), prompt "
+                  f"{big['prompt_len']}, {big['new_tokens']} new tokens; `{big['command']}`, "
+                  f"{big['machine']['cpu']} ({', '.join(big['machine']['cpu_flags'])}):", "",
+                  "| variant | .pte | " + " | ".join(f"{t}: first token ms / decode tok/s / peak RSS (x file+KV) / "
+                                                    "tokens = host" for t in targets) + " |",
+                  "|---|---|" + "---|" * len(targets)]
+        for name, row in big["variants"].items():
+            cells = []
+            for t in targets:
+                r = row[t]
+                cells.append(f"{r['time_to_first_token_ms']:.1f} / {r['decode_tokens_per_s']:.1f} / "
+                             f"{r['peak_rss_bytes'] / 2**20:.0f} MiB ({r['peak_rss_over_file_and_cache']:.2f}x, "
+                             f"{r['rss_process']}) / "
+                             + ("identical" if r["tokens_identical_to_host"] else
+                                f"{r['tokens_same_position_share_vs_host'] * 100:.0f}% same"))
+            lines.append(f"| {name} | {row['size_bytes'] / 2**20:.1f} MiB | " + " | ".join(cells) + " |")
+        lines.append("")
+    small = data.get("small_trained")
+    if small:
+        lines += [f"Small decoder trained here ({small['model']['params']:,} parameters, {small['training']['steps']} "
+                  f"steps), held-out perplexity through each .pte on {small['eval_tokens']:,} bytes:", "",
+                  "| variant | .pte | perplexity | increase over FP32 |", "|---|---|---|---|"]
+        fp32 = small["variants"]["fp32"]["perplexity"]
+        for name, row in small["variants"].items():
+            lines.append(f"| {name} | {row['size_bytes'] / 1024:,.0f} KiB | {row['perplexity']:.4f} | "
+                         f"{row['perplexity'] - fp32:+.4f} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--targets", nargs="+", default=["emu-phone"])
@@ -159,7 +197,11 @@ def main() -> None:
     p.add_argument("--skip-100m", action="store_true")
     p.add_argument("--skip-quality", action="store_true")
     p.add_argument("--skip-litert", action="store_true")
+    p.add_argument("--table", action="store_true", help="print docs/llm.md's tables from llm.json and stop")
     args = p.parse_args()
+    if args.table:
+        print(markdown())
+        return
     # Each part replaces its own section of llm.json, so a part can be rerun alone.
     with tempfile.TemporaryDirectory(prefix="edgekit-llm-") as tmp:
         for name, skip, run in (("small_trained", args.skip_quality, quality), ("decoder_100m", args.skip_100m, speed),
