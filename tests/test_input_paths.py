@@ -46,8 +46,8 @@ def _outputs(art):
     ("kws_dscnn", KWS, 'method = "int8"', None),
     ("kws_dscnn", KWS, 'method = "int8-dynamic"', None),
     ("kws_dscnn", KWS, 'method = "prune-nm"\nfinetune_epochs = 0', None),
-    ("ad_autoencoder", AD, 'method = "prune-magnitude"\nsparsity = 0.5\nfinetune_epochs = 0', None),
-    ("ad_autoencoder", AD, 'method = "int4-rtn"\ngroup_size = 32\nsymmetric = true', None),
+    # Magnitude pruning and INT4 RTN take the same .pt2 paths as N:M pruning (weights edited in place) and GPTQ
+    # (Linears lifted out of the graph); their own tests compile them from factories.
     # GPTQ calibrates a .pt2 at its fixed batch size (1 here, 32 from the factory): close, not identical (0.985)
     ("ad_autoencoder", AD, 'method = "int4-gptq"\ngroup_size = 32\nsymmetric = true\ncalibration_samples = 32', 0.97),
 ])
