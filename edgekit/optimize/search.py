@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from ..compiler import compile_model, run_batched
+from ..compress.finetune import eval_mode
 from ..errors import EdgekitError, InputError
 from ..measure.runner import benchmark
 from ..modelio import Dataset
@@ -50,7 +51,7 @@ class Problem:
             x = self.eval_data.for_inputs(list(self.input_names or ["x"]), [t.shape for t in self.example_inputs],
                                           "eval")
             n = len(x[0]) // self.example_inputs[0].shape[0] * self.example_inputs[0].shape[0]
-            logits = run_batched(self.model.eval(), [torch.from_numpy(np.ascontiguousarray(a[:n])) for a in x],
+            logits = run_batched(eval_mode(self.model), [torch.from_numpy(np.ascontiguousarray(a[:n])) for a in x],
                                  self.example_inputs[0].shape[0])[0]
             self.baseline_accuracy = float((logits.argmax(1) == np.asarray(self.eval_data.y[:n])).mean() * 100)
 

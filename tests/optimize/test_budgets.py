@@ -69,3 +69,19 @@ def test_front_choice_closest_and_reasons():
     strict = judge([dict(c) for c in cands], Budgets(max_latency_ms=0.5))
     assert choose(strict) is None and closest(strict)["number"] == 3  # misses by the least
 
+
+
+def test_the_baseline_accuracy_of_a_pt2_module_is_measured(tmp_path):
+    """A .pt2's module refuses eval(); the uncompressed accuracy is still computed (it was an internal error)."""
+    import numpy as np
+    import torch
+
+    from edgekit.modelio import Dataset
+    from edgekit.optimize import make_problem
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(8, 3)).eval()
+    x = torch.randn(20, 2, 4)
+    program = torch.export.export(net, (x[:1],)).module()
+    y = net(x).argmax(1).numpy()
+    problem = make_problem(program, (x[:1],), load_profile("emu-phone"), tmp_path, Budgets(), None,
+                           Dataset(x.numpy(), np.where(np.arange(20) < 15, y, (y + 1) % 3)), 3, None)
+    assert problem.baseline_accuracy == pytest.approx(75.0)
