@@ -21,6 +21,7 @@ from .bench import bench_cmd
 from .compile import compile_cmd
 from .compress import compress_cmd
 from .demo import demo_cmd
+from .farm import farm
 from .optimize import optimize_cmd
 from .targets import targets
 
@@ -33,7 +34,7 @@ def cli() -> None:
     """Compress a PyTorch model for a device, export it, deploy it and measure it."""
 
 
-for _command in (targets, compile_cmd, bench_cmd, demo_cmd, compress_cmd, optimize_cmd):
+for _command in (targets, compile_cmd, bench_cmd, demo_cmd, compress_cmd, optimize_cmd, farm):
     cli.add_command(_command)
 
 

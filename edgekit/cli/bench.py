@@ -1,16 +1,20 @@
 """`edgekit bench ARTIFACT_DIR -t TARGET`: deploy an artifact to a device, measure it, check budgets.
+`--place NAME` takes the device from a labgrid farm instead: the place is reserved and locked for the bench and
+released after it (edgekit/farm).
 
 The transport flags (--host, --serial-port, ...) are the options the registered transports declare
 (edgekit.transport.options), so a new transport brings its own flags without an edit here."""
 from __future__ import annotations
 
-from typing import Any, Callable, TypeVar
+import contextlib
+import time
+from typing import Any, Callable, Iterator, TypeVar
 
 import click
 
 from ..errors import CheckFailed
 from ..transport.options import TransportOption, declared_options
-from .output import out, print_json, progress_bars
+from .output import err, out, print_json, progress_bars
 
 F = TypeVar("F", bound=Callable[..., Any])
 _PREFIX = "transport_"  # keeps a transport's keys apart from bench's own parameters (a `timeout` key, say)
@@ -40,7 +44,11 @@ def given_transport_options(params: dict[str, Any]) -> dict[str, Any]:
 
 @click.command("bench")
 @click.argument("artifact_dir", type=click.Path())
-@click.option("--target", "-t", required=True, help="device profile name")
+@click.option("--target", "-t", help="device profile name (with --place: taken from the place)")
+@click.option("--place", help="a labgrid farm place to reserve, lock and bench on (docs/farm.md)")
+@click.option("--coordinator", help="labgrid coordinator HOST:PORT (default: $LG_COORDINATOR, else 127.0.0.1:20408)")
+@click.option("--place-timeout", default=600.0, show_default=True, type=click.FloatRange(0),
+              help="seconds to wait for a locked place")
 @click.option("--runs", default=100, show_default=True, type=click.IntRange(1), help="timed runs after warm-up")
 @click.option("--warmup", default=10, show_default=True, type=click.IntRange(0))
 @click.option("--eval", "eval_path", type=click.Path(dir_okay=False), help=".npz with 'x' (and 'y' for accuracy)")
@@ -58,7 +66,8 @@ def given_transport_options(params: dict[str, Any]) -> dict[str, Any]:
               "compiled reference prompt, whose host tokens the device's are checked against)")
 @transport_flags
 @click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
-def bench_cmd(artifact_dir: str, target: str, runs: int, warmup: int, eval_path: str | None, transport: str | None,
+def bench_cmd(artifact_dir: str, target: str | None, place: str | None, coordinator: str | None,
+              place_timeout: float, runs: int, warmup: int, eval_path: str | None, transport: str | None,
               timeout: float, max_latency_ms: float | None, min_accuracy: float | None, min_cosine: float | None,
               cooldown: float, new_tokens: int | None, prompt_len: int | None, as_json: bool,
               **transport_params: Any) -> None:
@@ -67,24 +76,56 @@ def bench_cmd(artifact_dir: str, target: str, runs: int, warmup: int, eval_path:
     from ..errors import InputError
     from ..measure.runner import benchmark
     from ..modelio import load_data
-    from ..report_view import single_table
+    from ..report_view import generation_table, single_table
+    if target is None and place is None:
+        raise click.UsageError("give --target NAME (or --place NAME of a labgrid farm)")
     artifact = Artifact.load(artifact_dir)
     if prompt_len is not None and new_tokens is None:
         raise InputError("--prompt-len goes with --generate N")
-    if new_tokens is not None:
-        _generate(artifact, target, new_tokens, prompt_len, transport, given_transport_options(transport_params),
-                  timeout, as_json, max_latency_ms)
-        return
     data = load_data(eval_path) if eval_path else None
-    with progress_bars() as progress:
-        report = benchmark(artifact, target, runs=runs, warmup=warmup, eval_data=data, transport=transport,
-                           transport_options=given_transport_options(transport_params), timeout=timeout,
-                           cooldown_s=cooldown, progress=progress)
+    with _device(target, place, coordinator, place_timeout, given_transport_options(transport_params)) as (
+            target, options, place_facts):
+        if new_tokens is not None:
+            report = _generate(artifact, target, new_tokens, prompt_len, transport, options, timeout)
+        else:
+            with progress_bars() as progress:
+                report = benchmark(artifact, target, runs=runs, warmup=warmup, eval_data=data, transport=transport,
+                                   transport_options=options, timeout=timeout, cooldown_s=cooldown,
+                                   progress=progress)
+    if place_facts is not None:
+        report["place"] = {**place_facts, "released_at": time.time()}
     if as_json:
         print_json(report)
     else:
-        out.print(single_table(report))
-    _check(report, max_latency_ms, min_accuracy, min_cosine)
+        out.print(generation_table(report) if new_tokens is not None else single_table(report))
+    # --max-latency-ms applies to the median decode step of a generation report.
+    _check(report, max_latency_ms, *((None, None) if new_tokens is not None else (min_accuracy, min_cosine)))
+
+
+@contextlib.contextmanager
+def _device(target: str | None, place: str | None, coordinator: str | None, place_timeout: float,
+            options: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any], dict[str, Any] | None]]:
+    """(profile name, transport options, place facts) for the bench: the user's, or a farm place's while it is
+    locked (released when the bench ends, however it ends)."""
+    if place is None:
+        yield str(target), options, None
+        return
+    from ..errors import InputError
+    from ..farm import coordinator_address, reserved_place
+    address = coordinator_address(coordinator)
+    asked = time.time()
+
+    def waiting(holder: str) -> None:
+        err.print(f"place '{place}' is locked by {holder}: waiting for it (up to {place_timeout:g} s)")
+
+    with reserved_place(address, place, place_timeout, on_wait=waiting) as link:
+        if target is not None and target != link.profile:
+            raise InputError(f"place '{place}' holds a {link.profile}, not {target}",
+                             "leave out --target, or choose a place that holds that device")
+        locked = time.time()
+        yield link.profile, {**link.options, **options}, {
+            "name": place, "coordinator": address, "profile": link.profile, "locked_at": locked,
+            "waited_s": round(locked - asked, 3)}
 
 
 def _check(report: dict[str, Any], max_latency_ms: float | None, min_accuracy: float | None,
@@ -97,16 +138,10 @@ def _check(report: dict[str, Any], max_latency_ms: float | None, min_accuracy: f
 
 
 def _generate(artifact: Any, target: str, new_tokens: int, prompt_len: int | None, transport: str | None,
-              transport_options: dict[str, Any], timeout: float, as_json: bool, max_latency_ms: float | None) -> None:
-    """`bench --generate`: token generation on the device; --max-latency-ms applies to the median decode step."""
+              transport_options: dict[str, Any], timeout: float) -> dict[str, Any]:
+    """`bench --generate`: token generation on the device."""
     from ..measure.generation import benchmark_generation
-    from ..report_view import generation_table
     with progress_bars() as progress:
-        report = benchmark_generation(artifact, target, new_tokens=new_tokens, prompt_len=prompt_len,
-                                      transport=transport, transport_options=transport_options, timeout=timeout,
-                                      progress=progress)
-    if as_json:
-        print_json(report)
-    else:
-        out.print(generation_table(report))
-    _check(report, max_latency_ms, None, None)
+        return benchmark_generation(artifact, target, new_tokens=new_tokens, prompt_len=prompt_len,
+                                    transport=transport, transport_options=transport_options, timeout=timeout,
+                                    progress=progress)

@@ -32,12 +32,13 @@ class QemuMachine:
     """
 
     def __init__(self, machine: str, kernel: Path, *, icount_shift: int = 0, limit_s: float = 900.0,
-                 log: Path | None = None, load_address: int | None = None) -> None:
+                 log: Path | None = None, load_address: int | None = None, serial_port: int = 0) -> None:
         """kernel: an ELF (QEMU places it by its program headers), or a raw image when `load_address` is given
-        (copied there by QEMU's generic loader, as a flasher writes it; the core resets from the vector table)."""
+        (copied there by QEMU's generic loader, as a flasher writes it; the core resets from the vector table). serial_port: the UART's loopback TCP port (0: a free one)."""
         self.machine, self.kernel, self.icount_shift, self.limit_s = machine, Path(kernel), icount_shift, limit_s
         self.load_address = load_address
         self.log_path = log
+        self.fixed_port = serial_port
         self.port = 0
         self._proc: subprocess.Popen | None = None
         self._timer: threading.Timer | None = None
@@ -56,7 +57,7 @@ class QemuMachine:
             raise InputError(f"{QEMU} not found on PATH", "install qemu-system-arm (`make system-deps`)")
         if not self.kernel.is_file():
             raise InputError(f"firmware image not found: {self.kernel}")
-        self.port = free_loopback_port()
+        self.port = self.fixed_port or free_loopback_port()
         out = open(self.log_path, "wb") if self.log_path else subprocess.DEVNULL
         self._proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=out,
                                       stderr=subprocess.STDOUT)
@@ -121,13 +122,15 @@ class QemuMachine:
 @register_emulator("qemu")
 class QemuBoard:
     """The profile's QEMU board running a firmware image given at start (an Emulator). Reached through the serial
-    transport option `port` (a socket:// URL). Transport option limit_s: QEMU's wall-clock limit (default 1800)."""
+    transport option `port` (a socket:// URL). Transport option limit_s: QEMU's wall-clock limit (default 1800);
+    serial_port: a fixed loopback port for the UART (a farm exports it; default: a free one)."""
 
     takes_image = True
 
     def __init__(self, profile: Profile, link_options: dict[str, Any] | None = None) -> None:
         self.profile = profile
         self.limit_s = float((link_options or {}).get("limit_s", 1800))
+        self.serial_port = int((link_options or {}).get("serial_port", 0))  # fixed for a farm's exported board
         self.machine_name = str((profile.emulation.options if profile.emulation else {}).get("machine", ""))
         self._qemu: QemuMachine | None = None
         self._workdir: Path | None = None
@@ -139,7 +142,8 @@ class QemuBoard:
             raise InputError(f"target '{self.profile.name}' boots a firmware image under QEMU; none was given")
         self._workdir = Path(tempfile.mkdtemp(prefix="edgekit-qemu-"))
         self._qemu = QemuMachine(self.machine_name, image, icount_shift=0, limit_s=self.limit_s,
-                                 log=self._workdir / "qemu.log", load_address=load_address)
+                                 log=self._workdir / "qemu.log", load_address=load_address,
+                                 serial_port=self.serial_port)
         self._qemu.start()
 
     def stop(self) -> None:

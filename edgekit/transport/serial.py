@@ -4,7 +4,7 @@ target given no port, starts the profile's emulator (emulators/, e.g. QEMU) with
 
 Options: port (device path or pyserial URL; real boards), baud (default 115200), flash_tool ("pyocd" |
 "openocd" | "none": the board is already flashed), pyocd_target / openocd_config, limit_s (an emulator's
-wall-clock limit).
+wall-clock limit), flash_service (HOST:PORT of a farm board's flash service, set from a labgrid place: edgekit/farm).
 """
 from __future__ import annotations
 
@@ -22,8 +22,17 @@ from .options import TransportOption
 
 if TYPE_CHECKING:
     from ..emulators import Emulator
+    from ..profiles import Profile
 
 FLASH_HINT = "install pyocd (pip install pyocd) or openocd, or flash firmware.bin yourself and pass flash_tool=none"
+
+
+def emulated_board_facts(profile: "Profile", emulator: "Emulator") -> dict[str, Any]:
+    """What `flash` reports for a board booted under an emulator: its facts, a CPU label and the time base."""
+    facts = emulator.describe()
+    virtual = bool(facts.get("virtual_time"))
+    return {**facts, "cpu": f"{facts.get('board', profile.name)} ({profile.hardware.core})" +
+            (", virtual time" if virtual else ""), "virtual_time": virtual}
 
 
 @register_transport("serial")
@@ -38,22 +47,24 @@ class SerialTransport(Transport):
     def open(self) -> None:
         # Nothing to connect to yet: the board (or its emulator) runs nothing until it is given the image.
         self._emulator: Emulator | None = None
+        self._remote_facts: dict[str, Any] | None = None  # what a farm board's flash service reported
         self._port: SerialPort | None = None
         self._url: str | None = None
 
     def flash(self, image: Path, load_address: int | None = None) -> dict[str, Any]:
-        core = self.profile.hardware.core
+        if self.options.get("flash_service"):  # a farm's board: its exporter's service boots or flashes it
+            from ..farm.flash_service import flash_remote
+            self._remote_facts = flash_remote(str(self.options["flash_service"]), image, load_address)
+            self._url = str(self.options["port"])
+            return self._remote_facts
         if not self.options.get("port") and self.profile.emulated:
             from ..emulators import emulator_for
             self._emulator = emulator_for(self.profile, self.options)
             self._emulator.start(image, load_address)
-            facts = self._emulator.describe()
             self._url = str(self._emulator.transport_options()["port"])
-            virtual = bool(facts.get("virtual_time"))
-            return {**facts, "cpu": f"{facts.get('board', self.profile.name)} ({core})" +
-                    (", virtual time" if virtual else ""), "virtual_time": virtual}
+            return emulated_board_facts(self.profile, self._emulator)
         self._url = self._flash_real_board(image, load_address)
-        return {"cpu": f"{core} on {self.profile.name}", "virtual_time": False}
+        return {"cpu": f"{self.profile.hardware.core} on {self.profile.name}", "virtual_time": False}
 
     def check_alive(self) -> None:
         if self._emulator is not None:
@@ -132,6 +143,8 @@ class SerialTransport(Transport):
         emulator = getattr(self, "_emulator", None)
         if emulator is not None:
             facts.update(emulator.describe())
+        elif getattr(self, "_remote_facts", None):
+            facts.update(self._remote_facts, port=self.options["port"], flash_service=self.options["flash_service"])
         elif self.options.get("port"):
             facts["port"] = self.options["port"]
         return facts
