@@ -3,12 +3,14 @@
 Installed with edgekit (the `pytest11` entry point) and inert until a test asks for its fixtures. Options:
 `--edgekit-target NAME` (a profile: `edgekit targets list`), the transport flags of `edgekit bench` prefixed with
 `--edgekit-` (`--edgekit-host USER@HOST[:PORT]`, `--edgekit-identity`, `--edgekit-known-hosts`,
-`--edgekit-serial-port`, ...) for real hardware, and `--edgekit-runs N`.
+`--edgekit-serial-port`, ...) for real hardware, `--edgekit-place NAME` (with `--edgekit-coordinator HOST:PORT`)
+for a device of a labgrid farm, reserved and locked for the session (docs/farm.md), and `--edgekit-runs N`.
 
 Fixtures:
 - `edgekit_device` (session): the target. An emulated board with its own OS (the Arm VMs, the netns Pi) is started
-  once and torn down at the end; a microcontroller's QEMU starts per artifact, with its firmware. Without
-  `--edgekit-target`, or where the emulator cannot run here, the test is skipped with the reason.
+  once and torn down at the end; a microcontroller's QEMU starts per artifact, with its firmware. A farm place is
+  locked for the session and released at its end. Without `--edgekit-target` or `--edgekit-place`, or where the
+  emulator or the place cannot be had, the test is skipped with the reason.
 - `edgekit_compile` (session): `edgekit_compile(model, example_inputs=None, recipe=(), calibration=None)` ->
   Artifact, compiled once per session for the target. `model` is an nn.Module or a "file.py:factory" / ".pt2" spec.
 - `edgekit_bench`: `edgekit_bench(artifact, eval_data=None)` -> the report (docs/report.md), checked against the
@@ -19,6 +21,7 @@ when the target is of another family, fails with the report's figures when a bud
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -41,6 +44,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     from .transport.options import declared_options
     group = parser.getgroup("edgekit", "hardware-in-the-loop tests with edgekit")
     group.addoption("--edgekit-target", help="device profile to test on (edgekit targets list); none: skip")
+    group.addoption("--edgekit-place", help="a labgrid farm place to lock for the session and test on")
+    group.addoption("--edgekit-coordinator", help="labgrid coordinator HOST:PORT (default: $LG_COORDINATOR, "
+                    "else 127.0.0.1:20408)")
     group.addoption("--edgekit-runs", type=int, default=RUNS, help=f"timed runs per bench (default {RUNS})")
     for option in declared_options():
         kwargs: dict[str, Any] = {"action": "store_true"} if option.is_flag else {}
@@ -61,6 +67,7 @@ class EdgekitDevice:
     options: dict[str, Any]
     emulator: Any = None
     workdir: Path = field(default_factory=Path)
+    place: str | None = None  # the labgrid place locked for the session, if the device came from a farm
 
     @property
     def name(self) -> str:
@@ -76,29 +83,35 @@ def edgekit_device(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
     from .profiles import load_profile
     from .transport.options import declared_options
     name = request.config.getoption("edgekit_target")
-    if not name:
-        pytest.skip("no edgekit device: pass --edgekit-target NAME")
-    profile = load_profile(name)
+    place = request.config.getoption("edgekit_place")
+    if not name and not place:
+        pytest.skip("no edgekit device: pass --edgekit-target NAME or --edgekit-place NAME")
     options = {o.key: v for o in declared_options()
                if (v := request.config.getoption(_option_dest(o.key), default=None))}
-    device = EdgekitDevice(profile, options, workdir=tmp_path_factory.mktemp("edgekit"))
-    # A board with its own OS is booted once for the session; firmware boards start with each artifact's image.
-    if profile.emulation is not None and profile.emulation.kind and not options.get("host"):
-        from .emulators import emulator_for
-        emulator = emulator_for(profile)
-        if not emulator.takes_image:
-            device.emulator = emulator
-    if device.emulator is not None:
+    with contextlib.ExitStack() as stack:
         try:
-            device.emulator.start()
+            if place:
+                from .farm import reserved_place
+                link = stack.enter_context(reserved_place(request.config.getoption("edgekit_coordinator"), place))
+                if name and name != link.profile:
+                    pytest.fail(f"--edgekit-place {place} holds a {link.profile}, not --edgekit-target {name}",
+                                pytrace=False)
+                name, options = link.profile, {**link.options, **options}
+            device = EdgekitDevice(load_profile(name), options, workdir=tmp_path_factory.mktemp("edgekit"),
+                                   place=place)
+            profile = device.profile
+            # A board with its own OS is booted once for the session; firmware boards start with each artifact's
+            # image.
+            if not place and profile.emulation is not None and profile.emulation.kind and not options.get("host"):
+                from .emulators import emulator_for
+                emulator = emulator_for(profile)
+                if not emulator.takes_image:
+                    stack.callback(emulator.stop)
+                    emulator.start()
+                    device.emulator = emulator
         except EdgekitError as exc:
-            device.emulator.stop()
-            pytest.skip(f"edgekit device {name} is unavailable here: {exc.one_line()}")
-    try:
+            pytest.skip(f"edgekit device {place or name} is unavailable here: {exc.one_line()}")
         yield device
-    finally:
-        if device.emulator is not None:
-            device.emulator.stop()
 
 
 def _marker(request: pytest.FixtureRequest) -> dict[str, Any]:
@@ -110,11 +123,10 @@ def _marker(request: pytest.FixtureRequest) -> dict[str, Any]:
 def _edgekit_family(request: pytest.FixtureRequest) -> None:
     """Skip an `edgekit`-marked test whose target_family is not the device's (only when a device is chosen)."""
     family = _marker(request).get("target_family")
-    name = request.config.getoption("edgekit_target")
-    if family and name:
-        from .profiles import load_profile
-        if load_profile(name).family != family:
-            pytest.skip(f"test is for {family} devices; --edgekit-target {name} is a {load_profile(name).family}")
+    if family and (request.config.getoption("edgekit_target") or request.config.getoption("edgekit_place")):
+        device = request.getfixturevalue("edgekit_device")  # a place says what it holds once it is locked
+        if device.profile.family != family:
+            pytest.skip(f"test is for {family} devices; {device.name} is a {device.profile.family}")
 
 
 @pytest.fixture(scope="session")
@@ -159,6 +171,8 @@ def edgekit_bench(edgekit_device: EdgekitDevice, request: pytest.FixtureRequest)
         # The test's user properties: pytest writes them into the JUnit XML record of the test (--junitxml).
         properties = request.node.user_properties
         properties.append(("edgekit_target", edgekit_device.name))
+        if edgekit_device.place:
+            properties.append(("edgekit_place", edgekit_device.place))
         for name, path in _PROPERTIES:
             value = _dig(report, path)
             if value is not None:

@@ -56,7 +56,7 @@ def test_phone_bench_meets_budgets_reports_to_junit_and_fails_a_broken_budget(pr
     result.assert_outcomes(passed=2, failed=1, skipped=1)
     result.stdout.fnmatch_lines_random([
         "*edgekit budgets broken on emu-phone: p50 latency * ms > 1e-09 ms (wall-clock on*",
-        "*test is for mcu devices; --edgekit-target emu-phone is a phone*"])
+        "*test is for mcu devices; emu-phone is a phone*"])
     props = _properties(junit)["test_fp32_meets_budgets"]
     assert props["edgekit_target"] == "emu-phone" and float(props["edgekit_latency_p50_ms"]) > 0
     assert float(props["edgekit_accuracy_top1"]) > 0.9 and "wall-clock" in props["edgekit_latency_time_base"]

@@ -1,0 +1,126 @@
+"""Benches through a labgrid farm, by the real CLI: two benches contending for one place (the second waits for the
+lock, then runs), an interrupted bench that gives its place back, a microcontroller flashed through the farm, the
+pytest plugin on a place, and the errors a user meets first."""
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.helpers import run_cli
+
+from .conftest import ROOT, edgekit_env
+
+EDGEKIT = str(Path(sys.executable).parent / "edgekit")
+pytestmark = pytest.mark.emulator
+pytest_plugins = ["pytester"]
+
+
+@pytest.fixture(scope="module")
+def pi_artifact(tmp_path_factory, digits, digits_example):
+    """The digits CNN as an FP32 .tflite for the emulated Pi, compiled from a .pt2 through the CLI."""
+    model, _ = digits
+    d = tmp_path_factory.mktemp("pi")
+    torch.export.save(torch.export.export(model.eval(), digits_example), d / "digits.pt2")
+    result = run_cli("compile", d / "digits.pt2", "--target", "emu-rpi4-x86", "-o", d / "art")
+    assert result.returncode == 0, result.stderr
+    return d / "art"
+
+
+def _bench(farm, artifact: Path, place: str, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen([EDGEKIT, "bench", str(artifact), "--place", place, "--coordinator", farm.coordinator,
+                             "--json", *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=edgekit_env())
+
+
+def _held(farm, place: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while farm.state()[0].get(place) is None:
+        assert time.monotonic() < deadline, f"place {place} was never locked"
+        time.sleep(0.2)
+
+
+def test_two_benches_contend_for_one_place_and_leave_it_free(farm, pi_artifact):
+    # The first holds the place for at least 12 s (600 runs, 20 ms apart): long enough for the second to start.
+    first = _bench(farm, pi_artifact, "emu-rpi4-x86", "--runs", "600", "--cooldown", "0.02")
+    _held(farm, "emu-rpi4-x86")
+    second = _bench(farm, pi_artifact, "emu-rpi4-x86", "--runs", "20")
+    out_first, err_first = first.communicate(timeout=300)
+    out_second, err_second = second.communicate(timeout=300)
+    assert first.returncode == 0, err_first
+    assert second.returncode == 0, err_second
+    assert "place 'emu-rpi4-x86' is locked by" in err_second and "waiting" in err_second
+    a, b = json.loads(out_first)["place"], json.loads(out_second)["place"]
+    # The second ran only once the first had let go: the two lock intervals do not overlap.
+    assert a["released_at"] <= b["locked_at"], (a, b)
+    assert b["waited_s"] > 0.5 and a["profile"] == b["profile"] == "emu-rpi4-x86"
+    report = json.loads(out_second)
+    assert report["latency_ms"]["p50"] > 0 and report["target"]["name"] == "emu-rpi4-x86"
+    held, reservations = farm.state()
+    assert held["emu-rpi4-x86"] is None and reservations == []
+
+
+def test_an_interrupted_bench_releases_its_place(farm, pi_artifact):
+    bench = _bench(farm, pi_artifact, "emu-rpi4-x86", "--runs", "100000")
+    _held(farm, "emu-rpi4-x86")
+    time.sleep(1.0)
+    bench.send_signal(signal.SIGINT)
+    _, err = bench.communicate(timeout=60)
+    assert bench.returncode == 130, err
+    held, reservations = farm.state()
+    assert held["emu-rpi4-x86"] is None and reservations == []
+
+
+def test_a_microcontroller_is_flashed_and_measured_through_its_place(farm, mcu_artifact, digits_npz):
+    bench = _bench(farm, Path(mcu_artifact.path), "emu-cortex-m4", "--runs", "5", "--eval", str(digits_npz[1]))
+    out, err = bench.communicate(timeout=300)
+    assert bench.returncode == 0, err
+    report = json.loads(out)
+    assert report["latency_ms"]["time_base"] == "emulated-virtual-time"
+    assert report["counters"]["instructions_per_inference"] > 10_000
+    assert report["accuracy"]["top1"] > 0.8 and report["fidelity"]["vs_host"]["cosine"] > 0.999
+    assert report["place"]["name"] == "emu-cortex-m4"
+    assert farm.state()[0]["emu-cortex-m4"] is None
+
+
+def test_the_pytest_plugin_locks_a_place_for_the_session(farm, pytester):
+    pytester.makepyfile(test_on_place=textwrap.dedent(f"""
+        import pytest
+
+        @pytest.mark.edgekit(target_family="rpi", max_latency_ms=1000)
+        def test_fp32(edgekit_compile, edgekit_bench, edgekit_device):
+            report = edgekit_bench(edgekit_compile("{ROOT / 'examples' / 'digits_cnn.py'}:build_quick"))
+            assert edgekit_device.place == "emu-rpi4-x86" and report["latency_ms"]["p50"] > 0
+
+        @pytest.mark.edgekit(target_family="mcu")
+        def test_mcu_only(edgekit_bench):
+            pass
+    """))
+    result = pytester.runpytest_subprocess("--edgekit-place", "emu-rpi4-x86", "--edgekit-coordinator",
+                                           farm.coordinator, "--edgekit-runs", "10", "-rs",
+                                           f"--junitxml={pytester.path / 'hil.xml'}")
+    result.assert_outcomes(passed=1, skipped=1)
+    result.stdout.fnmatch_lines(["*test is for mcu devices; emu-rpi4-x86 is a rpi*"])
+    assert '<property name="edgekit_place" value="emu-rpi4-x86"' in (pytester.path / "hil.xml").read_text()
+    assert farm.state()[0]["emu-rpi4-x86"] is None
+
+
+def test_farm_errors_are_one_line(farm, pi_artifact):
+    unknown = run_cli("bench", pi_artifact, "--place", "no-such-board", "--coordinator", farm.coordinator)
+    assert unknown.returncode == 1
+    assert "no place 'no-such-board'" in unknown.stderr and "emu-rpi4-x86" in unknown.stderr
+    wrong = run_cli("bench", pi_artifact, "--place", "emu-cortex-m4", "-t", "emu-rpi4-x86",
+                    "--coordinator", farm.coordinator)
+    assert wrong.returncode == 1 and "holds a emu-cortex-m4, not emu-rpi4-x86" in wrong.stderr
+    assert farm.state()[0]["emu-cortex-m4"] is None
+    nobody = run_cli("bench", pi_artifact, "--place", "emu-rpi4-x86", "--coordinator", "127.0.0.1:1")
+    assert nobody.returncode == 3 and "cannot reach the labgrid coordinator" in nobody.stderr
+    for result in (unknown, wrong, nobody):
+        assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
