@@ -124,3 +124,17 @@ def test_farm_errors_are_one_line(farm, pi_artifact):
     assert nobody.returncode == 3 and "cannot reach the labgrid coordinator" in nobody.stderr
     for result in (unknown, wrong, nobody):
         assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+def test_the_example_environment_file_reaches_both_places_with_labgrid(farm, tmp_path):
+    """examples/farm/env.yaml, read by labgrid's own client: each role's place and its resources."""
+    env = tmp_path / "env.yaml"
+    env.write_text((ROOT / "examples" / "farm" / "env.yaml").read_text()
+                   .replace("127.0.0.1:20408", farm.coordinator))
+    client = [str(Path(sys.executable).parent / "labgrid-client"), "-c", str(env)]
+    for role, place, resource in (("pi", "emu-rpi4-x86", "NetworkService"), ("mcu", "emu-cortex-m4",
+                                                                               "NetworkSerialPort")):
+        shown = subprocess.run([*client, "-p", place, "show"], capture_output=True, text=True, timeout=60,
+                               env=edgekit_env())
+        assert shown.returncode == 0, shown.stderr
+        assert f"Selected role {role}" in shown.stdout and f"Place '{place}'" in shown.stdout and resource in shown.stdout and "EdgekitTarget" in shown.stdout
