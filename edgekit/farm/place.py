@@ -35,8 +35,10 @@ class FarmSession:
     """A labgrid client session on one coordinator, driven synchronously (one event loop of its own)."""
 
     def __init__(self, coordinator: str) -> None:
-        from labgrid.remote.client import ClientSession
-        from labgrid.remote.common import Place  # noqa: F401  (the session's places are labgrid Place objects)
+        try:
+            from labgrid.remote.client import ClientSession
+        except ImportError:
+            raise InputError("labgrid is not installed", "pip install 'edgekit[farm]' (or `make setup`)") from None
         self.address = coordinator if ":" in coordinator else f"{coordinator}:20408"
         self.loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self.loop)  # grpc.aio binds the channel to the current loop when it is created

@@ -122,6 +122,8 @@ def test_farm_errors_are_one_line(farm, pi_artifact):
     assert farm.state()[0]["emu-cortex-m4"] is None
     nobody = run_cli("bench", pi_artifact, "--place", "emu-rpi4-x86", "--coordinator", "127.0.0.1:1")
     assert nobody.returncode == 3 and "cannot reach the labgrid coordinator" in nobody.stderr
+    neither = run_cli("bench", pi_artifact)
+    assert neither.returncode == 2 and "give --target NAME (or --place NAME" in neither.stderr
     for result in (unknown, wrong, nobody):
         assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
 
