@@ -15,10 +15,12 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from ..errors import DeviceError, InputError
-from .resources import PlaceLink, place_link
+
+if TYPE_CHECKING:
+    from .resources import PlaceLink
 
 DEFAULT_COORDINATOR = "127.0.0.1:20408"  # labgrid's default port
 POLL_S = 0.5
@@ -99,13 +101,15 @@ class FarmSession:
 
 @contextlib.contextmanager
 def reserved_place(coordinator: str | None, name: str, timeout: float = 600.0,
-                   on_wait: Callable[[str], None] | None = None) -> Iterator[PlaceLink]:
+                   on_wait: Callable[[str], None] | None = None) -> Iterator["PlaceLink"]:
     """Reserve, wait for and lock place `name`; yield its link; release it however the body ends.
 
     `timeout` bounds the wait for the place; `on_wait(holder)` is called once when the place is busy."""
+    farm = FarmSession(coordinator_address(coordinator))  # first: says so when labgrid is missing
     from labgrid.remote.common import Reservation, ReservationState
     from labgrid.remote.generated import labgrid_coordinator_pb2 as pb2
-    farm = FarmSession(coordinator_address(coordinator))
+
+    from .resources import place_link
     token = None
     acquired = False
     scratch = Path(tempfile.mkdtemp(prefix="edgekit-place-"))
