@@ -43,7 +43,7 @@ SMALL = LlamaConfig()
 # About 100 M parameters with seeded random weights, for speed and memory (LLaMA-style widths, GQA 12:4).
 BASE_100M = LlamaConfig(vocab=16000, dim=768, layers=12, heads=12, kv_heads=4, hidden=2048, max_seq_len=256)
 # Small enough for a test to compile and generate with in seconds.
-TINY = LlamaConfig(vocab=256, dim=64, layers=2, heads=4, kv_heads=2, hidden=128, max_seq_len=96)
+TINY = LlamaConfig(vocab=256, dim=64, layers=1, heads=4, kv_heads=2, hidden=128, max_seq_len=96)
 
 CONFIGS = {"small": SMALL, "100m": BASE_100M, "tiny": TINY}
 

@@ -1,5 +1,6 @@
 """The fast subset of the conformance zoo, through the real benchmark script: the MLPerf Tiny keyword-spotting
-DS-CNN (asymmetric padding, 49x10 MFCCs) on every target family, FP32 and INT8, on the emulated devices."""
+DS-CNN (asymmetric padding, 49x10 MFCCs) on every target family at INT8, on the emulated devices (the FP32 cells
+are what `make zoo` adds; each path's FP32 compile is tested elsewhere)."""
 import json
 import subprocess
 import sys
@@ -9,7 +10,7 @@ import pytest
 from tests.helpers import ROOT
 
 pytestmark = [pytest.mark.runtime, pytest.mark.emulator]
-CELLS = ["phone-fp32", "phone-int8", "pi-fp32", "pi-int8", "mcu-int8"]
+CELLS = ["phone-int8", "pi-int8", "mcu-int8"]
 
 
 def test_kws_dscnn_on_every_target(tmp_path):
@@ -26,7 +27,6 @@ def test_kws_dscnn_on_every_target(tmp_path):
         cell = cells[name]
         assert cell["size_bytes"] > 0 and cell["latency_p50_ms"] > 0
         assert cell["cosine_vs_fp32"] >= (0.99 if "int8" in name else 0.9999), (name, cell["cosine_vs_fp32"])
-    assert cells["phone-int8"]["size_bytes"] < 0.6 * cells["phone-fp32"]["size_bytes"]
     assert cells["mcu-int8"]["bit_exact_with_tflite_micro"] is True
     assert cells["mcu-int8"]["instructions_per_inference"] > 1e6  # QEMU -icount, not host time
     assert "QEMU virtual time" in cells["mcu-int8"]["latency_time_base"]

@@ -54,8 +54,8 @@ def test_target_without_an_exporter(tmp_path):
 @pytest.mark.runtime
 def test_float_io_gives_an_int8_tflite_with_float_boundary(tmp_path, digits_npz):
     train, _ = digits_npz
-    result = run_cli("compile", "examples/digits_cnn.py:build", "-t", "rpi4", "-q", "int8", "--calibration", train,
-                     "--float-io", "-o", tmp_path / "a", "--json")
+    result = run_cli("compile", "examples/digits_cnn.py:build_quick", "-t", "rpi4", "-q", "int8", "--calibration",
+                     train, "--float-io", "-o", tmp_path / "a", "--json")
     assert result.returncode == 0, result.stderr[-2000:]
     export = json.loads(result.stdout)["export"]
     assert export["int8"] and export["int8_io"] is False
