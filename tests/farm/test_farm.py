@@ -67,13 +67,21 @@ def test_two_benches_contend_for_one_place_and_leave_it_free(farm, pi_artifact):
     assert held["emu-rpi4-x86"] is None and reservations == []
 
 
-def test_an_interrupted_bench_releases_its_place(farm, pi_artifact):
-    bench = _bench(farm, pi_artifact, "emu-rpi4-x86", "--runs", "100000")
+def test_interrupted_benches_give_back_their_place_and_their_place_in_the_queue(farm, pi_artifact):
+    holder = _bench(farm, pi_artifact, "emu-rpi4-x86", "--runs", "100000")
     _held(farm, "emu-rpi4-x86")
-    time.sleep(1.0)
-    bench.send_signal(signal.SIGINT)
-    _, err = bench.communicate(timeout=60)
-    assert bench.returncode == 130, err
+    waiter = _bench(farm, pi_artifact, "emu-rpi4-x86", "--runs", "10")
+    deadline = time.monotonic() + 60
+    while len(farm.state()[1]) < 2:  # the waiter's reservation is queued behind the holder's
+        assert time.monotonic() < deadline and waiter.poll() is None, "the second bench never queued"
+        time.sleep(0.2)
+    waiter.send_signal(signal.SIGINT)
+    _, err = waiter.communicate(timeout=60)
+    assert waiter.returncode == 130, err
+    assert len(farm.state()[1]) == 1 and farm.state()[0]["emu-rpi4-x86"] is not None
+    holder.send_signal(signal.SIGINT)
+    _, err = holder.communicate(timeout=60)
+    assert holder.returncode == 130, err
     held, reservations = farm.state()
     assert held["emu-rpi4-x86"] is None and reservations == []
 
