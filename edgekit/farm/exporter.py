@@ -81,7 +81,7 @@ def _export_firmware_board(profile: Profile, bind: str) -> ExportedDevice:
 
     service = FlashService(boot, host=bind).start()
     return ExportedDevice(profile, {
-        "NetworkSerialPort": {"host": bind, "port": serial_port, "speed": 115200},
+        "NetworkSerialPort": {"host": bind, "port": serial_port, "speed": 115200, "protocol": "raw"},
         "EdgekitTarget": {"profile": profile.name, "flash_service": service.address},
     }, emulator=board, flash_service=service)
 

@@ -2,8 +2,8 @@
 
 A place is matched to an exporter's resource group. edgekit reads three resource classes from it:
 - labgrid's `NetworkService` (address, username, port): a Linux board reached over SSH (a Pi, the emulated Pi);
-- labgrid's `NetworkSerialPort` (host, port): a microcontroller's serial line (ser2net for a real board, QEMU's
-  TCP serial for the emulated one);
+- labgrid's `NetworkSerialPort` (host, port, speed, protocol): a microcontroller's serial line (RFC 2217 through
+  ser2net for a real board's port, raw TCP for the emulated one's QEMU UART);
 - `EdgekitTarget` (below, registered with labgrid's factory so labgrid's own tools accept it in environment
   files): which edgekit profile the board is, and what SSH and flashing need beyond labgrid's classes.
 """
@@ -80,7 +80,11 @@ def place_link(place: str, resources: dict[str, dict[str, Any]], scratch: Path) 
         if target.get("device_python"):
             options["python"] = target["device_python"]
     elif (serial := resources.get("NetworkSerialPort")) is not None:
-        options["port"] = f"socket://{serial['host']}:{int(serial['port'])}"
+        # labgrid's default protocol is RFC 2217 (what its exporter's ser2net speaks for a real board's port);
+        # "raw" is a plain TCP byte stream (QEMU's UART). pyserial opens either by URL.
+        scheme = "socket" if serial.get("protocol") == "raw" else "rfc2217"
+        options["port"] = f"{scheme}://{serial['host']}:{int(serial['port'])}"
+        options["baud"] = int(serial.get("speed") or 115200)
         if target.get("flash_service"):
             options["flash_service"] = target["flash_service"]
         else:

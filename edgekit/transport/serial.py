@@ -24,7 +24,42 @@ if TYPE_CHECKING:
     from ..emulators import Emulator
     from ..profiles import Profile
 
-FLASH_HINT = "install pyocd (pip install pyocd) or openocd, or flash firmware.bin yourself and pass flash_tool=none"
+FLASH_HINT = "install pyocd (pip install pyocd) or openocd, or flash firmware.bin yourself and pass --flash-tool none"
+
+
+def flash_real_board(profile: "Profile", options: dict[str, Any], image: Path,
+                     load_address: int | None) -> dict[str, Any]:
+    """Flash a real board with its probe (pyocd or openocd, options flash_tool / pyocd_target / openocd_config);
+    the facts `flash` reports for it."""
+    tool = options.get("flash_tool") or ("pyocd" if shutil.which("pyocd") else
+                                         "openocd" if shutil.which("openocd") else None)
+    if tool is None:
+        raise DeviceError("no flashing tool found for the real board", FLASH_HINT)
+    if tool == "pyocd":
+        cmd = ["pyocd", "flash", "--target", str(options.get("pyocd_target") or profile.name),
+               *(["--base-address", f"0x{load_address:x}"] if load_address is not None else []), str(image)]
+    elif tool == "openocd":
+        config = options.get("openocd_config")
+        if not config:
+            raise InputError("openocd needs a board config", "pass --openocd-config board/<your board>.cfg")
+        where = f" 0x{load_address:x}" if load_address is not None else ""
+        # The path in braces: one Tcl word, whatever it contains.
+        cmd = ["openocd", "-f", str(config), "-c", f"program {{{image}}}{where} verify reset exit"]
+    elif tool == "none":
+        cmd = None
+    else:
+        raise InputError(f"unknown flash_tool '{tool}'", "use pyocd, openocd or none")
+    if cmd is not None:
+        if shutil.which(cmd[0]) is None:
+            raise DeviceError(f"{cmd[0]} not found on PATH", FLASH_HINT)
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        except subprocess.TimeoutExpired:
+            raise DeviceError(f"{tool} did not finish flashing within 120 s") from None
+        if proc.returncode:
+            last = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+            raise DeviceError(f"{tool} could not flash the board: {last[0][:200]}")
+    return {"cpu": f"{profile.hardware.core} on {profile.name}", "virtual_time": False, "flash_tool": tool}
 
 
 def emulated_board_facts(profile: "Profile", emulator: "Emulator") -> dict[str, Any]:
@@ -42,6 +77,10 @@ class SerialTransport(Transport):
                         "emulated targets start QEMU"),
         TransportOption("flash_tool", "--flash-tool", "serial targets: how to flash a real board (default: pyocd or "
                         "openocd, whichever is installed)", choices=("pyocd", "openocd", "none")),
+        TransportOption("pyocd_target", "--pyocd-target", "serial targets: pyocd's name for the chip (default: the "
+                        "profile's name)"),
+        TransportOption("openocd_config", "--openocd-config", "serial targets: openocd's board config "
+                        "(e.g. board/stm32f7discovery.cfg)"),
     )
 
     def open(self) -> None:
@@ -63,48 +102,16 @@ class SerialTransport(Transport):
             self._emulator.start(image, load_address)
             self._url = str(self._emulator.transport_options()["port"])
             return emulated_board_facts(self.profile, self._emulator)
-        self._url = self._flash_real_board(image, load_address)
-        return {"cpu": f"{self.profile.hardware.core} on {self.profile.name}", "virtual_time": False}
-
-    def check_alive(self) -> None:
-        if self._emulator is not None:
-            self._emulator.check_alive()
-
-    # ---- a real board -------------------------------------------------------------------------------------------
-    def _flash_real_board(self, image: Path, load_address: int | None) -> str:
         port = self.options.get("port")
         if not port:
             raise InputError(f"target '{self.profile.name}' needs a serial port",
                              "pass --serial-port /dev/ttyACM0 (or a pyserial URL)")
-        tool = self.options.get("flash_tool") or ("pyocd" if shutil.which("pyocd") else
-                                                  "openocd" if shutil.which("openocd") else None)
-        if tool is None:
-            raise DeviceError("no flashing tool found for the real board", FLASH_HINT)
-        if tool == "pyocd":
-            cmd = ["pyocd", "flash", "--target", str(self.options.get("pyocd_target", self.profile.name)),
-                   *(["--base-address", f"0x{load_address:x}"] if load_address is not None else []), str(image)]
-        elif tool == "openocd":
-            config = self.options.get("openocd_config")
-            if not config:
-                raise InputError("openocd needs a board config", "pass openocd_config=board/<your board>.cfg")
-            where = f" 0x{load_address:x}" if load_address is not None else ""
-            # The path in braces: one Tcl word, whatever it contains.
-            cmd = ["openocd", "-f", str(config), "-c", f"program {{{image}}}{where} verify reset exit"]
-        elif tool == "none":
-            cmd = None
-        else:
-            raise InputError(f"unknown flash_tool '{tool}'", "use pyocd, openocd or none")
-        if cmd is not None:
-            if shutil.which(cmd[0]) is None:
-                raise DeviceError(f"{cmd[0]} not found on PATH", FLASH_HINT)
-            try:
-                proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-            except subprocess.TimeoutExpired:
-                raise DeviceError(f"{tool} did not finish flashing within 120 s") from None
-            if proc.returncode:
-                last = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
-                raise DeviceError(f"{tool} could not flash the board: {last[0][:200]}")
-        return str(port)
+        self._url = str(port)
+        return flash_real_board(self.profile, self.options, image, load_address)
+
+    def check_alive(self) -> None:
+        if self._emulator is not None:
+            self._emulator.check_alive()
 
     # ---- the link -------------------------------------------------------------------------------------------
     def connect(self, timeout: float) -> SerialPort:

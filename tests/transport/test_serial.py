@@ -46,7 +46,7 @@ def test_emulated_target_given_a_port_is_treated_as_a_real_board(firmware_artifa
         with pytest.raises(DeviceError, match="not been flashed"):
             link.connect(timeout=1)
         machine = link.flash(firmware_artifact.path / "firmware.elf")
-        assert machine == {"cpu": "cortex-m4 on emu-cortex-m4", "virtual_time": False}
+        assert machine == {"cpu": "cortex-m4 on emu-cortex-m4", "virtual_time": False, "flash_tool": "none"}
         port = link.connect(timeout=1)
         port.write(b"ping")
         assert port.read(4) == b"ping"
