@@ -5,7 +5,8 @@ One policy for every link:
 - every upload goes to a temporary name, its sha256 is checked on the device, then it is renamed into place
   (atomic: a directory appears complete or not at all); free space is checked first where the link can tell;
 - the device's Python is probed once for numpy and the runtime (where the link asks for it), the result cached
-  in a ready file beside the agent, named by the interpreter;
+  in a ready file beside the agent, named by the interpreter (a cached result that lacks what the artifact needs is
+  probed again: the user may have installed it since);
 - each session gets its own workspace (`<root>/ws-<random>`), removed when the session ends.
 Every command is an argument list run by the link (quoted, with a timeout).
 """
@@ -61,9 +62,12 @@ class AgentInstaller:
         if self.shell.check_runtime:
             probe = self._read_json(ready)
             if probe is not None:
-                self.facts["setup_cached"] = True
-                self._check_runtime(probe, fmt)
-                return agent
+                try:
+                    self._check_runtime(probe, fmt)
+                    self.facts["setup_cached"] = True
+                    return agent
+                except DeviceError:
+                    pass  # probed before the user installed the runtime, perhaps: probe again
         if not self._exists(agent):
             self._mkdir(root)
             self._check_space(root, self.agent_script.stat().st_size)
@@ -134,7 +138,7 @@ class AgentInstaller:
         free = self.shell.free_bytes(path)
         if free is not None and free < need + SPACE_MARGIN:
             raise DeviceError(f"disk full on the device: {free:,} B free in {path}, need {need:,} B plus 1 MiB",
-                              "free space on the device or choose another remote_root")
+                              "free space on the device or choose another folder with --device-root")
 
     # -- small remote operations ------------------------------------------------------------------------------
 

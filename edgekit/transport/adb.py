@@ -31,6 +31,8 @@ class ADBTransport(Transport):
                         "only device)"),
         TransportOption("python", "--device-python", "SSH and adb targets: the device's Python with the runtime "
                         "(default python3)"),
+        TransportOption("remote_root", "--device-root", "SSH and adb targets: the folder edgekit keeps its files in "
+                        "on the device (default ~/.cache/edgekit; adb: /data/local/tmp/edgekit)"),
     )
     memory_limit = None   # the phone limits memory itself
     check_runtime = True  # a phone's Python may lack numpy or the runtime: probe it once, cached on the phone
@@ -79,7 +81,7 @@ class ADBTransport(Transport):
                               "connect a phone with USB debugging enabled")
         elif len(devices) > 1:
             raise InputError(f"several Android devices connected: {', '.join(devices)}",
-                             "choose one with the transport option serial or ANDROID_SERIAL")
+                             "choose one with --adb-serial or ANDROID_SERIAL")
         else:
             serial = next(iter(devices))
         if devices[serial] != "device":

@@ -93,7 +93,7 @@ def run_python(shell: RemoteShell, code: str, args: list[str], what: str) -> str
     rc, out, err = shell.run([shell.python, "-c", code, *args], what)
     if rc == 127:
         raise DeviceError(f"no Python on the device: '{shell.python}' not found",
-                          "install python3 on the device or pass its interpreter (transport option 'python')")
+                          "install python3 on the device or pass its interpreter with --device-python")
     if rc != 0:
         raise DeviceError(f"device: {what} failed: {(err.strip().splitlines() or ['exit %d' % rc])[-1]}")
     return out

@@ -93,6 +93,8 @@ class SSHTransport(Transport):
                         "known-hosts", is_flag=True),
         TransportOption("python", "--device-python", "SSH and adb targets: the device's Python with the runtime "
                         "(default python3)"),
+        TransportOption("remote_root", "--device-root", "SSH and adb targets: the folder edgekit keeps its files in "
+                        "on the device (default ~/.cache/edgekit; adb: /data/local/tmp/edgekit)"),
     )
 
     def open(self) -> None:
@@ -238,7 +240,7 @@ class SSHTransport(Transport):
             parent = remote.rpartition("/")[0] or "/"
             if "space" in exc.message.lower() or self.free_bytes(parent) < local.stat().st_size:
                 raise DeviceError(f"disk full on the device while uploading {local.name} to {parent}",
-                                  "free space on the device or choose another remote_root") from None
+                                  "free space on the device or choose another folder with --device-root") from None
             raise
 
     def rename(self, src: str, dst: str) -> None:

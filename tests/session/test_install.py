@@ -128,6 +128,16 @@ def test_missing_runtime_is_named(shell):
         AgentInstaller(shell).install_agent("tflite")
 
 
+def test_a_runtime_installed_after_a_failed_probe_is_found(shell):
+    shell.probe = {**PROBE_OK, "tflite_runtime": None, "ai_edge_litert": None}
+    with pytest.raises(DeviceError, match="no tflite_runtime or ai_edge_litert"):
+        AgentInstaller(shell).install_agent("tflite")
+    shell.probe = PROBE_OK  # the user ran pip install tflite-runtime on the device
+    installer = AgentInstaller(shell)
+    installer.install_agent("tflite")
+    assert installer.facts["setup_cached"] is False
+
+
 def test_no_probe_where_the_link_says_so(shell):
     shell.check_runtime = False
     installer = AgentInstaller(shell)
