@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,12 +28,18 @@ if TYPE_CHECKING:
 FLASH_HINT = "install pyocd (pip install pyocd) or openocd, or flash firmware.bin yourself and pass --flash-tool none"
 
 
+def _find_tool(name: str) -> str | None:
+    """A probe tool on PATH, or installed beside this Python (`pip install pyocd` into edgekit's venv)."""
+    beside = Path(sys.executable).parent / name
+    return shutil.which(name) or (str(beside) if beside.is_file() else None)
+
+
 def flash_real_board(profile: "Profile", options: dict[str, Any], image: Path,
                      load_address: int | None) -> dict[str, Any]:
     """Flash a real board with its probe (pyocd or openocd, options flash_tool / pyocd_target / openocd_config);
     the facts `flash` reports for it."""
-    tool = options.get("flash_tool") or ("pyocd" if shutil.which("pyocd") else
-                                         "openocd" if shutil.which("openocd") else None)
+    tool = options.get("flash_tool") or ("pyocd" if _find_tool("pyocd") else
+                                         "openocd" if _find_tool("openocd") else None)
     if tool is None:
         raise DeviceError("no flashing tool found for the real board", FLASH_HINT)
     if tool == "pyocd":
@@ -50,8 +57,10 @@ def flash_real_board(profile: "Profile", options: dict[str, Any], image: Path,
     else:
         raise InputError(f"unknown flash_tool '{tool}'", "use pyocd, openocd or none")
     if cmd is not None:
-        if shutil.which(cmd[0]) is None:
+        found = _find_tool(cmd[0])
+        if found is None:
             raise DeviceError(f"{cmd[0]} not found on PATH", FLASH_HINT)
+        cmd[0] = found
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
         except subprocess.TimeoutExpired:
