@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import subprocess
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
@@ -43,6 +44,18 @@ def free_loopback_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def stop_process(proc: "subprocess.Popen | None", grace_s: float = 5.0) -> None:
+    """SIGTERM a child, SIGKILL it if it outlives `grace_s`, and reap it; nothing if it has already exited."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
 
 
 # A factory takes the profile and the transport's options (an emulator may read its own, e.g. a time limit).

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..errors import DeviceError, InputError
 from ..profiles import Profile
-from .base import free_loopback_port, register_emulator
+from .base import free_loopback_port, register_emulator, stop_process
 
 QEMU = "qemu-system-arm"
 # Semihosting exit codes the firmware uses (firmware/ports/common/ek_startup.c)
@@ -99,14 +99,7 @@ class QemuMachine:
     def stop(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
-        proc = self._proc
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
+        stop_process(self._proc)
 
     def facts(self) -> dict[str, Any]:
         return {"emulator": "qemu-system-arm", "machine": self.machine,

@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from ..emulators.base import stop_process
 from ..errors import DeviceError, InputError
 from ..profiles import Profile, load_profile
 from .flash_service import FlashService
@@ -172,13 +173,7 @@ class FarmExporter:
     def stop(self) -> None:
         """Withdraw the resources (the exporter goes), then stop every device; safe to call twice."""
         process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)
+        stop_process(process, grace_s=10)
         for device in self.devices:
             device.stop()
         self.devices = []
