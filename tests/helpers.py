@@ -12,3 +12,14 @@ ROOT = Path(__file__).resolve().parent.parent
 def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "edgekit", *map(str, args)], capture_output=True, text=True,
                           timeout=timeout, cwd=ROOT, env={**os.environ, **(env or {})})
+
+
+def run_cli_together(*commands: list, timeout: float = 600) -> list[subprocess.CompletedProcess]:
+    """Several `edgekit` commands at once (independent compiles: most of each is single-threaded start-up)."""
+    procs = [subprocess.Popen([sys.executable, "-m", "edgekit", *map(str, args)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, cwd=ROOT) for args in commands]
+    results = []
+    for proc, args in zip(procs, commands):
+        out, err = proc.communicate(timeout=timeout)
+        results.append(subprocess.CompletedProcess(proc.args, proc.returncode, out, err))
+    return results

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from edgekit.modelio import load_model
-from tests.helpers import ROOT, run_cli
+from tests.helpers import ROOT, run_cli, run_cli_together
 from tests.cli.helpers import assert_one_line_error
 
 KWS = "edgekit/models/zoo/kws_dscnn.py:build"
@@ -56,12 +56,11 @@ def test_pt2_and_factory_compile_to_the_same_model(tmp_path, module, spec, step,
     pt2 = _save_pt2(spec, tmp_path / "model.pt2")
     cal = _save_data(module, tmp_path / "cal.npz")
     (tmp_path / "recipe.toml").write_text(f"[[step]]\n{step}\n")
-    outs = []
-    for i, source in enumerate((spec, pt2)):
-        result = run_cli("compile", source, "-t", "emu-phone", "--recipe", tmp_path / "recipe.toml",
-                         "--calibration", cal, "-o", tmp_path / f"art{i}")
+    results = run_cli_together(*[["compile", source, "-t", "emu-phone", "--recipe", tmp_path / "recipe.toml",
+                                  "--calibration", cal, "-o", tmp_path / f"art{i}"] for i, source in enumerate((spec, pt2))])
+    for result in results:
         assert result.returncode == 0, result.stderr[-2000:]
-        outs.append(_outputs(tmp_path / f"art{i}"))
+    outs = [_outputs(tmp_path / f"art{i}") for i in range(2)]
     assert outs[0].keys() == outs[1].keys()
     for k in outs[0]:
         a, b = outs[0][k].ravel(), outs[1][k].ravel()

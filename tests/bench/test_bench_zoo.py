@@ -1,6 +1,6 @@
 """The fast subset of the conformance zoo, through the real benchmark script: the MLPerf Tiny keyword-spotting
-DS-CNN (asymmetric padding, 49x10 MFCCs) on every target family at INT8, on the emulated devices (the FP32 cells
-are what `make zoo` adds; each path's FP32 compile is tested elsewhere)."""
+DS-CNN (asymmetric padding, 49x10 MFCCs) at INT8 on the emulated phone and microcontroller (the other cells
+are what `make zoo` adds; this model's INT8 .tflite for the Pi is compiled in tests/export/test_tflite.py)."""
 import json
 import subprocess
 import sys
@@ -10,7 +10,7 @@ import pytest
 from tests.helpers import ROOT
 
 pytestmark = [pytest.mark.runtime, pytest.mark.emulator]
-CELLS = ["phone-int8", "pi-int8", "mcu-int8"]
+CELLS = ["phone-int8", "mcu-int8"]
 
 
 def test_kws_dscnn_on_every_target(tmp_path):
@@ -31,4 +31,4 @@ def test_kws_dscnn_on_every_target(tmp_path):
     assert cells["mcu-int8"]["instructions_per_inference"] > 1e6  # QEMU -icount, not host time
     assert "QEMU virtual time" in cells["mcu-int8"]["latency_time_base"]
     matrix = (tmp_path / "zoo.md").read_text()
-    assert "| kws_dscnn | mlperf-tiny | not run | ok," in matrix  # phone-fp32 is the first column
+    assert "| kws_dscnn | mlperf-tiny | not run | ok," in matrix  # phone-fp32, not run here, is the first column

@@ -1,6 +1,7 @@
 """Benches through a labgrid farm, by the real CLI: two benches contending for one place (the second waits for the
-lock, then runs), an interrupted bench that gives its place back, a microcontroller flashed through the farm, the
-pytest plugin on a place, and the errors a user meets first."""
+lock, then runs), interrupted benches that give back their place and their turn, a microcontroller flashed through
+the farm, the pytest plugin on the emulated Pi's place (SSH with the place's host key), labgrid's own client on the
+example environment file, and the errors a user meets first."""
 from __future__ import annotations
 
 import json
@@ -12,7 +13,6 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 
 from tests.helpers import run_cli
 
@@ -21,17 +21,6 @@ from .conftest import ROOT, edgekit_env
 EDGEKIT = str(Path(sys.executable).parent / "edgekit")
 pytestmark = pytest.mark.emulator
 pytest_plugins = ["pytester"]
-
-
-@pytest.fixture(scope="module")
-def pi_artifact(tmp_path_factory, digits, digits_example):
-    """The digits CNN as an FP32 .tflite for the emulated Pi, compiled from a .pt2 through the CLI."""
-    model, _ = digits
-    d = tmp_path_factory.mktemp("pi")
-    torch.export.save(torch.export.export(model.eval(), digits_example), d / "digits.pt2")
-    result = run_cli("compile", d / "digits.pt2", "--target", "emu-rpi4-x86", "-o", d / "art")
-    assert result.returncode == 0, result.stderr
-    return d / "art"
 
 
 def _bench(farm, artifact: Path, place: str, *extra: str) -> subprocess.Popen:
@@ -47,30 +36,32 @@ def _held(farm, place: str, timeout: float = 60) -> None:
         time.sleep(0.2)
 
 
-def test_two_benches_contend_for_one_place_and_leave_it_free(farm, pi_artifact):
-    # The first holds the place for at least 12 s (600 runs, 20 ms apart): long enough for the second to start.
-    first = _bench(farm, pi_artifact, "emu-rpi4-x86", "--runs", "600", "--cooldown", "0.02")
-    _held(farm, "emu-rpi4-x86")
-    second = _bench(farm, pi_artifact, "emu-rpi4-x86", "--runs", "20")
+def test_two_benches_contend_for_one_place_and_leave_it_free(farm, mcu_artifact):
+    # The first holds the place for at least 6 s (300 runs, 20 ms apart): long enough for the second to start.
+    art = Path(mcu_artifact.path)
+    first = _bench(farm, art, "emu-cortex-m4", "--runs", "300", "--cooldown", "0.02")
+    _held(farm, "emu-cortex-m4")
+    second = _bench(farm, art, "emu-cortex-m4", "--runs", "20")
     out_first, err_first = first.communicate(timeout=300)
     out_second, err_second = second.communicate(timeout=300)
     assert first.returncode == 0, err_first
     assert second.returncode == 0, err_second
-    assert "place 'emu-rpi4-x86' is locked by" in err_second and "waiting" in err_second
+    assert "place 'emu-cortex-m4' is locked by" in err_second and "waiting" in err_second
     a, b = json.loads(out_first)["place"], json.loads(out_second)["place"]
     # The second ran only once the first had let go: the two lock intervals do not overlap.
     assert a["released_at"] <= b["locked_at"], (a, b)
-    assert b["waited_s"] > 0.5 and a["profile"] == b["profile"] == "emu-rpi4-x86"
+    assert b["waited_s"] > 0.5 and a["profile"] == b["profile"] == "emu-cortex-m4"
     report = json.loads(out_second)
-    assert report["latency_ms"]["p50"] > 0 and report["target"]["name"] == "emu-rpi4-x86"
+    assert report["latency_ms"]["p50"] > 0 and report["target"]["name"] == "emu-cortex-m4"
     held, reservations = farm.state()
-    assert held["emu-rpi4-x86"] is None and reservations == []
+    assert held["emu-cortex-m4"] is None and reservations == []
 
 
-def test_interrupted_benches_give_back_their_place_and_their_place_in_the_queue(farm, pi_artifact):
-    holder = _bench(farm, pi_artifact, "emu-rpi4-x86", "--runs", "100000")
-    _held(farm, "emu-rpi4-x86")
-    waiter = _bench(farm, pi_artifact, "emu-rpi4-x86", "--runs", "10")
+def test_interrupted_benches_give_back_their_place_and_their_place_in_the_queue(farm, mcu_artifact):
+    art = Path(mcu_artifact.path)
+    holder = _bench(farm, art, "emu-cortex-m4", "--runs", "100000")
+    _held(farm, "emu-cortex-m4")
+    waiter = _bench(farm, art, "emu-cortex-m4", "--runs", "10")
     deadline = time.monotonic() + 60
     while len(farm.state()[1]) < 2:  # the waiter's reservation is queued behind the holder's
         assert time.monotonic() < deadline and waiter.poll() is None, "the second bench never queued"
@@ -78,12 +69,12 @@ def test_interrupted_benches_give_back_their_place_and_their_place_in_the_queue(
     waiter.send_signal(signal.SIGINT)
     _, err = waiter.communicate(timeout=60)
     assert waiter.returncode == 130, err
-    assert len(farm.state()[1]) == 1 and farm.state()[0]["emu-rpi4-x86"] is not None
+    assert len(farm.state()[1]) == 1 and farm.state()[0]["emu-cortex-m4"] is not None
     holder.send_signal(signal.SIGINT)
     _, err = holder.communicate(timeout=60)
     assert holder.returncode == 130, err
     held, reservations = farm.state()
-    assert held["emu-rpi4-x86"] is None and reservations == []
+    assert held["emu-cortex-m4"] is None and reservations == []
 
 
 def test_a_microcontroller_is_flashed_and_measured_through_its_place(farm, mcu_artifact, digits_npz):
@@ -120,17 +111,18 @@ def test_the_pytest_plugin_locks_a_place_for_the_session(farm, pytester):
     assert farm.state()[0]["emu-rpi4-x86"] is None
 
 
-def test_farm_errors_are_one_line(farm, pi_artifact):
-    unknown = run_cli("bench", pi_artifact, "--place", "no-such-board", "--coordinator", farm.coordinator)
+def test_farm_errors_are_one_line(farm, mcu_artifact):
+    art = mcu_artifact.path
+    unknown = run_cli("bench", art, "--place", "no-such-board", "--coordinator", farm.coordinator)
     assert unknown.returncode == 1
     assert "no place 'no-such-board'" in unknown.stderr and "emu-rpi4-x86" in unknown.stderr
-    wrong = run_cli("bench", pi_artifact, "--place", "emu-cortex-m4", "-t", "emu-rpi4-x86",
+    wrong = run_cli("bench", art, "--place", "emu-cortex-m4", "-t", "emu-rpi4-x86",
                     "--coordinator", farm.coordinator)
     assert wrong.returncode == 1 and "holds a emu-cortex-m4, not emu-rpi4-x86" in wrong.stderr
     assert farm.state()[0]["emu-cortex-m4"] is None
-    nobody = run_cli("bench", pi_artifact, "--place", "emu-rpi4-x86", "--coordinator", "127.0.0.1:1")
+    nobody = run_cli("bench", art, "--place", "emu-rpi4-x86", "--coordinator", "127.0.0.1:1")
     assert nobody.returncode == 3 and "cannot reach the labgrid coordinator" in nobody.stderr
-    neither = run_cli("bench", pi_artifact)
+    neither = run_cli("bench", art)
     assert neither.returncode == 2 and "give --target NAME (or --place NAME" in neither.stderr
     for result in (unknown, wrong, nobody):
         assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr

@@ -103,7 +103,7 @@ def clean(mcu_artifact, digits):
     return x, y
 
 
-@pytest.mark.parametrize("rate,samples", [(0.001, 40), (0.01, 10)])
+@pytest.mark.parametrize("rate,samples", [(0.001, 40), (0.01, 4)])
 def test_a_noisy_line_gives_the_clean_results(mcu_artifact, clean, rate, samples):
     x, expected = clean
     noisy, resends, damaged = _outputs(mcu_artifact, x[:samples], rate)
