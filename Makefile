@@ -45,6 +45,7 @@ bench: setup
 	$(PY) bench/bench_pi.py
 	$(PY) bench/bench_pruning.py
 	$(PY) bench/bench_mcu.py
+	$(PY) bench/bench_farm.py
 	$(PY) bench/bench_zoo.py --matrix docs/zoo.md
 
 # Every zoo model on every target family (bench/results/zoo.json, docs/zoo.md); about an hour on 2 cores.

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from .resources import PlaceLink
 
 DEFAULT_COORDINATOR = "127.0.0.1:20408"  # labgrid's default port
-POLL_S = 0.5
+POLL_S = 0.2  # how often a queued bench asks whether its place is free
 RPC_TIMEOUT_S = 15.0
 
 
