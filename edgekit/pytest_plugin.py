@@ -22,6 +22,7 @@ when the target is of another family, fails with the report's figures when a bud
 from __future__ import annotations
 
 import contextlib
+import copy
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -134,6 +135,7 @@ def edgekit_compile(edgekit_device: EdgekitDevice) -> Callable[..., Any]:
     from .compiler import compile_model
     from .modelio import load_model
     done: dict[tuple, Any] = {}
+    loaded_specs: dict[str, Any] = {}  # a spec's factory runs once per session (it may train), not once per recipe
 
     def compile_for_device(model: Any, example_inputs: Any = None, recipe: tuple | list = (),
                            calibration: Any = None):
@@ -141,8 +143,10 @@ def edgekit_compile(edgekit_device: EdgekitDevice) -> Callable[..., Any]:
         if key not in done:
             names = None
             if isinstance(model, str):
-                loaded = load_model(model)
-                model, names = loaded.module, loaded.input_names or None
+                if model not in loaded_specs:
+                    loaded_specs[model] = load_model(model)
+                loaded = loaded_specs[model]
+                model, names = copy.deepcopy(loaded.module), loaded.input_names or None
                 example_inputs = example_inputs or loaded.example_inputs
             out = edgekit_device.workdir / f"artifact-{len(done)}"
             done[key] = compile_model(model, example_inputs, edgekit_device.profile, out, recipe=list(recipe),
