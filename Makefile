@@ -13,7 +13,10 @@ $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@# A complete lock: --no-deps installs exactly these versions (litert-torch pins typing-extensions below what
 	@# cattrs asks for, so a resolver refuses the set that is known to work together).
-	$(PY) -m pip install --quiet --no-deps -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps --no-compile -r requirements.txt
+	@# pip compiles the bytecode on one core; compileall uses every core (measured here: 36 s + 30 s instead of
+	@# 100 s). A few packages ship files that do not compile, which pip skips too: hence the ignored status.
+	-$(PY) -m compileall -qq -j 0 $(VENV)/lib > /dev/null 2>&1
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
