@@ -142,7 +142,7 @@ class FarmExporter:
                 if time.monotonic() > deadline:
                     raise DeviceError(f"labgrid-exporter did not register its resources within "
                                       f"{READY_TIMEOUT_S:g} s: {self.exporter_log_tail()}")
-                time.sleep(0.2)
+                farm.pause(0.2)
                 farm.sync()
             for device in self.devices:
                 place = device.profile.name

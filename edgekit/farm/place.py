@@ -67,6 +67,10 @@ class FarmSession:
     def sync(self) -> None:
         self._run(self.session.sync_with_coordinator(), "syncing")
 
+    def pause(self, seconds: float) -> None:
+        """Wait with the event loop running, so the session's stream and keepalives are served meanwhile."""
+        self.loop.run_until_complete(asyncio.sleep(seconds))
+
     @property
     def places(self) -> dict[str, Any]:
         return self.session.places
@@ -137,7 +141,7 @@ def reserved_place(coordinator: str | None, name: str, timeout: float = 600.0,
             if time.monotonic() > deadline:
                 raise DeviceError(f"place '{name}' stayed locked for {timeout:g} s",
                                   "try later, or raise --place-timeout")
-            time.sleep(POLL_S)
+            farm.pause(POLL_S)
         farm.call("AcquirePlace", pb2.AcquirePlaceRequest(placename=name), f"locking place '{name}'")
         acquired = True
         farm.sync()
