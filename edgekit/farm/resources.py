@@ -18,6 +18,7 @@ from labgrid.factory import target_factory
 from labgrid.resource.common import Resource
 
 from ..errors import InputError
+from ..transport.ssh import known_hosts_name
 
 _optional_str = attr.validators.optional(attr.validators.instance_of(str))
 
@@ -50,8 +51,7 @@ class PlaceLink:
 
     place: str
     profile: str
-    options: dict[str, Any]
-    known_hosts: Path | None = None  # the place's host key, written for the SSH transport (deleted on release)
+    options: dict[str, Any]  # an SSH place's host key is in the known-hosts file options["known_hosts"] names
 
 
 def place_link(place: str, resources: dict[str, dict[str, Any]], scratch: Path) -> PlaceLink:
@@ -64,16 +64,14 @@ def place_link(place: str, resources: dict[str, dict[str, Any]], scratch: Path) 
         raise InputError(f"place '{place}' has no EdgekitTarget resource naming its edgekit profile",
                          "add one to the exporter's configuration (docs/farm.md)")
     options: dict[str, Any] = {}
-    known_hosts = None
     if (service := resources.get("NetworkService")) is not None:
         port = int(service.get("port") or 22)
         options["host"] = f"{service['username']}@{service['address']}:{port}"
         if not target.get("ssh_host_key"):
             raise InputError(f"place '{place}' offers SSH without the board's host key",
                              "set ssh_host_key in its EdgekitTarget resource (docs/farm.md)")
-        host = service["address"] if port == 22 else f"[{service['address']}]:{port}"
         known_hosts = scratch / "known_hosts"
-        known_hosts.write_text(f"{host} {target['ssh_host_key']}\n")
+        known_hosts.write_text(f"{known_hosts_name(service['address'], port)} {target['ssh_host_key']}\n")
         options["known_hosts"] = str(known_hosts)
         if target.get("identity"):
             options["identity"] = target["identity"]
@@ -92,4 +90,4 @@ def place_link(place: str, resources: dict[str, dict[str, Any]], scratch: Path) 
     else:
         raise InputError(f"place '{place}' offers neither a NetworkService nor a NetworkSerialPort",
                          "match the board's resources to the place (labgrid-client -p PLACE add-match ...)")
-    return PlaceLink(place, str(target["profile"]), options, known_hosts)
+    return PlaceLink(place, str(target["profile"]), options)

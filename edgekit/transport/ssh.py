@@ -73,7 +73,8 @@ class _RefuseUnknownKey:
         raise paramiko.SSHException(f"host key for {hostname} not found in known_hosts")
 
 
-def _known_hosts_name(host: str, port: int) -> str:
+def known_hosts_name(host: str, port: int) -> str:
+    """How known_hosts names a host: bare on port 22, else [HOST]:PORT (OpenSSH's form)."""
     return host if port == 22 else f"[{host}]:{port}"
 
 
@@ -190,7 +191,7 @@ class SSHTransport(Transport):
 
     def _save_host_key(self, known_hosts: Path, key: Any) -> None:
         """Append the trusted key (only if the file does not already pin it), keeping the user's other lines."""
-        name = _known_hosts_name(self.host, self.port)
+        name = known_hosts_name(self.host, self.port)
         line = f"{name} {key.get_name()} {key.get_base64()}\n"
         if known_hosts.is_file() and line in known_hosts.read_text(errors="replace"):
             return
