@@ -15,6 +15,7 @@ import numpy as np
 
 from ..artifact import Artifact, sha256_file
 from ..errors import DeviceError, InputError, UnsupportedError
+from ..profiles import list_profiles, load_profile
 from ..transport.base import FirmwarePort, Transport
 from ..transport.channel import SerialPort
 from . import firmware_protocol as P
@@ -44,7 +45,10 @@ class FirmwareSession:
         self._decoder = P.FrameDecoder()
         self._on_dead_link = on_dead_link or (lambda: None)
         fw = artifact.manifest["export"]["firmware"]
-        self.in_spec, self.out_spec = fw["input"], fw["output"]
+        # per int8 tensor, in the .tflite's order (the firmware's): name, shape, bytes, scale, zero_point and
+        # signature_index, its place among the model's inputs / outputs (older artifacts: one of each)
+        self.inputs: list[dict[str, Any]] = fw.get("inputs") or [fw["input"]]
+        self.outputs: list[dict[str, Any]] = fw.get("outputs") or [fw["output"]]
         self.info: P.Info | None = None
         self.on_close: Callable[[], None] = lambda: None  # the opener's clean-up (its copy of the image)
         self._input = b""  # the last input set, sent again before a resent RUN
@@ -145,9 +149,9 @@ class FirmwareSession:
         return self.info
 
     def set_input(self, data: bytes) -> None:
-        chunk = P.MAX_PAYLOAD - 4
-        for off in range(0, len(data), chunk):
-            self.request(P.Cmd.SET_INPUT, P.set_input_payload(off, data[off:off + chunk]))
+        """All inputs' bytes, packed in the firmware's order (the firmware splits a frame that spans two)."""
+        for off, n in P.pieces(len(data), P.MAX_PAYLOAD - 4):
+            self.request(P.Cmd.SET_INPUT, P.set_input_payload(off, data[off:off + n]))
         self._input = data
 
     def run(self, count: int = 1) -> P.RunResult:
@@ -157,21 +161,51 @@ class FirmwareSession:
                                         before_resend=lambda: self.set_input(self._input)))
 
     def get_output(self) -> bytes:
-        n = self.out_spec["bytes"]
-        return b"".join(self.request(P.Cmd.GET_OUTPUT, P.get_output_payload(off, min(P.MAX_PAYLOAD, n - off)))
-                        for off in range(0, n, P.MAX_PAYLOAD))
+        """All outputs' bytes, packed in the firmware's order."""
+        n = sum(t["bytes"] for t in self.outputs)
+        return b"".join(self.request(P.Cmd.GET_OUTPUT, P.get_output_payload(off, k))
+                        for off, k in P.pieces(n, P.MAX_PAYLOAD))
 
     def stats(self) -> P.Stats:
         return P.parse_stats(self.request(P.Cmd.STATS))
 
-    def invoke_raw(self, sample: np.ndarray) -> np.ndarray:
-        """One quantized (int8) sample in, the int8 output out."""
-        data = np.ascontiguousarray(sample, dtype=np.int8).tobytes()
-        if len(data) != self.in_spec["bytes"]:
-            raise InputError(f"an input of {len(data)} bytes; the model takes {self.in_spec['bytes']}")
-        self.set_input(data)
+    def tensor_sizes(self) -> tuple[list[int], list[int]]:
+        """The device's input and output sizes in bytes (TENSORS, paged)."""
+        info = self.info or self.get_info()
+        total, sizes = info.num_inputs + info.num_outputs, []
+        while len(sizes) < total:
+            got = P.parse_tensors(self.request(P.Cmd.TENSORS, P.tensors_payload(len(sizes))))
+            if not got:
+                raise DeviceError(f"the firmware listed {len(sizes)} of its {total} tensors")
+            sizes += got
+        return sizes[:info.num_inputs], sizes[info.num_inputs:total]
+
+    def invoke_raw_many(self, samples: list[np.ndarray]) -> list[np.ndarray]:
+        """One quantized (int8) sample per input, in the firmware's (.tflite's) order -> the int8 outputs, in
+        that order."""
+        if len(samples) != len(self.inputs):
+            raise InputError(f"{len(samples)} inputs given; the model takes {len(self.inputs)}")
+        data = []
+        for x, spec in zip(samples, self.inputs):
+            b = np.ascontiguousarray(x, dtype=np.int8).tobytes()
+            if len(b) != spec["bytes"]:
+                raise InputError(f"an input of {len(b)} bytes for '{spec.get('name', 'input')}'; the model takes "
+                                 f"{spec['bytes']}")
+            data.append(b)
+        self.set_input(b"".join(data))
         self.run(1)
-        return np.frombuffer(self.get_output(), dtype=np.int8).reshape(self.out_spec["shape"])
+        packed, outs, at = self.get_output(), [], 0
+        for spec in self.outputs:
+            outs.append(np.frombuffer(packed[at:at + spec["bytes"]], dtype=np.int8).reshape(spec["shape"]))
+            at += spec["bytes"]
+        return outs
+
+    def invoke_raw(self, sample: np.ndarray) -> np.ndarray:
+        """One quantized (int8) sample in, the int8 output out (a one-input, one-output model)."""
+        if len(self.inputs) != 1 or len(self.outputs) != 1:
+            raise InputError(f"the model has {len(self.inputs)} inputs and {len(self.outputs)} outputs",
+                             "use invoke_raw_many")
+        return self.invoke_raw_many([sample])[0]
 
     # ---- the session API the runner drives ------------------------------------------------------------------
     def _ns(self, ticks: int) -> float:
@@ -200,15 +234,18 @@ class FirmwareSession:
         if not info.ready:
             self.run(1)  # raises with the kernel's own status code
             raise DeviceError("the model did not prepare on the device")
-        reference = self.artifact.reference().inputs[0][:1]
-        self.set_input(self._quantize(reference).tobytes())
+        expected, device = ([t["bytes"] for t in self.inputs], [t["bytes"] for t in self.outputs]), self.tensor_sizes()
+        if device != expected:
+            raise DeviceError(f"the device's tensor sizes (inputs, outputs) are {device}, the artifact's {expected}",
+                              "flash this artifact's firmware.bin to the device")
+        self.set_input(self._reference_sample())
         first = self.run(1)
         return {"load_s": 0.0, "first_inference_s": self._ns(first.ticks_last) / 1e9}
 
     def bench(self, runs: int, warmup: int, cooldown_s: float = 0.0) -> dict[str, Any]:
         """Latencies from SysTick (virtual time under QEMU). The input is set before every run: a run may reuse
         the input's arena bytes for later tensors, as TFLite Micro does."""
-        sample = self._quantize(self.artifact.reference().inputs[0][:1]).tobytes()
+        sample = self._reference_sample()
         for _ in range(warmup):
             self.set_input(sample)
             self.run(1)
@@ -233,21 +270,46 @@ class FirmwareSession:
         return {"latencies_ns": [self._ns(t) for t in ticks], "warmup": warmup, "counters": counters,
                 "thermal_before": None, "thermal_after": None}
 
-    def _quantize(self, x: np.ndarray) -> np.ndarray:
+    def _reference_sample(self) -> bytes:
+        """The first reference sample of every input, quantized and packed as the firmware takes them."""
+        batch = self.inputs[0]["shape"][0] if self.inputs[0]["shape"] else 1
+        ref = self.artifact.reference().inputs
+        return b"".join(q.tobytes() for q in self._quantize([x[:batch] for x in ref]))
+
+    def _quantize(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        """Float inputs in the model's order -> int8 inputs in the firmware's order, each with its own scale and
+        zero point. Refuses inputs the firmware cannot take (an integer input such as token ids)."""
         from ..export.quant_arith import quantize
-        return quantize(np.asarray(x), "int8", {"scale": self.in_spec["scale"], "zero_point": self.in_spec["zero_point"]})
+        if len(inputs) != len(self.inputs):
+            raise InputError(f"{len(inputs)} inputs given; the model takes {len(self.inputs)}")
+        declared = self.artifact.manifest.get("inputs") or []
+        for i, x in enumerate(inputs):
+            dtype = declared[i].get("dtype", "float32") if i < len(declared) else "float32"
+            if not np.issubdtype(np.dtype(dtype), np.floating):
+                name = declared[i].get("name", f"input {i}")
+                raise InputError(f"input '{name}' is {dtype}; the firmware takes float inputs quantized to int8")
+        return [quantize(np.asarray(inputs[spec.get("signature_index", k)], dtype=np.float32), "int8",
+                         {"scale": spec["scale"], "zero_point": spec["zero_point"]})
+                for k, spec in enumerate(self.inputs)]
 
     def predict(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
-        """Float samples (batched like the model's input) -> dequantized float outputs, one inference each.
-        The firmware runs models with one input and one output."""
+        """Float samples (batched like the model's inputs, one array per input in the model's order) ->
+        dequantized float outputs in the model's order, one inference per batch, each tensor (de)quantized with its
+        own scale and zero point."""
         from ..export.quant_arith import dequantize
-        if len(inputs) != 1:
-            raise DeviceError(f"the firmware takes one input tensor, {len(inputs)} given")
-        batch = self.in_spec["shape"][0]
-        q = self._quantize(inputs[0])
-        outs = [self.invoke_raw(q[i:i + batch]) for i in range(0, len(q) - len(q) % batch, batch)]
-        y = np.concatenate(outs) if outs else np.zeros((0, *self.out_spec["shape"][1:]), np.int8)
-        return [dequantize(y, {"scale": self.out_spec["scale"], "zero_point": self.out_spec["zero_point"]})]
+        q = self._quantize(inputs)
+        batch = self.inputs[0]["shape"][0] if self.inputs[0]["shape"] else 1
+        n = len(q[0])
+        if any(len(x) != n for x in q):
+            raise InputError(f"inputs with different sample counts: {[len(x) for x in q]}")
+        runs = [self.invoke_raw_many([x[i:i + batch] for x in q]) for i in range(0, n - n % batch, batch)]
+        result: list[Any] = [None] * len(self.outputs)
+        for k, spec in enumerate(self.outputs):
+            y = (np.concatenate([r[k] for r in runs]) if runs
+                 else np.zeros((0, *spec["shape"][1:]), np.int8))
+            result[spec.get("signature_index", k)] = dequantize(
+                y, {"scale": spec["scale"], "zero_point": spec["zero_point"]})
+        return result
 
     def memory(self) -> dict[str, Any]:
         s = self.stats()
@@ -266,11 +328,24 @@ class FirmwareSession:
             self.on_close()
 
 
+def _same_image_as(target: str) -> set[str]:
+    """The targets whose images `target` runs unchanged: an emulator of a real board (`same_image`) runs that
+    board's firmware, and the board runs what was compiled for its emulator."""
+    def runs_real(name: str) -> str | None:
+        profile = load_profile(name)
+        opts = profile.emulation.options if profile.emulation else {}
+        return profile.stands_for if opts.get("same_image") else None
+    real = runs_real(target)
+    names = {real} if real else set()
+    names |= {p.name for p in list_profiles() if runs_real(p.name) in (target, real)}
+    return names - {None, target}
+
+
 def check_built_for(artifact: Artifact, target: str) -> None:
     """A firmware image is built for one profile (its core and FPU flags, memory map, UART and SysTick clock):
     refuse another target before anything is flashed."""
     built_for = artifact.manifest.get("target", {}).get("name", "unknown")
-    if built_for != target:
+    if built_for != target and built_for not in _same_image_as(target):
         raise UnsupportedError(f"the firmware was built for target '{built_for}', not '{target}' (core, memory map "
                                "and clock are built in)", f"compile the model for '{target}'")
 

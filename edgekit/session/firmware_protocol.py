@@ -1,9 +1,13 @@
 """The host side of the firmware's framed serial protocol (the C side is firmware/include/ek_protocol.h and
-ek_status.h; tests/export/mcu/test_protocol.py checks the two definitions agree).
+ek_status.h; tests/session/test_firmware_protocol.py checks the two definitions agree).
 
 Frame, both directions, little endian: magic (0xEB 0x4B) | kind u8 | seq u8 | length u16 | payload | crc32 u32,
 the CRC (zlib.crc32) covering kind, seq, length and payload. kind is the command in a request and the status in
 a reply; the reply echoes seq.
+
+A model has one or more inputs and outputs. SET_INPUT and GET_OUTPUT address the inputs (outputs) packed one after
+another in the .tflite's order; the firmware splits a write or read that spans two tensors. INFO gives the counts
+and the totals, TENSORS each tensor's size.
 """
 from __future__ import annotations
 
@@ -12,12 +16,13 @@ import struct
 import zlib
 from dataclasses import dataclass
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 MAGIC = b"\xeb\x4b"
 HEADER_BYTES = 6
 CRC_BYTES = 4
 MAX_PAYLOAD = 512
-INFO_FIXED_BYTES = 26
+INFO_FIXED_BYTES = 30
+TENSORS_PER_REPLY = 128
 STATS_BYTES = 28
 FLAG_CYCCNT = 0x0001
 FLAG_READY = 0x0002
@@ -29,6 +34,7 @@ class Cmd(enum.IntEnum):
     RUN = 0x03
     GET_OUTPUT = 0x04
     STATS = 0x05
+    TENSORS = 0x06
 
 
 class Status(enum.IntEnum):
@@ -117,10 +123,12 @@ class Info:
     protocol: int
     flags: int
     systick_hz: int
-    input_bytes: int
-    output_bytes: int
+    input_bytes: int   # all inputs together
+    output_bytes: int  # all outputs together
     arena_bytes: int
     model_id: int
+    num_inputs: int
+    num_outputs: int
     kernels: str
     core: str
     profile: str = ""  # the profile the firmware was built for ("" from firmware that does not say)
@@ -135,13 +143,19 @@ class Info:
 
 
 def parse_info(payload: bytes) -> Info:
+    """An INFO reply. Firmware of another protocol version lays it out differently: only `protocol` (the first
+    field of every version) is then meaningful, and the caller refuses it."""
+    if len(payload) >= 2 and struct.unpack_from("<H", payload)[0] != PROTOCOL_VERSION:
+        return Info(struct.unpack_from("<H", payload)[0], 0, 0, 0, 0, 0, 0, 0, 0, "", "")
     if len(payload) < INFO_FIXED_BYTES:
         raise FrameError(f"INFO reply of {len(payload)} bytes, expected at least {INFO_FIXED_BYTES}")
-    proto, flags, hz, nin, nout, arena, mid, kernels, name_len = struct.unpack_from("<HHIIIIIBB", payload)
+    (proto, flags, hz, in_bytes, out_bytes, arena, mid, n_in, n_out, kernels,
+     name_len) = struct.unpack_from("<HHIIIIIHHBB", payload)
     core = payload[INFO_FIXED_BYTES:INFO_FIXED_BYTES + name_len].decode(errors="replace")
     rest = payload[INFO_FIXED_BYTES + name_len:]  # then, length-prefixed, the build's profile name
     profile = rest[1:1 + rest[0]].decode(errors="replace") if rest else ""
-    return Info(proto, flags, hz, nin, nout, arena, mid, "dsp" if kernels == 1 else "reference", core, profile)
+    return Info(proto, flags, hz, in_bytes, out_bytes, arena, mid, n_in, n_out, "dsp" if kernels == 1 else "reference",
+                core, profile)
 
 
 @dataclass(frozen=True)
@@ -173,6 +187,23 @@ def parse_stats(payload: bytes) -> Stats:
     if len(payload) != STATS_BYTES:
         raise FrameError(f"STATS reply of {len(payload)} bytes, expected {STATS_BYTES}")
     return Stats(*struct.unpack("<7I", payload))
+
+
+def parse_tensors(payload: bytes) -> list[int]:
+    """A TENSORS reply: the sizes of the tensors from the requested one on (inputs, then outputs)."""
+    if len(payload) % 4 or len(payload) > 4 * TENSORS_PER_REPLY:
+        raise FrameError(f"TENSORS reply of {len(payload)} bytes, expected a multiple of 4 up to "
+                         f"{4 * TENSORS_PER_REPLY}")
+    return list(struct.unpack(f"<{len(payload) // 4}I", payload))
+
+
+def tensors_payload(first: int) -> bytes:
+    return struct.pack("<I", first)
+
+
+def pieces(total: int, largest: int) -> list[tuple[int, int]]:
+    """(offset, length) of the frames that move `total` packed bytes, at most `largest` per frame."""
+    return [(off, min(largest, total - off)) for off in range(0, total, largest)]
 
 
 def set_input_payload(offset: int, data: bytes) -> bytes:

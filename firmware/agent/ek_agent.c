@@ -1,6 +1,8 @@
 /* The MCU agent: prepares the generated model once, then answers framed commands over the serial link
  * (ek_protocol.h). No malloc: one receive buffer, one reply buffer, the model's static arena. Every received
- * frame is bounds-checked before its payload is used. */
+ * frame is bounds-checked before its payload is used. The model's input and output places (ek_model.h) are
+ * checked once at boot (inside the arena, adding up to the totals); SET_INPUT and GET_OUTPUT then address the
+ * tensors packed one after another and copy piece by piece, each piece inside its own tensor. */
 #include <string.h>
 
 #include "ek_crc32.h"
@@ -30,6 +32,7 @@ extern uint32_t __stack_limit[], __stack_top[];
 static uint8_t rx_payload[EK_MAX_PAYLOAD];
 static uint8_t tx_payload[EK_MAX_PAYLOAD];
 static ek_status model_status = EK_E_NOT_READY;
+static int io_ok;  /* the model's tensor places lie inside the arena and add up to its totals (checked at boot) */
 static uint32_t runs_done, ticks_last, cycles_last;
 
 static void put_u16(uint8_t *p, uint32_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
@@ -111,6 +114,44 @@ static void paint(void) {
     }
 }
 
+/* `n` places, each inside the arena, whose sizes add up to `total` exactly. */
+static int places_ok(const ek_tensor_place *t, uint32_t n, uint32_t total) {
+    if (n > 0xFFFFu || (n != 0 && t == NULL)) {
+        return 0;
+    }
+    uint32_t sum = 0;
+    for (uint32_t i = 0; i < n; ++i) {
+        if (t[i].offset > ek_model.arena_bytes || t[i].bytes > ek_model.arena_bytes - t[i].offset ||
+            t[i].bytes > total - sum) {
+            return 0;
+        }
+        sum += t[i].bytes;
+    }
+    return sum == total;
+}
+
+/* Copies `len` bytes between `buf` and bytes [offset, offset + len) of the `n` tensors `t` packed one after
+ * another (the caller checked offset + len <= their total): a piece per tensor, each inside that tensor. */
+static void copy_packed(const ek_tensor_place *t, uint32_t n, uint32_t offset, uint8_t *buf, uint32_t len,
+                        int into_arena) {
+    for (uint32_t i = 0; i < n && len > 0; ++i) {
+        if (offset >= t[i].bytes) {
+            offset -= t[i].bytes;
+            continue;
+        }
+        const uint32_t k = t[i].bytes - offset < len ? t[i].bytes - offset : len;
+        int8_t *at = ek_arena + t[i].offset + offset;
+        if (into_arena) {
+            memcpy(at, buf, k);
+        } else {
+            memcpy(buf, at, k);
+        }
+        buf += k;
+        len -= k;
+        offset = 0;
+    }
+}
+
 static uint16_t do_info(void) {
     static const char core[] = EK_CORE_NAME;
     static const char profile[] = EK_PROFILE_NAME;
@@ -123,8 +164,10 @@ static uint16_t do_info(void) {
     put_u32(tx_payload + 12, ek_model.output_bytes);
     put_u32(tx_payload + 16, ek_model.arena_bytes);
     put_u32(tx_payload + 20, ek_model.model_id);
-    tx_payload[24] = EK_KERNELS_VARIANT;
-    tx_payload[25] = (uint8_t)name_len;
+    put_u16(tx_payload + 24, io_ok ? ek_model.num_inputs : 0);
+    put_u16(tx_payload + 26, io_ok ? ek_model.num_outputs : 0);
+    tx_payload[28] = EK_KERNELS_VARIANT;
+    tx_payload[29] = (uint8_t)name_len;
     memcpy(tx_payload + EK_INFO_FIXED_BYTES, core, name_len);
     tx_payload[EK_INFO_FIXED_BYTES + name_len] = (uint8_t)profile_len;
     memcpy(tx_payload + EK_INFO_FIXED_BYTES + name_len + 1, profile, profile_len);
@@ -135,11 +178,14 @@ static ek_status do_set_input(uint16_t n) {
     if (n < 4) {
         return EK_E_BAD_LENGTH;
     }
+    if (!io_ok) {
+        return EK_E_NOT_READY;
+    }
     const uint32_t offset = get_u32(rx_payload), len = n - 4u;
     if (offset > ek_model.input_bytes || len > ek_model.input_bytes - offset) {
         return EK_E_BAD_ARG;
     }
-    memcpy(ek_arena + ek_model.input_offset + offset, rx_payload + 4, len);
+    copy_packed(ek_model.inputs, ek_model.num_inputs, offset, rx_payload + 4, len, 1);
     return EK_OK;
 }
 
@@ -180,12 +226,37 @@ static ek_status do_get_output(uint16_t n, uint16_t *reply_len) {
     if (n != 6) {
         return EK_E_BAD_LENGTH;
     }
+    if (!io_ok) {
+        return EK_E_NOT_READY;
+    }
     const uint32_t offset = get_u32(rx_payload), len = rx_payload[4] | (rx_payload[5] << 8);
     if (offset > ek_model.output_bytes || len > ek_model.output_bytes - offset || len > EK_MAX_PAYLOAD) {
         return EK_E_BAD_ARG;
     }
-    memcpy(tx_payload, ek_arena + ek_model.output_offset + offset, len);
+    copy_packed(ek_model.outputs, ek_model.num_outputs, offset, tx_payload, len, 0);
     *reply_len = (uint16_t)len;
+    return EK_OK;
+}
+
+static ek_status do_tensors(uint16_t n, uint16_t *reply_len) {
+    _Static_assert(EK_TENSORS_PER_REPLY * 4 <= EK_MAX_PAYLOAD, "TENSORS reply too long");
+    if (n != 4) {
+        return EK_E_BAD_LENGTH;
+    }
+    if (!io_ok) {
+        return EK_E_NOT_READY;
+    }
+    const uint32_t first = get_u32(rx_payload), all = ek_model.num_inputs + ek_model.num_outputs;
+    if (first > all) {
+        return EK_E_BAD_ARG;
+    }
+    const uint32_t count = all - first < EK_TENSORS_PER_REPLY ? all - first : EK_TENSORS_PER_REPLY;
+    for (uint32_t i = 0; i < count; ++i) {
+        const uint32_t k = first + i;
+        put_u32(tx_payload + 4 * i, k < ek_model.num_inputs ? ek_model.inputs[k].bytes
+                                                            : ek_model.outputs[k - ek_model.num_inputs].bytes);
+    }
+    *reply_len = (uint16_t)(4 * count);
     return EK_OK;
 }
 
@@ -203,7 +274,9 @@ static uint16_t do_stats(void) {
 int main(void) {
     ek_port_init();
     paint();
-    model_status = ek_model_prepare();
+    io_ok = places_ok(ek_model.inputs, ek_model.num_inputs, ek_model.input_bytes) &&
+            places_ok(ek_model.outputs, ek_model.num_outputs, ek_model.output_bytes);
+    model_status = io_ok ? ek_model_prepare() : EK_E_BAD_PARAMS;
     for (;;) {
         uint8_t kind, seq;
         uint16_t n = 0, reply_len = 0;
@@ -215,6 +288,7 @@ int main(void) {
             case EK_CMD_RUN: s = do_run(n, &reply_len); break;
             case EK_CMD_GET_OUTPUT: s = do_get_output(n, &reply_len); break;
             case EK_CMD_STATS: reply_len = do_stats(); s = n == 0 ? EK_OK : EK_E_BAD_LENGTH; break;
+            case EK_CMD_TENSORS: s = do_tensors(n, &reply_len); break;
             default: s = EK_E_UNKNOWN_CMD; break;
             }
         }

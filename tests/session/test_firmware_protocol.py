@@ -23,7 +23,7 @@ def test_header_and_python_agree():
     assert proto["EK_PROTOCOL_VERSION"] == P.PROTOCOL_VERSION
     assert bytes([proto["EK_MAGIC0"], proto["EK_MAGIC1"]]) == P.MAGIC
     for name in ("HEADER_BYTES", "CRC_BYTES", "MAX_PAYLOAD", "INFO_FIXED_BYTES", "STATS_BYTES", "FLAG_CYCCNT",
-                 "FLAG_READY"):
+                 "FLAG_READY", "TENSORS_PER_REPLY"):
         assert proto[f"EK_{name}"] == getattr(P, name), name
     commands = {k.removeprefix("EK_CMD_"): v for k, v in proto.items() if k.startswith("EK_CMD_")}
     assert commands == {c.name: c.value for c in P.Cmd}
@@ -53,9 +53,15 @@ def test_decoder_rejects_corruption():
 
 
 def test_parse_replies():
-    info = struct.pack("<HHIIIIIBB", 1, P.FLAG_READY, 25_000_000, 64, 10, 3072, 0xDEADBEEF, 1, 9) + b"cortex-m4"
-    parsed = P.parse_info(info)
+    info = struct.pack("<HHIIIIIHHBB", 2, P.FLAG_READY, 25_000_000, 64, 10, 3072, 0xDEADBEEF, 2, 3, 1, 9) + b"cortex-m4"
+    parsed = P.parse_info(info + b"\x03emu")
     assert (parsed.core, parsed.kernels, parsed.ready, parsed.has_cycle_counter) == ("cortex-m4", "dsp", True, False)
+    assert (parsed.num_inputs, parsed.num_outputs, parsed.input_bytes, parsed.profile) == (2, 3, 64, "emu")
+    assert P.parse_info(struct.pack("<HH", 1, 0) + bytes(40)).protocol == 1  # an older firmware: only its version
+    assert P.parse_tensors(struct.pack("<3I", 5, 6, 7)) == [5, 6, 7]
+    with pytest.raises(P.FrameError):
+        P.parse_tensors(b"\x00" * 6)
+    assert P.pieces(1020, 508) == [(0, 508), (508, 508), (1016, 4)] and P.pieces(0, 508) == []
     assert P.parse_run(struct.pack("<IIII", 5, 10, 1, 0)).ticks_total == 10 + (1 << 32)
     with pytest.raises(P.FrameError):
         P.parse_stats(b"\x00" * 3)

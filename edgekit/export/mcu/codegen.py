@@ -9,6 +9,7 @@ its description in kernels.py.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import UnsupportedError
+from ..tflite_flatbuffer import schema as flatbuffer_schema
 from . import kernels
 from .graph import Graph, load_graph
 from .lower import ALIAS_OPS, KernelCall, lower_op
@@ -42,8 +44,11 @@ class ModelPlan:
     dsp: bool                    # planned for the DSP kernels (their weight order and scratch sizes)
     steps: list[Step]
     arena: Plan
-    input_spec: dict[str, Any]   # shape, bytes, offset, scale, zero_point
-    output_spec: dict[str, Any]
+    # per input / output, in the .tflite's subgraph order (ek_model_info's inputs / outputs): name, shape, dtype,
+    # bytes, offset (in the arena), scale, zero_point, and signature_index: its place among the PyTorch model's
+    # arguments / outputs (from the .tflite's signature; the subgraph's order need not follow it)
+    inputs: list[dict[str, Any]]
+    outputs: list[dict[str, Any]]
     ops: dict[str, int] = field(default_factory=dict)  # the .tflite's ops by kind, before rewriting
     folded_pads: int = 0         # PAD ops folded into the following convolution (no kernel call)
     removed_transposes: int = 0  # TRANSPOSE ops that cancelled after moving below PAD / table ops
@@ -76,8 +81,9 @@ class ModelPlan:
         return {"arena_bytes": self.arena.arena_bytes, "arena_lower_bound_bytes": self.arena.lower_bound,
                 "weight_bytes": self.weight_bytes, "const_bytes": self.const_bytes, "macs": self.macs,
                 "ops": self.ops, "folded_pads": self.folded_pads,
-                "removed_transposes": self.removed_transposes, "input": self.input_spec,
-                "output": self.output_spec, "model_id": f"{self.model_id:08x}"}
+                "removed_transposes": self.removed_transposes, "inputs": self.inputs, "outputs": self.outputs,
+                "input_bytes": sum(t["bytes"] for t in self.inputs),
+                "output_bytes": sum(t["bytes"] for t in self.outputs), "model_id": f"{self.model_id:08x}"}
 
 
 @dataclass
@@ -99,27 +105,59 @@ def _resolve_aliases(graph: Graph) -> dict[int, int]:
     return root
 
 
-def _io_spec(graph: Graph, index: int, offset: int) -> dict[str, Any]:
+MAX_IO_TENSORS = 0xFFFF  # INFO carries each count as a u16
+
+
+def _io_spec(graph: Graph, index: int, offset: int, signature_index: int) -> dict[str, Any]:
     t = graph.tensor(index)
-    if t.dtype != "int8":
-        raise UnsupportedError(f"model {'input' if index in graph.inputs else 'output'} '{t.name}' is {t.dtype}; "
+    if t.dtype != "int8" or not len(t.scale):
+        what = t.dtype if t.dtype != "int8" else "int8 without a scale"
+        raise UnsupportedError(f"model {'input' if index in graph.inputs else 'output'} '{t.name}' is {what}; "
                                "the MCU path needs int8 inputs and outputs (export with int8 I/O)")
-    return {"shape": list(t.shape), "bytes": t.nbytes, "offset": offset, "scale": float(t.scale[0]),
-            "zero_point": int(t.zero_point[0])}
+    return {"name": t.name, "shape": list(t.shape), "dtype": t.dtype, "bytes": t.nbytes, "offset": offset,
+            "scale": float(t.scale[0]), "zero_point": int(t.zero_point[0]), "signature_index": signature_index}
+
+
+def signature_positions(data: bytes, inputs: list[int], outputs: list[int]) -> tuple[list[int], list[int]]:
+    """For each subgraph input and output (tensor indices, in the subgraph's order), its place among the model's
+    arguments and outputs: from the .tflite's first signature, ordered by the number its keys end in (litert-torch
+    names them args_<i> and output_<k>), else in the signature's order; the subgraph's own order where the
+    signature does not cover exactly these tensors."""
+    model = flatbuffer_schema().Model.GetRootAs(data, 0)
+
+    def order(tensors: list[int], entries: list[tuple[str, int]]) -> list[int]:
+        if sorted(i for _, i in entries) != sorted(tensors) or len(set(tensors)) != len(tensors):
+            return list(range(len(tensors)))
+        numbers = [re.search(r"(\d+)$", key) for key, _ in entries]
+        if all(numbers) and len({int(m.group(1)) for m in numbers}) == len(numbers):
+            entries = [e for _, e in sorted(zip((int(m.group(1)) for m in numbers), entries))]
+        rank = {tensor: k for k, (_, tensor) in enumerate(entries)}
+        return [rank[t] for t in tensors]
+
+    def entries(sig: Any, kind: str) -> list[tuple[str, int]]:
+        n = getattr(sig, f"{kind}Length")()
+        return [(getattr(sig, kind)(j).Name().decode(errors="replace"), getattr(sig, kind)(j).TensorIndex())
+                for j in range(n)]
+
+    sig = next((model.SignatureDefs(j) for j in range(model.SignatureDefsLength())
+                if model.SignatureDefs(j).SubgraphIndex() == 0), None)
+    if sig is None:
+        return list(range(len(inputs))), list(range(len(outputs)))
+    return order(inputs, entries(sig, "Inputs")), order(outputs, entries(sig, "Outputs"))
 
 
 def plan_model(tflite: str | Path, dsp: bool) -> ModelPlan:
     """Lower a full-INT8 .tflite to kernel calls for the reference (dsp=False) or DSP kernels and plan its arena."""
     data = Path(tflite).read_bytes()
     source_graph = load_graph(tflite)
-    if len(source_graph.inputs) != 1 or len(source_graph.outputs) != 1:
-        raise UnsupportedError(f"the model has {len(source_graph.inputs)} inputs and {len(source_graph.outputs)} "
-                               "outputs; the MCU agent handles one of each")
+    for kind, io in (("inputs", source_graph.inputs), ("outputs", source_graph.outputs)):
+        if not 1 <= len(io) <= MAX_IO_TENSORS:
+            raise UnsupportedError(f"the model has {len(io)} {kind}; the MCU agent handles 1 to {MAX_IO_TENSORS}")
     graph, stats = optimize(source_graph)  # transposes around PADs cancelled, PADs folded into convolutions
     alias = _resolve_aliases(graph)
     calls = [lower_op(graph, op, dsp) for op in graph.ops if op.kind not in ALIAS_OPS]
 
-    # lifetimes per memory root, in steps of the kernel calls (graph input alive from step 0, output to the end)
+    # lifetimes per memory root, in steps of the kernel calls (graph inputs alive from step 0, outputs to the end)
     buffers: dict[int, Buffer] = {}
 
     def touch(tensor: int, step: int) -> None:
@@ -130,13 +168,15 @@ def plan_model(tflite: str | Path, dsp: bool) -> ModelPlan:
         b = buffers.setdefault(r, Buffer(f"t{r}", t.nbytes, step, step))
         b.first, b.last = min(b.first, step), max(b.last, step)
 
-    touch(graph.inputs[0], 0)
+    for i in graph.inputs:
+        touch(i, 0)
     for step, call in enumerate(calls):
         for i in call.inputs:
             if isinstance(i, int):  # a str is a constant array of the call, in flash
                 touch(i, step)
         touch(call.output, step)
-    touch(graph.outputs[0], len(calls))
+    for o in graph.outputs:
+        touch(o, len(calls))
     scratch = [Buffer(f"s{step}", c.scratch_bytes, step, step) for step, c in enumerate(calls) if c.scratch_bytes]
     arena = plan_arena(list(buffers.values()) + scratch)
 
@@ -148,9 +188,10 @@ def plan_model(tflite: str | Path, dsp: bool) -> ModelPlan:
     ops: dict[str, int] = {}
     for op in source_graph.ops:
         ops[op.kind] = ops.get(op.kind, 0) + 1
+    in_pos, out_pos = signature_positions(data, graph.inputs, graph.outputs)
     return ModelPlan(Path(tflite).name, hashlib.sha256(data).hexdigest(), dsp, steps, arena,
-                     _io_spec(graph, graph.inputs[0], at(graph.inputs[0])),
-                     _io_spec(graph, graph.outputs[0], at(graph.outputs[0])), ops, stats.folded_pads,
+                     [_io_spec(graph, t, at(t), k) for t, k in zip(graph.inputs, in_pos)],
+                     [_io_spec(graph, t, at(t), k) for t, k in zip(graph.outputs, out_pos)], ops, stats.folded_pads,
                      stats.removed_transposes)
 
 
@@ -187,6 +228,11 @@ def c_value(ctype: str, value: Any) -> str:
     return "{%s}" % ", ".join(c_value(t, v) for (_, t), v in zip(struct.fields, value))
 
 
+def _c_comment(text: str) -> str:
+    """`text` safe inside a C comment (a tensor name may hold anything)."""
+    return re.sub(r"[^A-Za-z0-9_.:/ -]", "?", text).replace("*/", "*?")
+
+
 def emit_c(plan: ModelPlan) -> str:
     """model.c for `plan`."""
     variant = "DSP" if plan.dsp else "reference"
@@ -197,12 +243,18 @@ def emit_c(plan: ModelPlan) -> str:
              f"#if !defined(EK_KERNELS_VARIANT) || EK_KERNELS_VARIANT != {kernels.variant_id(plan.dsp)}",
              f'#error "this model was planned for the {variant} kernels (weight order and scratch sizes differ)"',
              "#endif", "",
-             f"int8_t ek_arena[{max(plan.arena.arena_bytes, 8)}] __attribute__((aligned(8)));", "",
-             "const ek_model_info ek_model = {",
-             f"    .model_id = 0x{plan.model_id:08x}u, .arena_bytes = {plan.arena.arena_bytes}u,",
-             f"    .input_offset = {plan.input_spec['offset']}u, .input_bytes = {plan.input_spec['bytes']}u,",
-             f"    .output_offset = {plan.output_spec['offset']}u, .output_bytes = {plan.output_spec['bytes']}u,",
-             "};", ""]
+             f"int8_t ek_arena[{max(plan.arena.arena_bytes, 8)}] __attribute__((aligned(8)));", ""]
+    for kind, specs in (("inputs", plan.inputs), ("outputs", plan.outputs)):
+        lines += [f"static const ek_tensor_place ek_model_{kind}[{len(specs)}] = {{",
+                  *(f"    {{{t['offset']}u, {t['bytes']}u}},  /* {_c_comment(t['name'])} {t['shape']} */"
+                    for t in specs), "};"]
+    lines += ["", "const ek_model_info ek_model = {",
+              f"    .model_id = 0x{plan.model_id:08x}u, .arena_bytes = {plan.arena.arena_bytes}u,",
+              f"    .num_inputs = {len(plan.inputs)}u, .num_outputs = {len(plan.outputs)}u,",
+              "    .inputs = ek_model_inputs, .outputs = ek_model_outputs,",
+              f"    .input_bytes = {sum(t['bytes'] for t in plan.inputs)}u, "
+              f".output_bytes = {sum(t['bytes'] for t in plan.outputs)}u,",
+              "};", ""]
 
     def operand(i: int | str) -> str:
         return i if isinstance(i, str) else f"ek_arena + {i}"

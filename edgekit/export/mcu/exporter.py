@@ -7,6 +7,8 @@ from typing import Any, Sequence
 
 import torch
 
+from ...compress.distill import DistillConfig
+from ...compress.prune_structured import StructuredPruneConfig
 from ...compress.quantize import Int8StaticConfig, int8_record
 from ...errors import UnsupportedError
 from ...profiles import Profile
@@ -49,9 +51,14 @@ class CFirmwareExporter:
         if not any(isinstance(c, Int8StaticConfig) for c in recipe):
             raise UnsupportedError(f"target '{profile.name}' runs full-INT8 models only",
                                    "compile with --quantize int8 and --calibration DATA.npz")
-        if len(example_inputs) != 1:
-            raise UnsupportedError(f"the model takes {len(example_inputs)} inputs; the microcontroller firmware runs "
-                                   "models with one input tensor", "target a phone or a Linux board for this model")
+        if not any(isinstance(c, (StructuredPruneConfig, DistillConfig)) for c in recipe):
+            check_fits(model, profile)  # in a second, before compression and conversion (minutes for a big model)
+        for i, t in enumerate(example_inputs):
+            if not t.is_floating_point():
+                raise UnsupportedError(f"input {i} of the model is {str(t.dtype).removeprefix('torch.')}; the "
+                                       "microcontroller firmware takes float inputs, quantized to int8 by the host "
+                                       "(no integer inputs such as token ids)",
+                                       "target a phone or a Linux board for this model")
 
     def export(self, model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ...], workdir: Path,
                profile: Profile, *, int8_io: bool = True) -> ExportResult:
@@ -60,13 +67,13 @@ class CFirmwareExporter:
         if record is None or not isinstance(record.config, Int8StaticConfig):
             raise UnsupportedError(f"target '{profile.name}' runs full-INT8 models only",
                                    "compile with --quantize int8 and --calibration DATA.npz")
-        check_fits(record.float_model, profile)  # in a second, where converting would take minutes
+        check_fits(record.float_model, profile)  # as compressed (a recipe that prunes was not checked before)
         tflite = workdir / "model.tflite"
         tflite_info = convert(model, example_inputs, tflite, int8_io=True)
         pkg = package_tflite(tflite, profile, workdir)
         return ExportResult(files=pkg.files, model_file="firmware.bin", format=FORMAT,
                             info={"exporter": self.name, "firmware": pkg.firmware, "tflite": tflite_info},
-                            reference_fn=tflm.float_runner(tflite, pkg.input_quant, pkg.output_quant))
+                            reference_fn=tflm.float_runner(tflite, pkg.inputs, pkg.outputs))
 
 
 register_exporter(CFirmwareExporter())

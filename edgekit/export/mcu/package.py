@@ -17,8 +17,21 @@ from .codegen import generate
 class FirmwarePackage:
     files: dict[str, Path]       # artifact name -> file
     firmware: dict[str, Any]     # manifest["export"]["firmware"]
-    input_quant: dict[str, Any]  # scale, zero_point of the int8 input
-    output_quant: dict[str, Any]
+    inputs: list[dict[str, Any]]   # per int8 input, in the .tflite's order: name, shape, bytes, scale, zero_point, ...
+    outputs: list[dict[str, Any]]  # (ModelPlan.inputs / outputs)
+
+    @property
+    def input_quant(self) -> dict[str, Any]:
+        """scale, zero_point of the first input (for one-input callers)."""
+        return _quant(self.inputs[0])
+
+    @property
+    def output_quant(self) -> dict[str, Any]:
+        return _quant(self.outputs[0])
+
+
+def _quant(spec: dict[str, Any]) -> dict[str, Any]:
+    return {"scale": spec["scale"], "zero_point": spec["zero_point"]}
 
 
 def package_tflite(tflite: Path, profile: Profile, workdir: Path, dsp: bool | None = None) -> FirmwarePackage:
@@ -36,5 +49,4 @@ def package_tflite(tflite: Path, profile: Profile, workdir: Path, dsp: bool | No
                 "build": cfg.facts(), "tflite_micro_arena_bytes": tflm.arena_bytes(workdir / "model.tflite")}
     files = {"model.tflite": workdir / "model.tflite", "model.c": model_c, "firmware.elf": built.elf,
              "firmware.bin": built.bin}
-    quant = lambda spec: {"scale": spec["scale"], "zero_point": spec["zero_point"]}  # noqa: E731
-    return FirmwarePackage(files, firmware, quant(gen.plan.input_spec), quant(gen.plan.output_spec))
+    return FirmwarePackage(files, firmware, gen.plan.inputs, gen.plan.outputs)

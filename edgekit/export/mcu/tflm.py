@@ -7,7 +7,7 @@ import re
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -24,33 +24,65 @@ def interpreter(path: str | Path):
     return runtime.Interpreter.from_file(str(path), arena_size=max(ARENA_BYTES, 10 * Path(path).stat().st_size))
 
 
+def io_counts(path: str | Path) -> tuple[int, int]:
+    """(inputs, outputs) of the .tflite's first subgraph (the runtime does not say how many)."""
+    from ..tflite_flatbuffer import schema
+    sg = schema().Model.GetRootAs(Path(path).read_bytes(), 0).Subgraphs(0)
+    return sg.InputsLength(), sg.OutputsLength()
+
+
 def run_int8(path: str | Path, samples: np.ndarray) -> np.ndarray:
-    """int8 samples (N, *input shape[1:]) -> int8 outputs, one invoke per sample."""
+    """int8 samples (N, *input shape[1:]) -> int8 outputs, one invoke per sample (a one-input, one-output model)."""
+    return run_int8_many(path, [samples])[0]
+
+
+def run_int8_many(path: str | Path, samples: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """One int8 array per model input, in the .tflite's input order, each (N, *shape[1:]) -> one int8 array per
+    output, in the .tflite's output order; one invoke per sample."""
+    n_in, n_out = io_counts(path)
+    if len(samples) != n_in:
+        raise UnsupportedError(f"{Path(path).name} takes {n_in} inputs, {len(samples)} given")
     interp = interpreter(path)
-    shape = interp.get_input_details(0)["shape"]
-    outs = []
-    for i in range(0, len(samples), int(shape[0])):
-        interp.set_input(np.ascontiguousarray(samples[i:i + int(shape[0])], dtype=np.int8).reshape(shape), 0)
+    shapes = [interp.get_input_details(i)["shape"] for i in range(n_in)]
+    n, batch = len(samples[0]), int(shapes[0][0])
+    outs: list[list[np.ndarray]] = []
+    for i in range(0, n, batch):
+        for k, (x, shape) in enumerate(zip(samples, shapes)):
+            interp.set_input(np.ascontiguousarray(x[i:i + batch], dtype=np.int8).reshape(shape), k)
         interp.invoke()
-        outs.append(np.array(interp.get_output(0), copy=True))
-    return np.concatenate(outs)
+        outs.append([np.array(interp.get_output(k), copy=True) for k in range(n_out)])
+    if not outs:
+        return [np.zeros((0, *interp.get_output_details(k)["shape"][1:]), np.int8) for k in range(n_out)]
+    return [np.concatenate([o[k] for o in outs]) for k in range(n_out)]
 
 
-def float_runner(path: str | Path, in_q: dict, out_q: dict) -> Callable[[Any], Any]:
+def float_runner(path: str | Path, inputs: dict | Sequence[dict], outputs: dict | Sequence[dict]
+                 ) -> Callable[[Any], Any]:
     """Float samples in, dequantized float outputs out, through TFLite Micro (the artifact's host reference).
-    Takes one array, or a list of one array per model input (the exporters' multi-input convention) and then
-    returns a list of one array per output; the MCU path has one input and one output."""
-    from ..quant_arith import dequantize, quantize
 
-    def run_one(x: np.ndarray) -> np.ndarray:
-        return dequantize(run_int8(path, quantize(np.asarray(x), "int8", in_q)), out_q)
+    `inputs` / `outputs`: the quantization (scale, zero_point) of each int8 input and output in the .tflite's order,
+    as ModelPlan.inputs / outputs (whose signature_index places each among the PyTorch model's arguments and
+    outputs), or one dict for a one-input, one-output model. The runner takes one array, or a list of one array
+    per model input in the PyTorch model's order (the exporters' multi-input convention), and then returns a list
+    of one array per output in that order."""
+    from ..quant_arith import dequantize, quantize
+    ins = [inputs] if isinstance(inputs, dict) else list(inputs)
+    outs = [outputs] if isinstance(outputs, dict) else list(outputs)
 
     def run(x: Any) -> Any:
-        if isinstance(x, (list, tuple)):
-            if len(x) != 1:
-                raise UnsupportedError(f"the MCU path runs models with one input, not {len(x)}")
-            return [run_one(x[0])]
-        return run_one(x)
+        listed = isinstance(x, (list, tuple))
+        xs = list(x) if listed else [x]
+        if len(xs) != len(ins):
+            raise UnsupportedError(f"the model takes {len(ins)} inputs, {len(xs)} given")
+        q = [quantize(np.asarray(xs[spec.get("signature_index", k)], dtype=np.float32), "int8", spec)
+             for k, spec in enumerate(ins)]
+        got = run_int8_many(path, q)
+        if len(got) != len(outs):
+            raise UnsupportedError(f"the .tflite has {len(got)} outputs, {len(outs)} described")
+        ordered: list[Any] = [None] * len(outs)
+        for k, (y, spec) in enumerate(zip(got, outs)):
+            ordered[spec.get("signature_index", k)] = dequantize(y, spec)
+        return ordered if listed else ordered[0]
     return run
 
 

@@ -6,5 +6,5 @@ from edgekit.artifact import Artifact
 
 def quantize_input(art: Artifact, x: np.ndarray) -> np.ndarray:
     from edgekit.export.quant_arith import quantize
-    spec = art.manifest["export"]["firmware"]["input"]
+    spec = art.manifest["export"]["firmware"]["inputs"][0]
     return quantize(x, "int8", {"scale": spec["scale"], "zero_point": spec["zero_point"]})

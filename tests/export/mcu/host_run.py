@@ -67,17 +67,22 @@ def build(gen: GeneratedModel, workdir: Path, dsp: bool) -> ctypes.CDLL:
 
 
 def run(lib: ctypes.CDLL, gen: GeneratedModel, samples: np.ndarray) -> np.ndarray:
-    """int8 samples (N, *input shape[1:]) -> int8 outputs (N, *output shape[1:])."""
+    """int8 samples (N, *input shape[1:]) -> int8 outputs (N, *output shape[1:]) (a one-input, one-output model)."""
+    return run_many(lib, gen, [samples])[0]
+
+
+def run_many(lib: ctypes.CDLL, gen: GeneratedModel, samples: list[np.ndarray]) -> list[np.ndarray]:
+    """One int8 array per input in the .tflite's order, each (N, *shape[1:]) -> one int8 array per output."""
     assert lib.ek_model_prepare() == 0
     plan = gen.plan
     arena = (ctypes.c_int8 * max(plan.arena.arena_bytes, 8)).in_dll(lib, "ek_arena")
     base = ctypes.addressof(arena)
-    i_off, i_n = plan.input_spec["offset"], plan.input_spec["bytes"]
-    o_off, o_n = plan.output_spec["offset"], plan.output_spec["bytes"]
-    outs = []
-    for x in np.ascontiguousarray(samples, dtype=np.int8):
-        assert x.nbytes == i_n
-        ctypes.memmove(base + i_off, x.ctypes.data, i_n)
+    outs: list[list[np.ndarray]] = [[] for _ in plan.outputs]
+    for xs in zip(*(np.ascontiguousarray(s, dtype=np.int8) for s in samples)):
+        for x, spec in zip(xs, plan.inputs):
+            assert x.nbytes == spec["bytes"]
+            ctypes.memmove(base + spec["offset"], x.ctypes.data, spec["bytes"])
         assert lib.ek_model_eval() == 0
-        outs.append(np.frombuffer(ctypes.string_at(base + o_off, o_n), np.int8).copy())
-    return np.stack(outs).reshape((len(samples), *plan.output_spec["shape"][1:]))
+        for o, spec in zip(outs, plan.outputs):
+            o.append(np.frombuffer(ctypes.string_at(base + spec["offset"], spec["bytes"]), np.int8).copy())
+    return [np.stack(o).reshape((len(samples[0]), *spec["shape"][1:])) for o, spec in zip(outs, plan.outputs)]

@@ -13,7 +13,9 @@ MODEL_C = """#include "ek_kernels.h"
 #include "ek_model.h"
 int8_t ek_arena[%(arena)d] __attribute__((aligned(8)));
 static const int8_t blob[%(flash)d] = {1};
-const ek_model_info ek_model = {.arena_bytes = %(arena)du, .input_bytes = 1u, .output_bytes = 1u};
+static const ek_tensor_place io[1] = {{0u, 1u}};
+const ek_model_info ek_model = {.arena_bytes = %(arena)du, .num_inputs = 1u, .num_outputs = 1u, .inputs = io,
+                                .outputs = io, .input_bytes = 1u, .output_bytes = 1u};
 ek_status ek_model_prepare(void) { return EK_OK; }
 ek_status ek_model_eval(void) { ek_arena[0] = blob[ek_arena[1] & 7]; return EK_OK; }
 """
