@@ -21,6 +21,7 @@ _EXPORTS = {
     "load_data": "modelio", "load_model": "modelio", "Profile": "profiles", "list_profiles": "profiles",
     "load_profile": "profiles", "compile_decoder": "decoder", "benchmark_generation": "measure.generation",
     "Int4WeightOnlyConfig": "compress", "GptqInt4Config": "compress", "Int8DynamicTokenConfig": "compress",
+    "write_c_library": "export.mcu.library",
 }
 __all__ = ["__version__", "compress", *_EXPORTS]
 

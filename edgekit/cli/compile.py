@@ -28,11 +28,15 @@ QUANTIZE_CHOICES = ("none", "int8", "int8-dynamic")
               help="cached decoders: length of a seeded random reference prompt (default: the factory's example "
                    "tokens); the host records its greedy tokens")
 @click.option("--output", "-o", required=True, type=click.Path(file_okay=False), help="artifact directory to write")
-@click.option("--force", is_flag=True, help="replace -o even if it is a non-empty folder that is not an artifact")
+@click.option("--c-library", "c_library", type=click.Path(file_okay=False),
+              help="microcontroller targets: also write the model as a C library folder for your own firmware "
+                   "(public header, CMake target, Zephyr module; docs/targets/mcu.md)")
+@click.option("--force", is_flag=True, help="replace -o (and --c-library) even if it is a non-empty folder that is not "
+              "edgekit's")
 @click.option("--json", "as_json", is_flag=True, help="print the manifest as JSON")
 def compile_cmd(model: str, target: str, quantize: str, recipe_path: str | None, calibration: str | None,
-                input_ranges: tuple[str, ...], float_io: bool, prompt_len: int | None, output: str, force: bool,
-                as_json: bool) -> None:
+                input_ranges: tuple[str, ...], float_io: bool, prompt_len: int | None, output: str,
+                c_library: str | None, force: bool, as_json: bool) -> None:
     """Compress and export MODEL (.pt2 or file.py:factory) for a target; write an artifact directory.
 
     A cached decoder (a factory's language model with `vocab_size` and `max_seq_len`, see edgekit/decoder.py)
@@ -45,6 +49,12 @@ def compile_cmd(model: str, target: str, quantize: str, recipe_path: str | None,
     from ..profiles import load_profile
     profile = load_profile(target)
     check_output_dir(output, force)  # before the model is loaded: nothing slow happens for a refused -o
+    if c_library:
+        from ..export.mcu.library import check_library_dir
+        if profile.firmware is None:
+            raise InputError(f"--c-library needs a microcontroller target; '{target}' has no [firmware] section",
+                             "see `edgekit targets list` (family mcu)")
+        check_library_dir(c_library, force, output)
     ranges = _parse_ranges(input_ranges)
     if recipe_path and quantize != "none":
         raise InputError("--recipe and --quantize both given", "put the quantization step in the recipe")
@@ -68,6 +78,10 @@ def compile_cmd(model: str, target: str, quantize: str, recipe_path: str | None,
         artifact = compile_model(loaded.module, loaded.example_inputs, profile, output,
                                  recipe=recipe, calibration=data, progress=progress, input_names=loaded.input_names,
                                  input_ranges=ranges, force=force, int8_io=not float_io)
+    library = None
+    if c_library:
+        from ..export.mcu.library import write_c_library
+        library = write_c_library(artifact, c_library, force=force)
     if as_json:
         print_json(artifact.manifest)
         return
@@ -89,6 +103,9 @@ def compile_cmd(model: str, target: str, quantize: str, recipe_path: str | None,
         table.add_row("delegated (XNNPACK)", ", ".join(f"{k} x{v}" for k, v in deleg["delegated_ops"].items()))
         for op, info in deleg["not_delegated_ops"].items():
             table.add_row(f"not delegated: {op} x{info['count']}", info["reason"])
+    if library is not None:
+        table.add_row("C library", f"{library.path} (include/edgekit_model.h, CMake target edgekit_model, "
+                                   f"arena {library.manifest['arena_bytes']:,} B)")
     out.print(table)
 
 
