@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 from common import RESULTS, write_result  # noqa: E402
 
 from edgekit.session.firmware_protocol import (Cmd, encode_frame, get_output_payload, run_payload,  # noqa: E402
-                                               set_input_payload)
+                                               set_input_payload, tensors_payload)
 
 FIRMWARE = ROOT / "firmware"
 HARNESS = FIRMWARE / "tests" / "fuzz_agent.c"
@@ -52,6 +52,8 @@ MUTANTS = {
                               "len > ek_model.output_bytes - offset + 1 ||"),
     "rx_length_check_late": ("if (*n > EK_MAX_PAYLOAD) {", "if (*n > EK_MAX_PAYLOAD + 8) {"),
     "runs_not_counted": ("++runs_done;", ";"),
+    "split_past_a_tensor": ("const uint32_t k = t[i].bytes - offset < len ? t[i].bytes - offset : len;",
+                            "const uint32_t k = len;"),
     "reply_crc_skips_seq": ("crc32_update(0, head + 2, EK_HEADER_BYTES - 2);",
                             "crc32_update(0, head + 3, EK_HEADER_BYTES - 3);"),
 }
@@ -105,11 +107,15 @@ def _requests() -> dict[str, list[tuple[int, bytes]]]:
         "run": [(Cmd.RUN, run_payload(1))],
         "get_output": [(Cmd.GET_OUTPUT, get_output_payload(4, 32))],
         "stats": [(Cmd.STATS, b"")],
+        "tensors": [(Cmd.TENSORS, tensors_payload(0)), (Cmd.TENSORS, tensors_payload(3))],
         "unknown": [(0x7E, b"\x00")],
         "too_long": [(Cmd.SET_INPUT, bytes(4 + 509)), (Cmd.INFO, b"")],  # 513 bytes: EK_E_BAD_LENGTH, then resync
-        # at the tensors' ends (fuzz_agent.c's stub model: 700 input bytes, 600 output bytes): one more is too far
+        # at the tensors' ends (fuzz_agent.c's stub model: 300 + 400 input bytes, 232 + 368 output bytes): one more
+        # is too far; a write and a read across the boundary of two tensors
         "edges": [(Cmd.SET_INPUT, set_input_payload(700 - 8, bytes(8))), (Cmd.RUN, run_payload(1)),
-                  (Cmd.GET_OUTPUT, get_output_payload(600 - 40, 40)), (Cmd.GET_OUTPUT, get_output_payload(88, 512))],
+                  (Cmd.GET_OUTPUT, get_output_payload(600 - 40, 40)), (Cmd.GET_OUTPUT, get_output_payload(88, 512)),
+                  (Cmd.SET_INPUT, set_input_payload(290, bytes(range(20)))), (Cmd.RUN, run_payload(1)),
+                  (Cmd.GET_OUTPUT, get_output_payload(220, 24))],
         "session": session,
     }
 

@@ -10,7 +10,8 @@
  * out (the agent's main loop never returns); ek_port_write() collects the replies and checks every reply frame
  * as it completes (magic, length <= EK_MAX_PAYLOAD, CRC by an independent bitwise CRC-32, a known status, no
  * payload on an error), that the model arena outside the input, output and scratch regions is never written,
- * and, for well-framed request streams, the reply against a reference model of the protocol (below). Any
+ * and, for well-framed request streams, the reply against a reference model of the protocol (below): the stub model
+ * has two inputs and two outputs placed apart in the arena, so writes and reads spanning two tensors are checked. Any
  * violation prints why and abort()s, which libFuzzer reports as a crash.
  *
  * Input layout. Byte 0 configures the stub model: bits 0-1 the status ek_model_prepare returns (OK, OK,
@@ -76,22 +77,35 @@ _Static_assert(HOST_STACK_WORDS * 4 == 4096, "keep the .set above in step with H
 
 static uint32_t *host_sp(void) { return __stack_limit + HOST_STACK_WORDS - HOST_FRAME_WORDS; }
 
-/* ---- the stub model: output[i] = input[i % input_bytes] ^ 0x5A, plus a few scratch words ----------------------
- * Arena layout: input [0, 700), gap [700, 768), output [768, 1368), scratch [1368, 1400), untouched [1400, 2048).
- * Sizes are chosen so SET_INPUT and GET_OUTPUT need offsets (tensors above EK_MAX_PAYLOAD) and the arena is
- * exactly arena_bytes long: a write past it is an ASan error, a write into the gap or the tail is caught by
- * check_arena_guards(). */
+/* ---- the stub model: two inputs, two outputs; packed output[i] = packed input[i % input_bytes] ^ 0x5A --------
+ * Arena layout: input 1 [0, 400), gap [400, 420), input 0 [420, 720), gap [720, 768), output 0 [768, 1000),
+ * gap [1000, 1024), output 1 [1024, 1392), scratch [1392, 1424), untouched [1424, 2048). The packed inputs are
+ * input 0's 300 bytes then input 1's 400 (700 in all), the packed outputs 232 + 368 (600 in all): SET_INPUT and
+ * GET_OUTPUT need offsets (totals above EK_MAX_PAYLOAD), a frame may span two tensors (the agent splits it), and
+ * the arena is exactly arena_bytes long: a write past it is an ASan error, a write into a gap or the tail is
+ * caught by check_arena_guards(). */
 #define ARENA_BYTES 2048u
-#define IN_OFF 0u
 #define IN_BYTES 700u
-#define OUT_OFF 768u
 #define OUT_BYTES 600u
-#define SCRATCH_OFF 1368u
+#define SCRATCH_OFF 1392u
 #define SCRATCH_BYTES 32u
 #define EVAL_BUDGET 256u /* evaluations per input; see ek_model_eval */
 
-const ek_model_info ek_model = {0x1234ABCDu, ARENA_BYTES, IN_OFF, IN_BYTES, OUT_OFF, OUT_BYTES};
+static const ek_tensor_place stub_inputs[2] = {{420u, 300u}, {0u, 400u}};
+static const ek_tensor_place stub_outputs[2] = {{768u, 232u}, {1024u, 368u}};
+const ek_model_info ek_model = {.model_id = 0x1234ABCDu, .arena_bytes = ARENA_BYTES, .num_inputs = 2u,
+                                .num_outputs = 2u, .inputs = stub_inputs, .outputs = stub_outputs,
+                                .input_bytes = IN_BYTES, .output_bytes = OUT_BYTES};
 int8_t ek_arena[ARENA_BYTES] __attribute__((aligned(16)));
+
+/* The arena byte of packed byte `i` of the tensors `t` (their sizes add up past i). */
+static uint32_t packed_at(const ek_tensor_place *t, uint32_t i) {
+    while (i >= t->bytes) {
+        i -= t->bytes;
+        ++t;
+    }
+    return t->offset + i;
+}
 
 static jmp_buf input_done;
 static ek_status cfg_prepare_status, cfg_eval_status;
@@ -113,7 +127,7 @@ ek_status ek_model_eval(void) {
         return cfg_eval_status;
     }
     for (uint32_t i = 0; i < OUT_BYTES; ++i) {
-        ek_arena[OUT_OFF + i] = (int8_t)(ek_arena[IN_OFF + i % IN_BYTES] ^ 0x5A);
+        ek_arena[packed_at(stub_outputs, i)] = (int8_t)(ek_arena[packed_at(stub_inputs, i % IN_BYTES)] ^ 0x5A);
     }
     for (uint32_t i = 0; i < SCRATCH_BYTES; ++i) {
         ek_arena[SCRATCH_OFF + i] = (int8_t)i;
@@ -172,7 +186,8 @@ static void check_against_reference(const request *rq, uint8_t status, uint8_t s
         want_len = n > core_end ? (uint16_t)(core_end + 1 + sizeof EK_PROFILE_NAME - 1) : core_end;
         if (want == EK_OK && n == want_len) {
             if (rd32(pl + 8) != IN_BYTES || rd32(pl + 12) != OUT_BYTES || rd32(pl + 16) != ARENA_BYTES ||
-                pl[25] != sizeof EK_CORE_NAME - 1 || memcmp(pl + EK_INFO_FIXED_BYTES, EK_CORE_NAME, pl[25]) != 0 ||
+                rd32(pl + 20) != ek_model.model_id || rd32(pl + 24) != (2u | (2u << 16)) ||
+                pl[29] != sizeof EK_CORE_NAME - 1 || memcmp(pl + EK_INFO_FIXED_BYTES, EK_CORE_NAME, pl[29]) != 0 ||
                 (n > core_end && (pl[core_end] != sizeof EK_PROFILE_NAME - 1 ||
                                   memcmp(pl + core_end + 1, EK_PROFILE_NAME, pl[core_end]) != 0)) ||
                 ((pl[2] & EK_FLAG_READY) != 0) != (cfg_prepare_status == EK_OK)) {
@@ -221,6 +236,21 @@ static void check_against_reference(const request *rq, uint8_t status, uint8_t s
             }
         }
         break;
+    case EK_CMD_TENSORS:
+        if (rq->n != 4) {
+            want = EK_E_BAD_LENGTH;
+        } else {
+            static const uint32_t sizes[4] = {300u, 400u, 232u, 368u};
+            const uint32_t first = rd32(rq->payload);
+            want = first <= 4 ? EK_OK : EK_E_BAD_ARG;
+            want_len = (uint16_t)(want == EK_OK ? 4 * (4 - first) : 0);
+            for (uint32_t i = 0; want == EK_OK && n == want_len && i < 4 - first; ++i) {
+                if (rd32(pl + 4 * i) != sizes[first + i]) {
+                    fail("TENSORS reply disagrees with the model (tensor, bytes)", first + i, rd32(pl + 4 * i));
+                }
+            }
+        }
+        break;
     case EK_CMD_STATS:
         want = rq->n == 0 ? EK_OK : EK_E_BAD_LENGTH;
         want_len = EK_STATS_BYTES;
@@ -262,7 +292,7 @@ static uint32_t crc32_bitwise(const uint8_t *p, size_t n) { /* independent of ek
 }
 
 static void check_arena_guards(void) {
-    static const struct { uint32_t from, to; } guards[] = {{IN_OFF + IN_BYTES, OUT_OFF},
+    static const struct { uint32_t from, to; } guards[] = {{400u, 420u}, {720u, 768u}, {1000u, 1024u},
                                                            {SCRATCH_OFF + SCRATCH_BYTES, ARENA_BYTES}};
     for (size_t g = 0; g < sizeof guards / sizeof guards[0]; ++g) {
         for (uint32_t i = guards[g].from; i < guards[g].to; ++i) {

@@ -25,6 +25,7 @@ def test_short_fuzz_run_finds_no_crash(mode, tmp_path):
 
 
 @pytest.mark.parametrize("name, mode", [("set_input_unchecked", "framed"),  # SET_INPUT offset past the tensor
+                                        ("split_past_a_tensor", "framed"),  # a frame spanning two tensors not split
                                         ("reply_crc_skips_seq", "raw")])  # a reply with a wrong CRC
 def test_harness_catches_a_deliberate_bug(name, mode, tmp_path):
     result = mutant(name, mode, RUNS, tmp_path)
