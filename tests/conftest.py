@@ -37,12 +37,13 @@ def digits_example(digits):
 
 @pytest.fixture(scope="session")
 def mcu_artifact(tmp_path_factory, digits, digits_example, digits_npz):
-    """A digits c-firmware artifact for the emulated Cortex-M4, compiled once through the real CLI (from a .pt2)."""
+    """A digits c-firmware artifact for the emulated Cortex-M4, compiled once through the real CLI (from a .pt2);
+    beside it, `lib/`: the same model as a C library (--c-library, tests/export/mcu/test_library.py)."""
     model, _ = digits
     d = tmp_path_factory.mktemp("mcu")
     torch.export.save(torch.export.export(model.eval(), digits_example), d / "digits.pt2")
     train_npz, _ = digits_npz
     result = run_cli("compile", d / "digits.pt2", "--target", "emu-cortex-m4", "--quantize", "int8",
-                     "--calibration", train_npz, "-o", d / "art", "--json")
+                     "--calibration", train_npz, "-o", d / "art", "--c-library", d / "lib", "--json")
     assert result.returncode == 0, result.stderr
     return Artifact.load(d / "art")

@@ -1,0 +1,21 @@
+# The few Zephyr CMake extensions an edgekit library's zephyr/CMakeLists.txt calls, over plain CMake targets (as
+# zephyr/cmake/modules/extensions.cmake defines them: a named library linked to zephyr_interface, which carries
+# the global include directories), so the module's CMake is checked on a host without a Zephyr tree.
+add_library(zephyr_interface INTERFACE)
+macro(zephyr_library_named name)
+    set(ZEPHYR_CURRENT_LIBRARY zephyr_${name})
+    add_library(${ZEPHYR_CURRENT_LIBRARY} STATIC)
+    target_link_libraries(${ZEPHYR_CURRENT_LIBRARY} PUBLIC zephyr_interface)
+endmacro()
+function(zephyr_library_sources)
+    target_sources(${ZEPHYR_CURRENT_LIBRARY} PRIVATE ${ARGN})
+endfunction()
+function(zephyr_include_directories)
+    target_include_directories(zephyr_interface INTERFACE ${ARGN})
+endfunction()
+function(zephyr_library_include_directories)
+    target_include_directories(${ZEPHYR_CURRENT_LIBRARY} PRIVATE ${ARGN})
+endfunction()
+function(zephyr_library_compile_definitions)
+    target_compile_definitions(${ZEPHYR_CURRENT_LIBRARY} PRIVATE ${ARGN})
+endfunction()
