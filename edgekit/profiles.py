@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,10 +67,13 @@ class Firmware:
     fpu: str | None = None
     flash_origin: int = 0
     ram_origin: int = 0x20000000
-    port: str | None = None          # firmware/ports/<port>: the serial driver; None = no driver yet
+    port: tuple[str, ...] = ()       # firmware/ports/<folder>s built in: the serial driver and clock tree; () = none yet
     uart_base: int | None = None
     systick_hz: float | None = None
     stack_bytes: float = 8192
+    port_config: dict[str, int] = field(default_factory=dict)  # board facts for the port: -DEK_<NAME>=value
+    pyocd_target: str | None = None    # pyocd's name for the chip
+    openocd_config: str | None = None  # openocd's board config
 
 
 @dataclass(frozen=True)
@@ -140,6 +144,18 @@ def _str_list(v: Any) -> tuple[str, ...]:
     return tuple(v)
 
 
+def _folders(v: Any) -> tuple[str, ...]:
+    return (_str(v),) if isinstance(v, str) else _str_list(v)
+
+
+def _int_table(v: Any) -> dict[str, int]:
+    table = _table(v)
+    for key, value in table.items():
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", key) or not isinstance(value, int) or isinstance(value, bool):
+            raise ValueError(f"expected lower_case names with integer values, got {key} = {value!r}")
+    return table
+
+
 def _table(v: Any) -> dict[str, Any]:
     if not isinstance(v, dict):
         raise ValueError(f"expected a table, got {v!r}")
@@ -164,8 +180,10 @@ _SECTIONS: dict[str, Spec] = {
     "transport": {"default": (_str, True)},
     "emulation": {"kind": (_str, False), "description": (_str, True), "options": (_table, False)},
     "firmware": {"mcpu": (_str, True), "float_abi": (_str, False), "fpu": (_str, False),
-                 "flash_origin": (_address, False), "ram_origin": (_address, False), "port": (_str, False),
-                 "uart_base": (_address, False), "systick": (_qty("hertz"), False), "stack": (_qty("bytes"), False)},
+                 "flash_origin": (_address, False), "ram_origin": (_address, False), "port": (_folders, False),
+                 "uart_base": (_address, False), "systick": (_qty("hertz"), False), "stack": (_qty("bytes"), False),
+                 "port_config": (_int_table, False), "pyocd_target": (_str, False),
+                 "openocd_config": (_str, False)},
 }
 # Sections an emulated profile may leave out: it takes them from the profile it stands for.
 _INHERITED = ("hardware", "software", "power", "performance", "firmware")
@@ -231,8 +249,9 @@ def _build(path: Path, p: dict[str, Any]) -> Profile:
         firmware=None if fw is None else Firmware(
             mcpu=fw["mcpu"], float_abi=fw.get("float_abi", "soft"), fpu=fw.get("fpu"),
             flash_origin=fw.get("flash_origin", 0), ram_origin=fw.get("ram_origin", 0x20000000),
-            port=fw.get("port"), uart_base=fw.get("uart_base"), systick_hz=fw.get("systick"),
-            stack_bytes=fw.get("stack", 8192)),
+            port=fw.get("port", ()), uart_base=fw.get("uart_base"), systick_hz=fw.get("systick"),
+            stack_bytes=fw.get("stack", 8192), port_config=fw.get("port_config", {}),
+            pyocd_target=fw.get("pyocd_target"), openocd_config=fw.get("openocd_config")),
         path=str(path),
     )
 

@@ -32,13 +32,17 @@ class QemuMachine:
     """
 
     def __init__(self, machine: str, kernel: Path, *, icount_shift: int = 0, limit_s: float = 900.0,
-                 log: Path | None = None, load_address: int | None = None, serial_port: int = 0) -> None:
+                 log: Path | None = None, load_address: int | None = None, serial_port: int = 0,
+                 memory: str | None = None) -> None:
         """kernel: an ELF (QEMU places it by its program headers), or a raw image when `load_address` is given
-        (copied there by QEMU's generic loader, as a flasher writes it; the core resets from the vector table). serial_port: the UART's loopback TCP port (0: a free one)."""
+        (copied there by QEMU's generic loader, as a flasher writes it; the core resets from the vector table). serial_port: the UART's loopback TCP port (0: a free one).
+        memory: QEMU's -m, for machines whose SoC fixes its own memory (the STM32 boards): the generic loader
+        refuses a raw image larger than -m, which such a machine leaves at 0."""
         self.machine, self.kernel, self.icount_shift, self.limit_s = machine, Path(kernel), icount_shift, limit_s
         self.load_address = load_address
         self.log_path = log
         self.fixed_port = serial_port
+        self.memory = memory
         self.port = 0
         self._proc: subprocess.Popen | None = None
         self._timer: threading.Timer | None = None
@@ -47,7 +51,8 @@ class QemuMachine:
     def command(self) -> list[str]:
         image = (["-kernel", str(self.kernel)] if self.load_address is None else
                  ["-device", f"loader,file={self.kernel},addr=0x{self.load_address:x}"])
-        return [QEMU, "-M", self.machine, "-nographic", "-monitor", "none", *image,
+        memory = ["-m", self.memory] if self.memory else []
+        return [QEMU, "-M", self.machine, *memory, "-nographic", "-monitor", "none", *image,
                 "-serial", f"tcp:127.0.0.1:{self.port},server=on,wait=on,nodelay=on",
                 "-icount", f"shift={self.icount_shift},align=off,sleep=off",
                 "-semihosting-config", "enable=on,target=native"]
@@ -124,7 +129,9 @@ class QemuBoard:
         self.profile = profile
         self.limit_s = float((link_options or {}).get("limit_s", 1800))
         self.serial_port = int((link_options or {}).get("serial_port", 0))  # fixed for a farm's exported board
-        self.machine_name = str((profile.emulation.options if profile.emulation else {}).get("machine", ""))
+        options = profile.emulation.options if profile.emulation else {}
+        self.machine_name = str(options.get("machine", ""))
+        self.memory = options.get("memory")  # -m for a machine that has no RAM size of its own
         self._qemu: QemuMachine | None = None
         self._workdir: Path | None = None
 
@@ -136,7 +143,7 @@ class QemuBoard:
         self._workdir = Path(tempfile.mkdtemp(prefix="edgekit-qemu-"))
         self._qemu = QemuMachine(self.machine_name, image, icount_shift=0, limit_s=self.limit_s,
                                  log=self._workdir / "qemu.log", load_address=load_address,
-                                 serial_port=self.serial_port)
+                                 serial_port=self.serial_port, memory=self.memory)
         self._qemu.start()
 
     def stop(self) -> None:

@@ -42,11 +42,13 @@ def flash_real_board(profile: "Profile", options: dict[str, Any], image: Path,
                                          "openocd" if _find_tool("openocd") else None)
     if tool is None:
         raise DeviceError("no flashing tool found for the real board", FLASH_HINT)
+    fw = profile.firmware
     if tool == "pyocd":
-        cmd = ["pyocd", "flash", "--target", str(options.get("pyocd_target") or profile.name),
+        chip = options.get("pyocd_target") or (fw.pyocd_target if fw else None) or profile.name
+        cmd = ["pyocd", "flash", "--target", str(chip),
                *(["--base-address", f"0x{load_address:x}"] if load_address is not None else []), str(image)]
     elif tool == "openocd":
-        config = options.get("openocd_config")
+        config = options.get("openocd_config") or (fw.openocd_config if fw else None)
         if not config:
             raise InputError("openocd needs a board config", "pass --openocd-config board/<your board>.cfg")
         where = f" 0x{load_address:x}" if load_address is not None else ""
@@ -87,9 +89,9 @@ class SerialTransport(Transport):
         TransportOption("flash_tool", "--flash-tool", "serial targets: how to flash a real board (default: pyocd or "
                         "openocd, whichever is installed)", choices=("pyocd", "openocd", "none")),
         TransportOption("pyocd_target", "--pyocd-target", "serial targets: pyocd's name for the chip (default: the "
-                        "profile's name)"),
+                        "profile's [firmware] pyocd_target)"),
         TransportOption("openocd_config", "--openocd-config", "serial targets: openocd's board config "
-                        "(e.g. board/stm32f7discovery.cfg)"),
+                        "(default: the profile's [firmware] openocd_config)"),
     )
 
     def open(self) -> None:

@@ -37,7 +37,8 @@ class BuildConfig:
     ram_origin: int
     flash_bytes: int
     ram_bytes: int
-    port: str
+    port: tuple[str, ...]        # firmware/ports/ folders: the UART driver, the clock tree
+    port_config: dict[str, int]  # the board's facts for the port (pins, PLL), as -DEK_<NAME>=value
     uart_base: int
     systick_hz: int
     stack_bytes: int
@@ -50,6 +51,7 @@ class BuildConfig:
             flags.append(f"-mfpu={self.fpu}")
         defines = {"EK_UART_BASE": f"0x{self.uart_base:08x}u", "EK_SYSTICK_HZ": f"{self.systick_hz}u",
                    "EK_CORE_NAME": f'"{self.core}"', "EK_PROFILE_NAME": f'"{self.target}"'}
+        defines.update({f"EK_{k.upper()}": str(v) for k, v in self.port_config.items()})
         flags += [f"-D{k}={v}" for k, v in defines.items()]
         flags.append(f"-DEK_KERNELS_VARIANT={variant_id(self.dsp)}")
         if self.semihosting:
@@ -60,8 +62,8 @@ class BuildConfig:
         return {"core": self.core, "mcpu": self.mcpu, "float_abi": self.float_abi, "fpu": self.fpu,
                 "kernels": "dsp" if self.dsp else "reference", "flash_origin": f"0x{self.flash_origin:08x}",
                 "ram_origin": f"0x{self.ram_origin:08x}", "flash_region_bytes": self.flash_bytes,
-                "ram_region_bytes": self.ram_bytes, "stack_bytes": self.stack_bytes, "port": self.port,
-                "systick_hz": self.systick_hz}
+                "ram_region_bytes": self.ram_bytes, "stack_bytes": self.stack_bytes, "port": list(self.port),
+                "port_config": self.port_config, "systick_hz": self.systick_hz}
 
 
 def build_config(profile: Profile, dsp: bool | None = None) -> BuildConfig:
@@ -74,21 +76,26 @@ def build_config(profile: Profile, dsp: bool | None = None) -> BuildConfig:
     if hw.flash_bytes is None:
         raise UnsupportedError(f"target '{profile.name}' gives no flash size ([hardware] flash)")
     opts = profile.emulation.options if profile.emulation else {}
-    port = opts.get("port", fw.port)
+    if opts.get("same_image"):  # the emulator runs the real board's own image: build exactly that
+        from ...profiles import load_profile
+        return build_config(load_profile(str(profile.stands_for)), dsp)
+    port = tuple(opts["port"].split()) if "port" in opts else fw.port
     uart_base = opts.get("uart_base", fw.uart_base)
     systick = opts.get("systick", fw.systick_hz)
     if not port or uart_base is None:
         raise UnsupportedError(f"no serial driver for target '{profile.name}' in firmware/ports",
                                "set [firmware] port and uart_base in its profile (or add a port for this UART)")
-    if not (FIRMWARE_DIR / "ports" / port).is_dir():
-        raise UnsupportedError(f"target '{profile.name}' names firmware port '{port}', which does not exist",
-                               f"ports: {', '.join(sorted(p.name for p in (FIRMWARE_DIR / 'ports').iterdir()))}")
+    for folder in port:
+        if not (FIRMWARE_DIR / "ports" / folder).is_dir():
+            raise UnsupportedError(f"target '{profile.name}' names firmware port '{folder}', which does not exist",
+                                   f"ports: {', '.join(sorted(p.name for p in (FIRMWARE_DIR / 'ports').iterdir()))}")
     systick_hz = int(parse_quantity(systick, "hertz")) if isinstance(systick, str) else int(systick or hw.clock_hz)
     return BuildConfig(core=hw.core, mcpu=fw.mcpu, float_abi=fw.float_abi, fpu=fw.fpu,
                        dsp=profile.has_feature("dsp") if dsp is None else dsp,
                        flash_origin=int(opts.get("flash_origin", fw.flash_origin)),
                        ram_origin=int(opts.get("ram_origin", fw.ram_origin)),
                        flash_bytes=int(hw.flash_bytes), ram_bytes=int(hw.ram_bytes), port=port,
+                       port_config={} if "port" in opts else dict(fw.port_config),  # the emulator's UART, not the board's
                        uart_base=int(uart_base), systick_hz=systick_hz, stack_bytes=int(fw.stack_bytes),
                        semihosting=profile.emulated, target=profile.name)
 
@@ -117,10 +124,15 @@ def kernel_sources(dsp: bool) -> list[Path]:
     return [p for d in dirs for p in sorted((FIRMWARE_DIR / "kernels" / d).glob("*.c"))]
 
 
-def firmware_sources(port: str, app: str | Path = "agent", dsp: bool = False) -> list[Path]:
+def port_dirs(port: tuple[str, ...]) -> list[Path]:
+    """firmware/ports/common and the port's folders: their C is built in, their headers are on the include path."""
+    return [FIRMWARE_DIR / "ports" / d for d in ("common", *port)]
+
+
+def firmware_sources(port: tuple[str, ...], app: str | Path = "agent", dsp: bool = False) -> list[Path]:
     """Kernels, start-up and the port's driver, plus the application: the agent (a directory of firmware/) or one
     C file with its own main (the kernel test image)."""
-    ports = sorted(p for d in ("ports/common", f"ports/{port}") for p in (FIRMWARE_DIR / d).glob("*.c"))
+    ports = sorted(p for d in port_dirs(port) for p in d.glob("*.c"))
     app_path = FIRMWARE_DIR / app if isinstance(app, str) else Path(app)
     return kernel_sources(dsp) + ports + (sorted(app_path.glob("*.c")) if app_path.is_dir() else [app_path])
 
@@ -164,7 +176,8 @@ def build_firmware(cfg: BuildConfig, model_c: Path | None, outdir: Path, app: st
     sources = firmware_sources(cfg.port, app, cfg.dsp) + ([Path(model_c)] if model_c else [])
     common = cfg.cflags() + [f"-D{k}={v}" for k, v in (defines or {}).items()] + ["-O2", "-g", "-std=c11", "-Wall", "-Wextra", "-Werror", "-ffunction-sections",
                              "-fdata-sections", "-fno-common",
-                             f"-I{FIRMWARE_DIR / 'include'}", f"-I{FIRMWARE_DIR / 'agent'}"]
+                             f"-I{FIRMWARE_DIR / 'include'}", f"-I{FIRMWARE_DIR / 'agent'}",
+                             *(f"-I{d}" for d in port_dirs(cfg.port))]
     log = outdir / "build.log"
     objects = []  # this build's objects only: an earlier build of the other kernel variant may share objdir
     with open(log, "w") as fh:

@@ -1,0 +1,21 @@
+/* Cortex-M core facilities shared by the ports (firmware/ports/common/ek_cortex.c). */
+#ifndef EK_CORTEX_H
+#define EK_CORTEX_H
+
+#include <stdint.h>
+
+/* The fault code a port stops with when its hardware never becomes ready (an oscillator or PLL that does not
+ * lock): QEMU exits with it under semihosting; a real board halts, and the host's first request times out. */
+#define EK_FAULT_CLOCK 0x72
+
+/* Polls of a ready flag before a port gives up: far more than any oscillator or PLL needs at any clock. */
+#define EK_CORTEX_WAIT_LIMIT 2000000u
+
+void ek_cortex_systick_start(void);
+uint64_t ek_cortex_systick_ticks(void);
+void ek_cortex_cycle_counter_start(void);
+void ek_cortex_caches_enable(void);  /* L1 I and D caches on (Cortex-M7/M55); nothing on other cores */
+/* 1 once (*reg & mask) == value, 0 after EK_CORTEX_WAIT_LIMIT polls */
+int ek_cortex_wait(volatile uint32_t *reg, uint32_t mask, uint32_t value);
+
+#endif
