@@ -134,10 +134,32 @@ def test_multi_input_data_must_name_every_input(tmp_path):
     assert_one_line_error(result, 1, "store one array per input, named input_ids, attention_mask")
 
 
-def test_a_multi_input_model_is_refused_for_the_mcu_at_once(tmp_path):
+def test_bert_is_refused_for_the_mcu_for_its_size_at_once(tmp_path):
+    """Several inputs run on the microcontroller (tests/export/mcu/test_multi_io_qemu.py); BERT's 11 MB of weights
+    do not fit any MCU's flash, said before quantization or conversion start."""
     cal = _save_data("bert_mini", tmp_path / "cal.npz", n=4)
     result = run_cli("compile", BERT, "-t", "emu-cortex-m4", "-q", "int8", "--calibration", cal, "-o", tmp_path / "o")
-    assert_one_line_error(result, 1, "takes 2 inputs; the microcontroller firmware runs models with one input")
+    assert_one_line_error(result, 1, "its weights need at least 11,090,944 B of flash at INT8, the target has "
+                                     "1,048,576 B")
+    assert not (tmp_path / "o").exists()
+
+
+def test_integer_inputs_are_refused_for_the_mcu_at_once(tmp_path):
+    """Token ids need an embedding lookup the firmware does not have: refused in one line before any work."""
+    (tmp_path / "tok.py").write_text(
+        "import torch\n"
+        "class M(torch.nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.emb = torch.nn.Embedding(50, 8)\n"
+        "    def forward(self, ids):\n"
+        "        return self.emb(ids).mean(1)\n"
+        "def build():\n"
+        "    return M().eval(), (torch.zeros(1, 6, dtype=torch.int64),)\n")
+    np.savez(tmp_path / "cal.npz", ids=np.random.default_rng(0).integers(0, 50, (8, 6)))
+    result = run_cli("compile", f"{tmp_path / 'tok.py'}:build", "-t", "emu-cortex-m4", "-q", "int8",
+                     "--calibration", tmp_path / "cal.npz", "-o", tmp_path / "o")
+    assert_one_line_error(result, 1, "input 0 of the model is int64; the microcontroller firmware takes float inputs")
 
 
 def test_a_model_too_big_for_the_mcu_is_refused_before_conversion(tmp_path):

@@ -54,11 +54,25 @@ class Builder:
         o.builtinOptionsType, o.builtinOptions = options_type, options
         self.ops.append(o)
 
-    def save(self, path: Path, inputs, outputs) -> Path:
+    def save(self, path: Path, inputs, outputs, signature=None) -> Path:
+        """signature: (input keys, output keys), one per subgraph input / output in their order (as litert-torch
+        writes args_<i> and output_<k>); None writes no signature."""
         sub = S.SubGraphT()
         sub.tensors, sub.operators, sub.inputs, sub.outputs = self.tensors, self.ops, list(inputs), list(outputs)
         model = S.ModelT()
         model.version, model.subgraphs, model.buffers = 3, [sub], self.buffers
+        if signature is not None:
+            def entries(keys, tensors):
+                out = []
+                for key, t in zip(keys, tensors):
+                    e = S.TensorMapT()
+                    e.name, e.tensorIndex = key, t
+                    out.append(e)
+                return out
+            sig = S.SignatureDefT()
+            sig.inputs, sig.outputs = entries(signature[0], inputs), entries(signature[1], outputs)
+            sig.signatureKey, sig.subgraphIndex = "serving_default", 0
+            model.signatureDefs = [sig]
         model.operatorCodes = []
         for c in self.codes:
             code = S.OperatorCodeT()
