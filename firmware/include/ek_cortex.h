@@ -15,6 +15,12 @@ void ek_cortex_systick_start(void);
 uint64_t ek_cortex_systick_ticks(void);
 void ek_cortex_cycle_counter_start(void);
 void ek_cortex_caches_enable(void);  /* L1 I and D caches on (Cortex-M7/M55); nothing on other cores */
+/* The receive ring between a UART's interrupt and the agent: a power of two, larger than any frame's burst. */
+#define EK_CORTEX_RX_RING 1024u
+
+void ek_cortex_rx_push(uint8_t byte);   /* from the UART's interrupt handler */
+uint8_t ek_cortex_rx_getc(void);        /* blocks, sleeping (WFI), until a byte is there */
+void ek_cortex_irq_enable(uint32_t irq);
 /* 1 once (*reg & mask) == value, 0 after EK_CORTEX_WAIT_LIMIT polls */
 int ek_cortex_wait(volatile uint32_t *reg, uint32_t mask, uint32_t value);
 

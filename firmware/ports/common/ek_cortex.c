@@ -14,16 +14,6 @@
 #define DWT_CTRL REG(0xE0001000u)
 #define DWT_CYCCNT REG(0xE0001004u)
 
-/* The SysTick period in ticks: the 24-bit maximum by default. A port may shorten it (EK_SYSTICK_RELOAD): QEMU's
- * STM32 USART hands over the next received byte only when QEMU's main loop runs, which a timer deadline brings
- * about, so a 24-bit period there means one byte per 16.7 M ticks. */
-#ifndef EK_SYSTICK_RELOAD
-#define EK_SYSTICK_RELOAD 0xFFFFFFu
-#endif
-#if EK_SYSTICK_RELOAD < 1000 || EK_SYSTICK_RELOAD > 0xFFFFFF
-#error "EK_SYSTICK_RELOAD must be a 24-bit SysTick reload value of at least 1000 ticks"
-#endif
-
 static volatile uint32_t systick_wraps;
 static int cycle_counter;
 
@@ -32,9 +22,9 @@ void ek_systick_handler(void) {
 }
 
 void ek_cortex_systick_start(void) {
-    /* SysTick from the core clock, wrap interrupt counted in systick_wraps */
+    /* SysTick from the core clock, 24-bit full range, wrap interrupt counted in systick_wraps */
     SYST_CSR = 0;
-    SYST_RVR = EK_SYSTICK_RELOAD;
+    SYST_RVR = 0xFFFFFFu;
     SYST_CVR = 0;
     SYST_CSR = 0x7;
     while (SYST_CVR == 0) {
@@ -47,7 +37,7 @@ uint64_t ek_cortex_systick_ticks(void) {
         wraps = systick_wraps;
         value = SYST_CVR;
     } while (wraps != systick_wraps);
-    return (uint64_t)wraps * (EK_SYSTICK_RELOAD + 1ull) + (EK_SYSTICK_RELOAD - value);
+    return ((uint64_t)wraps << 24) + (0xFFFFFFu - value);
 }
 
 void ek_cortex_cycle_counter_start(void) {
@@ -75,6 +65,40 @@ uint32_t ek_port_cycles(void) {
 
 int ek_port_has_cycle_counter(void) {
     return cycle_counter;
+}
+
+/* Received bytes, from the UART's interrupt to ek_cortex_rx_getc: one writer (the interrupt), one reader. */
+static volatile uint8_t rx_ring[EK_CORTEX_RX_RING];
+static volatile uint32_t rx_head, rx_tail;
+
+void ek_cortex_rx_push(uint8_t byte) {
+    const uint32_t head = rx_head;
+    if (head - rx_tail < EK_CORTEX_RX_RING) {  /* full: the byte is lost and the frame's CRC says so */
+        rx_ring[head % EK_CORTEX_RX_RING] = byte;
+        rx_head = head + 1;
+    }
+}
+
+uint8_t ek_cortex_rx_getc(void) {
+    /* Sleep between bytes: the UART's interrupt (or SysTick) wakes the core. Under QEMU a halted core is also
+     * what lets QEMU's main loop hand the UART its next byte at once, instead of at the next timer deadline. */
+    for (;;) {
+        /* Masked, a byte that lands between the check and WFI still wakes it (it pends); unmasked, it is taken. */
+        __asm volatile("cpsid i" ::: "memory");
+        if (rx_head != rx_tail) {
+            __asm volatile("cpsie i" ::: "memory");
+            break;
+        }
+        __asm volatile("wfi" ::: "memory");
+        __asm volatile("cpsie i" ::: "memory");
+    }
+    const uint8_t byte = rx_ring[rx_tail % EK_CORTEX_RX_RING];
+    rx_tail = rx_tail + 1;
+    return byte;
+}
+
+void ek_cortex_irq_enable(uint32_t irq) {
+    REG(0xE000E100u + 4u * (irq / 32u)) = 1u << (irq % 32u);  /* NVIC_ISER */
 }
 
 int ek_cortex_wait(volatile uint32_t *reg, uint32_t mask, uint32_t value) {

@@ -1,5 +1,6 @@
 /* Cortex-M start-up shared by every port: vector table, .data/.bss set-up, FPU enable, then main().
- * Symbols come from firmware/ld/ek_sections.ld. */
+ * Symbols come from firmware/ld/ek_sections.ld. A port whose UART receives by interrupt names its IRQ number
+ * (EK_UART_IRQ, from the profile): the table then reaches that entry, and every device IRQ before it faults. */
 #include <stdint.h>
 
 #include "ek_port.h"
@@ -7,6 +8,7 @@
 extern uint32_t __data_load[], __data_start[], __data_end[], __bss_start[], __bss_end[], __stack_top[];
 extern int main(void);
 void ek_systick_handler(void);
+void ek_port_uart_irq(void);
 
 #define FAULT_HARD 0x70
 #define FAULT_OTHER 0x71
@@ -33,7 +35,13 @@ static void other_fault(void) { ek_port_fault(FAULT_OTHER); }
 
 typedef void (*ek_vector)(void);
 
-__attribute__((section(".isr_vector"), used)) const ek_vector ek_vectors[16] = {
+#if defined(EK_UART_IRQ)
+#define EK_VECTORS (16 + EK_UART_IRQ + 1)
+#else
+#define EK_VECTORS 16
+#endif
+
+__attribute__((section(".isr_vector"), used)) const ek_vector ek_vectors[EK_VECTORS] = {
     (ek_vector)(uintptr_t)__stack_top,
     ek_reset_handler,
     other_fault,  /* NMI */
@@ -47,4 +55,10 @@ __attribute__((section(".isr_vector"), used)) const ek_vector ek_vectors[16] = {
     0,
     other_fault,  /* PendSV */
     ek_systick_handler,
+#if defined(EK_UART_IRQ)
+#if EK_UART_IRQ > 0
+    [16 ... 16 + EK_UART_IRQ - 1] = other_fault,
+#endif
+    [16 + EK_UART_IRQ] = ek_port_uart_irq,
+#endif
 };

@@ -18,6 +18,9 @@
 #if !defined(EK_TX_PORT) || !defined(EK_TX_PIN) || !defined(EK_TX_AF) || !defined(EK_RX_PORT) || !defined(EK_RX_PIN) || !defined(EK_RX_AF)
 #error "the UART's pins (EK_TX_PORT/PIN/AF, EK_RX_PORT/PIN/AF; port 0 = A) must come from [firmware.port_config]"
 #endif
+#ifndef EK_UART_IRQ
+#error "EK_UART_IRQ (the UART's interrupt number: it receives by interrupt) must come from [firmware.port_config]"
+#endif
 #ifndef EK_BAUD
 #define EK_BAUD 115200u
 #endif
@@ -32,6 +35,7 @@
 #define CR1_UE (1u << 0)
 #define CR1_RE (1u << 2)
 #define CR1_TE (1u << 3)
+#define CR1_RXNEIE (1u << 5)
 #define ISR_ORE (1u << 3)
 #define ISR_RXNE (1u << 5)
 #define ISR_TXE (1u << 7)
@@ -64,21 +68,26 @@ void ek_port_init(void) {
     pin_alternate(EK_RX_PORT, EK_RX_PIN, EK_RX_AF);
     UART_CR1 = 0;
     UART_BRR = UART_BRR_VALUE;
-    UART_CR1 = CR1_TE | CR1_RE | CR1_UE;
+    UART_CR1 = CR1_TE | CR1_RE | CR1_UE | CR1_RXNEIE;
+    ek_cortex_irq_enable(EK_UART_IRQ);
     ek_cortex_systick_start();
     ek_cortex_cycle_counter_start();
 }
 
-uint8_t ek_port_getc(void) {
-    for (;;) {
-        const uint32_t isr = UART_ISR;
+/* Received bytes go to the ring as they come, so none is lost while the agent is busy or asleep. */
+void ek_port_uart_irq(void) {
+    uint32_t isr;
+    while ((isr = UART_ISR) & (ISR_RXNE | ISR_ORE)) {
         if (isr & ISR_RXNE) {
-            return (uint8_t)UART_RDR;
-        }
-        if (isr & ISR_ORE) {  /* an overrun stops reception until cleared; the lost byte fails the frame's CRC */
+            ek_cortex_rx_push((uint8_t)UART_RDR);
+        } else {  /* an overrun stops reception until cleared; the lost byte fails the frame's CRC */
             UART_ICR = ICR_ORECF;
         }
     }
+}
+
+uint8_t ek_port_getc(void) {
+    return ek_cortex_rx_getc();
 }
 
 void ek_port_write(const uint8_t *data, size_t n) {
