@@ -337,7 +337,7 @@ def _same_image_as(target: str) -> set[str]:
         return profile.stands_for if opts.get("same_image") else None
     real = runs_real(target)
     names = {real} if real else set()
-    names |= {p.name for p in list_profiles() if runs_real(p.name) in (target, real)}
+    names |= {p.name for p in list_profiles() if runs_real(p.name) in {target, real} - {None}}
     return names - {None, target}
 
 
