@@ -40,6 +40,8 @@ def rows(report: dict[str, Any]) -> list[tuple[str, str]]:
     counters, mem = report.get("counters") or {}, report["memory"]
     if "instructions_per_inference" in counters:  # QEMU -icount (an MCU, or an Arm Linux VM)
         out.append(("instructions / inference (counted)", f"{counters['instructions_per_inference']:,}"))
+    if "cycles_per_inference" in counters:  # a real core's DWT cycle counter
+        out.append(("cycles / inference (DWT, measured)", f"{counters['cycles_per_inference']:,}"))
     if "arena_bytes" in mem:  # MCU firmware: the planned arena, stack high-water mark, flash image
         out.append(("arena / stack peak / flash", f"{format_bytes(mem['arena_bytes'])} / "
                     f"{format_bytes(mem['stack_peak_bytes'])} / {format_bytes(mem['flash_bytes'])}"))

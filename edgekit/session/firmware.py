@@ -216,7 +216,9 @@ class FirmwareSession:
         if info.protocol != P.PROTOCOL_VERSION:
             raise DeviceError(f"firmware speaks protocol {info.protocol}, host speaks {P.PROTOCOL_VERSION}",
                               "rebuild the firmware with this edgekit version")
-        built_for = self.artifact.manifest.get("target", {}).get("name")
+        # the profile the image names itself by: a real board's, for an emulator that runs that board's image
+        built_for = self.artifact.manifest["export"]["firmware"]["build"].get(
+            "profile", self.artifact.manifest.get("target", {}).get("name"))
         if info.profile and info.profile != built_for:  # a board flashed by hand with another build
             raise DeviceError(f"the device runs firmware built for '{info.profile}', the artifact's is for "
                               f"'{built_for}'", "flash this artifact's firmware to the device")
@@ -267,6 +269,7 @@ class FirmwareSession:
                                              "instructions, not cycles")
         if self.info.has_cycle_counter:
             counters["cycles_per_inference"] = int(np.median(cycles))
+            counters["cycles_note"] = "DWT CYCCNT on the device: core clock cycles, measured"
         return {"latencies_ns": [self._ns(t) for t in ticks], "warmup": warmup, "counters": counters,
                 "thermal_before": None, "thermal_after": None}
 

@@ -59,7 +59,7 @@ class BuildConfig:
         return flags
 
     def facts(self) -> dict[str, Any]:
-        return {"core": self.core, "mcpu": self.mcpu, "float_abi": self.float_abi, "fpu": self.fpu,
+        return {"profile": self.target, "core": self.core, "mcpu": self.mcpu, "float_abi": self.float_abi, "fpu": self.fpu,
                 "kernels": "dsp" if self.dsp else "reference", "flash_origin": f"0x{self.flash_origin:08x}",
                 "ram_origin": f"0x{self.ram_origin:08x}", "flash_region_bytes": self.flash_bytes,
                 "ram_region_bytes": self.ram_bytes, "stack_bytes": self.stack_bytes, "port": list(self.port),

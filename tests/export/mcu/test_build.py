@@ -7,6 +7,7 @@ import pytest
 from edgekit.errors import UnsupportedError
 from edgekit.export.mcu.build import build_config, build_firmware
 from edgekit.profiles import load_profile
+from tests.helpers import ROOT
 
 # A stand-in model: the interface of firmware/include/ek_model.h with a chosen amount of flash and arena.
 MODEL_C = """#include "ek_kernels.h"
@@ -35,9 +36,12 @@ def test_config_comes_from_the_profile():
     assert load_profile("stm32f746").firmware.flash_origin == 0x08000000  # the real part's map stays in its profile
 
 
-def test_real_board_without_serial_driver_is_refused():
+def test_real_board_without_serial_driver_is_refused(tmp_path):
+    text = (ROOT / "targets" / "mcu" / "nrf52840.toml").read_text()
+    text = re.sub(r'(?m)^(port|uart_base) = .*$', "", text).replace('name = "nrf52840"', 'name = "my-board"')
+    (tmp_path / "my-board.toml").write_text(text)
     with pytest.raises(UnsupportedError, match="no serial driver"):
-        build_config(load_profile("nrf52840"))
+        build_config(load_profile(str(tmp_path / "my-board.toml")))
 
 
 def test_small_image_builds_with_real_sizes(tmp_path):
