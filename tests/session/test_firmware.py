@@ -63,7 +63,9 @@ def test_a_board_running_another_build_is_refused(mcu_artifact, tmp_path):
     with make_transport(load_profile("emu-cortex-m4")) as link:
         session, _ = open_session(link, art, timeout=30)
         try:
-            session.artifact.manifest["target"]["name"] = "stm32f746"  # what the host believes it deployed
+            # what the host believes it deployed (the build's profile names the image; the target, older manifests)
+            session.artifact.manifest["target"]["name"] = "stm32f746"
+            session.artifact.manifest["export"]["firmware"]["build"]["profile"] = "stm32f746"
             with pytest.raises(DeviceError, match="runs firmware built for 'emu-cortex-m4'"):
                 session.hello()
         finally:
