@@ -1,5 +1,6 @@
 """Boards users own, through the real CLI: the digits CNN and the MLPerf Tiny KWS DS-CNN compiled for
-b-l475e-iot01a and run, as that very firmware.bin, on QEMU 10's b-l475e-iot01a machine (emu-b-l475e-iot01a);
+b-l475e-iot01a and run, as that very firmware.bin, on QEMU 10's b-l475e-iot01a machine (emu-b-l475e-iot01a),
+with the rate at which the firmware receives frames there (and on emu-microbit, the nRF UART driver's M0 build);
 the same models on emu-cortex-m4 (QEMU mps2-an386), to set QEMU 10's counts beside the ones the repo recorded
 under QEMU 7.2; and the DS-CNN on the nucleo-l4r5zi profile (MLPerf Tiny's reference board), whose latency is an
 ESTIMATE beside the published MLPerf Tiny v1.1 latencies on that board.
@@ -17,9 +18,11 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import socket
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +33,9 @@ sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT))
 from common import write_result  # noqa: E402
 
+from edgekit.emulators.qemu import QemuMachine  # noqa: E402
 from edgekit.models.zoo import ZOO  # noqa: E402
+from edgekit.session import firmware_protocol as P  # noqa: E402
 from edgekit.profiles import load_profile  # noqa: E402
 
 EDGEKIT = [sys.executable, "-m", "edgekit"]
@@ -61,6 +66,37 @@ def _calibration(name: str, tmp: Path) -> tuple[str, Path]:
     return f"edgekit/models/zoo/{name}.py:build", path
 
 
+def receive_rate(art: Path, emulated: str, frames: int = 50) -> dict[str, Any]:
+    """Host -> firmware bytes per wall second: SET_INPUT frames of the model's input size, each answered."""
+    options = load_profile(emulated).emulation.options
+    manifest = json.loads((art / "manifest.json").read_text())
+    fw = manifest["export"]["firmware"]
+    payload = P.set_input_payload(0, bytes(fw["input_bytes"]))
+    with tempfile.TemporaryDirectory() as tmp, \
+            QemuMachine(options["machine"], art / "firmware.bin", load_address=int(fw["build"]["flash_origin"], 16),
+                        memory=options.get("memory"), limit_s=120, log=Path(tmp) / "qemu.log") as qemu:
+        for _ in range(200):
+            try:
+                sock = socket.create_connection(("127.0.0.1", qemu.port), timeout=10)
+                break
+            except OSError:
+                time.sleep(0.05)
+        with sock:
+            def exchange(frame: bytes) -> None:
+                sock.sendall(frame)
+                decoder = P.FrameDecoder()
+                while not decoder.feed(sock.recv(4096)):
+                    pass
+            exchange(P.encode_frame(P.Cmd.INFO, 1))
+            t0 = time.perf_counter()
+            for i in range(frames):
+                exchange(P.encode_frame(P.Cmd.SET_INPUT, i % 256, payload))
+            seconds = time.perf_counter() - t0
+    frame_bytes = len(P.encode_frame(P.Cmd.SET_INPUT, 0, payload))
+    return {"frame_bytes": frame_bytes, "frames": frames, "ms_per_frame": round(seconds / frames * 1e3, 2),
+            "bytes_per_s": round(frames * frame_bytes / seconds)}
+
+
 def run_model(name: str, tmp: Path, runs: int) -> dict[str, Any]:
     spec, cal = _calibration(name, tmp)
     out: dict[str, Any] = {"factory": spec}
@@ -83,6 +119,7 @@ def run_model(name: str, tmp: Path, runs: int) -> dict[str, Any]:
             hashlib.sha256((art / "firmware.bin").read_bytes()).hexdigest(),
             "bit_exact_with_tflite_micro": report["fidelity"]["vs_host"]["max_abs"] == 0,
         }
+    out["emu-b-l475e-iot01a"]["uart_receive"] = receive_rate(tmp / f"{name}-b-l475e-iot01a", "emu-b-l475e-iot01a")
     if name == "kws_dscnn":
         out["emu-cortex-m4"]["qemu_7_2_recorded"] = QEMU72_KWS
     l475 = out["emu-b-l475e-iot01a"]["instructions_per_inference"]
@@ -113,6 +150,15 @@ def main() -> None:
         for name in ("digits", "kws_dscnn"):
             figures["models"][name] = run_model(name, Path(tmp), args.runs)
             print(name, json.dumps(figures["models"][name]["emu-b-l475e-iot01a"]), flush=True)
+        art = Path(tmp) / "digits-microbit"
+        _cli("compile", "examples/digits_cnn.py:build", "--target", "microbit", "--quantize", "int8",
+             "--calibration", Path(tmp) / "digits" / "digits_train.npz", "-o", art)
+        report = json.loads(_cli("bench", art, "--target", "emu-microbit", "--runs", args.runs, "--json").stdout)
+        figures["digits_on_emu_microbit"] = {
+            "instructions_per_inference": report["counters"]["instructions_per_inference"],
+            "kernels": "reference (Cortex-M0: no DSP extension)",
+            "bit_exact_with_tflite_micro": report["fidelity"]["vs_host"]["max_abs"] == 0,
+            "uart_receive": receive_rate(art, "emu-microbit")}
     kws = figures["models"]["kws_dscnn"]["nucleo-l4r5zi"]["estimate"]["latency_ms"]
     figures["kws_on_nucleo_l4r5zi_ms"] = {"edgekit (estimated)": kws, **{f"{k} (published, measured)": v
                                                                        for k, v in PUBLISHED_KWS_MS.items()}}
