@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import socket
 import subprocess
 import sys
 import tempfile
@@ -75,13 +74,7 @@ def receive_rate(art: Path, emulated: str, frames: int = 50) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp, \
             QemuMachine(options["machine"], art / "firmware.bin", load_address=int(fw["build"]["flash_origin"], 16),
                         memory=options.get("memory"), limit_s=120, log=Path(tmp) / "qemu.log") as qemu:
-        for _ in range(200):
-            try:
-                sock = socket.create_connection(("127.0.0.1", qemu.port), timeout=10)
-                break
-            except OSError:
-                time.sleep(0.05)
-        with sock:
+        with qemu.connect() as sock:
             def exchange(frame: bytes) -> None:
                 sock.sendall(frame)
                 decoder = P.FrameDecoder()

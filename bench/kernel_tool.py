@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import socket
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-from edgekit.errors import DeviceError
 from edgekit.profiles import load_profile
 from edgekit.export.mcu.build import FIRMWARE_DIR, build_config, build_firmware
 
@@ -28,16 +25,7 @@ def run_kernel_test(target: str = "emu-cortex-m4", cases: int = 300, timeout: fl
                                defines={"EK_TEST_CASES": str(cases)})
         with QemuMachine(profile.emulation.options["machine"], built.elf, limit_s=timeout,
                          log=Path(tmp) / "qemu.log") as qemu:
-            deadline = time.monotonic() + 20
-            while True:
-                try:
-                    sock = socket.create_connection(("127.0.0.1", qemu.port), timeout=timeout)
-                    break
-                except OSError:
-                    qemu.check_alive()
-                    if time.monotonic() > deadline:
-                        raise DeviceError("QEMU did not open its UART socket") from None
-                    time.sleep(0.05)
+            sock = qemu.connect(timeout=timeout)
             with sock:
                 data = b""
                 while chunk := sock.recv(65536):

@@ -163,6 +163,18 @@ def check_output_dir(outdir: str | Path, force: bool = False) -> Path:
     return outdir
 
 
+
+def replace_folder(staging: Path, outdir: Path) -> None:
+    """Put the finished `staging` folder in place of `outdir` by renames: `outdir` is never half-written."""
+    if outdir.exists():
+        old = outdir.with_name(f".{outdir.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        os.rename(outdir, old)
+        os.rename(staging, outdir)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.rename(staging, outdir)
+
 def write_artifact(outdir: str | Path, files: dict[str, Path], manifest: dict[str, Any],
                    force: bool = False) -> Artifact:
     """Move `files` (name -> path of a finished file) and a manifest into `outdir`, all or nothing.
@@ -190,14 +202,7 @@ def write_artifact(outdir: str | Path, files: dict[str, Path], manifest: dict[st
         full = {"schema_version": MANIFEST_SCHEMA_VERSION, **manifest, "files": entries}
         (staging / MANIFEST).write_text(json.dumps(full, indent=2, sort_keys=False) + "\n")
         interrupts.check()  # a signal the work in between swallowed still means: write nothing
-        if outdir.exists():
-            old = outdir.with_name(f".{outdir.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.rename(outdir, old)
-            os.rename(staging, outdir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(staging, outdir)
+        replace_folder(staging, outdir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -8,9 +8,11 @@ profile's [emulation.options] (machine), not from code.
 from __future__ import annotations
 
 import shutil
+import socket
 import subprocess
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +87,19 @@ class QemuMachine:
     def check_alive(self) -> None:
         if self._proc is not None and self._proc.poll() is not None:
             raise DeviceError(self.exit_reason())
+
+    def connect(self, timeout: float = 10.0, wait_s: float = 20.0) -> socket.socket:
+        """A raw socket to the UART, once QEMU listens (tools and tests that speak bytes, not a session)."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                return socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
+            except OSError:
+                self.check_alive()
+                if time.monotonic() > deadline:
+                    raise DeviceError(f"QEMU ({self.machine}) did not open its UART socket within {wait_s:g} s") \
+                        from None
+                time.sleep(0.05)
 
     def exit_reason(self) -> str:
         if self._proc is None or self._proc.poll() is None:

@@ -23,7 +23,6 @@ facts are generated here from the plan (io_tensors), not read from ek_model_info
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import tempfile
@@ -32,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ... import interrupts
+from ...artifact import replace_folder
 from ...errors import InputError, UnsupportedError
 from ...version import __version__
 from . import kernels
@@ -427,14 +427,7 @@ def write_library(plan: ModelPlan, outdir: str | Path, *, target: str = "", forc
             else:
                 dst.write_text(content)
         interrupts.check()
-        if outdir.exists():
-            old = outdir.with_name(f".{outdir.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.rename(outdir, old)
-            os.rename(staging, outdir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(staging, outdir)
+        replace_folder(staging, outdir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

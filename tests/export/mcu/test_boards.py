@@ -3,10 +3,8 @@ image built for the B-L475E-IOT01A runs byte for byte on QEMU's model of that bo
 speaks the protocol on QEMU's micro:bit (an nRF51: the same UART0, in an Armv6-M build)."""
 import hashlib
 import json
-import socket
 import struct
 import subprocess
-import time
 
 import pytest
 
@@ -17,6 +15,7 @@ from edgekit.export.mcu.package import package_tflite
 from edgekit.profiles import list_profiles, load_profile
 from edgekit.session import firmware_protocol as P
 from tests.export.mcu.conftest import quantize_input
+from tests.export.mcu.test_firmware_qemu import _raw_exchange
 from tests.helpers import run_cli
 
 pytestmark = pytest.mark.emulator
@@ -90,46 +89,31 @@ def microbit_image(mcu_artifact, tmp_path_factory):
     return pkg
 
 
-def _exchange(sock: socket.socket, frame: bytes) -> P.Frame:
-    sock.sendall(frame)
-    decoder = P.FrameDecoder()
-    while True:
-        frames = decoder.feed(sock.recv(4096))
-        if frames:
-            return frames[0]
-
-
 def test_the_nrf_uart_driver_speaks_the_protocol_on_the_microbit(microbit_image, mcu_artifact, digits, tmp_path):
     image = microbit_image.files["firmware.bin"]
     fw = microbit_image.firmware
     in_bytes, out_bytes = fw["inputs"][0]["bytes"], fw["outputs"][0]["bytes"]
     with QemuMachine("microbit", image, load_address=0, memory="256K", limit_s=60, log=tmp_path / "q.log") as q:
-        for _ in range(200):
-            try:
-                sock = socket.create_connection(("127.0.0.1", q.port), timeout=10)
-                break
-            except OSError:
-                time.sleep(0.05)
-        with sock:
-            info = _exchange(sock, P.encode_frame(P.Cmd.INFO, 1))
+        with q.connect() as sock:
+            info = _raw_exchange(sock, P.encode_frame(P.Cmd.INFO, 1))
             assert info.kind == P.Status.OK and P.parse_info(info.payload).ready
             assert P.parse_info(info.payload).profile == "microbit"
             # malformed frames get their status codes, and the agent answers normally afterwards
             bad_crc = bytearray(P.encode_frame(P.Cmd.INFO, 2))
             bad_crc[-1] ^= 0xFF
-            assert _exchange(sock, bytes(bad_crc)) == P.Frame(P.Status.BAD_CRC, 2, b"")
+            assert _raw_exchange(sock, bytes(bad_crc)) == P.Frame(P.Status.BAD_CRC, 2, b"")
             too_long = P.MAGIC + struct.pack("<BBH", P.Cmd.SET_INPUT, 3, P.MAX_PAYLOAD + 1)
-            assert _exchange(sock, too_long).kind == P.Status.BAD_LENGTH
-            assert _exchange(sock, P.encode_frame(0x7F, 4)).kind == P.Status.UNKNOWN_CMD
+            assert _raw_exchange(sock, too_long).kind == P.Status.BAD_LENGTH
+            assert _raw_exchange(sock, P.encode_frame(0x7F, 4)).kind == P.Status.UNKNOWN_CMD
             beyond = P.set_input_payload(in_bytes - 4, b"\x00" * 8)
-            assert _exchange(sock, P.encode_frame(P.Cmd.SET_INPUT, 5, beyond)).kind == P.Status.BAD_ARG
+            assert _raw_exchange(sock, P.encode_frame(P.Cmd.SET_INPUT, 5, beyond)).kind == P.Status.BAD_ARG
             # real inferences: the Cortex-M0's reference kernels give TFLite Micro's bytes
             _, split = digits
             for seq, sample in enumerate(split.x_test[:3], start=10):
                 q_in = quantize_input(mcu_artifact, sample[None])
-                assert _exchange(sock, P.encode_frame(P.Cmd.SET_INPUT, seq, P.set_input_payload(0, q_in.tobytes()))).kind == P.Status.OK
-                run = _exchange(sock, P.encode_frame(P.Cmd.RUN, seq, P.run_payload(1)))
+                assert _raw_exchange(sock, P.encode_frame(P.Cmd.SET_INPUT, seq, P.set_input_payload(0, q_in.tobytes()))).kind == P.Status.OK
+                run = _raw_exchange(sock, P.encode_frame(P.Cmd.RUN, seq, P.run_payload(1)))
                 assert run.kind == P.Status.OK and P.parse_run(run.payload).ticks_last > 0
-                out = _exchange(sock, P.encode_frame(P.Cmd.GET_OUTPUT, seq, P.get_output_payload(0, out_bytes)))
+                out = _raw_exchange(sock, P.encode_frame(P.Cmd.GET_OUTPUT, seq, P.get_output_payload(0, out_bytes)))
                 expected = tflm.run_int8(mcu_artifact.path / "model.tflite", q_in)
                 assert out.kind == P.Status.OK and out.payload == expected.tobytes()

@@ -81,14 +81,7 @@ def test_malformed_frames_get_status_codes(mcu_artifact):
     from edgekit.emulators.qemu import QemuMachine
     with tempfile.TemporaryDirectory() as tmp, \
             QemuMachine("mps2-an386", mcu_artifact.path / "firmware.elf", limit_s=60, log=Path(tmp) / "q.log") as q:
-        for _ in range(200):
-            try:
-                sock = socket.create_connection(("127.0.0.1", q.port), timeout=10)
-                break
-            except OSError:
-                import time
-                time.sleep(0.05)
-        with sock:
+        with q.connect() as sock:
             bad_crc = bytearray(P.encode_frame(P.Cmd.INFO, 1))
             bad_crc[-1] ^= 0xFF
             assert _raw_exchange(sock, bytes(bad_crc)) == P.Frame(P.Status.BAD_CRC, 1, b"")
