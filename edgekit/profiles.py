@@ -67,7 +67,7 @@ class Firmware:
     fpu: str | None = None
     flash_origin: int = 0
     ram_origin: int = 0x20000000
-    port: tuple[str, ...] = ()       # firmware/ports/<folder>s built in: the serial driver and clock tree; () = none yet
+    port: tuple[str, ...] = ()       # firmware/ports/ folders built in (UART driver, clock tree); () = none yet
     uart_base: int | None = None
     systick_hz: float | None = None
     stack_bytes: float = 8192

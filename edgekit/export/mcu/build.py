@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import InputError, UnsupportedError
-from ...profiles import Profile
+from ...profiles import Profile, load_profile
 from ...units import parse_quantity
 from .kernels import variant_id
 
@@ -59,8 +59,9 @@ class BuildConfig:
         return flags
 
     def facts(self) -> dict[str, Any]:
-        return {"profile": self.target, "core": self.core, "mcpu": self.mcpu, "float_abi": self.float_abi, "fpu": self.fpu,
-                "kernels": "dsp" if self.dsp else "reference", "flash_origin": f"0x{self.flash_origin:08x}",
+        return {"profile": self.target, "core": self.core, "mcpu": self.mcpu, "float_abi": self.float_abi,
+                "fpu": self.fpu, "kernels": "dsp" if self.dsp else "reference",
+                "flash_origin": f"0x{self.flash_origin:08x}",
                 "ram_origin": f"0x{self.ram_origin:08x}", "flash_region_bytes": self.flash_bytes,
                 "ram_region_bytes": self.ram_bytes, "stack_bytes": self.stack_bytes, "port": list(self.port),
                 "port_config": self.port_config, "systick_hz": self.systick_hz}
@@ -77,7 +78,6 @@ def build_config(profile: Profile, dsp: bool | None = None) -> BuildConfig:
         raise UnsupportedError(f"target '{profile.name}' gives no flash size ([hardware] flash)")
     opts = profile.emulation.options if profile.emulation else {}
     if opts.get("same_image"):  # the emulator runs the real board's own image: build exactly that
-        from ...profiles import load_profile
         return build_config(load_profile(str(profile.stands_for)), dsp)
     port = tuple(opts["port"].split()) if "port" in opts else fw.port
     uart_base = opts.get("uart_base", fw.uart_base)
@@ -95,7 +95,8 @@ def build_config(profile: Profile, dsp: bool | None = None) -> BuildConfig:
                        flash_origin=int(opts.get("flash_origin", fw.flash_origin)),
                        ram_origin=int(opts.get("ram_origin", fw.ram_origin)),
                        flash_bytes=int(hw.flash_bytes), ram_bytes=int(hw.ram_bytes), port=port,
-                       port_config={} if "port" in opts else dict(fw.port_config),  # the emulator's UART, not the board's
+                       # an emulator's own UART takes none of the real board's pin and clock facts
+                       port_config={} if "port" in opts else dict(fw.port_config),
                        uart_base=int(uart_base), systick_hz=systick_hz, stack_bytes=int(fw.stack_bytes),
                        semihosting=profile.emulated, target=profile.name)
 

@@ -15,7 +15,8 @@
 #if !defined(EK_UART_CLOCK_HZ) || !defined(EK_UART_ENR_OFFSET) || !defined(EK_UART_ENR_BIT)
 #error "EK_UART_CLOCK_HZ, EK_UART_ENR_OFFSET and EK_UART_ENR_BIT must come from [firmware.port_config]"
 #endif
-#if !defined(EK_TX_PORT) || !defined(EK_TX_PIN) || !defined(EK_TX_AF) || !defined(EK_RX_PORT) || !defined(EK_RX_PIN) || !defined(EK_RX_AF)
+#if !defined(EK_TX_PORT) || !defined(EK_TX_PIN) || !defined(EK_TX_AF) || \
+    !defined(EK_RX_PORT) || !defined(EK_RX_PIN) || !defined(EK_RX_AF)
 #error "the UART's pins (EK_TX_PORT/PIN/AF, EK_RX_PORT/PIN/AF; port 0 = A) must come from [firmware.port_config]"
 #endif
 #ifndef EK_UART_IRQ

@@ -1,5 +1,5 @@
 /* STM32L4 / L4+ clock tree to the board's full speed (RM0351 §6.2, RM0432 §6.2): the main PLL from MSI (4 MHz
- * after reset) or HSE, flash wait states and the ART accelerator's caches first, then SYSCLK switched to PLLR.
+ * after reset), HSI16 or HSE; flash wait states and the ART accelerator's caches first, then SYSCLK to PLLR.
  * On the L4+ above 80 MHz the core regulator goes to range 1 boost mode first, with AHB at SYSCLK/2 for the
  * switch (RM0432 §5.1.8). The PLL's M, N, R, source and the wait states come from [firmware.port_config]. */
 #include <stdint.h>
@@ -8,8 +8,9 @@
 #include "ek_port.h"
 #include "ek_stm32_family.h"
 
-#if !defined(EK_PLL_SOURCE) || !defined(EK_PLL_M) || !defined(EK_PLL_N) || !defined(EK_PLL_R) || !defined(EK_FLASH_LATENCY)
-#error "EK_PLL_SOURCE (1 MSI, 2 HSI16, 3 HSE), EK_PLL_M, EK_PLL_N, EK_PLL_R and EK_FLASH_LATENCY must come from [firmware.port_config]"
+#if !defined(EK_PLL_SOURCE) || !defined(EK_PLL_M) || !defined(EK_PLL_N) || !defined(EK_PLL_R) || \
+    !defined(EK_FLASH_LATENCY)
+#error "EK_PLL_SOURCE (1 MSI, 2 HSI16, 3 HSE), EK_PLL_M/N/R and EK_FLASH_LATENCY must come from [firmware.port_config]"
 #endif
 #if EK_PLL_R != 2 && EK_PLL_R != 4 && EK_PLL_R != 6 && EK_PLL_R != 8
 #error "EK_PLL_R must be 2, 4, 6 or 8"
@@ -25,6 +26,8 @@
 #define PWR_CR5 REG(0x40007080u)
 #define PWR_SR2 REG(0x40007014u)
 
+#define CR_HSION (1u << 8)
+#define CR_HSIRDY (1u << 10)
 #define CR_HSEON (1u << 16)
 #define CR_HSERDY (1u << 17)
 #define CR_PLLON (1u << 24)
@@ -57,7 +60,10 @@ void ek_stm32_clock_init(void) {
     /* Wait states before the clock rises. The read-back RM0351 §3.3.3 asks for is not waited on: QEMU models the
      * flash interface as unimplemented (reads 0), and the same image must run there; silicon applies it at once. */
     FLASH_ACR = (FLASH_ACR & ~0xFu) | EK_FLASH_LATENCY | ACR_PRFTEN | ACR_ICEN | ACR_DCEN;
-#if EK_PLL_SOURCE == 3
+#if EK_PLL_SOURCE == 2
+    RCC_CR |= CR_HSION;
+    require(ek_cortex_wait(&RCC_CR, CR_HSIRDY, CR_HSIRDY));
+#elif EK_PLL_SOURCE == 3
     RCC_CR |= CR_HSEON;
     require(ek_cortex_wait(&RCC_CR, CR_HSERDY, CR_HSERDY));
 #endif

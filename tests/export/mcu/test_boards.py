@@ -111,7 +111,8 @@ def test_the_nrf_uart_driver_speaks_the_protocol_on_the_microbit(microbit_image,
             _, split = digits
             for seq, sample in enumerate(split.x_test[:3], start=10):
                 q_in = quantize_input(mcu_artifact, sample[None])
-                assert _raw_exchange(sock, P.encode_frame(P.Cmd.SET_INPUT, seq, P.set_input_payload(0, q_in.tobytes()))).kind == P.Status.OK
+                frame = P.encode_frame(P.Cmd.SET_INPUT, seq, P.set_input_payload(0, q_in.tobytes()))
+                assert _raw_exchange(sock, frame).kind == P.Status.OK
                 run = _raw_exchange(sock, P.encode_frame(P.Cmd.RUN, seq, P.run_payload(1)))
                 assert run.kind == P.Status.OK and P.parse_run(run.payload).ticks_last > 0
                 out = _raw_exchange(sock, P.encode_frame(P.Cmd.GET_OUTPUT, seq, P.get_output_payload(0, out_bytes)))
