@@ -73,12 +73,9 @@ def _tensor(spec: dict[str, Any], default_name: str) -> dict[str, Any]:
 
 def io_tensors(plan: ModelPlan) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(inputs, outputs) of a plan, each a list of {name, shape, dtype, bytes, offset (in ek_arena), scale,
-    zero_point}: the plan's `inputs` / `outputs` lists where it has them (multi-I/O plans; in the PyTorch model's
-    order where they carry signature_index), else its one `input_spec` / `output_spec` (named input0 / output0,
-    int8)."""
-    ins, outs = getattr(plan, "inputs", None), getattr(plan, "outputs", None)
-    if ins is None or outs is None:
-        ins, outs = [plan.input_spec], [plan.output_spec]
+    zero_point}, in the PyTorch model's order where the plan's tensors carry signature_index (else the .tflite's);
+    unnamed tensors are input0, output0, ..."""
+    ins, outs = plan.inputs, plan.outputs
 
     def ordered(specs: list[dict[str, Any]]) -> list[dict[str, Any]]:  # the PyTorch model's order where known
         return sorted(specs, key=lambda s: s.get("signature_index", 0)) if all(

@@ -140,9 +140,9 @@ def test_user_app_on_the_b_l475e_iot01a_is_bit_exact_with_the_agent(tmp_path, li
     assert np.array_equal(got, case.agent), f"{int((got != case.agent).any(axis=1).sum())} samples differ"
 
 
-def test_io_tensors_reads_single_and_multi_io_plans():
+def test_io_tensors_in_the_models_order():
     spec = {"shape": [1, 8], "bytes": 8, "offset": 16, "scale": 0.5, "zero_point": -3}
-    single = SimpleNamespace(input_spec=spec, output_spec={**spec, "offset": 0, "zero_point": 4})
+    single = SimpleNamespace(inputs=[spec], outputs=[{**spec, "offset": 0, "zero_point": 4}])
     ins, outs = io_tensors(single)
     assert ins == [{"name": "input0", "shape": [1, 8], "dtype": "int8", "bytes": 8, "offset": 16, "scale": 0.5,
                     "zero_point": -3}]
