@@ -70,7 +70,9 @@ def main() -> None:
                      outputs=float_runner(tflite, pkg.input_quant, pkg.output_quant)(ref_in))
             art = write_artifact(tmp / f"art-{variant}", {**pkg.files, "reference.npz": tmp / f"ref-{variant}.npz"},
                                  {"format": "c-firmware", "model_file": "firmware.bin", "target": {"name": TARGET},
-                                  "recipe": [{"method": "int8"}], "inputs": [{"shape": [1, 1, 8, 8]}],
+                                  "recipe": [{"method": "int8"}],
+                                  "inputs": [{"name": "x", "shape": [1, 1, 8, 8]}],
+                                  "outputs": [{"name": "y", "shape": [1, 10]}],
                                   "model": {"macs": pkg.firmware["macs"], "compute_dtype": "int8"},
                                   "export": {"firmware": pkg.firmware}})
             report = benchmark(art, TARGET, runs=args.runs, warmup=2, eval_data=Dataset(split.x_test, split.y_test))

@@ -80,7 +80,19 @@ def receive_rate(art: Path, emulated: str, frames: int = 50) -> dict[str, Any]:
                 decoder = P.FrameDecoder()
                 while not decoder.feed(sock.recv(4096)):
                     pass
-            exchange(P.encode_frame(P.Cmd.INFO, 1))
+            sock.settimeout(0.5)  # bytes sent before the firmware enabled its UART are lost: ask again
+            for attempt in range(40):
+                try:
+                    exchange(P.encode_frame(P.Cmd.INFO, attempt + 1))
+                    break
+                except TimeoutError:
+                    continue
+            try:  # late answers to the earlier attempts
+                while sock.recv(4096):
+                    pass
+            except TimeoutError:
+                pass
+            sock.settimeout(10)
             t0 = time.perf_counter()
             for i in range(frames):
                 exchange(P.encode_frame(P.Cmd.SET_INPUT, i % 256, payload))
