@@ -52,16 +52,6 @@ def test_the_emulated_board_builds_the_real_boards_image():
     assert build_config(load_profile("emu-microbit")) == build_config(load_profile("microbit"))
 
 
-@pytest.fixture(scope="module")
-def l475_artifact(mcu_artifact, digits_npz, tmp_path_factory):
-    out = tmp_path_factory.mktemp("l475") / "art"
-    train_npz, _ = digits_npz
-    result = run_cli("compile", mcu_artifact.path.parent / "digits.pt2", "--target", "b-l475e-iot01a",
-                     "--quantize", "int8", "--calibration", train_npz, "-o", out)
-    assert result.returncode == 0, result.stderr
-    return out
-
-
 def test_the_boards_image_runs_byte_for_byte_on_qemus_board(l475_artifact, digits_npz):
     _, test_npz = digits_npz
     result = run_cli("bench", l475_artifact, "--target", "emu-b-l475e-iot01a", "--runs", "3", "--eval", test_npz,

@@ -1,10 +1,11 @@
 """The model as a C library for a user's own firmware (`edgekit compile --c-library`, edgekit/export/mcu/library.py).
 
-The digits CNN (the session's `mcu_artifact`, compiled through the real CLI with --c-library) is checked three
-ways against the outputs of edgekit's own firmware agent on the emulated Cortex-M4 for the same inputs (which are
-also TFLite Micro's): the library built for this host with CMake and cc, through add_subdirectory and through its
-Zephyr module's CMake; and examples/mcu_app, a user-style STM32L475 application with its own start-up, linker
-script and USART1 driver, cross-built with CMake + arm-none-eabi-gcc and run on QEMU's b-l475e-iot01a machine."""
+The digits CNN, compiled through the real CLI with --c-library, is checked three ways against the outputs of
+edgekit's own firmware agent for the same inputs (which are also TFLite Micro's): the library built for this host
+with CMake and cc, through add_subdirectory and through its Zephyr module's CMake (against the agent on the
+emulated Cortex-M4); and examples/mcu_app, a user-style STM32L475 application with its own start-up, linker script
+and USART1 driver, cross-built with CMake + arm-none-eabi-gcc from the library compiled for b-l475e-iot01a, run on
+QEMU's b-l475e-iot01a machine against the agent running that compile's own image there."""
 from __future__ import annotations
 
 import json
@@ -17,6 +18,7 @@ import numpy as np
 import pytest
 import yaml
 
+from edgekit.artifact import Artifact
 from edgekit.errors import InputError
 from edgekit.export.mcu import tflm
 from edgekit.export.mcu.codegen import plan_model
@@ -43,27 +45,41 @@ def library(mcu_artifact):
     return SimpleNamespace(path=lib, facts=json.loads((lib / MARKER).read_text()))
 
 
-@pytest.fixture(scope="module")
-def case(mcu_artifact, library, digits):
+def _case(artifact: Artifact, facts: dict, target: str, split) -> SimpleNamespace:
     """Inputs (test digits, the two extremes, random bytes) quantized with the library's own facts, and the
-    outputs edgekit's agent computes for them on the emulated Cortex-M4."""
-    _, split = digits
-    spec = library.facts["inputs"][0]
+    outputs edgekit's agent computes for them on `target` from `artifact` (the same model)."""
+    spec = facts["inputs"][0]
     x = quantize(split.x_test[:24], "int8", {"scale": spec["scale"], "zero_point": spec["zero_point"]})
     x = x.reshape(len(x), -1)
     rng = np.random.default_rng(0)
     x = np.concatenate([x, np.full((1, spec["bytes"]), -128, np.int8), np.full((1, spec["bytes"]), 127, np.int8),
                         rng.integers(-128, 128, (6, spec["bytes"]), dtype=np.int8)])
     shaped = x.reshape(len(x), *spec["shape"][1:])
-    with make_transport(load_profile("emu-cortex-m4")) as link:
-        session, _ = open_session(link, mcu_artifact, timeout=30)
+    with make_transport(load_profile(target)) as link:
+        session, _ = open_session(link, artifact, timeout=30)
         try:
             agent = np.concatenate([session.invoke_raw(shaped[i:i + 1]) for i in range(len(x))])
         finally:
             session.close()
     agent = agent.reshape(len(x), -1)
-    assert np.array_equal(agent, tflm.run_int8(mcu_artifact.path / "model.tflite", shaped).reshape(len(x), -1))
+    assert np.array_equal(agent, tflm.run_int8(artifact.path / "model.tflite", shaped).reshape(len(x), -1))
     return SimpleNamespace(x=x, agent=agent)
+
+
+@pytest.fixture(scope="module")
+def case(mcu_artifact, library, digits):
+    """The agent's outputs on the emulated Cortex-M4, for the host builds."""
+    return _case(mcu_artifact, library.facts, "emu-cortex-m4", digits[1])
+
+
+@pytest.fixture(scope="module")
+def l475(l475_artifact, digits):
+    """The model compiled for the B-L475E-IOT01A, its C library, and the agent's outputs on that board's image
+    under QEMU's b-l475e-iot01a (emu-b-l475e-iot01a)."""
+    lib = l475_artifact.parent / "l475-lib"
+    facts = json.loads((lib / MARKER).read_text())
+    case = _case(Artifact.load(l475_artifact), facts, "emu-b-l475e-iot01a", digits[1])
+    return SimpleNamespace(path=lib, facts=facts, x=case.x, agent=case.agent)
 
 
 def test_folder_holds_the_model_the_kernels_it_calls_and_one_public_header(mcu_artifact, library):
@@ -116,9 +132,11 @@ def test_host_build_with_cmake_is_bit_exact_with_the_agent(tmp_path, library, ca
 
 
 @pytest.mark.emulator
-def test_user_app_on_the_b_l475e_iot01a_is_bit_exact_with_the_agent(tmp_path, library, case):
-    """examples/mcu_app: the user's own start-up, linker script and USART1 driver; the library through
-    add_subdirectory; cross-built with the app's toolchain file; run on QEMU's STM32L475 board."""
+def test_user_app_on_the_b_l475e_iot01a_is_bit_exact_with_the_agent(tmp_path, l475):
+    """examples/mcu_app: the user's own start-up, linker script and USART1 driver; the library (compiled with
+    --target b-l475e-iot01a) through add_subdirectory; cross-built with the app's toolchain file; run on QEMU's
+    STM32L475 board, where edgekit's agent ran the same compile of the model."""
+    library, case = l475, l475
     rows = ",\n".join("    {%s}" % ", ".join(str(int(v)) for v in row) for row in case.x)
     inputs = tmp_path / "app_inputs.h"
     inputs.write_text(f"static const int8_t app_inputs[][EDGEKIT_MODEL_INPUT0_BYTES] = {{\n{rows}\n}};\n")
