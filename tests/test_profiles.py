@@ -50,6 +50,15 @@ def test_required_devices_have_their_datasheet_limits():
     assert nrf.hardware.ram_bytes == 256 * 1024 and nrf.hardware.clock_hz == 64e6
 
 
+def test_a_board_port_is_folders_plus_integer_facts():
+    board = load_profile("b-l475e-iot01a").firmware
+    assert board.port == ("stm32-usart", "stm32l4-rcc") and board.port_config["uart_irq"] == 37
+    assert board.pyocd_target == "stm32l475xg" and board.openocd_config.startswith("board/")
+    assert load_profile("mps3-an547").firmware.port == ("cmsdk",)  # one folder may be a plain string
+    emu = load_profile("emu-b-l475e-iot01a")
+    assert emu.stands_for == "b-l475e-iot01a" and emu.emulation.options["same_image"] is True
+
+
 def test_emulated_phone_stands_for_pixel8_and_inherits_its_limits():
     emu, phone = load_profile("emu-phone"), load_profile("pixel8")
     assert emu.emulated and emu.stands_for == "pixel8"
@@ -71,6 +80,9 @@ def test_valid_file(tmp_path):
     (lambda t: t + "\n[radio]\nband = 1\n", "unknown section '[radio]'"),
     (lambda t: t.replace('[transport]\ndefault = "serial"\n', ''), "missing section '[transport]'"),
     (lambda t: t + "\n[[oops", "not valid TOML"),
+    (lambda t: t + '\n[firmware]\nmcpu = "cortex-m4"\n[firmware.port_config]\ntx_pin = "PA9"\n',
+     "bad value for 'firmware.port_config'"),
+    (lambda t: t + '\n[firmware]\nmcpu = "cortex-m4"\nport = ["stm32-usart", 3]\n', "bad value for 'firmware.port'"),
 ])
 def test_invalid_files_name_the_file_and_key(tmp_path, edit, message):
     path = write(tmp_path, edit(GOOD))

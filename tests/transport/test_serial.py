@@ -1,11 +1,15 @@
 """The serial transport toward a real board: without a port or a flashing tool it stops with one clear line.
 (The QEMU side is exercised by tests/export/mcu/test_firmware_qemu.py and test_ops_qemu.py.)"""
 
+import json
+import sys
+
 import pytest
 
 from edgekit.artifact import write_artifact
 from edgekit.export.mcu.package import package_tflite
 from edgekit.profiles import load_profile
+from edgekit.transport.serial import flash_real_board
 from tests.helpers import run_cli
 from tests.export.mcu.tflite_builder import ops_model
 
@@ -13,9 +17,7 @@ from tests.export.mcu.tflite_builder import ops_model
 @pytest.fixture(scope="module")
 def firmware_artifact(tmp_path_factory):
     d = tmp_path_factory.mktemp("fw")
-    # No serial driver exists for the nRF52840 yet, so the image is the emulated M4's; the manifest says it is the
-    # real board's, which is all these tests need: they stop before anything is flashed.
-    pkg = package_tflite(ops_model(d / "ops.tflite"), load_profile("emu-cortex-m4"), d / "work")
+    pkg = package_tflite(ops_model(d / "ops.tflite"), load_profile("nrf52840"), d / "work")
     return write_artifact(d / "art", pkg.files, {"format": "c-firmware", "model_file": "firmware.bin",
                                                   "inputs": [{"shape": [1, 9, 9, 4]}], "target": {"name": "nrf52840"},
                                                   "export": {"firmware": pkg.firmware}})
@@ -51,3 +53,23 @@ def test_emulated_target_given_a_port_is_treated_as_a_real_board(firmware_artifa
         port.write(b"ping")
         assert port.read(4) == b"ping"
         assert link.describe() == {"transport": "serial", "port": "loop://"}
+
+
+@pytest.mark.parametrize("tool,expected", [
+    ("pyocd", ["flash", "--target", "stm32l475xg", "--base-address", "0x8000000"]),
+    ("openocd", ["-f", "board/stm32l4discovery.cfg", "-c"]),
+])
+def test_the_boards_probe_names_come_from_its_profile(tool, expected, tmp_path, monkeypatch):
+    """No probe exists here: a stand-in tool on PATH records its arguments. With no --pyocd-target or
+    --openocd-config, the profile's [firmware] pyocd_target / openocd_config are what the tool is given."""
+    record = tmp_path / "argv.json"
+    stand_in = tmp_path / tool
+    stand_in.write_text(f"#!{sys.executable}\nimport json, sys\njson.dump(sys.argv[1:], open({str(record)!r}, 'w'))\n")
+    stand_in.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    image = tmp_path / "firmware.bin"
+    image.write_bytes(b"\0" * 64)
+    facts = flash_real_board(load_profile("b-l475e-iot01a"), {"flash_tool": tool}, image, 0x08000000)
+    argv = json.loads(record.read_text())
+    assert argv[:len(expected)] == expected and facts["flash_tool"] == tool
+    assert str(image) in argv[-1]  # pyocd's last argument; openocd's program command names it
