@@ -26,6 +26,7 @@
 #define CR_PLLON (1u << 24)
 #define CR_PLLRDY (1u << 25)
 #define PLLCFGR_SRC_HSE (1u << 22)
+#define PLLCFGR_FIELDS 0x0F437FFFu  /* PLLM, PLLN, PLLP, PLLSRC, PLLQ; the reserved bits keep their reset values */
 #define CFGR_SW_PLL 2u
 #define CFGR_PPRE1_DIV4 (5u << 10)
 #define CFGR_PPRE2_DIV2 (4u << 13)
@@ -48,8 +49,8 @@ void ek_stm32_clock_init(void) {
     (void)RCC_APB1ENR;
     RCC_CR |= CR_HSEON;
     require(ek_cortex_wait(&RCC_CR, CR_HSERDY, CR_HSERDY));
-    RCC_PLLCFGR = (uint32_t)EK_PLL_M | ((uint32_t)EK_PLL_N << 6) | ((EK_PLL_P / 2u - 1u) << 16) | PLLCFGR_SRC_HSE |
-                  ((uint32_t)EK_PLL_Q << 24);
+    RCC_PLLCFGR = (RCC_PLLCFGR & ~PLLCFGR_FIELDS) | (uint32_t)EK_PLL_M | ((uint32_t)EK_PLL_N << 6) |
+                  ((EK_PLL_P / 2u - 1u) << 16) | PLLCFGR_SRC_HSE | ((uint32_t)EK_PLL_Q << 24);
     RCC_CR |= CR_PLLON;
     require(ek_cortex_wait(&RCC_CR, CR_PLLRDY, CR_PLLRDY));
 #if defined(EK_OVERDRIVE) && EK_OVERDRIVE
