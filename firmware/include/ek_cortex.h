@@ -21,7 +21,7 @@ void ek_cortex_caches_enable(void);  /* L1 I and D caches on (Cortex-M7/M55); no
 void ek_cortex_rx_push(uint8_t byte);   /* from the UART's interrupt handler */
 uint8_t ek_cortex_rx_getc(void);        /* blocks, sleeping (WFI), until a byte is there */
 void ek_cortex_irq_enable(uint32_t irq);
-/* 1 once (*reg & mask) == value, 0 after EK_CORTEX_WAIT_LIMIT polls */
-int ek_cortex_wait(volatile uint32_t *reg, uint32_t mask, uint32_t value);
+/* Returns once (*reg & mask) == value; after EK_CORTEX_WAIT_LIMIT polls, stops with EK_FAULT_CLOCK. */
+void ek_cortex_wait_ready(volatile uint32_t *reg, uint32_t mask, uint32_t value);
 
 #endif

@@ -101,13 +101,13 @@ void ek_cortex_irq_enable(uint32_t irq) {
     REG(0xE000E100u + 4u * (irq / 32u)) = 1u << (irq % 32u);  /* NVIC_ISER */
 }
 
-int ek_cortex_wait(volatile uint32_t *reg, uint32_t mask, uint32_t value) {
+void ek_cortex_wait_ready(volatile uint32_t *reg, uint32_t mask, uint32_t value) {
     for (uint32_t i = 0; i < EK_CORTEX_WAIT_LIMIT; ++i) {
         if ((*reg & mask) == value) {
-            return 1;
+            return;
         }
     }
-    return 0;
+    ek_port_fault(EK_FAULT_CLOCK);
 }
 
 void ek_port_fault(uint32_t code) {

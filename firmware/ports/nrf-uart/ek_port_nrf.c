@@ -86,9 +86,7 @@ uint64_t ek_port_ticks(void) {
 void ek_port_init(void) {
     CLOCK_EVENTS_HFCLKSTARTED = 0;
     CLOCK_TASKS_HFCLKSTART = 1;
-    if (!ek_cortex_wait(&CLOCK_EVENTS_HFCLKSTARTED, 1u, 1u)) {
-        ek_port_fault(EK_FAULT_CLOCK);
-    }
+    ek_cortex_wait_ready(&CLOCK_EVENTS_HFCLKSTARTED, 1u, 1u);
     GPIO_OUTSET = 1u << EK_TX_PIN;  /* TXD idles high before the UART takes the pin */
     GPIO_PIN_CNF(EK_TX_PIN) = PIN_CNF_OUTPUT;
     GPIO_PIN_CNF(EK_RX_PIN) = PIN_CNF_INPUT_CONNECTED;

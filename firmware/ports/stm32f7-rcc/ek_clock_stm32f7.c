@@ -5,7 +5,6 @@
 #include <stdint.h>
 
 #include "ek_cortex.h"
-#include "ek_port.h"
 #include "ek_stm32_family.h"
 
 #if !defined(EK_PLL_M) || !defined(EK_PLL_N) || !defined(EK_PLL_P) || !defined(EK_PLL_Q) || !defined(EK_FLASH_LATENCY)
@@ -38,32 +37,26 @@
 #define CSR1_ODRDY (1u << 16)
 #define CSR1_ODSWRDY (1u << 17)
 
-static void require(int ready) {
-    if (!ready) {
-        ek_port_fault(EK_FAULT_CLOCK);
-    }
-}
-
 void ek_stm32_clock_init(void) {
     RCC_APB1ENR |= APB1ENR_PWREN;
     (void)RCC_APB1ENR;
     RCC_CR |= CR_HSEON;
-    require(ek_cortex_wait(&RCC_CR, CR_HSERDY, CR_HSERDY));
+    ek_cortex_wait_ready(&RCC_CR, CR_HSERDY, CR_HSERDY);
     RCC_PLLCFGR = (RCC_PLLCFGR & ~PLLCFGR_FIELDS) | (uint32_t)EK_PLL_M | ((uint32_t)EK_PLL_N << 6) |
                   ((EK_PLL_P / 2u - 1u) << 16) | PLLCFGR_SRC_HSE | ((uint32_t)EK_PLL_Q << 24);
     RCC_CR |= CR_PLLON;
-    require(ek_cortex_wait(&RCC_CR, CR_PLLRDY, CR_PLLRDY));
+    ek_cortex_wait_ready(&RCC_CR, CR_PLLRDY, CR_PLLRDY);
 #if defined(EK_OVERDRIVE) && EK_OVERDRIVE
     PWR_CR1 |= PWR_ODEN;
-    require(ek_cortex_wait(&PWR_CSR1, CSR1_ODRDY, CSR1_ODRDY));
+    ek_cortex_wait_ready(&PWR_CSR1, CSR1_ODRDY, CSR1_ODRDY);
     PWR_CR1 |= PWR_ODSWEN;
-    require(ek_cortex_wait(&PWR_CSR1, CSR1_ODSWRDY, CSR1_ODSWRDY));
+    ek_cortex_wait_ready(&PWR_CSR1, CSR1_ODSWRDY, CSR1_ODSWRDY);
 #endif
     FLASH_ACR = (FLASH_ACR & ~0xFu) | EK_FLASH_LATENCY | ACR_PRFTEN | ACR_ARTEN;
-    require(ek_cortex_wait(&FLASH_ACR, 0xFu, EK_FLASH_LATENCY));
+    ek_cortex_wait_ready(&FLASH_ACR, 0xFu, EK_FLASH_LATENCY);
     RCC_CFGR = (RCC_CFGR & ~((7u << 10) | (7u << 13))) | CFGR_PPRE1_DIV4 | CFGR_PPRE2_DIV2;
     RCC_CFGR = (RCC_CFGR & ~3u) | CFGR_SW_PLL;
-    require(ek_cortex_wait(&RCC_CFGR, 3u << 2, CFGR_SW_PLL << 2));
+    ek_cortex_wait_ready(&RCC_CFGR, 3u << 2, CFGR_SW_PLL << 2);
     ek_cortex_caches_enable();
 }
 

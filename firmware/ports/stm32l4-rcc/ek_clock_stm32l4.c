@@ -5,7 +5,6 @@
 #include <stdint.h>
 
 #include "ek_cortex.h"
-#include "ek_port.h"
 #include "ek_stm32_family.h"
 
 #if !defined(EK_PLL_SOURCE) || !defined(EK_PLL_M) || !defined(EK_PLL_N) || !defined(EK_PLL_R) || \
@@ -44,40 +43,34 @@
 #define SR2_VOSF (1u << 10)
 #define CR2_IOSV (1u << 9)
 
-static void require(int ready) {
-    if (!ready) {
-        ek_port_fault(EK_FAULT_CLOCK);
-    }
-}
-
 void ek_stm32_clock_init(void) {
     RCC_APB1ENR1 |= APB1ENR1_PWREN;
     (void)RCC_APB1ENR1;
 #if defined(EK_BOOST) && EK_BOOST
     PWR_CR5 &= ~CR5_R1MODE;  /* range 1 boost: up to 120 MHz */
-    require(ek_cortex_wait(&PWR_SR2, SR2_VOSF, 0));
+    ek_cortex_wait_ready(&PWR_SR2, SR2_VOSF, 0);
 #endif
     /* Wait states before the clock rises. The read-back RM0351 §3.3.3 asks for is not waited on: QEMU models the
      * flash interface as unimplemented (reads 0), and the same image must run there; silicon applies it at once. */
     FLASH_ACR = (FLASH_ACR & ~0xFu) | EK_FLASH_LATENCY | ACR_PRFTEN | ACR_ICEN | ACR_DCEN;
 #if EK_PLL_SOURCE == 2
     RCC_CR |= CR_HSION;
-    require(ek_cortex_wait(&RCC_CR, CR_HSIRDY, CR_HSIRDY));
+    ek_cortex_wait_ready(&RCC_CR, CR_HSIRDY, CR_HSIRDY);
 #elif EK_PLL_SOURCE == 3
     RCC_CR |= CR_HSEON;
-    require(ek_cortex_wait(&RCC_CR, CR_HSERDY, CR_HSERDY));
+    ek_cortex_wait_ready(&RCC_CR, CR_HSERDY, CR_HSERDY);
 #endif
     RCC_CR &= ~CR_PLLON;
-    require(ek_cortex_wait(&RCC_CR, CR_PLLRDY, 0));
+    ek_cortex_wait_ready(&RCC_CR, CR_PLLRDY, 0);
     RCC_PLLCFGR = (uint32_t)EK_PLL_SOURCE | ((EK_PLL_M - 1u) << 4) | ((uint32_t)EK_PLL_N << 8) | PLLCFGR_PLLREN |
                   ((EK_PLL_R / 2u - 1u) << 25);
     RCC_CR |= CR_PLLON;
-    require(ek_cortex_wait(&RCC_CR, CR_PLLRDY, CR_PLLRDY));
+    ek_cortex_wait_ready(&RCC_CR, CR_PLLRDY, CR_PLLRDY);
 #if defined(EK_BOOST) && EK_BOOST
     RCC_CFGR = (RCC_CFGR & ~(0xFu << 4)) | CFGR_HPRE_DIV2;  /* AHB at SYSCLK/2 across the switch */
 #endif
     RCC_CFGR = (RCC_CFGR & ~3u) | CFGR_SW_PLL;
-    require(ek_cortex_wait(&RCC_CFGR, CFGR_SWS_MASK, CFGR_SW_PLL << 2));
+    ek_cortex_wait_ready(&RCC_CFGR, CFGR_SWS_MASK, CFGR_SW_PLL << 2);
 #if defined(EK_BOOST) && EK_BOOST
     for (volatile uint32_t i = 0; i < 200; ++i) {  /* at least 1 us at the intermediate frequency */
     }
