@@ -137,20 +137,24 @@ def reference_arrays(inputs: list[np.ndarray], outputs: list[np.ndarray],
     return arrays
 
 
-def check_output_dir(outdir: str | Path, force: bool = False) -> Path:
+def check_output_dir(outdir: str | Path, force: bool = False, *, marker: str = MANIFEST, noun: str = "artifact",
+                     flag: str = "-o", example: str = "out/model") -> Path:
     """Refuse an output directory whose replacement would lose a user's files, before any slow work.
 
-    An existing edgekit artifact is replaced (atomically); an empty directory is used; anything else (a file, or a
-    folder with other content) is refused unless `force`. The parent must be writable."""
+    An existing edgekit output of its kind (one holding `marker`: an artifact's manifest, a C library's facts) is
+    replaced (atomically); an empty directory is used; anything else (a file, or a folder with other content) is
+    refused unless `force`. Never the current folder or one above it. The parent must be writable. `noun`, `flag`
+    and `example` word the errors for the option that named the folder."""
     outdir = Path(outdir)
     resolved = outdir.resolve()
+    label = "output" if flag == "-o" else flag
     if resolved == Path.cwd().resolve() or resolved in Path.cwd().resolve().parents or resolved.parent == resolved:
-        raise InputError(f"refusing to write the artifact over {outdir} (the current folder or one above it)",
-                         "pass a new folder, e.g. -o out/model")
+        raise InputError(f"refusing to write the {noun} over {outdir} (the current folder or one above it)",
+                         f"pass a new folder, e.g. {flag} {example}")
     if outdir.exists() and not outdir.is_dir():
-        raise InputError(f"output {outdir} exists and is not a folder", "pass a folder path with -o")
-    if outdir.is_dir() and any(outdir.iterdir()) and not (outdir / MANIFEST).is_file() and not force:
-        raise InputError(f"output folder {outdir} is not empty and is not an edgekit artifact; refusing to replace "
+        raise InputError(f"{label} {outdir} exists and is not a folder", f"pass a folder path with {flag}")
+    if outdir.is_dir() and any(outdir.iterdir()) and not (outdir / marker).is_file() and not force:
+        raise InputError(f"{label} folder {outdir} is not empty and is not an edgekit {noun}; refusing to replace "
                          "it", "choose another folder, or pass --force to replace it")
     parent = resolved.parent
     while not parent.exists() and parent.parent != parent:
@@ -158,10 +162,9 @@ def check_output_dir(outdir: str | Path, force: bool = False) -> Path:
     try:  # a real probe: permission bits say nothing of read-only mounts, /proc or a full disk's metadata
         os.rmdir(tempfile.mkdtemp(prefix=".edgekit-probe-", dir=parent))
     except OSError as exc:
-        raise InputError(f"cannot write the artifact under {parent}: {exc.strerror}",
-                         "pass -o a folder you can write") from None
+        raise InputError(f"cannot write the {noun} under {parent}: {exc.strerror}",
+                         f"pass {flag} a folder you can write") from None
     return outdir
-
 
 
 def replace_folder(staging: Path, outdir: Path) -> None:
@@ -174,6 +177,7 @@ def replace_folder(staging: Path, outdir: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.rename(staging, outdir)
+
 
 def write_artifact(outdir: str | Path, files: dict[str, Path], manifest: dict[str, Any],
                    force: bool = False) -> Artifact:

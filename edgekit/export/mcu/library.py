@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ... import interrupts
-from ...artifact import replace_folder
+from ...artifact import Artifact, check_output_dir, replace_folder
 from ...errors import InputError, UnsupportedError
 from ...version import __version__
 from . import kernels
@@ -346,25 +346,16 @@ def _readme(facts: dict[str, Any]) -> str:
 # ---- writing the folder -------------------------------------------------------------------------------------------
 
 def check_library_dir(outdir: str | Path, force: bool = False, artifact_dir: str | Path | None = None) -> Path:
-    """Refuse a --c-library folder whose replacement would lose a user's files, before any slow work: an earlier
-    edgekit library (edgekit_model.json) or an empty folder is replaced, anything else only with `force`; never
-    the current folder or one above it, nor a folder that holds or lies in the artifact's."""
-    outdir = Path(outdir)
-    resolved = outdir.resolve()
-    if resolved == Path.cwd().resolve() or resolved in Path.cwd().resolve().parents or resolved.parent == resolved:
-        raise InputError(f"refusing to write the C library over {outdir} (the current folder or one above it)",
-                         "pass a new folder, e.g. --c-library out/model-lib")
+    """Refuse a --c-library folder whose replacement would lose a user's files, before any slow work (an earlier
+    edgekit library or an empty folder is replaced, anything else only with `force`: check_output_dir), nor a
+    folder that holds or lies in the artifact's."""
     if artifact_dir is not None:
-        art = Path(artifact_dir).resolve()
+        resolved, art = Path(outdir).resolve(), Path(artifact_dir).resolve()
         if resolved == art or art in resolved.parents or resolved in art.parents:
             raise InputError(f"--c-library {outdir} and the artifact folder {artifact_dir} overlap",
                              "pass a folder beside the artifact, e.g. --c-library out/model-lib")
-    if outdir.exists() and not outdir.is_dir():
-        raise InputError(f"--c-library {outdir} exists and is not a folder", "pass a folder path")
-    if outdir.is_dir() and any(outdir.iterdir()) and not (outdir / MARKER).is_file() and not force:
-        raise InputError(f"--c-library folder {outdir} is not empty and is not an edgekit C library; refusing to "
-                         "replace it", "choose another folder, or pass --force to replace it")
-    return outdir
+    return check_output_dir(outdir, force, marker=MARKER, noun="C library", flag="--c-library",
+                            example="out/model-lib")
 
 
 def library_files(plan: ModelPlan, target: str = "") -> tuple[dict[str, str | Path], dict[str, Any]]:
@@ -438,7 +429,6 @@ def write_c_library(source: Any, outdir: str | Path, *, dsp: bool | None = None,
     .tflite (then `dsp` says which kernel variant to plan for: True for cores with the DSP extension, e.g.
     Cortex-M4/M7/M33/M55). For an artifact, `dsp` defaults to the variant its firmware was built with.
     outdir: an earlier edgekit C library or an empty folder is replaced; anything else only with `force`."""
-    from ...artifact import Artifact
     if isinstance(source, (str, Path)) and Path(source).suffix == ".tflite":
         if dsp is None:
             raise InputError("write_c_library from a .tflite needs dsp=True or dsp=False (the kernel variant)")
