@@ -15,7 +15,7 @@ import numpy as np
 
 from ..artifact import Artifact, sha256_file
 from ..errors import DeviceError, InputError, UnsupportedError
-from ..profiles import list_profiles, load_profile
+from ..profiles import Profile, list_profiles, load_profile
 from ..transport.base import FirmwarePort, Transport
 from ..transport.channel import SerialPort
 from . import firmware_protocol as P
@@ -331,17 +331,19 @@ class FirmwareSession:
             self.on_close()
 
 
+def _runs_image_of(profile: Profile) -> str | None:
+    """The real board whose image an emulated profile runs unchanged (`same_image`), else None."""
+    opts = profile.emulation.options if profile.emulation else {}
+    return profile.stands_for if opts.get("same_image") else None
+
+
 def _same_image_as(target: str) -> set[str]:
     """The targets whose images `target` runs unchanged: an emulator of a real board (`same_image`) runs that
     board's firmware, and the board runs what was compiled for its emulator."""
-    def runs_real(name: str) -> str | None:
-        profile = load_profile(name)
-        opts = profile.emulation.options if profile.emulation else {}
-        return profile.stands_for if opts.get("same_image") else None
-    real = runs_real(target)
-    names = {real} if real else set()
-    names |= {p.name for p in list_profiles() if runs_real(p.name) in {target, real} - {None}}
-    return names - {None, target}
+    real = _runs_image_of(load_profile(target))
+    boards = {target, real} - {None}
+    names = {p.name for p in list_profiles() if _runs_image_of(p) in boards} | ({real} if real else set())
+    return names - {target}
 
 
 def check_built_for(artifact: Artifact, target: str) -> None:
