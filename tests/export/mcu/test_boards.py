@@ -15,7 +15,7 @@ from edgekit.export.mcu.package import package_tflite
 from edgekit.profiles import list_profiles, load_profile
 from edgekit.session import firmware_protocol as P
 from tests.export.mcu.conftest import quantize_input
-from tests.export.mcu.test_firmware_qemu import _raw_exchange
+from tests.export.mcu.test_firmware_qemu import _raw_exchange, assert_malformed_frames_get_status_codes
 from tests.helpers import run_cli
 
 pytestmark = pytest.mark.emulator
@@ -88,15 +88,7 @@ def test_the_nrf_uart_driver_speaks_the_protocol_on_the_microbit(microbit_image,
             info = _raw_exchange(sock, P.encode_frame(P.Cmd.INFO, 1))
             assert info.kind == P.Status.OK and P.parse_info(info.payload).ready
             assert P.parse_info(info.payload).profile == "microbit"
-            # malformed frames get their status codes, and the agent answers normally afterwards
-            bad_crc = bytearray(P.encode_frame(P.Cmd.INFO, 2))
-            bad_crc[-1] ^= 0xFF
-            assert _raw_exchange(sock, bytes(bad_crc)) == P.Frame(P.Status.BAD_CRC, 2, b"")
-            too_long = P.MAGIC + struct.pack("<BBH", P.Cmd.SET_INPUT, 3, P.MAX_PAYLOAD + 1)
-            assert _raw_exchange(sock, too_long).kind == P.Status.BAD_LENGTH
-            assert _raw_exchange(sock, P.encode_frame(0x7F, 4)).kind == P.Status.UNKNOWN_CMD
-            beyond = P.set_input_payload(in_bytes - 4, b"\x00" * 8)
-            assert _raw_exchange(sock, P.encode_frame(P.Cmd.SET_INPUT, 5, beyond)).kind == P.Status.BAD_ARG
+            assert_malformed_frames_get_status_codes(sock, in_bytes, out_bytes)
             # real inferences: the Cortex-M0's reference kernels give TFLite Micro's bytes
             _, split = digits
             for seq, sample in enumerate(split.x_test[:3], start=10):

@@ -77,21 +77,27 @@ def _raw_exchange(sock: socket.socket, frame: bytes) -> P.Frame:
             return frames[0]
 
 
+def assert_malformed_frames_get_status_codes(sock: socket.socket, input_bytes: int, output_bytes: int) -> None:
+    """Every kind of bad frame gets its status code, and the agent answers normally afterwards."""
+    bad_crc = bytearray(P.encode_frame(P.Cmd.INFO, 1))
+    bad_crc[-1] ^= 0xFF
+    assert _raw_exchange(sock, bytes(bad_crc)) == P.Frame(P.Status.BAD_CRC, 1, b"")
+    too_long = P.MAGIC + struct.pack("<BBH", P.Cmd.SET_INPUT, 2, P.MAX_PAYLOAD + 1)
+    assert _raw_exchange(sock, too_long).kind == P.Status.BAD_LENGTH
+    assert _raw_exchange(sock, P.encode_frame(0x7F, 3)).kind == P.Status.UNKNOWN_CMD
+    beyond = P.set_input_payload(input_bytes - 4, b"\x00" * 8)  # 4 bytes past the input's end
+    assert _raw_exchange(sock, P.encode_frame(P.Cmd.SET_INPUT, 4, beyond)).kind == P.Status.BAD_ARG
+    too_much = P.get_output_payload(0, output_bytes + 1)
+    assert _raw_exchange(sock, P.encode_frame(P.Cmd.GET_OUTPUT, 5, too_much)).kind == P.Status.BAD_ARG
+    assert _raw_exchange(sock, P.encode_frame(P.Cmd.RUN, 6, P.run_payload(0))).kind == P.Status.BAD_ARG
+    assert _raw_exchange(sock, P.encode_frame(P.Cmd.RUN, 7, b"\x01")).kind == P.Status.BAD_LENGTH
+    info = _raw_exchange(sock, P.encode_frame(P.Cmd.INFO, 8))  # still answering normally
+    assert info.kind == P.Status.OK and info.seq == 8 and P.parse_info(info.payload).ready
+
+
 def test_malformed_frames_get_status_codes(mcu_artifact):
     from edgekit.emulators.qemu import QemuMachine
     with tempfile.TemporaryDirectory() as tmp, \
             QemuMachine("mps2-an386", mcu_artifact.path / "firmware.elf", limit_s=60, log=Path(tmp) / "q.log") as q:
         with q.connect() as sock:
-            bad_crc = bytearray(P.encode_frame(P.Cmd.INFO, 1))
-            bad_crc[-1] ^= 0xFF
-            assert _raw_exchange(sock, bytes(bad_crc)) == P.Frame(P.Status.BAD_CRC, 1, b"")
-            too_long = P.MAGIC + struct.pack("<BBH", P.Cmd.SET_INPUT, 2, P.MAX_PAYLOAD + 1)
-            assert _raw_exchange(sock, too_long).kind == P.Status.BAD_LENGTH
-            assert _raw_exchange(sock, P.encode_frame(0x7F, 3)).kind == P.Status.UNKNOWN_CMD
-            beyond = P.set_input_payload(60, b"\x00" * 8)  # 64-byte input: bytes 60..67
-            assert _raw_exchange(sock, P.encode_frame(P.Cmd.SET_INPUT, 4, beyond)).kind == P.Status.BAD_ARG
-            assert _raw_exchange(sock, P.encode_frame(P.Cmd.GET_OUTPUT, 5, P.get_output_payload(0, 11))).kind == P.Status.BAD_ARG
-            assert _raw_exchange(sock, P.encode_frame(P.Cmd.RUN, 6, P.run_payload(0))).kind == P.Status.BAD_ARG
-            assert _raw_exchange(sock, P.encode_frame(P.Cmd.RUN, 7, b"\x01")).kind == P.Status.BAD_LENGTH
-            info = _raw_exchange(sock, P.encode_frame(P.Cmd.INFO, 8))  # still answering normally
-            assert info.kind == P.Status.OK and info.seq == 8 and P.parse_info(info.payload).ready
+            assert_malformed_frames_get_status_codes(sock, 64, 10)  # the digits CNN: 8x8 in, 10 scores out
