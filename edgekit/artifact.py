@@ -156,7 +156,14 @@ def check_output_dir(outdir: str | Path, force: bool = False, *, marker: str = M
     if outdir.is_dir() and any(outdir.iterdir()) and not (outdir / marker).is_file() and not force:
         raise InputError(f"{label} folder {outdir} is not empty and is not an edgekit {noun}; refusing to replace "
                          "it", "choose another folder, or pass --force to replace it")
-    parent = resolved.parent
+    check_writable(resolved.parent, noun=noun, flag=flag)
+    return outdir
+
+
+def check_writable(folder: str | Path, *, noun: str = "artifact", flag: str = "-o") -> None:
+    """Refuse, before any slow work, a place where nothing can be written: `folder`, or the nearest folder above it
+    that exists (the one a later mkdir would write in)."""
+    parent = Path(folder).resolve()
     while not parent.exists() and parent.parent != parent:
         parent = parent.parent
     try:  # a real probe: permission bits say nothing of read-only mounts, /proc or a full disk's metadata
@@ -164,7 +171,6 @@ def check_output_dir(outdir: str | Path, force: bool = False, *, marker: str = M
     except OSError as exc:
         raise InputError(f"cannot write the {noun} under {parent}: {exc.strerror}",
                          f"pass {flag} a folder you can write") from None
-    return outdir
 
 
 def replace_folder(staging: Path, outdir: Path) -> None:
