@@ -1,15 +1,51 @@
-"""Human views of reports: rich tables for the terminal and a self-contained HTML page with plots."""
+"""Human views of reports: rich tables for the terminal and a self-contained HTML page with plots.
+
+A table is drawn as a table only where every cell fits whole (`Fitting`); on a narrow terminal or in an 80-column
+log it becomes "metric: value" lines, so no name is cut and no value is folded one character per line."""
 from __future__ import annotations
 
 import base64
 import html
 import io
-from typing import Any, Sequence
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
 
+from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+from rich.measure import Measurement
 from rich.table import Table
+from rich.text import Text
 
-from .compress.numerics import summary_line
-from .units import format_bytes
+from .units import format_bytes, format_ms
+
+UNBOUNDED_WIDTH = 1 << 16  # measures a table's natural width: rich clamps a measurement to the width it is given
+# A record of a list view: its title ("" for none) and its (metric, value) lines.
+Record = tuple[str, Sequence[tuple[str, str]]]
+
+
+@dataclass
+class Fitting:
+    """`table` where it fits the console's width with every cell whole, else `fallback`: the same facts as lines."""
+
+    table: Table
+    fallback: Sequence[RenderableType]
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        natural = Measurement.get(console, options.update_width(UNBOUNDED_WIDTH), self.table).maximum
+        if natural <= options.max_width:
+            yield self.table
+        else:
+            yield from self.fallback
+
+
+def record_lines(title: str, records: Iterable[Record]) -> list[RenderableType]:
+    """A list view: the title, then each record's title and its "metric: value" lines (indented under a title)."""
+    lines: list[RenderableType] = [Text(title, style="italic")] if title else []
+    for name, pairs in records:
+        indent = "  " if name else ""
+        if name:
+            lines.append(Text(name, style="bold"))
+        lines += [Text(f"{indent}{metric}: {value}") for metric, value in pairs]
+    return lines
 
 
 def _fmt(value: Any, spec: str = ".3f", suffix: str = "") -> str:
@@ -31,9 +67,9 @@ def rows(report: dict[str, Any]) -> list[tuple[str, str]]:
         ("latency time base", lat.get("time_base_label") or f"wall-clock on {report['measured_on']['cpu']}"),
         ("artifact", f"{report['artifact']['format']} {_recipe(report)}"),
         ("size", format_bytes(report["artifact"]["size_bytes"])),
-        ("latency p50 / p90 / p99 (ms)", f"{lat['p50']:.4f} / {lat['p90']:.4f} / {lat['p99']:.4f}"),
-        ("latency mean +- std (ms)", f"{lat['mean']:.4f} +- {lat['std']:.4f} over {lat['runs']} runs"),
-        ("load / first inference (ms)", f"{report['load_ms']:.2f} / {report['first_inference_ms']:.3f}"),
+        ("latency p50 / p90 / p99", " / ".join(format_ms(lat[k]) for k in ("p50", "p90", "p99"))),
+        ("latency mean +- std", f"{format_ms(lat['mean'])} +- {format_ms(lat['std'])} over {lat['runs']} runs"),
+        ("load / first inference", f"{format_ms(report['load_ms'])} / {format_ms(report['first_inference_ms'])}"),
         ("peak RSS", format_bytes(report["memory"]["peak_rss_bytes"]) if report["memory"].get("peak_rss_bytes")
          else "-"),
     ]
@@ -56,11 +92,12 @@ def rows(report: dict[str, Any]) -> list[tuple[str, str]]:
                     f"{o['vs_host']['cosine']:.6f} / {_fmt((o['vs_float'] or {}).get('cosine'), '.6f')}"))
     numerics = report["artifact"].get("numerics") or {}
     if "first_growing_layers" in numerics or "error" in numerics:
+        from .compress.numerics import summary_line  # imports torch: only for a report that carries the figures
         out.append(("INT8 error (host, at compile)", summary_line(numerics)))
     if "top1" in acc:
         out.append(("accuracy (on device)", f"{acc['top1'] * 100:.2f}% of {acc['samples']}"))
     if est:
-        out.append(("device latency (estimated)", f"{est['latency_ms']:.4f} ms"))
+        out.append(("device latency (estimated)", format_ms(est["latency_ms"])))
     out.append(("energy / inference (estimated)", f"{energy['per_inference_mj']:.4f} mJ"))
     deploy = report.get("deploy") or {}
     if "setup_s" in deploy:  # remote devices: what getting there cost
@@ -76,17 +113,18 @@ def rows(report: dict[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
-def _metric_table(title: str, pairs: list[tuple[str, str]]) -> Table:
-    table = Table(title=title)
+def metric_table(title: str, pairs: Sequence[tuple[str, str]], header: bool = True) -> Fitting:
+    """A two-column (metric, value) table, or "metric: value" lines where it does not fit."""
+    table = Table(title=title, show_header=header)
     table.add_column("metric")
-    table.add_column("value", overflow="fold")
+    table.add_column("value")
     for key, value in pairs:
         table.add_row(key, value)
-    return table
+    return Fitting(table, record_lines(title, [("", pairs)]))
 
 
-def single_table(report: dict[str, Any]) -> Table:
-    return _metric_table(f"edgekit bench: {report['target']['name']}", rows(report))
+def single_table(report: dict[str, Any]) -> Fitting:
+    return metric_table(f"edgekit bench: {report['target']['name']}", rows(report))
 
 
 def generation_rows(report: dict[str, Any]) -> list[tuple[str, str]]:
@@ -106,9 +144,10 @@ def generation_rows(report: dict[str, Any]) -> list[tuple[str, str]]:
         ("artifact", f"{report['artifact']['format']} {_recipe(report)}, {format_bytes(report['artifact']['size_bytes'])}"),
         ("weights / embedding", f"{gen.get('weights')} / {gen.get('embedding')}"),
         ("prompt / new tokens", f"{gen['prompt_len']} / {gen['new_tokens']}"),
-        ("time to first token (ms)", f"{gen['time_to_first_token_ms']:.2f}"),
+        ("time to first token", format_ms(gen["time_to_first_token_ms"])),
         ("decode tokens/s (p50)", _fmt(gen.get("decode_tokens_per_s"), ".1f")),
-        ("decode ms/token p50 / p90", f"{_fmt(decode.get('p50'), '.3f')} / {_fmt(decode.get('p90'), '.3f')}"),
+        ("decode time/token p50 / p90", " / ".join("-" if decode.get(k) is None else format_ms(decode[k])
+                                                   for k in ("p50", "p90"))),
         ("peak RSS (x file + KV cache)", (format_bytes(report["memory"]["peak_rss_bytes"]) +
                                          f" ({_fmt(gen.get('peak_rss_over_file_and_cache'), '.2f')}x)")
          if report["memory"].get("peak_rss_bytes") else "-"),
@@ -117,8 +156,8 @@ def generation_rows(report: dict[str, Any]) -> list[tuple[str, str]]:
     ]
 
 
-def generation_table(report: dict[str, Any]) -> Table:
-    return _metric_table(f"edgekit bench --generate: {report['target']['name']}", generation_rows(report))
+def generation_table(report: dict[str, Any]) -> Fitting:
+    return metric_table(f"edgekit bench --generate: {report['target']['name']}", generation_rows(report))
 
 
 def comparison(reports: Sequence[dict[str, Any]], labels: Sequence[str]) -> tuple[list[str], list[list[str]]]:
@@ -130,14 +169,16 @@ def comparison(reports: Sequence[dict[str, Any]], labels: Sequence[str]) -> tupl
     return ["metric", *labels], [[k, *(c.get(k, "-") for c in cols)] for k in keys]
 
 
-def comparison_table(reports: Sequence[dict[str, Any]], labels: Sequence[str], title: str) -> Table:
+def comparison_table(reports: Sequence[dict[str, Any]], labels: Sequence[str], title: str) -> Fitting:
+    """The reports side by side; where that does not fit, one list of "metric: value" lines per report."""
     header, body = comparison(reports, labels)
     table = Table(title=title)
     for h in header:
-        table.add_column(h, overflow="fold")
+        table.add_column(h)
     for row in body:
         table.add_row(*row)
-    return table
+    per_report = [(label, [(row[0], row[column]) for row in body]) for column, label in enumerate(labels, 1)]
+    return Fitting(table, record_lines(title, per_report))
 
 
 # Latencies on different time bases never share an axis: each kind gets its own panel.
