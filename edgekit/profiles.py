@@ -257,8 +257,14 @@ def _build(path: Path, p: dict[str, Any]) -> Profile:
 
 
 def search_dirs() -> list[Path]:
-    """Built-in targets/ plus any folders in EDGEKIT_TARGETS_PATH (os.pathsep-separated), later ones winning."""
+    """Built-in targets/ plus any folders in EDGEKIT_TARGETS_PATH (os.pathsep-separated), later ones winning.
+
+    A folder named there that does not exist is an error: its profiles would be missing without a word."""
     extra = [Path(d) for d in os.environ.get("EDGEKIT_TARGETS_PATH", "").split(os.pathsep) if d]
+    for directory in extra:
+        if not directory.is_dir():
+            raise InputError(f"EDGEKIT_TARGETS_PATH names {directory}, which is not a folder",
+                             "create it, or take it out of EDGEKIT_TARGETS_PATH")
     return [BUILTIN_TARGETS_DIR, *extra]
 
 
@@ -310,6 +316,22 @@ def load_profile(name_or_path: str) -> Profile:
     return load_profile_file(index[name_or_path])
 
 
+def scan_profiles() -> tuple[list[Profile], list[ProfileError]]:
+    """Every profile that loads, sorted by family then name, and the error of each one that does not (one broken
+    file on EDGEKIT_TARGETS_PATH hides none of the others)."""
+    profiles: list[Profile] = []
+    problems: list[ProfileError] = []
+    for path in _index().values():
+        try:
+            profiles.append(load_profile_file(path))
+        except ProfileError as exc:
+            problems.append(exc)
+    return sorted(profiles, key=lambda p: (p.family, p.name)), problems
+
+
 def list_profiles() -> list[Profile]:
-    """Every profile found, validated, sorted by family then name."""
-    return sorted((load_profile_file(p) for p in _index().values()), key=lambda p: (p.family, p.name))
+    """Every profile found, validated, sorted by family then name; the first broken one raises its ProfileError."""
+    profiles, problems = scan_profiles()
+    if problems:
+        raise problems[0]
+    return profiles
