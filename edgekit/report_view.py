@@ -15,7 +15,7 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
-from .units import format_bytes, format_ms
+from .units import format_bytes, format_ms, format_quantity
 
 UNBOUNDED_WIDTH = 1 << 16  # measures a table's natural width: rich clamps a measurement to the width it is given
 # A record of a list view: its title ("" for none) and its (metric, value) lines.
@@ -101,12 +101,13 @@ def rows(report: dict[str, Any]) -> list[tuple[str, str]]:
     out.append(("energy / inference (estimated)", f"{energy['per_inference_mj']:.4f} mJ"))
     deploy = report.get("deploy") or {}
     if "setup_s" in deploy:  # remote devices: what getting there cost
-        out.append(("deploy: connect / set-up / upload (s)",
-                    " / ".join(_fmt(deploy.get(k), ".2f") for k in ("connect_s", "setup_s", "upload_s"))))
+        out.append(("deploy: connect / set-up / upload", " / ".join(
+            "-" if deploy.get(k) is None else format_quantity(deploy[k], "seconds")
+            for k in ("connect_s", "setup_s", "upload_s"))))
     after = (report.get("thermal") or {}).get("after") or {}
     if after:
         clock = after.get("arm_clock_hz") or after.get("cpu_clock_hz")
-        facts = [f"{clock / 1e6:.0f} MHz" if clock else None,
+        facts = [format_quantity(clock, "hertz") if clock else None,
                  f"{after['cpu_temp_c']:.1f} C" if "cpu_temp_c" in after else None,
                  f"throttled {after['throttled']}" if "throttled" in after else None]
         out.append(("CPU after the runs", ", ".join(f for f in facts if f) or "-"))

@@ -6,6 +6,7 @@ from typing import Any
 import click
 from rich.table import Table
 
+from ..units import format_bytes
 from .output import out, print_json, progress_bars
 
 QUANTIZE_CHOICES = ("none", "int8", "int8-dynamic")
@@ -88,9 +89,9 @@ def compile_cmd(model: str, target: str, quantize: str, recipe_path: str | None,
     deleg = artifact.manifest["export"].get("delegation") or {}
     table = Table(title=f"edgekit compile: {artifact.path}", show_header=False)
     table.add_row("format", artifact.format)
-    table.add_row("size", f"{artifact.size_bytes:,} B")
+    table.add_row("size", format_bytes(artifact.size_bytes))
     if artifact.size_bytes != artifact.dense_bytes:
-        table.add_row("stored sparse", f"{artifact.dense_bytes:,} B after decoding on the device")
+        table.add_row("stored sparse", f"{format_bytes(artifact.dense_bytes)} after decoding on the device")
     table.add_row("recipe", " -> ".join(c.method for c in recipe) or "none")
     table.add_row("MACs", f"{artifact.manifest['model']['macs']:,}")
     numerics = artifact.manifest.get("numerics") or {}
@@ -105,7 +106,7 @@ def compile_cmd(model: str, target: str, quantize: str, recipe_path: str | None,
             table.add_row(f"not delegated: {op} x{info['count']}", info["reason"])
     if library is not None:
         table.add_row("C library", f"{library.path} (include/edgekit_model.h, CMake target edgekit_model, "
-                                   f"arena {library.manifest['arena_bytes']:,} B)")
+                                   f"arena {format_bytes(library.manifest['arena_bytes'])})")
     out.print(table)
 
 
@@ -118,8 +119,8 @@ def _for_decoder(recipe: list[Any]) -> list[Any]:
 def _decoder_table(artifact: Any) -> Table:
     spec = artifact.manifest["generation"]
     table = Table(title=f"edgekit compile: {artifact.path} (cached decoder)", show_header=False)
-    table.add_row("format", f"{artifact.format} (prefill + decode, KV cache {spec['kv_cache_bytes']:,} B)")
-    table.add_row("size", f"{artifact.size_bytes:,} B")
+    table.add_row("format", f"{artifact.format} (prefill + decode, KV cache {format_bytes(spec['kv_cache_bytes'])})")
+    table.add_row("size", format_bytes(artifact.size_bytes))
     table.add_row("weights", spec["weights"])
     table.add_row("embedding", spec["embedding"])
     table.add_row("host tokens", f"{len(spec['host_tokens'])} greedy tokens after a {len(spec['prompt'])}-token "
