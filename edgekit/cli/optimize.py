@@ -39,7 +39,8 @@ from .output import out, print_json, progress_bars
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--runs", default=20, show_default=True, type=click.IntRange(1), help="timed runs per candidate")
 @click.option("--output", "-o", required=True, type=click.Path(file_okay=False), help="folder for the report")
-@click.option("--force", is_flag=True, help="use -o even if it holds other files")
+@click.option("--force", is_flag=True, help="use -o even if it holds files that are not an earlier search's "
+              "(its report.json, report.html, best/, candidates/ and study.db are overwritten)")
 @click.option("--worker", type=int, default=0, hidden=True,
               help="run trials only, as worker N (a process started by --workers; its sampler seed is seed + N)")
 @click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
@@ -50,25 +51,27 @@ def optimize_cmd(model: str, target: str, max_latency: str | None, max_drop: flo
                  as_json: bool) -> None:
     """Search compression recipes for MODEL on a target; every candidate is measured on the device."""
     from ..errors import CheckFailed
-    from ..modelio import load_data, load_model
-    from ..optimize import default_storage, make_problem, prepare_outdir, write_report
-    from ..optimize.budgets import Budgets, parse_budget
-    from ..optimize.search import open_study, run_trials
+    from ..optimize import check_outdir, check_storage, claim_outdir
+    from ..optimize.budgets import Budgets, limits_from_options
     from ..profiles import load_profile
+    # Every check that needs no model comes first, before torch is even imported: a refused -o, budget or storage
+    # costs a second, not a model load and a baseline.
     profile = load_profile(target)
-    limits = {"max_latency_ms": max_latency and parse_budget(max_latency, "time", "--max-latency"),
-              "max_ram_bytes": max_ram and parse_budget(max_ram, "bytes", "--max-ram"),
-              "max_flash_bytes": max_flash and parse_budget(max_flash, "bytes", "--max-flash"),
-              "max_energy_mj": max_energy and parse_budget(max_energy, "energy", "--max-energy"),
-              "max_drop": max_drop, "min_accuracy": min_accuracy, "min_cosine": min_cosine}
-    budgets = Budgets.for_profile(profile, **limits)
-    outdir = prepare_outdir(output, force or bool(worker))
-    storage = storage or default_storage(outdir)
+    budgets = Budgets.for_profile(profile, **limits_from_options({
+        "max_latency_ms": max_latency, "max_ram_bytes": max_ram, "max_flash_bytes": max_flash,
+        "max_energy_mj": max_energy, "max_drop": max_drop, "min_accuracy": min_accuracy, "min_cosine": min_cosine}))
+    outdir = check_outdir(output, force or bool(worker))
+    storage = check_storage(storage, outdir, study_name, must_exist=trials == 0)
+
+    from ..modelio import load_data, load_model
+    from ..optimize import make_problem, write_report
+    from ..optimize.search import open_study, run_trials, unmeasured
     eval_data = load_data(eval_path)
     data = load_data(calibration) if calibration else None
     loaded = load_model(model)
     problem = make_problem(loaded.module, loaded.example_inputs, profile, outdir, budgets, data, eval_data, runs,
                            loaded.input_names)
+    claim_outdir(outdir)
     shares = [trials // workers + (i < trials % workers) for i in range(workers)]
     if worker:
         run_trials(problem, storage, study_name, trials, seed + worker)
@@ -95,13 +98,15 @@ def optimize_cmd(model: str, target: str, max_latency: str | None, max_drop: flo
         print_json(summary)
     else:
         out.print(_table(summary))
+        if (summary["search_space"] or {}).get("left_out"):
+            out.print(f"not searched: {summary['search_space']['left_out']}")
         out.print(f"report: {outdir / 'report.html'} (and report.json)"
                   + (f"; chosen artifact: {outdir / 'best'}" if summary["chosen"] else ""))
     if summary["chosen"] is None:
         near = summary["closest"]
         raise CheckFailed("no candidate meets the budgets" + (
             f"; closest: trial {near['number']} ({near['recipe']}), which breaks {'; '.join(near['violations'])}"
-            if near else ": none could be measured (see the report for each reason)"))
+            if near else f"; none could be measured: {unmeasured(summary['candidates'])}"))
 
 
 def _start_worker(share: int, storage: str, index: int) -> subprocess.Popen:

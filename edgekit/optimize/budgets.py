@@ -7,6 +7,7 @@ process that runs the model elsewhere; flash is the firmware image or the model 
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -30,8 +31,8 @@ class Budgets:
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0):
-                raise InputError(f"budget {f.name} must be a non-negative number, got {value!r}")
+            if value is not None:
+                check_limit(f.name, value, f"budget {f.name}")
 
     @classmethod
     def for_profile(cls, profile: Profile, **given: Any) -> "Budgets":
@@ -45,6 +46,42 @@ class Budgets:
 
     def needs_accuracy(self) -> bool:
         return self.min_accuracy is not None or self.max_drop is not None
+
+
+# Budgets field -> the `optimize` option that sets it and the kind of quantity it takes (None: a plain number).
+OPTIONS = {"max_latency_ms": ("--max-latency", "time"), "max_ram_bytes": ("--max-ram", "bytes"),
+           "max_flash_bytes": ("--max-flash", "bytes"), "max_energy_mj": ("--max-energy", "energy"),
+           "min_accuracy": ("--min-accuracy", None), "max_drop": ("--max-drop", None),
+           "min_cosine": ("--min-cosine", None)}
+# Limits past these can never be met (top-1 and its drop are percentages, a cosine is at most 1): refused at once
+# rather than found out after every trial.
+_CEILINGS = {"min_accuracy": 100.0, "max_drop": 100.0, "min_cosine": 1.0}
+
+
+def check_limit(name: str, value: object, label: str) -> None:
+    """A Budgets field's value must be a finite number in its range; `label` names it as the user wrote it. NaN
+    matters most: every comparison with it is false, so it would silently mean "no limit"."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InputError(f"{label} must be a number, got {value!r}")
+    if not math.isfinite(value):
+        raise InputError(f"{label} must be a finite number, got {value}", f"leave {label} out for no limit")
+    ceiling = _CEILINGS.get(name, math.inf)
+    if not 0 <= value <= ceiling:
+        raise InputError(f"{label} must be from 0 to {ceiling:g}, got {value:g}" if ceiling < math.inf else
+                         f"{label} must not be negative, got {value:g}")
+
+
+def limits_from_options(given: dict[str, str | float | None]) -> dict[str, float]:
+    """The command line's limits (Budgets field -> the option's value as given), parsed and checked, every error
+    naming the option."""
+    limits = {}
+    for name, value in given.items():
+        if value is None:
+            continue
+        option, kind = OPTIONS[name]
+        limits[name] = parse_budget(value, kind, option) if kind and isinstance(value, str) else float(value)
+        check_limit(name, limits[name], option)
+    return limits
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from .search import choose, closest, judge, pareto_front, why_not
 
 
 def summarise(cands: list[dict[str, Any]], budgets: Budgets, target: str, baseline_accuracy: float | None,
-              study: dict[str, Any]) -> dict[str, Any]:
+              study: dict[str, Any], search_space: dict[str, Any] | None = None) -> dict[str, Any]:
     cands = judge(cands, budgets)
     front = pareto_front(cands)
     chosen = choose(cands)
@@ -28,7 +28,7 @@ def summarise(cands: list[dict[str, Any]], budgets: Budgets, target: str, baseli
     near = None if chosen else closest(cands)
     return {"target": target, "budgets": budgets.describe(), "baseline_accuracy": baseline_accuracy,
             "baseline_accuracy_note": "the uncompressed model's top-1 on the eval data, on the host",
-            "study": study, "pareto_front": front, "chosen": chosen, "closest": near, "candidates": cands}
+            "study": study, "search_space": search_space, "pareto_front": front, "chosen": chosen, "closest": near, "candidates": cands}
 
 
 def _png(fig: Any) -> str:
@@ -122,6 +122,9 @@ def html_report(summary: dict[str, Any], title: str) -> str:
                                             f"{html.escape('; '.join(summary['closest']['violations']))}"
                                             if summary.get("closest") else ""))
     budgets = ", ".join(f"{k} = {v:g}" for k, v in summary["budgets"].items())
+    left_out = (summary.get("search_space") or {}).get("left_out")
+    if left_out:
+        verdict += f"</p><p>Not searched: {html.escape(left_out)}"
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:70em}}td,th{{border:1px solid #ccc;padding:.2em .5em}}
 table{{border-collapse:collapse;font-size:90%}}img{{max-width:100%}}</style></head><body>

@@ -3,7 +3,8 @@ time, measure the rest on the target, and record every figure; then the Pareto f
 
 The study lives in an Optuna storage (SQLite by default, any database URL), which is how a search resumes and how
 several workers, processes or machines, share it: each runs `run_trials` against the same storage and study name.
-Trials that fail to compile are recorded with the reason (state PRUNED, `status` "failed"), not fatal.
+Trials that fail to compile are recorded with the reason (state PRUNED, `status` "failed"), not fatal; a trial cut
+short by Ctrl-C or SIGTERM records that it was interrupted.
 """
 from __future__ import annotations
 
@@ -16,9 +17,10 @@ import numpy as np
 import torch
 
 from ..compiler import compile_model, run_batched
+from .. import interrupts
 from ..compress.finetune import eval_mode
 from ..errors import EdgekitError, InputError
-from ..measure.runner import benchmark
+from ..measure.runner import benchmark, check_labels
 from ..modelio import Dataset
 from ..profiles import Profile
 from .budgets import Budgets, figures, violations
@@ -53,6 +55,10 @@ class Problem:
             n = len(x[0]) // self.example_inputs[0].shape[0] * self.example_inputs[0].shape[0]
             logits = run_batched(eval_mode(self.model), [torch.from_numpy(np.ascontiguousarray(a[:n])) for a in x],
                                  self.example_inputs[0].shape[0])[0]
+            # Labels outside the model's classes would leave every trial unmeasurable after all its device time.
+            for data in (self.eval_data, self.calibration):
+                if data is not None:
+                    check_labels(data, list(logits.shape))
             self.baseline_accuracy = float((logits.argmax(1) == np.asarray(self.eval_data.y[:n])).mean() * 100)
 
 
@@ -82,6 +88,17 @@ def _same_params(study: Any, params: dict[str, Any], number: int) -> Any | None:
 
 
 def evaluate(trial: Any, problem: Problem) -> tuple[float, float, float]:
+    """One trial (see _evaluate); one cut short by a signal says so in the report."""
+    try:
+        return _evaluate(trial, problem)
+    except (KeyboardInterrupt, interrupts.Terminated) as exc:
+        trial.set_user_attr("status", "interrupted")
+        trial.set_user_attr("reason", "interrupted (Ctrl-C) before it finished" if isinstance(exc, KeyboardInterrupt)
+                            else "terminated (SIGTERM) before it finished")
+        raise
+
+
+def _evaluate(trial: Any, problem: Problem) -> tuple[float, float, float]:
     """One trial: compile, check what is known without the device, measure, judge against the budgets."""
     import optuna
     params = problem.space.suggest(trial)
@@ -151,13 +168,17 @@ def candidates(study: Any) -> list[dict[str, Any]]:
     import optuna
     out = []
     for t in study.get_trials(deepcopy=False):
-        if t.state not in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
-                           optuna.trial.TrialState.FAIL):
+        if t.state == optuna.trial.TrialState.WAITING:  # queued, never started
             continue
         attrs = dict(t.user_attrs)
-        status = attrs.get("status", "failed" if t.state == optuna.trial.TrialState.FAIL else "unknown")
+        status, reason = attrs.get("status"), attrs.get("reason")
+        if t.state == optuna.trial.TrialState.RUNNING and status != "interrupted":
+            status, reason = "unfinished", ("not finished when this report was written: still running in another "
+                                            "worker, or its process was stopped (killed, or the machine went down)")
+        elif status is None:
+            status, reason = "failed", "stopped with an error before recording why (EDGEKIT_DEBUG=1 shows it)"
         out.append({"number": t.number, "params": t.params, "recipe": attrs.get("recipe"), "status": status,
-                    "reason": attrs.get("reason"), "figures": attrs.get("figures"),
+                    "reason": reason, "figures": attrs.get("figures"),
                     "latency_ms": attrs.get("latency_ms"), "artifact": attrs.get("artifact"),
                     "duplicate_of": attrs.get("duplicate_of")})
     return sorted(out, key=lambda c: c["number"])
@@ -193,13 +214,47 @@ def choose(cands: list[dict[str, Any]]) -> dict[str, Any] | None:
     feasible = [c for c in cands if c["feasible"] and c["duplicate_of"] is None]
     if not feasible:
         return None
-    return min(feasible, key=lambda c: (_objectives(c)[1], _objectives(c)[2], _objectives(c)[0]))
+    return min(feasible, key=_choice_key)
+
+
+def _choice_key(c: dict[str, Any]) -> tuple[float, float, float]:
+    """What choose() ranks the feasible by: latency, then size, then accuracy drop."""
+    drop, latency, size = _objectives(c)
+    return latency, size, drop
 
 
 def closest(cands: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The measured candidate that misses its budgets by the least (summed relative excess)."""
     measured = [c for c in cands if c["status"] == "measured"]
     return min(measured, key=lambda c: c["excess"] or 0.0) if measured else None
+
+
+def unmeasured(cands: list[dict[str, Any]]) -> str:
+    """Why no candidate could be measured, in one line: each reason once, the most frequent first, with its
+    trials."""
+    by_reason: dict[str, list[int]] = {}
+    for c in cands:
+        if c["status"] != "measured":
+            by_reason.setdefault(c["reason"] or c["status"], []).append(c["number"])
+    if not by_reason:
+        return "the study holds no trials"
+    ranked = sorted(by_reason.items(), key=lambda kv: -len(kv[1]))
+    shown = [f"{reason} (trial{'s' if len(numbers) > 1 else ''} {', '.join(map(str, numbers))})"
+             for reason, numbers in ranked[:3]]
+    more = f"; {len(ranked) - 3} more reasons in the report" if len(ranked) > 3 else ""
+    return "; ".join(shown) + more
+
+
+def _lost_on(c: dict[str, Any], chosen: dict[str, Any]) -> str:
+    """The first of choose()'s keys a feasible candidate lost on; a tie on the keys before it is said as one."""
+    (latency, size, drop), best, n = _choice_key(c), _choice_key(chosen), chosen["number"]
+    if latency > best[0]:
+        return f"slower than trial {n}"
+    if size > best[1]:
+        return f"as fast as trial {n}, but larger"
+    if drop > best[2]:
+        return f"as fast and as small as trial {n}, but less accurate"
+    return f"ties trial {n} on latency, size and accuracy; the earlier trial is chosen"
 
 
 def why_not(c: dict[str, Any], chosen: dict[str, Any] | None, front: list[int]) -> str:
@@ -212,5 +267,4 @@ def why_not(c: dict[str, Any], chosen: dict[str, Any] | None, front: list[int]) 
         return "breaks " + "; ".join(c["violations"])
     if c["number"] not in front:
         return "dominated: another candidate is at least as good on accuracy, latency and size"
-    return (f"within budget and on the front, but slower than trial {chosen['number']}" if chosen else
-            "within budget")
+    return f"within budget and on the front, but {_lost_on(c, chosen)}" if chosen else "within budget"

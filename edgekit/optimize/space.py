@@ -5,8 +5,10 @@ importance criteria, and the fine-tuning that follows pruning. A candidate is a 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
+
+import torch
 
 from ..compress import Int4WeightOnlyConfig, Int8DynamicConfig, Int8StaticConfig, QatInt8Config
 from ..compress.prune_structured import StructuredPruneConfig
@@ -22,17 +24,28 @@ class SearchSpace:
     prune_ratios: tuple[float, ...] = PRUNE_RATIOS
     importance: tuple[str, ...] = IMPORTANCE
     finetune_epochs: int = 8  # after pruning, on the calibration data (which must have labels)
+    left_out: str | None = None  # what the search does not try on this model, and why (shown in the report)
 
     @classmethod
-    def for_profile(cls, profile: Profile, labelled: bool) -> "SearchSpace":
+    def for_profile(cls, profile: Profile, labelled: bool, model: torch.nn.Module | None = None) -> "SearchSpace":
         """What the target can run: int8 only where it computes nothing else; pruning only with labels to
-        fine-tune on (pruning without fine-tuning loses too much to be worth a device run)."""
+        fine-tune on (pruning without fine-tuning loses too much to be worth a device run) and only on a model
+        that still has layers to prune (every pruned trial on a .pt2 would fail to compile)."""
         dtypes = set(profile.software.dtypes)
         quant = tuple(q for q, dtype in (("fp32", "float32"), ("int8", "int8")) if dtype in dtypes)
         if "pte" in profile.software.formats and "int8" in dtypes:
             # XNNPACK's other paths: dynamic INT8, QAT (the .tflite route refuses it), INT4 Linear weights.
             quant += ("int8-dynamic",) + (("int8-qat",) if labelled else ()) + ("int4-g32",)
-        return cls(quantization=quant, prune_ratios=PRUNE_RATIOS if labelled else (0.0,))
+        left_out = None
+        if not labelled:
+            left_out = "pruning: the calibration data has no labels 'y' to fine-tune on after pruning"
+        elif model is not None and not has_prunable_layers(model):
+            left_out = ("pruning: the model is an exported graph (a .pt2) without nn.Module layers to prune (give "
+                        "MODEL as file.py:factory to search pruning too)")
+        return cls(quantization=quant, prune_ratios=(0.0,) if left_out else PRUNE_RATIOS, left_out=left_out)
+
+    def describe(self) -> dict[str, Any]:
+        return asdict(self)
 
     def baseline(self) -> dict[str, Any]:
         """The candidate the search always measures first: the target's plainest quantization, no pruning."""
@@ -60,6 +73,13 @@ class SearchSpace:
         elif quant == "int4-g32":
             steps.append(Int4WeightOnlyConfig(group_size=32, symmetric=True))
         return steps
+
+
+def has_prunable_layers(model: torch.nn.Module) -> bool:
+    """Whether structured pruning can apply: the condition under which compress/prune_structured.py refuses a model
+    (an exported graph whose Conv and Linear layers are gone), asked before any trial rather than in each one."""
+    return not isinstance(model, torch.fx.GraphModule) or any(
+        isinstance(m, (torch.nn.modules.conv._ConvNd, torch.nn.Linear)) for m in model.modules())
 
 
 def describe(params: dict[str, Any]) -> str:
