@@ -9,20 +9,26 @@ for a device of a labgrid farm, reserved and locked for the session (docs/farm.m
 Fixtures:
 - `edgekit_device` (session): the target. An emulated board with its own OS (the Arm VMs, the netns Pi) is started
   once and torn down at the end; a microcontroller's QEMU starts per artifact, with its firmware. A farm place is
-  locked for the session and released at its end. Without `--edgekit-target` or `--edgekit-place`, or where the
-  emulator or the place cannot be had, the test is skipped with the reason.
+  locked for the session and released at its end. Without `--edgekit-target` or `--edgekit-place` the test is
+  skipped with the reason. A device the user named is never skipped: an unknown target, a coordinator that does not
+  answer, a place it does not have or one holding another device than `--edgekit-target` stop pytest before it
+  collects (a usage error: one `ERROR:` line, exit status 4); an emulator or a lock that fails later errors every
+  test that needs the device.
 - `edgekit_compile` (session): `edgekit_compile(model, example_inputs=None, recipe=(), calibration=None)` ->
   Artifact, compiled once per session for the target. `model` is an nn.Module or a "file.py:factory" / ".pt2" spec.
 - `edgekit_bench`: `edgekit_bench(artifact, eval_data=None)` -> the report (docs/report.md), checked against the
   test's `edgekit` marker and attached to the test's JUnit XML record as properties.
 
 Marker: `@pytest.mark.edgekit(target_family="rpi", max_latency_ms=..., min_accuracy=..., min_cosine=...)`: skips
-when the target is of another family, fails with the report's figures when a budget is broken (accuracy in %).
+when the target is of another family, fails with the report's figures when a budget is broken (accuracy in %). A
+marker with another keyword, a budget that is not a number or a family no profile has is a usage error at
+collection.
 """
 from __future__ import annotations
 
 import contextlib
 import copy
+import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -48,7 +54,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--edgekit-place", help="a labgrid farm place to lock for the session and test on")
     group.addoption("--edgekit-coordinator", help="labgrid coordinator HOST:PORT (default: $LG_COORDINATOR, "
                     "else 127.0.0.1:20408)")
-    group.addoption("--edgekit-runs", type=int, default=RUNS, help=f"timed runs per bench (default {RUNS})")
+    group.addoption("--edgekit-runs", type=int, default=RUNS, help=f"timed runs per bench, 1 or more (default {RUNS})")
     for option in declared_options():
         kwargs: dict[str, Any] = {"action": "store_true"} if option.is_flag else {}
         group.addoption(f"--edgekit-{option.flag.lstrip('-')}", dest=_option_dest(option.key), help=option.help,
@@ -58,6 +64,68 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "edgekit(target_family=None, max_latency_ms=None, min_accuracy=None, "
                                        "min_cosine=None): budgets for edgekit_bench; skip on other device families")
+    _check_named_device(config)
+
+
+def _check_named_device(config: pytest.Config) -> None:
+    """The cheap checks of what the user named, before collection: a typo must not skip every test and pass."""
+    from .errors import EdgekitError
+    if config.getoption("edgekit_runs") < 1:
+        raise pytest.UsageError(f"--edgekit-runs {config.getoption('edgekit_runs')}: give 1 or more timed runs")
+    name, place = config.getoption("edgekit_target"), config.getoption("edgekit_place")
+    try:
+        if place:
+            from .farm import place_profile
+            held = place_profile(config.getoption("edgekit_coordinator"), place)
+            if name and name != held:
+                raise pytest.UsageError(f"--edgekit-place {place} holds a {held}, not --edgekit-target {name} "
+                                        "(leave out --edgekit-target, or choose a place that holds that device)")
+        elif name:
+            from .profiles import load_profile
+            load_profile(name)
+    except EdgekitError as exc:
+        raise pytest.UsageError(f"edgekit device {place or name}: {exc.one_line()}") from None
+
+
+def _budget_names() -> tuple[str, ...]:
+    from .measure.budgets import budget_failures
+    return tuple(inspect.signature(budget_failures).parameters)[1:]  # after the report
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every `edgekit` marker checked at collection, so a typo fails at once rather than mid-session."""
+    from .errors import EdgekitError
+    marked = [(item, mark) for item in items for mark in item.iter_markers("edgekit")]
+    try:
+        families = _known_families() if any("target_family" in mark.kwargs for _, mark in marked) else set()
+    except EdgekitError as exc:
+        raise pytest.UsageError(f"edgekit targets: {exc.one_line()}") from None
+    for item, mark in marked:
+        problem = _marker_problem(mark, families)
+        if problem:
+            raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.edgekit: {problem}")
+
+
+def _marker_problem(mark: pytest.Mark, families: set[str]) -> str | None:
+    """What is wrong with one `edgekit` marker, or None."""
+    known = ("target_family", *_budget_names())
+    if mark.args:
+        return f"takes keywords only ({', '.join(known)}), got {mark.args!r}"
+    for key, value in mark.kwargs.items():
+        if key not in known:
+            return f"unknown keyword '{key}' (known: {', '.join(known)})"
+        if key != "target_family" and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            return f"{key} must be a number, got {value!r}"
+    family = mark.kwargs.get("target_family")
+    if family is not None and family not in families:
+        return f"target_family '{family}' is no profile's family (families: {', '.join(sorted(families))})"
+    return None
+
+
+def _known_families() -> set[str]:
+    from .profiles import scan_profiles
+    profiles, _ = scan_profiles()  # a broken profile is its own error, where it is used
+    return {p.family for p in profiles}
 
 
 @dataclass
@@ -110,8 +178,8 @@ def edgekit_device(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
                     stack.callback(emulator.stop)
                     emulator.start()
                     device.emulator = emulator
-        except EdgekitError as exc:
-            pytest.skip(f"edgekit device {place or name} is unavailable here: {exc.one_line()}")
+        except EdgekitError as exc:  # named by the user: an error, never a skip that reads as a pass
+            pytest.fail(f"edgekit device {place or name} cannot be had: {exc.one_line()}", pytrace=False)
         yield device
 
 

@@ -46,6 +46,41 @@ def test_without_a_target_the_hil_tests_skip_with_the_reason(project):
     result.stdout.fnmatch_lines(["*no edgekit device: pass --edgekit-target NAME*"])
 
 
+MARKER_TYPO = """
+import pytest
+
+@pytest.mark.edgekit(max_latency=5)
+def test_typo(edgekit_bench):
+    pass
+"""
+
+
+def _assert_usage_error(result, text: str) -> None:
+    """pytest stopped before collecting (exit status 4) with one `ERROR:` line naming the problem."""
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str() + result.stderr.str()
+    errors = [line for line in result.stderr.lines if line.strip()]
+    assert len(errors) == 1 and errors[0].startswith("ERROR: ") and text in errors[0], result.stderr.str()
+
+
+@pytest.mark.parametrize("args, text", [
+    (("--edgekit-target", "nonsense"), "edgekit device nonsense: unknown target 'nonsense' (known targets: "),
+    (("--edgekit-place", "board", "--edgekit-coordinator", "127.0.0.1:1"),
+     "cannot reach the labgrid coordinator at 127.0.0.1:1"),
+    (("--edgekit-place", "board", "--edgekit-coordinator", "localhost:abc"), "coordinator 'localhost:abc' is not "
+                                                                             "HOST:PORT"),
+    (("--edgekit-target", "emu-phone", "--edgekit-runs", "0"), "--edgekit-runs 0: give 1 or more timed runs"),
+])
+def test_a_device_the_user_names_that_cannot_be_had_is_a_usage_error(project, args, text):
+    _assert_usage_error(project.runpytest_subprocess(*args), text)
+
+
+def test_a_marker_typo_fails_at_collection_naming_the_test(project):
+    project.makepyfile(test_typo=MARKER_TYPO)
+    _assert_usage_error(project.runpytest_subprocess("test_typo.py"),
+                        "test_typo.py::test_typo: @pytest.mark.edgekit: unknown keyword 'max_latency' (known: "
+                        "target_family, max_latency_ms, ")
+
+
 def test_phone_bench_meets_budgets_reports_to_junit_and_fails_a_broken_budget(project, tmp_path):
     """One session on the emulated phone: the example's tests pass with their figures in the JUnit XML; a broken
     budget fails naming the figure, the limit and the time base; a test for another device family is skipped."""

@@ -37,6 +37,15 @@ def labgrid_exporter_command() -> str:
     return found
 
 
+def check_distinct(targets: list[str] | tuple[str, ...]) -> None:
+    """Each target once: a place is named like its device and holds one, so a repeated target would put two
+    devices behind one place."""
+    repeated = sorted({t for t in targets if targets.count(t) > 1})
+    if repeated:
+        raise InputError(f"{', '.join(repeated)} given more than once: each target is one device behind one place "
+                         "named like it", "name each target once")
+
+
 @dataclass
 class ExportedDevice:
     """One emulated device as exported: its resources (labgrid class -> parameters) and what runs it."""
@@ -102,6 +111,7 @@ class FarmExporter:
 
     def start(self) -> None:
         from ..emulators import emulator_for
+        check_distinct(self.targets)
         profiles = [load_profile(t) for t in self.targets]  # every name checked before anything starts
         for profile in profiles:
             if profile.emulation is None or not profile.emulation.kind:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -22,15 +24,26 @@ from ..errors import DeviceError, InputError
 if TYPE_CHECKING:
     from .resources import PlaceLink
 
-DEFAULT_COORDINATOR = "127.0.0.1:20408"  # labgrid's default port
+DEFAULT_PORT = 20408  # labgrid's
+DEFAULT_COORDINATOR = f"127.0.0.1:{DEFAULT_PORT}"
 POLL_S = 0.2  # how often a queued bench asks whether its place is free
 RPC_TIMEOUT_S = 15.0
+_HOST = re.compile(r"\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9.-]*")  # a name, an IPv4 or a bracketed IPv6 address
+
+
+def checked_coordinator(text: str) -> str:
+    """`text` as the HOST:PORT to dial (HOST alone: labgrid's port); InputError when it is not an address, so a
+    typo is not reported as a coordinator that cannot be reached."""
+    host, port = (text, str(DEFAULT_PORT)) if ":" not in text or text.endswith("]") else text.rsplit(":", 1)
+    if not _HOST.fullmatch(host) or not port.isdigit() or not 0 < int(port) < 65536:
+        raise InputError(f"coordinator '{text}' is not HOST:PORT", f"e.g. {DEFAULT_COORDINATOR}")
+    return f"{host}:{port}"
 
 
 def coordinator_address(given: str | None) -> str:
-    """The coordinator to use: the given address, else $LG_COORDINATOR (labgrid's variable), else labgrid's
-    default on loopback."""
-    return given or os.environ.get("LG_COORDINATOR") or DEFAULT_COORDINATOR
+    """The coordinator to use, checked: the given address, else $LG_COORDINATOR (labgrid's variable), else
+    labgrid's default on loopback."""
+    return checked_coordinator(given or os.environ.get("LG_COORDINATOR") or DEFAULT_COORDINATOR)
 
 
 class FarmSession:
@@ -41,11 +54,20 @@ class FarmSession:
             from labgrid.remote.client import ClientSession
         except ImportError:
             raise InputError("labgrid is not installed", "pip install 'edgekit[farm]' (or `make setup`)") from None
-        self.address = coordinator if ":" in coordinator else f"{coordinator}:20408"
+        self.address = checked_coordinator(coordinator)
+        # labgrid's client logs through logging.error(), which gives the root logger a stderr handler when it has
+        # none (a pytest plugin's configure, a script): a root handler of our own keeps its lines, said again by
+        # our errors, off the user's stderr, and leaves the root logger as it was after close().
+        self._no_basic_config = logging.NullHandler()
+        logging.getLogger().addHandler(self._no_basic_config)
         self.loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self.loop)  # grpc.aio binds the channel to the current loop when it is created
-        self.session = ClientSession(self.address, self.loop)
-        self._run(self._start(), f"connecting to the labgrid coordinator at {self.address}")
+        try:
+            self.session = ClientSession(self.address, self.loop)
+            self._run(self._start(), f"connecting to the labgrid coordinator at {self.address}")
+        except BaseException:
+            self.close()
+            raise
 
     async def _start(self) -> None:
         from labgrid.remote.client import ServerError
@@ -75,6 +97,12 @@ class FarmSession:
     def places(self) -> dict[str, Any]:
         return self.session.places
 
+    def require_place(self, name: str) -> None:
+        if name not in self.places:
+            known = ", ".join(sorted(self.places)) or "none"
+            raise InputError(f"no place '{name}' on the labgrid coordinator at {self.address}",
+                             f"places there: {known}")
+
     def place_resources(self, name: str) -> dict[str, dict[str, Any]]:
         """{class: params} of the resources matched to place `name` (the first of each class)."""
         place = self.places[name]
@@ -97,10 +125,23 @@ class FarmSession:
         finally:
             self.loop.close()
             asyncio.set_event_loop(None)
+            logging.getLogger().removeHandler(self._no_basic_config)
 
     async def _stop(self) -> None:
         await self.session.stop()
         await self.session.close()
+
+
+def place_profile(coordinator: str | None, name: str) -> str:
+    """The edgekit profile place `name` holds, read from the coordinator without reserving or locking it: the
+    cheap check that the coordinator answers and the place exists, before a session's slow work."""
+    farm = FarmSession(coordinator_address(coordinator))
+    try:
+        farm.require_place(name)
+        from .resources import profile_of
+        return profile_of(name, farm.place_resources(name))
+    finally:
+        farm.close()
 
 
 @contextlib.contextmanager
@@ -118,10 +159,7 @@ def reserved_place(coordinator: str | None, name: str, timeout: float = 600.0,
     acquired = False
     scratch = Path(tempfile.mkdtemp(prefix="edgekit-place-"))
     try:
-        if name not in farm.places:
-            known = ", ".join(sorted(farm.places)) or "none"
-            raise InputError(f"no place '{name}' on the labgrid coordinator at {farm.address}",
-                             f"places there: {known}")
+        farm.require_place(name)
         request = pb2.CreateReservationRequest(filters={"main": pb2.Reservation.Filter(filter={"name": name})},
                                                prio=0.0)
         token = Reservation.from_pb2(farm.call("CreateReservation", request, "reserving").reservation).token

@@ -59,10 +59,8 @@ def place_link(place: str, resources: dict[str, dict[str, Any]], scratch: Path) 
 
     The host key is written to a known-hosts file in `scratch` so that the SSH transport verifies the board
     exactly as it verifies any host."""
-    target = resources.get("EdgekitTarget")
-    if target is None or not target.get("profile"):
-        raise InputError(f"place '{place}' has no EdgekitTarget resource naming its edgekit profile",
-                         "add one to the exporter's configuration (docs/farm.md)")
+    profile = profile_of(place, resources)
+    target = resources["EdgekitTarget"]
     options: dict[str, Any] = {}
     if (service := resources.get("NetworkService")) is not None:
         port = int(service.get("port") or 22)
@@ -90,4 +88,13 @@ def place_link(place: str, resources: dict[str, dict[str, Any]], scratch: Path) 
     else:
         raise InputError(f"place '{place}' offers neither a NetworkService nor a NetworkSerialPort",
                          "match the board's resources to the place (labgrid-client -p PLACE add-match ...)")
-    return PlaceLink(place, str(target["profile"]), options)
+    return PlaceLink(place, profile, options)
+
+
+def profile_of(place: str, resources: dict[str, dict[str, Any]]) -> str:
+    """The edgekit profile named by the EdgekitTarget among `place`'s resources ({class: params})."""
+    target = resources.get("EdgekitTarget")
+    if target is None or not target.get("profile"):
+        raise InputError(f"place '{place}' has no EdgekitTarget resource naming its edgekit profile",
+                         "add one to the exporter's configuration (docs/farm.md)")
+    return str(target["profile"])
