@@ -80,9 +80,9 @@ class Artifact:
                              "create one with `edgekit compile`")
         try:
             manifest = json.loads(manifest_path.read_text())
-            manifest["files"], manifest["model_file"], manifest["format"]
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise InputError(f"corrupt manifest {manifest_path}: {exc}", "recompile the artifact") from None
+        check_manifest(manifest, manifest_path)
         files = manifest["files"]
         for name in [manifest["model_file"], *files]:
             if not isinstance(name, str) or not name or Path(name).name != name or name in (".", ".."):
@@ -106,6 +106,46 @@ class Artifact:
             if sha256_file(file) != meta["sha256"]:
                 raise InputError(f"artifact file {file} does not match its sha256 in {MANIFEST}",
                                  "the file was modified or corrupted; recompile the artifact")
+
+
+# The manifest's sections edgekit reads, with their JSON types; files, model_file and format are required.
+_SECTIONS: dict[str, type] = {"files": dict, "model_file": str, "format": str, "schema_version": int, "target": dict,
+                              "inputs": list, "outputs": list, "encoded": dict, "generation": dict, "model": dict,
+                              "export": dict, "numerics": dict}
+_REQUIRED = ("files", "model_file", "format")
+_TENSOR_FIELDS: dict[str, type] = {"name": str, "shape": list, "dtype": str}
+_JSON_NAMES = {dict: "an object", list: "a list", str: "a string", int: "a whole number", float: "a number",
+               bool: "true or false", type(None): "null"}
+
+
+def check_manifest(manifest: Any, where: Path) -> None:
+    """Refuse a manifest (hand-edited, or from a newer edgekit) whose sections do not have the types edgekit reads,
+    naming the first that does not, before anything uses it."""
+    def corrupt(problem: str) -> InputError:
+        return InputError(f"corrupt manifest {where}: {problem}", "recompile the artifact")
+    if not isinstance(manifest, dict):
+        raise corrupt(f"it holds {_JSON_NAMES.get(type(manifest), 'a value')}, not an object")
+    for key in _REQUIRED:
+        if key not in manifest:
+            raise corrupt(f"it has no '{key}'")
+    for key, kind in _SECTIONS.items():
+        if key in manifest and not isinstance(manifest[key], kind):
+            raise corrupt(f"'{key}' is {_JSON_NAMES.get(type(manifest[key]), 'a value')}, not {_JSON_NAMES[kind]}")
+    version = manifest.get("schema_version", MANIFEST_SCHEMA_VERSION)
+    if not 1 <= version <= MANIFEST_SCHEMA_VERSION:
+        raise InputError(f"manifest {where} has schema version {version}; this edgekit reads version "
+                         f"{MANIFEST_SCHEMA_VERSION}", "recompile the artifact with this edgekit, or use the edgekit "
+                         "that wrote it")
+    for name, meta in manifest["files"].items():
+        if not (isinstance(meta, dict) and isinstance(meta.get("sha256"), str) and isinstance(meta.get("bytes"), int)):
+            raise corrupt(f"files['{name}'] is not {{sha256, bytes}}")
+    for key in ("inputs", "outputs"):
+        for i, spec in enumerate(manifest.get(key, [])):
+            if not (isinstance(spec, dict) and all(isinstance(spec[f], t) for f, t in _TENSOR_FIELDS.items()
+                                                   if f in spec)):
+                raise corrupt(f"{key}[{i}] is not {{name, shape, dtype}}")
+    if "target" in manifest and not isinstance(manifest["target"].get("name"), str):
+        raise corrupt("target has no name")
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ import importlib.util
 import inspect
 import sys
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -69,6 +70,26 @@ def _user_input_names(ep: torch.export.ExportedProgram) -> list[str]:
             if s.kind == torch.export.graph_signature.InputKind.USER_INPUT and hasattr(s.arg, "name")]
 
 
+def check_pt2_archive(path: Path) -> None:
+    """A .pt2 is a zip archive holding a torch.export program (`<name>/archive_format`, or `version` in the older
+    layout). Every member's CRC is checked here: torch reads the weights without checking them, so a corrupted
+    weight would otherwise compile silently; and torch's own error for a zip of something else says no more than
+    "check the warnings above"."""
+    cannot_read = f"cannot read {path} as a torch.export program"
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+            if "version" not in names and not any(n.endswith("/archive_format") for n in names):
+                raise InputError(f"{cannot_read}: the zip archive holds {len(names)} file(s) and no torch.export "
+                                 "program (no <name>/archive_format)", "save the model with torch.export.save")
+            corrupted = archive.testzip()
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError) as exc:
+        raise InputError(f"{cannot_read}: not a .pt2 archive ({exc})", "save it with torch.export.save") from None
+    if corrupted is not None:
+        raise InputError(f"{cannot_read}: {corrupted} in it fails its CRC check (the file is corrupted)",
+                         "save the model again with torch.export.save, or copy the file again")
+
+
 def load_model(spec: str) -> LoadedModel:
     """`model.pt2` (torch.export.save) or `path/to/file.py:factory` returning (model, example_inputs)."""
     if ":" in spec and not Path(spec).exists():
@@ -102,9 +123,7 @@ def load_model(spec: str) -> LoadedModel:
         raise InputError(f"model file not found: {path}", "MODEL is a .pt2 from torch.export.save or file.py:factory")
     if path.suffix != ".pt2":
         raise InputError(f"unsupported model file {path}", "use a .pt2 saved with torch.export.save, or file.py:factory")
-    if not zipfile.is_zipfile(path):
-        raise InputError(f"cannot read {path} as a torch.export program: not a .pt2 archive",
-                         "save it with torch.export.save")
+    check_pt2_archive(path)
     try:
         ep = torch.export.load(path)
     except (zipfile.BadZipFile, RuntimeError, ValueError, KeyError, EOFError) as exc:
@@ -118,13 +137,21 @@ def load_model(spec: str) -> LoadedModel:
 
 @dataclass
 class Dataset:
-    """Samples for a model: `x` is one array (a one-input model) or {input name: array}; `y` optional labels."""
+    """Samples for a model: `x` is one array (a one-input model) or {input name: array}; `y` optional labels.
+
+    Arrays the model does not take (an id column, say) may sit beside its inputs: for_inputs picks the model's."""
 
     x: np.ndarray | Mapping[str, np.ndarray]
     y: np.ndarray | None = None
     source: str = field(default="data", compare=False)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.x, (np.ndarray, Mapping)):
+            raise InputError(f"{self.source}: x is a {type(self.x).__name__}, not a numpy array or a mapping of "
+                             "input names to arrays", "pass edgekit.Dataset(x, y) with numpy arrays")
+        if self.y is not None and not isinstance(self.y, np.ndarray):
+            raise InputError(f"{self.source}: y is a {type(self.y).__name__}, not a numpy array",
+                             "pass the labels as a numpy array, or None")
         arrays = self.arrays
         if not arrays:
             raise InputError(f"{self.source} has no input arrays", "store 'x' (one input) or one array per input")
@@ -133,11 +160,6 @@ class Dataset:
                 raise InputError(f"{self.source}: '{name}' is a {type(a).__name__}, not a numpy array")
             if a.ndim == 0:
                 raise InputError(f"{self.source}: '{name}' is a scalar", "samples go first: shape (N, ...)")
-        lengths = {name: len(a) for name, a in arrays.items()}
-        if len(set(lengths.values())) > 1:
-            raise InputError(f"{self.source}: input arrays have different sample counts {lengths}")
-        if self.y is not None and len(self.y) != len(self):
-            raise InputError(f"{self.source}: 'x' has {len(self)} samples but 'y' has {len(self.y)}")
 
     @property
     def arrays(self) -> dict[str, np.ndarray]:
@@ -146,25 +168,64 @@ class Dataset:
     def __len__(self) -> int:
         return len(next(iter(self.arrays.values())))
 
-    def for_inputs(self, names: Sequence[str], shapes: Sequence[Sequence[int]], what: str) -> list[np.ndarray]:
-        """One array per model input, in the model's order, each checked against that input's sample shape."""
-        arrays = self.arrays
-        if len(names) == 1 and "x" in arrays and len(arrays) == 1:
-            chosen = [arrays["x"]]
-        elif len(names) == 1 and names[0] in arrays and len(arrays) == 1:
-            chosen = [arrays[names[0]]]
-        else:
-            missing = [n for n in names if n not in arrays]
-            if missing:
-                raise InputError(f"{what} data ({self.source}) has arrays {', '.join(arrays)}; the model's inputs are "
-                                 f"{', '.join(names)}", f"store one array per input, named {', '.join(names)}"
-                                 if len(names) > 1 else "store the samples as 'x'")
-            chosen = [arrays[n] for n in names]
+    def for_inputs(self, names: Sequence[str], shapes: Sequence[Sequence[int]], what: str,
+                   dtypes: Sequence[str] | None = None) -> list[np.ndarray]:
+        """One array per model input, in the model's order, each checked against that input's sample shape (and,
+        given `dtypes`, cast to that input's dtype where the cast keeps every value: see as_input_dtype)."""
+        chosen = self._arrays_for(names, what)
         for name, a, shape in zip(names, chosen, shapes):
             if tuple(a.shape[1:]) != tuple(shape[1:]):
                 raise InputError(f"{what} data has samples of shape {tuple(a.shape[1:])} for input '{name}', "
                                  f"the model takes {tuple(shape[1:])}", "reshape it to (N, *input_shape)")
-        return chosen
+            if a.dtype.kind == "f" and not np.isfinite(a).all():
+                raise InputError(f"{what} data for input '{name}' contains NaN or Inf",
+                                 "drop or fix those samples: results computed from them mean nothing")
+        counts = {name: len(a) for name, a in zip(names, chosen)}
+        if len(set(counts.values())) > 1:
+            raise InputError(f"{what} data ({self.source}) has different sample counts for the model's inputs "
+                             f"{counts}", "store the same number of samples for every input")
+        if self.y is not None and len(self.y) != len(chosen[0]):
+            raise InputError(f"{what} data ({self.source}) has {len(chosen[0])} samples but 'y' has {len(self.y)} "
+                             "labels", "store one label per sample")
+        if dtypes is None:
+            return chosen
+        return [as_input_dtype(a, name, dtype, what) for a, name, dtype in zip(chosen, names, dtypes)]
+
+    def _arrays_for(self, names: Sequence[str], what: str) -> list[np.ndarray]:
+        """The arrays named like the model's inputs ('x' for a one-input model whose input name is not there)."""
+        arrays = self.arrays
+        if len(names) == 1 and names[0] not in arrays and "x" in arrays:
+            return [arrays["x"]]
+        missing = [n for n in names if n not in arrays]
+        if missing:
+            raise InputError(f"{what} data ({self.source}) has arrays {', '.join(arrays)}; the model's inputs are "
+                             f"{', '.join(names)}", f"store one array per input, named {', '.join(names)}"
+                             if len(names) > 1 else "store the samples as 'x'")
+        return [arrays[n] for n in names]
+
+
+def as_input_dtype(a: np.ndarray, name: str, dtype: str, what: str) -> np.ndarray:
+    """`a` cast to a model input's `dtype` where that keeps every value and its meaning: floats of any width for a
+    float input, integers (or booleans) that fit for an integer input. Anything else is refused: integer samples
+    for a float input are often unscaled (uint8 pixels), float samples for token ids are not ids, and the targets'
+    runtimes would otherwise differ (the phone's refuses the mix, others cast). Every target gets the same data."""
+    try:
+        want = np.dtype(dtype)
+    except TypeError:  # a torch-only dtype (bfloat16): the runtime takes what it takes
+        return a
+    if want.kind == a.dtype.kind == "f":
+        return a.astype(want, copy=False)
+    if want.kind in "iu" and a.dtype.kind in "iub":
+        lo, hi = (a.min(), a.max()) if a.size else (0, 0)
+        if np.iinfo(want).min <= lo and hi <= np.iinfo(want).max:
+            return a.astype(want, copy=False)
+        raise InputError(f"{what} data for input '{name}' holds values {lo}..{hi}, beyond {want}",
+                         f"the model's input is {want}: store values that fit it")
+    if want.kind == a.dtype.kind == "b":
+        return a
+    hint = (f"store it as {want}, prepared as the model's training data was" if want.kind == "f"
+            else f"store {'integer' if want.kind in 'iu' else want} values as {want}")
+    raise InputError(f"{what} data for input '{name}' is {a.dtype}, the model takes {want}", hint)
 
 
 def load_data(path: str | Path) -> Dataset:
@@ -177,7 +238,7 @@ def load_data(path: str | Path) -> Dataset:
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
+    except Exception as exc:  # no code runs (allow_pickle=False): whatever numpy or zipfile raise is the file's
         raise InputError(f"cannot read {path} as .npz: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
                          "save it with numpy.savez") from None
     y = arrays.pop("y", None)

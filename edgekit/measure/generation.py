@@ -8,7 +8,7 @@ from typing import Any, Callable
 from ..artifact import Artifact
 from ..errors import InputError
 from ..profiles import Profile
-from .runner import deployable, deployed, report_head, time_base
+from .runner import deployable, deployed, loaded_artifact, report_head, time_base
 from .stats import latency_summary
 
 Progress = Callable[[str, int, int], None]
@@ -42,7 +42,7 @@ def benchmark_generation(artifact: Artifact | str | Path, target: Profile | str,
                          progress: Progress | None = None) -> dict[str, Any]:
     """Generate `new_tokens` greedy tokens on `target` after a prompt; the report's 'generation' section."""
     progress = progress or (lambda *_: None)
-    art = artifact if isinstance(artifact, Artifact) else Artifact.load(artifact)
+    art = loaded_artifact(artifact)
     prompt = generation_prompt(art, prompt_len)
     spec = art.manifest["generation"]
     if len(prompt) + new_tokens > spec["max_seq_len"]:

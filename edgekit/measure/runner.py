@@ -34,13 +34,17 @@ def benchmark(artifact: Artifact | str | Path, target: Profile | str, *, runs: i
               progress: Progress | None = None) -> dict[str, Any]:
     """Measure `artifact` on `target`; returns a report dict (schema_version REPORT_SCHEMA_VERSION)."""
     progress = progress or (lambda *_: None)
-    art = artifact if isinstance(artifact, Artifact) else Artifact.load(artifact)
+    if eval_data is not None and not isinstance(eval_data, Dataset):
+        raise InputError(f"eval_data must be an edgekit.Dataset, got {type(eval_data).__name__}",
+                         "wrap arrays as edgekit.Dataset(x, y) or use edgekit.load_data(path)")
+    art = loaded_artifact(artifact)
     if art.manifest.get("generation"):
         raise InputError(f"{art.path} is a cached decoder: its calls take a prompt and positions, not samples",
                          "measure it with: edgekit bench ART --generate N")
     profile = deployable(art, target)
     specs = art.manifest["inputs"]
-    eval_inputs = (eval_data.for_inputs([s["name"] for s in specs], [s["shape"] for s in specs], "eval")
+    eval_inputs = (eval_data.for_inputs([s["name"] for s in specs], [s["shape"] for s in specs], "eval",
+                                        [s.get("dtype", "float32") for s in specs])
                    if eval_data is not None else None)
     if eval_data is not None:
         check_labels(eval_data, art.manifest["outputs"][0]["shape"])
@@ -82,8 +86,21 @@ def benchmark(artifact: Artifact | str | Path, target: Profile | str, *, runs: i
     }
 
 
+def loaded_artifact(artifact: Artifact | str | Path) -> Artifact:
+    """`artifact` as a verified Artifact: one already loaded, or the folder it is in."""
+    if isinstance(artifact, Artifact):
+        return artifact
+    if not isinstance(artifact, (str, Path)):
+        raise InputError(f"the artifact must be an edgekit.Artifact or the path of its folder, got "
+                         f"{type(artifact).__name__}", "pass the folder `edgekit compile -o` wrote")
+    return Artifact.load(artifact)
+
+
 def deployable(art: Artifact, target: Profile | str) -> Profile:
     """The target's profile, once it is clear that the target can hold and run `art` (before any device time)."""
+    if not isinstance(target, (Profile, str)):
+        raise InputError(f"the target must be a profile name or an edgekit.Profile, got {type(target).__name__}",
+                         "see `edgekit targets list`")
     profile = load_profile(target) if isinstance(target, str) else target
     if not profile.accepts_format(art.format):
         raise UnsupportedError(f"target '{profile.name}' does not run .{art.format} artifacts",
@@ -166,9 +183,13 @@ def check_labels(data: Dataset, output_shape: list[int]) -> None:
     if y.ndim != 1:
         raise InputError(f"{data.source}: 'y' has shape {list(y.shape)}; labels are one class index per sample",
                          "store y = one_hot.argmax(axis=1)" if y.ndim == 2 else None)
+    if y.dtype.kind not in "iuf":  # class names where indices belong, say
+        kind = {"U": "text", "S": "bytes", "b": "true/false"}.get(y.dtype.kind, str(y.dtype))
+        raise InputError(f"{data.source}: 'y' holds {kind} values; labels are integer class indices",
+                         "store y as integers, e.g. the class names' positions in your list of classes")
     if y.dtype.kind == "f" and not np.all(np.mod(y, 1) == 0):
         raise InputError(f"{data.source}: 'y' holds fractional values; labels are integer class indices")
-    if y.dtype.kind not in "iuf" or y.min() < 0 or y.max() >= classes:
+    if y.min() < 0 or y.max() >= classes:
         raise InputError(f"{data.source}: labels must be class indices in 0..{classes - 1} (the first output has "
                          f"{classes} values), found {y.min()}..{y.max()}")
 
