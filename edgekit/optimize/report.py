@@ -28,7 +28,8 @@ def summarise(cands: list[dict[str, Any]], budgets: Budgets, target: str, baseli
     near = None if chosen else closest(cands)
     return {"target": target, "budgets": budgets.describe(), "baseline_accuracy": baseline_accuracy,
             "baseline_accuracy_note": "the uncompressed model's top-1 on the eval data, on the host",
-            "study": study, "search_space": search_space, "pareto_front": front, "chosen": chosen, "closest": near, "candidates": cands}
+            "study": study, "search_space": search_space, "pareto_front": front, "chosen": chosen, "closest": near,
+            "candidates": cands}
 
 
 def _png(fig: Any) -> str:
