@@ -109,6 +109,14 @@ def test_the_pytest_plugin_locks_a_place_for_the_session(farm, pytester):
     result.stdout.fnmatch_lines(["*test is for mcu devices; emu-rpi4-x86 is a rpi*"])
     assert '<property name="edgekit_place" value="emu-rpi4-x86"' in (pytester.path / "hil.xml").read_text()
     assert farm.state()[0]["emu-rpi4-x86"] is None
+    # A place the coordinator does not have, or one holding another device than --edgekit-target: usage errors
+    # before collection (exit 4, one line), not skips.
+    for args, text in ((("--edgekit-place", "no-such-board"), "no place 'no-such-board' on the labgrid coordinator"),
+                       (("--edgekit-place", "emu-rpi4-x86", "--edgekit-target", "emu-cortex-m4"),
+                        "--edgekit-place emu-rpi4-x86 holds a emu-rpi4-x86, not --edgekit-target emu-cortex-m4")):
+        refused = pytester.runpytest_subprocess(*args, "--edgekit-coordinator", farm.coordinator)
+        assert refused.ret == pytest.ExitCode.USAGE_ERROR and refused.stderr.lines[0].startswith("ERROR: ")
+        assert text in refused.stderr.lines[0] and len([x for x in refused.stderr.lines if x.strip()]) == 1
 
 
 def test_farm_errors_are_one_line(farm, mcu_artifact):
