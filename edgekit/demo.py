@@ -1,4 +1,8 @@
-"""The main job: train a digits CNN, compile it for the emulated devices, measure it there, report side by side."""
+"""The main job: train a digits CNN, compile it for the emulated devices, measure it there, report side by side.
+
+The reports folder is the demo's own: new, empty, or an earlier demo's (its demo.json, written first), so that what it
+rewrites there (digits_test.npz, artifacts/, optimize/) was never a user's; anything else is refused unless `force`.
+"""
 from __future__ import annotations
 
 import contextlib
@@ -12,6 +16,7 @@ import numpy as np
 import torch
 from rich.console import Console
 
+from .artifact import check_output_dir
 from .compiler import compile_model
 from .compress import Int8StaticConfig
 from .measure.runner import benchmark
@@ -36,10 +41,16 @@ DEMO_RUNS: list[tuple[str, str, list[Any]]] = [
 ]
 
 
+MARKER = "demo.json"
+
+
 def run_demo(reports_dir: Path, runs: int = 200, console: Console | None = None,
-             progress_factory: Callable[..., Any] | None = None) -> list[dict[str, Any]]:
+             progress_factory: Callable[..., Any] | None = None, force: bool = False) -> list[dict[str, Any]]:
     console = console or Console()
+    check_output_dir(reports_dir, force, marker=MARKER, noun="demo folder", flag="--reports", example="reports")
+    labels = [label for label, _, _ in DEMO_RUNS]
     reports_dir.mkdir(parents=True, exist_ok=True)
+    _write_summary(reports_dir, labels, [])  # the marker first: an interrupted demo's folder is still the demo's
     t0 = time.perf_counter()
     model, split = trained_digits_cnn()
     console.print(f"trained DigitsCNN in {time.perf_counter() - t0:.1f} s: host FP32 accuracy "
@@ -60,14 +71,17 @@ def run_demo(reports_dir: Path, runs: int = 200, console: Console | None = None,
                       f"accuracy {report['accuracy']['top1'] * 100:.2f}%")
         reports.append(report)
 
-    labels = [label for label, _, _ in DEMO_RUNS]
     title = "edgekit demo: digits CNN on emulated devices"
     console.print(comparison_table(reports, labels, title))
-    (reports_dir / "demo.json").write_text(json.dumps({"labels": labels, "reports": reports}, indent=2) + "\n")
+    _write_summary(reports_dir, labels, reports)
     (reports_dir / "demo.html").write_text(html_page(reports, labels, title))
     console.print(f"wrote {reports_dir / 'demo.json'} and {reports_dir / 'demo.html'}")
     _short_optimize(model, example, calibration, test, reports_dir / "optimize", console, progress_factory)
     return reports
+
+
+def _write_summary(reports_dir: Path, labels: list[str], reports: list[dict[str, Any]]) -> None:
+    (reports_dir / MARKER).write_text(json.dumps({"labels": labels, "reports": reports}, indent=2) + "\n")
 
 
 # The closing search: an STM32F746 (emu-cortex-m7) latency budget the plain INT8 model misses (about 2.9 ms
@@ -81,7 +95,8 @@ def _short_optimize(model: torch.nn.Module, example: tuple[torch.Tensor, ...], c
     from .profiles import load_profile
     budgets = Budgets.for_profile(load_profile(OPTIMIZE_TARGET), **OPTIMIZE_BUDGETS)
     console.print(f"optimize on {OPTIMIZE_TARGET}: {OPTIMIZE_TRIALS} trials, budgets {budgets.describe()}")
-    shutil.rmtree(outdir, ignore_errors=True)  # the demo's own folder: a new study each run, not a resumed one
+    # A new study each run, not a resumed one. The folder is the demo's (run_demo checked the reports folder).
+    shutil.rmtree(outdir, ignore_errors=True)
     with (progress_factory or _no_progress)() as progress:
         summary = optimize(model, example, OPTIMIZE_TARGET, outdir, budgets, calibration=calibration, eval_data=test,
                            trials=OPTIMIZE_TRIALS, runs=5, progress=progress)
