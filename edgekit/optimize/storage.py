@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..artifact import check_output_dir
+from ..artifact import check_output_dir, check_writable
 from ..errors import InputError
 from ..version import __version__
 
@@ -22,9 +22,12 @@ def default_storage(outdir: Path) -> str:
 
 
 def check_outdir(outdir: str | Path, force: bool = False) -> Path:
-    """An -o that is new, empty or an earlier search's folder; anything else refused unless `force`. Writes
-    nothing (claim_outdir does, once every other check has passed)."""
-    return check_output_dir(outdir, force, marker=MARKER, noun="optimize folder", flag="-o", example="out/optimize")
+    """An -o that is new, empty or an earlier search's folder; anything else refused unless `force`. A search
+    writes into the folder (compile replaces its folder from beside it), so an existing folder must itself be
+    writable. Writes nothing lasting (claim_outdir does, once every other check has passed)."""
+    outdir = check_output_dir(outdir, force, marker=MARKER, noun="optimize folder", flag="-o", example="out/optimize")
+    check_writable(outdir, noun="optimize folder", flag="-o")
+    return outdir
 
 
 def claim_outdir(outdir: Path) -> None:
