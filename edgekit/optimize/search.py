@@ -251,10 +251,10 @@ def _lost_on(c: dict[str, Any], chosen: dict[str, Any]) -> str:
     if latency > best[0]:
         return f"slower than trial {n}"
     if size > best[1]:
-        return f"as fast as trial {n}, but larger"
+        return f"as fast as trial {n} but larger"
     if drop > best[2]:
-        return f"as fast and as small as trial {n}, but less accurate"
-    return f"ties trial {n} on latency, size and accuracy; the earlier trial is chosen"
+        return f"as fast and as small as trial {n} but less accurate"
+    return f"ties trial {n} on latency, size and accuracy (the earlier trial is chosen)"
 
 
 def why_not(c: dict[str, Any], chosen: dict[str, Any] | None, front: list[int]) -> str:
@@ -267,4 +267,4 @@ def why_not(c: dict[str, Any], chosen: dict[str, Any] | None, front: list[int]) 
         return "breaks " + "; ".join(c["violations"])
     if c["number"] not in front:
         return "dominated: another candidate is at least as good on accuracy, latency and size"
-    return f"within budget and on the front, but {_lost_on(c, chosen)}" if chosen else "within budget"
+    return f"within budget and on the front; {_lost_on(c, chosen)}" if chosen else "within budget"

@@ -147,7 +147,7 @@ def test_a_tie_with_the_chosen_trial_is_not_called_slower(tie_report_on_a_pt2):
     summary = tie_report_on_a_pt2
     assert summary["chosen"]["number"] == 0 and summary["pareto_front"] == [0, 1]
     assert summary["candidates"][1]["why_not_chosen"] == \
-        "within budget and on the front, but as fast as trial 0, but larger"
+        "within budget and on the front; as fast as trial 0 but larger"
 
 
 def test_a_pt2_search_leaves_out_the_pruning_it_cannot_apply(tie_report_on_a_pt2):
