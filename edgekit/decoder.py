@@ -38,6 +38,7 @@ Progress = Callable[[str, int, int], None]
 # of an exported graph) would freeze the full-sequence forward instead.
 DECODER_METHODS = (Int4WeightOnlyConfig, GptqInt4Config, Int8DynamicTokenConfig)
 INPUT_NAMES = ("tokens", "input_pos")
+DEFAULT_REFERENCE_TOKENS = 64
 
 
 def is_cached_decoder(model: Any) -> bool:
@@ -61,16 +62,32 @@ def default_prompt(vocab_size: int, length: int, seed: int = 0) -> list[int]:
     return torch.randint(0, vocab_size, (length,), generator=torch.Generator().manual_seed(seed)).tolist()
 
 
-def _check(model: torch.nn.Module, recipe: Sequence[Any], prompt: Sequence[int], reference_tokens: int) -> None:
+def _check(model: torch.nn.Module, recipe: Sequence[Any], prompt: Sequence[int], reference_tokens: int | None) -> int:
+    """Refuse what cannot work, before any work; returns how many reference tokens the host generates (as many as
+    the context leaves room for after the prompt, up to DEFAULT_REFERENCE_TOKENS, unless the caller asked)."""
     for config in recipe:
         if not isinstance(config, DECODER_METHODS):
             raise UnsupportedError(f"recipe step '{getattr(config, 'method', config)}' cannot be applied to a cached "
                                    "decoder", "use int4-rtn, int4-gptq (symmetric) or int8-dynamic-token")
+    if len(recipe) > 1:  # every decoder method quantizes the weights: a second one would re-quantize quantized ones
+        raise UnsupportedError(f"the recipe quantizes the decoder's weights "
+                               f"{'twice' if len(recipe) == 2 else f'{len(recipe)} times'} "
+                               f"({', then '.join(c.method for c in recipe)})", "keep one quantization step")
     if not prompt or any(not 0 <= int(t) < model.vocab_size for t in prompt):
         raise InputError(f"the prompt must be a non-empty list of token ids in 0..{model.vocab_size - 1}")
-    if len(prompt) + reference_tokens > model.max_seq_len:
+    context = model.max_seq_len
+    if len(prompt) >= context:
+        raise InputError(f"the prompt ({len(prompt)} tokens) leaves no room in the decoder's context of {context}",
+                         f"use a prompt of at most {context - 1} tokens")
+    room = context - len(prompt)
+    if reference_tokens is None:
+        return min(DEFAULT_REFERENCE_TOKENS, room)
+    if reference_tokens < 1:
+        raise InputError(f"reference_tokens must be at least 1, got {reference_tokens}")
+    if reference_tokens > room:
         raise InputError(f"prompt ({len(prompt)}) + reference tokens ({reference_tokens}) exceed the decoder's "
-                         f"context of {model.max_seq_len}", "shorten the prompt or generate fewer tokens")
+                         f"context of {context}", f"ask for at most {room} reference tokens after this prompt")
+    return reference_tokens
 
 
 def _token_windows(data: Dataset, vocab_size: int) -> np.ndarray:
@@ -89,13 +106,14 @@ def _token_windows(data: Dataset, vocab_size: int) -> np.ndarray:
 
 def compile_decoder(model: torch.nn.Module, target: Profile | str, outdir: str | Path, *,
                     recipe: Sequence[Any] = (), calibration: Dataset | None = None,
-                    prompt: Sequence[int] | None = None, prompt_len: int = 32, reference_tokens: int = 64,
+                    prompt: Sequence[int] | None = None, prompt_len: int = 32, reference_tokens: int | None = None,
                     progress: Progress | None = None, force: bool = False) -> Artifact:
     """Compress a cached decoder with `recipe`, export prefill + decode to a .pte for `target`, write `outdir`.
 
     calibration: token windows (N, L) int64 under 'x' (or 'tokens'), used by GPTQ; prompt: the reference prompt
     (default `prompt_len` seeded random ids). The manifest's "generation" section holds the host's greedy tokens
-    for that prompt (`reference_tokens` of them) from the compressed model and from the float one."""
+    for that prompt (`reference_tokens` of them; default as many as the context holds after the prompt, up to
+    DEFAULT_REFERENCE_TOKENS) from the compressed model and from the float one."""
     profile = load_profile(target) if isinstance(target, str) else target
     check_output_dir(outdir, force)
     exporter = exporter_for(profile)
@@ -104,7 +122,7 @@ def compile_decoder(model: torch.nn.Module, target: Profile | str, outdir: str |
                                f"cache); target '{profile.name}' takes .{exporter.format}",
                                "compile it for a phone target (pixel8, emu-phone)")
     prompt = list(prompt) if prompt is not None else default_prompt(model.vocab_size, prompt_len)
-    _check(model, recipe, prompt, reference_tokens)
+    reference_tokens = _check(model, recipe, prompt, reference_tokens)
     exporter.check(model, (torch.tensor([prompt]),), profile, recipe)
     progress = progress or (lambda *_: None)
     # Our copy: export needs no gradients (an in-place cache write to a leaf that wants one is refused).

@@ -73,15 +73,13 @@ def bench_cmd(artifact_dir: str, target: str | None, place: str | None, coordina
               **transport_params: Any) -> None:
     """Deploy ARTIFACT_DIR to a target and measure it."""
     from ..artifact import Artifact
-    from ..errors import InputError
     from ..measure.runner import benchmark
     from ..modelio import load_data
     from ..report_view import generation_table, single_table
     if target is None and place is None:
         raise click.UsageError("give --target NAME (or --place NAME of a labgrid farm)")
+    _check_mode_options(new_tokens, prompt_len, eval_path, min_accuracy, min_cosine)
     artifact = Artifact.load(artifact_dir)
-    if prompt_len is not None and new_tokens is None:
-        raise InputError("--prompt-len goes with --generate N")
     data = load_data(eval_path) if eval_path else None
     with _device(target, place, coordinator, place_timeout, given_transport_options(transport_params)) as (
             target, options, place_facts):
@@ -98,8 +96,25 @@ def bench_cmd(artifact_dir: str, target: str | None, place: str | None, coordina
         print_json(report)
     else:
         out.print(generation_table(report) if new_tokens is not None else single_table(report))
-    # --max-latency-ms applies to the median decode step of a generation report.
-    _check(report, max_latency_ms, *((None, None) if new_tokens is not None else (min_accuracy, min_cosine)))
+    # --max-latency-ms applies to the median decode step of a generation report (the others were refused with it).
+    _check(report, max_latency_ms, min_accuracy, min_cosine)
+
+
+def _check_mode_options(new_tokens: int | None, prompt_len: int | None, eval_path: str | None,
+                        min_accuracy: float | None, min_cosine: float | None) -> None:
+    """Refuse options the chosen mode does not use (a check asked for and silently skipped would read as passed).
+    One line and exit 1, as compile's conflicting options (click's usage errors take three lines)."""
+    from ..errors import InputError
+    if new_tokens is None:
+        if prompt_len is not None:
+            raise InputError("--prompt-len goes with --generate N")
+        return
+    given = [flag for flag, value in (("--eval", eval_path), ("--min-accuracy", min_accuracy),
+                                      ("--min-cosine", min_cosine)) if value is not None]
+    if given:
+        flags = " and ".join(given)
+        raise InputError(f"{flags} {'go' if len(given) > 1 else 'goes'} with a benchmark of samples, not with "
+                         f"--generate N", f"leave out {flags}, or run the two benches apart")
 
 
 @contextlib.contextmanager

@@ -7,7 +7,7 @@ import click
 from rich.table import Table
 
 from ..units import format_bytes
-from .output import out, print_json, progress_bars
+from .output import err, out, print_error, print_json, progress_bars
 
 QUANTIZE_CHOICES = ("none", "int8", "int8-dynamic")
 
@@ -64,11 +64,13 @@ def compile_cmd(model: str, target: str, quantize: str, recipe_path: str | None,
         recipe = load_recipe(recipe_path)
     else:
         recipe = _quantize_recipe(quantize)
+    loaded = load_model(model)
+    decoder = is_cached_decoder(loaded.module)
+    _check_options_for(decoder, quantize, prompt_len, float_io, ranges)  # what applies depends on the model's kind
     if quantize == "int8" and not calibration:
         raise InputError("--quantize int8 needs calibration data", "pass --calibration DATA.npz with an array 'x'")
-    loaded = load_model(model)
     data = load_data(calibration) if calibration else None
-    if is_cached_decoder(loaded.module):
+    if decoder:
         with progress_bars() as progress:
             prompt = None if prompt_len else loaded.example_inputs[0].reshape(-1).tolist()
             artifact = compile_decoder(loaded.module, profile, output, recipe=_for_decoder(recipe), calibration=data,
@@ -83,6 +85,8 @@ def compile_cmd(model: str, target: str, quantize: str, recipe_path: str | None,
     if c_library:
         from ..export.mcu.library import write_c_library
         library = write_c_library(artifact, c_library, force=force)
+    for warning in artifact.manifest.get("warnings", []):
+        print_error(f"warning: {warning}", err.file)
     if as_json:
         print_json(artifact.manifest)
         return
@@ -93,13 +97,19 @@ def compile_cmd(model: str, target: str, quantize: str, recipe_path: str | None,
     if artifact.size_bytes != artifact.dense_bytes:
         table.add_row("stored sparse", f"{format_bytes(artifact.dense_bytes)} after decoding on the device")
     table.add_row("recipe", " -> ".join(c.method for c in recipe) or "none")
-    table.add_row("MACs", f"{artifact.manifest['model']['macs']:,}")
+    table.add_row("MACs", f"{artifact.manifest['model']['macs']:,}" + (" (a lower bound: not counted for "
+                  f"{', '.join(artifact.manifest['model']['macs_not_counted'])})"
+                  if artifact.manifest["model"].get("macs_not_counted") else ""))
+    share = artifact.manifest["model"].get("int8_share")
+    if share:
+        table.add_row("runs in int8", f"{share['macs']:.1%} of MACs, {share['weights']:.1%} of weights")
     numerics = artifact.manifest.get("numerics") or {}
     if "first_growing_layers" in numerics or "error" in numerics:
         from ..compress.numerics import summary_line
         table.add_row("INT8 error", summary_line(numerics))
     elif numerics:
-        table.add_row("INT8 cosine vs FP32", f"{numerics['cosine_vs_fp32']:.4f} (host reference inputs)")
+        table.add_row("INT8 cosine vs FP32", f"{numerics['cosine_vs_fp32']:.4f} " + (
+            "(meaningless: see the warning)" if numerics.get("comparable") is False else "(host reference inputs)"))
     if deleg:
         table.add_row("delegated (XNNPACK)", ", ".join(f"{k} x{v}" for k, v in deleg["delegated_ops"].items()))
         for op, info in deleg["not_delegated_ops"].items():
@@ -108,6 +118,25 @@ def compile_cmd(model: str, target: str, quantize: str, recipe_path: str | None,
         table.add_row("C library", f"{library.path} (include/edgekit_model.h, CMake target edgekit_model, "
                                    f"arena {format_bytes(library.manifest['arena_bytes'])})")
     out.print(table)
+
+
+def _check_options_for(decoder: bool, quantize: str, prompt_len: int | None, float_io: bool,
+                       ranges: dict[str, tuple[int, int]]) -> None:
+    """Refuse options that do nothing for this kind of model, rather than ignore them."""
+    from ..errors import InputError, UnsupportedError
+    if not decoder:
+        if prompt_len is not None:
+            raise InputError("--prompt-len is for cached decoders; this model is not one (it has no vocab_size and "
+                             "max_seq_len)", "leave out --prompt-len")
+        return
+    if quantize == "int8":
+        raise UnsupportedError("--quantize int8 (static, calibrated) cannot be applied to a cached decoder",
+                               "use --quantize int8-dynamic, or a recipe with int4-rtn or int4-gptq")
+    given = [flag for flag, used in (("--float-io", float_io), ("--input-range", bool(ranges))) if used]
+    if given:
+        flags = " and ".join(given)
+        raise InputError(f"{flags} {'do' if len(given) > 1 else 'does'} not apply to a cached decoder (its inputs "
+                         "are token ids and positions)", f"leave out {flags}")
 
 
 def _for_decoder(recipe: list[Any]) -> list[Any]:

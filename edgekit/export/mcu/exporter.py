@@ -2,6 +2,7 @@
 weights in flash and one planned arena -> arm-none-eabi-gcc image for the profile's core (edgekit/export/mcu)."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -22,13 +23,47 @@ from .package import package_tflite
 FORMAT = "c-firmware"
 
 
-def check_fits(model: torch.nn.Module, profile: Profile) -> None:
-    """INT8 weights take at least one byte each of flash."""
-    weight_bytes = sum(p.numel() for p in model.parameters() if p.dim() >= 2)
+def _weight_shapes(model: torch.nn.Module) -> list[tuple[int, ...]]:
+    """The shapes of the model's weights (tensors of 2 or more dimensions; biases and norms aside): one byte of flash
+    per element at INT8. Shapes alone: a model of any size is measured in a moment."""
+    return [tuple(p.shape) for p in model.parameters() if p.dim() >= 2]
+
+
+def _narrowed(shape: tuple[int, ...], share: float) -> tuple[int, ...]:
+    """A weight's shape once its output and input channels (dims 0 and 1) keep `share` of them, rounded down as
+    torch-pruning rounds the channels it keeps."""
+    return (int(shape[0] * share), int(shape[1] * share), *shape[2:])
+
+
+def least_weights_after(model: torch.nn.Module, recipe: Sequence[Any]) -> tuple[int, str] | None:
+    """The fewest weights the recipe's shrinking steps can leave, and why; None where a step's result is unknown
+    until it runs (a student built by a function). Structured pruning removes at most max_layer_ratio of any
+    layer's output channels and of its input channels (the previous layer's outputs); distillation narrows every
+    layer to `width` of its channels."""
+    shapes, why = _weight_shapes(model), ""
+    for config in recipe:
+        if isinstance(config, StructuredPruneConfig):
+            shapes = [_narrowed(s, 1 - config.max_layer_ratio) for s in shapes]
+            why = f" even after {config.method} (at most {config.max_layer_ratio:.0%} of a layer's channels removed)"
+        elif isinstance(config, DistillConfig):
+            if isinstance(config.student, torch.nn.Module):
+                shapes, why = _weight_shapes(config.student), " (the distillation's student)"
+            elif config.student is None:
+                shapes = [_narrowed(s, config.width) for s in shapes]
+                why = f" even after {config.method} to width {config.width:g}"
+            else:
+                return None
+    return sum(math.prod(s) for s in shapes), why
+
+
+def check_fits(model: torch.nn.Module, profile: Profile, recipe: Sequence[Any] = ()) -> None:
+    """INT8 weights take at least one byte each of flash: refused when even the fewest weights the recipe can leave
+    do not fit."""
+    least = least_weights_after(model, recipe)
     flash = profile.hardware.flash_bytes or profile.hardware.storage_bytes
-    if weight_bytes > flash:
+    if least is not None and least[0] > flash:
         raise UnsupportedError(f"the model does not fit target '{profile.name}': its weights need at least "
-                               f"{weight_bytes:,} B of flash at INT8, the target has {flash:,.0f} B",
+                               f"{least[0]:,} B of flash at INT8{least[1]}, the target has {flash:,.0f} B",
                                "prune or distil it to a smaller model, or pick a larger device")
 
 
@@ -51,8 +86,7 @@ class CFirmwareExporter:
         if not any(isinstance(c, Int8StaticConfig) for c in recipe):
             raise UnsupportedError(f"target '{profile.name}' runs full-INT8 models only",
                                    "compile with --quantize int8 and --calibration DATA.npz")
-        if not any(isinstance(c, (StructuredPruneConfig, DistillConfig)) for c in recipe):
-            check_fits(model, profile)  # in a second, before compression and conversion (minutes for a big model)
+        check_fits(model, profile, recipe)  # in a second, before compression and conversion (hours for a big model)
         for i, t in enumerate(example_inputs):
             if not t.is_floating_point():
                 raise UnsupportedError(f"input {i} of the model is {str(t.dtype).removeprefix('torch.')}; the "
