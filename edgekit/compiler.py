@@ -22,7 +22,8 @@ from .errors import InputError, UnsupportedError
 from .export import exporter_for
 from .modelio import Dataset
 from .measure.stats import agreement
-from .metrics import count_macs, count_params
+from .compress.int8_share import int8_share
+from .metrics import MacCount, count_mac_report, count_params
 from .profiles import Profile, load_profile
 from .sparse_file import encode_file
 
@@ -86,19 +87,52 @@ def _check_ranges(names: Sequence[str], examples: Sequence[torch.Tensor], ranges
             raise InputError(f"input range for '{name}' is empty ({lo}:{hi})", "give LO:HI with LO < HI (HI excluded)")
 
 
-def _int8_numerics(compressed: torch.nn.Module, ctx: CompressionContext, host_out: list[np.ndarray],
-                   float_out: list[np.ndarray], threshold: float) -> dict[str, Any] | None:
-    """Static INT8's agreement with FP32 on the reference inputs; below `threshold`, where the error grows
-    (per layer, from the float model the INT8 step started from, with the quantizer it used)."""
-    record = int8_record(compressed)
-    if record is None or not isinstance(record.config, Int8StaticConfig):
+def _int8_numerics(compressed: torch.nn.Module, recipe: Sequence[Any], ctx: CompressionContext,
+                   host_out: list[np.ndarray], float_out: list[np.ndarray], threshold: float) -> dict[str, Any] | None:
+    """Any INT8 recipe's agreement with FP32 on the reference inputs; for static INT8 below `threshold`, where the
+    error grows (per layer, from the float model the INT8 step started from, with the quantizer it used)."""
+    if "int8" not in required_dtypes(recipe):
         return None
-    cosine = agreement(host_out[0], float_out[0])["cosine"]
-    result: dict[str, Any] = {"cosine_vs_fp32": round(cosine, 6), "threshold": threshold}
-    if cosine >= threshold:
+    versus = agreement(host_out[0], float_out[0])
+    result: dict[str, Any] = {"cosine_vs_fp32": round(versus["cosine"], 6), "threshold": threshold}
+    if not versus["comparable"]:
+        return {**result, "comparable": False, "why": versus["why"]}
+    record = int8_record(compressed)
+    if versus["cosine"] >= threshold or record is None or not isinstance(record.config, Int8StaticConfig):
         return result
+    cosine = versus["cosine"]
     return numerics_lib.explain(record.float_model, ctx.example_inputs, record.quantizer, ctx.calibration_batches(8),
                                 cosine, threshold)
+
+
+MOSTLY_INT8 = 0.9  # below this share of MACs in int8 ops, a model is "mixed": compile warns, estimates blend
+
+
+def _model_facts(recipe: Sequence[Any], params_before: int, params_after: int, macs_before: MacCount,
+                 macs_after: MacCount, share: dict[str, Any] | None) -> dict[str, Any]:
+    """The manifest's `model`: sizes and MACs before and after, what it computes in, and how much of it is int8."""
+    dtype = "int8" if "int8" in required_dtypes(recipe) else "float32"
+    if dtype == "int8" and share is not None and share["macs"] < MOSTLY_INT8:
+        dtype = "mixed"
+    return {"params_before": params_before, "params": params_after, "macs_before": macs_before.macs,
+            "macs": macs_after.macs, **({"macs_not_counted": macs_after.not_counted} if macs_after.not_counted else {}),
+            "compute_dtype": dtype, **({"int8_share": share} if share is not None else {})}
+
+
+def _warnings(macs: MacCount, share: dict[str, Any] | None, numerics: dict[str, Any] | None) -> list[str]:
+    """What a reader of the figures must know: little of an INT8 model is int8, MACs left uncounted, a reference
+    that cannot judge the INT8 outputs."""
+    found = []
+    if share is not None and share["macs"] < MOSTLY_INT8:
+        layers = ", ".join(f"{f['layer']} ({f['op']})" for f in share["float_layers"][:3])
+        found.append(f"only {share['macs']:.1%} of the MACs and {share['weights']:.1%} of the weights run in int8; "
+                     f"the quantizer left {layers} in float32")
+    if macs.not_counted:
+        found.append(f"MACs not counted for op(s) {', '.join(macs.not_counted)}: the MAC figure and the estimates "
+                     "built on it are lower bounds")
+    if numerics and numerics.get("comparable") is False:
+        found.append(f"INT8 cosine vs FP32 is meaningless: {numerics['why']}")
+    return found
 
 
 def required_dtypes(recipe: Sequence[Any]) -> set[str]:
@@ -162,7 +196,7 @@ def compile_model(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ..
         raise InputError(f"the model fails on inputs shaped like its example inputs: {type(exc).__name__}: "
                          f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}",
                          "check the example inputs (and --input-range for integer inputs)") from exc
-    macs_before, params_before = count_macs(model, example_inputs), count_params(model)
+    macs_before, params_before = count_mac_report(model, example_inputs), count_params(model)
 
     ctx = CompressionContext(example_inputs=example_inputs, calibration=cal_arrays,
                              labels=None if calibration is None else calibration.y,
@@ -173,7 +207,8 @@ def compile_model(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ..
     out_names = tuple(output_names) if output_names else tuple(f"output_{i}" for i in range(len(outputs)))
     if len(out_names) != len(outputs):
         raise InputError(f"the model returns {len(outputs)} outputs but {len(out_names)} output names were given")
-    macs_after, params_after = count_macs(compressed, example_inputs), count_params(compressed)
+    macs_after, params_after = count_mac_report(compressed, example_inputs), count_params(compressed)
+    share = int8_share(compressed, example_inputs) if "int8" in required_dtypes(recipe) else None
 
     with tempfile.TemporaryDirectory(prefix="edgekit-export-") as tmp:
         workdir = Path(tmp)
@@ -190,7 +225,7 @@ def compile_model(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ..
         if model_bytes > profile.hardware.storage_bytes:
             raise UnsupportedError(f"the model file is {model_bytes:,} B, target '{profile.name}' has "
                                    f"{profile.hardware.storage_bytes:,.0f} B of storage")
-        numerics = _int8_numerics(compressed, ctx, host_out, float_out, numerics_threshold)
+        numerics = _int8_numerics(compressed, recipe, ctx, host_out, float_out, numerics_threshold)
         np.savez(workdir / REFERENCE, **reference_arrays([t.numpy() for t in ref_in], host_out, float_out))
         manifest = {
             "edgekit_version": __version__,
@@ -201,10 +236,10 @@ def compile_model(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ..
             "outputs": _tensor_specs(outputs, out_names),
             "target": {"name": profile.name, "stands_for": profile.stands_for},
             "recipe": [describe(c) for c in recipe],
-            "model": {"params_before": params_before, "params": params_after, "macs_before": macs_before,
-                      "macs": macs_after, "compute_dtype": "int8" if "int8" in required_dtypes(recipe) else "float32"},
+            "model": _model_facts(recipe, params_before, params_after, macs_before, macs_after, share),
             "export": result.info,
             **({"numerics": numerics} if numerics else {}),
+            **({"warnings": warnings} if (warnings := _warnings(macs_after, share, numerics)) else {}),
             **({"encoded": encoded} if encoded else {}),
             "steps": steps,
             **({"input_ranges": {k: list(v) for k, v in ranges.items()}} if ranges else {}),

@@ -37,6 +37,13 @@ class Fitting:
             yield from self.fallback
 
 
+
+def _cosine(versus: dict[str, Any]) -> str:
+    """A cosine, or why it means nothing (a reference of zeros, or of one value repeated)."""
+    if versus.get("comparable") is False:
+        return f"{versus['cosine']:.6f} (meaningless: {versus['why']})"
+    return f"{versus['cosine']:.6f}"
+
 def record_lines(title: str, records: Iterable[Record]) -> list[RenderableType]:
     """A list view: the title, then each record's title and its "metric: value" lines (indented under a title)."""
     lines: list[RenderableType] = [Text(title, style="italic")] if title else []
@@ -82,14 +89,14 @@ def rows(report: dict[str, Any]) -> list[tuple[str, str]]:
         out.append(("arena / stack peak / flash", f"{format_bytes(mem['arena_bytes'])} / "
                     f"{format_bytes(mem['stack_peak_bytes'])} / {format_bytes(mem['flash_bytes'])}"))
     out += [
-        ("vs host: cosine / rel L2 / max abs", f"{fid['vs_host']['cosine']:.6f} / {fid['vs_host']['rel_l2']:.2e} / "
+        ("vs host: cosine / rel L2 / max abs", _cosine(fid["vs_host"]) + f" / {fid['vs_host']['rel_l2']:.2e} / "
                                                f"{fid['vs_host']['max_abs']:.2e}"),
     ]
     if fid.get("vs_float"):
-        out.append(("vs FP32 model: cosine", f"{fid['vs_float']['cosine']:.6f}"))
+        out.append(("vs FP32 model: cosine", _cosine(fid["vs_float"])))
     for o in fid.get("outputs") or []:  # models with several outputs: each one's agreement
         out.append((f"output {o['name']}: cosine vs host / FP32",
-                    f"{o['vs_host']['cosine']:.6f} / {_fmt((o['vs_float'] or {}).get('cosine'), '.6f')}"))
+                    f"{_cosine(o['vs_host'])} / {_cosine(o['vs_float']) if o['vs_float'] else '-'}"))
     numerics = report["artifact"].get("numerics") or {}
     if "first_growing_layers" in numerics or "error" in numerics:
         from .compress.numerics import summary_line  # imports torch: only for a report that carries the figures

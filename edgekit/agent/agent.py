@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import faulthandler
 import hashlib
 import json
 import os
@@ -724,6 +725,8 @@ def main() -> None:
     parser.add_argument("--memory-limit", type=int, help="cap this process's address space (bytes), e.g. to "
                                                          "the RAM of the device an emulated target stands for")
     args = parser.parse_args()
+    # A runtime that crashes in native code (SIGSEGV, SIGABRT, ...) then says so on stderr, which the host reports.
+    faulthandler.enable()
     if args.memory_limit:
         # Set here, before any runtime is imported, rather than in a pre-exec hook of a multithreaded host.
         import resource

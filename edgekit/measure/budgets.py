@@ -17,7 +17,10 @@ def budget_failures(report: dict[str, Any], max_latency_ms: float | None = None,
     if min_accuracy is not None and (acc is None or acc * 100 < min_accuracy):
         failures.append(f"accuracy {'unknown' if acc is None else f'{acc * 100:.2f}%'} < {min_accuracy}%")
     if min_cosine is not None:
-        cosine = ((report.get("fidelity") or {}).get("vs_host") or {}).get("cosine")
-        if cosine is None or cosine < min_cosine:
+        vs_host = (report.get("fidelity") or {}).get("vs_host") or {}
+        cosine = vs_host.get("cosine")
+        if vs_host.get("comparable") is False:
+            failures.append(f"cosine vs host cannot be judged: {vs_host['why']}")
+        elif cosine is None or cosine < min_cosine:
             failures.append(f"cosine vs host {'unknown' if cosine is None else f'{cosine:.6f}'} < {min_cosine}")
     return failures

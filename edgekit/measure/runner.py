@@ -24,8 +24,11 @@ REPORT_SCHEMA_VERSION = 1
 Progress = Callable[[str, int, int], None]
 
 
-def _is_int8(artifact: Artifact) -> bool:
-    return artifact.manifest.get("model", {}).get("compute_dtype") == "int8"
+def _int8_share(artifact: Artifact) -> float:
+    """The share of the model's MACs that run in int8 (the manifest's measure, else all or none by its dtype)."""
+    model = artifact.manifest.get("model", {})
+    share = model.get("int8_share")
+    return share["macs"] if share else float(model.get("compute_dtype") == "int8")
 
 
 def benchmark(artifact: Artifact | str | Path, target: Profile | str, *, runs: int = 100, warmup: int = 10,
@@ -61,9 +64,10 @@ def benchmark(artifact: Artifact | str | Path, target: Profile | str, *, runs: i
         mem = session.memory()
 
     latency = latency_summary(bench["latencies_ns"])
-    macs = art.manifest.get("model", {}).get("macs")
+    model = art.manifest.get("model", {})
     counted = (bench.get("counters") or {}).get("instructions_per_inference")
-    estimate = device_latency_estimate(profile, macs, _is_int8(art),
+    estimate = device_latency_estimate(profile, model.get("macs"), _int8_share(art),
+                                       macs_not_counted=list(model.get("macs_not_counted", {})),
                                        instructions=counted if counts_device_isa(profile, hello["machine"].get("arch"))
                                        else None)
     energy = (energy_estimate(profile, estimate["latency_ms"], "the estimated device latency") if estimate else
@@ -123,6 +127,8 @@ def report_head(art: Artifact, profile: Profile, hello: dict[str, Any], transpor
         "artifact": {"path": str(art.path), "format": art.format, "model_file": art.manifest["model_file"],
                      "size_bytes": art.size_bytes, "sha256": art.manifest["files"][art.stored_model_file]["sha256"],
                      "recipe": art.manifest.get("recipe", []), "macs": art.manifest.get("model", {}).get("macs"),
+                     **{k: art.manifest["model"][k] for k in ("macs_not_counted", "compute_dtype", "int8_share")
+                        if k in art.manifest.get("model", {})},
                      "delegation": art.manifest.get("export", {}).get("delegation"),
                      "inputs": art.manifest["inputs"], "outputs": art.manifest["outputs"],
                      "numerics": art.manifest.get("numerics")},

@@ -20,7 +20,7 @@ from typing import Any
 
 from ..errors import DeviceError, InputError
 from .base import Transport, register_transport
-from .channel import LineChannel
+from .channel import LineChannel, exit_description
 from .options import TransportOption
 
 
@@ -130,7 +130,17 @@ class ADBTransport(Transport):
         except OSError as exc:
             raise DeviceError(f"adb: starting {argv[0]} failed: {exc}") from None
         self._proc = proc
-        return LineChannel(proc.stdout, proc.stdin, on_close=lambda: self._stop(proc))
+        return LineChannel(proc.stdout, proc.stdin, on_close=lambda: self._stop(proc),
+                           describe=lambda: self._how_it_ended(proc))
+
+    @staticmethod
+    def _how_it_ended(proc: subprocess.Popen) -> str:
+        try:  # adb returns the phone's exit status; a shell's 128 + N is signal N
+            status = proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            return ""
+        log = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+        return exit_description(-(status - 128) if status > 128 else status, log)
 
     def _stop(self, proc: subprocess.Popen) -> None:
         if self._proc is proc:

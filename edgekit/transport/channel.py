@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import queue
+import re
+import signal
 import threading
 from typing import IO, Callable, Protocol
 
@@ -15,6 +17,40 @@ class LinkTimeout(DeviceError):
 
 class LinkClosed(DeviceError):
     """The device closed the link (the agent exited or the connection dropped)."""
+
+
+# Lines a runtime logs while it works (TFLite's "INFO: Created TensorFlow Lite XNNPACK delegate", absl's
+# "I0000 ..." lines): never the reason a process ended.
+_LOG_NOISE = re.compile(r"^(INFO|DEBUG|VERBOSE)\b|^[IWD]\d{4} |^WARNING: All log messages before absl")
+
+
+def last_meaningful_line(log: str) -> str | None:
+    """The line of a process's stderr that says why it ended: Python's fatal-error line for a crash in native
+    code, else the last line that is not a runtime's progress log."""
+    lines = [line.strip() for line in log.splitlines() if line.strip()]
+    fatal = [line for line in lines if line.startswith("Fatal Python error")]
+    if fatal:
+        return fatal[-1]
+    return next((line for line in reversed(lines) if not _LOG_NOISE.search(line)), None)
+
+
+def exit_description(returncode: int | None, log: str) -> str:
+    """How a process ended, to append to 'the agent exited': ' (killed by SIGSEGV): <line>', ' with status 3:
+    <line>'. `returncode` as subprocess reports it (negative: the signal), None when unknown."""
+    how = ""
+    if returncode is not None and returncode < 0:
+        how = f" (killed by {signal_name(-returncode)})"
+    elif returncode:
+        how = f" with status {returncode}"
+    line = last_meaningful_line(log)
+    return how + (f": {line}" if line else "")
+
+
+def signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
 
 
 class LineChannel:

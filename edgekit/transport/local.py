@@ -19,7 +19,7 @@ from typing import Any
 from ..artifact import sha256_file
 from ..errors import DeviceError
 from .base import Transport, register_transport
-from .channel import LineChannel
+from .channel import LineChannel, exit_description
 
 
 @register_transport("local")
@@ -75,15 +75,19 @@ class LocalTransport(Transport):
                 raise DeviceError(f"starting {argv[0]} failed: {exc}") from None
         self._procs.append(proc)
         return LineChannel(proc.stdout, proc.stdin, on_close=lambda: self._stop(proc),
-                           describe=lambda: self._log_tail(log_path))
+                           describe=lambda: self._how_it_ended(proc, log_path))
 
     @staticmethod
-    def _log_tail(path: Path) -> str:
+    def _how_it_ended(proc: subprocess.Popen, log_path: Path) -> str:
+        try:  # its stdout is closed: it is exiting, if not gone already
+            returncode = proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            returncode = None
         try:
-            tail = path.read_text(errors="replace").strip().splitlines()[-1:]
+            log = log_path.read_text(errors="replace")
         except OSError:
-            tail = []
-        return f": {tail[0]}" if tail else ""
+            log = ""
+        return exit_description(returncode, log)
 
     def _stop(self, proc: subprocess.Popen) -> None:
         if proc.poll() is None:

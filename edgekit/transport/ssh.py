@@ -15,6 +15,7 @@ session device), is used as it is and left running.
 from __future__ import annotations
 
 import hashlib
+import re
 import shlex
 import socket
 import time
@@ -23,8 +24,13 @@ from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from ..errors import DeviceError, InputError
 from .base import Transport, register_transport, run_python
-from .channel import LineChannel
+from .channel import LineChannel, exit_description
 from .options import TransportOption
+
+# The agent runs under the login shell, which then says how it ended on stderr: paramiko does not pass on SSH's
+# exit-signal message, so a crash in a runtime would otherwise be only "the agent exited".
+_REPORTING_EXIT = '{command}; status=$?; echo "edgekit-exit-status $status" >&2; exit $status'
+_EXIT_LINE = re.compile(r"^edgekit-exit-status (\d+)\s*$", re.MULTILINE)
 
 if TYPE_CHECKING:
     from ..emulators import Emulator
@@ -258,19 +264,21 @@ class SSHTransport(Transport):
             self._stop_process(self._chan)  # one process at a time on this link
         try:
             chan = self._client.get_transport().open_session(timeout=self.connect_timeout)
-            chan.exec_command("exec " + shlex.join(argv))
+            chan.exec_command(_REPORTING_EXIT.format(command=shlex.join(argv)))
         except Exception as exc:
             raise DeviceError(f"starting {shlex.join(argv[:2])} on the device failed: {exc}") from None
         self._chan = chan
         return LineChannel(chan.makefile("rb"), chan.makefile_stdin("wb"), on_close=lambda: self._stop_process(chan),
-                           describe=lambda: self._stderr_tail(chan))
+                           describe=lambda: self._how_it_ended(chan))
 
     @staticmethod
-    def _stderr_tail(chan: Any) -> str:
-        if not chan.recv_stderr_ready():
-            return ""
-        tail = chan.recv_stderr(65536).decode(errors="replace").strip().splitlines()[-1:]
-        return f": {tail[0]}" if tail else ""
+    def _how_it_ended(chan: Any) -> str:
+        chan.status_event.wait(2)  # the shell's exit status follows its last stderr line
+        log = chan.recv_stderr(1 << 20).decode(errors="replace") if chan.recv_stderr_ready() else ""
+        statuses = _EXIT_LINE.findall(log)
+        status = int(statuses[-1]) if statuses else None
+        returncode = -(status - 128) if status is not None and status > 128 else status  # the shell's 128 + N
+        return exit_description(returncode, _EXIT_LINE.sub("", log))
 
     def _stop_process(self, chan: Any) -> None:
         if self._chan is chan:

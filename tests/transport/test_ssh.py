@@ -188,6 +188,20 @@ class TestAgainstBoard:
         with pytest.raises(DeviceError, match="missing runtime on the device: numpy"):
             _bench(int8_art, board, tmp_path, python="/usr/bin/python3")  # the system Python: no numpy
 
+    def test_an_agent_killed_by_a_signal_is_reported_with_it(self, board, tmp_path):
+        """A runtime crashing in native code on the board: the host names the signal and the crash, not the
+        runtime's last log line (the shell around the agent reports how it ended; paramiko drops exit-signal)."""
+        from edgekit.transport import LinkClosed, make_transport
+        from tests.transport.test_channel import CRASHING_RUNTIME
+        opts = {**board.transport_options(), "remote_root": str(tmp_path / "device")}
+        with make_transport(load_profile("rpi4"), None, opts) as link:
+            channel = link.spawn([opts["python"], "-c", CRASHING_RUNTIME])
+            channel.send(b"load")
+            with pytest.raises(LinkClosed) as info:
+                channel.recv(30)
+        assert "killed by SIGSEGV" in str(info.value) and "Fatal Python error" in str(info.value)
+        assert "INFO" not in str(info.value)
+
     def test_disk_full_is_named(self, int8_art, board, tmp_path):
         small = tmp_path / "device"
         small.mkdir()
