@@ -8,11 +8,11 @@ import pytest
 import torch
 
 import edgekit
-from edgekit.decoder import greedy_tokens, is_cached_decoder
+from edgekit.decoder import _check, greedy_tokens, is_cached_decoder
 from edgekit.errors import InputError, UnsupportedError
 from edgekit.models.llama import Llama, TINY, llama
 from tests.cli.helpers import assert_one_line_error
-from tests.helpers import run_cli
+from tests.helpers import run_cli, run_cli_together
 
 TINY_DECODER = "edgekit/models/llama.py:build_tiny"
 
@@ -71,9 +71,37 @@ def test_decoder_refusals_come_before_any_work(tmp_path):
         edgekit.compile_decoder(model, "emu-rpi4-x86", tmp_path / "a")
     with pytest.raises(InputError, match="exceed the decoder's context"):
         edgekit.compile_decoder(model, "emu-phone", tmp_path / "a", prompt=[1] * 80, reference_tokens=64)
+    with pytest.raises(UnsupportedError, match="quantizes the decoder's weights twice"):
+        edgekit.compile_decoder(model, "emu-phone", tmp_path / "a", recipe=[edgekit.Int8DynamicTokenConfig()] * 2)
     with pytest.raises(InputError, match="token ids must lie"):
         edgekit.compile_decoder(model, "emu-phone", tmp_path / "a", calibration=edgekit.Dataset(np.full((4, 8), 999)))
     assert not (tmp_path / "a").exists()
+
+
+def test_reference_tokens_default_to_what_the_context_holds():
+    """A 90-token prompt in a 96-token context leaves room for 6 host tokens: compiled, not refused."""
+    assert _check(llama("tiny"), [], [1] * 90, None) == 6
+    assert _check(llama("tiny"), [], [1] * 8, None) == 64
+
+
+def test_decoder_options_that_cannot_work_are_refused_before_any_work(tmp_path):
+    """The hint named what compile cannot change ('generate fewer tokens'); --quantize int8 asked for calibration
+    data, then refused int8; INT4 twice was accepted; bench --generate ignored --eval."""
+    twice = tmp_path / "twice.toml"
+    twice.write_text('[[step]]\nmethod = "int4-rtn"\ngroup_size = 32\nsymmetric = true\n' * 2)
+    np.savez(tmp_path / "eval.npz", x=np.zeros((2, 8), np.int64))
+    long_prompt, int8, int4_twice, generate_eval = run_cli_together(
+        ["compile", TINY_DECODER, "-t", "emu-phone", "--prompt-len", "96", "-o", tmp_path / "o"],
+        ["compile", TINY_DECODER, "-t", "emu-phone", "-q", "int8", "-o", tmp_path / "o"],
+        ["compile", TINY_DECODER, "-t", "emu-phone", "--recipe", twice, "-o", tmp_path / "o"],
+        ["bench", tmp_path, "-t", "emu-phone", "--generate", "4", "--eval", tmp_path / "eval.npz"])
+    assert_one_line_error(long_prompt, 1, "the prompt (96 tokens) leaves no room in the decoder's context of 96 "
+                                          "(use a prompt of at most 95 tokens)")
+    assert_one_line_error(int8, 1, "--quantize int8 (static, calibrated) cannot be applied to a cached decoder "
+                                   "(use --quantize int8-dynamic")
+    assert_one_line_error(int4_twice, 1, "quantizes the decoder's weights twice (int4-rtn, then int4-rtn)")
+    assert_one_line_error(generate_eval, 1, "--eval goes with a benchmark of samples, not with --generate N")
+    assert not (tmp_path / "o").exists()
 
 
 def test_generate_on_a_model_that_is_not_a_decoder_is_one_line(tmp_path):

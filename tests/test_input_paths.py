@@ -3,6 +3,7 @@ with several named inputs and outputs, integer token inputs without data, and an
 
 The models are the zoo's (written from their published definitions), not ones made for these tests."""
 import json
+import re
 import shutil
 
 import numpy as np
@@ -240,6 +241,7 @@ def kws_phone_artifact(tmp_path_factory):
     (np.full(8, -1), "labels must be class indices in 0..11"),
     (np.full(8, 0.5), "fractional"),
     (np.eye(12)[:8], "one class index per sample"),
+    (np.array(["yes", "no"] * 4), "'y' holds text values; labels are integer class indices"),
 ])
 def test_bad_eval_labels_are_refused_before_the_benchmark(kws_phone_artifact, tmp_path, labels, text):
     import importlib
@@ -332,3 +334,125 @@ def test_factory_mistakes_are_input_errors(tmp_path, body, text):
 def test_timeout_must_be_positive(tmp_path, timeout):
     result = run_cli("bench", tmp_path, "-t", "emu-phone", "--timeout", timeout)
     assert result.returncode == 2 and "--timeout" in result.stderr
+
+
+# ---- issue 27: nothing lost, no false green ------------------------------------------------------------------------
+
+def _flip_a_byte_of(archive_path, member_suffix):
+    """Corrupt one byte of a zip member's stored data in place (its CRC in the archive now disagrees)."""
+    import zipfile
+    with zipfile.ZipFile(archive_path) as archive:
+        info = next(i for i in archive.infolist() if i.filename.endswith(member_suffix))
+    with open(archive_path, "r+b") as f:
+        f.seek(info.header_offset + 26)  # the local header's name and extra-field lengths
+        name_len, extra_len = int.from_bytes(f.read(2), "little"), int.from_bytes(f.read(2), "little")
+        f.seek(info.header_offset + 30 + name_len + extra_len)
+        byte = f.read(1)
+        f.seek(-1, 1)
+        f.write(bytes([byte[0] ^ 0xFF]))
+
+
+def test_a_pt2_with_corrupted_weights_or_without_a_program_is_refused(tmp_path):
+    """torch reads a .pt2's weights without checking their CRC (a flipped bit compiled silently), and says only
+    "check the warnings above" (hidden) for a zip that holds no program."""
+    import zipfile
+    torch.export.save(torch.export.export(torch.nn.Linear(4, 2).eval(), (torch.zeros(1, 4),)), tmp_path / "m.pt2")
+    _flip_a_byte_of(tmp_path / "m.pt2", "weights/weight_0")
+    with zipfile.ZipFile(tmp_path / "other.pt2", "w") as archive:
+        archive.writestr("notes.txt", "not a model")
+    results = run_cli_together(*[["compile", tmp_path / name, "-t", "emu-phone", "-o", tmp_path / "o"]
+                                 for name in ("m.pt2", "other.pt2")])
+    assert_one_line_error(results[0], 1, "weights/weight_0 in it fails its CRC check (the file is corrupted)")
+    assert_one_line_error(results[1], 1, "holds 1 file(s) and no torch.export program")
+    assert not (tmp_path / "o").exists()
+
+
+def _with_one_nan(x: np.ndarray) -> np.ndarray:
+    x = x.copy()
+    x.flat[5] = np.nan
+    return x
+
+
+@pytest.mark.runtime
+@pytest.mark.parametrize("change,text", [
+    (_with_one_nan, "eval data for input 'x' contains NaN or Inf"),
+    (lambda x: (x * 100).astype(np.int64), "eval data for input 'x' is int64, the model takes float32 (store it as "
+                                           "float32, prepared as the model's training data was)"),
+])
+def test_eval_samples_that_would_measure_something_else_are_refused(kws_phone_artifact, tmp_path, change, text):
+    """NaN lowered the accuracy silently; integer samples for a float input failed on the phone (exit 3, 'error
+    0x12') and were cast silently on the Pi and the MCU: now one answer before any device time, on every target."""
+    import importlib
+    x = importlib.import_module("edgekit.models.zoo.kws_dscnn").eval_data(8, 0)["x"]
+    np.savez(tmp_path / "eval.npz", x=change(x), y=np.zeros(8, np.int64))
+    assert_one_line_error(run_cli("bench", kws_phone_artifact, "-t", "emu-phone", "--eval", tmp_path / "eval.npz"),
+                          1, text)
+
+
+@pytest.mark.runtime
+def test_integer_eval_samples_are_refused_before_flashing_the_mcu(mcu_artifact, tmp_path):
+    np.savez(tmp_path / "eval.npz", x=np.ones((4, 1, 8, 8), np.uint8), y=np.zeros(4, np.int64))
+    result = run_cli("bench", mcu_artifact.path, "-t", "emu-cortex-m4", "--eval", tmp_path / "eval.npz")
+    assert_one_line_error(result, 1, "eval data for input 'x' is uint8, the model takes float32")
+
+
+@pytest.mark.runtime
+def test_arrays_the_model_does_not_take_are_left_alone(kws_phone_artifact, tmp_path):
+    """An id column beside the samples (another length) was refused as 'different sample counts'."""
+    import importlib
+    x = importlib.import_module("edgekit.models.zoo.kws_dscnn").eval_data(8, 0)["x"]
+    np.savez(tmp_path / "eval.npz", x=x, y=np.arange(8) % 12, file_ids=np.arange(100))
+    result = run_cli("bench", kws_phone_artifact, "-t", "emu-phone", "--runs", "1", "--warmup", "0",
+                     "--eval", tmp_path / "eval.npz", "--json")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout)["accuracy"]["samples"] == 8
+
+
+def test_hand_edited_manifests_and_broken_arrays_are_input_errors(tmp_path):
+    """These ended in exit 70 (an edgekit bug) or were accepted: a manifest whose target is a string, one without
+    'files' (the message was a bare "'files'"), one from a newer schema; an .npy inside an .npz whose header asks
+    for 3.6 TiB. Two through the command; the manifests' other cases in-process (the same Artifact.load)."""
+    import zipfile
+    from edgekit.artifact import Artifact, write_artifact
+    from edgekit.errors import InputError
+    (tmp_path / "firmware.bin").write_bytes(b"\0" * 64)
+    for name, manifest, text in [("target", {"target": "emu-cortex-m4"}, "'target' is a string, not an object"),
+                                 ("empty", None, "it has no 'files'"),
+                                 ("newer", {"schema_version": 999}, "has schema version 999; this edgekit reads "
+                                                                     "version 1")]:
+        art = write_artifact(tmp_path / name, {"firmware.bin": tmp_path / "firmware.bin"},
+                             {"format": "c-firmware", "model_file": "firmware.bin"})  # hashes and all in order
+        (art.path / "manifest.json").write_text(json.dumps({} if manifest is None else {**art.manifest, **manifest}))
+        with pytest.raises(InputError, match=re.escape(text)):
+            Artifact.load(art.path)
+    header = "{'descr': '<f4', 'fortran_order': False, 'shape': (1000000000000,), }"
+    header += " " * (118 - len(header)) + "\n"
+    with zipfile.ZipFile(tmp_path / "cal.npz", "w") as archive:
+        archive.writestr("x.npy", b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode())
+    (tmp_path / "tiny.py").write_text("import torch\n\n\ndef build():\n"
+                                      "    return torch.nn.Linear(4, 2).eval(), (torch.zeros(1, 4),)\n")
+    manifest, data = run_cli_together(
+        ["bench", tmp_path / "target", "-t", "emu-cortex-m4"],
+        ["compile", f"{tmp_path / 'tiny.py'}:build", "-t", "emu-phone", "-q", "int8", "--calibration",
+         tmp_path / "cal.npz", "-o", tmp_path / "o"])
+    assert_one_line_error(manifest, 1, "'target' is a string, not an object")
+    assert_one_line_error(data, 1, f"cannot read {tmp_path / 'cal.npz'} as .npz: Unable to allocate")
+
+
+def test_a_huge_model_with_a_pruning_recipe_is_refused_for_the_mcu_at_once(tmp_path):
+    """1 GiB of weights for 1 MiB of flash: pruning can remove at most 90% of each layer's channels (so 99% of a
+    weight matrix), which leaves 2.7 MB. The check ran after pruning and quantization (not done in 240 s)."""
+    (tmp_path / "huge.py").write_text(
+        "import torch\n"
+        "from torch import nn\n\n\n"
+        "def build():\n"
+        "    # 1 GiB of float32 weights left uninitialized: their shapes are all the refusal reads\n"
+        "    huge = nn.utils.skip_init(nn.Linear, 16384, 16384)\n"
+        "    return nn.Sequential(huge, nn.ReLU(), nn.Linear(16384, 10)).eval(), (torch.zeros(1, 16384),)\n")
+    (tmp_path / "recipe.toml").write_text('[[step]]\nmethod = "prune-structured"\nratio = 0.5\n\n'
+                                          '[[step]]\nmethod = "int8"\n')
+    np.savez(tmp_path / "cal.npz", x=np.zeros((4, 16384), np.float32))
+    result = run_cli("compile", f"{tmp_path / 'huge.py'}:build", "-t", "emu-cortex-m4", "--recipe",
+                     tmp_path / "recipe.toml", "--calibration", tmp_path / "cal.npz", "-o", tmp_path / "o", timeout=60)
+    assert_one_line_error(result, 1, "its weights need at least 2,683,044 B of flash at INT8 even after "
+                                     "prune-structured (at most 90% of a layer's channels removed)")

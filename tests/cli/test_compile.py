@@ -60,3 +60,20 @@ def test_float_io_gives_an_int8_tflite_with_float_boundary(tmp_path, digits_npz)
     export = json.loads(result.stdout)["export"]
     assert export["int8"] and export["int8_io"] is False
     assert export["inputs"][0]["dtype"] == "float32" and export["operators"]["QUANTIZE"] >= 1
+
+
+@pytest.mark.parametrize("model,option,text", [
+    ("{tmp}/linear.py:build", ["--prompt-len", "8"], "--prompt-len is for cached decoders; this model is not one"),
+    ("edgekit/models/llama.py:build_tiny", ["--float-io"], "--float-io does not apply to a cached decoder"),
+])
+def test_options_that_do_nothing_for_the_model_are_refused(tmp_path, model, option, text):
+    """In-process (the refusal comes right after the model is built): an option that would be ignored is refused."""
+    from click.testing import CliRunner
+    from edgekit.cli import cli
+    from edgekit.errors import InputError
+    (tmp_path / "linear.py").write_text("import torch\n\n\ndef build():\n"
+                                        "    return torch.nn.Linear(4, 2).eval(), (torch.zeros(1, 4),)\n")
+    result = CliRunner().invoke(cli, ["compile", model.format(tmp=tmp_path), "-t", "emu-phone", *option,
+                                      "-o", str(tmp_path / "o")])
+    assert isinstance(result.exception, InputError) and text in result.exception.one_line(), result.output
+    assert not (tmp_path / "o").exists()
