@@ -38,7 +38,7 @@ class SearchSpace:
             quant += ("int8-dynamic",) + (("int8-qat",) if labelled else ()) + ("int4-g32",)
         left_out = None
         if not labelled:
-            left_out = "pruning: the calibration data has no labels 'y' to fine-tune on after pruning"
+            left_out = "pruning: no labelled calibration data ('x' and 'y') to fine-tune on after pruning"
         elif model is not None and not has_prunable_layers(model):
             left_out = ("pruning: the model is an exported graph (a .pt2) without nn.Module layers to prune (give "
                         "MODEL as file.py:factory to search pruning too)")
