@@ -14,6 +14,7 @@ import click
 
 from ..errors import CheckFailed
 from ..transport.options import TransportOption, declared_options
+from .options import coordinator_option
 from .output import err, out, print_json, progress_bars
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -46,7 +47,7 @@ def given_transport_options(params: dict[str, Any]) -> dict[str, Any]:
 @click.argument("artifact_dir", type=click.Path())
 @click.option("--target", "-t", help="device profile name (with --place: taken from the place)")
 @click.option("--place", help="a labgrid farm place to reserve, lock and bench on (docs/farm.md)")
-@click.option("--coordinator", help="labgrid coordinator HOST:PORT (default: $LG_COORDINATOR, else 127.0.0.1:20408)")
+@coordinator_option
 @click.option("--place-timeout", default=600.0, show_default=True, type=click.FloatRange(0),
               help="seconds to wait for a locked place")
 @click.option("--runs", default=100, show_default=True, type=click.IntRange(1), help="timed runs after warm-up")

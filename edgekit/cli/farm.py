@@ -2,31 +2,11 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
 
 import click
 
-from ..errors import InputError
+from .options import coordinator_option, usage_check
 from .output import err, out
-
-
-def _usage_check(check: Callable[[Any], Any]) -> Callable[[click.Context, click.Parameter, Any], Any]:
-    """A click callback running `check` on an option's value: an InputError it raises is a usage error (exit 2),
-    found before anything starts."""
-    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
-        if value is None:
-            return value
-        try:
-            checked = check(value)
-        except InputError as exc:
-            raise click.BadParameter(exc.one_line(), ctx=ctx, param=param) from None
-        return value if checked is None else checked
-    return callback
-
-
-def _checked_coordinator(value: str) -> str:
-    from ..farm import checked_coordinator
-    return checked_coordinator(value)
 
 
 def _distinct_targets(value: tuple[str, ...]) -> None:
@@ -40,9 +20,8 @@ def farm() -> None:
 
 
 @farm.command("export")
-@click.argument("targets", nargs=-1, required=True, callback=_usage_check(_distinct_targets))
-@click.option("--coordinator", callback=_usage_check(_checked_coordinator),
-              help="labgrid coordinator HOST:PORT (default: $LG_COORDINATOR, else 127.0.0.1:20408)")
+@click.argument("targets", nargs=-1, required=True, callback=usage_check(_distinct_targets))
+@coordinator_option
 @click.option("--name", "exporter_name", default="edgekit", show_default=True,
               help="the exporter's name on the coordinator")
 @click.option("--bind", default="127.0.0.1", show_default=True,

@@ -16,3 +16,8 @@ def test_farm_export_usage_errors_come_before_any_device_starts(args, text):
     result = run_cli("farm", "export", *args, timeout=60)
     assert result.returncode == 2, result.stderr
     assert text in result.stderr and "Traceback" not in result.stderr and "starting" not in result.stderr
+
+
+def test_bench_takes_a_malformed_coordinator_as_a_usage_error(tmp_path):
+    result = run_cli("bench", tmp_path, "--place", "board", "--coordinator", "localhost:abc", timeout=60)
+    assert result.returncode == 2 and "coordinator 'localhost:abc' is not HOST:PORT" in result.stderr
