@@ -64,12 +64,12 @@ def compile_cmd(model: str, target: str, quantize: str, recipe_path: str | None,
         recipe = load_recipe(recipe_path)
     else:
         recipe = _quantize_recipe(quantize)
+    data = load_data(calibration) if calibration else None  # an unreadable file is said before a model is built
     loaded = load_model(model)
     decoder = is_cached_decoder(loaded.module)
     _check_options_for(decoder, quantize, prompt_len, float_io, ranges)  # what applies depends on the model's kind
     if quantize == "int8" and not calibration:
         raise InputError("--quantize int8 needs calibration data", "pass --calibration DATA.npz with an array 'x'")
-    data = load_data(calibration) if calibration else None
     if decoder:
         with progress_bars() as progress:
             prompt = None if prompt_len else loaded.example_inputs[0].reshape(-1).tolist()
