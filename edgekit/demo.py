@@ -23,6 +23,7 @@ from .measure.runner import benchmark
 from .modelio import Dataset
 from .models.digits import accuracy, trained_digits_cnn
 from .report_view import comparison_table, html_page
+from .units import format_bytes, format_ms
 
 # (column label, target, recipe): one line per emulated device and precision.
 DEMO_RUNS: list[tuple[str, str, list[Any]]] = [
@@ -67,7 +68,7 @@ def run_demo(reports_dir: Path, runs: int = 200, console: Console | None = None,
             artifact = compile_model(model, example, target, reports_dir / "artifacts" / slug, recipe=recipe,
                                      calibration=calibration, progress=progress)
             report = benchmark(artifact, target, runs=runs, eval_data=test, progress=progress)
-        console.print(f"{label}: {artifact.size_bytes:,} B, p50 {report['latency_ms']['p50']:.4f} ms, "
+        console.print(f"{label}: {format_bytes(artifact.size_bytes)}, p50 {format_ms(report['latency_ms']['p50'])}, "
                       f"accuracy {report['accuracy']['top1'] * 100:.2f}%")
         reports.append(report)
 

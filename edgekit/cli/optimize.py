@@ -14,6 +14,7 @@ from typing import Any
 import click
 from rich.table import Table
 
+from ..units import format_bytes, format_ms
 from .output import out, print_json, progress_bars
 
 
@@ -134,13 +135,13 @@ def _table(summary: dict[str, Any]) -> Table:
     title = (f"edgekit optimize: chose trial {chosen['number']} ({chosen['recipe']})" if chosen else
              "edgekit optimize: nothing met the budgets")
     table = Table(title=title)
-    for col in ("trial", "recipe", "latency ms", "accuracy %", "flash", "front", "why not chosen"):
+    for col in ("trial", "recipe", "latency", "accuracy %", "flash", "front", "why not chosen"):
         table.add_column(col, overflow="fold")
     for c in summary["candidates"]:
         f = c.get("figures") or {}
         table.add_row(str(c["number"]), c["recipe"] or "-",
-                      "-" if f.get("latency_ms") is None else f"{f['latency_ms']:.4g}",
+                      "-" if f.get("latency_ms") is None else format_ms(f["latency_ms"]),
                       "-" if f.get("accuracy") is None else f"{f['accuracy']:.2f}",
-                      "-" if f.get("flash_bytes") is None else f"{f['flash_bytes']:,.0f} B",
+                      "-" if f.get("flash_bytes") is None else format_bytes(f["flash_bytes"]),
                       "*" if c.get("on_front") else "", c.get("why_not_chosen") or "chosen")
     return table

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import InputError
 from ..profiles import Profile
-from ..units import format_bytes, parse_quantity
+from ..units import format_bytes, format_ms, parse_quantity
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,11 @@ _LABELS = {"max_latency_ms": ("latency", "ms"), "max_ram_bytes": ("RAM", "bytes"
 
 
 def _show(value: float, unit: str) -> str:
-    return format_bytes(value) if unit == "bytes" else f"{value:,.4g}{' ' if unit in ('ms', 'mJ') else ''}{unit}"
+    if unit == "bytes":
+        return format_bytes(value)
+    if unit == "ms":
+        return format_ms(value)
+    return f"{value:,.4g}{' ' if unit == 'mJ' else ''}{unit}"
 
 
 # Budgets field -> figures key (a figure of None when the report lacks it)

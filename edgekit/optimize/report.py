@@ -11,7 +11,7 @@ import html
 import io
 from typing import Any
 
-from ..units import format_bytes
+from ..units import format_bytes, format_ms
 from .budgets import Budgets
 from .search import choose, closest, judge, pareto_front, why_not
 
@@ -110,7 +110,7 @@ def html_report(summary: dict[str, Any], title: str) -> str:
         f = c.get("figures") or {}
         rows.append("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in (
             c["number"], c["recipe"], c["status"],
-            "-" if f.get("latency_ms") is None else f"{f['latency_ms']:.4g}",
+            "-" if f.get("latency_ms") is None else format_ms(f["latency_ms"]),
             "-" if f.get("accuracy") is None else f"{f['accuracy']:.2f}",
             "-" if f.get("ram_bytes") is None else format_bytes(f["ram_bytes"]),
             "-" if f.get("flash_bytes") is None else format_bytes(f["flash_bytes"]),
