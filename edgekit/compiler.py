@@ -180,7 +180,8 @@ def compile_model(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ..
     ranges = dict(input_ranges or {})
     _check_ranges(names, example_inputs, ranges)
     shapes = [tuple(t.shape) for t in example_inputs]
-    cal_arrays = calibration.for_inputs(names, shapes, "calibration") if calibration is not None else None
+    dtypes = [str(t.dtype).removeprefix("torch.") for t in example_inputs]
+    cal_arrays = calibration.for_inputs(names, shapes, "calibration", dtypes) if calibration is not None else None
     missing = required_dtypes(recipe) - set(profile.software.dtypes)
     if missing:
         raise UnsupportedError(f"target '{profile.name}' does not run {', '.join(sorted(missing))} "

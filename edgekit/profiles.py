@@ -306,8 +306,13 @@ def _parsed_for(name: str, referrer: Path, seen: tuple[str, ...]) -> dict[str, A
     return _parse_raw(index[name])
 
 
-def load_profile(name_or_path: str) -> Profile:
+def load_profile(name_or_path: str | Path) -> Profile:
     """Load a profile by name (searching targets/) or by path to a .toml file."""
+    if isinstance(name_or_path, Path):
+        name_or_path = str(name_or_path)
+    if not isinstance(name_or_path, str):
+        raise InputError(f"the target must be a profile name or the path of a .toml file, got "
+                         f"{type(name_or_path).__name__}", "see `edgekit targets list`")
     if name_or_path.endswith(".toml"):
         return load_profile_file(name_or_path)
     index = _index()

@@ -14,6 +14,8 @@ from edgekit.errors import InputError
     (lambda: edgekit.benchmark_generation(None, "emu-phone"), "the artifact must be an edgekit.Artifact"),
     (lambda: edgekit.Dataset(None), "x is a NoneType, not a numpy array"),
     (lambda: edgekit.Dataset(np.zeros((4, 2)), [0, 1, 0, 1]), "y is a list, not a numpy array"),
+    (lambda: edgekit.load_profile(None), "the target must be a profile name or the path of a .toml file, got "
+                                         "NoneType"),
 ])
 def test_wrong_arguments_are_input_errors(call, text):
     with pytest.raises(InputError, match=text) as caught:
