@@ -1,9 +1,10 @@
 """How much of a quantized model actually runs in int8: the share of its multiply-accumulates and of its weights in
 ops whose inputs are int8.
 
-Read from the quantized graph the exporters lower: an op runs in int8 when its activation and weight inputs are
-dequantized from int8 right before it (the dequantize -> op -> quantize pattern every INT8 backend, XNNPACK,
-LiteRT's converter and the MCU compiler, turns into an integer kernel). A quantizer leaves an op it does not handle
+Read from the quantized graph the exporters lower: an op runs in int8 when its inputs are dequantized from int8
+right before it (the dequantize -> op -> quantize pattern every INT8 backend, XNNPACK, LiteRT's converter and the MCU
+compiler, turns into an integer kernel; under dynamic quantization only the weights carry that pattern, the kernel
+quantizes the activations at run time). A quantizer leaves an op it does not handle
 (an LSTM, an attention matmul) in float: its MACs count against the share, whatever the recipe asked for.
 """
 from __future__ import annotations
@@ -123,10 +124,14 @@ def _from_int8(node: fx.Node) -> bool:
 
 
 def _runs_in_int8(node: fx.Node, const: set[fx.Node], shapes: Shapes) -> bool:
-    """Activations and weights dequantized from int8 right before the op; 1-D constants (biases) are the
-    backend's int32 accumulators' business and do not decide it."""
-    inputs = [n for n in _tensor_inputs(node) if not (n in const and len(shapes.get(n, ())) <= 1)]
-    return bool(inputs) and all(_from_int8(n) for n in inputs)
+    """An op with weights runs in int8 when its weights are dequantized from int8 (its activations are too, or,
+    under dynamic quantization, are quantized by the backend's kernel at run time); an op of activations alone
+    (an attention matmul) when all its inputs are. 1-D constants (biases) become the backend's int32 accumulators'
+    business and do not decide it."""
+    inputs = list(_tensor_inputs(node))
+    weights = [n for n in inputs if n in const and len(shapes.get(n, ())) > 1]
+    deciding = weights or [n for n in inputs if n not in const]
+    return bool(deciding) and all(_from_int8(n) for n in deciding)
 
 
 def _numel(shape: tuple[int, ...]) -> int:
