@@ -1,0 +1,9 @@
+"""Energy measured by a meter on the device's supply, aligned to each inference (docs/energy.md).
+
+A meter driver (one file each, registered by kind) turns `--meter KIND[:ARGS]` into a `Meter`; a `Capture` is what
+it sampled; `align.energy_from_capture` integrates power over each inference's window, less the idle baseline.
+Drivers import their library (ppk2-api, joulescope, smbus2) only when opened.
+"""
+from .meter import Capture, Meter, meter_kinds, open_meter, register_meter
+
+__all__ = ["Capture", "Meter", "meter_kinds", "open_meter", "register_meter"]

@@ -1,0 +1,60 @@
+"""Energy per inference from a capture: windows (from the meter's digital input the firmware raises during each
+inference, or from timestamps on the capture's clock), the idle baseline before them, and the integral between."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..errors import DeviceError
+from .meter import Capture
+
+Window = tuple[float, float]
+
+
+def windows_from_digital(capture: Capture, bit: int = 0) -> list[Window]:
+    """The spans where digital input `bit` is high, rising edge to falling edge (a span cut by the capture's start
+    or end is left out: it is not a whole inference)."""
+    if capture.digital is None:
+        raise DeviceError(f"the meter ({capture.meter}) recorded no digital inputs to find the inferences by",
+                          "wire the firmware's inference pin to the meter's digital input 0")
+    level = (np.asarray(capture.digital).astype(np.int64) >> bit) & 1
+    edges = np.diff(level)
+    rises, falls = np.flatnonzero(edges == 1) + 1, np.flatnonzero(edges == -1) + 1
+    t = capture.time_s
+    windows = []
+    for rise in rises:
+        after = falls[falls > rise]
+        if len(after):
+            windows.append((float(t[rise]), float(t[after[0]])))
+    return windows
+
+
+def energy_per_inference(capture: Capture, windows: Sequence[Window], baseline: Window | None = None
+                         ) -> dict[str, Any]:
+    """The report's measured `energy`: per-inference energy above the idle baseline (median and spread over the
+    windows), the baseline, and the average power during inference. `baseline` defaults to the capture from its
+    start to the first window."""
+    if not windows:
+        raise DeviceError(f"the meter ({capture.meter}) saw no inference window",
+                          "check that the inference pin reaches the meter's digital input")
+    t, power = capture.time_s, capture.power_w
+    start, end = baseline or (float(t[0]), windows[0][0])
+    idle = power[(t >= start) & (t < end)]
+    if idle.size == 0:
+        raise DeviceError(f"the meter ({capture.meter}) has no samples before the first inference to take the "
+                          "idle baseline from", "start the meter before the benchmark")
+    baseline_w = float(idle.mean())
+    dt = 1.0 / capture.sample_rate_hz
+    energies, powers, lengths = [], [], []
+    for begin, finish in windows:
+        inside = power[(t >= begin) & (t < finish)]
+        energies.append(float((inside - baseline_w).sum() * dt))
+        powers.append(float(inside.mean()) if inside.size else baseline_w)
+        lengths.append(finish - begin)
+    mj = np.asarray(energies) * 1e3
+    return {"measured": True, "meter": capture.meter, "sample_rate_hz": capture.sample_rate_hz,
+            "baseline_w": baseline_w, "per_inference_mj": float(np.median(mj)),
+            "spread_mj": {"min": float(mj.min()), "max": float(mj.max()), "std": float(mj.std())},
+            "average_power_w": float(np.mean(powers)), "window_ms": float(np.median(lengths) * 1e3),
+            "inferences": len(windows)}

@@ -1,0 +1,79 @@
+"""What a meter gives and how one is named: `Capture` (timed samples), the `Meter` protocol, and the registry that
+maps `--meter KIND[:ARGS]` to a driver."""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Callable, Protocol
+
+import numpy as np
+
+from ..errors import InputError
+
+
+@dataclass(frozen=True)
+class Capture:
+    """Samples a meter took: `time_s` from the start of the capture, the supply `current_a` and `voltage_v` per
+    sample, and its digital inputs per sample (`digital`, bit i = input i) where the meter has them."""
+
+    meter: str
+    sample_rate_hz: float
+    time_s: np.ndarray
+    current_a: np.ndarray
+    voltage_v: np.ndarray
+    digital: np.ndarray | None = None
+
+    @property
+    def power_w(self) -> np.ndarray:
+        return self.current_a * self.voltage_v
+
+
+class Meter(Protocol):
+    """A power meter on the device's supply. `start` begins sampling (time 0 of the capture); `now` is the time on
+    the capture's clock, for windows taken from the host's or agent's timestamps; `stop` ends it."""
+
+    description: str
+
+    def start(self) -> None: ...
+
+    def now(self) -> float: ...
+
+    def stop(self) -> Capture: ...
+
+    def close(self) -> None: ...
+
+
+MeterOpener = Callable[[str], Meter]
+# kind -> module that registers it: a driver's library is imported only when its kind is opened.
+_DRIVERS = {"ppk2": "ppk2", "joulescope": "joulescope", "ina219": "ina2xx", "ina260": "ina2xx"}
+_OPENERS: dict[str, MeterOpener] = {}
+
+
+def register_meter(*kinds: str) -> Callable[[MeterOpener], MeterOpener]:
+    """Register `opener(args)` for `--meter KIND:ARGS` (args is what follows the first colon, maybe empty)."""
+    def wrap(opener: MeterOpener) -> MeterOpener:
+        for kind in kinds:
+            _OPENERS[kind] = opener
+        return opener
+    return wrap
+
+
+def meter_kinds() -> list[str]:
+    return sorted(_DRIVERS)
+
+
+def parse_meter(spec: str) -> tuple[str, str]:
+    """'ppk2:/dev/ttyACM1' -> ('ppk2', '/dev/ttyACM1'); refuses an unknown kind with the known ones."""
+    kind, _, args = spec.partition(":")
+    if kind not in _DRIVERS:
+        raise InputError(f"unknown meter '{kind}'", f"use one of {', '.join(meter_kinds())}, e.g. "
+                                                    "ppk2:/dev/ttyACM1, joulescope, ina219:1:0x40")
+    return kind, args
+
+
+def open_meter(spec: str) -> Meter:
+    """The meter `spec` names, opened (its library imported now)."""
+    kind, args = parse_meter(spec)
+    if kind not in _OPENERS:
+        importlib.import_module(f"{__package__}.{_DRIVERS[kind]}")
+    return _OPENERS[kind](args)
