@@ -14,7 +14,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from ..errors import DeviceError, InputError
 from ..profiles import Profile
@@ -35,16 +35,19 @@ class QemuMachine:
 
     def __init__(self, machine: str, kernel: Path, *, icount_shift: int = 0, limit_s: float = 900.0,
                  log: Path | None = None, load_address: int | None = None, serial_port: int = 0,
-                 memory: str | None = None) -> None:
+                 memory: str | None = None, trace: Sequence[str] = ()) -> None:
         """kernel: an ELF (QEMU places it by its program headers), or a raw image when `load_address` is given
         (copied there by QEMU's generic loader, as a flasher writes it; the core resets from the vector table). serial_port: the UART's loopback TCP port (0: a free one).
         memory: QEMU's -m, for machines whose SoC fixes its own memory (the STM32 boards): the generic loader
-        refuses a raw image larger than -m, which such a machine leaves at 0."""
+        refuses a raw image larger than -m, which such a machine leaves at 0.
+        trace: QEMU trace events (e.g. 'nrf51_gpio_write', patterns allowed) logged to `log`: how a test watches the
+        board's peripherals (its GPIO pins) from outside the firmware."""
         self.machine, self.kernel, self.icount_shift, self.limit_s = machine, Path(kernel), icount_shift, limit_s
         self.load_address = load_address
         self.log_path = log
         self.fixed_port = serial_port
         self.memory = memory
+        self.trace = tuple(trace)
         self.port = 0
         self._proc: subprocess.Popen | None = None
         self._timer: threading.Timer | None = None
@@ -57,7 +60,8 @@ class QemuMachine:
         return [QEMU, "-M", self.machine, *memory, "-nographic", "-monitor", "none", *image,
                 "-serial", f"tcp:127.0.0.1:{self.port},server=on,wait=on,nodelay=on",
                 "-icount", f"shift={self.icount_shift},align=off,sleep=off",
-                "-semihosting-config", "enable=on,target=native"]
+                "-semihosting-config", "enable=on,target=native",
+                *(arg for event in self.trace for arg in ("-trace", event))]
 
     def start(self) -> "QemuMachine":
         if shutil.which(QEMU) is None:

@@ -202,11 +202,13 @@ static ek_status do_run(uint16_t n, uint16_t *reply_len) {
     }
     uint64_t total = 0;
     for (uint32_t i = 0; i < count; ++i) {
+        ek_port_inference_pin(1);
         const uint32_t c0 = ek_port_cycles();
         const uint64_t t0 = ek_port_ticks();
         const ek_status s = ek_model_eval();
         const uint64_t t1 = ek_port_ticks();
         cycles_last = ek_port_cycles() - c0;
+        ek_port_inference_pin(0);
         if (s != EK_OK) {
             return s;
         }
@@ -273,6 +275,7 @@ static uint16_t do_stats(void) {
 
 int main(void) {
     ek_port_init();
+    ek_port_inference_pin_init();
     paint();
     io_ok = places_ok(ek_model.inputs, ek_model.num_inputs, ek_model.input_bytes) &&
             places_ok(ek_model.outputs, ek_model.num_outputs, ek_model.output_bytes);

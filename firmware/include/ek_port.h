@@ -14,5 +14,7 @@ uint64_t ek_port_ticks(void);                     /* SysTick ticks since init, w
 uint32_t ek_port_cycles(void);                    /* DWT CYCCNT; 0 where the core (or QEMU) has none */
 int ek_port_has_cycle_counter(void);
 void ek_port_fault(uint32_t code);                /* unrecoverable: stop (semihosting exit under QEMU) */
+void ek_port_inference_pin_init(void);            /* the profile's inference pin as a low output, if it has one */
+void ek_port_inference_pin(int high);             /* high during each inference (ports/common/ek_inference_pin.c) */
 
 #endif

@@ -151,6 +151,8 @@ uint8_t ek_port_getc(void) {
 uint64_t ek_port_ticks(void) { return fake_ticks += 3; }
 uint32_t ek_port_cycles(void) { return cfg_cycle_counter ? (fake_cycles += 7) : 0; }
 int ek_port_has_cycle_counter(void) { return cfg_cycle_counter; }
+void ek_port_inference_pin_init(void) {}
+void ek_port_inference_pin(int high) { (void)high; }
 
 static void fail(const char *why, unsigned long a, unsigned long b) {
     fprintf(stderr, "fuzz_agent: %s (%lu, %lu)\n", why, a, b);

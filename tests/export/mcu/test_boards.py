@@ -3,6 +3,7 @@ image built for the B-L475E-IOT01A runs byte for byte on QEMU's model of that bo
 speaks the protocol on QEMU's micro:bit (an nRF51: the same UART0, in an Armv6-M build)."""
 import hashlib
 import json
+import re
 import struct
 import subprocess
 
@@ -83,7 +84,9 @@ def test_the_nrf_uart_driver_speaks_the_protocol_on_the_microbit(microbit_image,
     image = microbit_image.files["firmware.bin"]
     fw = microbit_image.firmware
     in_bytes, out_bytes = fw["inputs"][0]["bytes"], fw["outputs"][0]["bytes"]
-    with QemuMachine("microbit", image, load_address=0, memory="256K", limit_s=60, log=tmp_path / "q.log") as q:
+    log = tmp_path / "q.log"
+    with QemuMachine("microbit", image, load_address=0, memory="256K", limit_s=60, log=log,
+                     trace=["nrf51_gpio_write"]) as q:
         with q.connect() as sock:
             info = _raw_exchange(sock, P.encode_frame(P.Cmd.INFO, 1))
             assert info.kind == P.Status.OK and P.parse_info(info.payload).ready
@@ -100,3 +103,9 @@ def test_the_nrf_uart_driver_speaks_the_protocol_on_the_microbit(microbit_image,
                 out = _raw_exchange(sock, P.encode_frame(P.Cmd.GET_OUTPUT, seq, P.get_output_payload(0, out_bytes)))
                 expected = tflm.run_int8(mcu_artifact.path / "model.tflite", q_in)
                 assert out.kind == P.Status.OK and out.payload == expected.tobytes()
+    # the inference pin (P0.03, profile data): set before and cleared after each of the 3 inferences, as QEMU's
+    # GPIO model saw the firmware write OUTSET / OUTCLR (the first clear is the pin's set-up as a low output)
+    writes = re.findall(r"nrf51_gpio_write offset 0x([0-9a-f]+) value 0x([0-9a-f]+)", log.read_text())
+    pin = [(int(offset, 16), int(value, 16)) for offset, value in writes
+           if int(offset, 16) in (0x508, 0x50C) and int(value, 16) & 0x8]
+    assert pin == [(0x50C, 0x8)] + [(0x508, 0x8), (0x50C, 0x8)] * 3
