@@ -23,6 +23,7 @@ from .export import exporter_for
 from .modelio import Dataset
 from .measure.stats import agreement
 from .compress.int8_share import int8_share
+from .compress.outputs import named_outputs, output_tensors
 from .metrics import MacCount, count_mac_report, count_params
 from .profiles import Profile, load_profile
 from .sparse_file import encode_file
@@ -35,15 +36,12 @@ def _tensor_specs(values: Sequence[torch.Tensor], names: Sequence[str]) -> list[
             for name, v in zip(names, values)]
 
 
-def _as_outputs(result: Any) -> list[torch.Tensor]:
-    return list(result) if isinstance(result, (tuple, list)) else [result]
-
-
 def run_batched(model: torch.nn.Module, inputs: Sequence[torch.Tensor], batch: int) -> list[np.ndarray]:
-    """Every output of `model` over all samples of `inputs` (one tensor per model input), `batch` at a time."""
+    """Every output of `model` (flattened: compress/outputs.py) over all samples of `inputs` (one tensor per model
+    input), `batch` at a time."""
     n = len(inputs[0])
     with torch.no_grad():
-        runs = [_as_outputs(model(*(t[i:i + batch] for t in inputs))) for i in range(0, n, batch)]
+        runs = [output_tensors(model(*(t[i:i + batch] for t in inputs))) for i in range(0, n, batch)]
     return [torch.cat([r[k] for r in runs]).numpy() for k in range(len(runs[0]))]
 
 
@@ -193,6 +191,8 @@ def compile_model(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ..
     batch = example_inputs[0].shape[0]
     try:
         float_out = run_batched(model, ref_in, batch)
+    except InputError:  # outputs edgekit cannot take (an int): said as such
+        raise
     except Exception as exc:  # the user's model rejected inputs shaped like its own examples
         raise InputError(f"the model fails on inputs shaped like its example inputs: {type(exc).__name__}: "
                          f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}",
@@ -204,8 +204,9 @@ def compile_model(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ..
                              progress=progress or (lambda *_: None), input_names=names, int8_backend=exporter.int8)
     compressed, steps = apply_steps(model, recipe, ctx)
     with torch.no_grad():
-        outputs = _as_outputs(compressed(*example_inputs))
-    out_names = tuple(output_names) if output_names else tuple(f"output_{i}" for i in range(len(outputs)))
+        named = named_outputs(compressed(*example_inputs))
+    outputs = [t for _, t in named]
+    out_names = tuple(output_names) if output_names else tuple(name for name, _ in named)
     if len(out_names) != len(outputs):
         raise InputError(f"the model returns {len(outputs)} outputs but {len(out_names)} output names were given")
     macs_after, params_after = count_mac_report(compressed, example_inputs), count_params(compressed)

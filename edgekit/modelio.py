@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
+import json
+import re
 import sys
 import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -90,6 +92,49 @@ def check_pt2_archive(path: Path) -> None:
                          "save the model again with torch.export.save, or copy the file again")
 
 
+def _register_structure_types(path: Path) -> list[str]:
+    """Import the modules that define the types of a .pt2's input and output structure (a transformers model's
+    ModelOutput: 'transformers.modeling_outputs.BaseModelOutput'): torch.export.load rebuilds the structure by type
+    name and knows only the types registered so far. Returns the type names that could not be imported."""
+    from torch.utils._pytree import SERIALIZED_TYPE_TO_PYTHON_TYPE as registered
+    missing = []
+    for name in sorted(_structure_type_names(path) - set(registered)):
+        module = name.rpartition(".")[0]
+        try:
+            importlib.import_module(module)  # an installed package, by name: nothing from the file is run
+        except Exception:  # not installed, or broken: torch.export.load's failure is then explained
+            pass
+        if name not in registered:
+            missing.append(name)
+    return missing
+
+
+def _structure_type_names(path: Path) -> set[str]:
+    """The type names in the serialized input/output specs (pytree TreeSpecs as JSON) of a .pt2's programs."""
+    names: set[str] = set()
+    with zipfile.ZipFile(path) as archive:
+        for program in (n for n in archive.namelist() if re.fullmatch(r"[^/]+/models/[^/]+\.json", n)):
+            try:
+                for call in json.loads(archive.read(program))["graph_module"]["module_call_graph"]:
+                    signature = call.get("signature") or {}
+                    for spec in (signature.get("in_spec"), signature.get("out_spec")):
+                        if isinstance(spec, str):
+                            names.update(_spec_types(json.loads(spec)[1]))
+            except (ValueError, KeyError, TypeError, IndexError):  # another layout: torch.export.load judges it
+                continue
+    return names
+
+
+def _spec_types(node: Any) -> set[str]:
+    """The types named in a serialized TreeSpec node ({"type", "context", "children_spec"}) and below it."""
+    if not isinstance(node, dict):
+        return set()
+    found = {node["type"]} if isinstance(node.get("type"), str) else set()
+    for child in node.get("children_spec") or []:
+        found |= _spec_types(child)
+    return found
+
+
 def load_model(spec: str) -> LoadedModel:
     """`model.pt2` (torch.export.save) or `path/to/file.py:factory` returning (model, example_inputs)."""
     if ":" in spec and not Path(spec).exists():
@@ -124,9 +169,13 @@ def load_model(spec: str) -> LoadedModel:
     if path.suffix != ".pt2":
         raise InputError(f"unsupported model file {path}", "use a .pt2 saved with torch.export.save, or file.py:factory")
     check_pt2_archive(path)
+    missing = _register_structure_types(path)
     try:
         ep = torch.export.load(path)
     except (zipfile.BadZipFile, RuntimeError, ValueError, KeyError, EOFError) as exc:
+        if missing:
+            raise InputError(f"cannot read {path}: its inputs or outputs are {', '.join(missing)}, from a package "
+                             "that is not installed here", f"install {missing[0].split('.')[0]}") from None
         raise InputError(f"cannot read {path} as a torch.export program: {str(exc).splitlines()[0]}",
                          "re-save it with torch.export.save") from None
     example = _example_from_exported(ep)

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError
+from .outputs import first_output
 
 
 class CompressionConfig(Protocol):
@@ -82,9 +83,8 @@ class CompressionContext:
         return [tuple(t[i:i + batch] for t in tensors) for i in range(0, usable, batch)]
 
     def first_output(self, model: torch.nn.Module, inputs: Sequence[torch.Tensor]) -> torch.Tensor:
-        """The model's first output (models may return a tuple of outputs)."""
-        out = model(*inputs)
-        return out[0] if isinstance(out, (tuple, list)) else out
+        """The model's first output (models may return a tuple, a dict, a ModelOutput...: see outputs.py)."""
+        return first_output(model(*inputs))
 
 
 Apply = Callable[[torch.nn.Module, Any, CompressionContext], torch.nn.Module]

@@ -59,7 +59,8 @@ class ExecuTorchExporter:
 
         int4_for_xnnpack(model)
         try:
-            exported = torch.export.export(model, example_inputs, dynamic_shapes=dynamic_shapes)
+            exported = torch.export.export(with_tensor_outputs(model, example_inputs), example_inputs,
+                                           dynamic_shapes=dynamic_shapes)
         except Exception as exc:  # torch.export raises many types; all mean the model cannot be captured
             raise UnsupportedError(f"torch.export could not capture the model: {str(exc).splitlines()[0]}",
                                    "see https://pytorch.org/docs/stable/export.html for what export supports") from exc

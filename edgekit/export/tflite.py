@@ -19,6 +19,7 @@ import torch
 
 from ..compress.base import CompressionContext
 from ..compress.finetune import eval_mode
+from ..compress.outputs import with_tensor_outputs
 from ..compress.quantize import Int8DynamicConfig, Int8Route, Int8StaticConfig, int8_record
 from ..errors import UnsupportedError
 from ..profiles import Profile
@@ -122,8 +123,9 @@ def convert(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ...], pa
     facts: dict[str, Any] = {}
     try:
         if record is None:
-            model = eval_mode(model)  # a module from torch.export (e.g. an earlier compression step) has no eval()
-            _convert(lambda: litert_torch.convert(model, example_inputs).export(str(tmp)))
+            # eval_mode: a module from torch.export (e.g. an earlier compression step) has no eval()
+            flat_outputs = with_tensor_outputs(eval_mode(model), example_inputs)
+            _convert(lambda: litert_torch.convert(flat_outputs, example_inputs).export(str(tmp)))
         else:
             facts = _convert_int8(model, record, example_inputs, tmp)
         data = tmp.read_bytes()
@@ -154,15 +156,16 @@ def _convert_int8(model: torch.nn.Module, record: Any, example_inputs: tuple[tor
     route = getattr(record.config, "route", Int8Route.PT2E)
     reason = model.reason if isinstance(model, ConverterQuantizes) else None
     if not isinstance(model, ConverterQuantizes):
+        quantized = with_tensor_outputs(model, example_inputs)
         try:
-            _convert(lambda: litert_torch.convert(model, example_inputs, quant_config=QuantConfig(
+            _convert(lambda: litert_torch.convert(quantized, example_inputs, quant_config=QuantConfig(
                 pt2e_quantizer=record.quantizer)).export(str(tmp)))
             return {"route": Int8Route.PT2E.value}
         except UnsupportedError as exc:
             if route != Int8Route.AUTO or record.float_model is None or isinstance(record.config, Int8DynamicConfig):
                 raise
             reason = exc.one_line()
-    float_model = eval_mode(record.float_model)
+    float_model = with_tensor_outputs(eval_mode(record.float_model), example_inputs)
     _convert(lambda: litert_torch.convert(float_model, example_inputs).export(str(tmp)))
     _convert(lambda: tmp.write_bytes(ai_edge_quantize(tmp.read_bytes(), record.batches)), "ai-edge-quantizer")
     return {"route": Int8Route.AI_EDGE_QUANTIZER.value, **({"route_fallback_reason": reason} if reason else {})}
