@@ -40,7 +40,8 @@ _PROPERTIES = (("latency_p50_ms", ("latency_ms", "p50")), ("latency_time_base", 
                ("instructions_per_inference", ("counters", "instructions_per_inference")),
                ("device_estimate_ms", ("device_estimate", "latency_ms")), ("accuracy_top1", ("accuracy", "top1")),
                ("cosine_vs_host", ("fidelity", "vs_host", "cosine")), ("peak_rss_bytes", ("memory", "peak_rss_bytes")),
-               ("size_bytes", ("artifact", "size_bytes")))
+               ("size_bytes", ("artifact", "size_bytes")), ("energy_mj", ("energy", "per_inference_mj")),
+               ("energy_measured", ("energy", "measured")))
 
 
 def _option_dest(key: str) -> str:
@@ -55,6 +56,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--edgekit-coordinator", help="labgrid coordinator HOST:PORT (default: $LG_COORDINATOR, "
                     "else 127.0.0.1:20408)")
     group.addoption("--edgekit-runs", type=int, default=RUNS, help=f"timed runs per bench, 1 or more (default {RUNS})")
+    group.addoption("--edgekit-meter", help="power meter on the device's supply, as `edgekit bench --meter` takes it "
+                    "(default: the place's meter, if it has one)")
     for option in declared_options():
         kwargs: dict[str, Any] = {"action": "store_true"} if option.is_flag else {}
         group.addoption(f"--edgekit-{option.flag.lstrip('-')}", dest=_option_dest(option.key), help=option.help,
@@ -74,6 +77,9 @@ def _check_named_device(config: pytest.Config) -> None:
         raise pytest.UsageError(f"--edgekit-runs {config.getoption('edgekit_runs')}: give 1 or more timed runs")
     name, place = config.getoption("edgekit_target"), config.getoption("edgekit_place")
     try:
+        if config.getoption("edgekit_meter"):
+            from .energy.meter import parse_meter
+            parse_meter(config.getoption("edgekit_meter"))
         if place:
             from .farm import place_profile
             held = place_profile(config.getoption("edgekit_coordinator"), place)
@@ -137,6 +143,7 @@ class EdgekitDevice:
     emulator: Any = None
     workdir: Path = field(default_factory=Path)
     place: str | None = None  # the labgrid place locked for the session, if the device came from a farm
+    meter: str | None = None  # the power meter on its supply (--edgekit-meter, else the place's)
 
     @property
     def name(self) -> str:
@@ -167,7 +174,8 @@ def edgekit_device(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
                                 pytrace=False)
                 name, options = link.profile, {**link.options, **options}
             device = EdgekitDevice(load_profile(name), options, workdir=tmp_path_factory.mktemp("edgekit"),
-                                   place=place)
+                                   place=place, meter=request.config.getoption("edgekit_meter") or
+                                   (link.meter if place else None))
             profile = device.profile
             # A board with its own OS is booted once for the session; firmware boards start with each artifact's
             # image.
@@ -239,7 +247,8 @@ def edgekit_bench(edgekit_device: EdgekitDevice, request: pytest.FixtureRequest)
 
     def bench(artifact: Any, eval_data: Any = None) -> dict[str, Any]:
         report = benchmark(artifact, edgekit_device.profile, runs=request.config.getoption("edgekit_runs"),
-                           warmup=5, eval_data=eval_data, transport_options=edgekit_device.transport_options())
+                           warmup=5, eval_data=eval_data, transport_options=edgekit_device.transport_options(),
+                           meter=edgekit_device.meter)
         # The test's user properties: pytest writes them into the JUnit XML record of the test (--junitxml).
         properties = request.node.user_properties
         properties.append(("edgekit_target", edgekit_device.name))

@@ -105,7 +105,7 @@ def rows(report: dict[str, Any]) -> list[tuple[str, str]]:
         out.append(("accuracy (on device)", f"{acc['top1'] * 100:.2f}% of {acc['samples']}"))
     if est:
         out.append(("device latency (estimated)", format_ms(est["latency_ms"])))
-    out.append(("energy / inference (estimated)", f"{energy['per_inference_mj']:.4f} mJ"))
+    out.append(_energy_row(energy))
     deploy = report.get("deploy") or {}
     if "setup_s" in deploy:  # remote devices: what getting there cost
         out.append(("deploy: connect / set-up / upload", " / ".join(
@@ -119,6 +119,17 @@ def rows(report: dict[str, Any]) -> list[tuple[str, str]]:
                  f"throttled {after['throttled']}" if "throttled" in after else None]
         out.append(("CPU after the runs", ", ".join(f for f in facts if f) or "-"))
     return out
+
+
+def _energy_row(energy: dict[str, Any]) -> tuple[str, str]:
+    """Energy per inference: measured (with its meter, spread and baseline) or estimated."""
+    if not energy.get("measured"):
+        return "energy / inference (estimated)", f"{energy['per_inference_mj']:.4f} mJ"
+    spread = energy["spread_mj"]
+    return ("energy / inference (measured)",
+            f"{energy['per_inference_mj']:.4f} mJ (min {spread['min']:.4f}, max {spread['max']:.4f} over "
+            f"{energy['inferences']}; above an idle {format_quantity(energy['baseline_w'], 'watts')}; "
+            f"{energy['meter']} at {format_quantity(energy['sample_rate_hz'], 'hertz')})")
 
 
 def metric_table(title: str, pairs: Sequence[tuple[str, str]], header: bool = True) -> Fitting:

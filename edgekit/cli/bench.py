@@ -14,7 +14,7 @@ import click
 
 from ..errors import CheckFailed
 from ..transport.options import TransportOption, declared_options
-from .options import coordinator_option
+from .options import coordinator_option, usage_check
 from .output import err, out, print_json, progress_bars
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -43,6 +43,11 @@ def given_transport_options(params: dict[str, Any]) -> dict[str, Any]:
     return {name[len(_PREFIX):]: value for name, value in params.items() if name.startswith(_PREFIX) and value}
 
 
+def _check_meter_spec(spec: str) -> None:
+    from ..energy.meter import parse_meter
+    parse_meter(spec)
+
+
 @click.command("bench")
 @click.argument("artifact_dir", type=click.Path())
 @click.option("--target", "-t", help="device profile name (with --place: taken from the place)")
@@ -59,6 +64,9 @@ def given_transport_options(params: dict[str, Any]) -> dict[str, Any]:
 @click.option("--max-latency-ms", type=float, help="fail (exit 4) if p50 latency is above this")
 @click.option("--min-accuracy", type=float, help="fail (exit 4) if on-device accuracy (%) is below this")
 @click.option("--min-cosine", type=float, help="fail (exit 4) if cosine vs the host reference is below this")
+@click.option("--meter", callback=usage_check(_check_meter_spec), metavar="KIND[:ARGS]",
+              help="measure energy with a power meter on the device's supply, windowed by the firmware's inference "
+                   "pin: ppk2:PORT:supply=VOLTS, joulescope[:SERIAL] (docs/energy.md)")
 @click.option("--cooldown", default=0.0, show_default=True, type=click.FloatRange(0),
               help="seconds to rest between timed runs (thermal steadiness)")
 @click.option("--generate", "new_tokens", type=click.IntRange(1), metavar="N",
@@ -70,7 +78,7 @@ def given_transport_options(params: dict[str, Any]) -> dict[str, Any]:
 def bench_cmd(artifact_dir: str, target: str | None, place: str | None, coordinator: str | None,
               place_timeout: float, runs: int, warmup: int, eval_path: str | None, transport: str | None,
               timeout: float, max_latency_ms: float | None, min_accuracy: float | None, min_cosine: float | None,
-              cooldown: float, new_tokens: int | None, prompt_len: int | None, as_json: bool,
+              meter: str | None, cooldown: float, new_tokens: int | None, prompt_len: int | None, as_json: bool,
               **transport_params: Any) -> None:
     """Deploy ARTIFACT_DIR to a target and measure it."""
     from ..artifact import Artifact
@@ -79,7 +87,7 @@ def bench_cmd(artifact_dir: str, target: str | None, place: str | None, coordina
     from ..report_view import generation_table, single_table
     if target is None and place is None:
         raise click.UsageError("give --target NAME (or --place NAME of a labgrid farm)")
-    _check_mode_options(new_tokens, prompt_len, eval_path, min_accuracy, min_cosine)
+    _check_mode_options(new_tokens, prompt_len, eval_path, min_accuracy, min_cosine, meter)
     artifact = Artifact.load(artifact_dir)
     data = load_data(eval_path) if eval_path else None
     with _device(target, place, coordinator, place_timeout, given_transport_options(transport_params)) as (
@@ -90,7 +98,7 @@ def bench_cmd(artifact_dir: str, target: str | None, place: str | None, coordina
             with progress_bars() as progress:
                 report = benchmark(artifact, target, runs=runs, warmup=warmup, eval_data=data, transport=transport,
                                    transport_options=options, timeout=timeout, cooldown_s=cooldown,
-                                   progress=progress)
+                                   progress=progress, meter=meter or (place_facts or {}).get("meter"))
     if place_facts is not None:
         report["place"] = {**place_facts, "released_at": time.time()}
     if as_json:
@@ -102,7 +110,7 @@ def bench_cmd(artifact_dir: str, target: str | None, place: str | None, coordina
 
 
 def _check_mode_options(new_tokens: int | None, prompt_len: int | None, eval_path: str | None,
-                        min_accuracy: float | None, min_cosine: float | None) -> None:
+                        min_accuracy: float | None, min_cosine: float | None, meter: str | None) -> None:
     """Refuse options the chosen mode does not use (a check asked for and silently skipped would read as passed).
     One line and exit 1, as compile's conflicting options (click's usage errors take three lines)."""
     from ..errors import InputError
@@ -111,7 +119,7 @@ def _check_mode_options(new_tokens: int | None, prompt_len: int | None, eval_pat
             raise InputError("--prompt-len goes with --generate N")
         return
     given = [flag for flag, value in (("--eval", eval_path), ("--min-accuracy", min_accuracy),
-                                      ("--min-cosine", min_cosine)) if value is not None]
+                                      ("--min-cosine", min_cosine), ("--meter", meter)) if value is not None]
     if given:
         flags = " and ".join(given)
         raise InputError(f"{flags} {'go' if len(given) > 1 else 'goes'} with a benchmark of samples, not with "
@@ -141,7 +149,7 @@ def _device(target: str | None, place: str | None, coordinator: str | None, plac
         locked = time.time()
         yield link.profile, {**link.options, **options}, {
             "name": place, "coordinator": address, "profile": link.profile, "locked_at": locked,
-            "waited_s": round(locked - asked, 3)}
+            "waited_s": round(locked - asked, 3), **({"meter": link.meter} if link.meter else {})}
 
 
 def _check(report: dict[str, Any], max_latency_ms: float | None, min_accuracy: float | None,

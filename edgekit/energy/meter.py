@@ -44,8 +44,14 @@ class Meter(Protocol):
 
 
 MeterOpener = Callable[[str], Meter]
-# kind -> module that registers it: a driver's library is imported only when its kind is opened.
-_DRIVERS = {"ppk2": "ppk2", "joulescope": "joulescope", "ina219": "ina2xx", "ina260": "ina2xx"}
+@dataclass(frozen=True)
+class MeterKind:
+    module: str  # the driver module that registers it: its library is imported only when the kind is opened
+    digital_inputs: bool  # can window inferences by the firmware's inference pin
+
+
+_DRIVERS = {"ppk2": MeterKind("ppk2", True), "joulescope": MeterKind("joulescope", True),
+            "ina219": MeterKind("ina2xx", False), "ina260": MeterKind("ina2xx", False)}
 _OPENERS: dict[str, MeterOpener] = {}
 
 
@@ -67,13 +73,17 @@ def parse_meter(spec: str) -> tuple[str, str]:
     kind, _, args = spec.partition(":")
     if kind not in _DRIVERS:
         raise InputError(f"unknown meter '{kind}'", f"use one of {', '.join(meter_kinds())}, e.g. "
-                                                    "ppk2:/dev/ttyACM1, joulescope, ina219:1:0x40")
+                                                    "ppk2:/dev/ttyACM1:supply=3.3, joulescope, ina219:1:0x40")
     return kind, args
+
+
+def meter_kind(spec: str) -> MeterKind:
+    return _DRIVERS[parse_meter(spec)[0]]
 
 
 def open_meter(spec: str) -> Meter:
     """The meter `spec` names, opened (its library imported now)."""
     kind, args = parse_meter(spec)
     if kind not in _OPENERS:
-        importlib.import_module(f"{__package__}.{_DRIVERS[kind]}")
+        importlib.import_module(f"{__package__}.{_DRIVERS[kind].module}")
     return _OPENERS[kind](args)

@@ -36,6 +36,9 @@ class EdgekitTarget(Resource):
     device_python: the board's Python interpreter for the agent.
     flash_service: HOST:PORT of `edgekit farm export`'s flash service for a microcontroller (it boots the emulator
         with the image, or flashes the board with the probe attached to the exporter's host).
+    meter: the power meter on the board's supply, as `bench --meter` takes it and as the client reaches it (e.g. a
+        PPK2 behind the exporter's ser2net: `ppk2:rfc2217://exporter:5002:supply=3.3`); a bench on the place measures
+        energy with it unless the user names another (docs/energy.md).
     """
 
     profile = attr.ib(validator=attr.validators.instance_of(str))
@@ -43,6 +46,7 @@ class EdgekitTarget(Resource):
     identity = attr.ib(default=None, validator=_optional_str)
     device_python = attr.ib(default=None, validator=_optional_str)
     flash_service = attr.ib(default=None, validator=_optional_str)
+    meter = attr.ib(default=None, validator=_optional_str)
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,7 @@ class PlaceLink:
     place: str
     profile: str
     options: dict[str, Any]  # an SSH place's host key is in the known-hosts file options["known_hosts"] names
+    meter: str | None = None  # the place's power meter (EdgekitTarget.meter)
 
 
 def place_link(place: str, resources: dict[str, dict[str, Any]], scratch: Path) -> PlaceLink:
@@ -88,7 +93,7 @@ def place_link(place: str, resources: dict[str, dict[str, Any]], scratch: Path) 
     else:
         raise InputError(f"place '{place}' offers neither a NetworkService nor a NetworkSerialPort",
                          "match the board's resources to the place (labgrid-client -p PLACE add-match ...)")
-    return PlaceLink(place, profile, options)
+    return PlaceLink(place, profile, options, target.get("meter"))
 
 
 def profile_of(place: str, resources: dict[str, dict[str, Any]]) -> str:

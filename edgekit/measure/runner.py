@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -12,6 +12,7 @@ import numpy as np
 
 from ..version import __version__
 from ..artifact import Artifact, Reference
+from ..energy.bench import check_meter, measured_energy, metered
 from ..errors import InputError, UnsupportedError
 from ..modelio import Dataset
 from ..profiles import Profile, load_profile
@@ -34,8 +35,11 @@ def _int8_share(artifact: Artifact) -> float:
 def benchmark(artifact: Artifact | str | Path, target: Profile | str, *, runs: int = 100, warmup: int = 10,
               eval_data: Dataset | None = None, transport: str | None = None,
               transport_options: dict[str, Any] | None = None, timeout: float = 120.0, cooldown_s: float = 0.0,
-              progress: Progress | None = None) -> dict[str, Any]:
-    """Measure `artifact` on `target`; returns a report dict (schema_version REPORT_SCHEMA_VERSION)."""
+              progress: Progress | None = None, meter: str | None = None) -> dict[str, Any]:
+    """Measure `artifact` on `target`; returns a report dict (schema_version REPORT_SCHEMA_VERSION).
+
+    meter: a power meter on the device's supply (`ppk2:/dev/ttyACM1:supply=3.3`, `joulescope`, ...): the energy
+    is then measured over the timed inferences (docs/energy.md) instead of estimated."""
     progress = progress or (lambda *_: None)
     if eval_data is not None and not isinstance(eval_data, Dataset):
         raise InputError(f"eval_data must be an edgekit.Dataset, got {type(eval_data).__name__}",
@@ -51,11 +55,13 @@ def benchmark(artifact: Artifact | str | Path, target: Profile | str, *, runs: i
                    if eval_data is not None else None)
     if eval_data is not None:
         check_labels(eval_data, art.manifest["outputs"][0]["shape"])
+    check_meter(meter, profile.family)
 
     with deployed(art, profile, transport, transport_options, timeout, progress) as (session, deploy, transport_facts,
                                                                                     hello, loaded):
         progress("benchmarking", 0, runs)
-        bench = session.bench(runs=runs, warmup=warmup, cooldown_s=cooldown_s)
+        with metered(meter) if meter else nullcontext([]) as captures:
+            bench = session.bench(runs=runs, warmup=warmup, cooldown_s=cooldown_s)
         progress("benchmarking", runs, runs)
         ref = art.reference()
         device_ref = session.predict(ref.inputs)
@@ -70,7 +76,8 @@ def benchmark(artifact: Artifact | str | Path, target: Profile | str, *, runs: i
                                        macs_not_counted=list(model.get("macs_not_counted", {})),
                                        instructions=counted if counts_device_isa(profile, hello["machine"].get("arch"))
                                        else None)
-    energy = (energy_estimate(profile, estimate["latency_ms"], "the estimated device latency") if estimate else
+    energy = (measured_energy(captures[0]) if captures else
+              energy_estimate(profile, estimate["latency_ms"], "the estimated device latency") if estimate else
               energy_estimate(profile, latency["p50"], f"the p50 latency measured on {hello['machine']['cpu']}"))
     return {
         **report_head(art, profile, hello, transport_facts),
