@@ -126,6 +126,7 @@ class StandinPpk2:
     waveform: Waveform = field(default_factory=Waveform)
     silent_after_s: float | None = None  # stop streaming this long after the start (and answer nothing more)
     answers_metadata: bool = True
+    measuring_at_start: bool = False  # left measuring by an earlier run: samples flow before any command
     commands: list[tuple[int, ...]] = field(default_factory=list)
     mode: str | None = None
     vdd_mv: int = 3300
@@ -145,6 +146,8 @@ class StandinPpk2:
         self._segment_words: np.ndarray = np.zeros(0, dtype=np.uint32)
 
     def __enter__(self) -> StandinPpk2:
+        if self.measuring_at_start:
+            self._prepare_stream()
         self._thread.start()
         return self
 

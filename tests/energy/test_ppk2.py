@@ -47,21 +47,27 @@ def test_energy_per_inference_from_d0_windows_matches_the_known_waveform():
     assert energy["per_inference_mj"] == pytest.approx(expected_mj, rel=0.01)
     assert energy["baseline_w"] == pytest.approx(waveform.idle_a * SUPPLY_V, rel=0.01)
     assert capture.sample_rate_hz == SAMPLE_RATE_HZ and np.all(capture.voltage_v == SUPPLY_V)
+    # every sample decodes to one of the two currents: none was cut apart where the stand-in split its writes
+    assert set(np.unique(np.round(capture.current_a * 1e4))) == {120, 450}
     # bit i = D i: D5 is held high throughout, D0 only in the windows, the rest low
     assert np.all(capture.digital & 0b0010_0000) and not np.any(capture.digital & 0b1101_1110)
 
 
-def test_source_mode_sets_the_ppk2_regulator_and_reports_its_voltage():
+def test_source_mode_sets_the_ppk2_regulator_and_each_capture_starts_at_time_0():
     waveform = Waveform(windows=1, lead_s=0.01, tail_s=0.01)
-    with StandinPpk2(waveform) as ppk2:
+    # left measuring by an earlier run: its samples must not be taken for the calibration text or a new capture
+    with StandinPpk2(waveform, measuring_at_start=True) as ppk2:
         meter = open_meter(f"ppk2:{ppk2.port}:source=1800")
         try:
-            capture = capture_all_of(meter, waveform)
+            captures = [capture_all_of(meter, waveform) for _ in range(2)]
         finally:
             meter.close()
         assert ppk2.mode == "source" and ppk2.vdd_mv == 1800 and ppk2.dut_power
-    energy = energy_per_inference(capture, windows_from_digital(capture))
-    assert energy["per_inference_mj"] == pytest.approx(waveform.energy_per_inference_j(1.8) * 1e3, rel=0.01)
+    for capture in captures:
+        windows = windows_from_digital(capture)
+        energy = energy_per_inference(capture, windows)
+        assert energy["per_inference_mj"] == pytest.approx(waveform.energy_per_inference_j(1.8) * 1e3, rel=0.01)
+        assert windows[0][0] == pytest.approx(waveform.lead_s) and np.all(capture.voltage_v == 1.8)
 
 
 def test_a_ppk2_that_goes_silent_is_a_device_error_within_the_timeout():
@@ -80,7 +86,7 @@ def test_a_ppk2_that_goes_silent_is_a_device_error_within_the_timeout():
                 meter.stop()
         finally:
             meter.close()
-    assert silent_after_s + timeout_s <= waited < silent_after_s + timeout_s + 0.5
+    assert silent_after_s + timeout_s <= waited < silent_after_s + timeout_s + 1  # slack for a loaded machine
 
 
 def test_a_ppk2_that_does_not_send_its_calibration_is_a_device_error():
