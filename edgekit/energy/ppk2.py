@@ -18,6 +18,9 @@ The host's clock would drift against the samples and add the start command's lat
 the reader's poll (a few ms), so windows from digital input D0 are the precise ones.
 
 Digital inputs: each sample carries logic inputs D0-D7; `Capture.digital` has bit i = D i.
+Currents are ppk2-api's decoding: calibrated with the PPK2's own modifiers and, for the few samples after each
+switch of current range, smoothed by its spike filter (as nRF Connect does). The sample counter the PPK2 sends is
+not checked (ppk2-api drops it), so a sample lost on the USB link would shift later samples by 10 us each.
 The DUT power stays on at close: cutting it would reset the board between captures.
 """
 from __future__ import annotations
