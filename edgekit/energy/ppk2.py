@@ -1,7 +1,8 @@
 """Nordic Power Profiler Kit II (PPK2) as a meter, on ppk2-api 0.9.2 (`--meter ppk2:PORT:OPTIONS`).
 
-Spec: `ppk2:PORT:OPTION[,OPTION...]`, PORT the PPK2's serial port (/dev/ttyACM1, COM5, a /dev/serial/by-path name
-with colons in it is fine: only the trailing `key=value` fields are options). Options:
+Spec: `ppk2:PORT:OPTION[,OPTION...]`, PORT the PPK2's serial port: a device (/dev/ttyACM1, COM5, a
+/dev/serial/by-path name with colons in it) or a pyserial URL (rfc2217://host:port for a PPK2 behind a farm's
+ser2net). Only the trailing fields of `key=value` items are options. Options:
 
   supply=VOLTAGE   ampere mode (the default): the PPK2 sits in series with the board's own supply (VIN -> VOUT), the
                    way boards are usually measured. It measures current only, so the supply's voltage is required.
@@ -85,18 +86,24 @@ def parse_ppk2_spec(args: str) -> Ppk2Settings:
 
 
 def _split_port(args: str) -> tuple[str, dict[str, str]]:
-    """Trailing colon fields holding '=' are options; the rest is the port (which may hold colons itself)."""
+    """Trailing colon fields of `key=value` items are options; the rest is the port, which may hold colons itself
+    (and '=' in a URL's query, after a key that is no name: `spy:///dev/ttyACM1?file=log.txt`)."""
     fields = args.split(":")
     items: list[str] = []
-    while fields and "=" in fields[-1]:
+    while fields and _is_options(fields[-1]):
         items[:0] = fields.pop().split(",")
     options: dict[str, str] = {}
     for item in items:
         key, equals, value = item.partition("=")
-        if not equals or not value or key in options:
+        if not equals or not value or not key.isidentifier() or key in options:
             raise InputError(f"bad ppk2 option '{item}'", f"each option once, as key=value, {SPEC_EXAMPLE}")
         options[key] = value
     return ":".join(fields), options
+
+
+def _is_options(field: str) -> bool:
+    key, equals, _ = field.partition("=")
+    return bool(equals) and key.isidentifier()
 
 
 def _parse_voltage(key: str, text: str) -> float:
@@ -231,7 +238,7 @@ class Ppk2Meter:
             raise reader.error
         if not reader.samples:
             raise DeviceError(f"the PPK2 on {self._settings.port} sent no samples", "measure for longer")
-        return reader.capture(meter="ppk2")
+        return reader.capture(meter=f"ppk2 {self._settings.port}")
 
     def close(self) -> None:
         if self._reader is not None:
@@ -250,9 +257,11 @@ def connect(settings: Ppk2Settings) -> Ppk2Meter:
     import serial
     from ppk2_api.ppk2_api import PPK2_API
 
+    api = PPK2_API(None)  # opens nothing: ppk2-api opens with serial.Serial, which takes no URLs (rfc2217://)
     try:
         # The timeouts bound every blocking read and write; exclusive keeps a second run off the same PPK2.
-        api = PPK2_API(settings.port, timeout=settings.timeout_s, write_timeout=settings.timeout_s, exclusive=True)
+        api.ser = serial.serial_for_url(settings.port, baudrate=9600, timeout=settings.timeout_s,
+                                        write_timeout=settings.timeout_s, exclusive=True)
     except (serial.SerialException, OSError, ValueError) as exc:
         raise DeviceError(f"cannot open the PPK2 on {settings.port}: {exc}", LIST_HINT) from None
     try:

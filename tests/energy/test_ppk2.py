@@ -114,6 +114,7 @@ def test_a_port_that_is_not_there_is_a_device_error():
     ("ppk2:/dev/ttyACM1:supply=three", "not a number"),
     ("ppk2:/dev/ttyACM1:supply", "supply voltage is needed"),  # no '=': part of the port, so no voltage
     ("ppk2:/dev/ttyACM1:supply=3.3,supply=3.3", "bad ppk2 option"),
+    ("ppk2:/dev/ttyACM1:supply=3.3,fast", "bad ppk2 option 'fast'"),
     ("ppk2:/dev/ttyACM1:supply=3.3,timeout=0", "timeout=0 must be between"),
 ])
 def test_a_bad_spec_is_one_input_error_line(spec, message):
@@ -122,9 +123,25 @@ def test_a_bad_spec_is_one_input_error_line(spec, message):
     assert "\n" not in error.value.one_line()
 
 
+def test_a_pyserial_url_opens_the_ppk2_too():
+    waveform = Waveform(windows=1, lead_s=0.01, tail_s=0.01)
+    with StandinPpk2(waveform) as ppk2:
+        # spy:// wraps the port and logs its traffic: a URL with ':' and '=' in it, opened by pyserial's URL handler
+        meter = open_meter(f"ppk2:spy://{ppk2.port}?file=/dev/null:supply=3300")
+        try:
+            capture = capture_all_of(meter, waveform)
+        finally:
+            meter.close()
+    assert capture.meter == f"ppk2 spy://{ppk2.port}?file=/dev/null"
+    energy = energy_per_inference(capture, windows_from_digital(capture))
+    assert energy["per_inference_mj"] == pytest.approx(waveform.energy_per_inference_j(3.3) * 1e3, rel=0.01)
+
+
 def test_spec_options_volts_or_millivolts_and_ports_with_colons():
     by_path = "/dev/serial/by-path/pci-0000:00:14.0-usb-0:1:1.0"
     settings = parse_ppk2_spec(f"{by_path}:source=3300,timeout=2")
     assert (settings.port, settings.source_mode, settings.voltage_v, settings.timeout_s) == (by_path, True, 3.3, 2.0)
+    settings = parse_ppk2_spec("rfc2217://farm-exporter:4001:supply=3.3")
+    assert (settings.port, settings.voltage_v) == ("rfc2217://farm-exporter:4001", 3.3)
     settings = parse_ppk2_spec("COM5:supply=1.8")
     assert (settings.port, settings.source_mode, settings.voltage_mv) == ("COM5", False, 1800)
