@@ -233,9 +233,9 @@ class Ppk2Meter:
         reader, self._reader = self._reader, None
         self._api.stop_measuring()
         reader.finish()
-        self._discard_input()
         if reader.error:
             raise reader.error
+        self._discard_input()  # the samples still in flight: the next capture must not start with them
         if not reader.samples:
             raise DeviceError(f"the PPK2 on {self._settings.port} sent no samples", "measure for longer")
         return reader.capture(meter=f"ppk2 {self._settings.port}")
@@ -248,8 +248,13 @@ class Ppk2Meter:
         self._api.ser.close()
 
     def _discard_input(self) -> None:
+        import serial
+
         time.sleep(QUIET_S)
-        self._api.ser.reset_input_buffer()
+        try:
+            self._api.ser.reset_input_buffer()
+        except (serial.SerialException, OSError) as exc:
+            raise DeviceError(f"the PPK2 on {self._settings.port} failed: {exc}", "check its USB cable") from None
 
 
 def connect(settings: Ppk2Settings) -> Ppk2Meter:
