@@ -18,6 +18,7 @@ from ..errors import InputError
 from .base import CompressionContext, register
 from .fields import check_bool, check_float, check_int
 from .finetune import eval_mode
+from .outputs import first_output
 from .quantize import Int8Record, backend_of, with_record
 
 
@@ -62,7 +63,8 @@ def _qat(model: nn.Module, config: QatInt8Config, ctx: CompressionContext) -> nn
         raise InputError(f"training data has {len(x)} samples but {len(y)} labels")
     model = eval_mode(model)
     with torch.no_grad():
-        target = y if y is not None else torch.cat([model(x[i:i + 256]) for i in range(0, len(x), 256)])
+        target = y if y is not None else torch.cat([first_output(model(x[i:i + 256]))
+                                                    for i in range(0, len(x), 256)])
 
     # Traced with a dynamic batch so training can use mini-batches; the exporter re-traces at the example's batch.
     sample = x[:2] if len(x) >= 2 else x.repeat(2, *([1] * (x.dim() - 1)))
@@ -90,7 +92,7 @@ def _qat(model: nn.Module, config: QatInt8Config, ctx: CompressionContext) -> nn
         perm = torch.randperm(len(x))
         for s in range(steps):
             idx = perm[s * batch_size:(s + 1) * batch_size]
-            out = prepared(x[idx])
+            out = first_output(prepared(x[idx]))  # the logits / first field of any output structure
             loss = (nn.functional.cross_entropy(out, target[idx]) if y is not None
                     else nn.functional.mse_loss(out, target[idx]))
             opt.zero_grad()

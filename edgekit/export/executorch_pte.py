@@ -7,6 +7,7 @@ from typing import Any, Sequence
 
 import torch
 
+from ..compress.outputs import with_tensor_outputs
 from ..compress.quantize import XNNPACK_INT8
 from ..errors import UnsupportedError
 from ..profiles import Profile
