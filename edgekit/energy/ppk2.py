@@ -230,9 +230,7 @@ class Ppk2Meter:
     def stop(self) -> Capture:
         if self._reader is None:
             raise DeviceError(f"the PPK2 on {self._settings.port} is not measuring", "start it first")
-        reader, self._reader = self._reader, None
-        self._api.stop_measuring()
-        reader.finish()
+        reader = self._end_capture()
         if reader.error:
             raise reader.error
         self._discard_input()  # the samples still in flight: the next capture must not start with them
@@ -242,10 +240,16 @@ class Ppk2Meter:
 
     def close(self) -> None:
         if self._reader is not None:
-            reader, self._reader = self._reader, None
-            self._api.stop_measuring()
-            reader.finish()
+            self._end_capture()
         self._api.ser.close()
+
+    def _end_capture(self) -> _SampleReader:
+        reader, self._reader = self._reader, None
+        assert reader is not None
+        if reader.error is None:  # to a port that failed, ppk2-api would only log its failed write on stderr
+            self._api.stop_measuring()
+        reader.finish()
+        return reader
 
     def _discard_input(self) -> None:
         import serial

@@ -124,7 +124,8 @@ class StandinPpk2:
     """Run it as a context manager; `port` is the path for the driver to open."""
 
     waveform: Waveform = field(default_factory=Waveform)
-    silent_after_s: float | None = None  # stop streaming this long after the start (and answer nothing more)
+    silent_after_s: float | None = None  # stop streaming this long after the start, as a hung PPK2 would
+    unplugged_after_s: float | None = None  # close the pty this long after the start, as a pulled cable would
     answers_metadata: bool = True
     measuring_at_start: bool = False  # left measuring by an earlier run: samples flow before any command
     commands: list[tuple[int, ...]] = field(default_factory=list)
@@ -154,11 +155,21 @@ class StandinPpk2:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(2)
-        os.close(self._master)
-        os.close(self._slave)
+        self._unplug()
+
+    def _unplug(self) -> None:
+        for fd in (self._master, self._slave):
+            try:
+                os.close(fd)
+            except OSError:  # already unplugged
+                pass
 
     def _serve(self) -> None:
         while not self._stop.is_set():
+            if self._started_at is not None and self.unplugged_after_s is not None \
+                    and time.monotonic() - self._started_at > self.unplugged_after_s:
+                self._unplug()
+                return
             readable, _, _ = select.select([self._master], [], [], 0.0005)
             if readable:
                 self._receive()

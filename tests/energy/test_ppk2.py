@@ -2,6 +2,7 @@
 streaming a known waveform at the real 100 kHz; and its spec parsing."""
 from __future__ import annotations
 
+import logging
 import time
 
 import numpy as np
@@ -87,6 +88,18 @@ def test_a_ppk2_that_goes_silent_is_a_device_error_within_the_timeout():
         finally:
             meter.close()
     assert silent_after_s + timeout_s <= waited < silent_after_s + timeout_s + 1  # slack for a loaded machine
+
+
+def test_a_ppk2_unplugged_while_measuring_is_a_device_error_at_once(caplog):
+    with StandinPpk2(unplugged_after_s=0.05) as ppk2:
+        meter = open_meter(f"ppk2:{ppk2.port}:supply=3.3")
+        try:
+            with pytest.raises(DeviceError, match="reading the PPK2 on .* failed") as error:
+                capture_all_of(meter, Waveform())
+        finally:
+            meter.close()
+    assert "\n" not in error.value.one_line()
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]  # ppk2-api's stderr noise
 
 
 def test_a_ppk2_that_does_not_send_its_calibration_is_a_device_error():
