@@ -5,6 +5,8 @@ metadata request with a calibration text block (ppk2-api's format: "KEY: value" 
 plausible ones of our own, of the size a real PPK2 reports), takes the commands ppk2-api sends (mode, regulator
 voltage, DUT power, average start/stop) and, while measuring, streams 4-byte samples of a known waveform paced at the
 real 100 kHz: an idle current, then inference windows at a higher current with logic input D0 high during each.
+It can also misbehave as a PPK2 does: stay silent, go silent (hung), be unplugged (the pty closed) or be found still
+measuring from an earlier run.
 
 What is real: the pty (the kernel's tty layer between the two ends), pyserial opening the slave path, ppk2-api's
 commands, metadata parsing, sample decoding (masks, calibration math, digital channels), edgekit's driver and the
