@@ -1,0 +1,81 @@
+"""Models that return any output structure (tuples, dicts, `transformers` ModelOutput, nested mixes) compile with
+their outputs flattened and named after their keys, from `file.py:factory` and from a `.pt2` alike."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from edgekit.compress.outputs import first_output, named_outputs, output_item
+from edgekit.errors import InputError
+from tests.cli.helpers import assert_one_line_error
+from tests.helpers import run_cli, run_cli_together
+from tests.models import hf_tiny
+
+TINY = "tests/models/hf_tiny.py"
+
+
+def _output_names(art) -> list[str]:
+    return [o["name"] for o in json.loads((art / "manifest.json").read_text())["outputs"]]
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory):
+    """A ResNet classifier from its factory (phone, .pte), a BERT encoder from a .pt2 saved as a user would (Pi,
+    .tflite) and a dict-returning model (phone), compiled at once: {name: artifact folder}."""
+    tmp = tmp_path_factory.mktemp("outputs")
+    model, example = hf_tiny.bert_encoder()
+    torch.export.save(torch.export.export(model, example), tmp / "bert.pt2")
+    jobs = {"resnet": (f"{TINY}:resnet_classifier", "emu-phone"), "bert": (tmp / "bert.pt2", "emu-rpi4-x86"),
+            "boxes": (f"{TINY}:boxes_and_scores", "emu-phone")}
+    results = run_cli_together(*[["compile", source, "-t", target, "-o", tmp / name]
+                                 for name, (source, target) in jobs.items()])
+    for result in results:
+        assert result.returncode == 0, result.stderr[-2000:]
+    return {name: tmp / name for name in jobs}
+
+
+@pytest.mark.runtime
+def test_a_transformers_classifier_from_its_factory_names_its_logits(compiled):
+    assert _output_names(compiled["resnet"]) == ["logits"]
+
+
+@pytest.mark.runtime
+def test_a_transformers_encoder_from_a_pt2_names_its_fields_in_order(compiled):
+    """The .pt2 keeps BaseModelOutputWithPooling... as its output structure (loaded without the user importing
+    transformers); the .tflite returns its fields in the manifest's order, as the model computes them."""
+    assert _output_names(compiled["bert"]) == ["last_hidden_state", "pooler_output"]
+    model, _ = hf_tiny.bert_encoder()
+    with np.load(compiled["bert"] / "reference.npz") as ref:
+        with torch.no_grad():
+            expected = model(torch.from_numpy(ref["input_0"]), torch.from_numpy(ref["input_1"]))
+        for k, name in enumerate(["last_hidden_state", "pooler_output"]):
+            np.testing.assert_allclose(ref[f"output_{k}"], expected[name].numpy(), atol=1e-4)
+
+
+@pytest.mark.runtime
+def test_nested_dict_outputs_are_named_by_their_key_paths(compiled):
+    assert _output_names(compiled["boxes"]) == ["boxes", "scores.0", "scores.1"]  # the None entry is left out
+
+
+def test_a_non_tensor_output_is_refused_in_one_line(tmp_path):
+    result = run_cli("compile", f"{TINY}:counts_too", "-t", "emu-phone", "-o", tmp_path / "art")
+    assert_one_line_error(result, 1, "the model's output 'output_1' is not a tensor but int 4")
+
+
+def test_names_follow_the_key_paths():
+    a, b, c = torch.zeros(1), torch.ones(1), torch.full((1,), 2.0)
+    assert [n for n, _ in named_outputs(a)] == ["output_0"]
+    assert [n for n, _ in named_outputs((a, [b, c]))] == ["output_0", "output_1.0", "output_1.1"]
+    assert [n for n, _ in named_outputs({"logits": a, "hidden_states": (b, c), "attentions": None})] == \
+        ["logits", "hidden_states.0", "hidden_states.1"]
+    # Keys whose joined names collide keep positional names, unique.
+    assert [n for n, _ in named_outputs({"a.0": a, "a": (b,)})] == ["output_0", "output_1"]
+    with pytest.raises(InputError, match="returns no tensors"):
+        named_outputs({"nothing": None})
+
+
+def test_methods_read_the_first_field_of_any_structure():
+    a, b = torch.zeros(1), torch.ones(2)
+    assert first_output({"logits": a, "pooler_output": b}) is a and first_output(((a, b), b)) is a
+    assert output_item({"hidden": a, "weights": b}, 1) is b and output_item((a, b), 1) is b
