@@ -100,10 +100,14 @@ def _register_structure_types(path: Path) -> list[str]:
     missing = []
     for name in sorted(_structure_type_names(path) - set(registered)):
         module = name.rpartition(".")[0]
-        try:
-            importlib.import_module(module)  # an installed package, by name: nothing from the file is run
-        except Exception:  # not installed, or broken: torch.export.load's failure is then explained
-            pass
+        # Modules of installed third-party packages only (transformers, ...), by name: nothing from the file runs,
+        # and no standard-library module (some act on import) is imported because a file names it.
+        if re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+", module) and \
+                module.split(".")[0] not in sys.stdlib_module_names:
+            try:
+                importlib.import_module(module)
+            except Exception:  # not installed, or broken: torch.export.load's failure is then explained
+                pass
         if name not in registered:
             missing.append(name)
     return missing

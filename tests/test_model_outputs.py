@@ -1,5 +1,6 @@
 """Models that return any output structure (tuples, dicts, `transformers` ModelOutput, nested mixes) compile with
 their outputs flattened and named after their keys, from `file.py:factory` and from a `.pt2` alike."""
+import dataclasses
 import json
 
 import numpy as np
@@ -63,6 +64,32 @@ def test_a_non_tensor_output_is_refused_in_one_line(tmp_path):
     assert_one_line_error(result, 1, "the model's output 'output_1' is not a tensor but int 4")
 
 
+@dataclasses.dataclass
+class Detections:
+    """An output type of a package the CLI cannot import (registered here only)."""
+    scores: torch.Tensor
+
+
+torch.utils._pytree.register_dataclass(Detections, serialized_type_name="nowhere_pkg.outputs.Detections")
+
+
+def test_a_pt2_whose_output_type_is_not_installed_names_the_package(tmp_path):
+    """A .pt2 keeps its output structure by type name; a type the CLI cannot import is named, with its package."""
+    torch.export.save(torch.export.export(_Detector(), (torch.randn(1, 4),)), tmp_path / "det.pt2")
+    result = run_cli("compile", tmp_path / "det.pt2", "-t", "emu-phone", "-o", tmp_path / "art")
+    assert_one_line_error(result, 1, "its inputs or outputs are nowhere_pkg.outputs.Detections, from a package "
+                                     "that is not installed here (install nowhere_pkg)")
+
+
+class _Detector(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = torch.nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> Detections:
+        return Detections(self.fc(x))
+
+
 def test_names_follow_the_key_paths():
     a, b, c = torch.zeros(1), torch.ones(1), torch.full((1,), 2.0)
     assert [n for n, _ in named_outputs(a)] == ["output_0"]
@@ -71,6 +98,7 @@ def test_names_follow_the_key_paths():
         ["logits", "hidden_states.0", "hidden_states.1"]
     # Keys whose joined names collide keep positional names, unique.
     assert [n for n, _ in named_outputs({"a.0": a, "a": (b,)})] == ["output_0", "output_1"]
+    assert [n for n, _ in named_outputs(Detections(a))] == ["scores"]  # dataclass fields by name
     with pytest.raises(InputError, match="returns no tensors"):
         named_outputs({"nothing": None})
 
