@@ -171,7 +171,8 @@ def to_volts(chip: InaChip, bus_words: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class Reading:
     """One conversion as read. Its ready flag rose after `low_s` (when a poll last saw it low; None if the first
-    poll already saw it high: the thread was late) and by `seen_s`; the words are the latest conversion's then."""
+    poll already saw it high: the thread was late) and by `seen_s`; the words are the latest conversion's then. A
+    poll's time is the middle of its bus transaction (the chip samples the flag within it: ~0.15 ms at 400 kHz)."""
 
     low_s: float | None
     seen_s: float
@@ -193,13 +194,14 @@ def number_conversions(ready_s: np.ndarray, cycle_s: float) -> np.ndarray:
 
 def fit_conversion_clock(readings: list[Reading], cycle_s: float) -> tuple[float, float]:
     """The chip's own conversion clock: (when conversion 0's flag rose, the cycle), from the readings whose flag was
-    caught rising (seen high within a quarter cycle of a poll that saw it low). The cycle is a line through their
+    caught rising (seen high within a third of a cycle of a poll that saw it low). The cycle is a line through their
     brackets' middles; the phase is the middle of what all brackets allow together (each flag rose after its low
     poll began and by the time it was seen high), which the sampler's dithered polls narrow to microseconds."""
-    tight = [r for r in readings if r.low_s is not None and r.seen_s - r.low_s < cycle_s / 4]
+    tight = [r for r in readings if r.low_s is not None and r.seen_s - r.low_s < cycle_s / 3]
     if len(tight) < 2:
         raise DeviceError(f"the sampler caught {len(tight)} conversion(s) as they finished",
-                          "the board is too busy or its I2C bus too slow to time the meter; measure for longer")
+                          "run the I2C bus at 400 kHz (Raspberry Pi: dtparam=i2c_arm_baudrate=400000), or give the "
+                          "board less to do while measuring")
     low_s = np.array([r.low_s for r in tight], dtype=np.float64)
     seen_s = np.array([r.seen_s for r in tight])
     numbers = number_conversions((low_s + seen_s) / 2, cycle_s)
@@ -315,10 +317,10 @@ class InaMeter:
         while True:
             before = time.monotonic()
             word = self._read(self.chip.ready_register)
-            seen = time.monotonic()
+            seen = (before + time.monotonic()) / 2
             if word & self.chip.ready_mask:
                 return low, seen, word
-            low = before
+            low = seen
             if seen - due > self.STALL_CYCLES * cycle:
                 raise DeviceError(f"the {self.description} stopped converting (no conversion-ready flag for "
                                   f"{seen - due + cycle:.2f} s)", "check its supply and configuration")
