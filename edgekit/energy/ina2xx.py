@@ -119,7 +119,8 @@ def ina219_chip(shunt_ohm: float, max_current_a: float) -> InaChip:
     """The INA219 with the smallest PGA range that holds `max_current_a` across `shunt_ohm` (best resolution), and
     the calibration for that current (SBOS448 8.5.1, eq. 1-2; the calibration's bit 0 is not used, so it is even)."""
     full_scale_v = max_current_a * shunt_ohm
-    fits = [i for i, v in enumerate(INA219_PGA_RANGES_V) if v >= full_scale_v * (1 - 1e-9)]  # 0.4 A x 0.1 ohm fits 40 mV
+    # (with a hair of tolerance: 0.4 A x 0.1 ohm is 40.000000000000001 mV in floating point, and fits 40 mV)
+    fits = [i for i, v in enumerate(INA219_PGA_RANGES_V) if v >= full_scale_v * (1 - 1e-9)]
     if not fits:
         raise InputError(f"the INA219 cannot measure {max_current_a:g} A across {shunt_ohm:g} ohm "
                          f"({full_scale_v * 1e3:.0f} mV; its shunt input ends at 320 mV)",

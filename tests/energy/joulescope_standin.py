@@ -46,7 +46,8 @@ class Waveform:
     @staticmethod
     def inferences(idle_a: float, busy_a: float, volts: float, lead_s: float, window_s: float, gap_s: float,
                    count: int) -> "Waveform":
-        starts = [lead_s + k * (window_s + gap_s) + k * 3.7e-6 for k in range(count)]  # edges at varied sub-sample phases
+        # each window a little later than a regular step: edges at varied phases of the sampling
+        starts = [lead_s + k * (window_s + gap_s) + k * 3.7e-6 for k in range(count)]
         return Waveform(idle_a, busy_a, volts, [(b, b + window_s) for b in starts])
 
     @property
