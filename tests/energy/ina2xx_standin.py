@@ -9,7 +9,7 @@ current) averaged over the cycle's shunt conversion, quantized to the chip's LSB
 its shunt register times the calibration the driver wrote / 4096, as the chip computes it; the conversion-ready
 flag (INA219 CNVR, INA260 CVRF) rises at each cycle's end and clears as the datasheets say. Words go out byte-swapped
 as SMBus delivers a big-endian register, a wrong address fails like a NACK does (OSError EREMOTEIO), and
-`fail_after_reads` makes the chip drop off the bus mid-capture.
+`fail_after_reads` makes the chip drop off the bus mid-capture, `stops_converting` keeps its flag down.
 
 What is real: all of the driver: the spec parsing, the calibration and configuration it computes and writes, its
 identity and read-back checks, the byte order, the sampling thread and its timing against time.monotonic(), the
@@ -94,6 +94,7 @@ class InaStandIn:
     address: int = 0x40
     shunt_ohm: float = 0.1
     fail_after_reads: int | None = None
+    stops_converting: bool = False  # answers on the bus, but its conversion-ready flag never rises
     reads: int = 0
     closed: bool = False
     registers: dict[int, int] = field(default_factory=dict)
@@ -155,7 +156,7 @@ class InaStandIn:
         return math.floor((time.monotonic() - self._cycle_origin) / self._timing()[0])
 
     def _ready(self) -> bool:
-        return self._completed() > self._flag_cleared_at
+        return not self.stops_converting and self._completed() > self._flag_cleared_at
 
     def _last_cycle(self) -> tuple[float, float, float] | None:
         """(start, shunt end, end) of the latest completed conversion cycle: registers update when a cycle ends."""

@@ -88,6 +88,17 @@ def test_a_chip_that_stops_answering_is_one_device_error(chip_on_bus) -> None:
     assert "\n" not in e.value.one_line()
 
 
+def test_a_chip_that_stops_converting_is_one_device_error(chip_on_bus) -> None:
+    chip_on_bus("ina219", waveform=_inferences(), stops_converting=True)
+    meter = open_meter("ina219:1:0x40")
+    meter.start()
+    time.sleep(0.15)  # 100 cycles of ~1.1 ms without a conversion-ready flag
+    with pytest.raises(DeviceError) as e:
+        meter.stop()
+    assert e.value.one_line().startswith("the INA219 at 0x40 on /dev/i2c-1 (0.1 ohm shunt, up to 3.2 A) stopped "
+                                         "converting")
+
+
 @pytest.mark.parametrize("spec, message", [
     ("ina219:1:0x45", "no INA219 answers at 0x45 on /dev/i2c-1"),
     ("ina219:2:0x40", "no I2C bus /dev/i2c-2 for the INA219"),
