@@ -172,11 +172,13 @@ def to_volts(chip: InaChip, bus_words: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class Reading:
     """One conversion as read. Its ready flag rose after `low_s` (when a poll last saw it low; None if the first
-    poll already saw it high: the thread was late) and by `seen_s`; the words are the latest conversion's then. A
-    poll's time is the middle of its bus transaction (the chip samples the flag within it: ~0.15 ms at 400 kHz)."""
+    poll already saw it high: the thread was late) and by `seen_s`; the current word is the latest conversion at
+    `read_s` (later than `seen_s` by a bus transaction, or by more if the thread was preempted in between). A
+    transaction's time is its middle (the chip samples the register within it: ~0.15 ms at 400 kHz)."""
 
     low_s: float | None
     seen_s: float
+    read_s: float
     current_word: int
     bus_word: int
 
@@ -328,12 +330,15 @@ class InaMeter:
             if self._stopping.wait(cycle / self.POLLS_PER_CYCLE):
                 return None
 
-    def _read_conversion(self, flag_word: int) -> tuple[int, int]:
+    def _read_conversion(self, flag_word: int) -> tuple[float, int, int]:
+        """(when the current was read, current word, bus word)."""
+        before = time.monotonic()
         current = self._read(self.chip.current_register)
+        read = (before + time.monotonic()) / 2
         bus = flag_word if self.chip.ready_register == BUS_VOLTAGE_REGISTER else self._read(BUS_VOLTAGE_REGISTER)
         if self.chip.clear_register is not None:
             self._read(self.chip.clear_register)
-        return current, bus
+        return read, current, bus
 
     def _sample_loop(self) -> None:
         assert self._t0 is not None
@@ -342,8 +347,9 @@ class InaMeter:
             due = time.monotonic() + self.chip.cycle_s
             while (ready := self._wait_until_ready(due)) is not None:
                 low, seen, flag_word = ready
-                current, bus = self._read_conversion(flag_word)
-                self._readings.append(Reading(None if low is None else low - self._t0, seen - self._t0, current, bus))
+                read, current, bus = self._read_conversion(flag_word)
+                self._readings.append(Reading(None if low is None else low - self._t0, seen - self._t0,
+                                              read - self._t0, current, bus))
                 due = (seen if low is None else (low + seen) / 2) + self.chip.cycle_s
         except DeviceError as e:
             self._error = e
@@ -371,10 +377,10 @@ class InaMeter:
             raise DeviceError(f"the {self.description} overflowed in {overflows} of {len(readings)} samples "
                               "(the current exceeded its range)", "raise max_a= or use a smaller shunt")
         first_ready_s, cycle_s = fit_conversion_clock(readings, self.chip.cycle_s)
-        # each reading holds the latest conversion when it was seen (a late thread reads a newer one, not an old one)
-        seen_s = np.array([r.seen_s for r in readings])
-        # (a reading seen a hair before the fitted flag time still holds that conversion: the fit is good to ~us)
-        numbers, kept = np.unique(np.floor((seen_s - first_ready_s) / cycle_s + 1 / 64).astype(np.int64),
+        # each reading holds the latest conversion when its current was read (a late thread reads a newer one, never
+        # an old one); one read a hair before the fitted flag time still holds that conversion (the fit is good to us)
+        read_s = np.array([r.read_s for r in readings])
+        numbers, kept = np.unique(np.floor((read_s - first_ready_s) / cycle_s + 1 / 64).astype(np.int64),
                                   return_index=True)
         every = np.arange(numbers[0], numbers[-1] + 1)
         time_s = first_ready_s + cycle_s * every - self.chip.current_age_at_ready_s
