@@ -47,3 +47,15 @@ def mcu_artifact(tmp_path_factory, digits, digits_example, digits_npz):
                      "--calibration", train_npz, "-o", d / "art", "--c-library", d / "lib", "--json")
     assert result.returncode == 0, result.stderr
     return Artifact.load(d / "art")
+
+
+@pytest.fixture(scope="session")
+def l475_artifact(mcu_artifact, digits_npz):
+    """The digits model compiled through the CLI for the real B-L475E-IOT01A (from the session's .pt2), with the
+    same model as a C library beside it (`lib/`)."""
+    d = mcu_artifact.path.parent
+    train_npz, _ = digits_npz
+    result = run_cli("compile", d / "digits.pt2", "--target", "b-l475e-iot01a", "--quantize", "int8",
+                     "--calibration", train_npz, "-o", d / "l475", "--c-library", d / "l475-lib")
+    assert result.returncode == 0, result.stderr
+    return d / "l475"

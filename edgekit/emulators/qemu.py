@@ -40,8 +40,9 @@ class QemuMachine:
         (copied there by QEMU's generic loader, as a flasher writes it; the core resets from the vector table). serial_port: the UART's loopback TCP port (0: a free one).
         memory: QEMU's -m, for machines whose SoC fixes its own memory (the STM32 boards): the generic loader
         refuses a raw image larger than -m, which such a machine leaves at 0.
-        trace: QEMU trace events (e.g. 'nrf51_gpio_write', patterns allowed) logged to `log`: how a test watches the
-        board's peripherals (its GPIO pins) from outside the firmware."""
+        trace: QEMU trace events (e.g. 'nrf51_gpio_write', patterns allowed) logged to `log`, each line stamped with
+        the host's wall clock (`PID@SECONDS.MICROS:`): how a test watches the board's peripherals (its GPIO pins)
+        from outside the firmware."""
         self.machine, self.kernel, self.icount_shift, self.limit_s = machine, Path(kernel), icount_shift, limit_s
         self.load_address = load_address
         self.log_path = log
@@ -61,7 +62,8 @@ class QemuMachine:
                 "-serial", f"tcp:127.0.0.1:{self.port},server=on,wait=on,nodelay=on",
                 "-icount", f"shift={self.icount_shift},align=off,sleep=off",
                 "-semihosting-config", "enable=on,target=native",
-                *(arg for event in self.trace for arg in ("-trace", event))]
+                *(arg for event in self.trace for arg in ("-trace", event)),
+                *(["-msg", "timestamp=on"] if self.trace else [])]
 
     def start(self) -> "QemuMachine":
         if shutil.which(QEMU) is None:

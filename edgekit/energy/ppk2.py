@@ -45,6 +45,8 @@ VOLTAGE_RANGE_MV = (800, 5000)  # what the PPK2's regulator and its ampere-meter
 DEFAULT_TIMEOUT_S = 1.0  # a PPK2 streams 400 kB/s: a second of nothing means it is gone
 POLL_S = 0.002  # between reads when nothing is waiting: a few hundred samples per read
 QUIET_S = 0.05  # for samples already on their way to arrive after a stop, before they are thrown away
+CLOCK_TOLERANCE = 1e-4  # the PPK2's crystal against the host's clock: 100 ppm, far more than either drifts
+STOP_MARGIN_S = 0.002  # samples past the instant of stop(), so none before it is missing
 
 SPEC_EXAMPLE = "e.g. ppk2:/dev/ttyACM1:supply=3.3 (ampere mode) or ppk2:/dev/ttyACM1:source=3300 (source mode)"
 LIST_HINT = "is it the PPK2's port? python -c 'from ppk2_api.ppk2_api import PPK2_API; print(PPK2_API.list_devices())'"
@@ -217,6 +219,7 @@ class Ppk2Meter:
             raise DeviceError(f"the PPK2 on {self._settings.port} is already measuring", "stop it first")
         self._discard_input()  # time 0 is the first sample after the start command, not a stale one
         self._api.start_measuring()
+        self._started = time.monotonic()
         self._reader = _SampleReader(self._api, self._settings)
         self._reader.start()
 
@@ -230,6 +233,7 @@ class Ppk2Meter:
     def stop(self) -> Capture:
         if self._reader is None:
             raise DeviceError(f"the PPK2 on {self._settings.port} is not measuring", "start it first")
+        self._wait_for_samples_up_to_now(self._reader)
         reader = self._end_capture()
         if reader.error:
             raise reader.error
@@ -242,6 +246,17 @@ class Ppk2Meter:
         if self._reader is not None:
             self._end_capture()
         self._api.ser.close()
+
+    def _wait_for_samples_up_to_now(self, reader: _SampleReader) -> None:
+        """Samples reach the host some ms after they are taken (USB, the reader's poll): wait until those of the
+        instant stop() was called are in, so an inference just before it is not cut off. The first sample follows
+        the start command, and the PPK2's crystal and the host's clock may differ by up to CLOCK_TOLERANCE: counting
+        a little past the instant covers both."""
+        elapsed = time.monotonic() - self._started
+        wanted = (elapsed * (1 + CLOCK_TOLERANCE) + STOP_MARGIN_S) * SAMPLE_RATE_HZ
+        deadline = time.monotonic() + self._settings.timeout_s
+        while reader.samples < wanted and reader.error is None and time.monotonic() < deadline:
+            time.sleep(POLL_S)
 
     def _end_capture(self) -> _SampleReader:
         reader, self._reader = self._reader, None
