@@ -10,6 +10,7 @@ from ..errors import DeviceError
 from .meter import Capture
 
 Window = tuple[float, float]
+BASELINE_GUARD_SAMPLES = 3
 
 
 def windows_from_digital(capture: Capture, bit: int = 0) -> list[Window]:
@@ -39,7 +40,8 @@ def energy_per_inference(capture: Capture, windows: Sequence[Window], baseline: 
         raise DeviceError(f"the meter ({capture.meter}) saw no inference window",
                           "check that the inference pin reaches the meter's digital input")
     t, power = capture.time_s, capture.power_w
-    start, end = baseline or (float(t[0]), windows[0][0])
+    # the default baseline stops a few samples short of the first window: a sample straddling its edge is not idle
+    start, end = baseline or (float(t[0]), windows[0][0] - BASELINE_GUARD_SAMPLES / capture.sample_rate_hz)
     idle = power[(t >= start) & (t < end)]
     if idle.size == 0:
         raise DeviceError(f"the meter ({capture.meter}) has no samples before the first inference to take the "
