@@ -14,12 +14,18 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 600)
                           timeout=timeout, cwd=ROOT, env={**os.environ, **(env or {})})
 
 
+def start_cli(*args: str) -> subprocess.Popen:
+    """An `edgekit` command started in the background (finish it with `finish_cli`)."""
+    return subprocess.Popen([sys.executable, "-m", "edgekit", *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=ROOT)
+
+
+def finish_cli(proc: subprocess.Popen, timeout: float = 600) -> subprocess.CompletedProcess:
+    out, err = proc.communicate(timeout=timeout)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
 def run_cli_together(*commands: list, timeout: float = 600) -> list[subprocess.CompletedProcess]:
     """Several `edgekit` commands at once (independent compiles: most of each is single-threaded start-up)."""
-    procs = [subprocess.Popen([sys.executable, "-m", "edgekit", *map(str, args)], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, cwd=ROOT) for args in commands]
-    results = []
-    for proc, args in zip(procs, commands):
-        out, err = proc.communicate(timeout=timeout)
-        results.append(subprocess.CompletedProcess(proc.args, proc.returncode, out, err))
-    return results
+    procs = [start_cli(*args) for args in commands]
+    return [finish_cli(proc, timeout) for proc in procs]
