@@ -3,8 +3,8 @@
 Models return one tensor, tuples, lists, dicts, `transformers` ModelOutput objects or nested mixes of them. Every
 part of edgekit sees the same flat list, in pytree order (torch.export's own): compile names the manifest's
 outputs after it, the host references run through it, the compression methods train on its first tensor (the
-`logits` / first field), and the exporters convert the model wrapped in `TensorOutputs` so that every model file
-returns exactly these tensors.
+`logits` / first field), and the exporters convert the model wrapped in `TensorOutputs` (unless it returns flat
+tensors already) so that every model file returns exactly these tensors.
 
 Names follow the key path: a dict or ModelOutput key is its key (`logits`, `last_hidden_state`), a top-level tuple
 or list index is `output_<i>`, nested parts are joined with '.' (`scores.0`, `hidden_states.1`). A single tensor is
