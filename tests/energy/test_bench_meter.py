@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from edgekit.emulators.qemu import QemuMachine
+from edgekit.report_view import html_page
 from tests.energy.ppk2_standin import COUNTER_MODULO, SAMPLE_RATE_HZ, StandinPpk2, adc_code
 from tests.helpers import run_cli
 
@@ -76,7 +77,9 @@ def test_bench_measures_energy_with_a_meter_on_the_inference_pin(l475_artifact, 
                          "--flash-tool", "none", "--runs", "20", "--warmup", "2",
                          "--meter", f"ppk2:{meter.port}:supply={SUPPLY_V}", "--json", timeout=300)
     assert result.returncode == 0, result.stderr
-    energy = json.loads(result.stdout)["energy"]
+    report = json.loads(result.stdout)
+    energy = report["energy"]
+    assert "energy / inference (measured)" in html_page([report], ["meter"], "bench")
     assert energy["measured"] is True and energy["inferences"] == 22  # warm-up and timed runs, each windowed
     assert energy["meter"].startswith("ppk2") and energy["sample_rate_hz"] == 100_000
     assert energy["baseline_w"] == pytest.approx(IDLE_A * SUPPLY_V, rel=1e-3)  # idle before the first inference
