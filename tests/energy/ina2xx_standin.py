@@ -26,6 +26,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from tests.energy.supply import Supply, windows_at
+
 # INA219 (SBOS448 8.6): ADC codes -> conversion time (s). 0-3: 9..12-bit single; 8-15: 12-bit, 1..128 averaged.
 INA219_ADC_TIME_S = {0: 84e-6, 1: 148e-6, 2: 276e-6, 3: 532e-6, 8: 532e-6, 9: 1.06e-3, 10: 2.13e-3, 11: 4.26e-3,
                      12: 8.51e-3, 13: 17.02e-3, 14: 34.05e-3, 15: 68.10e-3}
@@ -38,14 +40,10 @@ INA260_POWER_ON_CONFIG = 0x6127
 
 
 @dataclass
-class Waveform:
-    """The supply: `idle_a` at `volts`, and `busy_a` during each window; window times are seconds from `origin`
-    (a time.monotonic() value; before it is set, the supply idles)."""
+class Waveform(Supply):
+    """The supply (see Supply), its window times counted from `origin` (a time.monotonic() value; before it is
+    set, the supply idles)."""
 
-    idle_a: float
-    busy_a: float
-    volts: float
-    windows: list[tuple[float, float]]
     origin: float | None = None
 
     @staticmethod
@@ -53,26 +51,17 @@ class Waveform:
                    count: int) -> "Waveform":
         """`count` windows after `lead_s` of idle; each gap a little longer than the last so the windows' edges
         fall at different phases of the meter's sampling (as real inferences do)."""
-        windows, begin = [], lead_s
+        starts, begin = [], lead_s
         for k in range(count):
-            windows.append((begin, begin + window_s))
+            starts.append(begin)
             begin += window_s + gap_s + k * 0.37e-3
-        return Waveform(idle_a, busy_a, volts, windows)
-
-    @property
-    def end_s(self) -> float:
-        return self.windows[-1][1]
-
-    def energy_per_inference_j(self) -> float:
-        """Known energy above the idle baseline in each window (all the same length)."""
-        begin, end = self.windows[0]
-        return (self.busy_a - self.idle_a) * self.volts * (end - begin)
+        return Waveform(idle_a, busy_a, volts, windows_at(starts, window_s))
 
     def mean_current(self, start: float, end: float) -> float:
         """The exact average current over [start, end] (monotonic seconds)."""
         if self.origin is None or end <= start:
             return self.idle_a
-        busy = sum(max(0.0, min(end, self.origin + e) - max(start, self.origin + b)) for b, e in self.windows)
+        busy = float(self.busy_seconds(start - self.origin, end - self.origin))
         return self.idle_a + (self.busy_a - self.idle_a) * busy / (end - start)
 
 

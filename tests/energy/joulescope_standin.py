@@ -22,11 +22,12 @@ from __future__ import annotations
 import threading
 import time
 from collections import defaultdict
-from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
 from joulescope.v1.js220 import DeviceJs220
+
+from tests.energy.supply import Supply, windows_at
 
 INPUT_RATE_HZ = 2_000_000
 # stream topic -> (field_id, index): joulescope/v1/js220.py `_stream_topics`, stream_buffer.py `StreamBuffer.buffers`
@@ -34,38 +35,20 @@ SIGNALS = {"s/i/": (1, 0), "s/v/": (2, 0), "s/p/": (3, 0), "s/i/range/": (4, 0),
            "s/gpi/1/": (5, 1)}
 
 
-@dataclass
-class Waveform:
-    """Idle current at `volts`, `busy_a` during each window (seconds from the stream's first sample)."""
-
-    idle_a: float
-    busy_a: float
-    volts: float
-    windows: list[tuple[float, float]]
+class Waveform(Supply):
+    """The supply (see Supply), its window times counted from the stream's first sample."""
 
     @staticmethod
     def inferences(idle_a: float, busy_a: float, volts: float, lead_s: float, window_s: float, gap_s: float,
                    count: int) -> "Waveform":
         # each window a little later than a regular step: edges at varied phases of the sampling
         starts = [lead_s + k * (window_s + gap_s) + k * 3.7e-6 for k in range(count)]
-        return Waveform(idle_a, busy_a, volts, [(b, b + window_s) for b in starts])
-
-    @property
-    def end_s(self) -> float:
-        return self.windows[-1][1]
-
-    def energy_per_inference_j(self) -> float:
-        begin, end = self.windows[0]
-        return (self.busy_a - self.idle_a) * self.volts * (end - begin)
+        return Waveform(idle_a, busy_a, volts, windows_at(starts, window_s))
 
     def busy_share(self, first: int, count: int, rate_hz: float) -> np.ndarray:
         """How much of each sample's span [k/fs, (k+1)/fs) lies in a window."""
         start = np.arange(first, first + count) / rate_hz
-        end = start + 1 / rate_hz
-        share = np.zeros(count)
-        for begin, finish in self.windows:
-            share += np.clip(np.minimum(end, finish) - np.maximum(start, begin), 0, None) * rate_hz
-        return share
+        return self.busy_seconds(start, start + 1 / rate_hz) * rate_hz
 
 
 class StandInDriver:
