@@ -4,6 +4,6 @@ A meter driver (one file each, registered by kind) turns `--meter KIND[:ARGS]` i
 it sampled; `align.energy_from_capture` integrates power over each inference's window, less the idle baseline.
 Drivers import their library (ppk2-api, joulescope, smbus2) only when opened.
 """
-from .meter import Capture, Meter, meter_kinds, open_meter, register_meter
+from .meter import Capture, Meter, meter_kinds, open_meter, opened_meter, register_meter
 
-__all__ = ["Capture", "Meter", "meter_kinds", "open_meter", "register_meter"]
+__all__ = ["Capture", "Meter", "meter_kinds", "open_meter", "opened_meter", "register_meter"]

@@ -2,9 +2,10 @@
 maps `--meter KIND[:ARGS]` to a driver."""
 from __future__ import annotations
 
+import contextlib
 import importlib
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Callable, Iterator, Protocol
 
 import numpy as np
 
@@ -87,3 +88,13 @@ def open_meter(spec: str) -> Meter:
     if kind not in _OPENERS:
         importlib.import_module(f"{__package__}.{_DRIVERS[kind].module}")
     return _OPENERS[kind](args)
+
+
+@contextlib.contextmanager
+def opened_meter(spec: str) -> Iterator[Meter]:
+    """The meter `spec` names, open for the block and closed however it ends."""
+    meter = open_meter(spec)
+    try:
+        yield meter
+    finally:
+        meter.close()

@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip("ppk2_api")
 
-from edgekit.energy import open_meter  # noqa: E402
+from edgekit.energy import open_meter, opened_meter  # noqa: E402
 from edgekit.energy.align import energy_per_inference, windows_from_digital  # noqa: E402
 from edgekit.energy.ppk2 import parse_ppk2_spec  # noqa: E402
 from edgekit.errors import DeviceError, InputError  # noqa: E402
@@ -33,11 +33,8 @@ def capture_all_of(meter, waveform: Waveform):
 def test_energy_per_inference_from_d0_windows_matches_the_known_waveform():
     waveform = Waveform()
     with StandinPpk2(waveform) as ppk2:
-        meter = open_meter(f"ppk2:{ppk2.port}:supply={SUPPLY_V}")
-        try:
+        with opened_meter(f"ppk2:{ppk2.port}:supply={SUPPLY_V}") as meter:
             capture = capture_all_of(meter, waveform)
-        finally:
-            meter.close()
         assert ppk2.mode == "ampere" and ppk2.vdd_mv == 3300 and ppk2.dut_power
 
     windows = windows_from_digital(capture, bit=0)
@@ -58,11 +55,8 @@ def test_source_mode_sets_the_ppk2_regulator_and_each_capture_starts_at_time_0()
     waveform = Waveform(windows=1, lead_s=0.01, tail_s=0.01)
     # left measuring by an earlier run: its samples must not be taken for the calibration text or a new capture
     with StandinPpk2(waveform, measuring_at_start=True) as ppk2:
-        meter = open_meter(f"ppk2:{ppk2.port}:source=1800")
-        try:
+        with opened_meter(f"ppk2:{ppk2.port}:source=1800") as meter:
             captures = [capture_all_of(meter, waveform) for _ in range(2)]
-        finally:
-            meter.close()
         assert ppk2.mode == "source" and ppk2.vdd_mv == 1800 and ppk2.dut_power
     for capture in captures:
         windows = windows_from_digital(capture)
@@ -74,8 +68,7 @@ def test_source_mode_sets_the_ppk2_regulator_and_each_capture_starts_at_time_0()
 def test_a_ppk2_that_goes_silent_is_a_device_error_within_the_timeout():
     timeout_s, silent_after_s = 0.3, 0.05
     with StandinPpk2(silent_after_s=silent_after_s) as ppk2:
-        meter = open_meter(f"ppk2:{ppk2.port}:supply=3.3,timeout={timeout_s}")
-        try:
+        with opened_meter(f"ppk2:{ppk2.port}:supply=3.3,timeout={timeout_s}") as meter:
             meter.start()
             started = time.monotonic()
             with pytest.raises(DeviceError, match="sent no samples for 0.3 s"):
@@ -85,19 +78,14 @@ def test_a_ppk2_that_goes_silent_is_a_device_error_within_the_timeout():
             waited = time.monotonic() - started
             with pytest.raises(DeviceError):
                 meter.stop()
-        finally:
-            meter.close()
     assert silent_after_s + timeout_s <= waited < silent_after_s + timeout_s + 1  # slack for a loaded machine
 
 
 def test_a_ppk2_unplugged_while_measuring_is_a_device_error_at_once(caplog):
     with StandinPpk2(unplugged_after_s=0.05) as ppk2:
-        meter = open_meter(f"ppk2:{ppk2.port}:supply=3.3")
-        try:
+        with opened_meter(f"ppk2:{ppk2.port}:supply=3.3") as meter:
             with pytest.raises(DeviceError, match="reading the PPK2 on .* failed") as error:
                 capture_all_of(meter, Waveform())
-        finally:
-            meter.close()
     assert "\n" not in error.value.one_line()
     assert not [record for record in caplog.records if record.levelno >= logging.ERROR]  # ppk2-api's stderr noise
 
@@ -140,11 +128,8 @@ def test_a_pyserial_url_opens_the_ppk2_too():
     waveform = Waveform(windows=1, lead_s=0.01, tail_s=0.01)
     with StandinPpk2(waveform) as ppk2:
         # spy:// wraps the port and logs its traffic: a URL with ':' and '=' in it, opened by pyserial's URL handler
-        meter = open_meter(f"ppk2:spy://{ppk2.port}?file=/dev/null:supply=3300")
-        try:
+        with opened_meter(f"ppk2:spy://{ppk2.port}?file=/dev/null:supply=3300") as meter:
             capture = capture_all_of(meter, waveform)
-        finally:
-            meter.close()
     assert capture.meter == f"ppk2 spy://{ppk2.port}?file=/dev/null"
     energy = energy_per_inference(capture, windows_from_digital(capture))
     assert energy["per_inference_mj"] == pytest.approx(waveform.energy_per_inference_j(3.3) * 1e3, rel=0.01)
