@@ -85,12 +85,10 @@ def _check_ranges(names: Sequence[str], examples: Sequence[torch.Tensor], ranges
             raise InputError(f"input range for '{name}' is empty ({lo}:{hi})", "give LO:HI with LO < HI (HI excluded)")
 
 
-def _int8_numerics(compressed: torch.nn.Module, recipe: Sequence[Any], ctx: CompressionContext,
-                   host_out: list[np.ndarray], float_out: list[np.ndarray], threshold: float) -> dict[str, Any] | None:
-    """Any INT8 recipe's agreement with FP32 on the reference inputs; for static INT8 below `threshold`, where the
+def _int8_numerics(compressed: torch.nn.Module, ctx: CompressionContext, host_out: list[np.ndarray],
+                   float_out: list[np.ndarray], threshold: float) -> dict[str, Any]:
+    """An INT8 model's agreement with FP32 on the reference inputs; for static INT8 below `threshold`, where the
     error grows (per layer, from the float model the INT8 step started from, with the quantizer it used)."""
-    if "int8" not in required_dtypes(recipe):
-        return None
     versus = agreement(host_out[0], float_out[0])
     result: dict[str, Any] = {"cosine_vs_fp32": round(versus["cosine"], 6), "threshold": threshold}
     if not versus["comparable"]:
@@ -98,36 +96,36 @@ def _int8_numerics(compressed: torch.nn.Module, recipe: Sequence[Any], ctx: Comp
     record = int8_record(compressed)
     if versus["cosine"] >= threshold or record is None or not isinstance(record.config, Int8StaticConfig):
         return result
-    cosine = versus["cosine"]
     return numerics_lib.explain(record.float_model, ctx.example_inputs, record.quantizer, ctx.calibration_batches(8),
-                                cosine, threshold)
+                                versus["cosine"], threshold)
 
 
 MOSTLY_INT8 = 0.9  # below this share of MACs in int8 ops, a model is "mixed": compile warns, estimates blend
 
 
-def _model_facts(recipe: Sequence[Any], params_before: int, params_after: int, macs_before: MacCount,
-                 macs_after: MacCount, share: dict[str, Any] | None) -> dict[str, Any]:
+def _model_facts(int8: bool, params_before: int, params_after: int, macs_before: MacCount, macs_after: MacCount,
+                 share: dict[str, Any] | None) -> dict[str, Any]:
     """The manifest's `model`: sizes and MACs before and after, what it computes in, and how much of it is int8."""
-    dtype = "int8" if "int8" in required_dtypes(recipe) else "float32"
-    if dtype == "int8" and share is not None and share["macs"] < MOSTLY_INT8:
+    dtype = "int8" if int8 else "float32"
+    if int8 and share is not None and share["macs"] < MOSTLY_INT8:
         dtype = "mixed"
     return {"params_before": params_before, "params": params_after, "macs_before": macs_before.macs,
             "macs": macs_after.macs, **({"macs_not_counted": macs_after.not_counted} if macs_after.not_counted else {}),
             "compute_dtype": dtype, **({"int8_share": share} if share is not None else {})}
 
 
-def _warnings(macs: MacCount, share: dict[str, Any] | None, numerics: dict[str, Any] | None) -> list[str]:
-    """What a reader of the figures must know: little of an INT8 model is int8, MACs left uncounted, a reference
-    that cannot judge the INT8 outputs."""
+def _warnings(model: dict[str, Any], numerics: dict[str, Any] | None) -> list[str]:
+    """What a reader of the figures (the manifest's `model`, `numerics`) must know: little of an INT8 model is int8,
+    MACs left uncounted, a reference that cannot judge the INT8 outputs."""
     found = []
-    if share is not None and share["macs"] < MOSTLY_INT8:
+    if model["compute_dtype"] == "mixed":
+        share = model["int8_share"]
         layers = ", ".join(f"{f['layer']} ({f['op']})" for f in share["float_layers"][:3])
         found.append(f"only {share['macs']:.1%} of the MACs and {share['weights']:.1%} of the weights run in int8; "
                      f"the quantizer left {layers} in float32")
-    if macs.not_counted:
-        found.append(f"MACs not counted for op(s) {', '.join(macs.not_counted)}: the MAC figure and the estimates "
-                     "built on it are lower bounds")
+    if model.get("macs_not_counted"):
+        found.append(f"MACs not counted for op(s) {', '.join(model['macs_not_counted'])}: the MAC figure and the "
+                     "estimates built on it are lower bounds")
     if numerics and numerics.get("comparable") is False:
         found.append(f"INT8 cosine vs FP32 is meaningless: {numerics['why']}")
     return found
@@ -210,7 +208,9 @@ def compile_model(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ..
     if len(out_names) != len(outputs):
         raise InputError(f"the model returns {len(outputs)} outputs but {len(out_names)} output names were given")
     macs_after, params_after = count_mac_report(compressed, example_inputs), count_params(compressed)
-    share = int8_share(compressed, example_inputs) if "int8" in required_dtypes(recipe) else None
+    int8 = "int8" in required_dtypes(recipe)
+    share = int8_share(compressed, example_inputs) if int8 else None
+    model_facts = _model_facts(int8, params_before, params_after, macs_before, macs_after, share)
 
     with tempfile.TemporaryDirectory(prefix="edgekit-export-") as tmp:
         workdir = Path(tmp)
@@ -227,7 +227,7 @@ def compile_model(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ..
         if model_bytes > profile.hardware.storage_bytes:
             raise UnsupportedError(f"the model file is {model_bytes:,} B, target '{profile.name}' has "
                                    f"{profile.hardware.storage_bytes:,.0f} B of storage")
-        numerics = _int8_numerics(compressed, recipe, ctx, host_out, float_out, numerics_threshold)
+        numerics = _int8_numerics(compressed, ctx, host_out, float_out, numerics_threshold) if int8 else None
         np.savez(workdir / REFERENCE, **reference_arrays([t.numpy() for t in ref_in], host_out, float_out))
         manifest = {
             "edgekit_version": __version__,
@@ -238,10 +238,10 @@ def compile_model(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ..
             "outputs": _tensor_specs(outputs, out_names),
             "target": {"name": profile.name, "stands_for": profile.stands_for},
             "recipe": [describe(c) for c in recipe],
-            "model": _model_facts(recipe, params_before, params_after, macs_before, macs_after, share),
+            "model": model_facts,
             "export": result.info,
             **({"numerics": numerics} if numerics else {}),
-            **({"warnings": warnings} if (warnings := _warnings(macs_after, share, numerics)) else {}),
+            **({"warnings": warnings} if (warnings := _warnings(model_facts, numerics)) else {}),
             **({"encoded": encoded} if encoded else {}),
             "steps": steps,
             **({"input_ranges": {k: list(v) for k, v in ranges.items()}} if ranges else {}),

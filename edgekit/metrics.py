@@ -100,7 +100,9 @@ def _macs_free(func: torch._ops.OpOverload) -> bool:
             or func.is_view)
 
 
-class _MacCounter(TorchDispatchMode):
+class MacCounter(TorchDispatchMode):
+    """Counts the FLOPs of every op dispatched while it is active (`flops`), and the ops it could not count."""
+
     def __init__(self) -> None:
         super().__init__()
         self.flops = 0
@@ -121,7 +123,7 @@ class _MacCounter(TorchDispatchMode):
 
 def count_mac_report(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ...]) -> MacCount:
     """Multiply-accumulates of one forward pass, with the ops that could not be counted."""
-    counter = _MacCounter()
+    counter = MacCounter()
     with torch.no_grad(), counter:
         model(*example_inputs)
     return MacCount(counter.flops // 2, dict(sorted(counter.not_counted.items())))

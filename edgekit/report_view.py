@@ -37,12 +37,12 @@ class Fitting:
             yield from self.fallback
 
 
-
 def _cosine(versus: dict[str, Any]) -> str:
     """A cosine, or why it means nothing (a reference of zeros, or of one value repeated)."""
     if versus.get("comparable") is False:
         return f"{versus['cosine']:.6f} (meaningless: {versus['why']})"
     return f"{versus['cosine']:.6f}"
+
 
 def record_lines(title: str, records: Iterable[Record]) -> list[RenderableType]:
     """A list view: the title, then each record's title and its "metric: value" lines (indented under a title)."""

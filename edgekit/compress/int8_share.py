@@ -4,8 +4,8 @@ ops whose inputs are int8.
 Read from the quantized graph the exporters lower: an op runs in int8 when its inputs are dequantized from int8
 right before it (the dequantize -> op -> quantize pattern every INT8 backend, XNNPACK, LiteRT's converter and the MCU
 compiler, turns into an integer kernel; under dynamic quantization only the weights carry that pattern, the kernel
-quantizes the activations at run time). A quantizer leaves an op it does not handle
-(an LSTM, an attention matmul) in float: its MACs count against the share, whatever the recipe asked for.
+quantizes the activations at run time). A quantizer leaves an op it does not handle (an LSTM, an attention matmul)
+in float: its MACs count against the share, whatever the recipe asked for.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typing import Any, Iterator
 import torch
 from torch import fx
 
-from ..metrics import _MacCounter
+from ..metrics import MacCounter
 
 # Ops that only re-view or copy a tensor: an int8 value passes through them unchanged.
 _PASS_THROUGH = frozenset({"t", "transpose", "permute", "view", "reshape", "_unsafe_view", "expand", "unsqueeze",
@@ -68,7 +68,7 @@ Shapes = dict[fx.Node, tuple[int, ...]]
 def _run_counting(graph_module: fx.GraphModule, example_inputs: tuple[torch.Tensor, ...]
                   ) -> tuple[dict[fx.Node, int], Shapes]:
     """Each node's MACs and output shape, taken while the graph runs on the example inputs."""
-    counter = _MacCounter()
+    counter = MacCounter()
     macs: dict[fx.Node, int] = {}
     shapes: Shapes = {}
 

@@ -31,9 +31,8 @@ class Capture:
 
 class Meter(Protocol):
     """A power meter on the device's supply. `start` begins sampling (time 0 of the capture); `now` is the time on
-    the capture's clock, for windows taken from the host's or agent's timestamps; `stop` ends it."""
-
-    description: str
+    the capture's clock, for windows taken from the host's or agent's timestamps; `stop` ends it (the capture
+    names the meter)."""
 
     def start(self) -> None: ...
 
@@ -45,6 +44,8 @@ class Meter(Protocol):
 
 
 MeterOpener = Callable[[str], Meter]
+
+
 @dataclass(frozen=True)
 class MeterKind:
     module: str  # the driver module that registers it: its library is imported only when the kind is opened

@@ -20,7 +20,7 @@ from typing import Any
 
 from ..errors import DeviceError, InputError
 from .base import Transport, register_transport
-from .channel import LineChannel, exit_description
+from .channel import LineChannel, exit_description, from_shell_status
 from .options import TransportOption
 
 
@@ -135,12 +135,12 @@ class ADBTransport(Transport):
 
     @staticmethod
     def _how_it_ended(proc: subprocess.Popen) -> str:
-        try:  # adb returns the phone's exit status; a shell's 128 + N is signal N
+        try:  # adb returns the phone's exit status, as its shell reports it
             status = proc.wait(timeout=2)
         except subprocess.TimeoutExpired:
             return ""
         log = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-        return exit_description(-(status - 128) if status > 128 else status, log)
+        return exit_description(from_shell_status(status), log)
 
     def _stop(self, proc: subprocess.Popen) -> None:
         if self._proc is proc:

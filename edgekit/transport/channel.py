@@ -46,6 +46,11 @@ def exit_description(returncode: int | None, log: str) -> str:
     return how + (f": {line}" if line else "")
 
 
+def from_shell_status(status: int | None) -> int | None:
+    """A shell's exit status as subprocess reports a return code: a shell says 'killed by signal N' as 128 + N."""
+    return -(status - 128) if status is not None and status > 128 else status
+
+
 def signal_name(number: int) -> str:
     try:
         return signal.Signals(number).name

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from ..errors import DeviceError, InputError
 from .base import Transport, register_transport, run_python
-from .channel import LineChannel, exit_description
+from .channel import LineChannel, exit_description, from_shell_status
 from .options import TransportOption
 
 # The agent runs under the login shell, which then says how it ended on stderr: paramiko does not pass on SSH's
@@ -277,8 +277,7 @@ class SSHTransport(Transport):
         log = chan.recv_stderr(1 << 20).decode(errors="replace") if chan.recv_stderr_ready() else ""
         statuses = _EXIT_LINE.findall(log)
         status = int(statuses[-1]) if statuses else None
-        returncode = -(status - 128) if status is not None and status > 128 else status  # the shell's 128 + N
-        return exit_description(returncode, _EXIT_LINE.sub("", log))
+        return exit_description(from_shell_status(status), _EXIT_LINE.sub("", log))
 
     def _stop_process(self, chan: Any) -> None:
         if self._chan is chan:
