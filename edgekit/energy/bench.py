@@ -8,7 +8,7 @@ from typing import Any, Iterator
 
 from ..errors import UnsupportedError
 from .align import energy_per_inference, windows_from_digital
-from .meter import Capture, meter_kind, opened_meter, parse_meter
+from .meter import Capture, Meter, meter_kind, parse_meter
 
 BASELINE_S = 0.3  # idle before the first inference: long enough for a stable mean at any meter's rate
 INFERENCE_INPUT = 0  # the meter's digital input the inference pin is wired to (PPK2 D0, Joulescope IN0)
@@ -28,15 +28,14 @@ def check_meter(spec: str | None, profile_family: str) -> None:
 
 
 @contextlib.contextmanager
-def metered(spec: str) -> Iterator[list[Capture]]:
-    """Open the meter, start it and wait out the idle baseline; the block runs the inferences; the capture is
-    appended to the yielded list when the block ends. The meter is closed however the block ends."""
+def metered(meter: Meter) -> Iterator[list[Capture]]:
+    """Start the (open) meter and wait out the idle baseline; the block runs the inferences; the capture is
+    appended to the yielded list when the block ends."""
     captures: list[Capture] = []
-    with opened_meter(spec) as meter:
-        meter.start()
-        time.sleep(BASELINE_S)
-        yield captures
-        captures.append(meter.stop())
+    meter.start()
+    time.sleep(BASELINE_S)
+    yield captures
+    captures.append(meter.stop())
 
 
 def measured_energy(capture: Capture) -> dict[str, Any]:

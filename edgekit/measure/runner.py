@@ -13,6 +13,7 @@ import numpy as np
 from ..version import __version__
 from ..artifact import Artifact, Reference
 from ..energy.bench import check_meter, measured_energy, metered
+from ..energy.meter import opened_meter
 from ..errors import InputError, UnsupportedError
 from ..modelio import Dataset
 from ..profiles import Profile, load_profile
@@ -57,10 +58,13 @@ def benchmark(artifact: Artifact | str | Path, target: Profile | str, *, runs: i
         check_labels(eval_data, art.manifest["outputs"][0]["shape"])
     check_meter(meter, profile.family)
 
-    with deployed(art, profile, transport, transport_options, timeout, progress) as (session, deploy, transport_facts,
-                                                                                    hello, loaded):
+    # The meter is opened before any device time (a meter that is not there is said at once) and closed however
+    # the bench ends.
+    with opened_meter(meter) if meter else nullcontext(None) as power_meter, \
+            deployed(art, profile, transport, transport_options, timeout, progress) as (session, deploy,
+                                                                                       transport_facts, hello, loaded):
         progress("benchmarking", 0, runs)
-        with metered(meter) if meter else nullcontext([]) as captures:
+        with metered(power_meter) if power_meter else nullcontext([]) as captures:
             bench = session.bench(runs=runs, warmup=warmup, cooldown_s=cooldown_s)
         progress("benchmarking", runs, runs)
         ref = art.reference()
