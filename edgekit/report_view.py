@@ -63,6 +63,18 @@ def _recipe(report: dict[str, Any]) -> str:
     return " -> ".join(step["method"] for step in report["artifact"]["recipe"]) or "fp32"
 
 
+def runtime_line(runtime: dict[str, Any]) -> str:
+    """'ai-edge-litert 2.3.0, XNNPACK took 14 of 15 ops (2 partitions; left: PADV2)'."""
+    line = " ".join(str(part) for part in (runtime["name"], runtime.get("version")) if part)
+    delegate = runtime.get("delegate")
+    if delegate:
+        left = ", ".join(f"{op} x{n}" if n > 1 else op for op, n in delegate["not_delegated"].items())
+        line += (f", {delegate['name'] or 'no delegate'} took {delegate['delegated_ops']} of {delegate['ops']} ops"
+                 f" ({delegate['partitions']} partition{'s' * (delegate['partitions'] != 1)}"
+                 f"{'; left: ' + left if left else ''})")
+    return line
+
+
 def rows(report: dict[str, Any]) -> list[tuple[str, str]]:
     """(metric, value) pairs shared by the terminal table and the HTML page; estimates say so."""
     lat, fid, acc = report["latency_ms"], report["fidelity"], report.get("accuracy") or {}
@@ -73,6 +85,7 @@ def rows(report: dict[str, Any]) -> list[tuple[str, str]]:
         ("target", ran),
         ("latency time base", lat.get("time_base_label") or f"wall-clock on {report['measured_on']['cpu']}"),
         ("artifact", f"{report['artifact']['format']} {_recipe(report)}"),
+        *([("runtime", runtime_line(report["runtime"]))] if report.get("runtime") else []),
         ("size", format_bytes(report["artifact"]["size_bytes"])),
         ("latency p50 / p90 / p99", " / ".join(format_ms(lat[k]) for k in ("p50", "p90", "p99"))),
         ("latency mean +- std", f"{format_ms(lat['mean'])} +- {format_ms(lat['std'])} over {lat['runs']} runs"),

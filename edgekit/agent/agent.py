@@ -35,6 +35,7 @@ E_NOT_LOADED = "not_loaded"
 E_SHAPE_MISMATCH = "shape_mismatch"
 E_RUN_FAILED = "run_failed"
 E_OUT_OF_MEMORY = "out_of_memory"
+E_METER_FAILED = "meter_failed"  # the power meter a bench asked for cannot be opened or read
 # How running out of memory shows: MemoryError, or a shared library that cannot be mapped under the address-space
 # limit (the runtime's own, or numpy's).
 _NO_MEMORY = ("failed to map segment", "cannot allocate memory")
@@ -94,6 +95,9 @@ class ExecuTorchModel:
         except Exception as exc:
             raise AgentError(E_LOAD_FAILED, f"ExecuTorch could not load {path.name}: {exc}") from None
 
+    def describe(self) -> dict:
+        return {"name": "executorch", "version": distribution_version("executorch")}
+
     def prepare(self, arrays: list) -> list:
         return [self._torch.from_numpy(a.copy()) for a in arrays]
 
@@ -104,26 +108,40 @@ class ExecuTorchModel:
         return [o.numpy() for o in self._last]
 
 
+# The .tflite runtimes in the agent's order of preference (module, distribution): LiteRT first, tflite-runtime's
+# successor, whose XNNPACK takes a static int8 graph whole; tflite-runtime (its last release, 2.14, hands XNNPACK
+# int8 graphs in pieces or not at all) for images that have only it.
+TFLITE_RUNTIMES = (("ai_edge_litert.interpreter", "ai-edge-litert"), ("tflite_runtime.interpreter", "tflite-runtime"))
+
+
+def distribution_version(name: str) -> str | None:
+    from importlib import metadata
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
 class TFLiteModel:
-    """A .tflite through tflite_runtime (as on a Raspberry Pi image) or ai_edge_litert."""
+    """A .tflite through LiteRT (ai_edge_litert) or, where an image has only it, tflite_runtime."""
 
     @staticmethod
     def import_runtime():
-        try:
-            from tflite_runtime.interpreter import Interpreter
-        except ImportError as first:
+        """(Interpreter class, distribution name) of the first runtime in TFLITE_RUNTIMES that imports."""
+        import importlib
+        failures = []
+        for module, dist in TFLITE_RUNTIMES:
             try:
-                from ai_edge_litert.interpreter import Interpreter
+                return importlib.import_module(module).Interpreter, dist
             except ImportError as exc:
-                if out_of_memory(first) or out_of_memory(exc):
-                    raise AgentError(E_OUT_OF_MEMORY, f"out of memory loading the LiteRT runtime: "
-                                                      f"{exc if out_of_memory(exc) else first}") from None
-                raise AgentError(E_RUNTIME_MISSING, "neither tflite_runtime nor ai_edge_litert is installed "
-                                                    "on the device") from None
-        return Interpreter
+                failures.append(exc)
+        memory_failure = next((exc for exc in failures if out_of_memory(exc)), None)
+        if memory_failure is not None:
+            raise AgentError(E_OUT_OF_MEMORY, f"out of memory loading the LiteRT runtime: {memory_failure}")
+        raise AgentError(E_RUNTIME_MISSING, "neither ai_edge_litert nor tflite_runtime is installed on the device")
 
     def __init__(self, path: Path, threads: int = 1) -> None:
-        Interpreter = self.import_runtime()
+        Interpreter, self._runtime = self.import_runtime()
         try:
             self._interp = Interpreter(model_path=str(path), num_threads=threads)
             self._interp.allocate_tensors()
@@ -131,6 +149,11 @@ class TFLiteModel:
             raise AgentError(E_LOAD_FAILED, f"TFLite could not load {path.name}: {exc}") from None
         self._inputs = signature_order(self._interp.get_input_details(), "args_")
         self._outputs = signature_order(self._interp.get_output_details(), "output_")
+
+    def describe(self) -> dict:
+        """The runtime, its version and how much of the graph the XNNPACK delegate took."""
+        return {"name": self._runtime, "version": distribution_version(self._runtime),
+                "delegate": delegated_ops(self._interp._get_ops_details())}
 
     def prepare(self, arrays: list) -> list:
         """Cast to the model's input types; float samples for a quantized (int8) input are quantized with the
@@ -164,6 +187,32 @@ class TFLiteModel:
             outs.append(((y.astype(np.float32) - zero_point) * scale).astype(np.float32)
                         if scale and y.dtype.kind in "iu" else y)
         return outs
+
+
+def delegated_ops(ops: list) -> dict:
+    """How many of the graph's operators a delegate (XNNPACK on a CPU) took, from the interpreter's node list
+    after allocation: each DELEGATE node replaced a connected part of the graph, found by walking back from its
+    outputs to its inputs. The interpreter keeps the replaced nodes in its list but not in its execution plan."""
+    producer = {int(t): op["index"] for op in ops if op["op_name"] != "DELEGATE" for t in op["outputs"]}
+    delegates = [op for op in ops if op["op_name"] == "DELEGATE"]
+    taken: set = set()
+    for delegate in delegates:
+        inputs = {int(t) for t in delegate["inputs"]}
+        stack = [int(t) for t in delegate["outputs"]]
+        while stack:
+            tensor = stack.pop()
+            node = producer.get(tensor)
+            if node is None or node in taken or tensor in inputs:
+                continue
+            taken.add(node)
+            stack.extend(int(t) for t in ops[node]["inputs"] if t >= 0)
+    left: dict = {}
+    for op in ops:
+        if op["op_name"] != "DELEGATE" and op["index"] not in taken:
+            left[op["op_name"]] = left.get(op["op_name"], 0) + 1
+    total = len(ops) - len(delegates)
+    return {"name": "XNNPACK" if delegates else None, "ops": total, "delegated_ops": len(taken),
+            "partitions": len(delegates), "not_delegated": left}
 
 
 # The C++ runner (edgekit/agent/native/ek_pte_runner.cpp): where an image installs it, or where the env says.
@@ -207,6 +256,9 @@ class PteRunnerModel:
         self._outputs = [self._spec(self._line(), "out") for _ in range(n_out)]
         self._bound: list | None = None
         self._counts = True  # until the runner says it has no instruction counter
+
+    def describe(self) -> dict:
+        return {"name": "ek_pte_runner", "version": None}
 
     def _line(self) -> str:
         line = self._proc.stdout.readline()
@@ -474,6 +526,87 @@ class InstructionCounter:
 
 # ---- the agent ------------------------------------------------------------------------------------------------
 
+class BenchMeter:
+    """A power meter the agent samples beside a bench (request field "meter": an INA219/INA260 on the board's I2C bus,
+    `ina219:BUS:ADDR[:shunt=OHMS][:max_a=AMPS]` or `ina260:BUS:ADDR`; ina_sampler.py, beside this file). It samples
+    `meter_baseline_s` of idle first, then every warm-up and timed inference, each timestamped just around the
+    runtime's call on the sampler's clock (time.monotonic() from its start); the response's "meter" carries the raw
+    readings and those windows, for the host to put on the chip's clock and integrate."""
+
+    MAX_BASELINE_S = 10.0
+
+    def __init__(self, module, sampler, baseline_s: float) -> None:
+        self.module, self.sampler, self.baseline_s = module, sampler, baseline_s
+        self.windows: list = []
+        self.readings: list = []
+
+    @classmethod
+    def open(cls, req: dict) -> "BenchMeter":
+        baseline_s = float(req.get("meter_baseline_s", 0.3))
+        if not 0 <= baseline_s <= cls.MAX_BASELINE_S:
+            raise AgentError(E_BAD_REQUEST, f"meter_baseline_s must be 0..{cls.MAX_BASELINE_S:g} s")
+        try:
+            from . import ina_sampler  # agent.py imported from the edgekit package (the host's tests)
+        except ImportError:
+            try:
+                import ina_sampler  # beside agent.py on the device
+            except ImportError as exc:
+                raise AgentError(E_METER_FAILED, f"the meter's sampler cannot be imported: {exc}") from None
+        try:
+            sampler = ina_sampler.open_sampler(str(req["meter"]))
+        except ina_sampler.MeterError as exc:
+            raise AgentError(E_BAD_REQUEST if exc.is_bad_spec else E_METER_FAILED, exc.one_line()) from None
+        return cls(ina_sampler, sampler, baseline_s)
+
+    def _call(self, method, *args):
+        try:
+            return method(*args)
+        except self.module.MeterError as exc:
+            raise AgentError(E_METER_FAILED, exc.one_line()) from None
+
+    def begin(self, model):
+        """Start sampling, wait out the idle baseline; `model`, its calls timestamped."""
+        self._call(self.sampler.start)
+        time.sleep(self.baseline_s)
+        return WindowedModel(model, self.sampler.now, self.windows)
+
+    def end(self) -> None:
+        self.readings = self._call(self.sampler.stop)
+
+    def result(self) -> dict:
+        import numpy as np
+        return {"description": self.sampler.description,
+                "readings": encode_tensor(self.module.readings_to_array(self.readings)),
+                "windows": encode_tensor(np.asarray(self.windows, dtype=np.float64).reshape(-1, 2))}
+
+    def close(self) -> None:
+        self.sampler.close()
+
+
+class WindowedModel:
+    """A model whose every invoke (or out-of-process timed run) appends its (start, end) on `now`'s clock to
+    `windows`."""
+
+    def __init__(self, model, now, windows: list) -> None:
+        self._model, self._now, self._windows = model, now, windows
+        if getattr(model, "timed_runs", None) is not None:
+            self.timed_runs = self._timed_runs
+
+    def __getattr__(self, name: str):
+        return getattr(self._model, name)
+
+    def invoke(self, prepared: list) -> None:
+        start = self._now()
+        self._model.invoke(prepared)
+        self._windows.append((start, self._now()))
+
+    def _timed_runs(self, prepared: list, n: int):
+        start = self._now()
+        result = self._model.timed_runs(prepared, n)
+        self._windows.append((start, self._now()))
+        return result
+
+
 class Agent:
     def __init__(self, workspace: Path) -> None:
         self.workspace = workspace.resolve()
@@ -495,7 +628,7 @@ class Agent:
             try:
                 if importlib.util.find_spec(probe) is not None:
                     runtimes.append(name)
-            except ModuleNotFoundError:
+            except ImportError:  # a parent package that is missing, or installed but broken: not a runtime here
                 pass
         if pte_runner_path():
             runtimes.append("ek_pte_runner")
@@ -538,7 +671,8 @@ class Agent:
         start = time.perf_counter()
         self.model.invoke(prepared)
         first_s = time.perf_counter() - start
-        return {"load_s": load_s, "decode_s": decode_s, "first_inference_s": first_s, "memory": memory()}
+        return {"load_s": load_s, "decode_s": decode_s, "first_inference_s": first_s, "memory": memory(),
+                "runtime": self.model.describe()}
 
     def _decode(self, directory: Path, name: str, stored: dict) -> None:
         """Write the dense file `name` from its stored encoding and check it against the manifest's sha256."""
@@ -570,12 +704,24 @@ class Agent:
         cooldown_s = float(req.get("cooldown_s", 0))
         if runs < 1 or warmup < 0:
             raise AgentError(E_BAD_REQUEST, "runs must be >= 1 and warmup >= 0")
+        meter = BenchMeter.open(req) if req.get("meter") else None
+        try:
+            result = self._bench(req, model, warmup, runs, cooldown_s, meter)
+            return {**result, "meter": meter.result()} if meter is not None else result
+        finally:
+            if meter is not None:
+                meter.close()
+
+    def _bench(self, req: dict, model, warmup: int, runs: int, cooldown_s: float, meter) -> dict:
         prepared = model.prepare(self.reference_inputs)
+        if meter is not None:
+            model = meter.begin(model)  # idle baseline first; then every invoke is timestamped on the meter's clock
         for _ in range(warmup):
             model.invoke(prepared)
         before = thermal()
         # Temperature / clock / throttling through the runs, read outside the timed region (vcgencmd is a fork).
-        every = int(req.get("thermal_every", 0)) or max(1, runs // 10)
+        # With a meter, nothing but the inferences runs while it measures them.
+        every = runs + 1 if meter is not None else int(req.get("thermal_every", 0)) or max(1, runs // 10)
         samples = []
         latencies = []
         clock = time.perf_counter_ns
@@ -607,6 +753,8 @@ class Agent:
                 time.sleep(cooldown_s)
         if counter is not None:
             counter.close()
+        if meter is not None:
+            meter.end()
         return {"latencies_ns": latencies, "warmup": warmup, "cooldown_s": cooldown_s, "thermal_before": before,
                 "thermal_after": thermal(), "thermal_samples": samples,
                 **({"instructions": instructions} if len(instructions) == runs else {})}

@@ -89,6 +89,7 @@ def benchmark(artifact: Artifact | str | Path, target: Profile | str, *, runs: i
                        **time_base(transport_facts, hello["machine"])},
         "load_ms": loaded["load_s"] * 1e3,
         "first_inference_ms": loaded["first_inference_s"] * 1e3,
+        "runtime": loaded.get("runtime") or ({"name": hello["runtime"]} if "runtime" in hello else None),
         "memory": {**mem, "limit_bytes": transport_facts.get("memory_limit_bytes")},
         "counters": bench.get("counters"),  # device-specific counts (e.g. instructions under QEMU)
         "fidelity": _fidelity(art, ref, device_ref),

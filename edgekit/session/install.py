@@ -1,7 +1,8 @@
 """Putting the Python agent and an artifact on a device, over any RemoteShell (SSH, adb, the local process).
 
 One policy for every link:
-- the agent's directory is content-addressed (`<root>/agent-<sha256 of agent.py>`) and kept between sessions;
+- the agent's directory is content-addressed (`<root>/agent-<sha256 of agent.py and the files beside it>`, see
+  edgekit.agent.AGENT_FILES) and kept between sessions;
 - every upload goes to a temporary name, its sha256 is checked on the device, then it is renamed into place
   (atomic: a directory appears complete or not at all); free space is checked first where the link can tell;
 - the device's Python is probed once for numpy and the runtime (where the link asks for it), the result cached
@@ -19,14 +20,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ..agent import AGENT_SCRIPT
+from ..agent import AGENT_FILES, AGENT_SCRIPT, agent_files_digest
 from ..agent.agent import PTE_RUNNER_ENV, PTE_RUNNER_PATH
 from ..artifact import sha256_file
 from ..errors import DeviceError
 from ..transport.base import RemoteShell, run_python
 
 # Which Python modules the device needs for each artifact format (any one of a tuple is enough).
-NEEDS = {"tflite": ("tflite_runtime", "ai_edge_litert"), "pte": ("ek_pte_runner", "executorch")}
+NEEDS = {"tflite": ("ai_edge_litert", "tflite_runtime"), "pte": ("ek_pte_runner", "executorch")}
 _PROBE = ("import importlib.util as u, importlib.metadata as m, json, os, platform\n"
           "def v(n, d):\n"
           "    if u.find_spec(n) is None: return None\n"
@@ -37,7 +38,7 @@ _PROBE = ("import importlib.util as u, importlib.metadata as m, json, os, platfo
           " 'ai_edge_litert': v('ai_edge_litert', 'ai-edge-litert'), 'executorch': v('executorch', 'executorch'),"
           f" 'ek_pte_runner': (lambda p: p if os.access(p, os.X_OK) else None)("
           f"os.environ.get('{PTE_RUNNER_ENV}') or '{PTE_RUNNER_PATH}')}}))")
-INSTALL_HINTS = {"tflite": "pip install tflite-runtime on the device",
+INSTALL_HINTS = {"tflite": "pip install ai-edge-litert on the device",
                  "pte": f"pip install executorch on the device, or build ek_pte_runner (edgekit/agent/native) and "
                         f"install it as {PTE_RUNNER_PATH}"}
 SPACE_MARGIN = 1 << 20  # bytes left free beyond an upload
@@ -49,6 +50,8 @@ class AgentInstaller:
     def __init__(self, shell: RemoteShell, agent_script: Path = AGENT_SCRIPT) -> None:
         self.shell = shell
         self.agent_script = agent_script
+        # agent.py and the modules it imports from beside itself (the INA sampler)
+        self.agent_files = (agent_script, *(p for p in AGENT_FILES if p.name != agent_script.name))
         self.facts: dict[str, Any] = {}
 
     # -- the agent --------------------------------------------------------------------------------------------
@@ -56,7 +59,7 @@ class AgentInstaller:
     def install_agent(self, fmt: str) -> str:
         """The agent on the device (uploaded only when its hash is new); the remote path of agent.py."""
         root = self.shell.root()
-        agent_dir = f"{root}/agent-{sha256_file(self.agent_script)[:16]}"
+        agent_dir = f"{root}/agent-{agent_files_digest(self.agent_files)[:16]}"
         agent = f"{agent_dir}/{self.agent_script.name}"
         ready = f"{agent_dir}/ready-{hashlib.sha256(self.shell.python.encode()).hexdigest()[:8]}.json"
         if self.shell.check_runtime:
@@ -70,10 +73,10 @@ class AgentInstaller:
                     pass  # probed before the user installed the runtime, perhaps: probe again
         if not self._exists(agent):
             self._mkdir(root)
-            self._check_space(root, self.agent_script.stat().st_size)
+            self._check_space(root, sum(p.stat().st_size for p in self.agent_files))
             staging = f"{root}/.{Path(agent_dir).name}.partial-{secrets.token_hex(4)}"
             try:
-                self._upload_checked({self.agent_script.name: self.agent_script}, staging)
+                self._upload_checked({p.name: p for p in self.agent_files}, staging)
                 if self._exists(agent_dir):  # another session installed it meanwhile: keep theirs
                     self.remove(staging)
                 else:

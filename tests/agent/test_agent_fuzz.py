@@ -110,6 +110,9 @@ class FakeModel:
             f.read()
         self.threads = threads
 
+    def describe(self) -> dict:
+        return {"name": "fake", "version": None}
+
     def prepare(self, arrays: list) -> list:
         return [np.ascontiguousarray(a) for a in arrays]
 

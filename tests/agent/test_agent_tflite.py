@@ -1,5 +1,7 @@
-"""The agent on a Pi-like Python: tflite-runtime 2.14 + numpy<2 and no torch (the .venv-pi that make builds)."""
+"""The agent on a Pi-like Python: ai-edge-litert 2.3.0 and tflite-runtime 2.14, numpy<2 and no torch (the .venv-pi
+that make builds)."""
 import json
+import os
 import shutil
 import subprocess
 
@@ -28,11 +30,23 @@ def workspace(digits, digits_example, tmp_path_factory):
     return ws
 
 
-def converse(ws, *requests):
+def converse(ws, *requests, env=None):
     lines = "".join(json.dumps({"id": i, **r}) + "\n" for i, r in enumerate(requests, 1))
     proc = subprocess.run([str(PI_PYTHON), str(ws / "agent.py"), "--workspace", str(ws)], input=lines,
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=60, env=env)
     return [json.loads(line) for line in proc.stdout.splitlines()]
+
+
+@pytest.fixture(params=["ai-edge-litert", "tflite-runtime"])
+def runtime_env(request, tmp_path):
+    """The device's environment, and the runtime the agent should pick in it: both installed (LiteRT preferred),
+    or an image with tflite-runtime only (ai_edge_litert made unimportable ahead of site-packages)."""
+    if request.param == "ai-edge-litert":
+        return request.param, None
+    shadow = tmp_path / "shadow" / "ai_edge_litert"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ImportError('not on this image')\n")
+    return request.param, {**os.environ, "PYTHONPATH": str(shadow.parent)}
 
 
 def test_pi_env_has_no_torch_and_numpy_1():
@@ -42,15 +56,22 @@ def test_pi_env_has_no_torch_and_numpy_1():
     assert version.startswith("1.") and no_torch == "True"
 
 
-def test_int8_model_on_tflite_runtime(workspace, digits):
+def test_int8_model_on_the_pi_runtimes(workspace, digits, runtime_env):
     _, split = digits
     x = split.x_test[:20]
+    runtime, env = runtime_env
     hello, load, pred, raw, bench = converse(
         workspace, {"cmd": "hello"}, {"cmd": "load", "artifact": "art"}, {"cmd": "predict", "x": encode_tensor(x)},
         {"cmd": "predict", "x": encode_tensor(np.full((2, 1, 8, 8), -128, np.int8)), "raw": True},
-        {"cmd": "bench", "runs": 5, "warmup": 1})
+        {"cmd": "bench", "runs": 5, "warmup": 1}, env=env)
     assert "tflite_runtime" in hello["runtimes"] and "executorch" not in hello["runtimes"]
     assert load["ok"], load
+    assert load["runtime"]["name"] == runtime and load["runtime"]["version"] == {
+        "ai-edge-litert": "2.3.0", "tflite-runtime": "2.14.0"}[runtime]
+    delegate = load["runtime"]["delegate"]
+    if runtime == "ai-edge-litert":  # LiteRT's XNNPACK takes the whole static int8 graph
+        assert delegate["name"] == "XNNPACK" and delegate["delegated_ops"] == delegate["ops"] > 0
+        assert delegate["partitions"] == 1 and delegate["not_delegated"] == {}
     y = decode_tensor(pred["y"])
     assert y.dtype == np.float32 and y.shape == (20, 10)  # dequantized with the output's scale/zero-point
     manifest = json.loads((workspace / "art" / "manifest.json").read_text())

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from edgekit.agent import AGENT_SCRIPT
+from edgekit.agent import AGENT_SCRIPT, INA_SAMPLER, agent_files_digest
 from edgekit.artifact import sha256_file
 from edgekit.errors import DeviceError
 from edgekit.session.install import AgentInstaller
@@ -86,8 +86,9 @@ def test_agent_dir_is_content_addressed_and_reused(shell):
     first = AgentInstaller(shell)
     agent = first.install_agent("tflite")
     device = Path(shell.root())
-    assert agent == f"{device}/agent-{sha256_file(AGENT_SCRIPT)[:16]}/agent.py"
+    assert agent == f"{device}/agent-{agent_files_digest()[:16]}/agent.py"
     assert Path(agent).read_bytes() == AGENT_SCRIPT.read_bytes()
+    assert (Path(agent).parent / INA_SAMPLER.name).read_bytes() == INA_SAMPLER.read_bytes()
     assert first.facts["setup_cached"] is False and first.facts["device_python"]["interpreter"] == shell.python
     assert [p.name for p in device.iterdir()] == [Path(agent).parent.name], "staging left behind"
     assert len(list(Path(agent).parent.glob("ready-*.json"))) == 1
@@ -124,13 +125,13 @@ def test_missing_runtime_is_named(shell):
         AgentInstaller(shell).install_agent("tflite")
     shell.probe = {**PROBE_OK, "numpy": "1.26.4", "tflite_runtime": None}
     shell.python = "/another/python3"
-    with pytest.raises(DeviceError, match="no tflite_runtime or ai_edge_litert"):
+    with pytest.raises(DeviceError, match="no ai_edge_litert or tflite_runtime"):
         AgentInstaller(shell).install_agent("tflite")
 
 
 def test_a_runtime_installed_after_a_failed_probe_is_found(shell):
     shell.probe = {**PROBE_OK, "tflite_runtime": None, "ai_edge_litert": None}
-    with pytest.raises(DeviceError, match="no tflite_runtime or ai_edge_litert"):
+    with pytest.raises(DeviceError, match="no ai_edge_litert or tflite_runtime"):
         AgentInstaller(shell).install_agent("tflite")
     shell.probe = PROBE_OK  # the user ran pip install tflite-runtime on the device
     installer = AgentInstaller(shell)
