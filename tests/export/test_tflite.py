@@ -115,6 +115,33 @@ def test_ai_edge_quantizer_route_is_full_integer_and_agrees(tmp_path, module):
     assert len(ref.outputs) == len(entry.output_names)
 
 
+class Residuals(torch.nn.Module):
+    """Two residual blocks as torchvision's MobileNetV2 writes them (`x + self.conv(x)`)."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = torch.nn.Conv2d(3, 8, 3, padding=1)
+        self.blocks = torch.nn.ModuleList(torch.nn.Sequential(torch.nn.Conv2d(8, 8, 3, padding=1), torch.nn.ReLU())
+                                          for _ in range(2))
+        self.head = torch.nn.Linear(8, 4)
+
+    def forward(self, x):
+        h = self.stem(x)
+        for block in self.blocks:
+            h = h + block(h)
+        return self.head(h.mean((2, 3)))
+
+
+def test_static_int8_residual_adds_stay_integer(tmp_path):
+    """Every residual ADD is int8: no dequantize/quantize round trip to float inside the graph."""
+    torch.manual_seed(0)
+    x = torch.randn(32, 3, 8, 8)
+    art = compile_model(Residuals().eval(), (x[:1],), "rpi4", tmp_path / "a", recipe=[Int8StaticConfig()],
+                        calibration=Dataset(x.numpy()))
+    ops = art.manifest["export"]["operators"]
+    assert ops["ADD"] == 2 and "QUANTIZE" not in ops and "DEQUANTIZE" not in ops, ops
+
+
 class PaddedResidual(torch.nn.Module):
     """conv(F.pad(h)) + h: litert-torch's PT2E route cannot convert it ("Attempting to convert non-NHWC compatible
     node to NHWC"), as in MobileNets ported from TensorFlow."""
