@@ -7,18 +7,19 @@
  *   ek_status ek_<op>_eval(const P *p, <inputs>, int8_t *output, void *scratch);
  * prepare does ALL the validation: the parameters, and that the caller's scratch buffer of scratch_bytes is at
  * least ek_<op>_scratch_bytes(p). eval then trusts them and only computes. <inputs> is `const int8_t *input`,
- * `const int8_t *input1, const int8_t *input2` (ADD, SUB, MUL) or `const int8_t *const *inputs` (CONCATENATION).
+ * `const int8_t *input1, const int8_t *input2` (ADD, SUB, MUL; GATHER: values, indices) or
+ * `const int8_t *const *inputs` (CONCATENATION).
  * Scratch is caller-owned (the host plans it in the arena, 8-byte aligned); NULL where scratch_bytes is 0.
  *
  * Two variants, in two folders that edgekit/export/mcu/build.py picks from the device profile:
  * - kernels/reference/ek_<op>.c: portable C, the integer semantics of TFLite's int8 reference kernels. Every
  *   image links them.
- * - kernels/dsp/ek_<op>_dsp.c: CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED optimised for cores with the DSP
- *   extension (SMLAD/SXTB16), bit-exact with the reference, built only for such cores. Their functions carry the
- *   variant in the name (ek_conv2d_s8_dsp_eval, ...), so both variants link into one image with no renaming: a DSP
- *   kernel runs the reference one for shapes it does not handle, and the kernel test image
+ * - kernels/dsp/ek_<op>_dsp.c: CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED and TRANSPOSE_CONV optimised for cores
+ *   with the DSP extension (SMLAD/SXTB16), bit-exact with the reference, built only for such cores. Their
+ *   functions carry the variant in the name (ek_conv2d_s8_dsp_eval, ...), so both variants link into one image with
+ *   no renaming: a DSP kernel runs the reference one for shapes it does not handle, and the kernel test image
  *   (firmware/tests/ek_kernel_test.c) calls both to compare them. They read weights in a packed order (and need
- *   more scratch) that the host writes.
+ *   more scratch) that the host writes (TRANSPOSE_CONV: the reference order, more scratch).
  * The generated model.c calls the variant it was planned for (packing and scratch sizes differ), and checks that
  * the build's EK_KERNELS_VARIANT (0 reference, 1 DSP; a -D from build.py) is that one.
  *
@@ -42,7 +43,10 @@ typedef struct {
  * Padding is explicit per side: TFLite's SAME padding puts an odd extra row at the bottom / right, and a PAD
  * folded into the convolution by the host can pad any side by any amount. Taps in the padding read the input
  * zero point (they add nothing), and the output size is exactly
- * (input + pad_top + pad_bottom - dilated filter) / stride + 1. */
+ * (input + pad_top + pad_bottom - dilated filter) / stride + 1.
+ * TRANSPOSE_CONV takes the same struct (filter OHWI, dilation 1, depth_multiplier unused): input pixel (y, x)
+ * reaches output (y * stride_h - pad_top + fy, x * stride_w - pad_left + fx); the output size is the model's
+ * (TFLite's output_shape tensor) and pad_bottom / pad_right are the rest of TFLite's total padding. */
 typedef struct {
     ek_dims input, filter, output;
     int32_t stride_h, stride_w, dilation_h, dilation_w;
@@ -111,11 +115,15 @@ typedef struct {
     int32_t input_multiplier, input_left_shift, diff_min;
 } ek_softmax_params;
 
-/* MEAN over the spatial axes (H, W) of an NHWC tensor, keeping or dropping them (the output layout is the
- * same): TFLite Micro's QuantizedMeanOrSum, the sum requantized by input_scale / output_scale with 1/count folded
- * in by the host (equal quantizations included: TFLite Micro has no truncating-division path for int8 any more). */
+/* MEAN int8 over any axes of a tensor of up to 4 dims, keeping or dropping them (the output layout is the same):
+ * TFLite Micro's QuantizedMeanOrSum, the sum requantized by input_scale / output_scale with 1/count folded in by
+ * the host (equal quantizations included: TFLite Micro has no truncating-division path for int8 any more). The
+ * host splits the input's dims into the kept ones (the output's, in order) and the reduced ones, each given as
+ * up to 4 loops (count, input stride; unused loops count 1), neighbours merged: output element (k0..k3) is the
+ * mean of input[sum kj * keep_stride[j] + sum rj * reduce_stride[j]] over (r0..r3) of reduce_count[]. */
 typedef struct {
-    ek_dims input;
+    int32_t keep_count[4], keep_stride[4];
+    int32_t reduce_count[4], reduce_stride[4];
     int32_t input_zero_point, output_zero_point;
     int32_t multiplier, shift;          /* input_scale / output_scale / count, as TFLite folds it */
 } ek_mean_params;
@@ -160,6 +168,15 @@ typedef struct {
     int32_t offset;
     int32_t input_size;
 } ek_slice_params;
+
+/* GATHER (axis, batch_dims) and EMBEDDING_LOOKUP of int8 values with int32 indices: raw copies, as TFLite Micro
+ * does (the output shares the values' quantization). For each of `batches` x `outer` steps, `coords` rows of
+ * `inner` elements, row k = values[((b * outer + o) * axis_size + indices[b * coords + k]) * inner ...]. The
+ * indices come as the second input (an int32 tensor of batches * coords values, any alignment); eval refuses an
+ * index outside [0, axis_size) with EK_E_BAD_ARG (TFLite Micro's EMBEDDING_LOOKUP fails on it too). */
+typedef struct {
+    int32_t batches, outer, axis_size, coords, inner;
+} ek_gather_params;
 
 /* ---- reference kernels (kernels/reference/) ---- */
 ek_status ek_conv2d_s8_prepare(const ek_conv_params *p, size_t scratch_bytes);
@@ -225,6 +242,15 @@ ek_status ek_slice_s8_prepare(const ek_slice_params *p, size_t scratch_bytes);
 int32_t ek_slice_s8_scratch_bytes(const ek_slice_params *p);
 ek_status ek_slice_s8_eval(const ek_slice_params *p, const int8_t *input, int8_t *output, void *scratch);
 
+ek_status ek_transpose_conv_s8_prepare(const ek_conv_params *p, size_t scratch_bytes);
+int32_t ek_transpose_conv_s8_scratch_bytes(const ek_conv_params *p);
+ek_status ek_transpose_conv_s8_eval(const ek_conv_params *p, const int8_t *input, int8_t *output, void *scratch);
+
+ek_status ek_gather_s8_prepare(const ek_gather_params *p, size_t scratch_bytes);
+int32_t ek_gather_s8_scratch_bytes(const ek_gather_params *p);
+ek_status ek_gather_s8_eval(const ek_gather_params *p, const int8_t *input1, const int8_t *input2, int8_t *output,
+                            void *scratch);
+
 /* ---- DSP kernels (kernels/dsp/, cores with the DSP extension) ---- */
 ek_status ek_conv2d_s8_dsp_prepare(const ek_conv_params *p, size_t scratch_bytes);
 int32_t ek_conv2d_s8_dsp_scratch_bytes(const ek_conv_params *p);
@@ -238,6 +264,11 @@ ek_status ek_depthwise_conv2d_s8_dsp_eval(const ek_conv_params *p, const int8_t 
 ek_status ek_fully_connected_s8_dsp_prepare(const ek_fc_params *p, size_t scratch_bytes);
 int32_t ek_fully_connected_s8_dsp_scratch_bytes(const ek_fc_params *p);
 ek_status ek_fully_connected_s8_dsp_eval(const ek_fc_params *p, const int8_t *input, int8_t *output, void *scratch);
+
+ek_status ek_transpose_conv_s8_dsp_prepare(const ek_conv_params *p, size_t scratch_bytes);
+int32_t ek_transpose_conv_s8_dsp_scratch_bytes(const ek_conv_params *p);
+ek_status ek_transpose_conv_s8_dsp_eval(const ek_conv_params *p, const int8_t *input, int8_t *output,
+                                        void *scratch);
 
 /* The DSP kernels' weight order (documented in their .c files), which the host writes into flash
  * (edgekit/export/mcu/kernels.py mirrors these); produced on the device by the kernel test image from the

@@ -1,4 +1,5 @@
-/* Kernel test image (QEMU): (1) bit-exactness of the DSP kernels against the reference kernels on random
+/* Kernel test image (QEMU): (1) bit-exactness of the DSP kernels (conv, depthwise, fully connected, transpose
+ * conv) against the reference kernels on random
  * shapes, offsets and requantization parameters, tails included; (2) SysTick timings of both variants on fixed
  * benchmark shapes. Prints one JSON object on the UART, then stops QEMU (semihosting) with the number of
  * mismatching cases as exit status. Run by bench/kernel_tool.py (tests/bench/test_kernel_tool.py,
@@ -203,6 +204,47 @@ static int fc_case(void) {
     return memcmp(out_ref, out_dsp, n) != 0;
 }
 
+/* TRANSPOSE_CONV: any stride, padding and output size (TFLite takes the model's), depths with and without the
+ * DSP path, output pixels that no tap reaches. */
+static int tconv_case(void) {
+    ek_conv_params p;
+    memset(&p, 0, sizeof p);
+    const int32_t kh = uniform(1, 4), kw = uniform(1, 4);
+    p.stride_h = uniform(1, 3);
+    p.stride_w = uniform(1, 3);
+    p.dilation_h = p.dilation_w = p.depth_multiplier = 1;
+    p.pad_top = uniform(0, kh - 1);
+    p.pad_left = uniform(0, kw - 1);
+    const int32_t in_c = uniform(0, 4) == 0 ? uniform(1, 7) : 4 * uniform(1, 6);
+    p.input = (ek_dims){uniform(1, 2), uniform(1, 6), uniform(1, 6), in_c};
+    p.filter = (ek_dims){uniform(1, 9), kh, kw, in_c};
+    p.output = (ek_dims){p.input.n, (p.input.h - 1) * p.stride_h + kh - p.pad_top + uniform(-1, 2),
+                         (p.input.w - 1) * p.stride_w + kw - p.pad_left + uniform(-1, 2), p.filter.n};
+    if (p.output.h <= 0 || p.output.w <= 0) {
+        return 0;
+    }
+    p.input_offset = uniform(-127, 128);
+    p.output_offset = uniform(-128, 127);
+    random_act(&p.act_min, &p.act_max);
+    random_quant(p.filter.n);
+    fill(in_buf, ek_dims_count(&p.input));
+    fill(weights, ek_dims_count(&p.filter));
+    p.weights = weights;
+    p.bias = uniform(0, 4) ? bias : NULL;
+    p.multiplier = mult;
+    p.shift = shift;
+    if (ek_transpose_conv_s8_prepare(&p, 0) != EK_OK ||
+        ek_transpose_conv_s8_dsp_prepare(&p, sizeof scratch) != EK_OK) {
+        return 1;
+    }
+    const int32_t n = ek_dims_count(&p.output);
+    memset(out_ref, 0, n);
+    memset(out_dsp, 0x55, n);
+    ek_transpose_conv_s8_eval(&p, in_buf, out_ref, NULL);
+    ek_transpose_conv_s8_dsp_eval(&p, in_buf, out_dsp, scratch);
+    return memcmp(out_ref, out_dsp, n) != 0;
+}
+
 typedef ek_status (*conv_fn)(const ek_conv_params *, const int8_t *, int8_t *, void *);
 typedef ek_status (*fc_fn)(const ek_fc_params *, const int8_t *, int8_t *, void *);
 
@@ -312,6 +354,36 @@ static void bench_fc(const char *name, int32_t in_f, int32_t out_f) {
     }
 }
 
+/* a U-Net's upsampling: 2x2 / 2 VALID, 8x8x16 -> 16x16x8 */
+static void bench_tconv(const char *name, int32_t hw, int32_t in_c, int32_t out_c) {
+    ek_conv_params p;
+    memset(&p, 0, sizeof p);
+    p.input = (ek_dims){1, hw, hw, in_c};
+    p.filter = (ek_dims){out_c, 2, 2, in_c};
+    p.output = (ek_dims){1, 2 * hw, 2 * hw, out_c};
+    p.stride_h = p.stride_w = 2;
+    p.dilation_h = p.dilation_w = p.depth_multiplier = 1;
+    p.input_offset = 128;
+    p.output_offset = -128;
+    p.act_min = -128;
+    p.act_max = 127;
+    random_quant(out_c);
+    fill(in_buf, ek_dims_count(&p.input));
+    fill(weights, ek_dims_count(&p.filter));
+    p.weights = weights;
+    p.bias = bias;
+    p.multiplier = mult;
+    p.shift = shift;
+    static const conv_fn fns[2] = {ek_transpose_conv_s8_eval, ek_transpose_conv_s8_dsp_eval};
+    static const char *names[2] = {"reference", "dsp"};
+    for (int v = 0; v < 2; ++v) {
+        const uint64_t t0 = ek_port_ticks();
+        fns[v](&p, in_buf, v ? out_dsp : out_ref, scratch);
+        const uint64_t t1 = ek_port_ticks();
+        bench_line(name, names[v], (int64_t)hw * hw * in_c * 4 * out_c, t1 - t0, 0);
+    }
+}
+
 /* 2 instructions per iteration (subs, bne): checks how many instructions one SysTick tick is on this board */
 static uint64_t calibration_ticks(uint32_t iterations) {
     const uint64_t t0 = ek_port_ticks();
@@ -321,11 +393,12 @@ static uint64_t calibration_ticks(uint32_t iterations) {
 
 int main(void) {
     ek_port_init();
-    int32_t conv_bad = 0, fc_bad = 0, dw_bad = 0;
+    int32_t conv_bad = 0, fc_bad = 0, dw_bad = 0, tconv_bad = 0;
     for (int i = 0; i < EK_TEST_CASES; ++i) {
         conv_bad += conv_case();
         fc_bad += fc_case();
         dw_bad += dw_case();
+        tconv_bad += tconv_case();
     }
     put("{\"cases\":");
     put_int(EK_TEST_CASES);
@@ -335,6 +408,8 @@ int main(void) {
     put_int(fc_bad);
     put(",\"depthwise_mismatches\":");
     put_int(dw_bad);
+    put(",\"transpose_conv_mismatches\":");
+    put_int(tconv_bad);
     put(",\"systick_hz\":");
     put_int(EK_SYSTICK_HZ);
     put(",\"calibration_instructions\":2000000,\"calibration_ticks\":");
@@ -346,7 +421,8 @@ int main(void) {
     bench_dw("depthwise 3x3 64ch 25x5", 25, 5, 64, 3);
     bench_dw("depthwise 3x3 32ch 16x16", 16, 16, 32, 3);
     bench_conv("conv2d 1x1 64->64 16x16", 16, 64, 64, 1, 0);
+    bench_tconv("transpose_conv 2x2/2 16->8 8x8", 8, 16, 8);
     put("]}\n");
-    ek_port_fault((uint32_t)(conv_bad + fc_bad + dw_bad));
+    ek_port_fault((uint32_t)(conv_bad + fc_bad + dw_bad + tconv_bad));
     return 0;
 }

@@ -51,3 +51,84 @@ class SensorMlp(nn.Module):
 def sensor_mlp():
     torch.manual_seed(0)
     return SensorMlp().eval(), (torch.randn(1, 48),)
+
+
+class SensorCnn1d(nn.Module):
+    """Human-activity recognition on a window of 3-axis accelerometer samples: Conv1d/BN/ReLU blocks, a global
+    average over time, a linear classifier."""
+
+    def __init__(self, channels: int = 3, classes: int = 6) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv1d(channels, 16, 5, padding=2), nn.BatchNorm1d(16), nn.ReLU(),
+            nn.Conv1d(16, 24, 5, stride=2, padding=2), nn.BatchNorm1d(24), nn.ReLU(),
+            nn.Conv1d(24, 32, 3, padding=1), nn.BatchNorm1d(32), nn.ReLU())
+        self.fc = nn.Linear(32, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.features(x).mean(dim=-1))
+
+
+def sensor_cnn1d():
+    torch.manual_seed(0)
+    model = SensorCnn1d()
+    _randomize_batchnorm(model)
+    return model.eval(), (torch.randn(1, 3, 64),)
+
+
+class TinyUnet(nn.Module):
+    """A small U-Net for segmentation: two down blocks (Conv2d + MaxPool), a ConvTranspose2d up on each level with
+    a skip concatenation, a 1x1 head."""
+
+    def __init__(self, channels: int = 1, classes: int = 2) -> None:
+        super().__init__()
+
+        def block(i: int, o: int) -> nn.Sequential:
+            return nn.Sequential(nn.Conv2d(i, o, 3, padding=1), nn.ReLU())
+        self.down1, self.down2, self.mid = block(channels, 8), block(8, 16), block(16, 32)
+        self.pool = nn.MaxPool2d(2)
+        self.up2, self.dec2 = nn.ConvTranspose2d(32, 16, 2, stride=2), block(32, 16)
+        self.up1, self.dec1 = nn.ConvTranspose2d(16, 8, 2, stride=2), block(16, 8)
+        self.head = nn.Conv2d(8, classes, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        d1 = self.down1(x)
+        d2 = self.down2(self.pool(d1))
+        m = self.mid(self.pool(d2))
+        u2 = self.dec2(torch.cat([self.up2(m), d2], dim=1))
+        u1 = self.dec1(torch.cat([self.up1(u2), d1], dim=1))
+        return self.head(u1)
+
+
+def tiny_unet():
+    torch.manual_seed(0)
+    return TinyUnet().eval(), (torch.rand(1, 1, 16, 16),)
+
+
+class TinyEmbedding(nn.Module):
+    """A bag-of-tokens text classifier: an embedding table, the mean over the tokens, a linear layer."""
+
+    def __init__(self, vocab: int = 64, dim: int = 16, classes: int = 4) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(vocab, dim)
+        self.fc = nn.Linear(dim, classes)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.embed(ids).mean(dim=1))
+
+
+def tiny_embedding():
+    torch.manual_seed(0)
+    return TinyEmbedding().eval(), (torch.randint(0, 64, (1, 12)),)
+
+
+def _randomize_batchnorm(model: nn.Module) -> None:
+    """Trained-looking BatchNorm statistics (fresh ones are the identity), so the folded convolutions differ."""
+    g = torch.Generator().manual_seed(1)
+    for m in model.modules():
+        if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            n = m.num_features
+            m.running_mean.copy_(torch.randn(n, generator=g) * 0.1)
+            m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
+            m.weight.data.copy_(torch.rand(n, generator=g) + 0.5)
+            m.bias.data.copy_(torch.randn(n, generator=g) * 0.1)

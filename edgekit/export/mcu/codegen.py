@@ -257,8 +257,11 @@ def emit_c(plan: ModelPlan) -> str:
               "};", ""]
 
     def operand(i: int | str) -> str:
-        return i if isinstance(i, str) else f"ek_arena + {i}"
+        if isinstance(i, str):  # a constant array; int32 ones (GATHER's indices) pass as bytes
+            return f"(const int8_t *){i}" if i in int32_arrays else i
+        return f"ek_arena + {i}"
 
+    int32_arrays = {a.name for step in plan.steps for a in step.call.arrays if a.ctype == "int32_t"}
     for step in plan.steps:
         call, k = step.call, step.call.kernel
         lines.append(f"/* op {call.op.index}: {call.op.kind} */")

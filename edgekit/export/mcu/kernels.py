@@ -70,17 +70,19 @@ MUL_PARAMS = Struct("ek_mul_params", (
 SOFTMAX_PARAMS = Struct("ek_softmax_params", _i32("rows", "depth", "input_multiplier", "input_left_shift",
                                                   "diff_min"))
 MEAN_PARAMS = Struct("ek_mean_params", (
-    ("input", "ek_dims"), *_i32("input_zero_point", "output_zero_point", "multiplier", "shift")))
+    ("keep_count", I32X4), ("keep_stride", I32X4), ("reduce_count", I32X4), ("reduce_stride", I32X4),
+    *_i32("input_zero_point", "output_zero_point", "multiplier", "shift")))
 TRANSPOSE_PARAMS = Struct("ek_transpose_params", (("in_shape", I32X4), ("perm", I32X4)))
 PAD_PARAMS = Struct("ek_pad_params", (("in_shape", I32X4), ("before", I32X4), ("after", I32X4), ("value", I32)))
 LUT_PARAMS = Struct("ek_lut_params", (("size", I32), ("table", P_I8)))
 CONCAT_PARAMS = Struct("ek_concat_params", (
     ("inputs", I32), ("outer", I32), ("inner", P_I32), ("table", P_I32), ("tables", P_I8)))
 SLICE_PARAMS = Struct("ek_slice_params", (("count", I32X4), ("step", I32X4), ("offset", I32), ("input_size", I32)))
+GATHER_PARAMS = Struct("ek_gather_params", _i32("batches", "outer", "axis_size", "coords", "inner"))
 
 STRUCTS: dict[str, Struct] = {s.name: s for s in (
     DIMS, CONV_PARAMS, FC_PARAMS, POOL_PARAMS, BINARY_SHAPE, ADD_PARAMS, MUL_PARAMS, SOFTMAX_PARAMS, MEAN_PARAMS,
-    TRANSPOSE_PARAMS, PAD_PARAMS, LUT_PARAMS, CONCAT_PARAMS, SLICE_PARAMS)}
+    TRANSPOSE_PARAMS, PAD_PARAMS, LUT_PARAMS, CONCAT_PARAMS, SLICE_PARAMS, GATHER_PARAMS)}
 
 CONCAT_MAX_INPUTS = 16  # EK_CONCAT_MAX_INPUTS
 
@@ -173,6 +175,13 @@ def _conv_dsp_scratch(p: dict[str, Any]) -> int:
     return 2 * ((kh * kw * depth + 3) // 4 * 4) * 2 if depth == p["input"][3] else 0
 
 
+def _transpose_conv_dsp_scratch(p: dict[str, Any]) -> int:
+    """ek_transpose_conv_s8_dsp_scratch_bytes: per filter tap, its input pixel as int16 and its weight offset,
+    when the DSP path applies (input depth a multiple of 4)."""
+    _, kh, kw, depth = p["filter"]
+    return kh * kw * (2 * depth + 4) if p["input"][3] % 4 == 0 else 0
+
+
 def _fc_dsp_scratch(p: dict[str, Any]) -> int:
     """ek_fully_connected_s8_dsp_scratch_bytes: the input as int16, whole groups of 4."""
     return p["in_features"] // 4 * 4 * 2
@@ -237,6 +246,8 @@ _REFERENCE = [
     Kernel("ek_lut_s8", LUT_PARAMS),
     Kernel("ek_concat_s8", CONCAT_PARAMS, input_list=True),
     Kernel("ek_slice_s8", SLICE_PARAMS),
+    Kernel("ek_transpose_conv_s8", CONV_PARAMS),
+    Kernel("ek_gather_s8", GATHER_PARAMS, inputs=2),  # values, int32 indices
 ]
 # The DSP variants, by the reference kernel they stand in for.
 _DSP = {
@@ -246,6 +257,8 @@ _DSP = {
                                      pack=_pack_depthwise, c_pack="ek_depthwise_conv2d_s8_dsp_pack"),
     "ek_fully_connected_s8": Kernel("ek_fully_connected_s8_dsp", FC_PARAMS, variant="dsp", scratch=_fc_dsp_scratch,
                                     pack=_pack_fc, c_pack="ek_fully_connected_s8_dsp_pack"),
+    "ek_transpose_conv_s8": Kernel("ek_transpose_conv_s8_dsp", CONV_PARAMS, variant="dsp",
+                                   scratch=_transpose_conv_dsp_scratch),  # weights in the reference order
 }
 REFERENCE: dict[str, Kernel] = {k.name: k for k in _REFERENCE}
 KERNELS: tuple[Kernel, ...] = (*_REFERENCE, *_DSP.values())

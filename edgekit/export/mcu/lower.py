@@ -535,19 +535,156 @@ def _softmax(graph: Graph, op: Op, dsp: bool) -> KernelCall:
     return KernelCall(op, kernels.select("ek_softmax_s8", dsp), params, [x.index], out.index)
 
 
+def mean_loops(shape: tuple[int, ...], axes: list[int]) -> dict[str, tuple[int, ...]]:
+    """The loops of ek_mean_params over an input of `shape` reduced along `axes` (resolved, no duplicates): the
+    kept dims in their order and the reduced ones, each with its input stride, size-1 dims dropped, neighbours of
+    the same kind merged (the H, W of NHWC into one loop), left-padded to 4 loops of count 1."""
+    strides = [int(np.prod(shape[k + 1:], dtype=np.int64)) for k in range(len(shape))]
+    groups: dict[bool, list[list[int]]] = {False: [], True: []}  # reduced? -> [count, stride]
+    last = None
+    for k, size in enumerate(shape):
+        if size == 1:
+            continue
+        reduced = k in axes
+        loops = groups[reduced]
+        if last == reduced and loops and loops[-1][1] == size * strides[k]:
+            loops[-1] = [loops[-1][0] * size, strides[k]]
+        else:
+            loops.append([int(size), strides[k]])
+        last = reduced
+    out = {}
+    for reduced, name in ((False, "keep"), (True, "reduce")):
+        loops = [[1, 0]] * (4 - len(groups[reduced])) + groups[reduced]
+        out[f"{name}_count"] = tuple(c for c, _ in loops)
+        out[f"{name}_stride"] = tuple(s for _, s in loops)
+    return out
+
+
 def _mean(graph: Graph, op: Op, dsp: bool) -> KernelCall:
+    """MEAN over any constant axes of a tensor of up to 4 dims (TFLite's ResolveAxis: negative axes count from
+    the end, duplicates once)."""
     x, axes_t, out = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), graph.tensor(op.outputs[0])
     _require_int8(graph, op, [x.index, out.index])
-    axes = sorted(int(a) % len(x.shape) for a in np.asarray(axes_t.data).ravel()) if axes_t.data is not None else []
-    if len(x.shape) != 4 or axes != [1, 2]:
-        raise UnsupportedError(f"MEAN (op {op.index}): only the mean over H and W of an NHWC tensor is supported "
-                               f"(axes {axes} of a rank-{len(x.shape)} tensor)")
+    rank = len(x.shape)
+    if axes_t.data is None:
+        raise UnsupportedError(f"MEAN (op {op.index}): the axes are not constant")
+    if rank > 4:
+        raise UnsupportedError(f"MEAN (op {op.index}) of a rank-{rank} tensor; the MCU kernel takes up to 4 dims")
+    raw = [int(a) for a in np.asarray(axes_t.data).ravel()]
+    if any(not -rank <= a < rank for a in raw):
+        raise UnsupportedError(f"MEAN (op {op.index}): axes {raw} outside a rank-{rank} tensor")
+    axes = sorted({a % rank for a in raw})
+    count = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
+    if count == 0 or int(np.prod(out.shape, dtype=np.int64)) != int(np.prod(x.shape, dtype=np.int64)) // count:
+        raise UnsupportedError(f"MEAN (op {op.index}): output {out.shape} does not fit input {x.shape} reduced "
+                               f"along {axes}")
     (si, zi), (so, zo) = _q(x), _q(out)
     # TFLite Micro's int8 MEAN is QuantizedMeanOrSum whatever the quantization (equal scales too: multiplier 1.0)
-    multiplier, shift = tflite_math.mean_multiplier(si, so, x.shape[1] * x.shape[2])
-    params = {"input": _dims(x.shape), "input_zero_point": zi, "output_zero_point": zo, "multiplier": multiplier,
-              "shift": shift}
+    multiplier, shift = tflite_math.mean_multiplier(si, so, count)
+    params = {**mean_loops(tuple(x.shape), axes), "input_zero_point": zi, "output_zero_point": zo,
+              "multiplier": multiplier, "shift": shift}
     return KernelCall(op, kernels.select("ek_mean_s8", dsp), params, [x.index], out.index)
+
+
+def _transpose_conv(graph: Graph, op: Op, dsp: bool) -> KernelCall:
+    """TRANSPOSE_CONV (inputs: output shape, OHWI weights, input, optional bias): TFLite Micro's Prepare computes
+    the padding from the output size as a convolution's over that size (ComputePaddingHeightWidth) and the
+    per-channel requantization as CONV_2D's."""
+    shape_t, w, x, out = (graph.tensor(i) for i in (op.inputs[0], op.inputs[1], op.inputs[2], op.outputs[0]))
+    _require_int8(graph, op, [x.index, w.index, out.index])
+    if w.data is None:
+        raise UnsupportedError(f"TRANSPOSE_CONV (op {op.index}): weights are not constant")
+    if len(x.shape) != 4 or len(out.shape) != 4 or len(w.shape) != 4:
+        raise UnsupportedError(f"TRANSPOSE_CONV (op {op.index}): expected 4-D NHWC tensors")
+    if shape_t.data is not None and [int(v) for v in np.asarray(shape_t.data).ravel()] != list(out.shape):
+        raise UnsupportedError(f"TRANSPOSE_CONV (op {op.index}): output_shape {np.asarray(shape_t.data).tolist()} "
+                               f"differs from the output tensor's {list(out.shape)}")
+    out_c, kh, kw, in_c = w.shape
+    if in_c != x.shape[3] or out_c != out.shape[3] or x.shape[0] != out.shape[0]:
+        raise UnsupportedError(f"TRANSPOSE_CONV (op {op.index}): weights {w.shape} do not fit input {x.shape} and "
+                               f"output {out.shape}")
+    o = op.options
+    sh, sw = o["strideH"], o["strideW"]
+    pads = {}
+    for (before, after), size, k, s in ((("pad_top", "pad_bottom"), out.shape[1], kh, sh),
+                                        (("pad_left", "pad_right"), out.shape[2], kw, sw)):
+        pads[before], pads[after] = tflite_math.padding(s, 1, size, k, tflite_math.out_size(o["padding"], size, k, s))
+    out_scale, out_zp = _q(out)
+    _, in_zp = _q(x)
+    act_min, act_max = tflite_math.activation_range(o.get("fusedActivationFunction", 0), out_scale, out_zp)
+    kernel = kernels.select("ek_transpose_conv_s8", dsp)
+    prefix = f"op{op.index}"
+    params = {"input": _dims(x.shape), "filter": _dims(w.shape), "output": _dims(out.shape), "stride_h": sh,
+              "stride_w": sw, "dilation_h": 1, "dilation_w": 1, **pads, "depth_multiplier": 1,
+              "input_offset": -in_zp, "output_offset": out_zp, "act_min": act_min, "act_max": act_max,
+              "multiplier": f"{prefix}_multiplier", "shift": f"{prefix}_shift"}
+    arrays = _per_channel(graph, op, x, w, out, out_c, prefix)
+    bias = _bias(graph, op, op.inputs[3] if len(op.inputs) > 3 else -1, out_c)
+    arrays += _weights_and_bias(kernel, params, w.data, bias, prefix)
+    macs = int(np.prod(x.shape, dtype=np.int64)) * kh * kw * out_c
+    return KernelCall(op, kernel, params, [x.index], out.index, arrays, macs=macs)
+
+
+def _indices_operand(graph: Graph, op: Op, t: Tensor, bound: int, arrays: list[ConstArray]) -> int | str:
+    """GATHER's / EMBEDDING_LOOKUP's int32 indices: a tensor of the graph, or a constant array of the call
+    (checked against the axis here; the kernel checks a tensor's at run time)."""
+    if t.dtype != "int32":
+        raise UnsupportedError(f"{op.kind} (op {op.index}): {t.dtype} indices; the MCU kernel takes int32 (as TFLite "
+                               "Micro does)")
+    if t.data is None:
+        return t.index
+    values = np.asarray(t.data).astype(np.int64).ravel()
+    if values.size and (values.min() < 0 or values.max() >= bound):
+        raise UnsupportedError(f"{op.kind} (op {op.index}): an index outside [0, {bound})")
+    arrays.append(ConstArray(f"op{op.index}_indices", "int32_t", values))
+    return f"op{op.index}_indices"
+
+
+def _gather_call(graph: Graph, op: Op, values: Tensor, indices: Tensor, out: Tensor, axis: int, batch_dims: int,
+                 dsp: bool) -> KernelCall:
+    _require_int8(graph, op, [values.index, out.index])
+    shape, coords = list(values.shape), list(indices.shape)
+    arrays: list[ConstArray] = []
+    inputs = [_operand(graph, op, values, "values", arrays),
+              _indices_operand(graph, op, indices, shape[axis], arrays)]
+    params = {"batches": int(np.prod(shape[:batch_dims], dtype=np.int64)),
+              "outer": int(np.prod(shape[batch_dims:axis], dtype=np.int64)), "axis_size": shape[axis],
+              "coords": int(np.prod(coords[batch_dims:], dtype=np.int64)),
+              "inner": int(np.prod(shape[axis + 1:], dtype=np.int64))}
+    size = params["batches"] * params["outer"] * params["coords"] * params["inner"]
+    if size != int(np.prod(out.shape, dtype=np.int64)):
+        raise UnsupportedError(f"{op.kind} (op {op.index}): output {out.shape} does not fit values {values.shape} "
+                               f"and indices {indices.shape}")
+    return KernelCall(op, kernels.select("ek_gather_s8", dsp), params, inputs, out.index, arrays)
+
+
+def _gather(graph: Graph, op: Op, dsp: bool) -> KernelCall:
+    """GATHER (axis, batch_dims; int8 values, int32 indices): TFLite Micro's GatherPrepare rules."""
+    values, indices, out = (graph.tensor(i) for i in (op.inputs[0], op.inputs[1], op.outputs[0]))
+    rank, coords_rank = len(values.shape), len(indices.shape)
+    axis = int(op.options.get("axis", 0))
+    axis = axis + rank if axis < 0 else axis
+    batch_dims = int(op.options.get("batchDims", 0))
+    batch_dims = batch_dims + coords_rank if batch_dims < 0 else batch_dims
+    if not 0 <= axis < rank or not 0 <= batch_dims <= min(axis, coords_rank) or batch_dims >= rank or \
+            list(values.shape[:batch_dims]) != list(indices.shape[:batch_dims]):
+        raise UnsupportedError(f"GATHER (op {op.index}): axis {axis} / batch_dims {batch_dims} do not fit values "
+                               f"{values.shape} and indices {indices.shape} (TFLite Micro rejects them)")
+    return _gather_call(graph, op, values, indices, out, axis, batch_dims, dsp)
+
+
+def _embedding_lookup(graph: Graph, op: Op, dsp: bool) -> KernelCall:
+    """EMBEDDING_LOOKUP (ids: 1-D int32, table: int8 rows): a GATHER along axis 0. TFLite Micro also takes a float
+    table (or an int8 one with a float output, dequantized): the MCU path runs int8 only."""
+    ids, table, out = (graph.tensor(i) for i in (op.inputs[0], op.inputs[1], op.outputs[0]))
+    if table.dtype != "int8" or out.dtype != "int8":
+        raise UnsupportedError(f"EMBEDDING_LOOKUP (op {op.index}): a {table.dtype} table with a {out.dtype} output; "
+                               "the MCU kernel looks up int8 rows (the quantizer left the embedding in float)",
+                               "quantize the embedding table to int8 (int8 table and output)")
+    if len(ids.shape) != 1 or len(table.shape) < 2:
+        raise UnsupportedError(f"EMBEDDING_LOOKUP (op {op.index}): ids {ids.shape} must be 1-D and the table "
+                               f"{table.shape} at least 2-D (TFLite Micro requires it)")
+    return _gather_call(graph, op, table, ids, out, 0, 0, dsp)
 
 
 def _transpose(graph: Graph, op: Op, dsp: bool) -> KernelCall:
@@ -584,6 +721,9 @@ _LOWER: dict[str, Callable[[Graph, Op, bool], KernelCall]] = {
     "CONCATENATION": _concatenation,
     "STRIDED_SLICE": _strided_slice,
     "SLICE": _slice,
+    "TRANSPOSE_CONV": _transpose_conv,
+    "GATHER": _gather,
+    "EMBEDDING_LOOKUP": _embedding_lookup,
 }
 
 SUPPORTED_OPS = tuple(k for k in _LOWER if k != "DEQUANTIZE") + ALIAS_OPS

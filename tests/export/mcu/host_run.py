@@ -85,4 +85,6 @@ def run_many(lib: ctypes.CDLL, gen: GeneratedModel, samples: list[np.ndarray]) -
         assert lib.ek_model_eval() == 0
         for o, spec in zip(outs, plan.outputs):
             o.append(np.frombuffer(ctypes.string_at(base + spec["offset"], spec["bytes"]), np.int8).copy())
-    return [np.stack(o).reshape((len(samples[0]), *spec["shape"][1:])) for o, spec in zip(outs, plan.outputs)]
+    # (N, *shape[1:]) for an output of batch 1, else (N, *shape) (e.g. a MEAN over a view's first dim)
+    return [np.stack(o).reshape((len(samples[0]), *(spec["shape"][1:] if spec["shape"][:1] == [1] else spec["shape"])))
+            for o, spec in zip(outs, plan.outputs)]

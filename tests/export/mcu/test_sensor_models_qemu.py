@@ -1,0 +1,46 @@
+"""Users' sensor models on the emulated Cortex-M4 through the real CLI: a 1-D CNN over accelerometer windows
+(Conv1d -> CONV_2D on a 1-row image, global mean over time -> MEAN over the last axis of a rank-3 tensor) and a
+small U-Net (ConvTranspose2d -> TRANSPOSE_CONV, skip concatenations) compile with `-q int8` and bench under QEMU
+with every output byte for byte the host reference's (TFLite Micro)."""
+import json
+
+import numpy as np
+import pytest
+
+from edgekit.artifact import Artifact
+from tests.helpers import run_cli_together
+
+pytestmark = pytest.mark.emulator
+TARGET = "emu-cortex-m4"
+USERS = "tests/models/users.py"
+MODELS = {"sensor_cnn1d": ((3, 64), {"MEAN", "CONV_2D"}), "tiny_unet": ((1, 16, 16), {"TRANSPOSE_CONV"})}
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory):
+    """{name: (artifact, its eval data, the bench report)}: both models compiled, then benched, side by side."""
+    d = tmp_path_factory.mktemp("sensor")
+    rng = np.random.default_rng(0)
+    for name, (shape, _) in MODELS.items():
+        np.savez(d / f"{name}.npz", x=rng.normal(size=(24, *shape)).astype(np.float32))
+    results = run_cli_together(*[["compile", f"{USERS}:{name}", "-t", TARGET, "-q", "int8", "--calibration",
+                                  d / f"{name}.npz", "-o", d / name] for name in MODELS])
+    for r in results:
+        assert r.returncode == 0, r.stderr[-2000:]
+    results = run_cli_together(*[["bench", d / name, "-t", TARGET, "--runs", "2", "--eval", d / f"{name}.npz",
+                                  "--json"] for name in MODELS])
+    for r in results:
+        assert r.returncode == 0, r.stderr[-2000:]
+    return {name: (Artifact.load(d / name), json.loads(r.stdout)) for name, r in zip(MODELS, results)}
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_sensor_model_runs_on_the_m4_equal_to_the_host(compiled, name):
+    art, report = compiled[name]
+    fw = art.manifest["export"]["firmware"]
+    assert MODELS[name][1] <= set(fw["ops"])
+    fidelity = report["fidelity"]
+    assert fidelity["vs_host"]["max_abs"] == 0.0, fidelity  # the host reference runs TFLite Micro
+    assert fidelity["vs_float"]["cosine"] > 0.98, fidelity
+    assert report["accuracy"]["samples"] == 24
+    assert report["counters"]["instructions_per_inference"] > fw["macs"]
