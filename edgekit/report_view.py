@@ -134,6 +134,13 @@ def rows(report: dict[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
+def spread_over(energy: dict[str, Any]) -> str:
+    """What a measured energy's min/max range over: inferences, or windows that each hold several."""
+    if energy.get("inferences_per_window", 1) > 1:
+        return f"{energy['windows']} windows of ~{energy['inferences_per_window']} inferences"
+    return f"{energy['inferences']} inferences"
+
+
 def _energy_row(energy: dict[str, Any]) -> tuple[str, str]:
     """Energy per inference: measured (with its meter, spread and baseline) or estimated."""
     if not energy.get("measured"):
@@ -141,7 +148,7 @@ def _energy_row(energy: dict[str, Any]) -> tuple[str, str]:
     spread = energy["spread_mj"]
     return ("energy / inference (measured)",
             f"{energy['per_inference_mj']:.4f} mJ (min {spread['min']:.4f}, max {spread['max']:.4f} over "
-            f"{energy['inferences']}; above an idle {format_quantity(energy['baseline_w'], 'watts')}; "
+            f"{spread_over(energy)}; above an idle {format_quantity(energy['baseline_w'], 'watts')}; "
             f"{energy['meter']} at {format_quantity(energy['sample_rate_hz'], 'hertz')})")
 
 

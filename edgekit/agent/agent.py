@@ -4,6 +4,8 @@
 This file runs on the device. It imports only the standard library, numpy and the runtime the artifact needs
 (for .pte the ExecuTorch C++ runner ek_pte_runner where the device has one, else ExecuTorch's Python runtime;
 tflite_runtime or ai_edge_litert for .tflite), never edgekit, so it can be copied alone onto a phone or a board.
+A bench with a power meter (`meter`: an INA219/INA260 on a Linux board's I2C bus) also imports ina_sampler.py, which
+the installer puts beside this file, and smbus2.
 The protocol is documented in docs/agent-protocol.md.
 
     python3 agent.py --workspace DIR        # requests on stdin, responses on stdout, one JSON object per line

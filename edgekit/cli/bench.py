@@ -65,8 +65,10 @@ def _check_meter_spec(spec: str) -> None:
 @click.option("--min-accuracy", type=float, help="fail (exit 4) if on-device accuracy (%) is below this")
 @click.option("--min-cosine", type=float, help="fail (exit 4) if cosine vs the host reference is below this")
 @click.option("--meter", callback=usage_check(_check_meter_spec), metavar="KIND[:ARGS]",
-              help="measure energy with a power meter on the device's supply, windowed by the firmware's inference "
-                   "pin: ppk2:PORT:supply=VOLTS, joulescope[:SERIAL] (docs/energy.md)")
+              help="measure energy with a power meter on the device's supply: on a microcontroller, windowed by "
+                   "the firmware's inference pin (ppk2:PORT:supply=VOLTS, joulescope[:SERIAL]); on a Linux board, "
+                   "sampled by the agent beside the inference (ina219:BUS:ADDR[:shunt=OHMS], ina260:BUS:ADDR) "
+                   "(docs/energy.md)")
 @click.option("--cooldown", default=0.0, show_default=True, type=click.FloatRange(0),
               help="seconds to rest between timed runs (thermal steadiness)")
 @click.option("--generate", "new_tokens", type=click.IntRange(1), metavar="N",

@@ -11,6 +11,9 @@ from .meter import Capture
 
 Window = tuple[float, float]
 BASELINE_GUARD_SAMPLES = 3
+# A window's energy is good to about half a sample at each edge: one spanning fewer samples than this is too short to
+# integrate alone (at 200 samples, the two edges err by 0.5% at most, ~0.2% typically).
+MIN_WINDOW_SAMPLES = 200
 
 
 def windows_from_digital(capture: Capture, bit: int = 0) -> list[Window]:
@@ -31,11 +34,34 @@ def windows_from_digital(capture: Capture, bit: int = 0) -> list[Window]:
     return windows
 
 
-def energy_per_inference(capture: Capture, windows: Sequence[Window], baseline: Window | None = None
-                         ) -> dict[str, Any]:
+def windows_from_timestamps(spans: Sequence[Window], sample_rate_hz: float,
+                            min_samples: int = MIN_WINDOW_SAMPLES) -> tuple[list[Window], list[int]]:
+    """Windows from inference (start, end) timestamps on the capture's clock (the agent's, on a Linux board), and
+    how many inferences each holds. An inference that spans at least `min_samples` samples is a window of its own;
+    shorter ones, which a meter sampling this slowly cannot integrate alone, are merged with the inferences after
+    them into one window from the first's start to the last's end (the agent's short gaps between them included)
+    that spans that many samples; a shorter remainder at the end joins the window before it."""
+    need = min_samples / sample_rate_hz
+    windows: list[Window] = []
+    counts: list[int] = []
+    first = 0
+    for last, (_, end) in enumerate(spans):
+        if end - spans[first][0] >= need or last == len(spans) - 1:
+            windows.append((float(spans[first][0]), float(end)))
+            counts.append(last - first + 1)
+            first = last + 1
+    if len(windows) > 1 and windows[-1][1] - windows[-1][0] < need:
+        windows[-2:] = [(windows[-2][0], windows[-1][1])]
+        counts[-2:] = [counts[-2] + counts[-1]]
+    return windows, counts
+
+
+def energy_per_inference(capture: Capture, windows: Sequence[Window], baseline: Window | None = None,
+                         inferences: Sequence[int] | None = None) -> dict[str, Any]:
     """The report's measured `energy`: per-inference energy above the idle baseline (median and spread over the
     windows), the baseline, and the average power during inference. `baseline` defaults to the capture from its
-    start to the first window."""
+    start to the first window. `inferences` says how many inferences each window holds (one each by default): a
+    window's energy and length are shared among them."""
     if not windows:
         raise DeviceError(f"the meter ({capture.meter}) saw no inference window",
                           "check that the inference pin reaches the meter's digital input")
@@ -48,15 +74,17 @@ def energy_per_inference(capture: Capture, windows: Sequence[Window], baseline: 
                           "idle baseline from", "start the meter before the benchmark")
     baseline_w = float(idle.mean())
     dt = 1.0 / capture.sample_rate_hz
+    counts = list(inferences) if inferences is not None else [1] * len(windows)
     energies, powers, lengths = [], [], []
-    for begin, finish in windows:
+    for (begin, finish), count in zip(windows, counts):
         inside = power[(t >= begin) & (t < finish)]
-        energies.append(float((inside - baseline_w).sum() * dt))
+        energies.append(float((inside - baseline_w).sum() * dt) / count)
         powers.append(float(inside.mean()) if inside.size else baseline_w)
-        lengths.append(finish - begin)
+        lengths.append((finish - begin) / count)
     mj = np.asarray(energies) * 1e3
+    grouped = {"windows": len(windows), "inferences_per_window": int(np.median(counts))} if max(counts) > 1 else {}
     return {"measured": True, "meter": capture.meter, "sample_rate_hz": capture.sample_rate_hz,
             "baseline_w": baseline_w, "per_inference_mj": float(np.median(mj)),
             "spread_mj": {"min": float(mj.min()), "max": float(mj.max()), "std": float(mj.std())},
             "average_power_w": float(np.mean(powers)), "window_ms": float(np.median(lengths) * 1e3),
-            "inferences": len(windows)}
+            "inferences": int(sum(counts)), **grouped}

@@ -50,10 +50,11 @@ MeterOpener = Callable[[str], Meter]
 class MeterKind:
     module: str  # the driver module that registers it: its library is imported only when the kind is opened
     digital_inputs: bool  # can window inferences by the firmware's inference pin
+    on_board: bool = False  # sampled by the agent on the Linux board it measures, windowed by the agent's timestamps
 
 
 _DRIVERS = {"ppk2": MeterKind("ppk2", True), "joulescope": MeterKind("joulescope", True),
-            "ina219": MeterKind("ina2xx", False), "ina260": MeterKind("ina2xx", False)}
+            "ina219": MeterKind("ina2xx", False, on_board=True), "ina260": MeterKind("ina2xx", False, on_board=True)}
 _OPENERS: dict[str, MeterOpener] = {}
 
 

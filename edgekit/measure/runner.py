@@ -12,7 +12,7 @@ import numpy as np
 
 from ..version import __version__
 from ..artifact import Artifact, Reference
-from ..energy.bench import check_meter, measured_energy, metered
+from ..energy.bench import BASELINE_S, check_meter, energy_from_agent, measured_energy, metered, on_board_meter
 from ..energy.meter import opened_meter
 from ..errors import InputError, UnsupportedError
 from ..modelio import Dataset
@@ -39,8 +39,9 @@ def benchmark(artifact: Artifact | str | Path, target: Profile | str, *, runs: i
               progress: Progress | None = None, meter: str | None = None) -> dict[str, Any]:
     """Measure `artifact` on `target`; returns a report dict (schema_version REPORT_SCHEMA_VERSION).
 
-    meter: a power meter on the device's supply (`ppk2:/dev/ttyACM1:supply=3.3`, `joulescope`, ...): the energy
-    is then measured over the timed inferences (docs/energy.md) instead of estimated."""
+    meter: a power meter on the device's supply (`ppk2:/dev/ttyACM1:supply=3.3`, `joulescope`, ...; on a Linux board
+    `ina219:1:0x40`, which the agent samples there): the energy is then measured over the timed inferences
+    (docs/energy.md) instead of estimated."""
     progress = progress or (lambda *_: None)
     if eval_data is not None and not isinstance(eval_data, Dataset):
         raise InputError(f"eval_data must be an edgekit.Dataset, got {type(eval_data).__name__}",
@@ -57,15 +58,17 @@ def benchmark(artifact: Artifact | str | Path, target: Profile | str, *, runs: i
     if eval_data is not None:
         check_labels(eval_data, art.manifest["outputs"][0]["shape"])
     check_meter(meter, profile.family)
+    board_meter = on_board_meter(meter)  # sampled by the agent on the board, not opened here
 
     # The meter is opened before any device time (a meter that is not there is said at once) and closed however
     # the bench ends.
-    with opened_meter(meter) if meter else nullcontext(None) as power_meter, \
+    with opened_meter(meter) if meter and not board_meter else nullcontext(None) as power_meter, \
             deployed(art, profile, transport, transport_options, timeout, progress) as (session, deploy,
                                                                                        transport_facts, hello, loaded):
         progress("benchmarking", 0, runs)
         with metered(power_meter) if power_meter else nullcontext([]) as captures:
-            bench = session.bench(runs=runs, warmup=warmup, cooldown_s=cooldown_s)
+            bench = session.bench(runs=runs, warmup=warmup, cooldown_s=cooldown_s,
+                                  **({"meter": board_meter, "meter_baseline_s": BASELINE_S} if board_meter else {}))
         progress("benchmarking", runs, runs)
         ref = art.reference()
         device_ref = session.predict(ref.inputs)
@@ -81,6 +84,7 @@ def benchmark(artifact: Artifact | str | Path, target: Profile | str, *, runs: i
                                        instructions=counted if counts_device_isa(profile, hello["machine"].get("arch"))
                                        else None)
     energy = (measured_energy(captures[0]) if captures else
+              energy_from_agent(board_meter, bench["meter"], bench["warmup"]) if board_meter else
               energy_estimate(profile, estimate["latency_ms"], "the estimated device latency") if estimate else
               energy_estimate(profile, latency["p50"], f"the p50 latency measured on {hello['machine']['cpu']}"))
     return {

@@ -76,13 +76,17 @@ class AgentSession:
         """Load the artifact deployed in the workspace: {'load_s', 'first_inference_s'}."""
         return self.request("load", artifact=self.artifact)
 
-    def bench(self, runs: int, warmup: int, cooldown_s: float = 0.0) -> dict[str, Any]:
+    def bench(self, runs: int, warmup: int, cooldown_s: float = 0.0, meter: str | None = None,
+              meter_baseline_s: float = 0.0) -> dict[str, Any]:
         """{'latencies_ns': [...], 'warmup', 'thermal_before', 'thermal_after'}, plus 'counters' with the
         instructions per inference: from the device's instruction counter where it has one (user space only, so
         repeatable), else, under an instruction-counting emulator, from its virtual clock (whose fastest run also
-        holds whatever the guest's kernel ran meanwhile)."""
+        holds whatever the guest's kernel ran meanwhile). With `meter` (an INA219/INA260 spec), the agent samples
+        that meter on the board through `meter_baseline_s` of idle and the inferences, and 'meter' holds its
+        readings and each inference's window (edgekit.energy.bench.energy_from_agent)."""
+        metering = {"meter": meter, "meter_baseline_s": meter_baseline_s} if meter else {}
         result = self.request("bench", runs=runs, warmup=warmup, cooldown_s=cooldown_s, count_instructions=True,
-                              timeout=self.timeout + runs * (cooldown_s + 1))
+                              timeout=self.timeout + meter_baseline_s + runs * (cooldown_s + 1), **metering)
         per_ns = self.instructions_per_virtual_ns
         counted, latencies = result.get("instructions"), result.get("latencies_ns")
         if counted:

@@ -1,4 +1,5 @@
-"""The INA219/INA260 driver against a stand-in chip on a faked SMBus (tests/energy/ina2xx_standin.py says what is
+"""The INA219/INA260 driver (edgekit/agent/ina_sampler.py, the code the agent runs on the board, through the host's
+wrapper edgekit/energy/ina2xx.py) against a stand-in chip on a faked SMBus (tests/energy/ina2xx_standin.py says what is
 faked and what is real): known per-inference energy recovered within 1%, bus errors and bad specs as one line."""
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import time
 
 import pytest
 
-from edgekit.energy import align, ina2xx, open_meter
+from edgekit.agent import ina_sampler
+from edgekit.energy import align, open_meter
 from edgekit.errors import DeviceError, InputError
 from tests.energy.ina2xx_standin import InaStandIn, Waveform
 
@@ -36,7 +38,7 @@ def chip_on_bus(monkeypatch: pytest.MonkeyPatch):
             raise FileNotFoundError(2, "No such file or directory", device)
         return made["chip"]
 
-    monkeypatch.setattr(ina2xx, "_bus_factory", bus_factory)
+    monkeypatch.setattr(ina_sampler, "_bus_factory", bus_factory)
     return put
 
 
