@@ -61,6 +61,44 @@ def host_runner(path: str | Path) -> Callable[[list[np.ndarray]], list[np.ndarra
     return run
 
 
+# ---- the device's loader ----------------------------------------------------------------------------------------
+
+# The Pi's runtime, as the agent picks it: the same ai-edge-litert release as this host's (requirements.txt,
+# requirements-pi.txt and images/debian-arm64-pi.toml pin one version; tests/export/test_tflite.py checks it), so
+# loading a file here is loading it on the device.
+DEVICE_RUNTIME_VERSION = "2.3.0"
+_MISSING_OP = re.compile(r"Didn't find op for builtin opcode '(\w+)' version '(\d+)'")
+_FAILED_NODE = re.compile(r"Node number \d+ \((\w+)\) failed to (prepare|invoke)")
+
+
+def loaded_by_device_runtime(data: bytes) -> Any:
+    """The .tflite in `data` loaded and allocated by the device's runtime (every kernel's Prepare has run), or an
+    UnsupportedError naming the operator it refuses and why."""
+    from ai_edge_litert.interpreter import Interpreter
+    try:
+        interp = Interpreter(model_content=data)
+        interp.allocate_tensors()
+    except (ValueError, RuntimeError) as exc:  # the interpreter's error carries the runtime's log
+        text = str(exc)
+        missing, failed = _MISSING_OP.search(text), _FAILED_NODE.search(text)
+        why = (f"has no kernel for {missing[1]} version {missing[2]}" if missing else
+               f"fails to {failed[2]} {failed[1]}: {_kernel_reason(text)}" if failed else
+               f"cannot load it: {text.strip().splitlines()[0][:200] if text.strip() else type(exc).__name__}")
+        raise UnsupportedError(f"the device's runtime (ai-edge-litert {DEVICE_RUNTIME_VERSION}) {why}",
+                               "replace that operation in the model, or compile without the compression step "
+                               "that introduced it") from None
+    return interp
+
+
+def _kernel_reason(text: str) -> str:
+    """The kernel's own complaint ('.../embedding_lookup.cc:73 value->type != kTfLiteFloat32 (INT8 != FLOAT32)'),
+    without the source path."""
+    for line in text.splitlines():
+        if ".cc:" in line:
+            return re.sub(r"^\S*/", "", line.strip())[:200]
+    return text.strip().splitlines()[0][:200] if text.strip() else "no reason given"
+
+
 # ---- conversion -------------------------------------------------------------------------------------------------
 
 _LOWERING = re.compile(r"Lowering not found:\s*(\S+)")
@@ -136,16 +174,16 @@ def convert(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ...], pa
         if custom:
             raise UnsupportedError(f"the .tflite needs operators outside the LiteRT builtins: {', '.join(custom)}",
                                    "the device runtime has no kernels for them; replace them in the model")
+        interp = loaded_by_device_runtime(data)
         tmp.write_bytes(data)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)  # no half-written output, whatever failed
-    from ai_edge_litert.interpreter import Interpreter
-    interp = Interpreter(model_path=str(path))
     return {"exporter": EXPORTER_NAME, "int8": record is not None,
             **({"int8_io": int8_io} if record is not None else {}), **facts, "operators": operators,
             "inputs": _tensor_facts(interp.get_input_details()),
-            "outputs": _tensor_facts(interp.get_output_details()), "bytes": len(data)}
+            "outputs": _tensor_facts(interp.get_output_details()), "bytes": len(data),
+            "loads_on": f"ai-edge-litert {DEVICE_RUNTIME_VERSION}"}
 
 
 def _convert_int8(model: torch.nn.Module, record: Any, example_inputs: tuple[torch.Tensor, ...], tmp: Path

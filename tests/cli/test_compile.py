@@ -7,7 +7,7 @@ import torch
 
 from edgekit.models.digits import DigitsCNN
 from tests.cli.helpers import assert_one_line_error
-from tests.helpers import run_cli
+from tests.helpers import ROOT, run_cli
 
 
 def test_missing_model_file(tmp_path):
@@ -86,3 +86,15 @@ def test_options_that_do_nothing_for_the_model_are_refused(tmp_path, model, opti
                                       "-o", str(tmp_path / "o")])
     assert isinstance(result.exception, InputError) and text in result.exception.one_line(), result.output
     assert not (tmp_path / "o").exists()
+
+
+def test_a_file_the_device_runtime_cannot_load_is_refused(tmp_path):
+    """int8-dynamic-token (a torchao module, for .pte) converts to a .tflite holding STABLEHLO_CUSTOM_CALL, which
+    the Pi's LiteRT has no kernel for: compile loads the file with that runtime and refuses it, writing nothing."""
+    (tmp_path / "recipe.toml").write_text('[[step]]\nmethod = "int8-dynamic-token"\n')
+    out = tmp_path / "out"
+    result = run_cli("compile", f"{ROOT}/tests/models/users.py:tiny_embedding", "-t", "emu-rpi4-x86",
+                     "--recipe", tmp_path / "recipe.toml", "-o", out)
+    assert_one_line_error(result, 1, "the device's runtime (ai-edge-litert 2.3.0) has no kernel for "
+                                     "STABLEHLO_CUSTOM_CALL")
+    assert not out.exists()

@@ -143,8 +143,8 @@ def test_static_int8_residual_adds_stay_integer(tmp_path):
 
 
 class PaddedResidual(torch.nn.Module):
-    """conv(F.pad(h)) + h: litert-torch's PT2E route cannot convert it ("Attempting to convert non-NHWC compatible
-    node to NHWC"), as in MobileNets ported from TensorFlow."""
+    """conv(F.pad(h)) - h: litert-torch's PT2E quantizer leaves the subtraction in float, and its converter then
+    cannot convert the graph ("Attempting to convert non-NHWC compatible node to NHWC")."""
 
     def __init__(self):
         super().__init__()
@@ -154,7 +154,7 @@ class PaddedResidual(torch.nn.Module):
 
     def forward(self, x):
         h = torch.relu(self.stem(x))
-        h = torch.relu(self.conv(torch.nn.functional.pad(h, (1, 1, 1, 1))) + h)
+        h = torch.relu(self.conv(torch.nn.functional.pad(h, (1, 1, 1, 1))) - h)
         return self.head(h.mean((2, 3)))
 
 
@@ -210,3 +210,17 @@ def test_an_unknown_route_lists_the_choices():
     from edgekit.errors import InputError
     with pytest.raises(InputError, match="route must be one of 'auto', 'litert-torch-pt2e', 'ai-edge-quantizer'"):
         Int8StaticConfig(route="fast")
+
+
+def test_the_host_loads_with_the_release_the_pi_runs():
+    """The compile-time load check stands for the device only while both pin one ai-edge-litert release."""
+    import re
+    import tomllib
+    from importlib.metadata import version
+    from edgekit.export.tflite import DEVICE_RUNTIME_VERSION
+    from tests.helpers import ROOT
+    pins = [re.search(r"^ai-edge-litert==(\S+)", (ROOT / f).read_text(), re.M)[1]
+            for f in ("requirements.txt", "requirements-pi.txt")]
+    image = tomllib.loads((ROOT / "images" / "debian-arm64-pi.toml").read_text())["wheels"]
+    assert pins == [DEVICE_RUNTIME_VERSION] * 2 and f"ai-edge-litert=={DEVICE_RUNTIME_VERSION}" in image
+    assert version("ai-edge-litert") == DEVICE_RUNTIME_VERSION
