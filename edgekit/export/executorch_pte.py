@@ -29,6 +29,24 @@ class _WhyNotDelegated(logging.Handler):
             self.reasons.setdefault(str(getattr(node, "target", node)), reason)
 
 
+def check_loads(path: Path) -> None:
+    """Refuse a program ExecuTorch's runtime cannot load (an operator with no kernel, say): the phone runs the
+    same ExecuTorch release (requirements.txt, images/debian-arm64-phone.toml's runner), so this load is the
+    phone's."""
+    from executorch.runtime import Runtime
+    try:
+        import executorch.kernels.quantized  # noqa: F401  (the quantized kernels the phone's runner links)
+    except ImportError:
+        pass
+    try:
+        Runtime.get().load_program(path).load_method("forward")
+    except Exception as exc:  # the runtime raises RuntimeError / ValueError with its own message
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise UnsupportedError(f"ExecuTorch's runtime cannot load the program: {first}",
+                               "replace the operation it names in the model, or compile without the compression "
+                               "step that introduced it") from None
+
+
 def _op_name(target: Any) -> str:
     return getattr(target, "__name__", str(target))
 
@@ -83,6 +101,7 @@ class ExecuTorchExporter:
         program = edge.to_executorch()
         path = workdir / "model.pte"
         path.write_bytes(program.buffer)
+        check_loads(path)
         return ExportResult(files={"model.pte": path}, model_file="model.pte", format="pte",
                             info={"exporter": self.name, "delegation": delegation})
 
