@@ -52,6 +52,19 @@ def test_a_transformers_encoder_from_a_pt2_names_its_fields_in_order(compiled):
             np.testing.assert_allclose(ref[f"output_{k}"], expected[name].numpy(), atol=1e-4)
 
 
+@pytest.mark.emulator
+def test_a_transformers_encoder_runs_on_the_pi_with_each_output_checked(compiled):
+    """The BERT .tflite loads in the Pi's runtime (tflite-runtime 2.14 could not: GATHER_ND version 5) and every
+    output agrees with the host's on the device."""
+    result = run_cli("bench", compiled["bert"], "-t", "emu-rpi4-x86", "--runs", "5", "--json")
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout)
+    assert report["runtime"]["name"] == "ai-edge-litert"
+    outputs = report["fidelity"]["outputs"]
+    assert [o["name"] for o in outputs] == ["last_hidden_state", "pooler_output"]
+    assert all(o["vs_host"]["cosine"] > 0.9999 for o in outputs)
+
+
 def test_nested_dict_outputs_are_named_by_their_key_paths():
     """Named as the compile names them (the flattening and the model file's output order are the ones above)."""
     model, example = hf_tiny.boxes_and_scores()
