@@ -58,7 +58,7 @@ def test_cli_bench_on_arm_pi_counts_instructions(digits, digits_example, digits_
     target, lat, counters = report["target"], report["latency_ms"], report["counters"]
     assert target["emulator"] == "qemu-system-aarch64" and target["virtual_time"] is True
     assert report["measured_on"]["arch"] == "aarch64"  # the agent really ran on the Arm guest
-    assert target["device_python"]["tflite_runtime"] == "2.14.0"
+    assert target["device_python"]["ai_edge_litert"] == "2.3.0" and report["runtime"]["name"] == "ai-edge-litert"
     assert lat["time_base"] == "emulated-virtual-time" and "cortex-a72" in lat["time_base_label"]
     # The guest's PMU counts the runtime's user-space instructions: nearly the same in every run, and close to the
     # guest clock's reading (1 ns per instruction), which also holds the guest kernel's work.
