@@ -114,11 +114,15 @@ def _model_facts(int8: bool, params_before: int, params_after: int, macs_before:
             "compute_dtype": dtype, **({"int8_share": share} if share is not None else {})}
 
 
-def _warnings(model: dict[str, Any], numerics: dict[str, Any] | None) -> list[str]:
+def _warnings(model: dict[str, Any], numerics: dict[str, Any] | None, mixed: dict[str, Any] | None = None
+              ) -> list[str]:
     """What a reader of the figures (the manifest's `model`, `numerics`) must know: little of an INT8 model is int8,
     MACs left uncounted, a reference that cannot judge the INT8 outputs."""
     found = []
-    if model["compute_dtype"] == "mixed":
+    if mixed and not mixed["reached"]:
+        found.append(f"mixed precision kept {len(mixed['kept_float'])} layers in float32 and reached cosine "
+                     f"{mixed['cosine']}, short of min_cosine {mixed['min_cosine']}")
+    if model["compute_dtype"] == "mixed" and not mixed:  # asked for, it is no news
         share = model["int8_share"]
         layers = ", ".join(f"{f['layer']} ({f['op']})" for f in share["float_layers"][:3])
         found.append(f"only {share['macs']:.1%} of the MACs and {share['weights']:.1%} of the weights run in int8; "
@@ -129,6 +133,19 @@ def _warnings(model: dict[str, Any], numerics: dict[str, Any] | None) -> list[st
     if numerics and numerics.get("comparable") is False:
         found.append(f"INT8 cosine vs FP32 is meaningless: {numerics['why']}")
     return found
+
+
+def _check_float_layers(profile: Profile, kept: Sequence[str], search: dict[str, Any] | None = None) -> None:
+    """Refuse layers kept in float on a target without float kernels, naming them (and, after a mixed-precision
+    search, the cosine that needed them)."""
+    if not kept or "float32" in profile.software.dtypes:
+        return
+    why = (f"INT8 reaches cosine {search['cosine_all_int8']} against FP32, below min_cosine {search['min_cosine']}, "
+           f"and reaching it keeps {', '.join(kept)} in float32" if search else
+           f"keep_float keeps {', '.join(kept)} in float32")
+    raise UnsupportedError(f"int8: {why}; target '{profile.name}' runs int8 only (no float kernels)",
+                           "lower min_cosine, or drop keep_float, for this target" if search else
+                           "drop keep_float for this target")
 
 
 def required_dtypes(recipe: Sequence[Any]) -> set[str]:
@@ -182,6 +199,7 @@ def compile_model(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ..
     if missing:
         raise UnsupportedError(f"target '{profile.name}' does not run {', '.join(sorted(missing))} "
                                f"(dtypes {list(profile.software.dtypes)})")
+    _check_float_layers(profile, [name for step in recipe for name in getattr(step, "keep_float", ())])
     exporter.check(model, example_inputs, profile, recipe)
 
     model = eval_mode(model)  # a .pt2's module refuses eval(): it is an inference graph already
@@ -201,6 +219,10 @@ def compile_model(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ..
                              labels=None if calibration is None else calibration.y,
                              progress=progress or (lambda *_: None), input_names=names, int8_backend=exporter.int8)
     compressed, steps = apply_steps(model, recipe, ctx)
+    record = int8_record(compressed)
+    mixed = record.mixed if record is not None else None
+    if mixed:
+        _check_float_layers(profile, mixed["kept_float"], mixed)
     with torch.no_grad():
         named = named_outputs(compressed(*example_inputs))
     outputs = [t for _, t in named]
@@ -241,7 +263,8 @@ def compile_model(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ..
             "model": model_facts,
             "export": result.info,
             **({"numerics": numerics} if numerics else {}),
-            **({"warnings": warnings} if (warnings := _warnings(model_facts, numerics)) else {}),
+            **({"mixed_precision": mixed} if mixed else {}),
+            **({"warnings": warnings} if (warnings := _warnings(model_facts, numerics, mixed)) else {}),
             **({"encoded": encoded} if encoded else {}),
             "steps": steps,
             **({"input_ranges": {k: list(v) for k, v in ranges.items()}} if ranges else {}),

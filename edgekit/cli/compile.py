@@ -103,6 +103,10 @@ def compile_cmd(model: str, target: str, quantize: str, recipe_path: str | None,
     share = artifact.manifest["model"].get("int8_share")
     if share:
         table.add_row("runs in int8", f"{share['macs']:.1%} of MACs, {share['weights']:.1%} of weights")
+    mixed = artifact.manifest.get("mixed_precision")
+    if mixed:
+        from ..compress.mixed import summary_line as mixed_line
+        table.add_row("kept in float", mixed_line(mixed))
     numerics = artifact.manifest.get("numerics") or {}
     if "first_growing_layers" in numerics or "error" in numerics:
         from ..compress.numerics import summary_line

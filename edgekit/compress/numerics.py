@@ -30,7 +30,7 @@ def _layer_name(module: str, node: str) -> str:
 def layer_drift(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ...], quantizer: Any,
                 batches: Sequence[tuple[torch.Tensor, ...]]) -> list[dict[str, Any]]:
     """SQNR of every node of the quantized graph against the float graph, in graph order:
-    [{"layer", "node", "sqnr_db"}], averaged over `batches`."""
+    [{"layer", "module", "node", "sqnr_db"}], averaged over `batches`."""
     from torchao.quantization.pt2e import (compare_results, extract_results_from_loggers,
                                            generate_numeric_debug_handle, prepare_for_propagation_comparison)
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
@@ -70,7 +70,8 @@ def layer_drift(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ...]
         # Exact matches (+inf dB: constants, copies) say nothing about where the error grows.
         if values and all(math.isfinite(v) for v in values) and summary.ref_node_name not in before_bn:
             rows.append({"layer": _layer_name(summary.ref_module_stack, summary.ref_node_name),
-                         "node": summary.ref_node_name, "sqnr_db": round(sum(values) / len(values), 2)})
+                         "module": summary.ref_module_stack, "node": summary.ref_node_name,
+                         "sqnr_db": round(sum(values) / len(values), 2)})
     rows.sort(key=lambda r: order.get(r["node"], len(order)))
     return rows
 

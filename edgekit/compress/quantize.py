@@ -16,7 +16,7 @@ import torch
 
 from ..errors import InputError
 from .base import CompressionContext, register, str_enum
-from .fields import check_bool, check_int
+from .fields import check_bool, check_float, check_int
 from .finetune import eval_mode
 
 RECORD_KEY = "edgekit_int8"
@@ -38,6 +38,8 @@ class Int8StaticConfig:
     per_channel: bool = True
     calibration_samples: int = 256
     route: Int8Route = Int8Route.AUTO
+    keep_float: tuple[str, ...] = ()  # module paths the quantizer skips (mixed precision)
+    min_cosine: float | None = None   # keep the fewest more modules float to reach this cosine vs FP32 (mixed.py)
     method: ClassVar[str] = "int8"
     dtype: ClassVar[str] = "int8"  # what the target must run (checked against the profile's dtypes)
 
@@ -45,6 +47,16 @@ class Int8StaticConfig:
         check_bool("int8", "per_channel", self.per_channel)
         check_int("int8", "calibration_samples", self.calibration_samples, low=1)
         object.__setattr__(self, "route", str_enum(Int8Route, self.route, "int8: route"))
+        if isinstance(self.keep_float, str) or not all(isinstance(n, str) and n for n in self.keep_float):
+            raise InputError("int8: keep_float must be a list of module paths", 'e.g. keep_float = ["classifier"]')
+        object.__setattr__(self, "keep_float", tuple(self.keep_float))
+        if self.min_cosine is not None:
+            check_float("int8", "min_cosine", self.min_cosine, 0.0, 1.0, low_open=True)
+
+    @property
+    def mixed(self) -> bool:
+        """Whether some layers may stay float (asked for, or searched for)."""
+        return bool(self.keep_float) or self.min_cosine is not None
 
 
 @dataclass(frozen=True)
@@ -68,6 +80,7 @@ class Int8Record:
     batches: Sequence[tuple[torch.Tensor, ...]]
     config: Any
     backend: str
+    mixed: dict[str, Any] | None = None  # the mixed-precision search's record (mixed.py), when one ran
 
 
 def int8_record(model: torch.nn.Module) -> Int8Record | None:
@@ -134,12 +147,22 @@ class XnnpackInt8:
         if getattr(config, "route", Int8Route.AUTO) != Int8Route.AUTO:
             raise InputError(f"int8: route '{config.route.value}' is for .tflite and microcontroller targets",
                              "leave route out for this target")
-        quantizer = self.quantizer(config.per_channel, dynamic=isinstance(config, Int8DynamicConfig))
+        quantizer = skipping(self.quantizer(config.per_channel, dynamic=isinstance(config, Int8DynamicConfig)),
+                             config)
         graph = pt2e_quantize(model, quantizer, batches, ctx, self.fold_quantize)
         return with_record(graph, Int8Record(model, quantizer, batches, config, self.name))
 
 
 XNNPACK_INT8 = XnnpackInt8()
+
+
+def skipping(quantizer: Any, config: Any) -> Any:
+    """`quantizer`, leaving the config's keep_float modules in float. XNNPACK's and litert-torch's quantizers both
+    skip a module whose config is None, and exclude it from the global config, but their `set_module_name` setter
+    refuses None ("not supported yet"): the entry is written to the map the setter fills."""
+    for name in getattr(config, "keep_float", ()):
+        quantizer.module_name_config[name] = None
+    return quantizer
 
 
 def backend_of(ctx: CompressionContext) -> Int8Backend:
@@ -148,7 +171,17 @@ def backend_of(ctx: CompressionContext) -> Int8Backend:
 
 @register(Int8StaticConfig)
 def _int8_static(model: torch.nn.Module, config: Int8StaticConfig, ctx: CompressionContext) -> torch.nn.Module:
-    return backend_of(ctx).quantize(model, config, ctx.calibration_batches(config.calibration_samples), ctx)
+    from . import mixed
+    backend, batches = backend_of(ctx), ctx.calibration_batches(config.calibration_samples)
+    mixed.check_module_names(model, config.keep_float)
+    if config.min_cosine is None:
+        return backend.quantize(model, config, batches, ctx)
+    quantized, search = mixed.reach_cosine(
+        model, config, lambda c: backend.quantize(model, c, batches, ctx),
+        lambda q: int8_record(q).quantizer, ctx.example_inputs, batches, ctx.progress)
+    record = int8_record(quantized)
+    record.mixed = {**search, "cost": mixed.float_cost(model, search["kept_float"], ctx.example_inputs)}
+    return quantized
 
 
 @register(Int8DynamicConfig)

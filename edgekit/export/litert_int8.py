@@ -18,7 +18,7 @@ from typing import Any, Sequence
 import torch
 
 from ..compress.base import CompressionContext
-from ..compress.quantize import Int8DynamicConfig, Int8Record, Int8Route, pt2e_quantize, with_record
+from ..compress.quantize import Int8DynamicConfig, Int8Record, Int8Route, pt2e_quantize, skipping, with_record
 from ..errors import UnsupportedError
 
 
@@ -51,9 +51,10 @@ class LiteRTInt8:
                  ctx: CompressionContext) -> torch.nn.Module:
         dynamic = isinstance(config, Int8DynamicConfig)
         route = getattr(config, "route", Int8Route.AUTO)
-        quantizer = self.quantizer(config.per_channel, dynamic=dynamic)
+        quantizer = skipping(self.quantizer(config.per_channel, dynamic=dynamic), config)
         record = Int8Record(model, quantizer, batches, config, self.name)
         if route == Int8Route.AI_EDGE_QUANTIZER:
+            no_mixed_on_ai_edge_quantizer(config, "it was asked for")
             return with_record(ConverterQuantizes(model, None), record)
         try:
             graph = pt2e_quantize(model, quantizer, batches, ctx, self.fold_quantize)
@@ -61,11 +62,19 @@ class LiteRTInt8:
             reason = f"PT2E quantization failed: {str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__}"
             if route == Int8Route.PT2E or dynamic:
                 raise UnsupportedError(reason, "try route = \"ai-edge-quantizer\"" if not dynamic else None) from exc
+            no_mixed_on_ai_edge_quantizer(config, reason)
             return with_record(ConverterQuantizes(model, reason), record)
         return with_record(graph, record)
 
 
 LITERT_INT8 = LiteRTInt8()
+
+
+def no_mixed_on_ai_edge_quantizer(config: Any, why: str) -> None:
+    """Mixed precision skips modules in the PT2E quantizer; ai-edge-quantizer, on the converted file, has no modules."""
+    if getattr(config, "mixed", False):
+        raise UnsupportedError(f"int8: keep_float / min_cosine need the litert-torch-pt2e route, and this model "
+                               f"takes ai-edge-quantizer ({why})", "leave keep_float and min_cosine out")
 
 
 def restore_add_sources(graph: torch.fx.GraphModule) -> None:
@@ -78,6 +87,19 @@ def restore_add_sources(graph: torch.fx.GraphModule) -> None:
             node.meta["source_fn_stack"] = [(node.name, operator.add)]
 
 
+def unannotate(graph: torch.fx.GraphModule, modules: Sequence[str]) -> None:
+    """Clear the quantization annotations of every node inside `modules` (qualified paths), so they stay float:
+    litert-torch's module-name filter reads the module stack's keys in dynamo's old form ("L__self___fc2"), which
+    torch.export no longer writes, so its global config annotates modules set to None as well."""
+    if not modules:
+        return
+    kept = set(modules)
+    for node in graph.graph.nodes:
+        paths = {path for path, _ in node.meta.get("nn_module_stack", {}).values()}
+        if paths & kept:
+            node.meta.pop("quantization_annotation", None)
+
+
 @functools.cache
 def _litert_quantizer() -> type:
     """litert-torch's PT2E quantizer, annotating every residual add (see restore_add_sources)."""
@@ -86,7 +108,9 @@ def _litert_quantizer() -> type:
     class AddAnnotatingQuantizer(PT2EQuantizer):
         def annotate(self, model: torch.fx.GraphModule) -> torch.fx.GraphModule:
             restore_add_sources(model)
-            return super().annotate(model)
+            model = super().annotate(model)
+            unannotate(model, [name for name, config in self.module_name_config.items() if config is None])
+            return model
 
     return AddAnnotatingQuantizer
 

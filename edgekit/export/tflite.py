@@ -24,7 +24,7 @@ from ..compress.quantize import Int8DynamicConfig, Int8Route, Int8StaticConfig, 
 from ..errors import UnsupportedError
 from ..profiles import Profile
 from .base import ExportResult, register_exporter
-from .litert_int8 import LITERT_INT8, ConverterQuantizes, ai_edge_quantize
+from .litert_int8 import LITERT_INT8, ConverterQuantizes, ai_edge_quantize, no_mixed_on_ai_edge_quantizer
 from .tflite_flatbuffer import float_boundary, read_operators
 
 EXPORTER_NAME = "litert-torch"
@@ -203,6 +203,7 @@ def _convert_int8(model: torch.nn.Module, record: Any, example_inputs: tuple[tor
             if route != Int8Route.AUTO or record.float_model is None or isinstance(record.config, Int8DynamicConfig):
                 raise
             reason = exc.one_line()
+            no_mixed_on_ai_edge_quantizer(record.config, reason)
     float_model = with_tensor_outputs(eval_mode(record.float_model), example_inputs)
     _convert(lambda: litert_torch.convert(float_model, example_inputs).export(str(tmp)))
     _convert(lambda: tmp.write_bytes(ai_edge_quantize(tmp.read_bytes(), record.batches)), "ai-edge-quantizer")

@@ -147,7 +147,9 @@ def report_head(art: Artifact, profile: Profile, hello: dict[str, Any], transpor
                         if k in art.manifest.get("model", {})},
                      "delegation": art.manifest.get("export", {}).get("delegation"),
                      "inputs": art.manifest["inputs"], "outputs": art.manifest["outputs"],
-                     "numerics": art.manifest.get("numerics")},
+                     "numerics": art.manifest.get("numerics"),
+                     **({"mixed_precision": art.manifest["mixed_precision"]}
+                        if "mixed_precision" in art.manifest else {})},
     }
 
 

@@ -39,7 +39,7 @@ def make_problem(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ...
     from .search import Problem
     from .space import SearchSpace
     labelled = calibration is not None and calibration.y is not None
-    return Problem(model, example_inputs, profile, budgets, SearchSpace.for_profile(profile, labelled, model),
+    return Problem(model, example_inputs, profile, budgets, SearchSpace.for_profile(profile, labelled, model, budgets.min_cosine),
                    calibration, eval_data, outdir, runs, input_names)
 
 

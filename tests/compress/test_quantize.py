@@ -3,14 +3,19 @@ import pytest
 import torch
 
 from edgekit.compress import CompressionContext, Int8DynamicConfig, Int8StaticConfig, compress, describe
+from edgekit.compress.observers import FastHistogramObserver
 from edgekit.errors import InputError
 from edgekit.models.digits import accuracy
 
 
-def test_static_int8_keeps_accuracy(digits, digits_example):
+def test_static_int8_keeps_accuracy(digits, digits_example, monkeypatch):
     model, split = digits
     ctx = CompressionContext(digits_example, calibration=split.x_train)
+    searched = []  # activation ranges come from the fast search (issue 26: torchao's took minutes on a MobileViT)
+    search = FastHistogramObserver._non_linear_param_search
+    monkeypatch.setattr(FastHistogramObserver, "_non_linear_param_search", lambda o: searched.append(o) or search(o))
     q = compress(model, Int8StaticConfig(calibration_samples=128), ctx)
+    assert searched, "static INT8 did not calibrate with FastHistogramObserver"
     names = {str(n.target) for n in q.graph.nodes}
     assert any("quantize_per_channel" in t for t in names), "weights are not per-channel quantized"
     assert accuracy(q, split.x_test, split.y_test, batch_size=1) >= accuracy(model, split.x_test, split.y_test) - 0.02
@@ -40,4 +45,4 @@ def test_static_int8_without_calibration_says_what_to_do(digits, digits_example)
 
 def test_describe_records_method_and_fields():
     assert describe(Int8StaticConfig()) == {"method": "int8", "per_channel": True, "calibration_samples": 256,
-                                            "route": "auto"}
+                                            "route": "auto", "keep_float": [], "min_cosine": None}

@@ -132,3 +132,24 @@ def _randomize_batchnorm(model: nn.Module) -> None:
             m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
             m.weight.data.copy_(torch.rand(n, generator=g) + 0.5)
             m.bias.data.copy_(torch.randn(n, generator=g) * 0.1)
+
+
+class OutlierMlp(nn.Module):
+    """An MLP whose first layer has one always-on unit thousands of times larger than the rest (as after a poorly
+    regularised fine-tune): per-tensor INT8 of that layer's output keeps the outlier and rounds the others away."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1, self.fc2, self.head = nn.Linear(16, 64), nn.Linear(64, 32), nn.Linear(32, 10)
+        with torch.no_grad():
+            self.fc1.weight[0] = 0
+            self.fc1.bias[0] = 3000.0
+            self.fc2.weight[:, 0] = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.relu(self.fc2(torch.relu(self.fc1(x)))))
+
+
+def outlier_mlp():
+    torch.manual_seed(0)
+    return OutlierMlp().eval(), (torch.randn(1, 16),)

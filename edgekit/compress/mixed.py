@@ -1,0 +1,125 @@
+"""Automatic mixed precision: the fewest layers kept in float for static INT8 to reach a cosine target.
+
+`int8` with `min_cosine = 0.995` quantizes, compares the quantized graph's outputs with the float model's on
+calibration samples, and while the cosine is below the target keeps one more module in float (the quantizer skips
+it: `set_module_name(path, None)`, on XNNPACK's and LiteRT's quantizers alike) and quantizes again. The module is
+where the error enters: the layer whose SQNR falls furthest below its predecessor's in the per-layer comparison
+(numerics.py); when that layer is already float, its error comes in with its input, so the nearest float-able
+layer before it is kept. The `.pte` then runs those layers as float islands inside XNNPACK and the `.tflite` as
+float ops; the microcontroller has no float kernels, so the compiler refuses there, naming them.
+
+Each round costs one quantization and one per-layer comparison: the search stops at `MAX_FLOAT_LAYERS`.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+
+from ..errors import InputError
+from . import numerics
+from .finetune import eval_mode
+
+MAX_FLOAT_LAYERS = 8
+CHECK_SAMPLES = 16  # calibration samples the cosine is judged on
+
+
+def check_module_names(model: torch.nn.Module, names: Sequence[str]) -> None:
+    """Refuse keep_float names that are not modules of the model (before any quantization)."""
+    known = {name for name, _ in model.named_modules() if name}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        sample = ", ".join(sorted(known)[:6])
+        raise InputError(f"int8: keep_float names {', '.join(unknown)}, not a module of the model",
+                         f"use module paths as model.named_modules() gives them, e.g. {sample}")
+
+
+def output_cosine(quantized: torch.nn.Module, model: torch.nn.Module, batches: Sequence[tuple[torch.Tensor, ...]]
+                  ) -> float:
+    """Cosine of the quantized graph's first output against the float model's, over `batches`."""
+    from .outputs import named_outputs
+    got, want = [], []
+    with torch.no_grad():
+        for batch in batches:
+            got.append(named_outputs(quantized(*batch))[0][1].float().numpy().ravel())
+            want.append(named_outputs(eval_mode(model)(*batch))[0][1].float().numpy().ravel())
+    a, b = np.concatenate(got).astype(np.float64), np.concatenate(want).astype(np.float64)
+    norm = np.linalg.norm(a) * np.linalg.norm(b)
+    return float(a @ b / norm) if norm else float(np.array_equal(a, b))
+
+
+def next_float_layer(rows: list[dict[str, Any]], kept: Sequence[str]) -> str | None:
+    """The module to keep in float next: where the SQNR drops furthest below its predecessor's (graph order), or,
+    when that module is float already, the nearest module before it that is not."""
+    drops, previous = [], numerics.INT8_SQNR_DB
+    for i, row in enumerate(rows):
+        drops.append((min(previous, numerics.INT8_SQNR_DB) - row["sqnr_db"], i))
+        previous = row["sqnr_db"]
+    for _, i in sorted(drops, reverse=True):
+        for row in reversed(rows[:i + 1]):
+            module = row.get("module")
+            if module and module not in kept:
+                return module
+    return None
+
+
+def reach_cosine(model: torch.nn.Module, config: Any, quantize: Callable[[Any], torch.nn.Module],
+                 quantizer_of: Callable[[torch.nn.Module], Any], example_inputs: tuple[torch.Tensor, ...],
+                 batches: Sequence[tuple[torch.Tensor, ...]], progress: Callable[[str, int, int], None]
+                 ) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Quantize with `config`, keeping more modules float until the cosine reaches `config.min_cosine`; the
+    result and the record of the search: {"min_cosine", "cosine", "kept_float", "rounds", "reached"}."""
+    check = list(batches)[:max(1, CHECK_SAMPLES // len(batches[0][0]))]
+    kept = list(config.keep_float)
+    quantized = quantize(config)
+    cosines = [output_cosine(quantized, model, check)]
+    while cosines[-1] < config.min_cosine and len(kept) - len(config.keep_float) < MAX_FLOAT_LAYERS:
+        progress("mixed precision", len(kept), MAX_FLOAT_LAYERS)
+        rows = numerics.layer_drift(model, example_inputs, quantizer_of(quantized), check)
+        module = next_float_layer(rows, kept)
+        if module is None:
+            break
+        kept.append(module)
+        config = dataclasses.replace(config, keep_float=tuple(kept))
+        quantized = quantize(config)
+        cosines.append(output_cosine(quantized, model, check))
+    return quantized, {"min_cosine": config.min_cosine, "cosine": round(cosines[-1], 6),
+                       "cosine_all_int8": round(cosines[0], 6), "kept_float": kept,
+                       "reached": cosines[-1] >= config.min_cosine, "rounds": len(cosines)}
+
+
+def float_cost(model: torch.nn.Module, kept: Sequence[str], example_inputs: tuple[torch.Tensor, ...]
+               ) -> list[dict[str, Any]]:
+    """What each kept module costs: its weights (float32 bytes, and what int8 would take) and its MACs (counted
+    in one forward pass, between hooks at each module's entry and exit)."""
+    from ..metrics import MacCounter
+    modules = dict(model.named_modules())
+    counter, flops = MacCounter(), {name: 0 for name in kept}
+    handles = []
+    for name in kept:
+        start: list[int] = []
+        handles.append(modules[name].register_forward_pre_hook(lambda *_, s=start: s.append(counter.flops)))
+        handles.append(modules[name].register_forward_hook(
+            lambda *_, s=start, n=name: flops.__setitem__(n, flops[n] + counter.flops - s.pop())))
+    try:
+        with torch.no_grad(), counter:
+            eval_mode(model)(*example_inputs)
+    finally:
+        for handle in handles:
+            handle.remove()
+    rows = []
+    for name in kept:
+        params = sum(p.numel() for p in modules[name].parameters())
+        rows.append({"module": name, "type": type(modules[name]).__name__, "macs": flops[name] // 2,
+                     "weight_bytes": params * 4, "weight_bytes_if_int8": params})
+    return rows
+
+
+def summary_line(record: dict[str, Any]) -> str:
+    """'fc2, fc1: cosine 0.757 all-int8 -> 1.000 (min_cosine 0.99)', or why the search stopped short."""
+    kept = ", ".join(record["kept_float"]) or "nothing"
+    line = f"{kept}: cosine {record['cosine_all_int8']:.3f} all-int8 -> {record['cosine']:.3f}"
+    return line + (f" (min_cosine {record['min_cosine']})" if record["reached"] else
+                   f", short of min_cosine {record['min_cosine']} after {record['rounds'] - 1} layers")

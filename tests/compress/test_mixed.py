@@ -1,0 +1,83 @@
+"""Mixed precision: layers kept in float, asked for (keep_float) or searched for (min_cosine)."""
+import json
+
+import numpy as np
+import pytest
+
+from edgekit.compress import Int8StaticConfig
+from edgekit.compress.mixed import check_module_names, next_float_layer
+from edgekit.errors import InputError
+from tests.cli.helpers import assert_one_line_error
+from tests.helpers import ROOT, run_cli
+from tests.models.users import outlier_mlp
+
+OUTLIER = f"{ROOT}/tests/models/users.py:outlier_mlp"
+
+
+def _rows(*pairs):
+    return [{"module": module, "sqnr_db": sqnr} for module, sqnr in pairs]
+
+
+def test_the_layer_kept_is_where_the_error_enters():
+    rows = _rows(("fc1", 57.0), ("", 59.0), ("fc2", -8.8), ("", -8.0), ("head", 2.9))
+    assert next_float_layer(rows, []) == "fc2"
+    # fc2 is float already and still loses: its error comes with its input, from the layer before it
+    assert next_float_layer(rows, ["fc2"]) == "fc1"
+    assert next_float_layer(rows, ["fc2", "fc1", "head"]) is None
+
+
+def test_settings_are_checked_before_any_work():
+    with pytest.raises(InputError, match="keep_float must be a list of module paths"):
+        Int8StaticConfig(keep_float="fc1")
+    with pytest.raises(InputError, match="min_cosine"):
+        Int8StaticConfig(min_cosine=0)
+    with pytest.raises(InputError, match="keep_float names fc9, not a module of the model"):
+        check_module_names(outlier_mlp()[0], ["fc9"])
+
+
+@pytest.fixture(scope="module")
+def outlier_files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("mixed")
+    np.savez(d / "cal.npz", x=np.random.default_rng(0).standard_normal((64, 16)).astype(np.float32))
+    (d / "mixed.toml").write_text('[[step]]\nmethod = "int8"\nmin_cosine = 0.99\n')
+    return d
+
+
+@pytest.mark.runtime
+def test_min_cosine_keeps_the_fewest_layers_float_on_the_pi(outlier_files):
+    d = outlier_files
+    result = run_cli("compile", OUTLIER, "-t", "emu-rpi4-x86", "--recipe", d / "mixed.toml",
+                     "--calibration", d / "cal.npz", "-o", d / "pi")
+    assert result.returncode == 0, result.stderr[-2000:]
+    manifest = json.loads((d / "pi" / "manifest.json").read_text())
+    mixed = manifest["mixed_precision"]
+    assert mixed["cosine_all_int8"] < 0.9 and mixed["reached"] and mixed["kept_float"] == ["fc2", "fc1"]
+    assert [c["module"] for c in mixed["cost"]] == ["fc2", "fc1"] and mixed["cost"][0]["macs"] == 64 * 32
+    assert manifest["numerics"]["cosine_vs_fp32"] >= 0.99  # the .tflite itself, on the host's LiteRT
+    assert manifest["model"]["compute_dtype"] == "mixed" and manifest["recipe"][0]["min_cosine"] == 0.99
+    assert "warnings" not in manifest
+
+
+@pytest.mark.runtime
+def test_the_mcu_refuses_float_layers_naming_them(outlier_files):
+    d = outlier_files
+    result = run_cli("compile", OUTLIER, "-t", "emu-cortex-m4", "--recipe", d / "mixed.toml",
+                     "--calibration", d / "cal.npz", "-o", d / "mcu")
+    assert_one_line_error(result, 1, "keeps fc2, fc1 in float32; target 'emu-cortex-m4' runs int8 only")
+    (d / "keep.toml").write_text('[[step]]\nmethod = "int8"\nkeep_float = ["head"]\n')
+    result = run_cli("compile", OUTLIER, "-t", "emu-cortex-m4", "--recipe", d / "keep.toml",
+                     "--calibration", d / "cal.npz", "-o", d / "mcu")
+    assert_one_line_error(result, 1, "keep_float keeps head in float32")
+    assert not (d / "mcu").exists()
+
+
+@pytest.mark.runtime
+def test_keep_float_on_the_phone_leaves_those_layers_to_xnnpack_in_float(tmp_path):
+    from edgekit.compiler import compile_model
+    from edgekit.modelio import Dataset
+    model, example = outlier_mlp()
+    x = np.random.default_rng(0).standard_normal((64, 16)).astype(np.float32)
+    art = compile_model(model, example, "emu-phone", tmp_path / "a",
+                        recipe=[Int8StaticConfig(keep_float=("fc1", "fc2"))], calibration=Dataset(x))
+    float_layers = {f["layer"].split(" ")[0] for f in art.manifest["model"]["int8_share"]["float_layers"]}
+    assert float_layers == {"fc1", "fc2"} and art.manifest["numerics"]["cosine_vs_fp32"] > 0.999
