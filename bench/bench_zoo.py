@@ -11,11 +11,17 @@ MCU) whether the firmware equals TFLite Micro byte for byte on the reference inp
     .venv/bin/python bench/bench_zoo.py                      # all models, all cells -> bench/results/zoo.json
     .venv/bin/python bench/bench_zoo.py --models kws_dscnn,bert_mini --cells phone-int8,pi-int8 --out /tmp/z.json
 
-`docs/zoo.md` (the support matrix) is written from the JSON (`--matrix docs/zoo.md`).
+`docs/zoo.md` (the support matrix, the compile times FP32 against INT8, the models) is written from the JSON
+(`--matrix docs/zoo.md`). `--merge` updates the cells it runs in the existing JSON instead of replacing it;
+`--merge-from` runs nothing and merges the models of a separate run's JSON into it:
+
+    .venv/bin/python bench/bench_zoo.py --models unet_small,lstm_kws --out /tmp/new.json
+    .venv/bin/python bench/bench_zoo.py --merge-from /tmp/new.json --matrix docs/zoo.md
 """
 from __future__ import annotations
 
 import argparse
+import datetime as _dt
 import json
 import sys
 import tempfile
@@ -64,6 +70,22 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0][:300] if text else ''}"
 
 
+def _failed(status: str, exc: BaseException) -> dict[str, Any]:
+    """A cell that ends in an exception: an edgekit error is a refusal or a failure with its exit code (docs/errors.md);
+    anything else is what the CLI reports as an internal error, exit 70 (a bug), recorded with its traceback."""
+    if isinstance(exc, edgekit.EdgekitError):
+        return {"status": status, "reason": _one_line(exc), "exit_code": exc.exit_code}
+    return {"status": "internal error", "reason": f"during {status.split()[0]}: {_one_line(exc)}", "exit_code": 70,
+            "traceback": _where(exc)}
+
+
+def _where(exc: BaseException) -> str:
+    """The traceback's edgekit frames and the last two (where the library raised): enough to place the bug."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    keep = [f for i, f in enumerate(frames) if "/edgekit/" in f.filename or i >= len(frames) - 2]
+    return "".join(traceback.format_list(keep)) + "".join(traceback.format_exception_only(type(exc), exc))
+
+
 def run_cell(entry: ZooEntry, cell: Cell, workdir: Path, runs: int) -> dict[str, Any]:
     model, example = entry.factory()
     cal = _dataset(entry.calibration_data(CALIBRATION, 0))
@@ -75,8 +97,7 @@ def run_cell(entry: ZooEntry, cell: Cell, workdir: Path, runs: int) -> dict[str,
                                     recipe=recipe, calibration=cal, input_names=entry.input_names,
                                     output_names=entry.output_names, input_ranges=entry.int_ranges or None)
     except Exception as exc:  # a cell that fails is recorded with its reason, never fatal to the run
-        return {**result, "status": "compile failed", "reason": _one_line(exc),
-                "compile_s": round(time.perf_counter() - t0, 1)}
+        return {**result, **_failed("compile failed", exc), "compile_s": round(time.perf_counter() - t0, 1)}
     result["compile_s"] = round(time.perf_counter() - t0, 1)
     export = art.manifest["export"]
     result.update({"size_bytes": art.size_bytes, "route": export.get("route") or export.get("exporter"),
@@ -89,8 +110,7 @@ def run_cell(entry: ZooEntry, cell: Cell, workdir: Path, runs: int) -> dict[str,
     try:
         report = edgekit.benchmark(art, cell.target, runs=runs, warmup=min(5, runs), timeout=600)
     except Exception as exc:
-        return {**result, "status": "run failed", "reason": _one_line(exc),
-                "bench_s": round(time.perf_counter() - t0, 1)}
+        return {**result, **_failed("run failed", exc), "bench_s": round(time.perf_counter() - t0, 1)}
     result["bench_s"] = round(time.perf_counter() - t0, 1)
     fid = report["fidelity"]
     mem = report["memory"]
@@ -115,6 +135,52 @@ def run_cell(entry: ZooEntry, cell: Cell, workdir: Path, runs: int) -> dict[str,
     return result
 
 
+def _compile_times(doc: dict[str, Any]) -> list[str]:
+    """Compile seconds per cell, FP32 beside INT8 with their ratio (the issue's bound: INT8 within 5x of FP32)."""
+    pairs = [("phone", "phone-fp32", "phone-int8"), ("pi", "pi-fp32", "pi-int8")]
+    lines = ["## Compile time", "",
+             "Wall-clock seconds of `edgekit.compile_model` per cell (export, quantization with 64 calibration "
+             "samples, and whatever checks compile made when the cell was run: the INT8 cells below 0.99 cosine also "
+             "run the numerics debugger), on the machine of the run that made the cell (two cores, shared: expect "
+             "some noise); INT8 / FP32 in parentheses, in bold above 5x.", "",
+             "| model | phone FP32 | phone INT8 | Pi FP32 | Pi INT8 | MCU INT8 |", "|---|---|---|---|---|---|"]
+
+    def secs(r: dict[str, Any] | None) -> str:
+        return "-" if r is None or r.get("compile_s") is None else f"{r['compile_s']:.1f}"
+
+    for name, row in doc["models"].items():
+        out = []
+        for _, fp32, int8 in pairs:
+            a, b = row["cells"].get(fp32), row["cells"].get(int8)
+            out.append(secs(a))
+            ratio = ""
+            if a and b and a.get("compile_s") and b.get("compile_s") is not None:
+                x = b["compile_s"] / a["compile_s"]
+                ratio = f" ({x:.1f}x)" if x <= 5 else f" (**{x:.1f}x**)"
+            out.append(secs(b) + ratio)
+        mcu = row["cells"].get("mcu-int8")
+        out.append(secs(mcu) + ("" if mcu is None or mcu["status"] == "ok" else " (refused)"))
+        lines.append(f"| {name} | " + " | ".join(out) + " |")
+    return lines
+
+
+def _models_table(names: list[str]) -> list[str]:
+    """What each zoo model is: inputs (shape, dtype, from its data generator), outputs, MCU-sized, source."""
+    lines = ["## Models", "",
+             "Each model is `edgekit/models/zoo/<name>.py:build` (its docstring cites the definition it follows and "
+             "says where it departs); see `edgekit/models/zoo/__init__.py` for the data kinds.", "",
+             "| model | family | inputs | outputs | MCU-sized | follows | departs |", "|---|---|---|---|---|---|---|"]
+    for name in names:
+        e = ZOO.get(name)
+        if e is None:
+            continue
+        data = e.data(1, 0)
+        inputs = ", ".join(f"{k} {tuple(data[k].shape)} {data[k].dtype}" for k in e.input_names)
+        lines.append(f"| {name} | {e.family} | {inputs} | {', '.join(e.output_names)} | "
+                     f"{'yes' if e.mcu_sized else 'no'} | {e.source} | {e.deviations or '-'} |")
+    return lines
+
+
 def write_matrix(doc: dict[str, Any], path: Path) -> None:
     cells = list(CELLS)
     lines = ["# Conformance zoo: support matrix", "",
@@ -136,14 +202,44 @@ def write_matrix(doc: dict[str, Any], path: Path) -> None:
                 cos = f"cos {r['cosine_vs_fp32']:.4f}" if r.get("cosine_vs_fp32") is not None else ""
                 entries.append(f"ok, {r['size_bytes'] / 1024:,.0f} KiB, {lat}, {cos}")
             else:
-                notes.append(f"- **{name} / {c}**: {r['status']}: {r['reason']}")
+                code = f" (exit {r['exit_code']})" if r.get("exit_code") is not None else ""
+                notes.append(f"- **{name} / {c}**: {r['status']}{code}: {r['reason']}")
                 entries.append(f"{r['status']} (see below)")
         lines.append(f"| {name} | {row['family']} | " + " | ".join(entries) + " |")
     lines += ["", "## Cells that are not ok", ""] + (notes or ["None."])
+    lines += [""] + _compile_times(doc) + [""] + _models_table(list(doc["models"]))
     runs = doc.get("runs") or [doc]
-    lines += ["", "Reproduce (each run, in order; `--merge` runs replace the cells they name):", ""]
-    lines += [f"- `{run['command']}` ({run['created']})" for run in runs] + [""]
+    lines += ["", "Reproduce (each run, in order; `--merge` runs replace the cells they name, a run merged with "
+              "`--merge-from` adds or replaces its models' cells):", ""]
+    lines += [f"- `{run['command']}` ({run['created']})" + (f": {run['note']}" if run.get("note") else "")
+              for run in runs] + [""]
     path.write_text("\n".join(lines))
+
+
+def _runs(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """The runs that made a results JSON: its 'runs', or the one run its top-level command names."""
+    return doc.get("runs") or [{k: doc[k] for k in ("command", "created", "machine") if k in doc}]
+
+
+def merge_from(source: Path, path: Path) -> Path:
+    """Merge the models of `source` (a separate run's JSON) into `path`, keeping every other model as it is; the
+    source's runs are appended to 'runs' with a note saying they were merged, when and from where."""
+    new = json.loads(source.read_text())
+    doc = json.loads(path.read_text())
+    runs = _runs(doc)
+    now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    for run in _runs(new):
+        runs.append({**run, "note": f"a separate run into {source}; its cells merged into this file on {now} "
+                                    "with --merge-from"})
+    for name, row in new["models"].items():
+        doc["models"].setdefault(name, {**row, "cells": {}})["cells"].update(row["cells"])
+    doc["cells"].update(new["cells"])
+    path = write_result("zoo", {"cells": doc["cells"], "models": doc["models"], "runs": runs}, path)
+    merged = json.loads(path.read_text())  # the merge itself is a step of the reproduction too
+    merged["runs"].append({**{k: merged[k] for k in ("command", "created", "machine")},
+                           "note": f"runs nothing: merges {source} into this file"})
+    path.write_text(json.dumps(merged, indent=2) + "\n")
+    return path
 
 
 def main() -> None:
@@ -156,7 +252,16 @@ def main() -> None:
     parser.add_argument("--merge", action="store_true",
                         help="update these cells in the existing JSON instead of starting a new one (the commands "
                              "that made each part are kept under 'runs')")
+    parser.add_argument("--merge-from", type=Path, metavar="JSON",
+                        help="run nothing: merge the models of this separate run's JSON into --out (theirs replace "
+                             "the cells they have) and record that run's command and date under 'runs'")
     args = parser.parse_args()
+    if args.merge_from:
+        path = merge_from(args.merge_from, args.out or RESULTS / "zoo.json")
+        if args.matrix:
+            write_matrix(json.loads(path.read_text()), args.matrix)
+        print(path)
+        return
     models = [m for m in args.models.split(",") if m]
     cells = [CELLS[c] for c in args.cells.split(",") if c]
     unknown = [m for m in models if m not in ZOO]

@@ -1,5 +1,7 @@
 """The conformance zoo: every model builds deterministically, matches its published size, has live activations
-on its own data, and is captured by torch.export; every data generator gives the right kind of input."""
+on its own data, and is captured by torch.export; every data generator gives the right kind of input. The `hf_`
+entries are `transformers` models as they come: their outputs are ModelOutput objects, read as edgekit reads them
+(flattened, named after their keys)."""
 from __future__ import annotations
 
 import importlib.util
@@ -13,6 +15,7 @@ import pytest
 import torch
 from torch import nn
 
+from edgekit.compress.outputs import all_outputs, named_outputs
 from edgekit.models.zoo import FAMILIES, ZOO
 
 NAMES = sorted(ZOO)
@@ -21,7 +24,9 @@ MLPERF_TINY = {"kws_dscnn", "vww_mobilenet_v1", "ic_resnet8", "ad_autoencoder"}
 HEADS = {"kws_dscnn": ("fc",), "vww_mobilenet_v1": ("fc",), "ic_resnet8": ("fc",), "ad_autoencoder": ("fc",),
          "mobilenet_v2": ("classifier.1",), "mobilenet_v3_small": ("classifier.3",),
          "efficientnet_b0": ("classifier.1",), "resnet18": ("fc",), "deit_tiny": ("head",), "bert_mini": None,
-         "tinygpt": ("head",), "kws_gru": ("fc",), "cls_box_cnn": ("classifier", "box")}
+         "tinygpt": ("head",), "kws_gru": ("fc",), "cls_box_cnn": ("classifier", "box"),
+         "hf_resnet_classifier": ("classifier.1",), "hf_distilbert_encoder": None, "unet_small": ("head",),
+         "sensor_cnn1d": ("fc",), "lstm_kws": ("fc",)}
 # Shapes of the batch-1 inputs and outputs, in order.
 SHAPES = {"kws_dscnn": ([(1, 1, 49, 10)], [(1, 12)]), "vww_mobilenet_v1": ([(1, 3, 96, 96)], [(1, 2)]),
           "ic_resnet8": ([(1, 3, 32, 32)], [(1, 10)]), "ad_autoencoder": ([(1, 640)], [(1, 640)]),
@@ -29,11 +34,20 @@ SHAPES = {"kws_dscnn": ([(1, 1, 49, 10)], [(1, 12)]), "vww_mobilenet_v1": ([(1, 
           "efficientnet_b0": ([(1, 3, 224, 224)], [(1, 1000)]), "resnet18": ([(1, 3, 224, 224)], [(1, 1000)]),
           "deit_tiny": ([(1, 3, 224, 224)], [(1, 1000)]), "bert_mini": ([(1, 32), (1, 32)], [(1, 32, 256)]),
           "tinygpt": ([(1, 128)], [(1, 128, 256)]), "kws_gru": ([(1, 49, 10)], [(1, 12)]),
-          "cls_box_cnn": ([(1, 3, 96, 96)], [(1, 10), (1, 4)])}
-# The sizes the brief quotes for the published models (what the exact counts are checked against as well).
+          "cls_box_cnn": ([(1, 3, 96, 96)], [(1, 10), (1, 4)]),
+          "hf_resnet_classifier": ([(1, 3, 64, 64)], [(1, 200)]),
+          "hf_distilbert_encoder": ([(1, 32), (1, 32)], [(1, 32, 256)]),
+          "unet_small": ([(1, 1, 32, 32)], [(1, 2, 32, 32)]), "sensor_cnn1d": ([(1, 6, 128)], [(1, 6)]),
+          "lstm_kws": ([(1, 49, 10)], [(1, 12)])}
+# The sizes the brief quotes for the published models (what the exact counts are checked against as well), and
+# the sizes the scaled-down entries' docstrings quote.
 QUOTED = {"resnet18": 11.69e6, "mobilenet_v2": 3.50e6, "mobilenet_v3_small": 2.54e6, "efficientnet_b0": 5.29e6,
           "deit_tiny": 5.7e6, "kws_dscnn": 23.7e3, "ic_resnet8": 78e3, "vww_mobilenet_v1": 0.22e6,
-          "ad_autoencoder": 0.27e6}
+          "ad_autoencoder": 0.27e6, "lstm_kws": 78.5e3, "hf_resnet_classifier": 0.34e6,
+          "hf_distilbert_encoder": 9.5e6, "unet_small": 117e3, "sensor_cnn1d": 69e3}
+# transformers models as they come: the ModelOutput class they return.
+MODEL_OUTPUT = {"hf_resnet_classifier": "ImageClassifierOutputWithNoAttention",
+                "hf_distilbert_encoder": "BaseModelOutput"}
 
 
 @lru_cache(maxsize=None)
@@ -42,7 +56,8 @@ def built(name: str):
 
 
 def _as_tuple(out) -> tuple[torch.Tensor, ...]:
-    return out if isinstance(out, tuple) else (out,)
+    """The model's output tensors as edgekit flattens them (a tensor, a tuple, a ModelOutput...)."""
+    return all_outputs(out)
 
 
 def _inputs(name: str, arrays: dict) -> tuple[torch.Tensor, ...]:
@@ -66,8 +81,9 @@ def test_registry_is_complete_and_consistent():
         if name in MLPERF_TINY:
             assert e.mcu_sized
     assert not any(ZOO[n].mcu_sized for n in ("resnet18", "mobilenet_v2", "efficientnet_b0", "deit_tiny",
-                                              "bert_mini", "tinygpt", "mobilenet_v3_small"))
-    assert ZOO["bert_mini"].input_names == ("input_ids", "attention_mask")
+                                              "bert_mini", "tinygpt", "mobilenet_v3_small", "hf_distilbert_encoder"))
+    assert all(ZOO[n].mcu_sized for n in ("hf_resnet_classifier", "unet_small", "sensor_cnn1d", "lstm_kws"))
+    assert ZOO["bert_mini"].input_names == ZOO["hf_distilbert_encoder"].input_names == ("input_ids", "attention_mask")
     assert len(ZOO["cls_box_cnn"].output_names) == 2
     with pytest.raises(AttributeError):
         ZOO["kws_dscnn"].name = "x"  # frozen
@@ -123,6 +139,33 @@ def test_data_kinds_are_realistic():
     assert len(np.unique(ids[mask == 1])) > 100
     gpt = ZOO["tinygpt"].data(4, 0)["ids"]
     assert (gpt < 128).mean() > 0.95  # ASCII text
+    assert np.array_equal(ZOO["lstm_kws"].data(2, 3)["x"], ZOO["kws_gru"].data(2, 3)["x"])  # the same MFCCs
+    distil = ZOO["hf_distilbert_encoder"].data(4, 2)
+    assert all(np.array_equal(distil[k], ZOO["bert_mini"].data(4, 2)[k]) for k in distil)  # the same token kind
+    gray = ZOO["unet_small"].data(4, 0)["x"]
+    assert gray.min() >= 0 and gray.max() <= 1 and np.allclose(gray * 255, np.round(gray * 255), atol=1e-3)
+    assert np.corrcoef(gray[..., :-1].ravel(), gray[..., 1:].ravel())[0, 1] > 0.8
+    hf = ZOO["hf_resnet_classifier"].data(8, 0)["x"]
+    assert abs(float(hf.mean())) < 0.35 and 0.6 < float(hf.std()) < 1.4  # ImageNet-normalised, as its processor
+
+
+def test_imu_windows_look_like_a_waist_worn_phone():
+    from edgekit.models.zoo._data import ACTIVITIES, imu_windows
+    acts = np.repeat(np.arange(len(ACTIVITIES)), 8)
+    x = imu_windows(np.random.default_rng(0), len(acts), activities=acts)  # (n, 6, 128): acc g, gyro rad/s
+    assert x.shape == (48, 6, 128) and x.dtype == np.float32
+    gravity = np.linalg.norm(x[:, :3].mean(2), axis=1)
+    assert np.all(np.abs(gravity - 1.0) < 0.15)  # total acceleration: about 1 g on average
+    moving = x[:, :3].std(2).max(1)
+    assert moving[acts < 3].min() > 5 * moving[acts >= 3].max()  # gaits move, postures hold
+    assert np.abs(x[acts < 3, 3:]).max() > 0.5 and np.abs(x[acts >= 3, 3:]).max() < 0.3  # turning rate, rad/s
+    # a gait's vertical axis repeats at the step rate (1.3 to 2.3 Hz at 50 Hz: a peak between 0.5 and 1 s of lag)
+    walk = x[acts == 0, 0] - x[acts == 0, 0].mean(1, keepdims=True)
+    ac = np.array([np.correlate(w, w, "full")[127:] / (w @ w) for w in walk])
+    assert (ac[:, 20:40].max(1) > 0.3).all()
+    # postures differ by the direction of gravity: sitting / standing / laying are separable without motion
+    dirs = x[:, :3].mean(2)
+    assert dirs[acts == 5, 2].min() > dirs[acts == 4, 2].max()
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -170,7 +213,8 @@ def test_builds_with_published_size_and_live_activations(name):
         assert 0.1 < s < 10.0, (mname, s)
 
 
-@pytest.mark.parametrize("name", ["kws_dscnn", "cls_box_cnn", "kws_gru", "bert_mini"])
+@pytest.mark.parametrize("name", ["kws_dscnn", "cls_box_cnn", "kws_gru", "bert_mini", "hf_resnet_classifier",
+                                  "lstm_kws"])
 def test_factories_are_deterministic_and_leave_the_global_seed_alone(name):
     torch.manual_seed(123)
     before = torch.rand(3)
@@ -200,13 +244,23 @@ def test_zoo_file_loads_on_its_own_as_the_cli_does():
         assert torch.equal(model(*example), built("ic_resnet8")[0](*example))
 
 
-def test_bert_padding_does_not_leak_into_real_tokens():
-    model, (ids, mask) = built("bert_mini")
+@pytest.mark.parametrize("name", sorted(MODEL_OUTPUT))
+def test_transformers_entries_return_model_outputs_named_after_their_keys(name):
+    model, example = built(name)
+    with torch.no_grad():
+        out = model(*example)
+    assert type(out).__name__ == MODEL_OUTPUT[name] and not isinstance(out, torch.Tensor)  # as it comes, unwrapped
+    assert tuple(n for n, _ in named_outputs(out)) == ZOO[name].output_names
+
+
+@pytest.mark.parametrize("name", ["bert_mini", "hf_distilbert_encoder"])
+def test_bert_padding_does_not_leak_into_real_tokens(name):
+    model, (ids, mask) = built(name)
     assert (mask == 0).any()
     other = ids.clone()
     other[mask == 0] = 2000
     with torch.no_grad():
-        a, b = model(ids, mask), model(other, mask)
+        a, b = _as_tuple(model(ids, mask))[0], _as_tuple(model(other, mask))[0]
     real = mask[0].bool()
     assert torch.allclose(a[0, real], b[0, real], atol=1e-5)
 

@@ -25,7 +25,7 @@ class ZooEntry:
     `data(n, seed)` / `calibration_data(n, seed)` -> {input name: array with n samples first}."""
 
     name: str
-    family: str  # "mlperf-tiny", "vision", "nlp", "audio" or "multi-output"
+    family: str  # "mlperf-tiny", "vision", "nlp", "audio", "sensor" or "multi-output"
     factory: Callable[[], tuple[nn.Module, tuple[torch.Tensor, ...]]]
     input_names: tuple[str, ...]
     output_names: tuple[str, ...]

@@ -8,7 +8,10 @@
   to +20, the higher coefficients a few units;
 - log-mel vectors: a machine-noise spectrogram in dB (tilt, harmonic peaks, slow fluctuation, per-bin noise),
   five consecutive frames concatenated as the DCASE 2020 / MLPerf Tiny anomaly-detection features are;
-- token ids: [CLS] + Zipf-distributed word pieces + [SEP], then [PAD] with a 0 attention mask.
+- token ids: [CLS] + Zipf-distributed word pieces + [SEP], then [PAD] with a 0 attention mask;
+- inertial windows: 2.56 s of a waist-worn phone's 3-axis accelerometer (g, gravity included) and gyroscope
+  (rad/s) at 50 Hz, one of the six UCI-HAR activities per window: gait harmonics at the step rate for the
+  three walking kinds, a posture-dependent gravity direction with tremor and sway for the three static ones.
 
 Every generator takes a numpy Generator, so callers choose the stream (calibration, evaluation, BN statistics).
 """
@@ -33,6 +36,13 @@ def _one_over_f(r: np.random.Generator, shape: tuple[int, ...], size: int, alpha
     field -= field.mean(axis=(-2, -1), keepdims=True)
     field /= field.std(axis=(-2, -1), keepdims=True) + 1e-12
     return field
+
+
+def gray_images(r: np.random.Generator, n: int, size: int) -> np.ndarray:
+    """(n, 1, size, size) float32 in [0, 1]: the luma (ITU-R BT.601 weights) of `natural_images`, 8-bit."""
+    rgb = natural_images(r, n, size, scale="unit")
+    luma = np.einsum("c,nchw->nhw", np.array([0.299, 0.587, 0.114], np.float32), rgb)[:, None]
+    return (np.round(np.clip(luma, 0.0, 1.0) * 255.0) / 255.0).astype(np.float32)
 
 
 def natural_images(r: np.random.Generator, n: int, size: int, scale: str = "imagenet") -> np.ndarray:
@@ -158,3 +168,53 @@ def token_ids(r: np.random.Generator, n: int, length: int, vocab: int, cls: int 
         ids[i, :k] = np.concatenate([[cls], words, [sep]])
         mask[i, :k] = 1
     return ids, mask
+
+
+# UCI-HAR's activities, in its label order; the first three are gaits.
+ACTIVITIES = ("walking", "walking_upstairs", "walking_downstairs", "sitting", "standing", "laying")
+# Per gait: step rate (Hz) and vertical acceleration amplitude (g) ranges, body rotation (rad/s).
+_GAITS = {0: ((1.6, 2.1), (0.25, 0.45), 0.6), 1: ((1.3, 1.7), (0.2, 0.4), 0.5), 2: ((1.8, 2.3), (0.4, 0.75), 0.9)}
+# Gravity direction in the phone's frame per posture (UCI-HAR: a waist-mounted phone, x along the body's axis).
+_POSTURES = {3: (0.75, 0.25, 0.6), 4: (0.98, 0.1, 0.15), 5: (0.05, 0.35, 0.93)}
+
+
+def imu_windows(r: np.random.Generator, n: int, length: int = 128, rate: float = 50.0,
+                activities: np.ndarray | None = None) -> np.ndarray:
+    """(n, 6, length) float32: total acceleration x, y, z in g (gravity included) then angular velocity x, y, z in
+    rad/s, sampled at `rate` Hz (UCI-HAR: 128 samples = 2.56 s at 50 Hz). Each window is one activity (uniform
+    over ACTIVITIES unless `activities` gives them): a gait is a step-rate fundamental plus harmonics (the heel
+    strike makes the vertical axis peaky), a stride-rate sway and trunk rotation, all with their own phases; a
+    posture is a gravity direction (tilted a little per window) with slow sway and physiological tremor. Every
+    window gets sensor noise (MEMS-like: 0.01 g, 0.01 rad/s) and a small accelerometer offset."""
+    acts = r.integers(0, len(ACTIVITIES), n) if activities is None else np.asarray(activities)
+    t = np.arange(length) / rate
+    out = np.zeros((n, 6, length))
+    for i, a in enumerate(acts):
+        if a in _GAITS:
+            (f_lo, f_hi), (a_lo, a_hi), rot = _GAITS[int(a)]
+            f = r.uniform(f_lo, f_hi) * (1 + 0.02 * _smooth(r.standard_normal(length), 10.0, 0))  # cadence drift
+            phase = 2 * np.pi * np.cumsum(f) / rate + r.uniform(0, 2 * np.pi)
+            amp = r.uniform(a_lo, a_hi)
+            vertical = amp * (np.cos(phase) + 0.5 * np.cos(2 * phase + r.uniform(0, 2 * np.pi))
+                              + 0.25 * np.cos(3 * phase + r.uniform(0, 2 * np.pi)))
+            forward = 0.4 * amp * np.cos(phase + r.uniform(0, 2 * np.pi))
+            lateral = 0.3 * amp * np.cos(0.5 * phase + r.uniform(0, 2 * np.pi))  # stride = two steps
+            gravity = np.array([1.0, 0.0, 0.0])
+            dyn = np.stack([vertical, lateral, forward])
+            gyro = rot * r.uniform(0.6, 1.2) * np.stack([
+                0.3 * np.cos(0.5 * phase + r.uniform(0, 2 * np.pi)),
+                np.cos(0.5 * phase + r.uniform(0, 2 * np.pi)),
+                0.6 * np.cos(phase + r.uniform(0, 2 * np.pi))])
+        else:
+            gravity = np.array(_POSTURES[int(a)])
+            dyn = 0.02 * _smooth(r.standard_normal((3, length)), 8.0, 1)
+            gyro = 0.05 * _smooth(r.standard_normal((3, length)), 6.0, 1)
+            tremor = r.uniform(6.0, 10.0)  # Hz, physiological tremor
+            dyn = dyn + r.uniform(0.002, 0.01) * np.sin(2 * np.pi * tremor * t + r.uniform(0, 2 * np.pi))
+        gravity = gravity + r.normal(0.0, 0.08, 3)  # how this window's phone sits
+        gravity /= np.linalg.norm(gravity)
+        out[i, :3] = gravity[:, None] + dyn + r.normal(0.0, 0.02, (3, 1))
+        out[i, 3:] = gyro
+    out[:, :3] += 0.01 * r.standard_normal((n, 3, length))
+    out[:, 3:] += 0.01 * r.standard_normal((n, 3, length))
+    return out.astype(np.float32)
