@@ -18,6 +18,7 @@ from typing import Any, Sequence
 import torch
 
 from ..compress.base import CompressionContext
+from ..compress.rnn_cells import annotate_cell_ops, restore_sources, rewrite_recurrent
 from ..compress.quantize import Int8DynamicConfig, Int8Record, Int8Route, pt2e_quantize, skipping, with_record
 from ..errors import UnsupportedError
 
@@ -51,6 +52,8 @@ class LiteRTInt8:
                  ctx: CompressionContext) -> torch.nn.Module:
         dynamic = isinstance(config, Int8DynamicConfig)
         route = getattr(config, "route", Int8Route.AUTO)
+        if not dynamic:  # nn.LSTM / nn.GRU as explicit cell loops the quantizer annotates (else one float op)
+            model = rewrite_recurrent(model, keep=getattr(config, "keep_float", ()))
         quantizer = skipping(self.quantizer(config.per_channel, dynamic=dynamic), config)
         record = Int8Record(model, quantizer, batches, config, self.name)
         if route == Int8Route.AI_EDGE_QUANTIZER:
@@ -108,7 +111,9 @@ def _litert_quantizer() -> type:
     class AddAnnotatingQuantizer(PT2EQuantizer):
         def annotate(self, model: torch.fx.GraphModule) -> torch.fx.GraphModule:
             restore_add_sources(model)
+            restore_sources(model)  # mul, cat
             model = super().annotate(model)
+            annotate_cell_ops(model, self.global_config)  # slices, sigmoid / tanh, sub: the RNN loops' ops
             unannotate(model, [name for name, config in self.module_name_config.items() if config is None])
             return model
 

@@ -146,6 +146,30 @@ def signature_positions(data: bytes, inputs: list[int], outputs: list[int]) -> t
     return order(inputs, entries(sig, "Inputs")), order(outputs, entries(sig, "Outputs"))
 
 
+def share_constants(calls: list[KernelCall]) -> list[KernelCall]:
+    """Each constant array stored once: an array equal (type and values) to one of an earlier call is dropped and
+    the call points at that one. An unrolled recurrent layer's steps all read the same weights (and often the same
+    tables), so its flash does not grow with the number of steps."""
+    first: dict[tuple[str, int, bytes], str] = {}
+    for call in calls:
+        renamed: dict[str, str] = {}
+        kept = []
+        for arr in call.arrays:
+            key = (arr.ctype, arr.values.size, np.ascontiguousarray(arr.values, dtype=np.int64).tobytes())
+            if key in first:
+                renamed[arr.name] = first[key]
+            else:
+                first[key] = arr.name
+                kept.append(arr)
+        if renamed:
+            call.arrays = kept
+            for f, t in call.kernel.params.fields:
+                if t in (kernels.P_I32, kernels.P_I8) and call.params[f] in renamed:
+                    call.params[f] = renamed[call.params[f]]
+            call.inputs = [renamed.get(i, i) if isinstance(i, str) else i for i in call.inputs]
+    return calls
+
+
 def plan_model(tflite: str | Path, dsp: bool) -> ModelPlan:
     """Lower a full-INT8 .tflite to kernel calls for the reference (dsp=False) or DSP kernels and plan its arena."""
     data = Path(tflite).read_bytes()
@@ -155,7 +179,7 @@ def plan_model(tflite: str | Path, dsp: bool) -> ModelPlan:
             raise UnsupportedError(f"the model has {len(io)} {kind}; the MCU agent handles 1 to {MAX_IO_TENSORS}")
     graph, stats = optimize(source_graph)  # transposes around PADs cancelled, PADs folded into convolutions
     alias = _resolve_aliases(graph)
-    calls = [lower_op(graph, op, dsp) for op in graph.ops if op.kind not in ALIAS_OPS]
+    calls = share_constants([lower_op(graph, op, dsp) for op in graph.ops if op.kind not in ALIAS_OPS])
 
     # lifetimes per memory root, in steps of the kernel calls (graph inputs alive from step 0, outputs to the end)
     buffers: dict[int, Buffer] = {}
