@@ -36,14 +36,17 @@ def layer_drift(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ...]
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
     from torchao.quantization.pt2e.utils import _fuse_conv_bn_
 
+    from .observers import use_fast_histograms
+    from .quantize import integer_scalars_as_constants
+
     ep = torch.export.export(eval_mode(model), example_inputs)
     generate_numeric_debug_handle(ep)
-    float_graph = ep.module()
+    float_graph = integer_scalars_as_constants(ep.module())
     # prepare_pt2e folds batch norm into the convolutions before quantizing; folding the float graph the same way
     # makes each convolution's output comparable (otherwise one side is before the batch norm, the other after).
     _fuse_conv_bn_(float_graph)
     reference = prepare_for_propagation_comparison(float_graph)
-    prepared = prepare_pt2e(copy.deepcopy(float_graph), quantizer)
+    prepared = use_fast_histograms(prepare_pt2e(copy.deepcopy(float_graph), quantizer))  # same qparams, faster
     with torch.no_grad():
         for batch in batches:
             prepared(*batch)

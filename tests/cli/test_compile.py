@@ -98,3 +98,12 @@ def test_a_file_the_device_runtime_cannot_load_is_refused(tmp_path):
     assert_one_line_error(result, 1, "the device's runtime (ai-edge-litert 2.3.0) has no kernel for "
                                      "STABLEHLO_CUSTOM_CALL")
     assert not out.exists()
+
+
+def test_integer_index_arithmetic_survives_int8_on_the_phone(tmp_path):
+    """XNNPACK's quantizer made `ids * 2 + 1` float (as in `transformers`' mask indices): exit 70 before."""
+    np.savez(tmp_path / "ids.npz", x=np.random.default_rng(0).integers(0, 31, (32, 6)))
+    result = run_cli("compile", f"{ROOT}/tests/models/users.py:shifted_ids", "-t", "emu-phone", "-q", "int8",
+                     "--calibration", tmp_path / "ids.npz", "-o", tmp_path / "out", "--json")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads((tmp_path / "out" / "manifest.json").read_text())["numerics"]["cosine_vs_fp32"] > 0.99

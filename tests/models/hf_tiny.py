@@ -13,6 +13,18 @@ def resnet_classifier():
     return ResNetForImageClassification(config).eval(), (torch.randn(1, 3, 32, 32),)
 
 
+def mobilevit_classifier(image_size: int = 64):
+    """MobileViTForImageClassification -> ImageClassifierOutputWithNoAttention(logits): convolutions and the
+    unfold / attention / fold blocks of MobileViT, small (FP32 compiles in ~40 s on 2 cores). Randomly initialised
+    like the full-size one, its activations fall to ~1e-25 after a few blocks (issue 26's slow INT8 compile)."""
+    from transformers import MobileViTConfig, MobileViTForImageClassification
+    torch.manual_seed(0)
+    config = MobileViTConfig(num_channels=3, image_size=image_size, hidden_sizes=[16, 24, 32],
+                             neck_hidden_sizes=[8, 8, 16, 16, 24, 24, 64], num_attention_heads=2,
+                             expand_ratio=2.0, num_labels=5)
+    return MobileViTForImageClassification(config).eval(), (torch.randn(1, 3, image_size, image_size),)
+
+
 def bert_encoder():
     """BertModel -> BaseModelOutputWithPoolingAndCrossAttentions(last_hidden_state, pooler_output)."""
     from transformers import BertConfig, BertModel

@@ -153,3 +153,20 @@ class OutlierMlp(nn.Module):
 def outlier_mlp():
     torch.manual_seed(0)
     return OutlierMlp().eval(), (torch.randn(1, 16),)
+
+
+class ShiftedIds(nn.Module):
+    """Token ids offset by integer arithmetic before the lookup, as `transformers` builds its mask indices
+    (`arange(n) + offset`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed, self.fc = nn.Embedding(64, 8), nn.Linear(8, 4)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.embed(ids * 2 + 1).mean(1))
+
+
+def shifted_ids():
+    torch.manual_seed(0)
+    return ShiftedIds().eval(), (torch.randint(0, 31, (1, 6)),)
