@@ -22,6 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.models.hf_tiny
+from bench_zoo import _dataset, _one_line  # noqa: E402
 from common import write_result  # noqa: E402
 
 import edgekit  # noqa: E402
@@ -50,17 +51,6 @@ def _zoo(name: str) -> dict[str, Any]:
 
 MODELS: dict[str, Callable[[], dict[str, Any]]] = {**{n: (lambda n=n: _zoo(n)) for n in ZOO},
                                                    "hf_mobilevit": _mobilevit}
-
-
-def _dataset(arrays: dict[str, np.ndarray]) -> edgekit.Dataset:
-    return edgekit.Dataset(arrays["x"] if list(arrays) == ["x"] else arrays)
-
-
-def _one_line(exc: BaseException) -> str:
-    if isinstance(exc, edgekit.EdgekitError):
-        return exc.one_line()
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0][:300] if text else ''}"
 
 
 def compile_seconds(spec: dict[str, Any], target: str, int8: bool, outdir: Path) -> dict[str, Any]:

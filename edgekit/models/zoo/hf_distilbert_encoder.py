@@ -24,8 +24,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from edgekit.models.zoo import _data
-from edgekit.models.zoo._common import CALIBRATION, EVAL, rng, seeded, to_tensors
+from edgekit.models.zoo._common import seeded, to_tensors
+from edgekit.models.zoo.bert_mini import calibration_data, eval_data  # noqa: F401  (the same word pieces)
 
 NAME = "hf_distilbert_encoder"
 FAMILY = "nlp"
@@ -44,20 +44,6 @@ INT_RANGES = {"input_ids": (0, VOCAB), "attention_mask": (0, 2)}
 def _make() -> nn.Module:
     from transformers import DistilBertConfig, DistilBertModel
     return DistilBertModel(DistilBertConfig(**CONFIG))
-
-
-def _data_for(n: int, seed: int, stream: int) -> dict:
-    ids, mask = _data.token_ids(rng(seed, stream), n, SEQ, VOCAB)
-    return {"input_ids": ids, "attention_mask": mask}
-
-
-def calibration_data(n: int, seed: int = 0) -> dict:
-    """{"input_ids": (n, 32) int64 in [0, 30522), "attention_mask": (n, 32) int64 1 then 0 over the padding}."""
-    return _data_for(n, seed, CALIBRATION)
-
-
-def eval_data(n: int, seed: int = 0) -> dict:
-    return _data_for(n, seed, EVAL)
 
 
 def build(seed: int = 0) -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
