@@ -28,7 +28,8 @@ def test_manifest_describes_the_artifact(artifacts):
     m = int8.manifest
     assert m["format"] == "pte" and m["inputs"] == [{"name": "x", "shape": [1, 1, 8, 8], "dtype": "float32"}]
     assert m["outputs"][0]["shape"] == [1, 10]
-    assert m["recipe"] == [{"method": "int8", "per_channel": True, "calibration_samples": 256, "route": "auto"}]
+    assert m["recipe"] == [{"method": "int8", "per_channel": True, "calibration_samples": 256, "route": "auto",
+                            "keep_float": [], "min_cosine": None}]
     assert m["model"]["compute_dtype"] == "int8"
     assert m["target"] == {"name": "emu-phone", "stands_for": "pixel8"}
     deleg = m["export"]["delegation"]

@@ -37,7 +37,7 @@ def layer_drift(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ...]
     from torchao.quantization.pt2e.utils import _fuse_conv_bn_
 
     from .observers import use_fast_histograms
-    from .quantize import integer_scalars_as_constants
+    from .pt2e_passes import integer_scalars_as_constants
 
     ep = torch.export.export(eval_mode(model), example_inputs)
     generate_numeric_debug_handle(ep)
