@@ -45,9 +45,8 @@ def output_cosine(quantized: torch.nn.Module, model: torch.nn.Module, batches: S
         for batch in batches:
             got.append(named_outputs(quantized(*batch))[0][1].float().numpy().ravel())
             want.append(named_outputs(eval_mode(model)(*batch))[0][1].float().numpy().ravel())
-    a, b = np.concatenate(got).astype(np.float64), np.concatenate(want).astype(np.float64)
-    norm = np.linalg.norm(a) * np.linalg.norm(b)
-    return float(a @ b / norm) if norm else float(np.array_equal(a, b))
+    from ..measure.stats import agreement
+    return agreement(np.concatenate(got), np.concatenate(want))["cosine"]
 
 
 def next_float_layer(rows: list[dict[str, Any]], kept: Sequence[str]) -> str | None:
