@@ -3,7 +3,7 @@
 
 This file runs on the device. It imports only the standard library, numpy and the runtime the artifact needs
 (for .pte the ExecuTorch C++ runner ek_pte_runner where the device has one, else ExecuTorch's Python runtime;
-tflite_runtime or ai_edge_litert for .tflite), never edgekit, so it can be copied alone onto a phone or a board.
+ai_edge_litert, else tflite_runtime, for .tflite), never edgekit, so it can be copied alone onto a phone or a board.
 A bench with a power meter (`meter`: an INA219/INA260 on a Linux board's I2C bus) also imports ina_sampler.py, which
 the installer puts beside this file, and smbus2.
 The protocol is documented in docs/agent-protocol.md.
@@ -624,8 +624,8 @@ class Agent:
 
     def cmd_hello(self, req: dict) -> dict:
         runtimes = []
-        for name, probe in (("executorch", "executorch.runtime"), ("tflite_runtime", "tflite_runtime.interpreter"),
-                            ("ai_edge_litert", "ai_edge_litert.interpreter")):
+        for name, probe in (("executorch", "executorch.runtime"),
+                            *((module.split(".")[0], module) for module, _ in TFLITE_RUNTIMES)):
             import importlib.util
             try:
                 if importlib.util.find_spec(probe) is not None:

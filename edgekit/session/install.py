@@ -21,13 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from ..agent import AGENT_FILES, AGENT_SCRIPT, agent_files_digest
-from ..agent.agent import PTE_RUNNER_ENV, PTE_RUNNER_PATH
+from ..agent.agent import PTE_RUNNER_ENV, PTE_RUNNER_PATH, TFLITE_RUNTIMES
 from ..artifact import sha256_file
 from ..errors import DeviceError
 from ..transport.base import RemoteShell, run_python
 
 # Which Python modules the device needs for each artifact format (any one of a tuple is enough).
-NEEDS = {"tflite": ("ai_edge_litert", "tflite_runtime"), "pte": ("ek_pte_runner", "executorch")}
+NEEDS = {"tflite": tuple(module.split(".")[0] for module, _ in TFLITE_RUNTIMES), "pte": ("ek_pte_runner", "executorch")}
 _PROBE = ("import importlib.util as u, importlib.metadata as m, json, os, platform\n"
           "def v(n, d):\n"
           "    if u.find_spec(n) is None: return None\n"

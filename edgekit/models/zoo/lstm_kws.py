@@ -23,8 +23,8 @@ import math
 import torch
 from torch import nn
 
-from edgekit.models.zoo import _data
-from edgekit.models.zoo._common import CALIBRATION, EVAL, keras_glorot_uniform_, rng, seeded, to_tensors
+from edgekit.models.zoo._common import keras_glorot_uniform_, seeded, to_tensors
+from edgekit.models.zoo.kws_gru import calibration_data, eval_data  # noqa: F401  (the same MFCC frames)
 
 NAME = "lstm_kws"
 FAMILY = "audio"
@@ -38,7 +38,7 @@ SOURCE = ("ML-KWS-for-MCU models.py create_lstm_model [98, 144] (github.com/ARM-
           "Zhang et al. 2017, Hello Edge, arXiv:1711.07128)")
 DEVIATIONS = ("no peepholes and two bias vectors (nn.LSTM); 49 frames (30 ms / 20 ms MFCCs) instead of 25 "
               "(40 ms / 40 ms); logits")
-FRAMES, COEFFS, CELLS, PROJ, CLASSES = 49, 10, 144, 98, 12
+COEFFS, CELLS, PROJ, CLASSES = 10, 144, 98, 12
 
 
 class LSTMKWS(nn.Module):
@@ -60,19 +60,6 @@ class LSTMKWS(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out, _ = self.lstm(x)  # (batch, frames, proj)
         return self.fc(out[:, -1])
-
-
-def _data_for(n: int, seed: int, stream: int) -> dict:
-    return {"x": _data.mfcc(rng(seed, stream), n, FRAMES, COEFFS)}
-
-
-def calibration_data(n: int, seed: int = 0) -> dict:
-    """{"x": (n, 49, 10) float32 MFCCs, frames first}."""
-    return _data_for(n, seed, CALIBRATION)
-
-
-def eval_data(n: int, seed: int = 0) -> dict:
-    return _data_for(n, seed, EVAL)
 
 
 def build(seed: int = 0) -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
