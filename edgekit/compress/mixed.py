@@ -26,9 +26,19 @@ MAX_FLOAT_LAYERS = 8
 CHECK_SAMPLES = 16  # calibration samples the cosine is judged on
 
 
+def module_paths(model: torch.nn.Module) -> set[str]:
+    """The module paths a quantizer can skip: the model's modules, and for an exported graph (a .pt2) also those
+    its nodes came from, which it no longer holds as modules when they had no weights (an activation, say)."""
+    paths = {name for name, _ in model.named_modules() if name}
+    if isinstance(model, torch.fx.GraphModule):
+        paths |= {path for node in model.graph.nodes for path, _ in node.meta.get("nn_module_stack", {}).values()
+                  if path}
+    return paths
+
+
 def check_module_names(model: torch.nn.Module, names: Sequence[str]) -> None:
     """Refuse keep_float names that are not modules of the model (before any quantization)."""
-    known = {name for name, _ in model.named_modules() if name}
+    known = module_paths(model)
     unknown = [n for n in names if n not in known]
     if unknown:
         sample = ", ".join(sorted(known)[:6])
@@ -71,10 +81,11 @@ def reach_cosine(model: torch.nn.Module, config: Any, quantize: Callable[[Any], 
     """Quantize with `config`, keeping more modules float until the cosine reaches `config.min_cosine`; the
     result and the record of the search: {"min_cosine", "cosine", "kept_float", "rounds", "reached"}."""
     check = list(batches)[:max(1, CHECK_SAMPLES // len(batches[0][0]))]
-    kept = list(config.keep_float)
+    asked = list(config.keep_float)
+    kept = list(asked)
     quantized = quantize(config)
     cosines = [output_cosine(quantized, model, check)]
-    while cosines[-1] < config.min_cosine and len(kept) - len(config.keep_float) < MAX_FLOAT_LAYERS:
+    while cosines[-1] < config.min_cosine and len(kept) - len(asked) < MAX_FLOAT_LAYERS:
         progress("mixed precision", len(kept), MAX_FLOAT_LAYERS)
         rows = numerics.layer_drift(model, example_inputs, quantizer_of(quantized), check)
         module = next_float_layer(rows, kept)
@@ -92,12 +103,15 @@ def reach_cosine(model: torch.nn.Module, config: Any, quantize: Callable[[Any], 
 def float_cost(model: torch.nn.Module, kept: Sequence[str], example_inputs: tuple[torch.Tensor, ...]
                ) -> list[dict[str, Any]]:
     """What each kept module costs: its weights (float32 bytes, and what int8 would take) and its MACs (counted
-    in one forward pass, between hooks at each module's entry and exit)."""
+    in one forward pass, between hooks at each module's entry and exit; None for a module the model no longer
+    holds, as in a .pt2)."""
     from ..metrics import MacCounter
     modules = dict(model.named_modules())
     counter, flops = MacCounter(), {name: 0 for name in kept}
     handles = []
-    for name in kept:
+    # An exported graph (a .pt2) runs every op at its top level: hooks on the modules it keeps would never fire.
+    hooked = [] if isinstance(model, torch.fx.GraphModule) else [n for n in kept if n in modules]
+    for name in hooked:
         start: list[int] = []
         handles.append(modules[name].register_forward_pre_hook(lambda *_, s=start: s.append(counter.flops)))
         handles.append(modules[name].register_forward_hook(
@@ -110,8 +124,10 @@ def float_cost(model: torch.nn.Module, kept: Sequence[str], example_inputs: tupl
             handle.remove()
     rows = []
     for name in kept:
-        params = sum(p.numel() for p in modules[name].parameters())
-        rows.append({"module": name, "type": type(modules[name]).__name__, "macs": flops[name] // 2,
+        module = modules.get(name)  # None: a weightless module an exported graph no longer holds
+        params = sum(p.numel() for p in module.parameters()) if module is not None else 0
+        rows.append({"module": name, "type": type(module).__name__ if module is not None else None,
+                     "macs": flops[name] // 2 if name in hooked else None,
                      "weight_bytes": params * 4, "weight_bytes_if_int8": params})
     return rows
 
