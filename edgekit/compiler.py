@@ -25,6 +25,7 @@ from .measure.stats import agreement
 from .compress.int8_share import int8_share
 from .compress.outputs import named_outputs, output_tensors
 from .metrics import MacCount, count_mac_report, count_params
+from .module_map import module_table
 from .profiles import Profile, load_profile
 from .sparse_file import encode_file
 
@@ -232,7 +233,8 @@ def compile_model(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ..
     macs_after, params_after = count_mac_report(compressed, example_inputs), count_params(compressed)
     int8 = "int8" in required_dtypes(recipe)
     share = int8_share(compressed, example_inputs) if int8 else None
-    model_facts = _model_facts(int8, params_before, params_after, macs_before, macs_after, share)
+    model_facts = {**_model_facts(int8, params_before, params_after, macs_before, macs_after, share),
+                   "modules": module_table(compressed, example_inputs)}
 
     with tempfile.TemporaryDirectory(prefix="edgekit-export-") as tmp:
         workdir = Path(tmp)

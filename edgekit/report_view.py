@@ -118,6 +118,10 @@ def rows(report: dict[str, Any]) -> list[tuple[str, str]]:
         out.append(("accuracy (on device)", f"{acc['top1'] * 100:.2f}% of {acc['samples']}"))
     if est:
         out.append(("device latency (estimated)", format_ms(est["latency_ms"])))
+    if report.get("ops"):
+        top = report["ops"]["rows"][0]
+        out.append(("per-operator profile", f"{ops_summary(report['ops'])}; costliest: {top['op']} in "
+                                            f"{top['module']} ({top['share'] * 100:.1f}%)"))
     out.append(_energy_row(energy))
     deploy = report.get("deploy") or {}
     if "setup_s" in deploy:  # remote devices: what getting there cost
@@ -164,6 +168,45 @@ def metric_table(title: str, pairs: Sequence[tuple[str, str]], header: bool = Tr
 
 def single_table(report: dict[str, Any]) -> Fitting:
     return metric_table(f"edgekit bench: {report['target']['name']}", rows(report))
+
+
+def _op_value(value: float, unit: str) -> str:
+    return format_ms(value / 1e6) if unit == "ns" else f"{value:,.0f}"
+
+
+def ops_summary(ops: dict[str, Any]) -> str:
+    """'rows add up to 99.2% of the whole inference (counted instructions); profiling overhead +0.4%'."""
+    unit = {"ns": "time", "instructions": "counted instructions", "cycles": "cycles"}.get(ops["unit"], ops["unit"])
+    line = f"{len(ops['rows'])} ops add up to {ops['coverage'] * 100:.1f}% of the whole inference ({unit})"
+    if ops.get("overhead") is not None:
+        line += f"; profiling overhead {ops['overhead'] * 100:+.1f}%"
+    return line
+
+
+def ops_table(report: dict[str, Any], top: int | None = None) -> Fitting:
+    """The costliest operators (default TOP_ROWS): op, kernel, module (type, source line), share, cost and cost per
+    MAC, and the layer's INT8 error measured at compile where there is one."""
+    from .measure.op_profile import TOP_ROWS
+    ops = report["ops"]
+    unit = ops["unit"]
+    per = {"ns": "ns / MAC", "instructions": "instr / MAC", "cycles": "cycles / MAC"}.get(unit, f"{unit} / MAC")
+    title = (f"costliest operators on {report['target']['name']} (top {min(top or TOP_ROWS, len(ops['rows']))} of "
+             f"{len(ops['rows'])}): {ops_summary(ops)}")
+    header = ["op", "kernel", "module", "source", "share", unit, per, "SQNR dB"]
+    body = []
+    for row in ops["rows"][:top or TOP_ROWS]:
+        module = row["module"] + (f" ({row['module_type']})" if row.get("module_type") else "")
+        body.append([row["op"] or "-", row.get("kernel") or "-", module, row.get("source") or "-",
+                     f"{row['share'] * 100:.1f}%" if row.get("share") is not None else "-",
+                     _op_value(row["value"], unit), f"{row['per_mac']:.2f}" if row.get("per_mac") else "-",
+                     f"{row['sqnr_db']:.1f}" if row.get("sqnr_db") is not None else "-"])
+    table = Table(title=title)
+    for h in header:
+        table.add_column(h)
+    for r in body:
+        table.add_row(*r)
+    records = [(f"{k + 1}. {r[0]}", list(zip(header[1:], r[1:]))) for k, r in enumerate(body)]
+    return Fitting(table, record_lines(title, records))
 
 
 def generation_rows(report: dict[str, Any]) -> list[tuple[str, str]]:
@@ -245,6 +288,16 @@ def _latency_series(reports: Sequence[dict[str, Any]], labels: Sequence[str]
     return series
 
 
+def _png(fig: Any) -> str:
+    """A matplotlib figure as base64 PNG for an <img> (the figure is closed)."""
+    import matplotlib.pyplot as plt
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
 def _latency_plot(reports: Sequence[dict[str, Any]], labels: Sequence[str]) -> str:
     import matplotlib
     matplotlib.use("Agg")
@@ -263,11 +316,20 @@ def _latency_plot(reports: Sequence[dict[str, Any]], labels: Sequence[str]) -> s
     size_ax.set_title("artifact size", fontsize=9)
     for ax in axes:
         ax.tick_params(axis="x", labelrotation=25, labelsize=7)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode()
+    return _png(fig)
+
+
+def _ops_plot(ops: dict[str, Any], top: int = 20) -> str:
+    """A horizontal bar per costly operator (share of the inference), labelled with its module."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    rows = ops["rows"][:top][::-1]
+    fig, ax = plt.subplots(figsize=(9, 0.3 * len(rows) + 1.2))
+    ax.barh([f"{r['module']} ({r['op']})" for r in rows], [r["share"] * 100 for r in rows], color="#4477aa")
+    ax.set_xlabel(f"% of the inference ({ops['unit']})")
+    ax.tick_params(axis="y", labelsize=7)
+    return _png(fig)
 
 
 def html_page(reports: Sequence[dict[str, Any]], labels: Sequence[str], title: str) -> str:
@@ -275,6 +337,9 @@ def html_page(reports: Sequence[dict[str, Any]], labels: Sequence[str], title: s
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     trs = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in body)
     plot = _latency_plot(reports, labels)
+    op_plots = "".join(f'<h2>{html.escape(label)}: costliest operators</h2><p>{html.escape(ops_summary(r["ops"]))}'
+                       f'</p><p><img alt="operators" src="data:image/png;base64,{_ops_plot(r["ops"])}"></p>'
+                       for label, r in zip(labels, reports) if r.get("ops"))
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}th{{background:#eee}}</style></head><body>
@@ -284,5 +349,6 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}th{{background:#ee
 cycles per instruction or throughput figures, not from a meter or the real device.</p>
 <table><tr>{head}</tr>{trs}</table>
 <p><img alt="latency and size" src="data:image/png;base64,{plot}"></p>
+{op_plots}
 </body></html>
 """

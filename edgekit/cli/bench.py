@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from pathlib import Path
 from typing import Any, Callable, Iterator, TypeVar
 
 import click
@@ -15,7 +16,7 @@ import click
 from ..errors import CheckFailed
 from ..transport.options import TransportOption, declared_options
 from .options import coordinator_option, usage_check
-from .output import err, out, print_json, progress_bars
+from .output import err, out, print_json, progress_bars, write_atomically
 
 F = TypeVar("F", bound=Callable[..., Any])
 _PREFIX = "transport_"  # keeps a transport's keys apart from bench's own parameters (a `timeout` key, say)
@@ -75,21 +76,27 @@ def _check_meter_spec(spec: str) -> None:
               help="cached decoders: generate N greedy tokens; reports time to first token and tokens/s")
 @click.option("--prompt-len", type=click.IntRange(1), help="with --generate: prompt length (default: the "
               "compiled reference prompt, whose host tokens the device's are checked against)")
+@click.option("--profile", "profile_ops", is_flag=True,
+              help="after the timed runs, profile each operator with the device runtime's own profiler and map it "
+                   "to the module of the model it came from (the report's `ops`; docs/report.md)")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False),
+              help="also write the report as an HTML page (with --profile: a bar chart of the costliest operators)")
 @transport_flags
 @click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
 def bench_cmd(artifact_dir: str, target: str | None, place: str | None, coordinator: str | None,
               place_timeout: float, runs: int, warmup: int, eval_path: str | None, transport: str | None,
               timeout: float, max_latency_ms: float | None, min_accuracy: float | None, min_cosine: float | None,
-              meter: str | None, cooldown: float, new_tokens: int | None, prompt_len: int | None, as_json: bool,
-              **transport_params: Any) -> None:
+              meter: str | None, cooldown: float, new_tokens: int | None, prompt_len: int | None,
+              profile_ops: bool, html_path: str | None, as_json: bool, **transport_params: Any) -> None:
     """Deploy ARTIFACT_DIR to a target and measure it."""
     from ..artifact import Artifact
     from ..measure.runner import benchmark
     from ..modelio import load_data
-    from ..report_view import generation_table, single_table
+    from ..report_view import generation_table, html_page, ops_table, single_table
     if target is None and place is None:
         raise click.UsageError("give --target NAME (or --place NAME of a labgrid farm)")
-    _check_mode_options(new_tokens, prompt_len, eval_path, min_accuracy, min_cosine, meter)
+    _check_mode_options(new_tokens, prompt_len, eval_path, min_accuracy, min_cosine, meter, profile_ops, html_path)
+    _check_new_file(html_path)
     artifact = Artifact.load(artifact_dir)
     data = load_data(eval_path) if eval_path else None
     with _device(target, place, coordinator, place_timeout, given_transport_options(transport_params)) as (
@@ -100,19 +107,41 @@ def bench_cmd(artifact_dir: str, target: str | None, place: str | None, coordina
             with progress_bars() as progress:
                 report = benchmark(artifact, target, runs=runs, warmup=warmup, eval_data=data, transport=transport,
                                    transport_options=options, timeout=timeout, cooldown_s=cooldown,
-                                   progress=progress, meter=meter or (place_facts or {}).get("meter"))
+                                   progress=progress, meter=meter or (place_facts or {}).get("meter"),
+                                   profile_ops=profile_ops)
     if place_facts is not None:
         report["place"] = {**place_facts, "released_at": time.time()}
     if as_json:
         print_json(report)
     else:
         out.print(generation_table(report) if new_tokens is not None else single_table(report))
+        if report.get("ops"):
+            out.print(ops_table(report))
+    if html_path:
+        page = html_page([report], [report["target"]["name"]], f"edgekit bench: {report['target']['name']}")
+        write_atomically({Path(html_path): lambda path: path.write_text(page)})
     # --max-latency-ms applies to the median decode step of a generation report (the others were refused with it).
     _check(report, max_latency_ms, min_accuracy, min_cosine)
 
 
+def _check_new_file(path: str | None) -> None:
+    """An output file the user names must not exist yet (we never overwrite a user's file) and its folder must:
+    said before any device time."""
+    import os
+
+    from ..errors import InputError
+    if path is None:
+        return
+    if os.path.exists(path):
+        raise InputError(f"{path} exists; edgekit does not overwrite it", "give a new file name or remove it")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise InputError(f"the folder of {path} does not exist", f"create {folder} first")
+
+
 def _check_mode_options(new_tokens: int | None, prompt_len: int | None, eval_path: str | None,
-                        min_accuracy: float | None, min_cosine: float | None, meter: str | None) -> None:
+                        min_accuracy: float | None, min_cosine: float | None, meter: str | None,
+                        profile_ops: bool = False, html_path: str | None = None) -> None:
     """Refuse options the chosen mode does not use (a check asked for and silently skipped would read as passed).
     One line and exit 1, as compile's conflicting options (click's usage errors take three lines)."""
     from ..errors import InputError
@@ -121,7 +150,9 @@ def _check_mode_options(new_tokens: int | None, prompt_len: int | None, eval_pat
             raise InputError("--prompt-len goes with --generate N")
         return
     given = [flag for flag, value in (("--eval", eval_path), ("--min-accuracy", min_accuracy),
-                                      ("--min-cosine", min_cosine), ("--meter", meter)) if value is not None]
+                                      ("--min-cosine", min_cosine), ("--meter", meter),
+                                      ("--profile", profile_ops or None), ("--html", html_path))
+             if value is not None]
     if given:
         flags = " and ".join(given)
         raise InputError(f"{flags} {'go' if len(given) > 1 else 'goes'} with a benchmark of samples, not with "

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import os
-import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 from rich.table import Table
 
-from .output import out, print_json, progress_bars
+from .output import out, print_json, progress_bars, write_atomically
 
 
 @click.command("compress")
@@ -72,7 +70,7 @@ def compress_cmd(model: str, recipe_path: str, output: str, calibration: str | N
               "model": loaded.source, "recipe_file": str(recipe_path), "output": str(out_path),
               "calibration": calibration, "eval": eval_path, "steps": reports}
     report_path = out_path.with_suffix(".json")
-    _write_atomically({out_path: lambda p: torch.export.save(program, p),
+    write_atomically({out_path: lambda p: torch.export.save(program, p),
                        report_path: lambda p: p.write_text(json.dumps(report, indent=2) + "\n")})
     if as_json:
         print_json(report)
@@ -137,27 +135,3 @@ def steps_table(reports: list[dict[str, Any]], title: str) -> Table:
 
 def _fmt_bytes(n: int) -> str:
     return f"{n / 1024:,.1f} KiB"
-
-
-def _write_atomically(files: dict[Path, Callable[[Path], Any]]) -> None:
-    """Write every file (callable(path) writing it) to a temporary sibling, then rename all into place."""
-    staged = []
-    try:
-        for dst, write in files.items():
-            fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", dir=dst.parent)
-            os.close(fd)
-            staged.append((Path(tmp), dst))
-            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; the user's umask decides, as for any file
-            write(Path(tmp))
-        for tmp, dst in staged:
-            os.replace(tmp, dst)
-    except BaseException:
-        for tmp, _ in staged:
-            tmp.unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)  # the only way to read it is to set it; set it straight back
-    os.umask(mask)
-    return mask

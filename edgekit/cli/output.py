@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import tempfile
+from pathlib import Path
 from typing import Any, Callable, Iterator, TextIO
 
 import click
@@ -40,3 +43,27 @@ def print_json(obj: Any) -> None:
 def print_error(message: str, stream: TextIO) -> None:
     """One `edgekit: ...` line on `stream` (the real stderr: see main.quiet_third_parties)."""
     click.echo(f"edgekit: {message}", file=stream)
+
+
+def write_atomically(files: dict[Path, Callable[[Path], Any]]) -> None:
+    """Write every file (callable(path) writing it) to a temporary sibling, then rename all into place."""
+    staged = []
+    try:
+        for dst, write in files.items():
+            fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", dir=dst.parent)
+            os.close(fd)
+            staged.append((Path(tmp), dst))
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; the user's umask decides, as for any file
+            write(Path(tmp))
+        for tmp, dst in staged:
+            os.replace(tmp, dst)
+    except BaseException:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)  # the only way to read it is to set it; set it straight back
+    os.umask(mask)
+    return mask

@@ -106,6 +106,8 @@ def explain(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ...], qu
     except Exception as exc:  # the explanation must never cost the user their artifact
         return {**record, "error": f"per-layer comparison failed: {type(exc).__name__}: {str(exc)[:200]}"}
     record["first_growing_layers"] = where_error_grows(rows)
+    # Each module's output SQNR (its last node's), for the per-operator profile to put beside each layer's cost.
+    record["sqnr_by_module"] = {r["module"]: r["sqnr_db"] for r in rows if r.get("module")}
     if rows:
         record["worst_layer"] = min(rows, key=lambda r: r["sqnr_db"])
         record["output_sqnr_db"] = rows[-1]["sqnr_db"]

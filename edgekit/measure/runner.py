@@ -19,6 +19,7 @@ from ..modelio import Dataset
 from ..profiles import Profile, load_profile
 from ..session import DeviceSession, open_session
 from ..transport import make_transport
+from .op_profile import PROFILE_RUNS, mapper_for, ops_section
 from .estimates import counts_device_isa, device_latency_estimate, energy_estimate
 from .stats import agreement, latency_summary, top1_accuracy
 
@@ -36,8 +37,11 @@ def _int8_share(artifact: Artifact) -> float:
 def benchmark(artifact: Artifact | str | Path, target: Profile | str, *, runs: int = 100, warmup: int = 10,
               eval_data: Dataset | None = None, transport: str | None = None,
               transport_options: dict[str, Any] | None = None, timeout: float = 120.0, cooldown_s: float = 0.0,
-              progress: Progress | None = None, meter: str | None = None) -> dict[str, Any]:
+              progress: Progress | None = None, meter: str | None = None, profile_ops: bool = False) -> dict[str, Any]:
     """Measure `artifact` on `target`; returns a report dict (schema_version REPORT_SCHEMA_VERSION).
+
+    profile_ops: after the timed runs, profile PROFILE_RUNS more per operator with the runtime's own profiler; the
+    report's `ops` section maps each op to the module of the model it came from (docs/report.md).
 
     meter: a power meter on the device's supply (`ppk2:/dev/ttyACM1:supply=3.3`, `joulescope`, ...; on a Linux board
     `ina219:1:0x40`, which the agent samples there): the energy is then measured over the timed inferences
@@ -58,6 +62,7 @@ def benchmark(artifact: Artifact | str | Path, target: Profile | str, *, runs: i
     if eval_data is not None:
         check_labels(eval_data, art.manifest["outputs"][0]["shape"])
     check_meter(meter, profile.family)
+    mapper = mapper_for(art.format) if profile_ops else None  # a format with no profiler is said before device time
     board_meter = on_board_meter(meter)  # sampled by the agent on the board, not opened here
 
     # The meter is opened before any device time (a meter that is not there is said at once) and closed however
@@ -70,6 +75,12 @@ def benchmark(artifact: Artifact | str | Path, target: Profile | str, *, runs: i
             bench = session.bench(runs=runs, warmup=warmup, cooldown_s=cooldown_s,
                                   **({"meter": board_meter, "meter_baseline_s": BASELINE_S} if board_meter else {}))
         progress("benchmarking", runs, runs)
+        ops = None
+        if mapper is not None:
+            progress("profiling", 0, PROFILE_RUNS)
+            raw = session.profile(PROFILE_RUNS)
+            ops = ops_section(art, raw, mapper(art, raw))
+            progress("profiling", PROFILE_RUNS, PROFILE_RUNS)
         ref = art.reference()
         device_ref = session.predict(ref.inputs)
         accuracy = (_evaluate(session, eval_inputs, eval_data.y, specs[0]["shape"][0], progress)
@@ -103,6 +114,7 @@ def benchmark(artifact: Artifact | str | Path, target: Profile | str, *, runs: i
         "thermal": {"before": bench.get("thermal_before"), "after": bench.get("thermal_after"),
                     "samples": bench.get("thermal_samples"), "cooldown_s": cooldown_s},
         "deploy": deploy,
+        **({"ops": ops} if ops is not None else {}),
     }
 
 

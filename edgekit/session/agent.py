@@ -105,6 +105,10 @@ class AgentSession:
                                      "count is the fastest run (guest kernel work included)"}
         return result
 
+    def profile(self, runs: int) -> dict[str, Any]:
+        """The runtime's per-operator figures over `runs` inferences (a RawProfile, edgekit/measure/op_profile.py)."""
+        return self.request("profile", runs=runs, timeout=self.timeout * (1 + runs))
+
     def predict(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         """Every model output for N samples (one array per model input, N samples each)."""
         resp = self.request("predict", inputs=[encode_tensor(x) for x in inputs])

@@ -32,6 +32,10 @@ class DeviceSession(Protocol):
     def bench(self, runs: int, warmup: int, cooldown_s: float = 0.0) -> dict[str, Any]:
         """{'latencies_ns': [...], 'warmup', 'thermal_before', 'thermal_after', optional 'counters'}."""
 
+    def profile(self, runs: int) -> dict[str, Any]:
+        """Per-operator figures from the runtime's own profiler over `runs` inferences of the reference inputs
+        (edgekit.measure.op_profile.RawProfile)."""
+
     def predict(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         """Every model output for N samples (one array per model input, N samples each)."""
 

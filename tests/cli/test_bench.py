@@ -81,3 +81,19 @@ def test_a_new_transport_option_becomes_a_flag(monkeypatch):
 def test_budget_missed_raises_check_failed(fake_benchmark):
     result = CliRunner().invoke(cli, ["bench", "art", "-t", "emu-phone", "--json", "--max-latency-ms", "1"])
     assert isinstance(result.exception, CheckFailed) and "p50 latency 2.000 ms > 1.0 ms" in str(result.exception)
+
+
+def test_profile_reaches_the_benchmark_and_html_refuses_an_existing_file(fake_benchmark, tmp_path):
+    assert CliRunner().invoke(cli, ["bench", "art", "-t", "emu-phone", "--profile", "--json"]).exit_code == 0
+    assert fake_benchmark["profile_ops"] is True
+    fake_benchmark.clear()
+    page = tmp_path / "report.html"
+    page.write_text("the user's")
+    result = CliRunner().invoke(cli, ["bench", "art", "-t", "emu-phone", "--html", str(page)])
+    assert "exists; edgekit does not overwrite it" in str(result.exception)
+    assert not fake_benchmark and page.read_text() == "the user's"  # refused before any device time
+
+
+def test_profile_and_html_go_with_samples_not_generation(fake_benchmark):
+    result = CliRunner().invoke(cli, ["bench", "art", "-t", "emu-phone", "--generate", "4", "--profile"])
+    assert "--profile goes with a benchmark of samples" in str(result.exception) and not fake_benchmark

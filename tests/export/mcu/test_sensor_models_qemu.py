@@ -1,7 +1,10 @@
 """Users' sensor models on the emulated Cortex-M4 through the real CLI: a 1-D CNN over accelerometer windows
-(Conv1d -> CONV_2D on a 1-row image, global mean over time -> MEAN over the last axis of a rank-3 tensor) and a
-small U-Net (ConvTranspose2d -> TRANSPOSE_CONV, skip concatenations) compile with `-q int8` and bench under QEMU
-with every output byte for byte the host reference's (TFLite Micro)."""
+(Conv1d -> CONV_2D on a 1-row image, global mean over time -> MEAN over the last axis of a rank-3 tensor), a
+small U-Net (ConvTranspose2d -> TRANSPOSE_CONV, skip concatenations) and an LSTM keyword model
+(`nn.LSTM(10, 32, batch_first=True)` over 12 frames, then Linear: `-q int8` rewrites the LSTM as an explicit cell
+loop, edgekit/compress/rnn_cells.py, whose weights are stored once however many steps read them) compile with
+`-q int8` and bench under QEMU with every output byte for byte the host reference's (TFLite Micro). The three
+compile side by side and bench side by side: most of each command is single-threaded start-up."""
 import json
 
 import numpy as np
@@ -13,7 +16,9 @@ from tests.helpers import run_cli_together
 pytestmark = pytest.mark.emulator
 TARGET = "emu-cortex-m4"
 USERS = "tests/models/users.py"
-MODELS = {"sensor_cnn1d": ((3, 64), {"MEAN", "CONV_2D"}), "tiny_unet": ((1, 16, 16), {"TRANSPOSE_CONV"})}
+MODELS = {"sensor_cnn1d": ((3, 64), {"MEAN", "CONV_2D"}), "tiny_unet": ((1, 16, 16), {"TRANSPOSE_CONV"}),
+          "lstm_keywords": ((12, 10), {"FULLY_CONNECTED", "LOGISTIC", "TANH", "MUL", "ADD", "CONCATENATION"})}
+LSTM_WEIGHTS = 4 * 32 * (10 + 32) + 12 * 32  # W_ih, W_hh and the classifier, int8
 
 
 @pytest.fixture(scope="module")
@@ -44,3 +49,9 @@ def test_sensor_model_runs_on_the_m4_equal_to_the_host(compiled, name):
     assert fidelity["vs_float"]["cosine"] > 0.98, fidelity
     assert report["accuracy"]["samples"] == 24
     assert report["counters"]["instructions_per_inference"] > fw["macs"]
+
+
+def test_lstm_weights_are_stored_once_and_run_in_int8(compiled):
+    art, _ = compiled["lstm_keywords"]
+    assert art.manifest["model"]["int8_share"]["macs"] == 1.0
+    assert art.manifest["export"]["firmware"]["weight_bytes"] == LSTM_WEIGHTS  # once, not once per step (12)
