@@ -102,32 +102,18 @@ def reach_cosine(model: torch.nn.Module, config: Any, quantize: Callable[[Any], 
 
 def float_cost(model: torch.nn.Module, kept: Sequence[str], example_inputs: tuple[torch.Tensor, ...]
                ) -> list[dict[str, Any]]:
-    """What each kept module costs: its weights (float32 bytes, and what int8 would take) and its MACs (counted
-    in one forward pass, between hooks at each module's entry and exit; None for a module the model no longer
-    holds, as in a .pt2)."""
-    from ..metrics import MacCounter
+    """What each kept module costs: its weights (float32 bytes, and what int8 would take) and its MACs with its
+    children's (edgekit/module_map.py: one forward pass, read from the nodes' module stacks for a .pt2)."""
+    from ..module_map import module_table
+    table = module_table(eval_mode(model), example_inputs)
     modules = dict(model.named_modules())
-    counter, flops = MacCounter(), {name: 0 for name in kept}
-    handles = []
-    # An exported graph (a .pt2) runs every op at its top level: hooks on the modules it keeps would never fire.
-    hooked = [] if isinstance(model, torch.fx.GraphModule) else [n for n in kept if n in modules]
-    for name in hooked:
-        start: list[int] = []
-        handles.append(modules[name].register_forward_pre_hook(lambda *_, s=start: s.append(counter.flops)))
-        handles.append(modules[name].register_forward_hook(
-            lambda *_, s=start, n=name: flops.__setitem__(n, flops[n] + counter.flops - s.pop())))
-    try:
-        with torch.no_grad(), counter:
-            eval_mode(model)(*example_inputs)
-    finally:
-        for handle in handles:
-            handle.remove()
     rows = []
     for name in kept:
+        inside = [entry for path, entry in table.items() if path == name or path.startswith(name + ".")]
         module = modules.get(name)  # None: a weightless module an exported graph no longer holds
         params = sum(p.numel() for p in module.parameters()) if module is not None else 0
-        rows.append({"module": name, "type": type(module).__name__ if module is not None else None,
-                     "macs": flops[name] // 2 if name in hooked else None,
+        rows.append({"module": name, "type": table[name]["type"] if name in table else type(module).__name__,
+                     "macs": sum(entry["macs"] for entry in inside) if inside else None,
                      "weight_bytes": params * 4, "weight_bytes_if_int8": params})
     return rows
 

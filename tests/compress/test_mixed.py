@@ -3,6 +3,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from edgekit.compress import Int8StaticConfig
 from edgekit.compress.mixed import check_module_names, next_float_layer
@@ -56,6 +57,15 @@ def test_min_cosine_keeps_the_fewest_layers_float_on_the_pi(outlier_files):
     assert manifest["numerics"]["cosine_vs_fp32"] >= 0.99  # the .tflite itself, on the host's LiteRT
     assert manifest["model"]["compute_dtype"] == "mixed" and manifest["recipe"][0]["min_cosine"] == 0.99
     assert "warnings" not in manifest
+
+    # The same model as a .pt2: the same layers kept, their MACs read from the graph's module stacks.
+    model, example = outlier_mlp()
+    torch.export.save(torch.export.export(model, example), d / "outlier.pt2")
+    result = run_cli("compile", d / "outlier.pt2", "-t", "emu-rpi4-x86", "--recipe", d / "mixed.toml",
+                     "--calibration", d / "cal.npz", "-o", d / "pi-pt2")
+    assert result.returncode == 0, result.stderr[-2000:]
+    from_pt2 = json.loads((d / "pi-pt2" / "manifest.json").read_text())["mixed_precision"]
+    assert from_pt2["kept_float"] == mixed["kept_float"] and from_pt2["cost"] == mixed["cost"]
 
 
 @pytest.mark.runtime
