@@ -1,13 +1,12 @@
 """The pytest plugin as a user meets it: the example HIL test (examples/test_hil_digits.py) copied into a fresh
 project and run by pytester against the emulated phone, Pi and Cortex-M, with and without a target."""
 import shutil
-import subprocess
 import xml.etree.ElementTree as ET
 
 import pytest
 
 from edgekit.emulators.netns_sshd import unavailable_reason as netns_unavailable
-from tests.helpers import ROOT
+from tests.helpers import ROOT, host_state, leaked
 
 pytest_plugins = ["pytester"]
 
@@ -110,12 +109,7 @@ def test_cortex_m_runs_the_int8_test_and_skips_fp32(project):
 def test_pi_is_started_once_for_the_session_and_torn_down(project):
     if netns_unavailable() or not (ROOT / ".venv-pi").exists():
         pytest.skip(netns_unavailable() or ".venv-pi missing: run `make setup`")
-
-    def namespaces():
-        listing = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-        return {line.split()[0] for line in listing.splitlines() if line.strip()}
-
-    before = namespaces()
+    before = host_state()
     result = project.runpytest_subprocess("--edgekit-target", "emu-rpi4-x86", "--edgekit-runs", "10", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)
-    assert namespaces() == before, "the session's emulated Pi was not torn down"
+    assert not leaked(before)["netns"], "the session's emulated Pi was not torn down"

@@ -13,7 +13,7 @@ from edgekit.compiler import compile_model
 from edgekit.compress import Int8StaticConfig
 from edgekit.emulators.netns_sshd import unavailable_reason
 from edgekit.modelio import Dataset
-from tests.helpers import ROOT
+from tests.helpers import ROOT, host_state, leaked
 
 pytestmark = [pytest.mark.runtime, pytest.mark.emulator]
 TARGETS = ("emu-phone", "emu-rpi4-x86", "emu-cortex-m4")
@@ -27,19 +27,6 @@ def artifacts(digits, digits_example, tmp_path_factory):
     recipe = {"emu-cortex-m4": [Int8StaticConfig(calibration_samples=64)]}
     return {t: compile_model(model, digits_example, t, out / t, recipe=recipe.get(t, ()),
                              calibration=Dataset(split.x_train[:256], split.y_train[:256])) for t in TARGETS}
-
-
-def _lines(argv: list[str]) -> set[str]:
-    proc = subprocess.run(argv, capture_output=True, text=True)
-    return {line.split()[0] if argv[:2] == ["ip", "netns"] else line for line in proc.stdout.splitlines()
-            if line.strip()}
-
-
-def _host_state() -> dict[str, set[str]]:
-    """What an emulator creates outside its temporary folder: namespaces, links, cgroups."""
-    cgroups = {str(p) for pattern in ("edgekit-*", "*/edgekit-*") for p in Path("/sys/fs/cgroup").glob(pattern)}
-    links = {line.split(":")[1].strip().split("@")[0] for line in _lines(["ip", "-o", "link", "show"])}
-    return {"netns": _lines(["ip", "netns", "list"]), "links": links, "cgroups": cgroups}
 
 
 def _processes_mentioning(*needles: str) -> list[str]:
@@ -65,7 +52,7 @@ def test_a_signal_ends_the_bench_and_leaves_nothing(artifacts, target, signum, w
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     art = artifacts[target]
-    before = _host_state()
+    before = host_state()
     proc = subprocess.Popen([sys.executable, "-m", "edgekit", "bench", str(art.path), "-t", target,
                              "--runs", "1000000", "--timeout", "60"], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env={**os.environ, "TMPDIR": str(scratch)})
@@ -90,7 +77,7 @@ def test_a_signal_ends_the_bench_and_leaves_nothing(artifacts, target, signum, w
     time.sleep(0.5)  # children reaped by their parents' clean-up have gone by now
     assert _processes_mentioning(str(scratch), str(art.path)) == []
     assert list(scratch.iterdir()) == []
-    assert _host_state() == before
+    assert leaked(before) == {"netns": set(), "cgroups": set(), "links": set()}
 
 
 @pytest.mark.parametrize("after_s", [1.0, 3.0, 6.0])
