@@ -144,6 +144,7 @@ class TFLiteModel:
 
     def __init__(self, path: Path, threads: int = 1) -> None:
         Interpreter, self._runtime = self.import_runtime()
+        self._path, self._threads = path, threads
         try:
             self._interp = Interpreter(model_path=str(path), num_threads=threads)
             self._interp.allocate_tensors()
@@ -189,6 +190,354 @@ class TFLiteModel:
             outs.append(((y.astype(np.float32) - zero_point) * scale).astype(np.float32)
                         if scale and y.dtype.kind in "iu" else y)
         return outs
+
+    # --- Per-operator profile (`profile`, edgekit/measure/op_profile.py: RawProfile) ---------------------------------
+    # The Python Interpreter has no profiler. LiteRT's C API (libLiteRt.so, shipped in the ai-edge-litert wheel) has
+    # one: a CompiledModel made with the runtime option `enable_profiling` records TFLite's operator events and
+    # XNNPACK's own per-operator timings (XNNPACK reports each operator inside its delegate node). It is driven here
+    # through ctypes; the profiled runs are LiteRT's CompiledModel on the CPU (XNNPACK, the same threads), not the
+    # Interpreter that `bench` times.
+
+    # XNNPACK's operator (the words before " (") -> the .tflite builtins it can come from.
+    XNN_OPS = {
+        "convolution": ("CONV_2D", "DEPTHWISE_CONV_2D", "CONV_3D"), "deconvolution": ("TRANSPOSE_CONV",),
+        "fully connected": ("FULLY_CONNECTED", "CONV_2D", "BATCH_MATMUL"),
+        "batch matrix multiply": ("BATCH_MATMUL", "FULLY_CONNECTED"), "dynamic fully connected": ("FULLY_CONNECTED",),
+        "subtract": ("SUB",), "multiply": ("MUL",), "divide": ("DIV",), "squared difference": ("SQUARED_DIFFERENCE",),
+        "max pooling": ("MAX_POOL_2D",), "average pooling": ("AVERAGE_POOL_2D",),
+        "global average pooling": ("MEAN", "AVERAGE_POOL_2D"), "argmax pooling": ("MAX_POOL_2D",),
+        "mean": ("MEAN",), "sum": ("SUM",), "max": ("REDUCE_MAX",), "min": ("REDUCE_MIN",),
+        "copy": ("RESHAPE", "SQUEEZE", "EXPAND_DIMS"), "static reshape": ("RESHAPE", "SQUEEZE", "EXPAND_DIMS"),
+        "constant pad": ("PAD", "PADV2", "MIRROR_PAD"), "clamp": ("RELU", "RELU6", "RELU_N1_TO_1", "RELU_0_TO_1"),
+        "convert": ("QUANTIZE", "DEQUANTIZE"), "resize bilinear": ("RESIZE_BILINEAR",),
+        "slice": ("SLICE", "STRIDED_SLICE", "SPLIT", "SPLIT_V"), "concatenate": ("CONCATENATION",),
+        "depth to space": ("DEPTH_TO_SPACE",), "space to depth": ("SPACE_TO_DEPTH",),
+        "copysign": ("SIGN",), "bankers rounding": ("ROUND",), "sigmoid": ("LOGISTIC",), "elu": ("ELU",),
+        "leaky relu": ("LEAKY_RELU",), "hardswish": ("HARD_SWISH",), "square root": ("SQRT",),
+        "reciprocal square root": ("RSQRT",), "negate": ("NEG",), "square": ("SQUARE", "MUL"),
+    }
+
+    class _ProfiledEvent(__import__("ctypes").Structure):  # litert/c/litert_profiler_event.h: ProfiledEventData
+        import ctypes as C
+        _fields_ = [("tag", C.c_char_p), ("event_type", C.c_int), ("start_us", C.c_uint64),
+                    ("elapsed_us", C.c_uint64), ("begin_mem", C.c_size_t * 3), ("end_mem", C.c_size_t * 3),
+                    ("metadata1", C.c_uint64), ("metadata2", C.c_uint64), ("source", C.c_int)]
+        del C
+
+    def profile(self, prepared: list, runs: int) -> dict:
+        """Operator timings over `runs` inferences of `prepared`, from LiteRT's profiler (a RawProfile). Each run
+        goes once through a profiled CompiledModel and once through one without profiling, alternately, so
+        `whole` and `whole_unprofiled` are timed on the same clock under the same load."""
+        if self._runtime != "ai-edge-litert":
+            raise AgentError(E_BAD_REQUEST, f"{self._runtime} {distribution_version(self._runtime)} has no "
+                                            "per-operator profiler (install ai-edge-litert on the device)")
+        try:
+            lite = self._LiteRt(self._path, self._threads)
+        except OSError as exc:  # no libLiteRt.so in this wheel, or a C API that refuses the model
+            raise AgentError(E_RUN_FAILED, f"LiteRT's profiler cannot be set up: {exc}") from None
+        try:
+            profiled, plain = lite.compile(profiling=True), lite.compile(profiling=False)
+            for cm in (profiled, plain):
+                lite.write_inputs(cm, prepared)
+                for _ in range(min(10, runs)):  # warm-up: XNNPACK's first runs set up its workspace
+                    lite.run(cm)
+            times: dict = {"profiled": [], "plain": []}
+            clock = time.perf_counter_ns
+            lite.start(profiled)
+            for _ in range(runs):
+                for key, cm in (("profiled", profiled), ("plain", plain)):
+                    start = clock()
+                    lite.run(cm)
+                    times[key].append(clock() - start)
+            events = lite.stop(profiled)
+        except OSError as exc:
+            raise AgentError(E_RUN_FAILED, f"LiteRT's profiler failed: {exc}") from None
+        finally:
+            lite.close()
+        # Medians: a shared machine's odd slow run would otherwise swing the figure the operators are held against.
+        whole, unprofiled = (sorted(times[key])[runs // 2] for key in ("profiled", "plain"))
+        rows = self._profile_events(events, runs)
+        raw = {"unit": "ns", "runs": runs, "whole": whole, "whole_unprofiled": unprofiled, "events": rows}
+        raw["basis"] = (
+            f"LiteRT {distribution_version(self._runtime)} CompiledModel on the CPU ({self._threads} thread, XNNPACK), "
+            "profiled through its C API (libLiteRt.so, runtime option enable_profiling), not the Interpreter that "
+            "bench times: operator times are TFLite's profiler events and XNNPACK's per-operator timings, in whole "
+            "microseconds per run (XNNPACK rounds each operator down, so one under 1 us reads 0 and each reads "
+            "about 0.5 us low); XNNPACK's operators are matched to the nodes of the .tflite in order (a node "
+            "XNNPACK fused into the next, such as a PAD, has no row of its own: `fused`); whole is the median "
+            "wall-clock of LiteRtRunCompiledModel with profiling on (LiteRT's own events sample the process's memory at their "
+            "start and end: the operators' timers do not see it), whole_unprofiled the same on a CompiledModel "
+            f"without it, alternating run by run ({platform.machine()} {cpu_model() or ''})".replace(" )", ")"))
+        return raw
+
+    def _profile_events(self, events: list, runs: int) -> list:
+        """RawEvents from the profiler's events (tag, type, start_us, elapsed_us, metadata1, metadata2)."""
+        OPERATOR, XNNPACK = 2, 8  # LiteRtProfilerEventType: OPERATOR_INVOKE_EVENT, DELEGATE_PROFILED_OPERATOR_...
+        ops = self._interp._get_ops_details()
+        plan = self._delegate_plan(ops)
+        rows: dict = {}  # (kernel, node or name) -> row
+
+        def add(key, row, us):
+            got = rows.setdefault(key, {**row, "value": 0.0, "count": 0})
+            got["value"] += us * 1000.0 / runs
+            got["count"] += 1
+
+        bursts: list = []
+        for tag, kind, _start, elapsed, meta1, meta2 in events:
+            if kind == OPERATOR and meta2 == 0:  # a node the interpreter ran itself (subgraph 0 only: no nesting)
+                add(("builtin", int(meta1)), self._op_row(ops, int(meta1), "builtin"), elapsed)
+            elif kind == XNNPACK:
+                if not bursts or bursts[-1] and meta1 <= bursts[-1][-1][0]:
+                    bursts.append([])  # XNNPACK reports its operators 0, 1, ... after each delegate node's run
+                bursts[-1].append((int(meta1), tag, elapsed))
+        # Bursts follow the delegate nodes in execution order, once per run.
+        matches: dict = {}
+        aligned = bool(plan) and len(bursts) == runs * len(plan)
+        per_run = max(1, len(bursts) // runs)
+        for i, burst in enumerate(bursts):
+            nodes = plan[i % len(plan)] if aligned else None
+            names = tuple(tag for _, tag, _ in burst)
+            if nodes is not None and (i % len(plan), names) not in matches:
+                matches[(i % len(plan), names)] = self._match_xnnpack(names, [ops[n]["op_name"] for n in nodes])
+            for k, (position, tag, elapsed) in enumerate(burst):
+                if nodes is None:  # the CompiledModel split the graph otherwise than the Interpreter: unmatched
+                    add(("XNNPACK?", i % per_run, position), {"name": tag, "index": None, "kernel": "XNNPACK",
+                                                              "tensor": None, "runtime_op": tag}, elapsed)
+                    continue
+                node = nodes[matches[(i % len(plan), names)][k]]
+                row = self._op_row(ops, node, "XNNPACK")
+                add(("XNNPACK", node), row, elapsed)
+                got = rows[("XNNPACK", node)]
+                got.setdefault("runtime_ops", [])
+                if tag not in got["runtime_ops"]:
+                    got["runtime_ops"].append(tag)
+        for (i, names), mapping in matches.items():  # nodes XNNPACK folded into a neighbour
+            for node in set(plan[i]) - {plan[i][m] for m in mapping}:
+                owner = next((plan[i][m] for m in sorted(set(mapping)) if plan[i][m] > node), None)
+                if owner is not None and ("XNNPACK", owner) in rows:
+                    fused = rows[("XNNPACK", owner)].setdefault("fused", [])
+                    if node not in fused:
+                        fused.append(node)
+        out = []
+        for row in sorted(rows.values(), key=lambda r: (r["index"] is None, r["index"] or 0)):
+            count = row.pop("count")
+            ops_named = row.pop("runtime_ops", None)
+            if ops_named:
+                row["runtime_op"] = " + ".join(ops_named)
+            row["calls"] = max(1, round(count / runs))
+            out.append(row)
+        return out
+
+    # Ops the converter adds around the graph (a layout TRANSPOSE after the input, a QUANTIZE of it, ...): glue
+    # where they touch a model input or output, whatever module their tensor is named after.
+    GLUE_OPS = ("TRANSPOSE", "QUANTIZE", "DEQUANTIZE", "RESHAPE")
+
+    def _op_row(self, ops: list, node: int, kernel: str) -> dict:
+        """The event's facts about .tflite node `node`: its op, its output tensor's name (where litert-torch wrote
+        the module stack), `glue` for converter glue at the graph's edges, and for a node whose output took the
+        signature's name (serving_default_output_<k>) the names of its inputs (its weights carry the module)."""
+        op = ops[node] if 0 <= node < len(ops) else {"op_name": "?", "inputs": [], "outputs": []}
+        graph_in = {int(d["index"]) for d in self._inputs}
+        graph_out = {int(d["index"]) for d in self._outputs}
+        outputs = [int(t) for t in op["outputs"] if t >= 0]
+        inputs = [int(t) for t in op["inputs"] if t >= 0]
+        row = {"name": op["op_name"], "index": node, "kernel": kernel,
+               "tensor": self._tensor_name(outputs[0]) if outputs else None}
+        touches_edge = bool(graph_in & set(inputs)) or bool(graph_out & set(outputs))
+        if op["op_name"] in self.GLUE_OPS and touches_edge:
+            row["glue"] = True
+        elif graph_out & set(outputs):
+            row["input_tensors"] = [self._tensor_name(t) for t in inputs]
+        return row
+
+    def _tensor_name(self, tensor: int):
+        try:
+            return self._interp._get_tensor_details(tensor, 0)["name"]
+        except Exception:  # a tensor the wrapper cannot describe
+            return None
+
+    @staticmethod
+    def _delegate_plan(ops: list) -> list:
+        """Per DELEGATE node, in execution order, the .tflite nodes it took, in node order (as `delegated_ops`
+        finds them: walking back from its outputs to its inputs)."""
+        producer = {int(t): op["index"] for op in ops if op["op_name"] != "DELEGATE" for t in op["outputs"]}
+        plan = []
+        for delegate in (op for op in ops if op["op_name"] == "DELEGATE"):
+            inputs = {int(t) for t in delegate["inputs"]}
+            taken: set = set()
+            stack = [int(t) for t in delegate["outputs"]]
+            while stack:
+                tensor = stack.pop()
+                node = producer.get(tensor)
+                if node is None or node in taken or tensor in inputs:
+                    continue
+                taken.add(node)
+                stack.extend(int(t) for t in ops[node]["inputs"] if t >= 0)
+            plan.append(sorted(taken))
+        return plan
+
+    @classmethod
+    def _compatible(cls, xnn: str, builtin: str) -> bool:
+        kind = xnn.split(" (")[0].strip().lower()
+        if builtin in cls.XNN_OPS.get(kind, ()):
+            return True
+        return kind == builtin.replace("_", " ").lower()  # "add" / ADD, "softmax" / SOFTMAX, "transpose", ...
+
+    @classmethod
+    def _match_xnnpack(cls, xnn: tuple, nodes: list) -> list:
+        """For each XNNPACK operator, the position in `nodes` (the delegate's .tflite ops, in order) it runs. An
+        alignment in order: a node may have no operator (XNNPACK fused it into a neighbour, or it costs nothing),
+        an operator may be a further piece of the node before it; a kind that does not fit costs most."""
+        n, m = len(xnn), len(nodes)
+        if n == m and all(cls._compatible(x, b) for x, b in zip(xnn, nodes)):
+            return list(range(n))
+        INF = float("inf")
+        MISFIT, SKIP, EXTRA = 3.0, 1.0, 1.5
+        # cost[i][j][f]: the first i operators placed on the first j nodes; f: node j-1 got an operator.
+        cost = [[[INF, INF] for _ in range(m + 1)] for _ in range(n + 1)]
+        back: dict = {}
+        cost[0][0][0] = 0.0
+        for i in range(n + 1):
+            for j in range(m + 1):
+                for f in (0, 1):
+                    c = cost[i][j][f]
+                    if c == INF:
+                        continue
+                    if j < m and c + SKIP < cost[i][j + 1][0]:  # node j has no operator
+                        cost[i][j + 1][0] = c + SKIP
+                        back[(i, j + 1, 0)] = (i, j, f, None)
+                    if i < n and j < m:  # operator i runs node j
+                        d = c + (0.0 if cls._compatible(xnn[i], nodes[j]) else MISFIT)
+                        if d < cost[i + 1][j + 1][1]:
+                            cost[i + 1][j + 1][1] = d
+                            back[(i + 1, j + 1, 1)] = (i, j, f, j)
+                    if i < n and f == 1:  # operator i is another piece of node j-1
+                        d = c + EXTRA + (0.0 if cls._compatible(xnn[i], nodes[j - 1]) else MISFIT)
+                        if d < cost[i + 1][j][1]:
+                            cost[i + 1][j][1] = d
+                            back[(i + 1, j, 1)] = (i, j, f, j - 1)
+        state = min(((n, m, 0), (n, m, 1)), key=lambda s: cost[s[0]][s[1]][s[2]])
+        mapping = [0] * n
+        while state != (0, 0, 0):
+            i, j, f, node = back[state]
+            if node is not None:
+                mapping[i] = node
+            state = (i, j, f)
+        return mapping
+
+    class _LiteRt:
+        """LiteRT's C API through ctypes: an environment and the model, CompiledModels of it with or without
+        profiling, their tensor buffers, runs, and the profiler's events."""
+
+        def __init__(self, path: Path, threads: int) -> None:
+            import ctypes
+            import importlib
+            self.C = C = ctypes
+            package = Path(importlib.import_module("ai_edge_litert").__file__).parent
+            self.lib = C.CDLL(str(package / "libLiteRt.so"))
+            self.libc = C.CDLL(None)
+            self.libc.strdup.restype, self.libc.strdup.argtypes = C.c_void_p, [C.c_char_p]
+            self.threads = threads
+            self.owned: list = []  # (destroy function, handle), destroyed in reverse order
+            self.env = self._new("LiteRtCreateEnvironment", C.c_int(0), None, destroy="LiteRtDestroyEnvironment")
+            self.model = self._new("LiteRtCreateModelFromFile", self.env, str(path).encode(),
+                                   destroy="LiteRtDestroyModel")
+            self.signature = C.c_void_p()
+            self._call("LiteRtGetModelSignature", self.model, C.c_size_t(0), C.byref(self.signature))
+            self.models: dict = {}
+
+        def _call(self, name: str, *args) -> None:
+            status = getattr(self.lib, name)(*args)
+            if status != 0:
+                raise OSError(f"{name} returned LiteRtStatus {status}")
+
+        def _new(self, name: str, *args, destroy: str | None = None):
+            handle = self.C.c_void_p()
+            self._call(name, *args, self.C.byref(handle))
+            if destroy:
+                self.owned.append((destroy, handle))
+            return handle
+
+        def _opaque(self, options, identifier: str, toml: str) -> None:
+            """Add LiteRT options given as its TOML payload (what LrtGetOpaque*OptionsData builds)."""
+            C = self.C
+            payload = self.libc.strdup(toml.encode())
+            opaque = self._new("LiteRtCreateOpaqueOptions", identifier.encode(), C.c_void_p(payload),
+                               C.cast(self.libc.free, C.c_void_p))
+            self._call("LiteRtAddOpaqueOptions", options, opaque)  # `options` owns it from here
+
+        def compile(self, profiling: bool):
+            C = self.C
+            options = self._new("LiteRtCreateOptions", destroy="LiteRtDestroyOptions")
+            self._call("LiteRtSetOptionsHardwareAccelerators", options, C.c_int(1))  # kLiteRtHwAcceleratorCpu
+            self._opaque(options, "xnnpack", f"num_threads = {int(self.threads)}\n")
+            if profiling:
+                self._opaque(options, "runtime_options_string", "enable_profiling = true\n")
+            cm = self._new("LiteRtCreateCompiledModel", self.env, self.model, options,
+                           destroy="LiteRtDestroyCompiledModel")
+            buffers = {}
+            for kind in ("Input", "Output"):
+                count = C.c_size_t()
+                self._call(f"LiteRtGetNumSignature{kind}s", self.signature, C.byref(count))
+                found = []
+                for i in range(count.value):
+                    tensor = self._new(f"LiteRtGetSignature{kind}TensorByIndex", self.signature, C.c_size_t(i))
+                    name = C.c_char_p()
+                    self._call("LiteRtGetTensorName", tensor, C.byref(name))
+                    tensor_type = (C.c_uint8 * 128)()  # LiteRtRankedTensorType (72 bytes), filled by LiteRT
+                    self._call("LiteRtGetRankedTensorType", tensor, tensor_type)
+                    requirements = self._new(f"LiteRtGetCompiledModel{kind}BufferRequirements", cm,
+                                             C.c_size_t(0), C.c_size_t(i))
+                    buffer = self._new("LiteRtCreateManagedTensorBufferFromRequirements", self.env, tensor_type,
+                                       requirements, destroy="LiteRtDestroyTensorBuffer")
+                    found.append({"name": (name.value or b"").decode(), "buffer": buffer})
+                buffers[kind] = found
+            inputs = (C.c_void_p * len(buffers["Input"]))(*[b["buffer"].value for b in buffers["Input"]])
+            outputs = (C.c_void_p * len(buffers["Output"]))(*[b["buffer"].value for b in buffers["Output"]])
+            self.models[cm.value] = (buffers, inputs, outputs)
+            return cm
+
+        def write_inputs(self, cm, prepared: list) -> None:
+            """The model's inputs, in the PyTorch argument order (litert-torch's args_<i> names)."""
+            C = self.C
+            buffers = signature_order(self.models[cm.value][0]["Input"], "args_")
+            for array, slot in zip(prepared, buffers):
+                size = C.c_size_t()
+                self._call("LiteRtGetTensorBufferSize", slot["buffer"], C.byref(size))
+                if size.value < array.nbytes:
+                    raise OSError(f"input {slot['name']} holds {size.value} B, the sample has {array.nbytes} B")
+                address = C.c_void_p()
+                self._call("LiteRtLockTensorBuffer", slot["buffer"], C.byref(address), C.c_int(1))  # write
+                C.memmove(address, array.ctypes.data, array.nbytes)
+                self._call("LiteRtUnlockTensorBuffer", slot["buffer"])
+
+        def run(self, cm) -> None:
+            _, inputs, outputs = self.models[cm.value]
+            status = self.lib.LiteRtRunCompiledModel(cm, self.C.c_size_t(0), self.C.c_size_t(len(inputs)), inputs,
+                                                     self.C.c_size_t(len(outputs)), outputs)
+            if status != 0:
+                raise OSError(f"LiteRtRunCompiledModel returned LiteRtStatus {status}")
+
+        def start(self, cm) -> None:
+            self.profiler = self._new("LiteRtCompiledModelGetProfiler", cm)  # owned by the CompiledModel
+            self._call("LiteRtResetProfiler", self.profiler)
+            self._call("LiteRtStartProfiler", self.profiler)
+
+        def stop(self, cm) -> list:
+            """The events recorded since `start`: (tag, type, start_us, elapsed_us, metadata1, metadata2)."""
+            C = self.C
+            self._call("LiteRtStopProfiler", self.profiler)
+            count = C.c_int()
+            self._call("LiteRtGetNumProfilerEvents", self.profiler, C.byref(count))
+            events = (TFLiteModel._ProfiledEvent * count.value)()
+            self._call("LiteRtGetProfilerEvents", self.profiler, count, events)
+            return [((e.tag or b"").decode(errors="replace"), e.event_type, e.start_us, e.elapsed_us,
+                     e.metadata1, e.metadata2) for e in events]
+
+        def close(self) -> None:
+            while self.owned:
+                destroy, handle = self.owned.pop()
+                getattr(self.lib, destroy)(handle)
 
 
 def delegated_ops(ops: list) -> dict:
@@ -760,6 +1109,19 @@ class Agent:
         return {"latencies_ns": latencies, "warmup": warmup, "cooldown_s": cooldown_s, "thermal_before": before,
                 "thermal_after": thermal(), "thermal_samples": samples,
                 **({"instructions": instructions} if len(instructions) == runs else {})}
+
+    def cmd_profile(self, req: dict) -> dict:
+        """Per-operator figures over `runs` inferences of the reference inputs, from the runtime's own profiler:
+        {"unit", "basis", "runs", "events": [{"name", "index", "kernel", "value", "calls", "tensor"}], "whole",
+        "whole_unprofiled"} (edgekit/measure/op_profile.py: RawProfile). A runtime without one refuses."""
+        model = self._need_model()
+        runs = int(req.get("runs", 10))
+        if runs < 1:
+            raise AgentError(E_BAD_REQUEST, "runs must be >= 1")
+        profile = getattr(model, "profile", None)
+        if profile is None:
+            raise AgentError(E_BAD_REQUEST, f"{model.describe()['name']} has no per-operator profiler")
+        return profile(model.prepare(self.reference_inputs), runs)
 
     def cmd_predict(self, req: dict) -> dict:
         """Every output for N samples, run at the model's fixed batch size. Request: "inputs" (one tensor per model

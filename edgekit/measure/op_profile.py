@@ -35,7 +35,9 @@ class RawProfile(TypedDict, total=False):
     runs: int                   # profiled inferences the figures are averaged over
     events: list[RawEvent]
     whole: float                # one whole inference measured in the same run, same unit, profiling on
-    whole_unprofiled: float     # the same without profiling (the overhead is whole / whole_unprofiled - 1)
+    whole_unprofiled: float     # the same without profiling, in the same run: what the rows are held against (a
+                                # profiler's own work between the operators is in `whole`, not in any row); the
+                                # overhead is whole / whole_unprofiled - 1
     not_broken_down: str        # why a delegated segment stays one row, when the runtime cannot split it
 
 
@@ -90,12 +92,13 @@ def module_of_tensor_name(name: str, modules: dict[str, dict[str, Any]] | None =
 
 def ops_section(artifact: "Artifact", raw: RawProfile, rows: list[dict[str, Any]]) -> dict[str, Any]:
     """The report's `ops` section: rows by cost (share, MACs, instructions or ns per MAC, module type and source,
-    the layer's INT8 error from compile), their sum against the whole inference, and the profiling overhead."""
+    the layer's INT8 error from compile), their sum against the whole inference measured without the profiler in
+    the same run (`coverage`), and the profiler's overhead."""
     modules = artifact.manifest.get("model", {}).get("modules") or {}
     # Each module's output SQNR, where the compiler measured it (a static INT8 model below its cosine threshold).
     drift = (artifact.manifest.get("numerics") or {}).get("sqnr_by_module") or {}
     total = sum(r["value"] for r in rows)
-    whole = raw.get("whole") or total
+    whole = raw.get("whole_unprofiled") or raw.get("whole") or total
     macs_seen: set[str] = set()
     out = []
     for row in sorted(rows, key=lambda r: -r["value"]):
@@ -107,6 +110,7 @@ def ops_section(artifact: "Artifact", raw: RawProfile, rows: list[dict[str, Any]
             macs_seen.add(module)
         out.append({
             "op": row.get("name"), "kernel": row.get("kernel"), "index": row.get("index"),
+            **{key: row[key] for key in ("runtime_op", "fused") if row.get(key)},
             "calls": row.get("calls", 1), "value": row["value"], "share": row["value"] / whole if whole else None,
             "module": module, "module_type": facts.get("type"), "source": row.get("source") or facts.get("source"),
             "macs": macs, "per_mac": row["value"] / macs if macs else None,

@@ -85,3 +85,26 @@ def test_int8_model_on_the_pi_runtimes(workspace, digits, runtime_env):
     r = decode_tensor(raw["y"])
     assert r.dtype == np.int8 and r.shape == (2, 10)
     assert bench["ok"] and len(bench["latencies_ns"]) == 5
+
+
+def test_profile_per_operator_with_litert(workspace, runtime_env):
+    """LiteRT's profiler, through its C API: one event per .tflite operator XNNPACK ran (with its output tensor's
+    name), and the whole inference with and without profiling. tflite-runtime has none."""
+    runtime, env = runtime_env
+    _, _, profile = converse(workspace, {"cmd": "hello"}, {"cmd": "load", "artifact": "art"},
+                             {"cmd": "profile", "runs": 20}, env=env)
+    if runtime == "tflite-runtime":
+        assert not profile["ok"] and profile["error"]["code"] == "bad_request", profile
+        assert "no per-operator profiler" in profile["error"]["message"]
+        return
+    assert profile["ok"], profile
+    assert profile["unit"] == "ns" and profile["runs"] == 20 and "XNNPACK" in profile["basis"]
+    operators = [e for e in profile["events"] if e["kernel"] == "XNNPACK"]
+    manifest = json.loads((workspace / "art" / "manifest.json").read_text())
+    assert {e["name"] for e in operators} >= {"CONV_2D", "DEPTHWISE_CONV_2D", "MAX_POOL_2D", "FULLY_CONNECTED"}
+    assert sorted(e["index"] for e in operators) == list(range(len(operators)))  # every node, once, none fused
+    assert all(e["calls"] == 1 and e["value"] >= 0 and e["runtime_op"] for e in operators)
+    assert all("Sequential_features" in e["tensor"] for e in operators if e["name"] in ("CONV_2D", "MAX_POOL_2D"))
+    assert manifest["model"]["modules"]
+    assert profile["whole"] > 0 and profile["whole_unprofiled"] > 0
+    assert sum(e["value"] for e in operators) <= profile["whole_unprofiled"] * 1.5  # operator timers not inflated
