@@ -32,8 +32,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT))
 from common import RESULTS, write_result  # noqa: E402
 
-from edgekit.session.firmware_protocol import (Cmd, encode_frame, get_output_payload, run_payload,  # noqa: E402
-                                               set_input_payload, tensors_payload)
+from edgekit.session.firmware_protocol import (RUN_PROFILE, Cmd, encode_frame, get_output_payload,  # noqa: E402
+                                               profile_payload, run_payload, set_input_payload, tensors_payload)
 
 FIRMWARE = ROOT / "firmware"
 HARNESS = FIRMWARE / "tests" / "fuzz_agent.c"
@@ -117,6 +117,9 @@ def _requests() -> dict[str, list[tuple[int, bytes]]]:
                   (Cmd.SET_INPUT, set_input_payload(290, bytes(range(20)))), (Cmd.RUN, run_payload(1)),
                   (Cmd.GET_OUTPUT, get_output_payload(220, 24))],
         "session": session,
+        # a profile before any profiled run (NO_PROFILE), then one read in pages past the stub's 130 calls
+        "profile": [(Cmd.PROFILE, profile_payload(0)), (Cmd.RUN, run_payload(1, RUN_PROFILE)),
+                    (Cmd.PROFILE, profile_payload(125)), (Cmd.PROFILE, profile_payload(131))],
     }
 
 
@@ -127,7 +130,9 @@ def write_seeds(directory: Path, mode: str) -> int:
     directory.mkdir(parents=True, exist_ok=True)
     count = 0
     for name, reqs in _requests().items():
-        for config in ((0x00, 0x08) if name != "session" else (0x00, 0x08, 0x02, 0x04)):
+        # config bit 4: fuzz_agent.c's stub marks past its profile table (PROFILE_FULL)
+        configs = {"session": (0x00, 0x08, 0x02, 0x04), "profile": (0x00, 0x08, 0x10)}.get(name, (0x00, 0x08))
+        for config in configs:
             if mode == "raw":
                 body = b"".join(encode_frame(kind, seq, payload) for seq, (kind, payload) in enumerate(reqs))
             else:

@@ -19,8 +19,9 @@ _FRAME = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+)')
 
 
 def module_table(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ...]) -> dict[str, dict[str, Any]]:
-    """{module path: {"type", "macs", "source"}} from one forward pass on the example inputs. An exported graph
-    (a `.pt2`, a PT2E-quantized model) is read from its nodes' module stacks and stack traces."""
+    """{module path: {"type", "macs", "source"}} from one forward pass on the example inputs; the model itself is
+    "" (the ops its own forward runs). An exported graph (a `.pt2`, a PT2E-quantized model) is read from its nodes'
+    module stacks and stack traces."""
     with torch.no_grad():
         if isinstance(model, fx.GraphModule):
             return _from_graph(model, example_inputs)
@@ -49,16 +50,15 @@ def _from_hooks(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ...]
     counter = _Attributing(table, stack)
     handles = []
     for path, module in model.named_modules():
-        if not path:
-            continue
-
         def enter(_module: torch.nn.Module, _args: Any, path: str = path) -> None:
             if path not in table:
                 frame, frames = sys._getframe(1), []
                 while frame is not None:
                     frames.append((frame.f_code.co_filename, frame.f_lineno))
                     frame = frame.f_back
-                table[path] = {"type": type(_module).__name__, "macs": 0, "source": _user_frame(frames[::-1])}
+                # The model itself is called by edgekit, not from a line of the user's.
+                source = _user_frame(frames[::-1]) if path else None
+                table[path] = {"type": type(_module).__name__, "macs": 0, "source": source}
             stack.append(path)
 
         def leave(*_: Any) -> None:
@@ -97,17 +97,15 @@ def _from_graph(graph: fx.GraphModule, example_inputs: tuple[torch.Tensor, ...])
     macs, _ = _run_counting(graph, example_inputs)
     table: dict[str, dict[str, Any]] = {}
     for node in graph.graph.nodes:
+        if node.op != "call_function":
+            continue
         stack = node.meta.get("nn_module_stack")
-        if node.op != "call_function" or not stack:
-            continue
-        path, kind = list(stack.values())[-1]
+        path, kind = list(stack.values())[-1] if stack else ("", type(graph).__name__)
         path = path.removeprefix("L__self___")
-        if not path:
-            continue
         entry = table.setdefault(path, {"type": str(getattr(kind, "__name__", kind)).rpartition(".")[2],
                                          "macs": 0, "source": None})
         entry["macs"] += macs.get(node, 0)
-        if entry["source"] is None and node.meta.get("stack_trace"):
+        if path and entry["source"] is None and node.meta.get("stack_trace"):
             frames = [(m["file"], int(m["line"])) for m in _FRAME.finditer(node.meta["stack_trace"])]
             entry["source"] = _user_frame(frames)
     return table

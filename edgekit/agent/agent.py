@@ -92,6 +92,7 @@ class ExecuTorchModel:
 
     def __init__(self, path: Path) -> None:
         self._torch, Runtime = self.import_runtime()
+        self._path = path
         try:
             self._method = Runtime.get().load_program(path).load_method("forward")
         except Exception as exc:
@@ -108,6 +109,52 @@ class ExecuTorchModel:
 
     def outputs(self) -> list:
         return [o.numpy() for o in self._last]
+
+    def profile(self, prepared: list, runs: int) -> dict:
+        """A RawProfile (edgekit/measure/op_profile.py) whose events the host reads from the ETDump in `etdump`.
+        The program is loaded a second time with ExecuTorch's ETDump tracer (the benched one never carries it);
+        `whole` is this agent's clock around the bindings' execute(), as a bench times it, so it holds the
+        bindings' work on the inputs and outputs too: the ETDump's Method::execute says how much."""
+        import tempfile
+        from executorch.runtime import Runtime
+        try:
+            program = Runtime.get().load_program(self._path, enable_etdump=True)
+            method = program.load_method("forward")
+        except Exception as exc:
+            raise AgentError(E_RUN_FAILED, f"ExecuTorch could not load {self._path.name} with its tracer: {exc}") \
+                from None
+        # One untraced execute() before each traced one: both see the same machine, however its speed drifts.
+        clock, traced, plain = time.perf_counter_ns, [], []
+        for _ in range(self.PROFILE_WARMUP + runs):
+            for execute, times in ((self._method.execute, plain), (method.execute, traced)):
+                start = clock()
+                execute(prepared)
+                times.append(clock() - start)
+        with tempfile.TemporaryDirectory(prefix="ek-etdump-") as tmp:
+            program.write_etdump_result_to_file(os.path.join(tmp, "etdump.etdp"), os.path.join(tmp, "debug.bin"))
+            etdump = Path(tmp, "etdump.etdp").read_bytes()
+        return self.raw_profile(etdump, traced, plain, "executorch-python",
+                                "ExecuTorch's Python runtime (pybindings), this agent's perf_counter_ns around "
+                                "execute(), bindings included")
+
+    # Executions the profiled method runs first and the host leaves out (the ETDump's first blocks): a freshly
+    # loaded method's first execute() is a cold one (XNNPACK sets up its runtime).
+    PROFILE_WARMUP = 2
+
+    @classmethod
+    def raw_profile(cls, etdump: bytes, traced: list, plain: list, runtime: str, clock: str) -> dict:
+        """The RawProfile of a .pte: the ETDump travels whole (base64) and the host reads the events from it with
+        ExecuTorch's devtools (edgekit/measure/profile_pte.py), as this agent has neither them nor flatcc.
+        `traced` and `plain`: ns of each execute() with and without the tracer, warm-up ones first."""
+        traced, plain = traced[cls.PROFILE_WARMUP:], plain[cls.PROFILE_WARMUP:]
+        return {"unit": "ns", "runs": len(traced), "events": [], "etdump": base64.b64encode(etdump).decode(),
+                "warmup": cls.PROFILE_WARMUP, "runtime": runtime,
+                # Medians: a shared machine's odd slow run would swing the figure the operators are held against.
+                "whole": sorted(traced)[len(traced) // 2], "whole_unprofiled": sorted(plain)[len(plain) // 2],
+                "basis": f"ExecuTorch ETDump (ETDumpGen event tracer; XNNPACK's own per-operator timer inside a "
+                         f"delegate call, 1 us resolution) over {len(traced)} runs after {cls.PROFILE_WARMUP} "
+                         f"warm-up, each after an untraced run; whole: {clock}; on "
+                         + " ".join(filter(None, (platform.machine(), cpu_model()))) + f" ({socket.gethostname()})"}
 
 
 # The .tflite runtimes in the agent's order of preference (module, distribution): LiteRT first, tflite-runtime's
@@ -633,7 +680,7 @@ class PteRunnerModel:
         except (BrokenPipeError, OSError):
             raise AgentError(E_RUN_FAILED, f"ek_pte_runner exited (status {self._proc.poll()})") from None
         answer = self._line()
-        if not answer.startswith(("ok", "out ")):
+        if not answer.startswith(("ok", "out ", "etdump ")):
             raise AgentError(refused, f"ek_pte_runner: {answer.removeprefix('error ')}")
         return answer
 
@@ -696,6 +743,23 @@ class PteRunnerModel:
     def memory(self) -> dict:
         _, peak, rss = self._ask("mem").split()
         return {"peak_rss_bytes": int(peak), "rss_bytes": int(rss), "process": "ek_pte_runner"}
+
+    def profile(self, prepared: list, runs: int) -> dict:
+        """A RawProfile (edgekit/measure/op_profile.py) from the runner's "profile": a second instance of the
+        method with ExecuTorch's ETDump tracer, the warm-up and profiled executions in one ETDump, which travels
+        whole to the host (ExecuTorchModel.raw_profile). `whole_unprofiled`: the benched method's execute()s,
+        one before each traced one."""
+        n = ExecuTorchModel.PROFILE_WARMUP + runs
+        self._bind(prepared)
+        head = self._ask(f"profile {n}").split()
+        if head[0] != "etdump" or len(head) != 2 + 2 * n:
+            raise AgentError(E_RUN_FAILED, f"ek_pte_runner: unexpected answer {' '.join(head)[:80]!r}")
+        etdump = self._proc.stdout.read(int(head[1]))
+        if len(etdump) != int(head[1]):
+            raise AgentError(E_RUN_FAILED, f"ek_pte_runner exited (status {self._proc.poll()})")
+        times = [int(t) for t in head[2:]]
+        return ExecuTorchModel.raw_profile(etdump, times[:n], times[n:], "ek_pte_runner",
+                                           "ek_pte_runner's steady_clock around execute()")
 
 
 def signature_order(details: list, prefix: str) -> list:

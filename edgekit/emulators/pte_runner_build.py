@@ -20,9 +20,9 @@ SOURCE = Path(__file__).resolve().parent.parent / "agent" / "native" / "ek_pte_r
 CXX = "aarch64-linux-gnu-g++"
 INSTALL_PREFIX = "opt/edgekit"  # the agent looks for opt/edgekit/bin/ek_pte_runner (agent.PTE_RUNNER_PATH)
 # Kernels and the XNNPACK backend register themselves in static initializers and export nothing the runner calls:
-# --no-as-needed keeps them linked.
+# --no-as-needed keeps them linked. The ETDump writer (ETDumpGen) is what the runner's "profile" attaches.
 LIBRARIES = ("executorch", "executorch_kernels_optimized", "executorch_kernels_quantized",
-             "executorch_backend_xnnpack", "executorch_threadpool")
+             "executorch_backend_xnnpack", "executorch_threadpool", "executorch_etdump")
 # What the wheel's executorch-config.cmake defines on its imported targets (same headers, same ABI).
 DEFINES = ("-DC10_USING_CUSTOM_GENERATED_MACROS", "-DET_EVENT_TRACER_ENABLED", "-DET_USE_THREADPOOL")
 
@@ -57,13 +57,36 @@ def install_pte_runner(executorch_version: str, platforms: tuple[str, ...], pyth
     prefix = root / INSTALL_PREFIX
     (prefix / "bin").mkdir(parents=True, exist_ok=True)
     (prefix / "lib").mkdir(parents=True, exist_ok=True)
-    run_step([CXX, "-std=c++17", "-O2", "-Wall", *DEFINES, f"-I{et / 'include'}",
-          f"-I{et / 'include/executorch/runtime/core/portable_type/c10'}", str(SOURCE),
-          "-o", str(prefix / "bin" / "ek_pte_runner"), f"-L{et / 'lib'}", "-Wl,--no-as-needed",
-          *(f"-l{lib}" for lib in LIBRARIES), "-Wl,--as-needed", "-Wl,--enable-new-dtags,-rpath,$ORIGIN/../lib"],
-         "compiling ek_pte_runner", 900)
+    run_step(_compile_command(CXX, et, prefix / "bin" / "ek_pte_runner", "$ORIGIN/../lib"),
+             "compiling ek_pte_runner", 900)
     installed = [f"{INSTALL_PREFIX}/bin/ek_pte_runner"]
     for lib in LIBRARIES:
         shutil.copyfile(et / "lib" / f"lib{lib}.so", prefix / "lib" / f"lib{lib}.so")
         installed.append(f"{INSTALL_PREFIX}/lib/lib{lib}.so")
     return installed
+
+
+def _compile_command(cxx: str, et: Path, out: Path, rpath: str) -> list[str]:
+    """g++ for the runner against the executorch package at `et` (its include/ and lib/)."""
+    return [cxx, "-std=c++17", "-O2", "-Wall", *DEFINES, f"-I{et / 'include'}",
+            f"-I{et / 'include/executorch/runtime/core/portable_type/c10'}", str(SOURCE), "-o", str(out),
+            f"-L{et / 'lib'}", "-Wl,--no-as-needed", *(f"-l{lib}" for lib in LIBRARIES), "-Wl,--as-needed",
+            f"-Wl,--enable-new-dtags,-rpath,{rpath}"]
+
+
+def build_host_runner(out: Path) -> Path:
+    """ek_pte_runner for this host (x86-64 Linux), linked against the executorch package installed here, its
+    libraries found in place (rpath): the runner a phone runs, to test it and its protocol without an image."""
+    import importlib.util
+    spec = importlib.util.find_spec("executorch")
+    if spec is None or not spec.submodule_search_locations:
+        raise DeviceError("cannot build ek_pte_runner here: the executorch package is not installed")
+    et = Path(next(iter(spec.submodule_search_locations)))
+    cxx = shutil.which("g++") or shutil.which("c++")
+    if cxx is None:
+        raise DeviceError("cannot build ek_pte_runner here: no C++ compiler ('g++') on PATH")
+    if not (et / "lib" / "libexecutorch_etdump.so").is_file():
+        raise DeviceError(f"cannot build ek_pte_runner here: {et / 'lib'} has no libexecutorch_etdump.so")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    run_step(_compile_command(cxx, et, out, str(et / "lib")), "compiling ek_pte_runner for this host", 300)
+    return out

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from ..artifact import Artifact
 
 GLUE = "(glue added by the converter)"  # a row no module of the model produced (a layout TRANSPOSE, a QUANTIZE)
+ROOT = "(the model's own forward)"      # a row of an op the model's forward runs itself (a flatten, a softmax)
 TOP_ROWS = 10                           # rows the terminal table shows
 PROFILE_RUNS = 10                       # profiled inferences after a bench's timed runs
 
@@ -75,19 +76,30 @@ def mapper_for(fmt: str) -> Mapper:
 
 
 def module_of_tensor_name(name: str, modules: dict[str, dict[str, Any]] | None = None) -> str | None:
-    """The module path ("features.0.0") a converter's tensor name points to, or None for a name no module made.
-    A fused op names several modules (a conv and its ReLU): the one with the most MACs in `modules` (the
-    manifest's `model.modules`) wins, else the first named."""
+    """The module path ("features.0.0") a converter's tensor name points to, "" for the model's own forward (a
+    name of the root class alone, which `modules` must know as ""), or None for a name no module made. A fused op
+    names several modules (a conv and its ReLU): the one with the most MACs in `modules` (the manifest's
+    `model.modules`) wins, else the last named (litert-torch names the fused activation first)."""
+    modules = modules or {}
     paths = []
     for part in name.split(";"):
         levels = [level for level in part.split("/") if level]
         attrs = [level.rpartition(".")[2].partition("_")[2] for level in levels[1:]]
         if attrs and all(attrs):
-            paths.append(".".join(attrs))
+            paths.append(known_path(".".join(attrs), modules))
+        elif len(levels) == 1 and "" in modules and levels[0].rpartition(".")[2] == modules[""]["type"]:
+            paths.append("")
     if not paths:
         return None
-    modules = modules or {}
-    return max(paths, key=lambda p: (modules.get(p, {}).get("macs") or 0, -paths.index(p)))
+    return max(paths, key=lambda p: (modules.get(p, {}).get("macs") or 0, paths.index(p)))
+
+
+def known_path(path: str, modules: dict[str, dict[str, Any]]) -> str:
+    """`path` as `modules` knows it: edgekit exports a model whose outputs are not a flat tuple inside a wrapper
+    (compress/outputs.py), whose attribute `model` then heads every path the exporter saw."""
+    if modules and path not in modules and path.startswith("model.") and path[len("model."):] in modules:
+        return path[len("model."):]
+    return path
 
 
 def ops_section(artifact: "Artifact", raw: RawProfile, rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -102,8 +114,9 @@ def ops_section(artifact: "Artifact", raw: RawProfile, rows: list[dict[str, Any]
     macs_seen: set[str] = set()
     out = []
     for row in sorted(rows, key=lambda r: -r["value"]):
-        module = row.get("module") or GLUE
-        facts = modules.get(module, {})
+        path = row.get("module")
+        facts = modules.get(path, {}) if path is not None else {}
+        module = GLUE if path is None else ROOT if path == "" else path
         # A module's MACs go with its costliest row (a conv and its fused bias add are one layer's work).
         macs = facts.get("macs") if module not in macs_seen else None
         if macs:

@@ -75,17 +75,17 @@ def benchmark(artifact: Artifact | str | Path, target: Profile | str, *, runs: i
             bench = session.bench(runs=runs, warmup=warmup, cooldown_s=cooldown_s,
                                   **({"meter": board_meter, "meter_baseline_s": BASELINE_S} if board_meter else {}))
         progress("benchmarking", runs, runs)
+        ref = art.reference()
+        device_ref = session.predict(ref.inputs)
+        accuracy = (_evaluate(session, eval_inputs, eval_data.y, specs[0]["shape"][0], progress)
+                    if eval_data is not None else None)
+        mem = session.memory()  # before a profile: a profiler's second copy of the model is not the app's memory
         ops = None
         if mapper is not None:
             progress("profiling", 0, PROFILE_RUNS)
             raw = session.profile(PROFILE_RUNS)
             ops = ops_section(art, raw, mapper(art, raw))
             progress("profiling", PROFILE_RUNS, PROFILE_RUNS)
-        ref = art.reference()
-        device_ref = session.predict(ref.inputs)
-        accuracy = (_evaluate(session, eval_inputs, eval_data.y, specs[0]["shape"][0], progress)
-                    if eval_data is not None else None)
-        mem = session.memory()
 
     latency = latency_summary(bench["latencies_ns"])
     model = art.manifest.get("model", {})

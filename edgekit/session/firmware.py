@@ -5,6 +5,7 @@ is built the same way for both. Every read has a timeout."""
 from __future__ import annotations
 
 import itertools
+import json
 import shutil
 import tempfile
 import time
@@ -30,6 +31,14 @@ FIRST_RUN_S = 10.0  # how long a first RUN may take before it is presumed lost (
 
 class _Garbled(Exception):
     """The line damaged a request or its reply (internal: the request is sent again)."""
+
+
+class FirmwareRefused(DeviceError):
+    """The firmware answered a request with an error status (kept in `status`)."""
+
+    def __init__(self, message: str, status: int, hint: str | None = None) -> None:
+        super().__init__(message, hint)
+        self.status = status
 
 
 class FirmwareSession:
@@ -139,8 +148,8 @@ class FirmwareSession:
                 if frame.kind != P.Status.OK:
                     status = P.Status(frame.kind) if frame.kind in P.Status._value2member_map_ else frame.kind
                     meaning = P.STATUS_MEANING.get(status, "unknown status")
-                    raise DeviceError(f"firmware answered {cmd.name} with {getattr(status, 'name', status)}: "
-                                      f"{meaning}")
+                    raise FirmwareRefused(f"firmware answered {cmd.name} with {getattr(status, 'name', status)}: "
+                                          f"{meaning}", frame.kind)
                 return frame.payload
 
     # ---- the raw commands -----------------------------------------------------------------------------------
@@ -154,11 +163,26 @@ class FirmwareSession:
             self.request(P.Cmd.SET_INPUT, P.set_input_payload(off, data[off:off + n]))
         self._input = data
 
-    def run(self, count: int = 1) -> P.RunResult:
+    def run(self, count: int = 1, profile: bool = False) -> P.RunResult:
+        """`count` inferences; with `profile`, through the model's profiled eval (PROFILE then reads the table)."""
         # A run may reuse the input's arena bytes for later tensors (as TFLite Micro's planner does): a RUN sent
         # again after a lost reply first sets the input again.
-        return P.parse_run(self.request(P.Cmd.RUN, P.run_payload(count), timeout=self.timeout + count,
+        flags = P.RUN_PROFILE if profile else 0
+        return P.parse_run(self.request(P.Cmd.RUN, P.run_payload(count, flags), timeout=self.timeout + count,
                                         before_resend=lambda: self.set_input(self._input)))
+
+    def profile_table(self) -> tuple[int, list[int]]:
+        """The last profiled inference's clock (P.PROFILE_CLOCK_*) and its count per kernel call (PROFILE, paged)."""
+        values: list[int] = []
+        while True:
+            page = P.parse_profile(self.request(P.Cmd.PROFILE, P.profile_payload(len(values))))
+            if page.first != len(values):
+                raise DeviceError(f"the firmware answered PROFILE from call {page.first}, asked {len(values)}")
+            values += page.values
+            if len(values) >= page.calls:
+                return page.clock, values
+            if not page.values:
+                raise DeviceError(f"the firmware listed {len(values)} of its {page.calls} kernel calls")
 
     def get_output(self) -> bytes:
         """All outputs' bytes, packed in the firmware's order."""
@@ -272,6 +296,71 @@ class FirmwareSession:
             counters["cycles_note"] = "DWT CYCCNT on the device: core clock cycles, measured"
         return {"latencies_ns": [self._ns(t) for t in ticks], "warmup": warmup, "counters": counters,
                 "thermal_before": None, "thermal_after": None}
+
+    def profile(self, runs: int) -> dict[str, Any]:
+        """Per kernel call, its clock count averaged over `runs` profiled inferences of the reference input (a
+        RawProfile, edgekit.measure.op_profile). Each profiled run follows a plain run on the same input, whose count
+        is `whole_unprofiled`: the overhead of the clock readings is whole / whole_unprofiled - 1."""
+        calls = self._kernel_calls()
+        self._check_can_profile()
+        sample = self._reference_sample()
+        sums, whole, plain, clock = [0] * len(calls), [], [], P.PROFILE_CLOCK_TICKS
+        for _ in range(max(1, runs)):
+            self.set_input(sample)
+            plain.append(self.run(1))
+            self.set_input(sample)
+            whole.append(self.run(1, profile=True))
+            clock, values = self.profile_table()
+            if len(values) != len(calls):
+                raise DeviceError(f"the firmware profiled {len(values)} kernel calls, the artifact lists "
+                                  f"{len(calls)}", "flash this artifact's firmware.bin to the device")
+            sums = [a + b for a, b in zip(sums, values)]
+        n = len(whole)
+        unit, scale, basis = self._profile_unit(clock)
+        count = (lambda r: r.cycles_last) if clock == P.PROFILE_CLOCK_CYCLES else (lambda r: r.ticks_last)
+        events = [{"name": c["op"], "index": c["index"], "kernel": c["kernel"], "tensor": c["tensor"],
+                   "calls": 1, "value": total / n * scale} for c, total in zip(calls, sums)]
+        return {"unit": unit, "basis": basis, "runs": n, "events": events,
+                "whole": sum(count(r) for r in whole) / n * scale,
+                "whole_unprofiled": sum(count(r) for r in plain) / n * scale}
+
+    def _kernel_calls(self) -> list[dict[str, Any]]:
+        """The artifact's table of kernel calls (what each slot of the firmware's profile table ran)."""
+        fw = self.artifact.manifest["export"]["firmware"]
+        name = fw.get("profile_table")
+        if not name or name not in self.artifact.manifest["files"]:
+            raise UnsupportedError("this c-firmware artifact has no kernel-call table (it predates --profile)",
+                                   "compile the artifact again")
+        try:
+            return json.loads((self.artifact.path / name).read_text())["calls"]
+        except (OSError, ValueError, KeyError) as exc:
+            raise InputError(f"cannot read {name} of the artifact: {exc}", "compile the artifact again") from None
+
+    def _check_can_profile(self) -> None:
+        """Firmware built before profiling does not know PROFILE: say so at once, not after resent RUNs."""
+        try:
+            self.request(P.Cmd.PROFILE, P.profile_payload(0))
+        except FirmwareRefused as exc:
+            if exc.status == P.Status.UNKNOWN_CMD:
+                raise UnsupportedError("the device's firmware predates per-kernel profiling",
+                                       "compile the artifact again and flash its firmware.bin") from None
+            if exc.status != P.Status.NO_PROFILE:  # NO_PROFILE: nothing profiled yet, as expected
+                raise
+
+    def _profile_unit(self, clock: int) -> tuple[str, float, str]:
+        """(unit, factor from the table's counts to that unit, basis in words) for the firmware's profile clock."""
+        per_mark = "the clock read by the agent after each kernel call (ek_model_eval_profiled), the time between " \
+                   "two readings charged to the call they enclose"
+        if clock == P.PROFILE_CLOCK_CYCLES:
+            return "cycles", 1.0, f"DWT CYCCNT core cycles on the device: {per_mark}"
+        hz = (self.info or self.get_info()).systick_hz
+        ns = 1e9 / hz
+        per_ns = self.machine.get("instructions_per_virtual_ns")
+        if per_ns:
+            return "instructions", ns * per_ns, (
+                f"QEMU -icount instructions counted through SysTick ({ns * per_ns:g} instructions a tick, so each "
+                f"call is within one tick): {per_mark}")
+        return "ns", ns, f"SysTick at {hz:,} Hz on the device: {per_mark}"
 
     def _reference_sample(self) -> bytes:
         """The first reference sample of every input, quantized and packed as the firmware takes them."""

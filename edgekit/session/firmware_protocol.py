@@ -26,6 +26,11 @@ TENSORS_PER_REPLY = 128
 STATS_BYTES = 28
 FLAG_CYCCNT = 0x0001
 FLAG_READY = 0x0002
+RUN_PROFILE = 0x0001          # RUN flag: run the model's profiled eval (a clock reading after each kernel call)
+PROFILE_HEADER_BYTES = 12
+PROFILE_PER_REPLY = 125
+PROFILE_CLOCK_TICKS = 0       # the PROFILE table counts SysTick ticks (QEMU -icount: virtual time)
+PROFILE_CLOCK_CYCLES = 1      # ... DWT CYCCNT core cycles
 
 
 class Cmd(enum.IntEnum):
@@ -35,6 +40,7 @@ class Cmd(enum.IntEnum):
     GET_OUTPUT = 0x04
     STATS = 0x05
     TENSORS = 0x06
+    PROFILE = 0x07
 
 
 class Status(enum.IntEnum):
@@ -47,6 +53,8 @@ class Status(enum.IntEnum):
     BAD_PARAMS = 6
     SCRATCH = 7
     UNSUPPORTED = 8
+    NO_PROFILE = 9
+    PROFILE_FULL = 10
 
 
 STATUS_MEANING = {
@@ -58,6 +66,8 @@ STATUS_MEANING = {
     Status.BAD_PARAMS: "a kernel rejected its parameters when the model was prepared",
     Status.SCRATCH: "a kernel needs more scratch memory than the host planned",
     Status.UNSUPPORTED: "an op configuration this firmware does not implement",
+    Status.NO_PROFILE: "no profiled inference to report (the firmware's model.c predates profiling?)",
+    Status.PROFILE_FULL: "the profiled inference made more kernel calls than the firmware's profile table holds",
 }
 
 
@@ -210,8 +220,33 @@ def set_input_payload(offset: int, data: bytes) -> bytes:
     return struct.pack("<I", offset) + data
 
 
-def run_payload(count: int) -> bytes:
-    return struct.pack("<I", count)
+def run_payload(count: int, flags: int = 0) -> bytes:
+    """A plain RUN is the count alone (what every firmware takes); flags add a second word."""
+    return struct.pack("<I", count) + (struct.pack("<I", flags) if flags else b"")
+
+
+def profile_payload(first: int) -> bytes:
+    return struct.pack("<I", first)
+
+
+@dataclass(frozen=True)
+class ProfilePage:
+    calls: int          # kernel calls per inference (the whole table)
+    clock: int          # PROFILE_CLOCK_TICKS or PROFILE_CLOCK_CYCLES
+    first: int          # the call the values start at
+    values: list[int]   # clock counts of calls first, first + 1, ...
+
+
+def parse_profile(payload: bytes) -> ProfilePage:
+    """A PROFILE reply: the table's size, its clock and one page of per-call counts."""
+    if len(payload) < PROFILE_HEADER_BYTES or (len(payload) - PROFILE_HEADER_BYTES) % 4 or \
+            len(payload) > PROFILE_HEADER_BYTES + 4 * PROFILE_PER_REPLY:
+        raise FrameError(f"PROFILE reply of {len(payload)} bytes, expected {PROFILE_HEADER_BYTES} + 4 per call")
+    calls, clock, first = struct.unpack_from("<III", payload)
+    n = (len(payload) - PROFILE_HEADER_BYTES) // 4
+    if first + n > calls:
+        raise FrameError(f"PROFILE reply lists calls {first}..{first + n - 1} of a table of {calls}")
+    return ProfilePage(calls, clock, first, list(struct.unpack_from(f"<{n}I", payload, PROFILE_HEADER_BYTES)))
 
 
 def get_output_payload(offset: int, length: int) -> bytes:

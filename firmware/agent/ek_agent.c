@@ -2,7 +2,9 @@
  * (ek_protocol.h). No malloc: one receive buffer, one reply buffer, the model's static arena. Every received
  * frame is bounds-checked before its payload is used. The model's input and output places (ek_model.h) are
  * checked once at boot (inside the arena, adding up to the totals); SET_INPUT and GET_OUTPUT then address the
- * tensors packed one after another and copy piece by piece, each piece inside its own tensor. */
+ * tensors packed one after another and copy piece by piece, each piece inside its own tensor. A RUN with
+ * EK_RUN_PROFILE runs the model's profiled eval, which marks each kernel call; the agent's mark writes the time
+ * since the previous mark into the model's own table (sized at code generation), which PROFILE returns. */
 #include <string.h>
 
 #include "ek_crc32.h"
@@ -34,6 +36,11 @@ static uint8_t tx_payload[EK_MAX_PAYLOAD];
 static ek_status model_status = EK_E_NOT_READY;
 static int io_ok;  /* the model's tensor places lie inside the arena and add up to its totals (checked at boot) */
 static uint32_t runs_done, ticks_last, cycles_last;
+
+/* Profiling state: what PROFILE answers (EK_OK once a profiled inference completed with every call in the table),
+ * the clock at the previous mark, and whether a mark fell outside the table. */
+static ek_status profile_status = EK_E_NO_PROFILE;
+static uint32_t profile_last, profile_overflow, profile_clock;
 
 static void put_u16(uint8_t *p, uint32_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
 static void put_u32(uint8_t *p, uint32_t v) { put_u16(p, v); put_u16(p + 2, v >> 16); }
@@ -189,31 +196,66 @@ static ek_status do_set_input(uint16_t n) {
     return EK_OK;
 }
 
+/* The profile's clock: DWT cycles where the core counts them, else SysTick ticks (QEMU -icount: virtual time, a
+ * fixed number of instructions per tick). Two marks read it once each; only the low 32 bits matter for a call. */
+static void profile_mark(uint32_t call) {
+    const uint32_t now = profile_clock == EK_PROFILE_CLOCK_CYCLES ? ek_port_cycles() : (uint32_t)ek_port_ticks();
+    if (call < ek_model_calls) {
+        ek_model_profile[call] = now - profile_last;
+    } else if (call != EK_PROFILE_START) {
+        profile_overflow = 1;  /* never written past the table: PROFILE answers EK_E_PROFILE_FULL */
+    }
+    profile_last = now;
+}
+
+static ek_status eval_profiled(void) {
+    profile_status = EK_E_NO_PROFILE;  /* a failed run leaves no stale table behind */
+    profile_overflow = 0;
+    const ek_status s = ek_model_eval_profiled(profile_mark);
+    if (s == EK_OK) {
+        profile_status = profile_overflow ? EK_E_PROFILE_FULL : EK_OK;
+    }
+    return s;
+}
+
+/* One timed inference. Always inlined with a constant `eval`, so that the plain RUN's timed region is a direct call
+ * of ek_model_eval between the clock readings, instruction for instruction what it was before profiling existed. */
+static inline __attribute__((always_inline)) ek_status timed_run(ek_status (*eval)(void), uint64_t *ticks) {
+    ek_port_inference_pin(1);
+    const uint32_t c0 = ek_port_cycles();
+    const uint64_t t0 = ek_port_ticks();
+    const ek_status s = eval();
+    const uint64_t t1 = ek_port_ticks();
+    cycles_last = ek_port_cycles() - c0;
+    ek_port_inference_pin(0);
+    *ticks = t1 - t0;
+    return s;
+}
+
 static ek_status do_run(uint16_t n, uint16_t *reply_len) {
-    if (n != 4) {
+    if (n != 4 && n != 8) {
         return EK_E_BAD_LENGTH;
     }
-    const uint32_t count = get_u32(rx_payload);
-    if (count == 0) {
+    const uint32_t count = get_u32(rx_payload), flags = n == 8 ? get_u32(rx_payload + 4) : 0u;
+    if (count == 0 || (flags & ~(uint32_t)EK_RUN_PROFILE) != 0) {
         return EK_E_BAD_ARG;
     }
     if (model_status != EK_OK) {
         return EK_E_NOT_READY;
     }
+    if (flags & EK_RUN_PROFILE) {
+        profile_clock = ek_port_has_cycle_counter() ? EK_PROFILE_CLOCK_CYCLES : EK_PROFILE_CLOCK_TICKS;
+    }
     uint64_t total = 0;
     for (uint32_t i = 0; i < count; ++i) {
-        ek_port_inference_pin(1);
-        const uint32_t c0 = ek_port_cycles();
-        const uint64_t t0 = ek_port_ticks();
-        const ek_status s = ek_model_eval();
-        const uint64_t t1 = ek_port_ticks();
-        cycles_last = ek_port_cycles() - c0;
-        ek_port_inference_pin(0);
+        uint64_t ticks;
+        const ek_status s = (flags & EK_RUN_PROFILE) ? timed_run(eval_profiled, &ticks)
+                                                     : timed_run(ek_model_eval, &ticks);
         if (s != EK_OK) {
             return s;
         }
-        ticks_last = (uint32_t)(t1 - t0);
-        total += t1 - t0;
+        ticks_last = (uint32_t)ticks;
+        total += ticks;
         ++runs_done;
     }
     put_u32(tx_payload, ticks_last);
@@ -262,6 +304,29 @@ static ek_status do_tensors(uint16_t n, uint16_t *reply_len) {
     return EK_OK;
 }
 
+static ek_status do_profile(uint16_t n, uint16_t *reply_len) {
+    _Static_assert(EK_PROFILE_HEADER_BYTES + 4 * EK_PROFILE_PER_REPLY <= EK_MAX_PAYLOAD, "PROFILE reply too long");
+    if (n != 4) {
+        return EK_E_BAD_LENGTH;
+    }
+    if (profile_status != EK_OK) {
+        return profile_status;
+    }
+    const uint32_t first = get_u32(rx_payload), all = ek_model_calls;
+    if (first > all) {
+        return EK_E_BAD_ARG;
+    }
+    const uint32_t count = all - first < EK_PROFILE_PER_REPLY ? all - first : EK_PROFILE_PER_REPLY;
+    put_u32(tx_payload, all);
+    put_u32(tx_payload + 4, profile_clock);
+    put_u32(tx_payload + 8, first);
+    for (uint32_t i = 0; i < count; ++i) {
+        put_u32(tx_payload + EK_PROFILE_HEADER_BYTES + 4 * i, ek_model_profile[first + i]);
+    }
+    *reply_len = (uint16_t)(EK_PROFILE_HEADER_BYTES + 4 * count);
+    return EK_OK;
+}
+
 static uint16_t do_stats(void) {
     put_u32(tx_payload + 0, ek_model.arena_bytes);
     put_u32(tx_payload + 4, arena_used());
@@ -292,6 +357,7 @@ int main(void) {
             case EK_CMD_GET_OUTPUT: s = do_get_output(n, &reply_len); break;
             case EK_CMD_STATS: reply_len = do_stats(); s = n == 0 ? EK_OK : EK_E_BAD_LENGTH; break;
             case EK_CMD_TENSORS: s = do_tensors(n, &reply_len); break;
+            case EK_CMD_PROFILE: s = do_profile(n, &reply_len); break;
             default: s = EK_E_UNKNOWN_CMD; break;
             }
         }

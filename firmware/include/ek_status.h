@@ -16,5 +16,7 @@ typedef int32_t ek_status;
 #define EK_E_BAD_PARAMS      6  /* a kernel rejected its parameters (found in prepare) */
 #define EK_E_SCRATCH         7  /* the planned scratch buffer is smaller than the kernel needs */
 #define EK_E_UNSUPPORTED     8  /* an op configuration this firmware does not implement */
+#define EK_E_NO_PROFILE      9  /* PROFILE before any profiled RUN completed (or the model has no profiled eval) */
+#define EK_E_PROFILE_FULL   10  /* the last profiled RUN made more kernel calls than the model's table holds */
 
 #endif

@@ -16,7 +16,8 @@
  *
  * Input layout. Byte 0 configures the stub model: bits 0-1 the status ek_model_prepare returns (OK, OK,
  * EK_E_BAD_PARAMS, EK_E_UNSUPPORTED), bit 2 ek_model_eval fails with EK_E_SCRATCH, bit 3 the port reports a
- * cycle counter. The rest depends on the build:
+ * cycle counter, bit 4 the profiled eval marks one call more than the model's profile table holds. The rest
+ * depends on the build:
  *   raw (default)        the bytes go to the agent as they are;
  *   framed (EK_FUZZ_FRAMED=1)  a sequence of records the harness turns into bytes:
  *       tag < 0x80:  a request frame of kind `tag`: seq u8, length u16 LE, then `length` payload bytes (fewer if
@@ -90,6 +91,7 @@ static uint32_t *host_sp(void) { return __stack_limit + HOST_STACK_WORDS - HOST_
 #define SCRATCH_OFF 1392u
 #define SCRATCH_BYTES 32u
 #define EVAL_BUDGET 256u /* evaluations per input; see ek_model_eval */
+#define STUB_CALLS 130u  /* kernel calls of the stub's profiled eval: more than one PROFILE reply holds */
 
 static const ek_tensor_place stub_inputs[2] = {{420u, 300u}, {0u, 400u}};
 static const ek_tensor_place stub_outputs[2] = {{768u, 232u}, {1024u, 368u}};
@@ -109,7 +111,7 @@ static uint32_t packed_at(const ek_tensor_place *t, uint32_t i) {
 
 static jmp_buf input_done;
 static ek_status cfg_prepare_status, cfg_eval_status;
-static int cfg_cycle_counter;
+static int cfg_cycle_counter, cfg_profile_overflow;
 static uint32_t evals;
 static uint64_t fake_ticks;
 static uint32_t fake_cycles;
@@ -131,6 +133,23 @@ ek_status ek_model_eval(void) {
     }
     for (uint32_t i = 0; i < SCRATCH_BYTES; ++i) {
         ek_arena[SCRATCH_OFF + i] = (int8_t)i;
+    }
+    return EK_OK;
+}
+
+/* The profiling half of ek_model.h: the stub's inference, then one mark per call (one more with bit 4 of byte 0).
+ * Nothing reads the clock between two marks, so every slot holds one step of the fake clock (3 ticks, 7 cycles). */
+const uint32_t ek_model_calls = STUB_CALLS;
+uint32_t ek_model_profile[STUB_CALLS];
+
+ek_status ek_model_eval_profiled(ek_profile_mark_fn mark) {
+    mark(EK_PROFILE_START);
+    const ek_status s = ek_model_eval();
+    if (s != EK_OK) {
+        return s;
+    }
+    for (uint32_t k = 0; k < STUB_CALLS + (cfg_profile_overflow ? 1u : 0u); ++k) {
+        mark(k);
     }
     return EK_OK;
 }
@@ -174,6 +193,8 @@ static size_t n_requests, n_replies;
 static int reference_on; /* only for streams of harness-framed requests with payloads <= EK_MAX_PAYLOAD */
 static uint8_t ref_input[IN_BYTES], ref_output[OUT_BYTES];
 static uint32_t ref_runs;
+static ek_status ref_profile; /* what PROFILE must answer: EK_E_NO_PROFILE until a profiled RUN completes */
+static uint32_t ref_clock;
 
 static uint32_t rd32(const uint8_t *p) { return p[0] | (p[1] << 8) | (p[2] << 16) | ((uint32_t)p[3] << 24); }
 
@@ -209,20 +230,52 @@ static void check_against_reference(const request *rq, uint8_t status, uint8_t s
             }
         }
         break;
-    case EK_CMD_RUN:
-        if (rq->n != 4) {
+    case EK_CMD_RUN: {
+        const uint32_t flags = rq->n == 8 ? rd32(rq->payload + 4) : 0u;
+        if (rq->n != 4 && rq->n != 8) {
             want = EK_E_BAD_LENGTH;
-        } else if (rd32(rq->payload) == 0) {
+        } else if (rd32(rq->payload) == 0 || (flags & ~(uint32_t)EK_RUN_PROFILE) != 0) {
             want = EK_E_BAD_ARG;
         } else if (cfg_prepare_status != EK_OK) {
             want = cfg_prepare_status;
         } else if (cfg_eval_status != EK_OK) {
             want = cfg_eval_status;
+            if (flags & EK_RUN_PROFILE) {
+                ref_profile = EK_E_NO_PROFILE; /* a failed profiled run leaves no table */
+            }
         } else {
             want_len = 16;
             ref_runs += rd32(rq->payload);
             for (uint32_t i = 0; i < OUT_BYTES; ++i) {
                 ref_output[i] = ref_input[i % IN_BYTES] ^ 0x5A;
+            }
+            if (flags & EK_RUN_PROFILE) {
+                ref_profile = cfg_profile_overflow ? EK_E_PROFILE_FULL : EK_OK;
+                ref_clock = cfg_cycle_counter ? EK_PROFILE_CLOCK_CYCLES : EK_PROFILE_CLOCK_TICKS;
+            }
+        }
+        break;
+    }
+    case EK_CMD_PROFILE:
+        if (rq->n != 4) {
+            want = EK_E_BAD_LENGTH;
+        } else if (ref_profile != EK_OK) {
+            want = ref_profile;
+        } else {
+            const uint32_t first = rd32(rq->payload);
+            const uint32_t count = first <= STUB_CALLS && STUB_CALLS - first < EK_PROFILE_PER_REPLY
+                                       ? STUB_CALLS - first : EK_PROFILE_PER_REPLY;
+            want = first <= STUB_CALLS ? EK_OK : EK_E_BAD_ARG;
+            want_len = (uint16_t)(EK_PROFILE_HEADER_BYTES + 4 * count);
+            if (want == EK_OK && n == want_len &&
+                (rd32(pl) != STUB_CALLS || rd32(pl + 4) != ref_clock || rd32(pl + 8) != first)) {
+                fail("PROFILE reply header disagrees with the model (calls, first)", rd32(pl), rd32(pl + 8));
+            }
+            for (uint32_t i = 0; want == EK_OK && n == want_len && i < count; ++i) {
+                if (rd32(pl + EK_PROFILE_HEADER_BYTES + 4 * i) != (ref_clock ? 7u : 3u)) {
+                    fail("PROFILE reply holds a count other than one clock step (call, count)", first + i,
+                         rd32(pl + EK_PROFILE_HEADER_BYTES + 4 * i));
+                }
             }
         }
         break;
@@ -311,7 +364,7 @@ static void check_reply_frame(void) {
     if (crc32_bitwise(reply + 2, EK_HEADER_BYTES - 2u + n) != rd32(reply + EK_HEADER_BYTES + n)) {
         fail("reply CRC wrong", n, 0);
     }
-    if (status > EK_E_UNSUPPORTED) {
+    if (status > EK_E_PROFILE_FULL) {
         fail("reply status is not a known ek_status", status, 0);
     }
     if (status != EK_OK && n != 0) {
@@ -411,6 +464,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     cfg_prepare_status = prepare_statuses[data[0] & 3];
     cfg_eval_status = data[0] & 4 ? EK_E_SCRATCH : EK_OK;
     cfg_cycle_counter = (data[0] >> 3) & 1;
+    cfg_profile_overflow = (data[0] >> 4) & 1;
 
     /* Fresh state for every input, as after a reset: ek_agent.c's statics (zero-initialised in .bss on the
      * device) back to their initial values, then its main() runs its own init (port, paint, prepare). */
@@ -418,6 +472,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     memset(tx_payload, 0, sizeof tx_payload);
     model_status = EK_E_NOT_READY;
     runs_done = ticks_last = cycles_last = 0;
+    profile_status = EK_E_NO_PROFILE;
+    profile_last = profile_overflow = profile_clock = 0;
+    memset(ek_model_profile, 0, sizeof ek_model_profile);
     memset(ek_arena, 0, sizeof ek_arena);
     memset(__stack_limit, 0, sizeof __stack_limit);
     evals = 0;
@@ -427,6 +484,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     n_requests = n_replies = 0;
     reference_on = 0;
     ref_runs = 0;
+    ref_profile = EK_E_NO_PROFILE;
+    ref_clock = 0;
     memset(ref_input, 0xA5, sizeof ref_input);  /* paint() fills the whole arena with 0xA5 */
     memset(ref_output, 0xA5, sizeof ref_output);
 

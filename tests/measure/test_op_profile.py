@@ -19,7 +19,8 @@ MODULES = {"features.0.0": {"type": "Conv2d", "macs": 1000, "source": "net.py:12
 
 def test_a_fused_op_is_the_module_that_does_the_macs():
     assert module_of_tensor_name(f"{RELU};;{CONV};", MODULES) == "features.0.0"
-    assert module_of_tensor_name(f"{RELU};;{CONV};") == "features.0.2"  # without MACs: the first named
+    assert module_of_tensor_name(f"{CONV};;{RELU};", MODULES) == "features.0.0"
+    assert module_of_tensor_name(f"{RELU};;{CONV};") == "features.0.0"  # without MACs: the last named
     assert module_of_tensor_name(f"{HEAD};2") == "classifier"
     assert module_of_tensor_name("torch.export._trace.<locals>.Wrapper;2") is None  # the converter's own
 

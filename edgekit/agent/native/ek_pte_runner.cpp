@@ -13,8 +13,18 @@
 //                                          run, from the CPU's counter) | error ... (no counter here)
 //   get                                 -> per output: "out K NBYTES D0,D1,.."<LF><NBYTES raw bytes>  (the
 //                                          output's shape after the last execute(), which a dynamic one sets)
-//   mem                                 -> ok VMHWM_BYTES VMRSS_BYTES
+//   mem                                 -> ok VMHWM_BYTES VMRSS_BYTES  (the peak leaves out "profile"'s traced
+//                                          copy where the kernel lets the runner reset VmHWM after it)
+//   profile N                           -> "etdump NBYTES T1 .. TN U1 .. UN"<LF><NBYTES raw bytes>  (N
+//                                          executions of a second instance of the method, loaded for this command
+//                                          with ExecuTorch's ETDumpGen event tracer attached and dropped after it,
+//                                          each one after an execute() of the usual, untraced method: T the ns of
+//                                          the traced ones, U of the untraced ones, alternated so that both see
+//                                          the same machine; the bytes are the ETDump (one block per traced
+//                                          execute(): every instruction, and XNNPACK's per-operator events inside
+//                                          a delegate call). "run" never sees the tracer.) | error ...
 //   quit / EOF                          -> exit 0
+#include <executorch/devtools/etdump/etdump_flatcc.h>
 #include <executorch/extension/data_loader/mmap_data_loader.h>
 #include <executorch/runtime/core/exec_aten/util/dim_order_util.h>
 #include <executorch/runtime/core/exec_aten/util/tensor_util.h>
@@ -23,13 +33,16 @@
 #include <executorch/runtime/platform/runtime.h>
 
 #include <linux/perf_event.h>
+#include <malloc.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <memory>
@@ -41,9 +54,15 @@ using namespace executorch::runtime;
 using executorch::aten::ScalarType;
 using executorch::aten::Tensor;
 using executorch::aten::TensorImpl;
+using executorch::etdump::ETDumpGen;
 using executorch::extension::MmapDataLoader;
 
 namespace {
+
+// Method allocator: EValues, tensor headers, delegate handles, all made at load. Temp allocator: per-kernel scratch
+// that the runtime resets after each instruction. Fixed arenas, so execute() itself does not malloc; new[] without
+// () leaves the pages untouched, so unused space costs no RSS.
+constexpr size_t kMethodArena = 16 << 20, kTempArena = 16 << 20;
 
 [[noreturn]] void die(const std::string& msg) {
   std::printf("error %s\n", msg.c_str());
@@ -152,21 +171,94 @@ std::string parse_shape(std::istringstream& cmd, const Input& in, std::array<Ten
   return "";
 }
 
-void mem_line() {
-  // VmHWM is the peak resident set since exec; both are reported by the kernel in kB.
+// VmHWM and VmRSS of this process, in kB as the kernel reports them (-1 where not found).
+void status_kb(long long& hwm, long long& rss) {
+  hwm = rss = -1;
   FILE* f = std::fopen("/proc/self/status", "r");
-  if (!f) { std::printf("error cannot open /proc/self/status\n"); return; }
-  long long hwm = -1, rss = -1;
+  if (!f) return;
   char line[256];
   while (std::fgets(line, sizeof line, f)) {
     std::sscanf(line, "VmHWM: %lld kB", &hwm);
     std::sscanf(line, "VmRSS: %lld kB", &rss);
   }
   std::fclose(f);
-  if (hwm < 0 || rss < 0) std::printf("error VmHWM/VmRSS not found\n");
-  else std::printf("ok %lld %lld\n", hwm * 1024, rss * 1024);
 }
 
+// The peak before the first "profile" (its traced copy of the method is not the app's footprint), or -1.
+long long peak_before_profile_kb = -1;
+
+void mem_line() {
+  // VmHWM is the peak resident set since exec (or since "profile" reset it: the peak before counts then).
+  long long hwm, rss;
+  status_kb(hwm, rss);
+  if (hwm < 0 || rss < 0) std::printf("error VmHWM/VmRSS not found\n");
+  else std::printf("ok %lld %lld\n", std::max(hwm, peak_before_profile_kb) * 1024, rss * 1024);
+}
+
+// After "profile" (its traced copy and tracer freed by then): the freed heap is handed back, and the peak resident
+// set goes back to what it was, where the kernel allows resetting VmHWM (/proc/self/clear_refs, "5").
+void forget_profile_peak(long long before_kb) {
+  peak_before_profile_kb = std::max(peak_before_profile_kb, before_kb);
+#if defined(__GLIBC__)
+  malloc_trim(0);  // the freed copy back to the system, so VmRSS is the app's again
+#endif
+  FILE* f = std::fopen("/proc/self/clear_refs", "w");
+  if (f) {
+    std::fputs("5", f);
+    std::fclose(f);
+  }
+}
+
+
+// "profile N": a second instance of the method, loaded with its own memory and ExecuTorch's ETDumpGen attached
+// (the event tracer is given at load_method and cannot be detached, so the benched method never carries it), runs
+// N times on the inputs last set, each time after one execute() of `plain` (the benched method), then is dropped.
+// Answers the ETDump and each execute()'s ns, traced then untraced, or an error line.
+void profile(Program& program, const MethodMeta& meta, std::vector<Input>& inputs, Method& plain, long long n) {
+  ETDumpGen tracer;  // no buffer given: it grows its own (malloc) and hands the finished ETDump over
+  std::vector<std::unique_ptr<uint8_t[]>> planned;
+  std::vector<Span<uint8_t>> spans;
+  for (size_t i = 0; i < meta.num_memory_planned_buffers(); ++i) {
+    Result<int64_t> size = meta.memory_planned_buffer_size(i);
+    if (!size.ok()) { std::printf("error %s\n", err("planned buffer size", size.error()).c_str()); return; }
+    planned.emplace_back(new uint8_t[size.get()]);
+    spans.emplace_back(planned.back().get(), size_t(size.get()));
+  }
+  HierarchicalAllocator planned_memory({spans.data(), spans.size()});
+  std::unique_ptr<uint8_t[]> method_pool(new uint8_t[kMethodArena]), temp_pool(new uint8_t[kTempArena]);
+  MemoryAllocator method_allocator(kMethodArena, method_pool.get());
+  MemoryAllocator temp_allocator(kTempArena, temp_pool.get());
+  MemoryManager memory_manager(&method_allocator, &planned_memory, &temp_allocator);
+  std::vector<int64_t> times, untraced;
+  times.reserve(size_t(n));
+  untraced.reserve(size_t(n));
+  {
+    Result<Method> method = program.load_method("forward", &memory_manager, &tracer);
+    if (!method.ok()) { std::printf("error %s\n", err("load_method(forward) with a tracer", method.error()).c_str()); return; }
+    Error e = Error::Ok;
+    const char* failed = "execute";
+    for (long long i = 0; i < n && e == Error::Ok; ++i) {
+      for (Method* m : {&plain, &method.get()}) {
+        for (size_t k = 0; k < inputs.size() && e == Error::Ok; ++k)  // as "run" does, outside the clock
+          e = m->set_input(EValue(Tensor(inputs[k].impl.get())), k);
+        if (e != Error::Ok) { failed = "set_input"; break; }
+        const int64_t a = now_ns();
+        e = m->execute();
+        (m == &plain ? untraced : times).push_back(now_ns() - a);
+        if (e != Error::Ok) break;
+      }
+    }
+    if (e != Error::Ok) { std::printf("error %s\n", err(failed, e).c_str()); return; }
+  }  // the method (and its delegate's runtime) goes before the tracer it logs to
+  executorch::etdump::ETDumpResult dump = tracer.get_etdump_data();
+  if (dump.buf == nullptr || dump.size == 0) { std::printf("error the event tracer produced no ETDump\n"); return; }
+  std::string head = "etdump " + std::to_string(dump.size);
+  for (int64_t t : times) head += " " + std::to_string(t);
+  for (int64_t t : untraced) head += " " + std::to_string(t);
+  std::printf("%s\n", head.c_str());
+  std::fwrite(dump.buf, 1, dump.size, stdout);
+  std::free(dump.buf);  // flatcc's finalized buffer (aligned malloc: free() releases it)
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -192,10 +284,6 @@ int main(int argc, char** argv) {
     spans.emplace_back(planned.back().get(), size_t(n.get()));
   }
   HierarchicalAllocator planned_memory({spans.data(), spans.size()});
-  // Method allocator: EValues, tensor headers, delegate handles, all made at load. Temp allocator: per-kernel
-  // scratch that the runtime resets after each instruction. Fixed arenas, so execute() itself does not malloc;
-  // new[] without () leaves the pages untouched, so unused space costs no RSS.
-  const size_t kMethodArena = 16 << 20, kTempArena = 16 << 20;
   std::unique_ptr<uint8_t[]> method_pool(new uint8_t[kMethodArena]), temp_pool(new uint8_t[kTempArena]);
   MemoryAllocator method_allocator(kMethodArena, method_pool.get());
   MemoryAllocator temp_allocator(kTempArena, temp_pool.get());
@@ -332,6 +420,16 @@ int main(int argc, char** argv) {
       }
     } else if (op == "mem") {
       mem_line();
+    } else if (op == "profile") {
+      long long n = 0;
+      if (!(cmd >> n) || n < 1) std::printf("error usage: profile N (N >= 1)\n");
+      else {
+        long long hwm, rss;
+        status_kb(hwm, rss);
+        profile(program.get(), meta.get(), inputs, method.get(), n);
+        std::fflush(stdout);
+        forget_profile_peak(hwm);
+      }
     } else if (op == "quit") {
       std::fflush(stdout);
       return 0;

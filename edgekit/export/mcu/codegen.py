@@ -52,6 +52,10 @@ class ModelPlan:
     ops: dict[str, int] = field(default_factory=dict)  # the .tflite's ops by kind, before rewriting
     folded_pads: int = 0         # PAD ops folded into the following convolution (no kernel call)
     removed_transposes: int = 0  # TRANSPOSE ops that cancelled after moving below PAD / table ops
+    # per .tflite op index, the op as the .tflite has it: its kind, its first output's name (litert-torch names it
+    # after the PyTorch module stack; the graph passes may give a moved op a new output tensor) and its constant
+    # inputs' names (the model's last op has its output named after the signature, its weights keep the module's)
+    source_ops: dict[int, tuple[str, str, list[str]]] = field(default_factory=dict)
 
     @property
     def calls(self) -> list[KernelCall]:
@@ -76,9 +80,21 @@ class ModelPlan:
     def macs(self) -> int:
         return sum(c.macs for c in self.calls)
 
+    def kernel_calls(self) -> list[dict[str, Any]]:
+        """The kernel calls of one inference in order, as the profile table (ek_model_profile) holds them: the
+        .tflite op each runs (kind, index, output tensor name) and the C function that runs it."""
+        rows = []
+        for k, step in enumerate(self.steps):
+            op = step.call.op
+            kind, tensor, constants = self.source_ops.get(op.index, (op.kind, "", []))
+            rows.append({"call": k, "index": op.index, "op": kind, "kernel": step.call.kernel.eval,
+                         "tensor": tensor, "constants": constants, "macs": step.call.macs})
+        return rows
+
     def info(self) -> dict[str, Any]:
         """Facts for the artifact manifest."""
-        return {"arena_bytes": self.arena.arena_bytes, "arena_lower_bound_bytes": self.arena.lower_bound,
+        return {"kernel_calls": len(self.steps),
+                "arena_bytes": self.arena.arena_bytes, "arena_lower_bound_bytes": self.arena.lower_bound,
                 "weight_bytes": self.weight_bytes, "const_bytes": self.const_bytes, "macs": self.macs,
                 "ops": self.ops, "folded_pads": self.folded_pads,
                 "removed_transposes": self.removed_transposes, "inputs": self.inputs, "outputs": self.outputs,
@@ -213,10 +229,14 @@ def plan_model(tflite: str | Path, dsp: bool) -> ModelPlan:
     for op in source_graph.ops:
         ops[op.kind] = ops.get(op.kind, 0) + 1
     in_pos, out_pos = signature_positions(data, graph.inputs, graph.outputs)
+    source_ops = {op.index: (op.kind, source_graph.tensor(op.outputs[0]).name if op.outputs else "",
+                             [source_graph.tensor(i).name for i in op.inputs
+                              if i >= 0 and source_graph.tensor(i).is_constant])
+                  for op in source_graph.ops}
     return ModelPlan(Path(tflite).name, hashlib.sha256(data).hexdigest(), dsp, steps, arena,
                      [_io_spec(graph, t, at(t), k) for t, k in zip(graph.inputs, in_pos)],
                      [_io_spec(graph, t, at(t), k) for t, k in zip(graph.outputs, out_pos)], ops, stats.folded_pads,
-                     stats.removed_transposes)
+                     stats.removed_transposes, source_ops)
 
 
 # ---- C emission --------------------------------------------------------------------------------------------------
@@ -300,7 +320,7 @@ def emit_c(plan: ModelPlan) -> str:
 
     declare = ["    ek_status s;"] if plan.steps else []  # a model of reshapes only calls no kernel
     prepare = ["ek_status ek_model_prepare(void) {"] + declare
-    evaluate = ["ek_status ek_model_eval(void) {"] + declare
+    calls = []
     for step in plan.steps:
         call, k = step.call, step.call.kernel
         p = f"&op{call.op.index}_params"
@@ -308,10 +328,24 @@ def emit_c(plan: ModelPlan) -> str:
         inputs = [f"op{call.op.index}_inputs"] if k.input_list else [operand(i) for i in step.inputs]
         scratch = "NULL" if step.scratch is None else f"ek_arena + {step.scratch}"
         args = [p, *inputs, f"ek_arena + {step.output}", scratch]
-        evaluate.append(f"    if ((s = {k.eval}({', '.join(args)})) != EK_OK) return s;")
+        calls.append(f"    if ((s = {k.eval}({', '.join(args)})) != EK_OK) return s;")
     prepare += ["    return EK_OK;", "}", ""]
-    evaluate += ["    return EK_OK;", "}", ""]
-    return "\n".join(lines + prepare + evaluate)
+    evaluate = ["ek_status ek_model_eval(void) {", *declare, *calls, "    return EK_OK;", "}", ""]
+    return "\n".join(lines + prepare + evaluate + _emit_profiled(declare, calls))
+
+
+def _emit_profiled(declare: list[str], calls: list[str]) -> list[str]:
+    """ek_model_calls, ek_model_profile and ek_model_eval_profiled (ek_model.h): the calls of ek_model_eval, each
+    followed by mark(k). A second function rather than a flag in ek_model_eval, so that a plain inference runs the
+    same instructions whether or not the firmware can profile."""
+    body = []
+    for k, line in enumerate(calls):
+        body += [line, f"    mark({k}u);"]
+    return [f"/* Profiling: the clock read after each of the {len(calls)} kernel calls of an inference. */",
+            f"const uint32_t ek_model_calls = {len(calls)}u;",
+            f"uint32_t ek_model_profile[{max(len(calls), 1)}];", "",
+            "ek_status ek_model_eval_profiled(ek_profile_mark_fn mark) {", *declare, "    mark(EK_PROFILE_START);",
+            *body, "    return EK_OK;", "}", ""]
 
 
 def generate(tflite: str | Path, dsp: bool) -> GeneratedModel:

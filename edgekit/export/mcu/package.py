@@ -2,6 +2,7 @@
 the manifest records. Used by the exporter (after its own PyTorch -> .tflite step) and directly for a .tflite."""
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +12,11 @@ from ...profiles import Profile
 from . import tflm
 from .build import build_config, build_firmware
 from .codegen import generate
+
+
+# The kernel calls of one inference in the order of the firmware's profile table (ek_model_profile): the .tflite op
+# each runs and its output tensor's name, what `bench --profile` maps each measured call back to a module with.
+KERNEL_CALLS = "kernel_calls.json"
 
 
 @dataclass
@@ -47,6 +53,9 @@ def package_tflite(tflite: Path, profile: Profile, workdir: Path, dsp: bool | No
     firmware = {**gen.info(), "flash_bytes": built.flash_bytes, "ram_bytes": built.ram_bytes,
                 "sections": {k: v for k, v in built.sections.items() if not k.startswith((".debug", ".comment"))},
                 "build": cfg.facts(), "tflite_micro_arena_bytes": tflm.arena_bytes(workdir / "model.tflite")}
+    calls = workdir / KERNEL_CALLS
+    calls.write_text(json.dumps({"calls": gen.plan.kernel_calls()}, indent=1) + "\n")
+    firmware["profile_table"] = KERNEL_CALLS
     files = {"model.tflite": workdir / "model.tflite", "model.c": model_c, "firmware.elf": built.elf,
-             "firmware.bin": built.bin}
+             "firmware.bin": built.bin, KERNEL_CALLS: calls}
     return FirmwarePackage(files, firmware, gen.plan.inputs, gen.plan.outputs)
