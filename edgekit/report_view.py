@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import os
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
@@ -196,10 +197,14 @@ def ops_table(report: dict[str, Any], top: int | None = None) -> Fitting:
     body = []
     for row in ops["rows"][:top or TOP_ROWS]:
         module = row["module"] + (f" ({row['module_type']})" if row.get("module_type") else "")
-        body.append([row["op"] or "-", row.get("kernel") or "-", module, row.get("source") or "-",
+        source = row.get("source")
+        body.append([row["op"] or "-", row.get("kernel") or "-", module,
+                     os.path.basename(source) if source else "-",  # the whole path is in --json
                      f"{row['share'] * 100:.1f}%" if row.get("share") is not None else "-",
                      _op_value(row["value"], unit), f"{row['per_mac']:.2f}" if row.get("per_mac") else "-",
                      f"{row['sqnr_db']:.1f}" if row.get("sqnr_db") is not None else "-"])
+    shown = [k for k in range(len(header)) if any(r[k] != "-" for r in body)]  # no column of dashes only
+    header, body = [header[k] for k in shown], [[r[k] for k in shown] for r in body]
     table = Table(title=title)
     for h in header:
         table.add_column(h)
