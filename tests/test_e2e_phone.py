@@ -63,10 +63,17 @@ def test_cli_compile_and_bench_json(tmp_path, digits_npz):
     assert "not delegated" in result.stdout or "delegated" in result.stdout
     # A check the user asks for fails with exit code 4, after the report is printed.
     result = run_cli("bench", tmp_path / "art", "-t", "emu-phone", "--runs", "20", "--eval", test, "--json",
-                     "--max-latency-ms", "0.000001")
+                     "--max-latency-ms", "0.000001", "--profile")
     assert result.returncode == 4 and "check failed: p50 latency" in result.stderr, result.stderr
     report = json.loads(result.stdout)
     assert report["schema_version"] == 1 and report["latency_ms"]["runs"] == 20 and report["accuracy"]["samples"]
+    # --profile: ExecuTorch's ETDump, XNNPACK's operators one row each, every row a module of the model (or said
+    # not to be one), the rows against an unprofiled inference of the same run.
+    ops, modules = report["ops"], json.loads((tmp_path / "art" / "manifest.json").read_text())["model"]["modules"]
+    assert ops["unit"] == "ns" and "ETDump" in ops["basis"] and 0.5 < ops["coverage"] < 1.5, ops
+    assert all(r["module"] in modules or r["module"].startswith("(") for r in ops["rows"]), ops["rows"]
+    convs = [r for r in ops["rows"] if r["module_type"] == "Conv2d"]
+    assert len({r["module"] for r in convs}) == 4 and all(r["source"] for r in convs)  # the digits CNN's 4 convs
 
 
 def test_tampered_pte_is_refused(tmp_path, artifacts):
