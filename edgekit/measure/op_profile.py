@@ -9,7 +9,7 @@ inference measured in the same run.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Iterable, TypedDict
+from typing import TYPE_CHECKING, Any, Callable, TypedDict
 
 if TYPE_CHECKING:
     from ..artifact import Artifact
@@ -28,6 +28,8 @@ class RawEvent(TypedDict, total=False):
     value: float        # per inference, in the profile's unit
     calls: int          # how many times the op ran per inference (loops, recurrent cells)
     tensor: str         # the name the converter gave the op's output (.tflite, MCU): where the module path is read
+    runtime_op: str     # the runtime's own operator, where it differs from the graph's (XNNPACK's "... GEMM")
+    fused: list[str]    # graph nodes (or modules) the runtime ran inside this op (a PAD, a batch norm, a ReLU)
 
 
 class RawProfile(TypedDict, total=False):
@@ -40,6 +42,7 @@ class RawProfile(TypedDict, total=False):
                                 # profiler's own work between the operators is in `whole`, not in any row); the
                                 # overhead is whole / whole_unprofiled - 1
     not_broken_down: str        # why a delegated segment stays one row, when the runtime cannot split it
+    etdump: str                 # a .pte's ETDump (base64): its events are read on the host (profile_pte.py)
 
 
 Mapper = Callable[["Artifact", RawProfile], list[dict[str, Any]]]
@@ -50,7 +53,8 @@ _MAPPER_MODULES = ("profile_pte", "profile_tflite", "profile_mcu")
 
 def register_mapper(*formats: str) -> Callable[[Mapper], Mapper]:
     """Register how a format's raw events become rows: mapper(artifact, raw) -> [row], each row a RawEvent plus
-    `module` (a module path of the user's model, or GLUE) and optionally `source`."""
+    `module` (a module path of the user's model, "" for the model's own forward, None for glue) and optionally
+    `source`."""
     def wrap(mapper: Mapper) -> Mapper:
         for fmt in formats:
             _MAPPERS[fmt] = mapper
