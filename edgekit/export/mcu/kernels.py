@@ -103,14 +103,22 @@ def pack_conv_dsp(weights: np.ndarray, in_c: int) -> np.ndarray:
     return np.concatenate([packed, flat[pairs:].ravel()])
 
 
-def pack_depthwise_dsp(weights: np.ndarray, bias: np.ndarray | None, input_offset: int) -> tuple[np.ndarray,
-                                                                                                  np.ndarray]:
-    """Mirror of ek_depthwise_conv2d_s8_dsp_pack (depth multiplier 1, depth a multiple of 4): 1HWC weights widened
-    to int16, per group of 4 channels per tap the lanes (c0, c2, c1, c3), as little-endian bytes; and the bias plus
-    input_offset * the sum of each channel's weights, wrapped to int32 as the device's arithmetic does."""
+def pack_depthwise_dsp(weights: np.ndarray, bias: np.ndarray | None, input_offset: int,
+                       plane: bool = False, transposed: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Mirror of ek_depthwise_conv2d_s8_dsp_pack (depth multiplier 1, depth a multiple of 4). The 4-channel path:
+    1HWC weights widened to int16, per group of 4 channels per tap the lanes (c0, c2, c1, c3); the 3x3 path
+    (`plane`): per channel, per filter row (column when `transposed`: the plane holds image columns as rows),
+    the doubled weights (w0, w1, w1, w2) as int16 lanes; both as little-endian bytes. And the bias plus input_offset * the sum of each channel's weights, wrapped to int32 as
+    the device's arithmetic does."""
     c = weights.shape[3]
     taps = weights.reshape(-1, c).astype(np.int64)                       # [tap, channel]
-    lanes = taps.reshape(-1, c // 4, 4)[:, :, [0, 2, 1, 3]].transpose(1, 0, 2).ravel()
+    if plane:
+        rows = (2 * taps).T.reshape(c, 3, 3)                             # [channel, row, column]
+        if transposed:
+            rows = rows.transpose(0, 2, 1)
+        lanes = rows[:, :, [0, 1, 1, 2]].ravel()
+    else:
+        lanes = taps.reshape(-1, c // 4, 4)[:, :, [0, 2, 1, 3]].transpose(1, 0, 2).ravel()
     packed = lanes.astype(np.int16).view(np.uint8).view(np.int8).astype(np.int64)
     base = np.zeros(c, np.int64) if bias is None else np.asarray(bias, np.int64)
     folded = base + input_offset * taps.sum(axis=0)
@@ -150,11 +158,23 @@ def _depthwise_dsp_applies(p: dict[str, Any]) -> bool:  # dsp_applies in ek_dept
     return p["depth_multiplier"] == 1 and p["input"][3] % 4 == 0
 
 
+def _depthwise_plane_applies(p: dict[str, Any]) -> bool:  # plane_applies in ek_depthwise_conv2d_s8_dsp.c
+    return (p["depth_multiplier"] == 1 and p["input"][3] % 4 == 0 and tuple(p["filter"][1:3]) == (3, 3)
+            and p["dilation_h"] == 1 and p["dilation_w"] == 1 and p["stride_h"] >= 1 and p["stride_w"] >= 1
+            and (p["stride_w"] in (1, 2) or p["stride_h"] in (1, 2)))
+
+
+def _depthwise_plane_transposed(p: dict[str, Any]) -> bool:  # plane_transposed: sweep the longer output axis
+    return p["stride_h"] in (1, 2) and (p["output"][1] > p["output"][2] or p["stride_w"] not in (1, 2))
+
+
 def _pack_depthwise(p: dict[str, Any], weights: np.ndarray, bias: np.ndarray | None) -> tuple[np.ndarray,
                                                                                               np.ndarray | None]:
     if not _depthwise_dsp_applies(p):
         return weights.ravel(), bias
-    return pack_depthwise_dsp(weights, bias, p["input_offset"])
+    plane = _depthwise_plane_applies(p)
+    return pack_depthwise_dsp(weights, bias, p["input_offset"], plane=plane,
+                              transposed=plane and _depthwise_plane_transposed(p))
 
 
 def _pack_fc(p: dict[str, Any], weights: np.ndarray, bias: np.ndarray | None) -> tuple[np.ndarray,
@@ -180,6 +200,29 @@ def _transpose_conv_dsp_scratch(p: dict[str, Any]) -> int:
     when the DSP path applies (input depth a multiple of 4)."""
     _, kh, kw, depth = p["filter"]
     return kh * kw * (2 * depth + 4) if p["input"][3] % 4 == 0 else 0
+
+
+DW_SCRATCH_BUDGET = 4096  # EK_DW_SCRATCH_BUDGET
+DW_GROUP = 4              # EK_DW_GROUP
+
+
+def _depthwise_dsp_scratch(p: dict[str, Any]) -> int:
+    """ek_depthwise_conv2d_s8_dsp_scratch_bytes: on the 3x3 path, 4 int16 planes of a band of plane rows (even
+    width; image columns when transposed) and the band's int32 accumulators; the band is every output row when that fits the budget, else as
+    many as fit (at least one)."""
+    if not _depthwise_plane_applies(p):
+        return 0
+    out_h, out_w, sh, sw = p["output"][1], p["output"][2], p["stride_h"], p["stride_w"]
+    if _depthwise_plane_transposed(p):  # the plane's rows are the image's columns
+        out_h, out_w, sh, sw = out_w, out_h, sw, sh
+    pw = ((out_w - 1) * sw + 3 + 1) & ~1
+
+    def size(band: int) -> int:
+        return DW_GROUP * ((band - 1) * sh + 3) * pw * 2 + band * out_w * 4
+    band = out_h
+    while band > 1 and size(band) > DW_SCRATCH_BUDGET:
+        band -= 1
+    return size(band)
 
 
 def _fc_dsp_scratch(p: dict[str, Any]) -> int:
@@ -254,7 +297,8 @@ _DSP = {
     "ek_conv2d_s8": Kernel("ek_conv2d_s8_dsp", CONV_PARAMS, variant="dsp", scratch=_conv_dsp_scratch,
                            pack=_pack_conv, c_pack="ek_conv2d_s8_dsp_pack"),
     "ek_depthwise_conv2d_s8": Kernel("ek_depthwise_conv2d_s8_dsp", CONV_PARAMS, variant="dsp",
-                                     pack=_pack_depthwise, c_pack="ek_depthwise_conv2d_s8_dsp_pack"),
+                                     scratch=_depthwise_dsp_scratch, pack=_pack_depthwise,
+                                     c_pack="ek_depthwise_conv2d_s8_dsp_pack"),
     "ek_fully_connected_s8": Kernel("ek_fully_connected_s8_dsp", FC_PARAMS, variant="dsp", scratch=_fc_dsp_scratch,
                                     pack=_pack_fc, c_pack="ek_fully_connected_s8_dsp_pack"),
     "ek_transpose_conv_s8": Kernel("ek_transpose_conv_s8_dsp", CONV_PARAMS, variant="dsp",

@@ -1,17 +1,30 @@
 /* DEPTHWISE_CONV_2D int8, optimised for the DSP extension; bit-exact with the reference kernel
- * (ek_depthwise_conv2d_s8_eval).
+ * (ek_depthwise_conv2d_s8_eval). Two paths, both with depth multiplier 1 (otherwise the weights and bias stay as
+ * they are and the reference kernel runs):
  *
- * Applies with depth multiplier 1 and a depth that is a multiple of 4 (otherwise the weights and bias stay as
- * they are and the reference kernel runs). Four channels at a time: one LDR of the input gives 4 channels of a
- * tap, SXTB16 splits them into (c0, c2) and (c1, c3), and SMLABB/SMLATT add each lane's product to its own
- * channel. The weights come packed and widened (ek_depthwise_conv2d_s8_dsp_pack, mirrored on the host): per
- * group of 4 channels, per tap, the words (w0, w2) and (w1, w3) as int16 lanes, so one LDRD feeds 4 MACs.
+ * 3x3 path (filter 3x3, dilation 1, stride_w 1 or 2, any stride_h, depth a multiple of 4): channel by channel over planes.
+ * A band of input rows of 4 channels is transposed into scratch as 4 int16 planes (channel-major; columns the
+ * window reaches in the padding hold the input zero point), 2 LDR + 4 SXTB16 + 4 PKHBT/PKHTB + 4 STR per 8
+ * values. Then, per channel, the 9 weights stay in 6 registers as int16 pairs (w0, w1) and (w1, w2) of each
+ * row (packed and doubled by ek_depthwise_conv2d_s8_dsp_pack) while the kernel sweeps the plane: two outputs
+ * per step, per filter row one LDRD of 4 columns and 4 SMLAD/SMLAxy (stride 1), i.e. 15 instructions for 18
+ * MACs. The accumulators (twice the reference's: doubled weights and bias) go to scratch, then one pass
+ * requantizes them with the channel's multiplier, shift and zero point in registers: SMMULR of the doubled
+ * accumulator and 4 ALU instructions, SSAT, STRB. That pass is ek_requantize_fast's short path (shift < 0,
+ * |acc| < 2^30), which the channel's weights and bias guarantee when |bias| + 128 * sum |w| < 2^30 (checked
+ * per channel; any other channel is summed and requantized value by value with ek_requantize).
  *
- * The input offset leaves the inner loop: the packed bias is bias + input_offset * (sum of the channel's
- * weights over all taps), so the loop adds w * x only. A tap in the padding then has to add w * (-input_offset),
- * which is what reading the input zero point there does (the reference skips the tap: w * (zp + offset) = 0).
- * Sums are the reference's modulo 2^32, hence equal wherever the reference's int32 sum is defined. Where this
- * path applies, the (folded) bias is always given and the packed weights are read with LDRD: 4-byte aligned. */
+ * 4-channel path (other filters; depth a multiple of 4): four channels at a time: one LDR of the input gives 4
+ * channels of a tap, SXTB16 splits them into (c0, c2) and (c1, c3), and SMLABB/SMLATT add each lane's product to
+ * its own channel. The weights come packed and widened: per group of 4 channels, per tap, the words (w0, w2) and
+ * (w1, w3) as int16 lanes, so one LDRD feeds 4 MACs.
+ *
+ * Both paths take the input offset out of the inner loop: the packed bias is bias + input_offset * (sum of the
+ * channel's weights over all taps), so the loop adds w * x only. A tap in the padding then has to add
+ * w * (-input_offset), which is what reading the input zero point there does (the reference skips the tap:
+ * w * (zp + offset) = 0). Sums are the reference's modulo 2^32, hence equal wherever the reference's int32 sum is
+ * defined. Where a path applies, the (folded) bias is always given and the packed weights are read with LDRD:
+ * 4-byte aligned; the scratch is 8-byte aligned (the host plans it so). */
 #include "ek_dsp.h"
 #include "ek_fixedpoint.h"
 #include "ek_kernels.h"
@@ -42,17 +55,77 @@ static inline int32_t smlatt(uint32_t a, uint32_t b, int32_t acc) {
 }
 #endif
 
+/* the 4-channel path */
 static int dsp_applies(const ek_conv_params *p) {
     return p->depth_multiplier == 1 && p->input.c % 4 == 0;
 }
 
-/* The reference kernel's rules; where the DSP path applies, a bias (the folded one) and aligned weights. */
+/* the 3x3 path. It sweeps the longer output axis: planes are stored transposed (a plane row is an image column)
+ * when the output has more rows than columns, so that the inner loops run long; "virtual" rows and columns below
+ * are those of the plane. */
+typedef struct {
+    int32_t t;                       /* 1: plane rows are image columns */
+    int32_t in_h, in_w, out_h, out_w, sh, sw, pad_top, pad_left;
+    int32_t in_sx, in_sy, out_sx, out_sy;  /* byte steps of one virtual column / row (input, output) */
+} dw_geom;
+
+static inline int stride_ok(int32_t s) { return s == 1 || s == 2; }
+
+static int plane_applies(const ek_conv_params *p) {
+    return p->depth_multiplier == 1 && p->input.c % 4 == 0 && p->filter.h == 3 && p->filter.w == 3 &&
+           p->dilation_h == 1 && p->dilation_w == 1 && p->stride_h >= 1 && p->stride_w >= 1 &&
+           (stride_ok(p->stride_w) || stride_ok(p->stride_h));
+}
+
+static int plane_transposed(const ek_conv_params *p) {
+    return stride_ok(p->stride_h) && (p->output.h > p->output.w || !stride_ok(p->stride_w));
+}
+
+static dw_geom geom(const ek_conv_params *p) {
+    const ek_dims in = p->input, out = p->output;
+    dw_geom g;
+    g.t = plane_transposed(p);
+    if (g.t) {
+        g.in_h = in.w, g.in_w = in.h, g.out_h = out.w, g.out_w = out.h, g.sh = p->stride_w, g.sw = p->stride_h;
+        g.pad_top = p->pad_left, g.pad_left = p->pad_top;
+        g.in_sx = in.w * in.c, g.in_sy = in.c, g.out_sx = out.w * out.c, g.out_sy = out.c;
+    } else {
+        g.in_h = in.h, g.in_w = in.w, g.out_h = out.h, g.out_w = out.w, g.sh = p->stride_h, g.sw = p->stride_w;
+        g.pad_top = p->pad_top, g.pad_left = p->pad_left;
+        g.in_sx = in.c, g.in_sy = in.w * in.c, g.out_sx = out.c, g.out_sy = out.w * out.c;
+    }
+    return g;
+}
+
+/* scratch = 4 planes of `rows` rows of `pw` int16 (pw even: rows stay 4-byte aligned), then `band` rows of out_w
+ * int32 accumulators. `band` output rows at a time: all of them when that fits EK_DW_SCRATCH_BUDGET bytes, else
+ * as many as fit (at least one). */
+#define EK_DW_SCRATCH_BUDGET 4096
+#define EK_DW_GROUP 4
+static inline int32_t plane_w(const dw_geom *g) {
+    return ((g->out_w - 1) * g->sw + 3 + 1) & ~1;
+}
+static inline int32_t plane_rows(const dw_geom *g, int32_t band) {
+    return (band - 1) * g->sh + 3;
+}
+static inline int32_t plane_bytes(const dw_geom *g, int32_t band) {
+    return EK_DW_GROUP * plane_rows(g, band) * plane_w(g) * 2 + band * g->out_w * 4;
+}
+static int32_t plane_band(const dw_geom *g) {
+    int32_t band = g->out_h;
+    while (band > 1 && plane_bytes(g, band) > EK_DW_SCRATCH_BUDGET) {
+        --band;
+    }
+    return band;
+}
+
+/* The reference kernel's rules; where a DSP path applies, a bias (the folded one) and aligned weights. */
 ek_status ek_depthwise_conv2d_s8_dsp_prepare(const ek_conv_params *p, size_t scratch_bytes) {
     const ek_status s = ek_depthwise_conv2d_s8_prepare(p, scratch_bytes);
     if (s != EK_OK) {
         return s;
     }
-    if (dsp_applies(p) && (p->bias == NULL || ((uintptr_t)p->weights & 3u) != 0)) {
+    if ((plane_applies(p) || dsp_applies(p)) && (p->bias == NULL || ((uintptr_t)p->weights & 3u) != 0)) {
         return EK_E_BAD_PARAMS;
     }
     if (scratch_bytes < (size_t)ek_depthwise_conv2d_s8_dsp_scratch_bytes(p)) {
@@ -62,14 +135,23 @@ ek_status ek_depthwise_conv2d_s8_dsp_prepare(const ek_conv_params *p, size_t scr
 }
 
 int32_t ek_depthwise_conv2d_s8_dsp_scratch_bytes(const ek_conv_params *p) {
-    (void)p;
-    return 0;
+    if (!plane_applies(p)) {
+        return 0;
+    }
+    const dw_geom g = geom(p);
+    return plane_bytes(&g, plane_band(&g));
+}
+
+static void put16(int8_t **dst, int32_t v) {
+    *(*dst)++ = (int8_t)(v & 0xFF);
+    *(*dst)++ = (int8_t)((uint32_t)v >> 8 & 0xFF);
 }
 
 void ek_depthwise_conv2d_s8_dsp_pack(const ek_conv_params *p, const int8_t *src, const int32_t *bias, int8_t *dst,
                                      int32_t *dst_bias) {
     const int32_t taps = p->filter.h * p->filter.w, c = p->filter.c;
-    if (!dsp_applies(p)) {
+    const int plane = plane_applies(p);
+    if (!plane && !dsp_applies(p)) {
         for (int32_t i = 0; i < taps * c; ++i) {
             dst[i] = src[i];
         }
@@ -78,13 +160,25 @@ void ek_depthwise_conv2d_s8_dsp_pack(const ek_conv_params *p, const int8_t *src,
         }
         return;
     }
-    static const int8_t lane[4] = {0, 2, 1, 3};  /* channel of halfword 0..3 within a group's two words */
-    for (int32_t g = 0; g < c / 4; ++g) {
-        for (int32_t t = 0; t < taps; ++t) {
-            for (int32_t h = 0; h < 4; ++h) {
-                const int16_t v = src[t * c + 4 * g + lane[h]];
-                *dst++ = (int8_t)(v & 0xFF);
-                *dst++ = (int8_t)((uint16_t)v >> 8);
+    if (plane) {  /* per channel, per plane filter row, (2 w0, 2 w1) and (2 w1, 2 w2) as int16 lanes */
+        const int32_t sr = plane_transposed(p) ? 1 : 3, sc = 4 - sr;  /* tap steps of a plane row, column */
+        for (int32_t ch = 0; ch < c; ++ch) {
+            for (int32_t r = 0; r < 3; ++r) {
+                const int32_t w0 = 2 * src[(sr * r) * c + ch], w1 = 2 * src[(sr * r + sc) * c + ch],
+                              w2 = 2 * src[(sr * r + 2 * sc) * c + ch];
+                put16(&dst, w0);
+                put16(&dst, w1);
+                put16(&dst, w1);
+                put16(&dst, w2);
+            }
+        }
+    } else {
+        static const int8_t lane[4] = {0, 2, 1, 3};  /* channel of halfword 0..3 within a group's two words */
+        for (int32_t g = 0; g < c / 4; ++g) {
+            for (int32_t t = 0; t < taps; ++t) {
+                for (int32_t h = 0; h < 4; ++h) {
+                    put16(&dst, src[t * c + 4 * g + lane[h]]);
+                }
             }
         }
     }
@@ -94,6 +188,378 @@ void ek_depthwise_conv2d_s8_dsp_pack(const ek_conv_params *p, const int8_t *src,
             sum += (uint32_t)src[t * c + ch];
         }
         dst_bias[ch] = (int32_t)((bias != NULL ? (uint32_t)bias[ch] : 0u) + sum * (uint32_t)p->input_offset);
+    }
+}
+
+/* ---- 3x3 path ---------------------------------------------------------------------------------------------- */
+
+#if defined(__ARM_FEATURE_DSP)
+static inline int32_t smlabt(uint32_t a, uint32_t b, int32_t acc) {
+    int32_t r;
+    __asm("smlabt %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+    return r;
+}
+static inline int32_t smlatb(uint32_t a, uint32_t b, int32_t acc) {
+    int32_t r;
+    __asm("smlatb %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+    return r;
+}
+#define DW_SMLAD(a, b, acc) ek_smlad(a, b, acc)
+/* (lo(a), lo(b)) and (hi(a), hi(b)) */
+static inline uint32_t pk_lo(uint32_t a, uint32_t b) {
+    uint32_t r;
+    __asm("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+static inline uint32_t pk_hi(uint32_t a, uint32_t b) {
+    uint32_t r;
+    __asm("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(b), "r"(a));
+    return r;
+}
+static inline int32_t smmulr(int32_t a, int32_t b) {
+    int32_t r;
+    __asm("smmulr %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+/* saturate (v >> 1) to int8 */
+static inline int32_t ssat8_half(int32_t v) {
+    int32_t r;
+    __asm("ssat %0, #8, %1, asr #1" : "=r"(r) : "r"(v));
+    return r;
+}
+#define DW_SXTB16(x) ek_sxtb16(x)
+#define DW_SXTB16_ROR8(x) ek_sxtb16_ror8(x)
+#else
+static inline int32_t lo16(uint32_t a) { return (int16_t)(a & 0xFFFFu); }
+static inline int32_t hi16(uint32_t a) { return (int16_t)(a >> 16); }
+static inline int32_t smlabt(uint32_t a, uint32_t b, int32_t acc) {
+    return (int32_t)((uint32_t)acc + (uint32_t)(lo16(a) * hi16(b)));
+}
+static inline int32_t smlatb(uint32_t a, uint32_t b, int32_t acc) {
+    return (int32_t)((uint32_t)acc + (uint32_t)(hi16(a) * lo16(b)));
+}
+static inline int32_t DW_SMLAD(uint32_t a, uint32_t b, int32_t acc) {
+    return (int32_t)((uint32_t)acc + (uint32_t)(lo16(a) * lo16(b)) + (uint32_t)(hi16(a) * hi16(b)));
+}
+static inline uint32_t pk_lo(uint32_t a, uint32_t b) { return (a & 0xFFFFu) | b << 16; }
+static inline uint32_t pk_hi(uint32_t a, uint32_t b) { return a >> 16 | (b & 0xFFFF0000u); }
+static inline int32_t smmulr(int32_t a, int32_t b) {
+    return (int32_t)(((int64_t)a * b + (1LL << 31)) >> 32);
+}
+static inline int32_t ssat8_half(int32_t v) { return ek_clamp(v >> 1, -128, 127); }
+static inline uint32_t DW_SXTB16(uint32_t x) {
+    return (uint32_t)(uint16_t)(int16_t)(int8_t)x | (uint32_t)(uint16_t)(int16_t)(int8_t)(x >> 16) << 16;
+}
+static inline uint32_t DW_SXTB16_ROR8(uint32_t x) { return DW_SXTB16(x >> 8 | x << 24); }
+#endif
+
+static inline uint32_t load_w(const void *p) {
+    uint32_t v;
+    __builtin_memcpy(&v, p, sizeof v);
+    return v;
+}
+static inline void store_w(void *p, uint32_t v) {
+    __builtin_memcpy(p, &v, sizeof v);
+}
+
+/* Plane rows [iy0, iy0 + rows) of channels c0 .. c0 + 3 of batch b into planes pl + k * rows * pw: plane column j
+ * is virtual input column j - pad_left; planes are `plane` int16 apart; the columns outside the input hold zp
+ * (written once by fill_planes), rows outside it are written zp here. */
+static void fill_planes(int32_t n, int16_t zp, int16_t *pl) {
+    for (int32_t i = 0; i < n; ++i) {
+        pl[i] = zp;
+    }
+}
+
+static void transpose_band(const ek_conv_params *p, const dw_geom *g, const int8_t *input, int32_t iy0,
+                           int32_t rows, int32_t plane, int16_t *pl) {
+    const int32_t pw = plane_w(g), sx = g->in_sx;
+    const int16_t zp = (int16_t)(-p->input_offset);
+    const uint32_t zp4 = 0x01010101u * (uint8_t)zp;
+    int32_t jl = g->pad_left, jr = g->pad_left + g->in_w;
+    jl = jl < 0 ? 0 : (jl > pw ? pw : jl);
+    jr = jr > pw ? pw : (jr < jl ? jl : jr);
+    for (int32_t r = 0; r < rows; ++r) {
+        const int32_t iy = iy0 + r;
+        int16_t *row = pl + r * pw;
+        if (iy < 0 || iy >= g->in_h) {
+            for (int32_t k = 0; k < EK_DW_GROUP; ++k) {
+                for (int32_t j = jl; j < jr; ++j) {
+                    row[k * plane + j] = zp;
+                }
+            }
+            continue;
+        }
+        const int8_t *x = input + iy * g->in_sy + (jl - g->pad_left) * sx;
+        int16_t *q0 = row + jl, *q1 = q0 + plane, *q2 = q1 + plane, *q3 = q2 + plane;
+        int32_t j = jl;
+        for (; j + 2 <= jr; j += 2, x += 2 * sx, q0 += 2, q1 += 2, q2 += 2, q3 += 2) {
+            const uint32_t va = load_w(x), vb = load_w(x + sx);
+            const uint32_t a02 = DW_SXTB16(va), a13 = DW_SXTB16_ROR8(va);
+            const uint32_t b02 = DW_SXTB16(vb), b13 = DW_SXTB16_ROR8(vb);
+            store_w(q0, pk_lo(a02, b02));
+            store_w(q2, pk_hi(a02, b02));
+            store_w(q1, pk_lo(a13, b13));
+            store_w(q3, pk_hi(a13, b13));
+        }
+        if (j < jr) {  /* the last column, paired with zp (column jr lies in the padding or past the window) */
+            const uint32_t va = load_w(x);
+            const uint32_t a02 = DW_SXTB16(va), a13 = DW_SXTB16_ROR8(va);
+            const uint32_t b02 = DW_SXTB16(zp4), b13 = b02;
+            if (j + 1 < pw) {
+                store_w(q0, pk_lo(a02, b02));
+                store_w(q2, pk_hi(a02, b02));
+                store_w(q1, pk_lo(a13, b13));
+                store_w(q3, pk_hi(a13, b13));
+            } else {
+                *q0 = (int16_t)a02;
+                *q2 = (int16_t)(a02 >> 16);
+                *q1 = (int16_t)a13;
+                *q3 = (int16_t)(a13 >> 16);
+            }
+        }
+    }
+}
+
+#if defined(__ARM_FEATURE_DSP)
+/* One output row, two outputs per step, with the weights of filter rows 0 and 1 in registers (wab: 4 words) and
+ * those of row 2 reloaded with the two biases by one LDM from the stack (blk: bias2, bias2, w01c, w12c):
+ *   void ek_dw3_row_s1(r0 = row 0, r1 = row 1, r2 = row 2, r3 = acc out, [sp] = wab, [sp + 4] = blk,
+ *                      [sp + 8] = end of row 0 (row 0 + 4 bytes per pair))
+ * stride 1: per row one LDRD of columns x .. x + 3 and SMLAD/SMLATB/SMLABT/SMLAD; stride 2 (ek_dw3_row_s2): LDRD
+ * of x .. x + 3 and LDR of x + 4, 5, end = row 0 + 8 bytes per pair. */
+__asm(
+    "  .text\n"
+    "  .syntax unified\n"
+    "  .thumb\n"
+    "  .p2align 2\n"
+    "  .type ek_dw3_row_s1, %function\n"
+    "ek_dw3_row_s1:\n"
+    "  push {r4-r11, lr}\n"
+    "  ldr r12, [sp, #36]\n"            /* wab */
+    "  ldm r12, {r4, r5, r6, r7}\n"
+    "  ldr r12, [sp, #40]\n"            /* blk */
+    "  ldm r12, {r8, r9, r10, r11}\n"
+    "  ldr lr, [sp, #44]\n"             /* end */
+    "  sub sp, sp, #24\n"
+    "  stm sp, {r8, r9, r10, r11}\n"
+    "  str lr, [sp, #16]\n"
+    "1:\n"
+    "  ldm sp, {r8, r9, r10, r11}\n"
+    "  ldrd r12, lr, [r2], #4\n"
+    "  smlad r8, r12, r10, r8\n"
+    "  smlatb r9, r12, r10, r9\n"
+    "  smlabt r8, lr, r11, r8\n"
+    "  smlad r9, lr, r11, r9\n"
+    "  ldrd r12, lr, [r0], #4\n"
+    "  smlad r8, r12, r4, r8\n"
+    "  smlatb r9, r12, r4, r9\n"
+    "  smlabt r8, lr, r5, r8\n"
+    "  smlad r9, lr, r5, r9\n"
+    "  ldrd r12, lr, [r1], #4\n"
+    "  smlad r8, r12, r6, r8\n"
+    "  smlatb r9, r12, r6, r9\n"
+    "  smlabt r8, lr, r7, r8\n"
+    "  smlad r9, lr, r7, r9\n"
+    "  strd r8, r9, [r3], #8\n"
+    "  ldr r8, [sp, #16]\n"
+    "  cmp r0, r8\n"
+    "  bne 1b\n"
+    "  add sp, sp, #24\n"
+    "  pop {r4-r11, pc}\n"
+    "  .size ek_dw3_row_s1, . - ek_dw3_row_s1\n"
+    "  .p2align 2\n"
+    "  .type ek_dw3_row_s2, %function\n"
+    "ek_dw3_row_s2:\n"
+    "  push {r4-r11, lr}\n"
+    "  ldr r12, [sp, #36]\n"
+    "  ldm r12, {r4, r5, r6, r7}\n"
+    "  ldr r12, [sp, #40]\n"
+    "  ldm r12, {r8, r9, r10, r11}\n"
+    "  ldr lr, [sp, #44]\n"
+    "  sub sp, sp, #24\n"
+    "  stm sp, {r8, r9, r10, r11}\n"
+    "  str lr, [sp, #16]\n"
+    "2:\n"
+    "  ldm sp, {r8, r9, r10, r11}\n"
+    "  ldrd r12, lr, [r2], #8\n"
+    "  smlad r8, r12, r10, r8\n"
+    "  smlabt r8, lr, r11, r8\n"
+    "  smlad r9, lr, r10, r9\n"
+    "  ldr r12, [r2]\n"
+    "  smlabt r9, r12, r11, r9\n"
+    "  ldrd r12, lr, [r0], #8\n"
+    "  smlad r8, r12, r4, r8\n"
+    "  smlabt r8, lr, r5, r8\n"
+    "  smlad r9, lr, r4, r9\n"
+    "  ldr r12, [r0]\n"
+    "  smlabt r9, r12, r5, r9\n"
+    "  ldrd r12, lr, [r1], #8\n"
+    "  smlad r8, r12, r6, r8\n"
+    "  smlabt r8, lr, r7, r8\n"
+    "  smlad r9, lr, r6, r9\n"
+    "  ldr r12, [r1]\n"
+    "  smlabt r9, r12, r7, r9\n"
+    "  strd r8, r9, [r3], #8\n"
+    "  ldr r8, [sp, #16]\n"
+    "  cmp r0, r8\n"
+    "  bne 2b\n"
+    "  add sp, sp, #24\n"
+    "  pop {r4-r11, pc}\n"
+    "  .size ek_dw3_row_s2, . - ek_dw3_row_s2\n");
+void ek_dw3_row_s1(const uint32_t *r0, const uint32_t *r1, const uint32_t *r2, int32_t *o, const uint32_t *wab,
+                   const int32_t *blk, const uint32_t *end);
+void ek_dw3_row_s2(const uint32_t *r0, const uint32_t *r1, const uint32_t *r2, int32_t *o, const uint32_t *wab,
+                   const int32_t *blk, const uint32_t *end);
+#endif
+
+/* one channel: accumulators (doubled) of `band` output rows from its plane pl into acc; w: its 6 weight words */
+static void channel_acc(const dw_geom *g, const int16_t *pl, const uint32_t *w, int32_t bias2, int32_t band,
+                        int32_t *acc) {
+    const int32_t pw = plane_w(g), ow = g->out_w, sh = g->sh, pairs = ow / 2;
+    const uint32_t w01a = w[0], w12a = w[1], w01b = w[2], w12b = w[3], w01c = w[4], w12c = w[5];
+#if defined(__ARM_FEATURE_DSP)
+    const int32_t blk[4] = {bias2, bias2, (int32_t)w01c, (int32_t)w12c};
+#endif
+    for (int32_t r = 0; r < band; ++r, acc += ow) {
+        const uint32_t *r0 = (const uint32_t *)(const void *)(pl + r * sh * pw);
+        const uint32_t *r1 = r0 + pw / 2, *r2 = r1 + pw / 2;
+        int32_t *o = acc;
+        const int32_t step = g->sw;  /* words per pair */
+#if defined(__ARM_FEATURE_DSP)
+        if (pairs > 0) {
+            if (step == 1) {
+                ek_dw3_row_s1(r0, r1, r2, o, w, blk, r0 + pairs);
+            } else {
+                ek_dw3_row_s2(r0, r1, r2, o, w, blk, r0 + 2 * pairs);
+            }
+            r0 += step * pairs;
+            r1 += step * pairs;
+            r2 += step * pairs;
+            o += 2 * pairs;
+        }
+#else
+        for (int32_t x = 0; x < pairs; ++x, r0 += step, r1 += step, r2 += step, o += 2) {
+            int32_t s0 = bias2, s1 = bias2;
+            if (step == 1) {
+                s0 = smlabt(r0[1], w12a, DW_SMLAD(r0[0], w01a, s0));
+                s1 = DW_SMLAD(r0[1], w12a, smlatb(r0[0], w01a, s1));
+                s0 = smlabt(r1[1], w12b, DW_SMLAD(r1[0], w01b, s0));
+                s1 = DW_SMLAD(r1[1], w12b, smlatb(r1[0], w01b, s1));
+                s0 = smlabt(r2[1], w12c, DW_SMLAD(r2[0], w01c, s0));
+                s1 = DW_SMLAD(r2[1], w12c, smlatb(r2[0], w01c, s1));
+            } else {
+                s0 = smlabt(r0[1], w12a, DW_SMLAD(r0[0], w01a, s0));
+                s1 = smlabt(r0[2], w12a, DW_SMLAD(r0[1], w01a, s1));
+                s0 = smlabt(r1[1], w12b, DW_SMLAD(r1[0], w01b, s0));
+                s1 = smlabt(r1[2], w12b, DW_SMLAD(r1[1], w01b, s1));
+                s0 = smlabt(r2[1], w12c, DW_SMLAD(r2[0], w01c, s0));
+                s1 = smlabt(r2[2], w12c, DW_SMLAD(r2[1], w01c, s1));
+            }
+            o[0] = s0;
+            o[1] = s1;
+        }
+#endif
+        if (ow & 1) {  /* an odd last output: its columns x * stride_w .. + 2 (+ 3 read, inside the plane) */
+            int32_t s0 = bias2;
+            s0 = smlabt(r0[1], w12a, DW_SMLAD(r0[0], w01a, s0));
+            s0 = smlabt(r1[1], w12b, DW_SMLAD(r1[0], w01b, s0));
+            s0 = smlabt(r2[1], w12c, DW_SMLAD(r2[0], w01c, s0));
+            *o = s0;
+        }
+    }
+}
+
+/* requantize n doubled accumulators (ek_requantize_fast's short path, see the header) to every c-th output */
+static inline int32_t rq(int32_t acc, int32_t mult, int32_t e, int32_t k) {
+    const int32_t t = smmulr(acc, mult);
+    return ssat8_half(((t + (t >> 31)) >> e) + k);
+}
+static void channel_store(const int32_t *acc, int32_t n, int32_t mult, int32_t shift, const ek_conv_params *p,
+                          int8_t *o, int32_t ow, int32_t c, int32_t row_stride) {
+    const int32_t e = ~shift, k = 1 + 2 * p->output_offset;
+    const int32_t lo = p->act_min, hi = p->act_max;
+    const int32_t rows = n / ow;
+    if (lo == -128 && hi == 127) {
+        for (int32_t r = 0; r < rows; ++r, o += row_stride) {
+            int8_t *q = o;
+            int32_t x = 0;
+            for (; x + 2 <= ow; x += 2, q += 2 * c, acc += 2) {
+                const int32_t v0 = rq(acc[0], mult, e, k), v1 = rq(acc[1], mult, e, k);
+                q[0] = (int8_t)v0;
+                q[c] = (int8_t)v1;
+            }
+            if (x < ow) {
+                *q = (int8_t)rq(*acc++, mult, e, k);
+            }
+        }
+    } else {
+        for (int32_t r = 0; r < rows; ++r, o += row_stride) {
+            int8_t *q = o;
+            for (int32_t x = 0; x < ow; ++x, q += c) {
+                *q = (int8_t)ek_clamp(rq(*acc++, mult, e, k), lo, hi);
+            }
+        }
+    }
+}
+
+/* a channel the short path does not cover: each output summed (not doubled) and requantized exactly */
+static void channel_exact(const ek_conv_params *p, const dw_geom *g, const int16_t *pl, const uint32_t *w,
+                          int32_t bias, int32_t band, int32_t ch, int8_t *o) {
+    const int32_t pw = plane_w(g), c = g->out_sx, row_stride = g->out_sy;
+    int32_t wt[9];
+    for (int32_t r = 0; r < 3; ++r) {
+        wt[3 * r] = (int16_t)(w[2 * r] & 0xFFFFu) / 2;
+        wt[3 * r + 1] = (int16_t)(w[2 * r] >> 16) / 2;
+        wt[3 * r + 2] = (int16_t)(w[2 * r + 1] >> 16) / 2;
+    }
+    for (int32_t r = 0; r < band; ++r, o += row_stride) {
+        for (int32_t x = 0; x < g->out_w; ++x) {
+            uint32_t s = (uint32_t)bias;
+            for (int32_t fy = 0; fy < 3; ++fy) {
+                const int16_t *q = pl + (r * g->sh + fy) * pw + x * g->sw;
+                for (int32_t fx = 0; fx < 3; ++fx) {
+                    s += (uint32_t)(wt[3 * fy + fx] * q[fx]);
+                }
+            }
+            const int32_t v = ek_requantize((int32_t)s, p->multiplier[ch], p->shift[ch]) + p->output_offset;
+            o[x * c] = (int8_t)ek_clamp(v, p->act_min, p->act_max);
+        }
+    }
+}
+
+static void plane_eval(const ek_conv_params *p, const int8_t *input, int8_t *output, void *scratch) {
+    const dw_geom g = geom(p);
+    const int32_t pw = plane_w(&g), band_max = plane_band(&g), rows_max = plane_rows(&g, band_max);
+    const int32_t plane = rows_max * pw, c = p->output.c;
+    int16_t *planes = (int16_t *)scratch;
+    int32_t *acc = (int32_t *)(void *)(planes + EK_DW_GROUP * plane);
+    const uint32_t *weights = (const uint32_t *)(const void *)p->weights;
+    fill_planes(EK_DW_GROUP * plane, (int16_t)(-p->input_offset), planes);
+    for (int32_t b = 0; b < p->output.n; ++b) {
+        const int8_t *in_b = input + b * p->input.h * p->input.w * c;
+        int8_t *out_b = output + b * p->output.h * p->output.w * c;
+        for (int32_t oy = 0; oy < g.out_h; oy += band_max) {
+            const int32_t band = g.out_h - oy < band_max ? g.out_h - oy : band_max, rows = plane_rows(&g, band);
+            for (int32_t c0 = 0; c0 < c; c0 += EK_DW_GROUP) {
+                transpose_band(p, &g, in_b + c0, oy * g.sh - g.pad_top, rows, plane, planes);
+                for (int32_t k = 0; k < EK_DW_GROUP; ++k) {
+                    const int32_t ch = c0 + k;
+                    const uint32_t *w = weights + 6 * ch;
+                    const int16_t *pl = planes + k * plane;
+                    int8_t *o = out_b + oy * g.out_sy + ch;
+                    const int32_t bias = p->bias[ch], shift = p->shift[ch];
+                    /* |acc| <= |bias| + 9 * 128 * 128 < 2^30: the doubled sums fit, the short path applies */
+                    if (shift < 0 && bias > -(1 << 29) && bias < (1 << 29)) {
+                        channel_acc(&g, pl, w, 2 * bias, band, acc);
+                        channel_store(acc, band * g.out_w, p->multiplier[ch], shift, p, o, g.out_w, g.out_sx,
+                                      g.out_sy);
+                    } else {
+                        channel_exact(p, &g, pl, w, bias, band, ch, o);
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -198,6 +664,10 @@ static void pixel_border(const ek_conv_params *p, int32_t b, int32_t iy0, int32_
 
 ek_status ek_depthwise_conv2d_s8_dsp_eval(const ek_conv_params *p, const int8_t *input, int8_t *output,
                                           void *scratch) {
+    if (plane_applies(p)) {
+        plane_eval(p, input, output, scratch);
+        return EK_OK;
+    }
     if (!dsp_applies(p)) {
         return ek_depthwise_conv2d_s8_eval(p, input, output, scratch);
     }

@@ -134,3 +134,61 @@ def test_average_pool_prepare_refuses_a_window_in_the_padding(tmp_path):
     assert prepare(5, 7, 1, 1, 1) == 6          # EK_E_BAD_PARAMS: the first window is all padding
     assert prepare(5, 4, 2, 2, 1) == 6          # the last one starts past the input
     assert prepare(0, 1, 3, 1, 1) == 6          # no input rows at all
+
+
+@pytest.mark.skipif(shutil.which("cc") is None, reason="needs a host C compiler")
+def test_depthwise_3x3_path_scratch_pack_and_eval_match(tmp_path):
+    """The DSP depthwise kernel's 3x3 path (planes swept along the longer output axis, transposed when the output
+    has more rows than columns; bands of rows when the planes outgrow the scratch budget): the host's scratch
+    formula and packing equal the C ones, and the DSP eval (its plain-C lanes, compiled for this host) equals the
+    reference kernel byte for byte. The Cortex-M4 build's assembly is checked against the reference on the device
+    by firmware/tests/ek_kernel_test.c."""
+    lib = host_run.build_kernels(tmp_path / "k")
+    dw, ref = kernels.select("ek_depthwise_conv2d_s8", True), kernels.REFERENCE["ek_depthwise_conv2d_s8"]
+    rng = np.random.default_rng(7)
+    shapes = [(25, 5, 64, 1, 1, 1, 1), (5, 25, 8, 1, 1, 1, 1), (48, 48, 8, 1, 1, 1, 1), (24, 24, 16, 2, 2, 0, 1),
+              (7, 6, 12, 2, 1, 1, 1), (6, 9, 4, 1, 2, 1, 1), (3, 3, 256, 1, 1, 1, 1), (9, 4, 4, 3, 2, 2, 0),
+              (4, 11, 8, 2, 3, 1, 2), (1, 1, 4, 1, 1, 1, 1), (12, 12, 32, 2, 2, 3, 2)]
+    for in_h, in_w, c, sh, sw, pad_t, pad_l in shapes:
+        pad_b, pad_r = int(rng.integers(0, 3)), int(rng.integers(0, 3))
+        out_h, out_w = (in_h + pad_t + pad_b - 3) // sh + 1, (in_w + pad_l + pad_r - 3) // sw + 1
+        if out_h <= 0 or out_w <= 0:
+            continue
+        w = rng.integers(-128, 128, (1, 3, 3, c), dtype=np.int8)
+        bias = rng.integers(-40000, 40000, c).astype(np.int32)
+        mult = rng.integers(1 << 30, 1 << 31, c).astype(np.int32)
+        shift = np.where(rng.integers(0, 8, c) == 0, rng.integers(0, 2, c), rng.integers(-12, -4, c)).astype(np.int32)
+        x = rng.integers(-128, 128, (1, in_h, in_w, c), dtype=np.int8)
+        zp_in, zp_out = int(rng.integers(-127, 129)), int(rng.integers(-128, 128))
+        lo = int(rng.choice([-128, zp_out]))
+        params = {f: 0 for f in kernels.CONV_PARAMS.names} | {
+            "input": (1, in_h, in_w, c), "filter": (1, 3, 3, c), "output": (1, out_h, out_w, c), "stride_h": sh,
+            "stride_w": sw, "dilation_h": 1, "dilation_w": 1, "pad_top": pad_t, "pad_bottom": pad_b,
+            "pad_left": pad_l, "pad_right": pad_r, "depth_multiplier": 1, "input_offset": zp_in,
+            "output_offset": zp_out, "act_min": lo, "act_max": 127}
+        scratch = dw.scratch(params)
+        fn = getattr(lib, dw.scratch_bytes)
+        fn.restype = ctypes.c_int32
+        assert fn(ctypes.byref(host_run.ctypes_params(dw.params, params))) == scratch > 0
+        packed, folded = dw.pack(params, w, bias)
+        packed, folded = np.ascontiguousarray(packed, np.int8), np.ascontiguousarray(folded, np.int32)
+        c_packed, c_folded = np.zeros(packed.size, np.int8), np.zeros(c, np.int32)
+        c_params = host_run.ctypes_params(dw.params, params)
+        getattr(lib, dw.c_pack)(ctypes.byref(c_params), w.ctypes.data_as(ctypes.c_void_p),
+                                bias.ctypes.data_as(ctypes.c_void_p), c_packed.ctypes.data_as(ctypes.c_void_p),
+                                c_folded.ctypes.data_as(ctypes.c_void_p))
+        assert np.array_equal(c_packed, packed) and np.array_equal(c_folded, folded)
+        outs = []
+        for kernel, weights, b in ((ref, w, bias), (dw, packed, folded)):
+            arrays = {"weights": np.ascontiguousarray(weights, np.int8), "bias": b, "multiplier": mult,
+                      "shift": shift}
+            cp = host_run.ctypes_params(kernel.params, params)
+            for name, a in arrays.items():
+                setattr(cp, name, a.ctypes.data)  # the pointer fields are void pointers
+            buf = (ctypes.c_uint64 * (scratch // 8 + 1))()
+            assert getattr(lib, kernel.prepare)(ctypes.byref(cp), ctypes.c_size_t(scratch)) == 0
+            out = np.zeros((1, out_h, out_w, c), np.int8)
+            assert getattr(lib, kernel.eval)(ctypes.byref(cp), x.ctypes.data_as(ctypes.c_void_p),
+                                             out.ctypes.data_as(ctypes.c_void_p), buf) == 0
+            outs.append(out)
+        assert np.array_equal(outs[0], outs[1]), (in_h, in_w, c, sh, sw)
