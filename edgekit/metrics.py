@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import torch
+from torch import fx
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry, sdpa_flop_count
 
@@ -136,3 +137,28 @@ def count_macs(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ...])
 
 def count_params(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters()) + sum(b.numel() for b in model.buffers())
+
+
+Shapes = dict[fx.Node, tuple[int, ...]]
+
+
+def macs_per_node(graph_module: fx.GraphModule, example_inputs: tuple[torch.Tensor, ...]
+                  ) -> tuple[dict[fx.Node, int], Shapes]:
+    """Each node's MACs and output shape, taken while the graph runs on the example inputs."""
+    counter = MacCounter()
+    macs: dict[fx.Node, int] = {}
+    shapes: Shapes = {}
+
+    class Counting(fx.Interpreter):
+        def run_node(self, node: fx.Node) -> Any:
+            before = counter.flops
+            result = super().run_node(node)
+            if counter.flops > before:
+                macs[node] = (counter.flops - before) // 2
+            if isinstance(result, torch.Tensor):
+                shapes[node] = tuple(result.shape)
+            return result
+
+    with torch.no_grad(), counter:
+        Counting(graph_module).run(*example_inputs)
+    return macs, shapes

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import fx
 
-from .metrics import MacCounter
+from .metrics import MacCounter, macs_per_node
 
 _TORCH_DIR = os.path.dirname(torch.__file__)
 _FRAME = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+)')
@@ -93,8 +93,7 @@ class _Attributing(MacCounter):
 
 
 def _from_graph(graph: fx.GraphModule, example_inputs: tuple[torch.Tensor, ...]) -> dict[str, dict[str, Any]]:
-    from .compress.int8_share import _run_counting
-    macs, _ = _run_counting(graph, example_inputs)
+    macs, _ = macs_per_node(graph, example_inputs)
     table: dict[str, dict[str, Any]] = {}
     for node in graph.graph.nodes:
         if node.op != "call_function":

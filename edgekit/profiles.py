@@ -93,6 +93,9 @@ class Profile:
     power: Power
     default_transport: str
     performance: Performance | None = None
+    # What the host speaks to on the device ([transport] agent): "python", edgekit's agent (edgekit/agent/agent.py),
+    # or "native", ek_pte_runner itself for a .pte, on a device with no Python (stock Android; session/native_runner.py)
+    agent: str = "python"
     emulation: Emulation | None = None
     stands_for: str | None = None
     firmware: Firmware | None = None
@@ -162,6 +165,14 @@ def _table(v: Any) -> dict[str, Any]:
     return v
 
 
+def _choice(*choices: str) -> Callable[[Any], str]:
+    def parse(v: Any) -> str:
+        if v not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}, got {v!r}")
+        return v
+    return parse
+
+
 def _qty(kind: str) -> Callable[[Any], float]:
     return lambda v: parse_quantity(v, kind)
 
@@ -177,7 +188,7 @@ _SECTIONS: dict[str, Spec] = {
     "power": {"idle": (_qty("watts"), True), "active": (_qty("watts"), True), "source": (_str, True)},
     "performance": {"int8": (_qty("ops"), False), "fp32": (_qty("ops"), False),
                     "cycles_per_instruction": (_float, False), "source": (_str, True)},
-    "transport": {"default": (_str, True)},
+    "transport": {"default": (_str, True), "agent": (_choice("python", "native"), False)},
     "emulation": {"kind": (_str, False), "description": (_str, True), "options": (_table, False)},
     "firmware": {"mcpu": (_str, True), "float_abi": (_str, False), "fpu": (_str, False),
                  "flash_origin": (_address, False), "ram_origin": (_address, False), "port": (_folders, False),
@@ -242,7 +253,7 @@ def _build(path: Path, p: dict[str, Any]) -> Profile:
         performance=None if perf is None else Performance(
             source=perf["source"], int8_ops=perf.get("int8"), fp32_flops=perf.get("fp32"),
             cycles_per_instruction=perf.get("cycles_per_instruction")),
-        default_transport=p["transport"]["default"],
+        default_transport=p["transport"]["default"], agent=p["transport"].get("agent", "python"),
         emulation=None if emu is None else Emulation(kind=emu.get("kind"), description=emu["description"],
                                                      options=emu.get("options", {})),
         stands_for=p.get("stands_for"),

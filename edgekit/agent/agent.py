@@ -143,18 +143,25 @@ class ExecuTorchModel:
 
     @classmethod
     def raw_profile(cls, etdump: bytes, traced: list, plain: list, runtime: str, clock: str) -> dict:
-        """The RawProfile of a .pte: the ETDump travels whole (base64) and the host reads the events from it with
-        ExecuTorch's devtools (edgekit/measure/profile_pte.py), as this agent has neither them nor flatcc.
-        `traced` and `plain`: ns of each execute() with and without the tracer, warm-up ones first."""
-        traced, plain = traced[cls.PROFILE_WARMUP:], plain[cls.PROFILE_WARMUP:]
-        return {"unit": "ns", "runs": len(traced), "events": [], "etdump": base64.b64encode(etdump).decode(),
-                "warmup": cls.PROFILE_WARMUP, "runtime": runtime,
-                # Medians: a shared machine's odd slow run would swing the figure the operators are held against.
-                "whole": sorted(traced)[len(traced) // 2], "whole_unprofiled": sorted(plain)[len(plain) // 2],
-                "basis": f"ExecuTorch ETDump (ETDumpGen event tracer; XNNPACK's own per-operator timer inside a "
-                         f"delegate call, 1 us resolution) over {len(traced)} runs after {cls.PROFILE_WARMUP} "
-                         f"warm-up, each after an untraced run; whole: {clock}; on "
-                         + " ".join(filter(None, (platform.machine(), cpu_model()))) + f" ({socket.gethostname()})"}
+        """pte_raw_profile, measured on this machine."""
+        return pte_raw_profile(etdump, traced, plain, runtime, clock, cls.PROFILE_WARMUP,
+                               " ".join(filter(None, (platform.machine(), cpu_model()))) + f" ({socket.gethostname()})")
+
+
+def pte_raw_profile(etdump: bytes, traced: list, plain: list, runtime: str, clock: str, warmup: int,
+                    machine: str) -> dict:
+    """The RawProfile of a .pte: the ETDump travels whole (base64) and the host reads the events from it with
+    ExecuTorch's devtools (edgekit/measure/profile_pte.py), as this agent has neither them nor flatcc.
+    `traced` and `plain`: ns of each execute() with and without the tracer, the `warmup` ones first; `machine`:
+    where they ran, in words. Pure: the host builds the same from ek_pte_runner's answer (session/native_runner.py)."""
+    traced, plain = traced[warmup:], plain[warmup:]
+    return {"unit": "ns", "runs": len(traced), "events": [], "etdump": base64.b64encode(etdump).decode(),
+            "warmup": warmup, "runtime": runtime,
+            # Medians: a shared machine's odd slow run would swing the figure the operators are held against.
+            "whole": sorted(traced)[len(traced) // 2], "whole_unprofiled": sorted(plain)[len(plain) // 2],
+            "basis": f"ExecuTorch ETDump (ETDumpGen event tracer; XNNPACK's own per-operator timer inside a "
+                     f"delegate call, 1 us resolution) over {len(traced)} runs after {warmup} "
+                     f"warm-up, each after an untraced run; whole: {clock}; on {machine}"}
 
 
 # The .tflite runtimes in the agent's order of preference (module, distribution): LiteRT first, tflite-runtime's
@@ -325,9 +332,7 @@ class TFLiteModel:
         rows: dict = {}  # (kernel, node or name) -> row
 
         def add(key, row, us):
-            got = rows.setdefault(key, {**row, "value": 0.0, "count": 0})
-            got["value"] += us * 1000.0 / runs
-            got["count"] += 1
+            rows.setdefault(key, {**row, "times_us": []})["times_us"].append(us)
 
         bursts: list = []
         for tag, kind, _start, elapsed, meta1, meta2 in events:
@@ -367,11 +372,14 @@ class TFLiteModel:
                         fused.append(node)
         out = []
         for row in sorted(rows.values(), key=lambda r: (r["index"] is None, r["index"] or 0)):
-            count = row.pop("count")
+            times = row.pop("times_us")
             ops_named = row.pop("runtime_ops", None)
             if ops_named:
                 row["runtime_op"] = " + ".join(ops_named)
-            row["calls"] = max(1, round(count / runs))
+            row["calls"] = calls = max(1, round(len(times) / runs))
+            # The median run (the events come in run order, `calls` a run): as `whole`, robust to a slow run.
+            per_run = sorted(sum(times[k:k + calls]) for k in range(0, len(times), calls))
+            row["value"] = per_run[len(per_run) // 2] * 1000.0
             out.append(row)
         return out
 

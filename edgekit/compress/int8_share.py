@@ -14,7 +14,7 @@ from typing import Any, Iterator
 import torch
 from torch import fx
 
-from ..metrics import MacCounter
+from ..metrics import Shapes, macs_per_node
 
 # Ops that only re-view or copy a tensor: an int8 value passes through them unchanged.
 _PASS_THROUGH = frozenset({"t", "transpose", "permute", "view", "reshape", "_unsafe_view", "expand", "unsqueeze",
@@ -29,7 +29,7 @@ def int8_share(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ...])
     graph_module = _graph_of(model, example_inputs)
     if graph_module is None:
         return None
-    macs, shapes = _run_counting(graph_module, example_inputs)
+    macs, shapes = macs_per_node(graph_module, example_inputs)
     const = _constant_nodes(graph_module.graph)
     total_macs = int8_macs = total_weights = int8_weights = 0
     float_layers: dict[tuple[str, str], int] = {}
@@ -60,31 +60,6 @@ def _graph_of(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ...]) 
 
 def _is_subclass_weight(p: torch.Tensor) -> bool:
     return type(p) not in (torch.Tensor, torch.nn.Parameter) or type(getattr(p, "data", p)) is not torch.Tensor
-
-
-Shapes = dict[fx.Node, tuple[int, ...]]
-
-
-def _run_counting(graph_module: fx.GraphModule, example_inputs: tuple[torch.Tensor, ...]
-                  ) -> tuple[dict[fx.Node, int], Shapes]:
-    """Each node's MACs and output shape, taken while the graph runs on the example inputs."""
-    counter = MacCounter()
-    macs: dict[fx.Node, int] = {}
-    shapes: Shapes = {}
-
-    class Counting(fx.Interpreter):
-        def run_node(self, node: fx.Node) -> Any:
-            before = counter.flops
-            result = super().run_node(node)
-            if counter.flops > before:
-                macs[node] = (counter.flops - before) // 2
-            if isinstance(result, torch.Tensor):
-                shapes[node] = tuple(result.shape)
-            return result
-
-    with torch.no_grad(), counter:
-        Counting(graph_module).run(*example_inputs)
-    return macs, shapes
 
 
 def _constant_nodes(graph: fx.Graph) -> set[fx.Node]:

@@ -4,13 +4,41 @@ as an app links it, from the shared libraries and headers shipped inside the exe
 Why the wheel: it carries libexecutorch.so, the XNNPACK backend, the optimized and quantized kernels and the
 thread pool as shared libraries depending only on libc/libstdc++/libm/libgcc_s, plus the headers. That is the
 runtime an app ships, without building ExecuTorch from source. Debian's g++-aarch64-linux-gnu compiles the runner.
+
+A runner bundle (`runner_bundle`) is the runner plus everything it loads, for a device that has nothing but a kernel
+and a shell (stock Android: bionic, no glibc, no Python): bin/ek_pte_runner, the ExecuTorch libraries of the wheel,
+the C and C++ runtime libraries it needs (libc, libm, libstdc++, libgcc_s, ...; from Debian's arm64 cross files or
+this host) and glibc's dynamic loader, started as `lib/LOADER --library-path lib bin/ek_pte_runner MODEL.pte`.
+Starting it through the loader named on the command line means the device's own loader (Android's linker, bionic)
+is never asked, and no path outside the folder is ever opened: it runs inside an empty chroot that has only /proc,
+/sys and /dev (XNNPACK's cpuinfo reads the CPU lists in /sys).
+
+Why a bundle rather than one static binary: ExecuTorch ships its runtime, XNNPACK backend and kernels as shared
+libraries (the wheel has no static archives), and the kernels and the backend register themselves from static
+initializers of those libraries; building a static runner would mean building ExecuTorch from source, and a
+static glibc still dlopen()s. The bundle ships the wheel's libraries byte for byte, so the phone runs exactly the
+runtime that compiled and checked the .pte on the host.
+
+Bundles are cached under $EDGEKIT_CACHE/runners (default ~/.cache/edgekit), one folder per (architecture,
+executorch version, runner source), and content-addressed: `bundle.json` lists each file's sha256 and the
+bundle's digest (of every path and hash), which names its folder on a device.
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import importlib.metadata
+import importlib.util
+import json
+import os
+import platform
+import secrets
 import shutil
+import struct
 import sys
+import tempfile
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import DeviceError
@@ -44,16 +72,7 @@ def install_pte_runner(executorch_version: str, platforms: tuple[str, ...], pyth
     reason = unavailable_reason()
     if reason:
         raise DeviceError(f"image build: cannot build ek_pte_runner: {reason}")
-    wheels = work / "executorch-wheel"
-    tags = [arg for tag in platforms for arg in ("--platform", tag)]
-    run_step([sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--no-deps",
-          "--only-binary=:all:", *tags, "--python-version", python_version, "--implementation", "cp",
-          "-d", str(wheels), f"executorch=={executorch_version}"], "downloading the executorch aarch64 wheel", 900)
-    wheel = next(wheels.glob("executorch-*.whl"))
-    sdk = work / "executorch-sdk"
-    with zipfile.ZipFile(wheel) as z:
-        z.extractall(sdk, [n for n in z.namelist() if n.startswith(("executorch/lib/", "executorch/include/"))])
-    et = sdk / "executorch"
+    et = _wheel_sdk(executorch_version, platforms, python_version, work)
     prefix = root / INSTALL_PREFIX
     (prefix / "bin").mkdir(parents=True, exist_ok=True)
     (prefix / "lib").mkdir(parents=True, exist_ok=True)
@@ -64,6 +83,21 @@ def install_pte_runner(executorch_version: str, platforms: tuple[str, ...], pyth
         shutil.copyfile(et / "lib" / f"lib{lib}.so", prefix / "lib" / f"lib{lib}.so")
         installed.append(f"{INSTALL_PREFIX}/lib/lib{lib}.so")
     return installed
+
+
+def _wheel_sdk(executorch_version: str, platforms: tuple[str, ...], python_version: str, work: Path) -> Path:
+    """The executorch package (its lib/ and include/) of the aarch64 wheel, downloaded (pip's cache) and unpacked
+    under `work`."""
+    wheels = work / "executorch-wheel"
+    tags = [arg for tag in platforms for arg in ("--platform", tag)]
+    run_step([sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--no-deps",
+          "--only-binary=:all:", *tags, "--python-version", python_version, "--implementation", "cp",
+          "-d", str(wheels), f"executorch=={executorch_version}"], "downloading the executorch aarch64 wheel", 900)
+    wheel = next(wheels.glob("executorch-*.whl"))
+    sdk = work / "executorch-sdk"
+    with zipfile.ZipFile(wheel) as z:
+        z.extractall(sdk, [n for n in z.namelist() if n.startswith(("executorch/lib/", "executorch/include/"))])
+    return sdk / "executorch"
 
 
 def _compile_command(cxx: str, et: Path, out: Path, rpath: str) -> list[str]:
@@ -77,7 +111,14 @@ def _compile_command(cxx: str, et: Path, out: Path, rpath: str) -> list[str]:
 def build_host_runner(out: Path) -> Path:
     """ek_pte_runner for this host (x86-64 Linux), linked against the executorch package installed here, its
     libraries found in place (rpath): the runner a phone runs, to test it and its protocol without an image."""
-    import importlib.util
+    et, cxx = _host_sdk()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    run_step(_compile_command(cxx, et, out, str(et / "lib")), "compiling ek_pte_runner for this host", 300)
+    return out
+
+
+def _host_sdk() -> tuple[Path, str]:
+    """The executorch package installed here and this host's C++ compiler."""
     spec = importlib.util.find_spec("executorch")
     if spec is None or not spec.submodule_search_locations:
         raise DeviceError("cannot build ek_pte_runner here: the executorch package is not installed")
@@ -87,6 +128,187 @@ def build_host_runner(out: Path) -> Path:
         raise DeviceError("cannot build ek_pte_runner here: no C++ compiler ('g++') on PATH")
     if not (et / "lib" / "libexecutorch_etdump.so").is_file():
         raise DeviceError(f"cannot build ek_pte_runner here: {et / 'lib'} has no libexecutorch_etdump.so")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    run_step(_compile_command(cxx, et, out, str(et / "lib")), "compiling ek_pte_runner for this host", 300)
-    return out
+    return et, cxx
+
+
+# ---- runner bundles: the runner and everything it loads, for a device with nothing but a kernel ---------------
+
+BUNDLE_LAYOUT = 1  # bump when the folder's layout changes
+BUNDLE_RUNNER = "bin/ek_pte_runner"
+BUNDLE_MANIFEST = "bundle.json"  # stays on this host: the device gets the files it lists
+# The aarch64 wheel's tags (pip does not widen manylinux tags by itself).
+AARCH64_PLATFORMS = ("manylinux_2_34_aarch64", "manylinux_2_28_aarch64", "manylinux_2_27_aarch64")
+
+
+@dataclass(frozen=True)
+class RunnerBundle:
+    """A built bundle on this host: `path` holds bin/, lib/ and bundle.json."""
+
+    path: Path
+    arch: str                # the device's `uname -m`
+    loader: str              # lib/<glibc's dynamic loader>
+    files: dict[str, str]    # relative path -> sha256, every file the device gets
+    digest: str              # sha256 of every path and hash: the bundle's name on a device
+    size_bytes: int
+    executorch: str          # the executorch version of its libraries
+
+    def argv(self, folder: str) -> list[str]:
+        """The command that starts the runner from the bundle's folder `folder` on the device (without the .pte)."""
+        return [f"{folder}/{self.loader}", "--library-path", f"{folder}/lib", f"{folder}/{BUNDLE_RUNNER}"]
+
+    @classmethod
+    def read(cls, path: Path) -> "RunnerBundle":
+        meta = json.loads((path / BUNDLE_MANIFEST).read_text())
+        return cls(path=path, arch=meta["arch"], loader=meta["loader"], files=meta["files"], digest=meta["digest"],
+                   size_bytes=meta["size_bytes"], executorch=meta["executorch"])
+
+
+def bundle_cache_dir() -> Path:
+    return Path(os.environ.get("EDGEKIT_CACHE") or Path.home() / ".cache" / "edgekit") / "runners"
+
+
+def bundle_unavailable_reason(arch: str) -> str | None:
+    """Why a bundle for `arch` cannot be built here (None: it can)."""
+    if arch == platform.machine():
+        if importlib.util.find_spec("executorch") is None:
+            return "the executorch package is not installed here"
+        return None if shutil.which("g++") or shutil.which("c++") else "no C++ compiler ('g++') on PATH"
+    if arch == "aarch64":
+        return unavailable_reason()
+    return f"edgekit builds runner bundles for aarch64 and this host's {platform.machine()} only, not {arch}"
+
+
+def runner_bundle(arch: str | None = None, executorch_version: str | None = None,
+                  cache: Path | None = None) -> RunnerBundle:
+    """The runner bundle for a device whose `uname -m` is `arch` (default: this host's), built once and cached.
+    Its ExecuTorch libraries are those of `executorch_version` (default: the version installed here, which
+    compiled the .pte): from the aarch64 wheel for aarch64, from the installed package for this host's arch."""
+    arch = arch or platform.machine()
+    reason = bundle_unavailable_reason(arch)
+    if reason:
+        raise DeviceError(f"cannot build the ek_pte_runner bundle for {arch}: {reason}",
+                          "install g++-aarch64-linux-gnu (make system-deps)" if arch == "aarch64" else None)
+    host = arch == platform.machine()
+    installed = importlib.metadata.version("executorch") if importlib.util.find_spec("executorch") else None
+    version = executorch_version or installed
+    if version is None:
+        raise DeviceError("cannot tell which executorch version the bundle should carry: executorch is not "
+                          "installed here", "pass executorch_version")
+    if host and version != installed:
+        raise DeviceError(f"a bundle for this host takes the installed executorch ({installed}), not {version}")
+    key = hashlib.sha256(f"layout {BUNDLE_LAYOUT}\0{arch}\0executorch {version}\0runner {source_digest()}"
+                         .encode()).hexdigest()[:16]
+    root = cache or bundle_cache_dir()
+    dest = root / f"ek_pte_runner-{arch}-{key}"
+    if (dest / BUNDLE_MANIFEST).is_file():
+        return RunnerBundle.read(dest)
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / f".{dest.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # a second builder waits, then finds the first one's bundle
+        if (dest / BUNDLE_MANIFEST).is_file():
+            return RunnerBundle.read(dest)
+        staging = root / f".{dest.name}.partial-{secrets.token_hex(4)}"
+        try:
+            with tempfile.TemporaryDirectory(prefix="ek-bundle-") as work:
+                if host:
+                    et, cxx = _host_sdk()
+                else:
+                    et, cxx = _wheel_sdk(version, AARCH64_PLATFORMS, f"{sys.version_info[0]}.{sys.version_info[1]}",
+                                         Path(work)), CXX
+                _assemble_bundle(staging, et, cxx, arch, version)
+            os.rename(staging, dest)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return RunnerBundle.read(dest)
+
+
+def _assemble_bundle(folder: Path, et: Path, cxx: str, arch: str, version: str) -> None:
+    """Compile the runner into folder/bin and copy into folder/lib every library it loads, its dependencies'
+    dependencies and glibc's loader: found in the executorch package first, then where `cxx` links from."""
+    (folder / "bin").mkdir(parents=True)
+    (folder / "lib").mkdir()
+    runner = folder / BUNDLE_RUNNER
+    run_step([*_compile_command(cxx, et, runner, "$ORIGIN/../lib"), "-s"], f"compiling ek_pte_runner for {arch}", 900)
+    interp = elf_interpreter(runner)
+    if interp is None:
+        raise DeviceError(f"ek_pte_runner for {arch} has no program interpreter (not a dynamic executable?)")
+    loader = Path(interp).name
+    wanted, seen = [loader, *elf_needed(runner)], set()
+    while wanted:
+        name = wanted.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        source = et / "lib" / name
+        if not source.is_file():
+            found = run_step([cxx, f"-print-file-name={name}"], f"finding {name}", 60).strip()
+            source = Path(found)
+            if not source.is_absolute() or not source.is_file():
+                raise DeviceError(f"cannot build the ek_pte_runner bundle: {cxx} cannot find {name}")
+        target = folder / "lib" / name
+        shutil.copyfile(source.resolve(), target)  # the file itself under its soname, never a link
+        target.chmod(0o755 if name == loader else 0o644)
+        wanted += elf_needed(target)
+    runner.chmod(0o755)
+    files = {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+             for p in sorted(folder.rglob("*")) if p.is_file()}
+    meta = {"arch": arch, "loader": f"lib/{loader}", "files": files, "digest": bundle_digest(files),
+            "size_bytes": sum((folder / f).stat().st_size for f in files), "executorch": version,
+            "runner_source": source_digest(), "layout": BUNDLE_LAYOUT,
+            "start": f"lib/{loader} --library-path lib {BUNDLE_RUNNER} MODEL.pte"}
+    (folder / BUNDLE_MANIFEST).write_text(json.dumps(meta, indent=1) + "\n")
+
+
+def bundle_digest(files: dict[str, str]) -> str:
+    """The sha256 of a bundle: of each relative path and its file's sha256, in path order."""
+    digest = hashlib.sha256()
+    for name in sorted(files):
+        digest.update(f"{name}\0{files[name]}\n".encode())
+    return digest.hexdigest()
+
+
+# ---- reading ELF files: enough of a 64-bit little-endian ELF for its interpreter and DT_NEEDED ---------------
+
+def _elf(path: Path) -> tuple[bytes, list[tuple[int, int, int, int]]]:
+    data = path.read_bytes()
+    if data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
+        raise DeviceError(f"{path.name} is not a 64-bit little-endian ELF file")
+    phoff, = struct.unpack_from("<Q", data, 0x20)
+    phentsize, phnum = struct.unpack_from("<HH", data, 0x36)
+    segments = []
+    for i in range(phnum):
+        p_type, _, offset, vaddr, _, filesz = struct.unpack_from("<IIQQQQ", data, phoff + i * phentsize)
+        segments.append((p_type, offset, vaddr, filesz))
+    return data, segments
+
+
+def elf_interpreter(path: Path) -> str | None:
+    """The program interpreter an executable names (PT_INTERP), or None."""
+    data, segments = _elf(path)
+    for p_type, offset, _, size in segments:
+        if p_type == 3:  # PT_INTERP
+            return data[offset:offset + size].split(b"\0", 1)[0].decode()
+    return None
+
+
+def elf_needed(path: Path) -> list[str]:
+    """The libraries an ELF file names in DT_NEEDED, in order."""
+    data, segments = _elf(path)
+    dynamic = next(((off, size) for t, off, _, size in segments if t == 2), None)  # PT_DYNAMIC
+    if dynamic is None:
+        return []
+    entries = [struct.unpack_from("<qQ", data, dynamic[0] + i) for i in range(0, dynamic[1], 16)]
+    strtab = next((v for tag, v in entries if tag == 5), None)  # DT_STRTAB, a virtual address
+    if strtab is None:
+        return []
+    for p_type, offset, vaddr, size in segments:  # to a file offset, through the PT_LOAD that maps it
+        if p_type == 1 and vaddr <= strtab < vaddr + size:
+            strtab = strtab - vaddr + offset
+            break
+    names = []
+    for tag, value in entries:
+        if tag == 0:  # DT_NULL
+            break
+        if tag == 1:  # DT_NEEDED
+            names.append(data[strtab + value:data.index(b"\0", strtab + value)].decode())
+    return names

@@ -88,7 +88,7 @@ _GLUE_WINDOW = 3
 
 @register_mapper("pte")
 def pte_rows(artifact: "Artifact", raw: RawProfile) -> list[dict[str, Any]]:
-    """One row per operator event of the ETDump's execute() blocks (warm-up runs left out), averaged over the runs:
+    """One row per operator event of the ETDump's execute() blocks (warm-up runs left out), its median run:
     XNNPACK's operators, the delegate call's time outside them, the operators outside the delegate, and for the
     Python runtime the bindings' time around Method::execute. A row of XNNPACK's names in `fused` the modules it
     ran besides its own (a convolution's batch norm and activation). Sets raw["events"] (the rows without the
@@ -108,7 +108,7 @@ def pte_rows(artifact: "Artifact", raw: RawProfile) -> list[dict[str, Any]]:
     whole_blocks = [b for b in inspector.event_blocks if b.name != "Default"]  # "Default": load-time events
     for block in whole_blocks:
         for event in block.events:
-            value = _mean(event, skip)
+            value = _typical(event, skip)
             if value is None:
                 continue
             if event.name == "Method::execute":
@@ -116,7 +116,7 @@ def pte_rows(artifact: "Artifact", raw: RawProfile) -> list[dict[str, Any]]:
             elif event.delegate_debug_identifier is not None and event.name != "DELEGATE_CALL":
                 children.setdefault(event._instruction_id, []).append((event, value))
         for event in block.events:
-            value = _mean(event, skip)
+            value = _typical(event, skip)
             if value is None:
                 continue
             if event.name == "DELEGATE_CALL":
@@ -177,11 +177,12 @@ def _secondary(node: Any) -> bool:
     return "quantize" in op or "getitem" in op or not node.meta.get("nn_module_stack")
 
 
-def _mean(event: Any, skip: int) -> float | None:
+def _typical(event: Any, skip: int) -> float | None:
+    """The event's median over the profiled runs (as the agent's `whole`: robust to a shared machine's slow run)."""
     perf = event.perf_data
     values = list(perf.raw) if perf is not None else []
     values = values[skip:] if len(values) > skip else values
-    return statistics.fmean(values) if values else None
+    return statistics.median(values) if values else None
 
 
 def _handles(handles: Any) -> list[int]:

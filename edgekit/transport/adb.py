@@ -1,8 +1,11 @@
 """adb transport for Android phones: a RemoteShell over `adb shell` and `adb push`, on which
 edgekit/session/install.py installs the agent.
 
-The phone needs a Python with numpy and the ExecuTorch runtime (e.g. in Termux); the agent protocol is the same
-as everywhere else. Options: serial (device serial; default $ANDROID_SERIAL or the only device), adb (the adb
+What runs on the phone is the target's choice ([transport] agent in its profile, or the option agent): "native",
+edgekit's ek_pte_runner bundle that needs nothing from Android (edgekit/session/native_runner.py), or "python",
+the Python agent, for which the phone needs a Python with numpy and the ExecuTorch runtime (e.g. in Termux); its
+protocol is the same as everywhere else. Options: agent ("native" or "python"), cpus (native: pin the runner to
+these CPUs with taskset, e.g. "8"), serial (device serial; default $ANDROID_SERIAL or the only device), adb (the adb
 executable, default the one on PATH), python (the device's interpreter, default "python3"), remote_root (default
 /data/local/tmp/edgekit), command_timeout (s, default 60).
 
@@ -31,6 +34,12 @@ class ADBTransport(Transport):
                         "only device)"),
         TransportOption("python", "--device-python", "SSH and adb targets: the device's Python with the runtime "
                         "(default python3)"),
+        TransportOption("agent", "--device-agent", "adb targets: what runs the .pte on the phone: 'native' "
+                        "(ek_pte_runner, pushed by edgekit; needs nothing on the phone) or 'python' (edgekit's agent "
+                        "in the phone's Python; default: the target's [transport] agent)",
+                        choices=("native", "python")),
+        TransportOption("cpus", "--device-cpus", "adb targets, native runner: pin it to these CPUs with taskset "
+                        "(e.g. 8, 4-7; as /sys/devices/system/cpu numbers them)"),
         TransportOption("remote_root", "--device-root", "SSH and adb targets: the folder edgekit keeps its files in "
                         "on the device (default ~/.cache/edgekit; adb: /data/local/tmp/edgekit)"),
     )
