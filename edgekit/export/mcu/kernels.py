@@ -188,11 +188,18 @@ def _no_scratch(p: dict[str, Any]) -> int:
     return 0
 
 
+CONV_PAIR_WORDS = 6  # PAIR_WORDS in ek_conv2d_s8_dsp.c
+
+
 def _conv_dsp_scratch(p: dict[str, Any]) -> int:
-    """ek_conv2d_s8_dsp_scratch_bytes: two int16 im2col columns padded to whole groups of 4, when the DSP path
-    applies (not grouped)."""
-    _, kh, kw, depth = p["filter"]
-    return 2 * ((kh * kw * depth + 3) // 4 * 4) * 2 if depth == p["input"][3] else 0
+    """ek_conv2d_s8_dsp_scratch_bytes, when the DSP path applies (not grouped): two int16 im2col columns padded to
+    whole groups of 4 (kp values), the fast path's requantization words per output channel pair, a dummy output
+    row (out_c bytes rounded up to 4) and one int8 column (kp + 4 bytes)."""
+    out_c, kh, kw, depth = p["filter"]
+    if depth != p["input"][3]:
+        return 0
+    kp = (kh * kw * depth + 3) // 4 * 4
+    return 4 * kp + out_c // 2 * CONV_PAIR_WORDS * 4 + (out_c + 3) // 4 * 4 + kp + 4
 
 
 def _transpose_conv_dsp_scratch(p: dict[str, Any]) -> int:

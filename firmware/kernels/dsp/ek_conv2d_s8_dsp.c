@@ -7,10 +7,20 @@
  * last channel plain. A 2x2 block (two channels x two pixels) of 16 MACs is then 3 LDRD, 4 SXTB16, 8 SMLAD.
  * Applies to every convolution that is not grouped. The column length k = filter h * w * depth is padded to a
  * multiple of 4 (kp) with zeros in both the columns and the packed weights; when the depth is a multiple of 4 the
- * columns are built 4 bytes at a time, otherwise value by value (e.g. an RGB input, or DS-CNN's first layer,
- * which litert writes as a depthwise convolution of one input channel that the host turns back into this
- * convolution). Grouped convolutions keep the OHWI order and run the reference kernel. Packed weights are read
- * with LDRD, so they must be 4-byte aligned (prepare checks), as must the scratch (the host plans it 8-aligned). */
+ * columns are built 4 bytes at a time (a 1x1 convolution without padding: both pixels in one pass), otherwise
+ * as an int8 column first, a filter row of taps being fw * depth contiguous input bytes copied by words, then
+ * widened (e.g. an RGB input, or DS-CNN's first layer, which litert writes as a depthwise convolution of one input
+ * channel that the host turns back into this convolution). Grouped convolutions keep the OHWI order and run the
+ * reference kernel. Packed weights are read with LDRD, so they must be 4-byte aligned (prepare checks), as must
+ * the scratch (the host plans it 8-aligned).
+ *
+ * Fast path (ek_conv_mm2x2, Thumb-2): all channel pairs of a pixel pair in one call, the accumulators in registers
+ * from the bias, two groups per loop step (16 instructions per 16 MACs), and the requantization in registers from a
+ * per-eval table (bias, 2m - 2^32, ~shift per channel): SMMLAR, 4 ALU/SSAT, STRB per output. It needs what
+ * ek_requantize_fast's short path needs, proven per channel once per eval from the bias and kp alone (fast_table);
+ * any other layer (a shift >= 0, a huge bias, a clamp narrower than int8) runs the C 2x2 loop with
+ * ek_requantize_fast and ek_clamp. An odd last channel, and the second pixel of an odd last pair (its outputs go
+ * to a dummy row in scratch), are handled the same in both. */
 #include "ek_dsp.h"
 #include "ek_fixedpoint.h"
 #include "ek_kernels.h"
@@ -39,8 +49,23 @@ ek_status ek_conv2d_s8_dsp_prepare(const ek_conv_params *p, size_t scratch_bytes
     return EK_OK;
 }
 
+/* scratch: the two int16 columns (4 kp bytes), the fast path's per channel pair parameters (PAIR_WORDS words),
+ * a dummy output row for an odd last pixel (out_c bytes rounded up to 4) and the int8 column of one pixel (kp + 4
+ * bytes) */
+#define PAIR_WORDS 6
+static inline int32_t table_bytes(const ek_conv_params *p) {
+    return p->filter.n / 2 * PAIR_WORDS * 4;
+}
+static inline int32_t dummy_bytes(const ek_conv_params *p) {
+    return (p->filter.n + 3) & ~3;
+}
+
 int32_t ek_conv2d_s8_dsp_scratch_bytes(const ek_conv_params *p) {
-    return dsp_applies(p) ? 2 * padded_k(p) * 2 : 0;
+    if (!dsp_applies(p)) {
+        return 0;
+    }
+    const int32_t kp = padded_k(p);
+    return 4 * kp + table_bytes(p) + dummy_bytes(p) + kp + 4;
 }
 
 void ek_conv2d_s8_dsp_pack(const ek_conv_params *p, const int8_t *src, int8_t *dst) {
@@ -78,29 +103,76 @@ static inline int8_t finish(const ek_conv_params *p, int32_t acc, int32_t oc) {
 
 #if defined(__ARM_FEATURE_DSP)
 
-/* Any depth: value by value into halfword (4g + (i & 1)) * 2 + (i >> 1) of the pixel's words (i = e % 4), the
- * SXTB16 order of the fast path; taps in the padding and the tail up to kp are 0. */
-static void im2col_any(const ek_conv_params *p, const int8_t *input, int32_t b, int32_t oy, int32_t ox,
-                       uint32_t *col, int32_t kp) {
+static inline void store_u32(void *p, uint32_t v) {
+    __builtin_memcpy(p, &v, sizeof v);
+}
+
+/* n bytes, a word at a time while whole words remain */
+static inline void copy_bytes(int8_t *d, const int8_t *s, int32_t n) {
+    int32_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        store_u32(d + i, ek_load_u32(s + i));
+    }
+    for (; i < n; ++i) {
+        d[i] = s[i];
+    }
+}
+
+static inline void fill_bytes(int8_t *d, int8_t v, int32_t n) {
+    for (int32_t i = 0; i < n; ++i) {
+        d[i] = v;
+    }
+}
+
+/* Any depth, first step: the column of output pixel (b, oy, ox) as k int8 values in d (a filter row of taps inside
+ * the input is fw * depth contiguous input bytes, copied by words); taps in the padding hold the input zero point
+ * (-input_offset, which the widening turns into 0, the reference's skipped term); the tail up to kp is 0. */
+static void gather(const ek_conv_params *p, const int8_t *input, int32_t b, int32_t oy, int32_t ox, int8_t *d) {
     const ek_dims in = p->input;
-    const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left, off = p->input_offset;
-    int16_t *h = (int16_t *)col;
-    int32_t e = 0;
-    for (int32_t fy = 0; fy < p->filter.h; ++fy) {
+    const int32_t c = in.c, fw = p->filter.w, row = fw * c;
+    const int8_t zp = (int8_t)(-p->input_offset);
+    const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
+    for (int32_t fy = 0; fy < p->filter.h; ++fy, d += row) {
         const int32_t iy = iy0 + p->dilation_h * fy;
-        for (int32_t fx = 0; fx < p->filter.w; ++fx) {
+        if (iy < 0 || iy >= in.h) {
+            fill_bytes(d, zp, row);
+            continue;
+        }
+        const int8_t *x = input + (b * in.h + iy) * in.w * c;
+        if (p->dilation_w == 1 && ix0 >= 0 && ix0 + fw <= in.w) {
+            copy_bytes(d, x + ix0 * c, row);
+            continue;
+        }
+        for (int32_t fx = 0; fx < fw; ++fx) {
             const int32_t ix = ix0 + p->dilation_w * fx;
-            const int inside = iy >= 0 && iy < in.h && ix >= 0 && ix < in.w;
-            const int8_t *x = input + ((b * in.h + iy) * in.w + ix) * in.c;
-            for (int32_t c = 0; c < in.c; ++c, ++e) {
-                const int32_t i = e & 3;
-                h[((e & ~3) + (i & 1)) * 2 + (i >> 1)] = (int16_t)(inside ? x[c] + off : 0);
+            if (ix < 0 || ix >= in.w) {
+                fill_bytes(d + fx * c, zp, c);
+            } else {
+                copy_bytes(d + fx * c, x + ix * c, c);
             }
         }
     }
-    for (; e < kp; ++e) {
-        const int32_t i = e & 3;
-        h[((e & ~3) + (i & 1)) * 2 + (i >> 1)] = 0;
+    store_u32(d, 0);  /* k .. kp - 1 (at most 3 values) */
+}
+
+/* Second step: groups of 4 int8 values into the int16 words col[4g + 0/1] (plus the input offset) */
+static void widen(const int8_t *d, uint32_t *col, int32_t groups, uint32_t offset2) {
+    for (int32_t g = 0; g < groups; ++g, d += 4, col += 4) {
+        const uint32_t w = ek_load_u32(d);
+        col[0] = ek_sadd16(ek_sxtb16(w), offset2);
+        col[1] = ek_sadd16(ek_sxtb16_ror8(w), offset2);
+    }
+}
+
+/* Two pixels' depth (a 1x1 convolution without padding) into the columns, group by group */
+static void widen2(const int8_t *xa, const int8_t *xb, uint32_t *col, int32_t groups, uint32_t offset2) {
+    for (int32_t g = 0; g < groups; ++g, xa += 4, xb += 4) {
+        const uint32_t wa = ek_load_u32(xa), wb = ek_load_u32(xb);
+        col[0] = ek_sadd16(ek_sxtb16(wa), offset2);
+        col[1] = ek_sadd16(ek_sxtb16_ror8(wa), offset2);
+        col[2] = ek_sadd16(ek_sxtb16(wb), offset2);
+        col[3] = ek_sadd16(ek_sxtb16_ror8(wb), offset2);
+        col += 4;
     }
 }
 
@@ -137,7 +209,23 @@ static inline int8_t quantize_out(int32_t acc, int32_t multiplier, int32_t shift
     return (int8_t)ek_clamp(ek_requantize_fast(acc, multiplier, shift) + zero_point, lo, hi);
 }
 
-static void matmul(const ek_conv_params *p, const uint32_t *col, int32_t npix, int8_t *outA, int8_t *outB) {
+/* an odd last channel (plain order, at w) for both pixels */
+static void last_channel(const ek_conv_params *p, const uint32_t *col, const int8_t *w, int32_t oc, int8_t *outA,
+                         int8_t *outB) {
+    const int32_t groups = padded_k(p) / 4;
+    int32_t a0 = 0, a1 = 0;
+    for (int32_t g = 0; g < groups; ++g) {
+        const uint32_t u = ek_load_u32(w + 4 * g);
+        const uint32_t u0 = ek_sxtb16(u), u1 = ek_sxtb16_ror8(u);
+        a0 = ek_smlad(u1, col[4 * g + 1], ek_smlad(u0, col[4 * g], a0));
+        a1 = ek_smlad(u1, col[4 * g + 3], ek_smlad(u0, col[4 * g + 2], a1));
+    }
+    outA[oc] = finish(p, a0, oc);
+    outB[oc] = finish(p, a1, oc);
+}
+
+/* The general path (any requantization and activation range): C over the same 2x2 blocks. */
+static void matmul(const ek_conv_params *p, const uint32_t *col, int8_t *outA, int8_t *outB) {
     const int32_t groups = padded_k(p) / 4, out_c = p->output.c;
     const int32_t zp = p->output_offset, lo = p->act_min, hi = p->act_max;
     const int32_t *bias = p->bias, *mult = p->multiplier, *shift = p->shift;
@@ -168,54 +256,214 @@ static void matmul(const ek_conv_params *p, const uint32_t *col, int32_t npix, i
         const int32_t m0 = mult[oc], s0 = shift[oc], m1 = mult[oc + 1], s1 = shift[oc + 1];
         outA[oc] = quantize_out(a00, m0, s0, zp, lo, hi);
         outA[oc + 1] = quantize_out(a10, m1, s1, zp, lo, hi);
-        if (npix == 2) {
-            outB[oc] = quantize_out(a01, m0, s0, zp, lo, hi);
-            outB[oc + 1] = quantize_out(a11, m1, s1, zp, lo, hi);
-        }
+        outB[oc] = quantize_out(a01, m0, s0, zp, lo, hi);
+        outB[oc + 1] = quantize_out(a11, m1, s1, zp, lo, hi);
     }
-    if (oc < out_c) {  /* an odd last channel, plain order */
-        int32_t a0 = 0, a1 = 0;
-        for (int32_t g = 0; g < groups; ++g) {
-            const uint32_t u = ek_load_u32(w + 4 * g);
-            const uint32_t u0 = ek_sxtb16(u), u1 = ek_sxtb16_ror8(u);
-            a0 = ek_smlad(u1, col[4 * g + 1], ek_smlad(u0, col[4 * g], a0));
-            a1 = ek_smlad(u1, col[4 * g + 3], ek_smlad(u0, col[4 * g + 2], a1));
-        }
-        outA[oc] = finish(p, a0, oc);
-        if (npix == 2) {
-            outB[oc] = finish(p, a1, oc);
-        }
+    if (oc < out_c) {
+        last_channel(p, col, w, oc, outA, outB);
     }
 }
+
+/* The fast path: per channel pair the words (bias 2q, bias 2q+1, multiplier 2q, 2q+1, ~shift 2q, 2q+1), which
+ * ek_requantize_fast's short path takes (shift < 0, |acc| < 2^30), the multiplier m as 2m - 2^32 (see
+ * ek_conv_mm2x2); it applies when every paired channel has m >= 2^30 (QuantizeMultiplier's range), shift < 0 and |bias| + kp * 128 * 255 < 2^30 (|weight| <= 128, |input + offset| <= 255: every sum of the channel
+ * stays below 2^30), and the activation range is the whole of int8 (SSAT is the clamp). Returns 0 otherwise. */
+static int fast_table(const ek_conv_params *p, int32_t *q) {
+    if (p->act_min != -128 || p->act_max != 127) {
+        return 0;
+    }
+    const int64_t lim = (1LL << 30) - (int64_t)padded_k(p) * 128 * 255;
+    for (int32_t oc = 0; oc + 2 <= p->output.c; oc += 2, q += PAIR_WORDS) {
+        for (int32_t r = 0; r < 2; ++r) {
+            const int32_t b = p->bias != NULL ? p->bias[oc + r] : 0, s = p->shift[oc + r];
+            if (s >= 0 || (int64_t)b >= lim || -(int64_t)b >= lim) {
+                return 0;
+            }
+            if (p->multiplier[oc + r] < (1 << 30)) {
+                return 0;
+            }
+            q[r] = b;
+            q[2 + r] = (int32_t)(2u * (uint32_t)p->multiplier[oc + r]);  /* 2m - 2^32 */
+            q[4 + r] = ~s;
+        }
+    }
+    return 1;
+}
+
+typedef struct {
+    const uint32_t *col;   /* 0: the two columns */
+    const int8_t *w;       /* 4: packed weights of the first pair */
+    const int32_t *q;      /* 8: fast_table */
+    int8_t *out;           /* 12: pixel A's outputs */
+    int32_t delta;         /* 16: pixel B's outputs - pixel A's */
+    const int32_t *q_end;  /* 20: q + PAIR_WORDS * pairs */
+    int32_t half_groups;   /* 24: groups / 2 */
+    int32_t odd;           /* 28: groups % 2 */
+    int32_t k;             /* 32: 1 + 2 * output zero point */
+} mm_args;
+
+/* Every channel pair of two pixels (the fast path): per pair, 4 accumulators from the biases, per group of 4
+ * values one LDRD of weights, 4 SXTB16, two LDRD of columns, 8 SMLAD (two groups per loop step), then per
+ * accumulator ek_requantize_fast's short path as in the depthwise kernel: t = SMMLAR(acc, 2m - 2^32, acc)
+ * = acc + floor(((2m - 2^32) acc + 2^31) / 2^32) = floor((2m acc + 2^31) / 2^32), SMMULR of the doubled
+ * accumulator in one instruction; ADD ASR #31, ASR by ~shift, ADD 1 + 2 zp, SSAT #8 of half; STRB.
+ *   void ek_conv_mm2x2(const mm_args *a) */
+#define EK_MM_GROUP                 \
+    "  ldrd r8, r10, [r1], #8\n"    \
+    "  sxtb16 r9, r8, ror #8\n"     \
+    "  sxtb16 r8, r8\n"             \
+    "  sxtb16 r11, r10, ror #8\n"   \
+    "  sxtb16 r10, r10\n"           \
+    "  ldrd r0, r2, [r12], #8\n"    \
+    "  smlad r4, r8, r0, r4\n"      \
+    "  smlad r4, r9, r2, r4\n"      \
+    "  smlad r5, r10, r0, r5\n"     \
+    "  smlad r5, r11, r2, r5\n"     \
+    "  ldrd r0, r2, [r12], #8\n"    \
+    "  smlad r6, r8, r0, r6\n"      \
+    "  smlad r6, r9, r2, r6\n"      \
+    "  smlad r7, r10, r0, r7\n"     \
+    "  smlad r7, r11, r2, r7\n"
+#define EK_MM_REQ(a, m, e)                  \
+    "  smmlar " a ", " a ", " m ", " a "\n"  \
+    "  add " a ", " a ", " a ", asr #31\n"  \
+    "  asr " a ", " a ", " e "\n"           \
+    "  add " a ", " a ", r12\n"             \
+    "  ssat " a ", #8, " a ", asr #1\n"
+__asm(
+    "  .text\n"
+    "  .syntax unified\n"
+    "  .thumb\n"
+    "  .p2align 2\n"
+    "  .type ek_conv_mm2x2, %function\n"
+    "ek_conv_mm2x2:\n"
+    "  push {r4-r11, lr}\n"
+    "  ldr r1, [r0, #4]\n"
+    "  ldr r2, [r0, #8]\n"
+    "  ldr r3, [r0, #12]\n"
+    "  push {r0}\n"                    /* [sp] = a */
+    "  ldr r0, [r0]\n"                 /* r0 = col */
+    "1:\n"
+    "  ldm r2!, {r4, r5}\n"            /* a00 = a01 = bias 2q, a10 = a11 = bias 2q+1 */
+    "  mov r6, r4\n"
+    "  mov r7, r5\n"
+    "  push {r0, r2}\n"                /* [sp + 8] = a */
+    "  mov r12, r0\n"
+    "  ldr lr, [sp, #8]\n"
+    "  ldr r0, [lr, #28]\n"
+    "  ldr lr, [lr, #24]\n"
+    "  cbz r0, 2f\n"
+    EK_MM_GROUP
+    "  cmp lr, #0\n"
+    "  beq 3f\n"
+    "2:\n"
+    EK_MM_GROUP
+    EK_MM_GROUP
+    "  subs lr, lr, #1\n"
+    "  bne 2b\n"
+    "3:\n"
+    "  pop {r0, r2}\n"
+    "  ldm r2!, {r8, r9, r10, r11}\n"  /* m0, m1, e0, e1 */
+    "  ldr lr, [sp]\n"
+    "  ldr r12, [lr, #32]\n"
+    "  ldr lr, [lr, #16]\n"
+    EK_MM_REQ("r4", "r8", "r10")
+    EK_MM_REQ("r6", "r8", "r10")
+    EK_MM_REQ("r5", "r9", "r11")
+    EK_MM_REQ("r7", "r9", "r11")
+    "  strb r6, [r3, lr]\n"
+    "  strb r4, [r3], #1\n"
+    "  strb r7, [r3, lr]\n"
+    "  strb r5, [r3], #1\n"
+    "  ldr lr, [sp]\n"
+    "  ldr lr, [lr, #20]\n"
+    "  cmp r2, lr\n"
+    "  bne 1b\n"
+    "  add sp, sp, #4\n"
+    "  pop {r4-r11, pc}\n"
+    "  .size ek_conv_mm2x2, . - ek_conv_mm2x2\n");
+void ek_conv_mm2x2(const mm_args *a);
 
 ek_status ek_conv2d_s8_dsp_eval(const ek_conv_params *p, const int8_t *input, int8_t *output, void *scratch) {
     if (!dsp_applies(p)) {
         return ek_conv2d_s8_eval(p, input, output, scratch);
     }
     const ek_dims out = p->output;
-    const int32_t k = padded_k(p), fast = p->input.c % 4 == 0;
+    const int32_t kp = padded_k(p), groups = kp / 4, fast = p->input.c % 4 == 0, pairs = out.c / 2;
     const uint32_t offset2 = ((uint32_t)p->input_offset & 0xFFFFu) | ((uint32_t)p->input_offset << 16);
     uint32_t *col = (uint32_t *)scratch;
-    const int32_t pixels = out.n * out.h * out.w, plane = out.h * out.w;
+    int32_t *table = (int32_t *)(void *)((uint8_t *)scratch + 4 * kp);
+    int8_t *dummy = (int8_t *)table + table_bytes(p), *bytes = dummy + dummy_bytes(p);
+    const int fastq = pairs > 0 && fast_table(p, table);
+    mm_args a;
+    a.col = col;
+    a.w = p->weights;
+    a.q = table;
+    a.q_end = table + PAIR_WORDS * pairs;
+    a.half_groups = groups / 2;
+    a.odd = groups % 2;
+    a.k = 1 + 2 * p->output_offset;
+    const int8_t *w_last = p->weights + pairs * 2 * kp;
+    const int32_t pixels = out.n * out.h * out.w;
+    const ek_dims in = p->input;
+    const int pointwise = fast && p->filter.h == 1 && p->filter.w == 1 && p->pad_top == 0 && p->pad_left == 0 &&
+                          (out.h - 1) * p->stride_h < in.h && (out.w - 1) * p->stride_w < in.w;
+    int32_t b = 0, oy = 0, ox = 0;  /* pixel i */
     for (int32_t i = 0; i < pixels; i += 2) {
         const int32_t npix = i + 1 < pixels ? 2 : 1;
+        if (pointwise && npix == 2) {  /* 1x1, no padding: both pixels' depth, widened side by side */
+            const int8_t *xa = input + ((b * in.h + oy * p->stride_h) * in.w + ox * p->stride_w) * in.c;
+            if (++ox == out.w) {
+                ox = 0;
+                if (++oy == out.h) {
+                    oy = 0;
+                    ++b;
+                }
+            }
+            const int8_t *xb = input + ((b * in.h + oy * p->stride_h) * in.w + ox * p->stride_w) * in.c;
+            if (++ox == out.w) {
+                ox = 0;
+                if (++oy == out.h) {
+                    oy = 0;
+                    ++b;
+                }
+            }
+            widen2(xa, xb, col, groups, offset2);
+        } else
         for (int32_t j = 0; j < 2; ++j) {
             if (j < npix) {
-                const int32_t pix = i + j, b = pix / plane, rem = pix % plane;
                 if (fast) {
-                    im2col(p, input, b, rem / out.w, rem % out.w, col + 2 * j, offset2);
+                    im2col(p, input, b, oy, ox, col + 2 * j, offset2);
                 } else {
-                    im2col_any(p, input, b, rem / out.w, rem % out.w, col + 2 * j, k);
+                    gather(p, input, b, oy, ox, bytes);
+                    widen(bytes, col + 2 * j, groups, offset2);
+                }
+                if (++ox == out.w) {
+                    ox = 0;
+                    if (++oy == out.h) {
+                        oy = 0;
+                        ++b;
+                    }
                 }
             } else {
-                for (int32_t g = 0; g < k / 4; ++g) {  /* no second pixel: zeros, outputs discarded */
+                for (int32_t g = 0; g < groups; ++g) {  /* no second pixel: zeros, outputs to the dummy row */
                     col[4 * g + 2] = 0;
                     col[4 * g + 3] = 0;
                 }
             }
         }
         __asm volatile("" ::: "memory");  /* the columns are complete before the asm loads read them */
-        matmul(p, col, npix, output + i * out.c, output + (i + 1) * out.c);
+        int8_t *outA = output + i * out.c, *outB = npix == 2 ? outA + out.c : dummy;
+        if (fastq) {
+            a.out = outA;
+            a.delta = (int32_t)((uintptr_t)outB - (uintptr_t)outA);
+            ek_conv_mm2x2(&a);
+            if (out.c & 1) {
+                last_channel(p, col, w_last, out.c - 1, outA, outB);
+            }
+        } else {
+            matmul(p, col, outA, outB);
+        }
     }
     return EK_OK;
 }

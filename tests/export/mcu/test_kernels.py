@@ -109,8 +109,9 @@ def test_scratch_formulas_equal_the_c_functions(tmp_path):
     for _ in range(200):  # shapes the models above do not have: grouped, any depth, any feature count
         in_c, kh, kw = (int(v) for v in rng.integers(1, 9, 3))
         depth = in_c if rng.integers(0, 3) else max(1, in_c // 2)
-        p = {f: 0 for f in kernels.CONV_PARAMS.names} | {"input": (1, 8, 8, in_c), "filter": (4, kh, kw, depth),
-                                                           "output": (1, 8, 8, 4)}
+        out_c = int(rng.integers(1, 10)) if rng.integers(0, 2) else int(rng.integers(1, 300))  # odd ones too
+        p = {f: 0 for f in kernels.CONV_PARAMS.names} | {"input": (1, 8, 8, in_c), "filter": (out_c, kh, kw, depth),
+                                                           "output": (1, 8, 8, out_c)}
         assert c_scratch(conv, p) == conv.scratch(p)
         p = {f: 0 for f in kernels.FC_PARAMS.names} | {"in_features": int(rng.integers(1, 300))}
         assert c_scratch(fc, p) == fc.scratch(p)
@@ -192,3 +193,37 @@ def test_depthwise_3x3_path_scratch_pack_and_eval_match(tmp_path):
                                              out.ctypes.data_as(ctypes.c_void_p), buf) == 0
             outs.append(out)
         assert np.array_equal(outs[0], outs[1]), (in_h, in_w, c, sh, sw)
+
+
+def test_conv_fast_requantization_identity():
+    """ek_conv2d_s8_dsp's fast path (ek_conv_mm2x2) requantizes with t = SMMLAR(acc, 2m - 2^32, acc), i.e.
+    acc + floor(((2m - 2^32) acc + 2^31) / 2^32), then ((t + (t >> 31)) >> ~shift) + 1 + 2 zp, saturated half:
+    TFLite's MultiplyByQuantizedMultiplier (SaturatingRoundingDoublingHighMul, RoundingDivideByPOT) plus the zero
+    point and the int8 clamp, for m in [2^30, 2^31), shift < 0 and |acc| < 2^30 (what fast_table admits)."""
+    rng = np.random.default_rng(3)
+
+    def reference(acc: int, m: int, shift: int, zp: int) -> int:
+        ab = acc * m
+        nudge = (1 << 30) if ab >= 0 else 1 - (1 << 30)
+        v = ab + nudge
+        x = (abs(v) >> 31) * (1 if v >= 0 else -1)             # C's truncating int64 division by 2^31
+        e = -shift
+        mask = (1 << e) - 1
+        r = (x >> e) + ((x & mask) > ((mask >> 1) + (1 if x < 0 else 0)))
+        return max(-128, min(127, r + zp))
+
+    def fast(acc: int, m: int, shift: int, zp: int) -> int:
+        m2 = 2 * m - (1 << 32)                                 # the table's word, an int32
+        t = acc + ((m2 * acc + (1 << 31)) >> 32)               # SMMLAR
+        u = t + (-1 if t < 0 else 0)                           # ADD t, t, t, ASR #31
+        v = (u >> ~shift) + 1 + 2 * zp                         # ASR by ~shift, ADD 1 + 2 zp
+        return max(-128, min(127, v >> 1))                     # SSAT #8, v, ASR #1
+
+    for _ in range(20000):
+        m = int(rng.integers(1 << 30, 1 << 31))
+        shift = int(rng.integers(-31, 0))
+        zp = int(rng.integers(-128, 128))
+        acc = int(rng.integers(-(1 << 30) + 1, 1 << 30)) if rng.integers(0, 2) else int(rng.integers(-5000, 5000))
+        if rng.integers(0, 4) == 0:  # ties of the rounding divide
+            acc = ((acc >> 8) << 8) | (1 << 7)
+        assert fast(acc, m, shift, zp) == reference(acc, m, shift, zp), (acc, m, shift, zp)
