@@ -38,9 +38,11 @@ class RawProfile(TypedDict, total=False):
     runs: int                   # profiled inferences the figures are averaged over
     events: list[RawEvent]
     whole: float                # one whole inference measured in the same run, same unit, profiling on
-    whole_unprofiled: float     # the same without profiling, in the same run: what the rows are held against (a
-                                # profiler's own work between the operators is in `whole`, not in any row); the
-                                # overhead is whole / whole_unprofiled - 1
+    whole_unprofiled: float     # the same without profiling, in the same run; the overhead is
+                                # whole / whole_unprofiled - 1
+    rows_of: str                # which of the two the rows break down: "whole" (default: the profiler's own cost
+                                # lands in the rows, as ETDump's inside a delegate call) or "whole_unprofiled"
+                                # (it lands between them, as LiteRT's memory sampling at its own events)
     not_broken_down: str        # why a delegated segment stays one row, when the runtime cannot split it
     etdump: str                 # a .pte's ETDump (base64): its events are read on the host (profile_pte.py)
 
@@ -108,13 +110,13 @@ def known_path(path: str, modules: dict[str, dict[str, Any]]) -> str:
 
 def ops_section(artifact: "Artifact", raw: RawProfile, rows: list[dict[str, Any]]) -> dict[str, Any]:
     """The report's `ops` section: rows by cost (share, MACs, instructions or ns per MAC, module type and source,
-    the layer's INT8 error from compile), their sum against the whole inference measured without the profiler in
-    the same run (`coverage`), and the profiler's overhead."""
+    the layer's INT8 error from compile), their sum against the whole inference they break down, measured in the
+    same run (`coverage`), and the profiler's overhead."""
     modules = artifact.manifest.get("model", {}).get("modules") or {}
     # Each module's output SQNR, where the compiler measured it (a static INT8 model below its cosine threshold).
     drift = (artifact.manifest.get("numerics") or {}).get("sqnr_by_module") or {}
     total = sum(r["value"] for r in rows)
-    whole = raw.get("whole_unprofiled") or raw.get("whole") or total
+    whole = raw.get(raw.get("rows_of") or "whole") or raw.get("whole") or total
     macs_seen: set[str] = set()
     out = []
     for row in sorted(rows, key=lambda r: -r["value"]):
@@ -136,7 +138,7 @@ def ops_section(artifact: "Artifact", raw: RawProfile, rows: list[dict[str, Any]
     unprofiled = raw.get("whole_unprofiled")
     return {
         "unit": raw["unit"], "basis": raw.get("basis"), "runs": raw.get("runs"),
-        "rows": out, "rows_sum": total, "whole": whole,
+        "rows": out, "rows_sum": total, "whole": whole, "rows_of": raw.get("rows_of") or "whole",
         "coverage": total / whole if whole else None,
         "overhead": (raw["whole"] / unprofiled - 1) if unprofiled and raw.get("whole") else None,
         **({"not_broken_down": raw["not_broken_down"]} if raw.get("not_broken_down") else {}),

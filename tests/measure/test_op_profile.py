@@ -32,7 +32,8 @@ def test_rows_by_cost_with_share_macs_and_error():
               {"name": "ADD", "index": 2, "kernel": "builtin", "value": 50.0, "module": "features.0.0"},
               {"name": "FULLY_CONNECTED", "index": 3, "kernel": "XNNPACK", "value": 300.0, "module": "classifier"},
               {"name": "TRANSPOSE", "index": 0, "kernel": "builtin", "value": 40.0, "module": None}]
-    ops = ops_section(art, {"unit": "instructions", "whole": 1010.0, "whole_unprofiled": 1000.0}, events)
+    ops = ops_section(art, {"unit": "instructions", "whole": 1010.0, "whole_unprofiled": 1000.0,
+                                  "rows_of": "whole_unprofiled"}, events)
     assert [r["op"] for r in ops["rows"]] == ["CONV_2D", "FULLY_CONNECTED", "ADD", "TRANSPOSE"]
     conv, fc, add, glue = ops["rows"]
     assert conv["share"] == 0.6 and conv["per_mac"] == 0.6 and conv["sqnr_db"] == 31.5
