@@ -11,10 +11,12 @@ compiler's refusal.
 
     .venv/bin/python bench/bench_profile.py                        # -> bench/results/profile.json
     .venv/bin/python bench/bench_profile.py --models digits --targets emu-cortex-m4 --out /tmp/p.json
+    .venv/bin/python bench/bench_profile.py --targets emu-phone-arm --merge-from /tmp/pi.json  # keep its other cells
 """
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -85,6 +87,8 @@ def main() -> None:
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--targets", default=",".join(TARGETS))
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--merge-from", type=Path, help="a results file whose cells for targets not run here are kept "
+                                                         "(their own command is recorded with them)")
     args = parser.parse_args()
     cells = []
     with tempfile.TemporaryDirectory(prefix="edgekit-profile-") as tmp:
@@ -97,6 +101,11 @@ def main() -> None:
                     cells.append(cell)
                     print(f"{name} {target} {precision}: {cell['status']} coverage {cell.get('coverage')} "
                           f"overhead {cell.get('overhead')} ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
+    if args.merge_from:
+        kept = json.loads(args.merge_from.read_text())
+        run_here = set(args.targets.split(","))
+        cells += [{**c, "command": kept["command"], "machine": kept["machine"]} for c in kept["cells"]
+                  if c["target"] not in run_here]
     ok = [c for c in cells if c["status"] == "ok"]
     path = write_result("profile", {
         "what": "bench --profile: per-operator rows against the whole inference measured without the profiler in "
