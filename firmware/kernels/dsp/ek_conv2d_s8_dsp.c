@@ -9,10 +9,11 @@
  * multiple of 4 (kp) with zeros in both the columns and the packed weights; when the depth is a multiple of 4 the
  * columns are built 4 bytes at a time (a 1x1 convolution without padding: both pixels in one pass), otherwise
  * as an int8 column first, a filter row of taps being fw * depth contiguous input bytes copied by words, then
- * widened (e.g. an RGB input, or DS-CNN's first layer, which litert writes as a depthwise convolution of one input
- * channel that the host turns back into this convolution). Grouped convolutions keep the OHWI order and run the
- * reference kernel. Packed weights are read with LDRD, so they must be 4-byte aligned (prepare checks), as must
- * the scratch (the host plans it 8-aligned).
+ * widened (a window inside the input with dilation 1 copies its filter rows without per-tap checks, unrolled
+ * for a 3x3 filter over 3 channels; e.g. an RGB input, or DS-CNN's first layer, which litert writes as a
+ * depthwise convolution of one input channel that the host turns back into this convolution). Grouped
+ * convolutions keep the OHWI order and run the reference kernel. Packed weights are read with LDRD, so they must
+ * be 4-byte aligned (prepare checks), as must the scratch (the host plans it 8-aligned).
  *
  * Fast path (ek_conv_mm2x2, Thumb-2): all channel pairs of a pixel pair in one call, the accumulators in registers
  * from the bias, two groups per loop step (16 instructions per 16 MACs), and the requantization in registers from a
@@ -151,6 +152,14 @@ static void gather(const ek_conv_params *p, const int8_t *input, int32_t b, int3
                 copy_bytes(d + fx * c, x + ix * c, c);
             }
         }
+    }
+    store_u32(d, 0);  /* k .. kp - 1 (at most 3 values) */
+}
+
+/* gather for a window inside the input with dilation 1: fh rows of `row` contiguous bytes, `step` apart */
+static inline void gather_inside(const int8_t *x, int32_t row, int32_t step, int32_t fh, int8_t *d) {
+    for (int32_t fy = 0; fy < fh; ++fy, d += row, x += step) {
+        copy_bytes(d, x, row);
     }
     store_u32(d, 0);  /* k .. kp - 1 (at most 3 values) */
 }
@@ -408,6 +417,8 @@ ek_status ek_conv2d_s8_dsp_eval(const ek_conv_params *p, const int8_t *input, in
     const ek_dims in = p->input;
     const int pointwise = fast && p->filter.h == 1 && p->filter.w == 1 && p->pad_top == 0 && p->pad_left == 0 &&
                           (out.h - 1) * p->stride_h < in.h && (out.w - 1) * p->stride_w < in.w;
+    const int dil1 = p->dilation_h == 1 && p->dilation_w == 1;
+    const int32_t frow = p->filter.w * in.c;
     int32_t b = 0, oy = 0, ox = 0;  /* pixel i */
     for (int32_t i = 0; i < pixels; i += 2) {
         const int32_t npix = i + 1 < pixels ? 2 : 1;
@@ -435,7 +446,17 @@ ek_status ek_conv2d_s8_dsp_eval(const ek_conv_params *p, const int8_t *input, in
                 if (fast) {
                     im2col(p, input, b, oy, ox, col + 2 * j, offset2);
                 } else {
-                    gather(p, input, b, oy, ox, bytes);
+                    const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
+                    if (dil1 && iy0 >= 0 && iy0 + p->filter.h <= in.h && ix0 >= 0 && ix0 + p->filter.w <= in.w) {
+                        const int8_t *x0 = input + ((b * in.h + iy0) * in.w + ix0) * in.c;
+                        if (frow == 9 && p->filter.h == 3) {  /* a 3x3 filter over RGB: the copies unrolled */
+                            gather_inside(x0, 9, in.w * in.c, 3, bytes);
+                        } else {
+                            gather_inside(x0, frow, in.w * in.c, p->filter.h, bytes);
+                        }
+                    } else {
+                        gather(p, input, b, oy, ox, bytes);
+                    }
                     widen(bytes, col + 2 * j, groups, offset2);
                 }
                 if (++ox == out.w) {
