@@ -14,6 +14,7 @@ import pytest
 
 from edgekit.emulators.base import free_loopback_port
 from edgekit.emulators.netns_sshd import unavailable_reason
+from tests.helpers import host_state, leaked
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -69,7 +70,7 @@ def farm(tmp_path_factory):
                          capture_output=True).returncode:
         assert time.monotonic() < deadline and coordinator.poll() is None, "labgrid-coordinator did not listen"
         time.sleep(0.2)
-    namespaces_before = _namespaces()
+    before = host_state()
     exporter = subprocess.Popen([str(BIN / "edgekit"), "farm", "export", *PLACES, "--coordinator", address],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
     try:
@@ -83,12 +84,7 @@ def farm(tmp_path_factory):
             exporter.kill()
         coordinator.terminate()
         coordinator.wait(timeout=10)
-    assert _namespaces() == namespaces_before, "edgekit farm export left a network namespace behind"
-
-
-def _namespaces() -> set[str]:
-    listing = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    return {line.split()[0] for line in listing.splitlines() if line.strip()}
+    assert not leaked(before)["netns"], "edgekit farm export left a network namespace behind"
 
 
 def edgekit_env() -> dict[str, str]:
