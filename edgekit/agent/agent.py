@@ -330,7 +330,7 @@ class TFLiteModel:
         """RawEvents from the profiler's events (tag, type, start_us, elapsed_us, metadata1, metadata2)."""
         OPERATOR, XNNPACK = 2, 8  # LiteRtProfilerEventType: OPERATOR_INVOKE_EVENT, DELEGATE_PROFILED_OPERATOR_...
         ops = self._interp._get_ops_details()
-        plan = self._delegate_plan(ops)
+        plan = delegate_partitions(ops)
         rows: dict = {}  # (kernel, node or name) -> row
 
         def add(key, row, us):
@@ -412,26 +412,6 @@ class TFLiteModel:
             return self._interp._get_tensor_details(tensor, 0)["name"]
         except Exception:  # a tensor the wrapper cannot describe
             return None
-
-    @staticmethod
-    def _delegate_plan(ops: list) -> list:
-        """Per DELEGATE node, in execution order, the .tflite nodes it took, in node order (as `delegated_ops`
-        finds them: walking back from its outputs to its inputs)."""
-        producer = {int(t): op["index"] for op in ops if op["op_name"] != "DELEGATE" for t in op["outputs"]}
-        plan = []
-        for delegate in (op for op in ops if op["op_name"] == "DELEGATE"):
-            inputs = {int(t) for t in delegate["inputs"]}
-            taken: set = set()
-            stack = [int(t) for t in delegate["outputs"]]
-            while stack:
-                tensor = stack.pop()
-                node = producer.get(tensor)
-                if node is None or node in taken or tensor in inputs:
-                    continue
-                taken.add(node)
-                stack.extend(int(t) for t in ops[node]["inputs"] if t >= 0)
-            plan.append(sorted(taken))
-        return plan
 
     @classmethod
     def _compatible(cls, xnn: str, builtin: str) -> bool:
@@ -597,15 +577,14 @@ class TFLiteModel:
                 getattr(self.lib, destroy)(handle)
 
 
-def delegated_ops(ops: list) -> dict:
-    """How many of the graph's operators a delegate (XNNPACK on a CPU) took, from the interpreter's node list
-    after allocation: each DELEGATE node replaced a connected part of the graph, found by walking back from its
-    outputs to its inputs. The interpreter keeps the replaced nodes in its list but not in its execution plan."""
+def delegate_partitions(ops: list) -> list:
+    """Per DELEGATE node, in execution order, the graph's nodes it replaced, in node order: a connected part of the
+    graph, found by walking back from the delegate's outputs to its inputs."""
     producer = {int(t): op["index"] for op in ops if op["op_name"] != "DELEGATE" for t in op["outputs"]}
-    delegates = [op for op in ops if op["op_name"] == "DELEGATE"]
-    taken: set = set()
-    for delegate in delegates:
+    plan = []
+    for delegate in (op for op in ops if op["op_name"] == "DELEGATE"):
         inputs = {int(t) for t in delegate["inputs"]}
+        taken: set = set()
         stack = [int(t) for t in delegate["outputs"]]
         while stack:
             tensor = stack.pop()
@@ -614,6 +593,16 @@ def delegated_ops(ops: list) -> dict:
                 continue
             taken.add(node)
             stack.extend(int(t) for t in ops[node]["inputs"] if t >= 0)
+        plan.append(sorted(taken))
+    return plan
+
+
+def delegated_ops(ops: list) -> dict:
+    """How many of the graph's operators a delegate (XNNPACK on a CPU) took, from the interpreter's node list
+    after allocation: each DELEGATE node replaced a connected part of the graph, found by walking back from its
+    outputs to its inputs. The interpreter keeps the replaced nodes in its list but not in its execution plan."""
+    delegates = [op for op in ops if op["op_name"] == "DELEGATE"]
+    taken = {node for part in delegate_partitions(ops) for node in part}
     left: dict = {}
     for op in ops:
         if op["op_name"] != "DELEGATE" and op["index"] not in taken:
