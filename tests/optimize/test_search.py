@@ -15,6 +15,8 @@ from tests.cli.helpers import assert_one_line_error
 from tests.helpers import ROOT, run_cli
 
 MODEL = "examples/digits_cnn.py:build_quick"
+# Between the digits CNN's INT8 estimate on the M7 (2.02 ms with the current DSP kernels) and its pruned INT8's (1.37)
+BUDGET_MS = 1.8
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +36,7 @@ def test_two_workers_find_a_recipe_the_int8_baseline_does_not_meet(tmp_path, dig
     out = tmp_path / "opt"
     args = [MODEL, "-t", "emu-cortex-m7", "--calibration", digits_data / "digits_train.npz",
             "--eval", digits_data / "digits_test.npz", "--runs", "3", "--max-drop", "5", "-o", out]
-    result = run_cli("optimize", *args, "--max-latency", "2.5ms", "--trials", "3", "--workers", "2", "--json")
+    result = run_cli("optimize", *args, "--max-latency", f"{BUDGET_MS}ms", "--trials", "3", "--workers", "2", "--json")
     assert result.returncode == 0, result.stderr[-2000:]
     summary = json.loads(result.stdout)
 
@@ -45,7 +47,7 @@ def test_two_workers_find_a_recipe_the_int8_baseline_does_not_meet(tmp_path, dig
     baseline = next(c for c in summary["candidates"] if c["number"] == 0)
     assert baseline["recipe"] == "int8" and any(v.startswith("latency") for v in baseline["violations"])
     chosen = summary["chosen"]
-    assert chosen["recipe"].startswith("prune") and chosen["figures"]["latency_ms"] <= 2.5
+    assert chosen["recipe"].startswith("prune") and chosen["figures"]["latency_ms"] <= BUDGET_MS
     assert chosen["figures"]["latency_basis"].startswith("estimated on stm32f746")
     assert chosen["figures"]["flash_bytes"] <= 1024 * 1024 and chosen["figures"]["ram_bytes"] <= 320 * 1024
     assert (out / "best" / "manifest.json").is_file()
