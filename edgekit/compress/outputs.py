@@ -15,8 +15,9 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import torch
+from torch.fx.graph import _PyTreeCodeGen, _PyTreeInfo
 from torch.utils._pytree import (GetAttrKey, KeyEntry, MappingKey, SequenceKey, keystr, tree_flatten_with_path,
-                                 tree_leaves)
+                                 tree_leaves, tree_structure)
 
 from ..errors import InputError
 
@@ -98,9 +99,30 @@ class TensorOutputs(torch.nn.Module):
 
 
 def with_tensor_outputs(model: torch.nn.Module, example_inputs: Sequence[torch.Tensor]) -> torch.nn.Module:
-    """`model` itself where it returns a tensor or a flat tuple/list of tensors already, else wrapped."""
+    """`model` itself where it returns a tensor or a flat tuple/list of tensors already, else wrapped: a module
+    from torch.export (a `.pt2`) as a copy of its graph that returns the flat tuple, anything else in
+    `TensorOutputs`."""
     with torch.no_grad():
         out = model(*example_inputs)
     flat = isinstance(out, torch.Tensor) or (isinstance(out, (tuple, list)) and
                                              all(isinstance(t, torch.Tensor) for t in out))
-    return model if flat else TensorOutputs(model)
+    if flat:
+        return model
+    if isinstance(model, torch.fx.GraphModule) and isinstance(model.graph._codegen, _PyTreeCodeGen):
+        return _flat_graph_module(model)
+    return TensorOutputs(model)
+
+
+def _flat_graph_module(model: torch.fx.GraphModule) -> torch.fx.GraphModule:
+    """The exported graph returning its flat outputs (the graph's own output list, in pytree order). Re-exporting
+    a wrapper around a graph module records the wrapper as every node's module: the copy keeps each node's
+    `nn_module_stack` and stack trace, which the profile's module map reads. Weights are shared, not copied."""
+    info = model.graph._codegen.pytree_info
+    graph = torch.fx.Graph()
+    graph.output(graph.graph_copy(model.graph, {}))
+    flat_spec = tree_structure(tuple(range(info.out_spec.num_leaves)))
+    graph._codegen = _PyTreeCodeGen(_PyTreeInfo(info.orig_args, info.in_spec, flat_spec))
+    flat = torch.fx.GraphModule(model, graph)
+    flat._in_spec, flat._out_spec = info.in_spec, flat_spec  # what the generated forward reads
+    flat.training = model.training
+    return flat

@@ -101,11 +101,28 @@ def module_of_tensor_name(name: str, modules: dict[str, dict[str, Any]] | None =
 
 
 def known_path(path: str, modules: dict[str, dict[str, Any]]) -> str:
-    """`path` as `modules` knows it: edgekit exports a model whose outputs are not a flat tuple inside a wrapper
-    (compress/outputs.py), whose attribute `model` then heads every path the exporter saw."""
-    if modules and path not in modules and path.startswith("model.") and path[len("model."):] in modules:
+    """`path` as `modules` knows it. edgekit exports a model whose outputs are not a flat tuple inside a wrapper
+    (compress/outputs.py), whose attribute `model` then heads every path the exporter saw. litert-torch names each
+    module by its last attribute only, so a container that is never called (a ModuleList `layer`) leaves no level:
+    "encoder.0.attention" is the model's "encoder.layer.0.attention"."""
+    if not modules or path in modules:
+        return path
+    if path.startswith("model.") and path[len("model."):] in modules:
         return path[len("model."):]
-    return path
+    prefixes = {".".join(parts[:k]) for parts in (m.split(".") for m in modules if m) for k in range(1, len(parts) + 1)}
+    walked = ""
+    for attr in path.split("."):
+        direct = f"{walked}.{attr}" if walked else attr
+        if direct in prefixes:
+            walked = direct
+            continue
+        # one uncalled container between: the only `<walked>.<container>.<attr>` the model has
+        inside = [p for p in prefixes if p.startswith(f"{walked}." if walked else "") and p.endswith(f".{attr}")
+                  and p.count(".") == direct.count(".") + 1]
+        if len(inside) != 1:
+            return path
+        walked = inside[0]
+    return walked
 
 
 def ops_section(artifact: "Artifact", raw: RawProfile, rows: list[dict[str, Any]]) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from types import SimpleNamespace
 
 from rich.console import Console
 
-from edgekit.measure.op_profile import GLUE, module_of_tensor_name, ops_section
+from edgekit.measure.op_profile import GLUE, known_path, module_of_tensor_name, ops_section
 from edgekit.report_view import ops_table
 
 ROOT = "pkg.Net"
@@ -23,6 +23,17 @@ def test_a_fused_op_is_the_module_that_does_the_macs():
     assert module_of_tensor_name(f"{RELU};;{CONV};") == "features.0.0"  # without MACs: the last named
     assert module_of_tensor_name(f"{HEAD};2") == "classifier"
     assert module_of_tensor_name("torch.export._trace.<locals>.Wrapper;2") is None  # the converter's own
+
+
+def test_a_path_missing_an_uncalled_container_is_the_models_path():
+    """litert-torch names modules by their last attribute: a BERT's "encoder.0" is its "encoder.layer.0"."""
+    bert = {"encoder.layer.0.attention.self.value": {}, "encoder.layer.1.output.dense": {}, "pooler.dense": {}}
+    assert known_path("encoder.0.attention.self.value", bert) == "encoder.layer.0.attention.self.value"
+    assert known_path("encoder.1.output", bert) == "encoder.layer.1.output"
+    assert known_path("model.pooler.dense", bert) == "pooler.dense"  # under the outputs wrapper
+    assert known_path("encoder.7.output", bert) == "encoder.7.output"  # none such: left as the exporter named it
+    two = {"a.left.0.conv": {}, "a.right.0.conv": {}}
+    assert known_path("a.0.conv", two) == "a.0.conv"  # ambiguous: not guessed
 
 
 def test_rows_by_cost_with_share_macs_and_error():
