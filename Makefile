@@ -40,8 +40,11 @@ arm-image: setup
 demo: setup arm-image
 	$(VENV)/bin/edgekit demo
 
+# The suite waits on emulators and subprocesses about half the time: two workers (pytest-xdist), each taking whole
+# files (--dist loadfile), so a file's module fixtures (a compiled model, a booted VM) are built once.
+TEST_WORKERS ?= 2
 test: setup arm-image
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 bench: setup
 	$(PY) bench/bench_phone.py

@@ -13,6 +13,13 @@ from tests.helpers import run_cli
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every emulator test is slow: `pytest -m "not slow"` is the inner loop."""
+    for item in items:
+        if item.get_closest_marker("emulator"):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def digits():
     from edgekit.models.digits import trained_digits_cnn
