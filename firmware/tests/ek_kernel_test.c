@@ -5,6 +5,7 @@
  * mismatching cases as exit status. Run by bench/kernel_tool.py (tests/bench/test_kernel_tool.py,
  * bench/bench_mcu.py).
  *
+ * conv_fast_case / dw_fast_case draw the shapes of the fast paths (trained layers' requantization).
  * Both variants in one image: it is built as a DSP build (kernels/reference/ and kernels/dsp/), and the two
  * variants have distinct names (ek_<op>_eval and ek_<op>_dsp_eval, see ek_kernels.h), so it calls each directly.
  * Both prepares must accept every random case (the DSP one with the packed weights it will read). */
@@ -59,6 +60,15 @@ static void random_quant(int32_t channels) {
         bias[c] = uniform(-40000, 40000);
         mult[c] = (int32_t)((1u << 30) + (next() & 0x3FFFFFFFu));
         shift[c] = uniform(0, 15) == 0 ? uniform(0, 2) : uniform(-12, -5);
+    }
+}
+
+/* requantization as trained layers have it (shift < 0 on every channel): the benchmarks time the fast paths */
+static void layer_quant(int32_t channels) {
+    for (int32_t c = 0; c < channels; ++c) {
+        bias[c] = uniform(-40000, 40000);
+        mult[c] = (int32_t)((1u << 30) + (next() & 0x3FFFFFFFu));
+        shift[c] = uniform(-12, -5);
     }
 }
 
@@ -172,6 +182,98 @@ static int dw_case(void) {
     return memcmp(out_ref, out_dsp, n) != 0;
 }
 
+/* The fast paths' shapes, which the random cases above rarely reach (every channel's shift < 0 and the whole int8
+ * range, as trained layers have): a 3x3 filter over RGB (rgb_eval: even and odd output widths, strides 1 and 2,
+ * padding on any side), a 1x1 convolution with stride 1 (pointwise_pairs: odd pixel counts, depth a multiple of
+ * 4, odd channel counts) and a 3x3 depthwise convolution on planes large enough to take several bands (the fused
+ * row loop: odd widths, strides 1 and 2, padding rows refilled or not). */
+static int conv_fast_case(void) {
+    ek_conv_params p;
+    memset(&p, 0, sizeof p);
+    const int rgb = uniform(0, 1);
+    const int32_t k = rgb ? 3 : 1, in_c = rgb ? 3 : 4 * uniform(1, 8);
+    p.stride_h = rgb ? uniform(1, 2) : 1;
+    p.stride_w = rgb ? uniform(1, 2) : 1;
+    p.dilation_h = p.dilation_w = 1;
+    p.pad_top = rgb ? uniform(0, 1) : 0;
+    p.pad_left = rgb ? uniform(0, 1) : 0;
+    p.pad_bottom = rgb ? uniform(0, 1) : 0;
+    p.pad_right = rgb ? uniform(0, 1) : 0;
+    p.input = (ek_dims){uniform(1, 2), uniform(3, 14), uniform(3, 14), in_c};
+    p.filter = (ek_dims){uniform(1, 9), k, k, in_c};
+    const int32_t oh = (p.input.h + p.pad_top + p.pad_bottom - k) / p.stride_h + 1;
+    const int32_t ow = (p.input.w + p.pad_left + p.pad_right - k) / p.stride_w + 1;
+    p.output = (ek_dims){p.input.n, oh, ow, p.filter.n};
+    p.input_offset = uniform(-127, 128);
+    p.output_offset = uniform(-128, 127);
+    p.act_min = -128;
+    p.act_max = 127;
+    layer_quant(p.filter.n);
+    fill(in_buf, ek_dims_count(&p.input));
+    fill(weights, ek_dims_count(&p.filter));
+    p.weights = weights;
+    p.bias = uniform(0, 4) ? bias : NULL;
+    p.multiplier = mult;
+    p.shift = shift;
+    if (ek_conv2d_s8_prepare(&p, sizeof scratch) != EK_OK) {
+        return 1;
+    }
+    const int32_t n = ek_dims_count(&p.output);
+    memset(out_ref, 0, n);
+    memset(out_dsp, 0x55, n);
+    ek_conv2d_s8_eval(&p, in_buf, out_ref, scratch);
+    ek_conv2d_s8_dsp_pack(&p, weights, packed);
+    p.weights = packed;
+    if (ek_conv2d_s8_dsp_prepare(&p, sizeof scratch) != EK_OK) {
+        return 1;
+    }
+    ek_conv2d_s8_dsp_eval(&p, in_buf, out_dsp, scratch);
+    return memcmp(out_ref, out_dsp, n) != 0;
+}
+
+static int dw_fast_case(void) {
+    ek_conv_params p;
+    memset(&p, 0, sizeof p);
+    p.stride_h = uniform(1, 2);
+    p.stride_w = uniform(1, 2);
+    p.dilation_h = p.dilation_w = p.depth_multiplier = 1;
+    p.pad_top = uniform(0, 1);
+    p.pad_left = uniform(0, 1);
+    p.pad_bottom = uniform(0, 1);
+    p.pad_right = uniform(0, 1);
+    const int32_t c = 4 * uniform(1, 3);
+    p.input = (ek_dims){uniform(1, 2), uniform(3, 30), uniform(3, 30), c};
+    p.filter = (ek_dims){1, 3, 3, c};
+    p.output = (ek_dims){p.input.n, (p.input.h + p.pad_top + p.pad_bottom - 3) / p.stride_h + 1,
+                         (p.input.w + p.pad_left + p.pad_right - 3) / p.stride_w + 1, c};
+    p.input_offset = uniform(-127, 128);
+    p.output_offset = uniform(-128, 127);
+    p.act_min = -128;
+    p.act_max = 127;
+    layer_quant(c);
+    fill(in_buf, ek_dims_count(&p.input));
+    fill(weights, ek_dims_count(&p.filter));
+    p.weights = weights;
+    p.bias = uniform(0, 4) ? bias : NULL;
+    p.multiplier = mult;
+    p.shift = shift;
+    if (ek_depthwise_conv2d_s8_prepare(&p, sizeof scratch) != EK_OK) {
+        return 1;
+    }
+    const int32_t n = ek_dims_count(&p.output);
+    memset(out_ref, 0, n);
+    memset(out_dsp, 0x55, n);
+    ek_depthwise_conv2d_s8_eval(&p, in_buf, out_ref, scratch);
+    ek_depthwise_conv2d_s8_dsp_pack(&p, weights, p.bias, packed, packed_bias);
+    p.weights = packed;
+    p.bias = packed_bias;
+    if (ek_depthwise_conv2d_s8_dsp_prepare(&p, sizeof scratch) != EK_OK) {
+        return 1;
+    }
+    ek_depthwise_conv2d_s8_dsp_eval(&p, in_buf, out_dsp, scratch);
+    return memcmp(out_ref, out_dsp, n) != 0;
+}
+
 static int fc_case(void) {
     ek_fc_params p;
     memset(&p, 0, sizeof p);
@@ -248,6 +350,9 @@ static int tconv_case(void) {
 typedef ek_status (*conv_fn)(const ek_conv_params *, const int8_t *, int8_t *, void *);
 typedef ek_status (*fc_fn)(const ek_fc_params *, const int8_t *, int8_t *, void *);
 
+/* the benchmark shapes' outputs differ between the variants (also a bit-exactness check on real layer shapes) */
+static int32_t bench_bad = 0;
+
 static void bench_line(const char *kernel, const char *variant, int64_t macs, uint64_t ticks, int first) {
     put(first ? "" : ",");
     put("{\"kernel\":\"");
@@ -261,26 +366,30 @@ static void bench_line(const char *kernel, const char *variant, int64_t macs, ui
     put("}");
 }
 
-static void bench_conv(const char *name, int32_t hw, int32_t in_c, int32_t out_c, int32_t k, int first) {
+/* SAME padding as bench_dw_s */
+static void bench_conv_s(const char *name, int32_t hw, int32_t in_c, int32_t out_c, int32_t k, int32_t s,
+                         int first) {
     ek_conv_params p;
     memset(&p, 0, sizeof p);
     p.input = (ek_dims){1, hw, hw, in_c};
     p.filter = (ek_dims){out_c, k, k, in_c};
-    p.output = (ek_dims){1, hw, hw, out_c};
-    p.stride_h = p.stride_w = p.dilation_h = p.dilation_w = 1;
-    p.pad_top = p.pad_bottom = p.pad_left = p.pad_right = k / 2;
+    p.output = (ek_dims){1, (hw + s - 1) / s, (hw + s - 1) / s, out_c};
+    p.stride_h = p.stride_w = s;
+    p.dilation_h = p.dilation_w = 1;
+    p.pad_top = p.pad_left = s == 1 ? k / 2 : 0;
+    p.pad_bottom = p.pad_right = s == 1 ? k / 2 : (k > 1 ? k - 2 : 0);
     p.input_offset = 128;
     p.output_offset = -128;
     p.act_min = -128;
     p.act_max = 127;
-    random_quant(out_c);
+    layer_quant(out_c);
     fill(in_buf, ek_dims_count(&p.input));
     fill(weights, ek_dims_count(&p.filter));
     p.weights = weights;
     p.bias = bias;
     p.multiplier = mult;
     p.shift = shift;
-    const int64_t macs = (int64_t)hw * hw * out_c * k * k * in_c;
+    const int64_t macs = (int64_t)p.output.h * p.output.w * out_c * k * k * in_c;
     static const conv_fn fns[2] = {ek_conv2d_s8_eval, ek_conv2d_s8_dsp_eval};
     static const char *names[2] = {"reference", "dsp"};
     ek_conv2d_s8_dsp_pack(&p, weights, packed);
@@ -291,21 +400,30 @@ static void bench_conv(const char *name, int32_t hw, int32_t in_c, int32_t out_c
         const uint64_t t1 = ek_port_ticks();
         bench_line(name, names[v], macs, t1 - t0, first && v == 0);
     }
+    bench_bad += memcmp(out_ref, out_dsp, ek_dims_count(&p.output)) != 0;
 }
 
-static void bench_dw(const char *name, int32_t h, int32_t w, int32_t c, int32_t k) {
+static void bench_conv(const char *name, int32_t hw, int32_t in_c, int32_t out_c, int32_t k, int first) {
+    bench_conv_s(name, hw, in_c, out_c, k, 1, first);
+}
+
+/* SAME padding of an h x w input, stride s (1 or 2): TFLite pads the total k - 1 (stride 1) or, for an even size
+ * at stride 2, 1 after (none before), as MobileNet's stride-2 layers are */
+static void bench_dw_s(const char *name, int32_t h, int32_t w, int32_t c, int32_t k, int32_t s) {
     ek_conv_params p;
     memset(&p, 0, sizeof p);
     p.input = (ek_dims){1, h, w, c};
     p.filter = (ek_dims){1, k, k, c};
-    p.output = (ek_dims){1, h, w, c};
-    p.stride_h = p.stride_w = p.dilation_h = p.dilation_w = p.depth_multiplier = 1;
-    p.pad_top = p.pad_bottom = p.pad_left = p.pad_right = k / 2;
+    p.output = (ek_dims){1, (h + s - 1) / s, (w + s - 1) / s, c};
+    p.stride_h = p.stride_w = s;
+    p.dilation_h = p.dilation_w = p.depth_multiplier = 1;
+    p.pad_top = p.pad_left = s == 1 ? k / 2 : 0;
+    p.pad_bottom = p.pad_right = s == 1 ? k / 2 : k - 2;
     p.input_offset = 128;
     p.output_offset = -128;
     p.act_min = -128;
     p.act_max = 127;
-    random_quant(c);
+    layer_quant(c);
     fill(in_buf, ek_dims_count(&p.input));
     fill(weights, ek_dims_count(&p.filter));
     p.weights = weights;
@@ -321,8 +439,13 @@ static void bench_dw(const char *name, int32_t h, int32_t w, int32_t c, int32_t 
         const uint64_t t0 = ek_port_ticks();
         fns[v](&p, in_buf, v ? out_dsp : out_ref, scratch);
         const uint64_t t1 = ek_port_ticks();
-        bench_line(name, names[v], (int64_t)h * w * c * k * k, t1 - t0, 0);
+        bench_line(name, names[v], (int64_t)p.output.h * p.output.w * c * k * k, t1 - t0, 0);
     }
+    bench_bad += memcmp(out_ref, out_dsp, ek_dims_count(&p.output)) != 0;
+}
+
+static void bench_dw(const char *name, int32_t h, int32_t w, int32_t c, int32_t k) {
+    bench_dw_s(name, h, w, c, k, 1);
 }
 
 static void bench_fc(const char *name, int32_t in_f, int32_t out_f) {
@@ -335,7 +458,7 @@ static void bench_fc(const char *name, int32_t in_f, int32_t out_f) {
     p.output_offset = -128;
     p.act_min = -128;
     p.act_max = 127;
-    random_quant(out_f);
+    layer_quant(out_f);
     fill(in_buf, in_f);
     fill(weights, in_f * out_f);
     p.weights = weights;
@@ -367,7 +490,7 @@ static void bench_tconv(const char *name, int32_t hw, int32_t in_c, int32_t out_
     p.output_offset = -128;
     p.act_min = -128;
     p.act_max = 127;
-    random_quant(out_c);
+    layer_quant(out_c);
     fill(in_buf, ek_dims_count(&p.input));
     fill(weights, ek_dims_count(&p.filter));
     p.weights = weights;
@@ -396,8 +519,10 @@ int main(void) {
     int32_t conv_bad = 0, fc_bad = 0, dw_bad = 0, tconv_bad = 0;
     for (int i = 0; i < EK_TEST_CASES; ++i) {
         conv_bad += conv_case();
+        conv_bad += conv_fast_case();
         fc_bad += fc_case();
         dw_bad += dw_case();
+        dw_bad += dw_fast_case();
         tconv_bad += tconv_case();
     }
     put("{\"cases\":");
@@ -422,7 +547,27 @@ int main(void) {
     bench_dw("depthwise 3x3 32ch 16x16", 16, 16, 32, 3);
     bench_conv("conv2d 1x1 64->64 16x16", 16, 64, 64, 1, 0);
     bench_tconv("transpose_conv 2x2/2 16->8 8x8", 8, 16, 8);
-    put("]}\n");
-    ek_port_fault((uint32_t)(conv_bad + fc_bad + dw_bad + tconv_bad));
+#ifndef EK_TEST_NO_VWW
+    /* MLPerf Tiny VWW's (MobileNetV1 0.25, 96x96) layer shapes */
+    bench_conv_s("vww conv2d 3x3/2 3->8 96x96", 96, 3, 8, 3, 2, 0);
+    bench_dw_s("vww depthwise 3x3 8ch 48x48", 48, 48, 8, 3, 1);
+    bench_conv("vww conv2d 1x1 8->16 48x48", 48, 8, 16, 1, 0);
+    bench_dw_s("vww depthwise 3x3/2 16ch 48x48", 48, 48, 16, 3, 2);
+    bench_conv("vww conv2d 1x1 16->32 24x24", 24, 16, 32, 1, 0);
+    bench_dw_s("vww depthwise 3x3 32ch 24x24", 24, 24, 32, 3, 1);
+    bench_conv("vww conv2d 1x1 32->32 24x24", 24, 32, 32, 1, 0);
+    bench_dw_s("vww depthwise 3x3/2 32ch 24x24", 24, 24, 32, 3, 2);
+    bench_dw_s("vww depthwise 3x3 64ch 12x12", 12, 12, 64, 3, 1);
+    bench_dw_s("vww depthwise 3x3/2 64ch 12x12", 12, 12, 64, 3, 2);
+    bench_dw_s("vww depthwise 3x3 128ch 6x6", 6, 6, 128, 3, 1);
+    bench_conv("vww conv2d 1x1 128->128 6x6", 6, 128, 128, 1, 0);
+    bench_dw_s("vww depthwise 3x3/2 128ch 6x6", 6, 6, 128, 3, 2);
+    bench_dw_s("vww depthwise 3x3 256ch 3x3", 3, 3, 256, 3, 1);
+    bench_conv("vww conv2d 1x1 256->256 3x3", 3, 256, 256, 1, 0);
+#endif
+    put("],\"bench_mismatches\":");
+    put_int(bench_bad);
+    put("}\n");
+    ek_port_fault((uint32_t)(conv_bad + fc_bad + dw_bad + tconv_bad + bench_bad));
     return 0;
 }

@@ -21,7 +21,11 @@
  * ek_requantize_fast's short path needs, proven per channel once per eval from the bias and kp alone (fast_table);
  * any other layer (a shift >= 0, a huge bias, a clamp narrower than int8) runs the C 2x2 loop with
  * ek_requantize_fast and ek_clamp. An odd last channel, and the second pixel of an odd last pair (its outputs go
- * to a dummy row in scratch), are handled the same in both. */
+ * to a dummy row in scratch; on the fast path ek_conv_mm2x1 computes the one pixel only), are handled the same in
+ * both. On the fast path two shapes skip the general pixel loop, whose bookkeeping cost as much as the multiplies
+ * on small layers: a 1x1 convolution with stride 1 (pointwise_pairs: pixel pairs walked by pointer) and a 3x3
+ * filter over 3 channels (rgb_eval: row by row, windows loaded as words, the input offset folded into the
+ * biases). */
 #include "ek_dsp.h"
 #include "ek_fixedpoint.h"
 #include "ek_kernels.h"
@@ -164,6 +168,54 @@ static inline void gather_inside(const int8_t *x, int32_t row, int32_t step, int
     store_u32(d, 0);  /* k .. kp - 1 (at most 3 values) */
 }
 
+static inline uint32_t load_u16(const void *p) {
+    uint16_t v;
+    __builtin_memcpy(&v, p, sizeof v);  /* one LDRH */
+    return v;
+}
+
+/* A 3x3 window over 3 channels inside the input (dilation 1), straight into the int16 words col[4g + 0/1]: the
+ * column is the 9 contiguous bytes of each of the 3 rows (x, rows rs bytes apart), 27 values and a 28th whose
+ * weight is 0. Its 7 words come from 9 loads (unaligned LDR/LDRH are single instructions on this core) and 3
+ * shifts/ORs, without the int8 column in scratch and the widening pass over it: 2 x 42 instructions per pixel
+ * fewer on an RGB first layer (VWW's 96x96 one). */
+static inline void rgb3x3_col(const int8_t *x, int32_t rs, uint32_t *col, uint32_t offset2) {
+    const int8_t *x1 = x + rs, *x2 = x1 + rs;
+#define EK_RGB_WORD(i, v)                                  \
+    do {                                                   \
+        const uint32_t v_ = (v);                           \
+        col[4 * (i)] = ek_sadd16(ek_sxtb16(v_), offset2);  \
+        col[4 * (i) + 1] = ek_sadd16(ek_sxtb16_ror8(v_), offset2); \
+    } while (0)
+    EK_RGB_WORD(0, ek_load_u32(x));
+    EK_RGB_WORD(1, ek_load_u32(x + 4));
+    EK_RGB_WORD(2, (uint32_t)(uint8_t)x[8] | ek_load_u32(x1) << 8);  /* r0[8], r1[0..2] */
+    EK_RGB_WORD(3, ek_load_u32(x1 + 3));                              /* r1[3..6] */
+    EK_RGB_WORD(4, load_u16(x1 + 7) | load_u16(x2) << 16);            /* r1[7..8], r2[0..1] */
+    EK_RGB_WORD(5, ek_load_u32(x2 + 2));                              /* r2[2..5] */
+    EK_RGB_WORD(6, ek_load_u32(x2 + 5) >> 8);                         /* r2[6..8], the zero-weight 28th */
+#undef EK_RGB_WORD
+}
+
+/* rgb3x3_col without the input offset (rgb_eval folds it into the biases): 14 SADD16 a pixel fewer */
+static inline void rgb3x3_col_raw(const int8_t *x, int32_t rs, uint32_t *col) {
+    const int8_t *x1 = x + rs, *x2 = x1 + rs;
+#define EK_RGB_WORD(i, v)                          \
+    do {                                           \
+        const uint32_t v_ = (v);                   \
+        col[4 * (i)] = ek_sxtb16(v_);              \
+        col[4 * (i) + 1] = ek_sxtb16_ror8(v_);     \
+    } while (0)
+    EK_RGB_WORD(0, ek_load_u32(x));
+    EK_RGB_WORD(1, ek_load_u32(x + 4));
+    EK_RGB_WORD(2, (uint32_t)(uint8_t)x[8] | ek_load_u32(x1) << 8);
+    EK_RGB_WORD(3, ek_load_u32(x1 + 3));
+    EK_RGB_WORD(4, load_u16(x1 + 7) | load_u16(x2) << 16);
+    EK_RGB_WORD(5, ek_load_u32(x2 + 2));
+    EK_RGB_WORD(6, ek_load_u32(x2 + 5) >> 8);
+#undef EK_RGB_WORD
+}
+
 /* Second step: groups of 4 int8 values into the int16 words col[4g + 0/1] (plus the input offset) */
 static void widen(const int8_t *d, uint32_t *col, int32_t groups, uint32_t offset2) {
     for (int32_t g = 0; g < groups; ++g, d += 4, col += 4) {
@@ -299,40 +351,45 @@ static int fast_table(const ek_conv_params *p, int32_t *q) {
     return 1;
 }
 
+/* ek_conv_mm2x2 reads its arguments from this block, which it also uses as its spill area: it keeps the
+ * column pointer and the group count next to each other (one LDRD per channel pair), and parks the table and
+ * output pointers in slots 2 and 3 while the multiply loop needs every register. */
 typedef struct {
     const uint32_t *col;   /* 0: the two columns */
-    const int8_t *w;       /* 4: packed weights of the first pair */
-    const int32_t *q;      /* 8: fast_table */
-    int8_t *out;           /* 12: pixel A's outputs */
-    int32_t delta;         /* 16: pixel B's outputs - pixel A's */
-    const int32_t *q_end;  /* 20: q + PAIR_WORDS * pairs */
-    int32_t half_groups;   /* 24: groups / 2 */
-    int32_t odd;           /* 28: groups % 2 */
-    int32_t k;             /* 32: 1 + 2 * output zero point */
+    int32_t groups;        /* 4: kp / 4 */
+    const int32_t *q;      /* 8: fast_table (spill: the next pair's words) */
+    int8_t *out;           /* 12: pixel A's outputs (spill: the next pair's) */
+    int32_t k;             /* 16: 1 + 2 * output zero point */
+    int32_t delta;         /* 20: pixel B's outputs - pixel A's */
+    const int32_t *q_end;  /* 24: q + PAIR_WORDS * pairs */
+    const int8_t *w;       /* 28: packed weights of the first pair */
 } mm_args;
 
 /* Every channel pair of two pixels (the fast path): per pair, 4 accumulators from the biases, per group of 4
- * values one LDRD of weights, 4 SXTB16, two LDRD of columns, 8 SMLAD (two groups per loop step), then per
- * accumulator ek_requantize_fast's short path as in the depthwise kernel: t = SMMLAR(acc, 2m - 2^32, acc)
- * = acc + floor(((2m - 2^32) acc + 2^31) / 2^32) = floor((2m acc + 2^31) / 2^32), SMMULR of the doubled
- * accumulator in one instruction; ADD ASR #31, ASR by ~shift, ADD 1 + 2 zp, SSAT #8 of half; STRB.
- *   void ek_conv_mm2x2(const mm_args *a) */
+ * values one LDRD of weights, 4 SXTB16, two LDRD of columns, 8 SMLAD (two groups per loop step; an odd count
+ * enters the loop at its second group), then per accumulator ek_requantize_fast's short path as in the
+ * depthwise kernel: t = SMMLAR(acc, 2m - 2^32, acc) = acc + floor(((2m - 2^32) acc + 2^31) / 2^32)
+ * = floor((2m acc + 2^31) / 2^32), SMMULR of the doubled accumulator in one instruction; ADD ASR #31, ASR by
+ * ~shift, ADD 1 + 2 zp, SSAT #8 of half; STRB. Bookkeeping per pair is 13 instructions (the weights pointer
+ * runs on across pairs, the packed pairs being contiguous): on a layer of few MACs per output (VWW's 8->16
+ * pointwise conv, k = 8) it was half the multiply work before.
+ *   void ek_conv_mm2x2(mm_args *a) */
 #define EK_MM_GROUP                 \
     "  ldrd r8, r10, [r1], #8\n"    \
     "  sxtb16 r9, r8, ror #8\n"     \
     "  sxtb16 r8, r8\n"             \
     "  sxtb16 r11, r10, ror #8\n"   \
     "  sxtb16 r10, r10\n"           \
-    "  ldrd r0, r2, [r12], #8\n"    \
-    "  smlad r4, r8, r0, r4\n"      \
-    "  smlad r4, r9, r2, r4\n"      \
-    "  smlad r5, r10, r0, r5\n"     \
-    "  smlad r5, r11, r2, r5\n"     \
-    "  ldrd r0, r2, [r12], #8\n"    \
-    "  smlad r6, r8, r0, r6\n"      \
-    "  smlad r6, r9, r2, r6\n"      \
-    "  smlad r7, r10, r0, r7\n"     \
-    "  smlad r7, r11, r2, r7\n"
+    "  ldrd r2, r3, [r12], #8\n"    \
+    "  smlad r4, r8, r2, r4\n"      \
+    "  smlad r4, r9, r3, r4\n"      \
+    "  smlad r5, r10, r2, r5\n"     \
+    "  smlad r5, r11, r3, r5\n"     \
+    "  ldrd r2, r3, [r12], #8\n"    \
+    "  smlad r6, r8, r2, r6\n"      \
+    "  smlad r6, r9, r3, r6\n"      \
+    "  smlad r7, r10, r2, r7\n"     \
+    "  smlad r7, r11, r3, r7\n"
 #define EK_MM_REQ(a, m, e)                  \
     "  smmlar " a ", " a ", " m ", " a "\n"  \
     "  add " a ", " a ", " a ", asr #31\n"  \
@@ -347,35 +404,27 @@ __asm(
     "  .type ek_conv_mm2x2, %function\n"
     "ek_conv_mm2x2:\n"
     "  push {r4-r11, lr}\n"
-    "  ldr r1, [r0, #4]\n"
-    "  ldr r2, [r0, #8]\n"
-    "  ldr r3, [r0, #12]\n"
-    "  push {r0}\n"                    /* [sp] = a */
-    "  ldr r0, [r0]\n"                 /* r0 = col */
+    "  ldr r1, [r0, #28]\n"            /* r1 = w, for all pairs */
+    "  ldrd r2, r3, [r0, #8]\n"        /* r2 = q, r3 = out */
     "1:\n"
+    "  ldrd r12, lr, [r0]\n"           /* r12 = col, lr = groups */
     "  ldm r2!, {r4, r5}\n"            /* a00 = a01 = bias 2q, a10 = a11 = bias 2q+1 */
+    "  strd r2, r3, [r0, #8]\n"
     "  mov r6, r4\n"
     "  mov r7, r5\n"
-    "  push {r0, r2}\n"                /* [sp + 8] = a */
-    "  mov r12, r0\n"
-    "  ldr lr, [sp, #8]\n"
-    "  ldr r0, [lr, #28]\n"
-    "  ldr lr, [lr, #24]\n"
-    "  cbz r0, 2f\n"
-    EK_MM_GROUP
-    "  cmp lr, #0\n"
-    "  beq 3f\n"
+    "  lsrs lr, lr, #1\n"              /* lr = groups / 2, carry = groups odd */
+    "  bcc 2f\n"
+    "  add lr, lr, #1\n"
+    "  b 3f\n"
     "2:\n"
     EK_MM_GROUP
+    "3:\n"
     EK_MM_GROUP
     "  subs lr, lr, #1\n"
     "  bne 2b\n"
-    "3:\n"
-    "  pop {r0, r2}\n"
+    "  ldrd r2, r3, [r0, #8]\n"
     "  ldm r2!, {r8, r9, r10, r11}\n"  /* m0, m1, e0, e1 */
-    "  ldr lr, [sp]\n"
-    "  ldr r12, [lr, #32]\n"
-    "  ldr lr, [lr, #16]\n"
+    "  ldrd r12, lr, [r0, #16]\n"      /* r12 = k, lr = delta */
     EK_MM_REQ("r4", "r8", "r10")
     EK_MM_REQ("r6", "r8", "r10")
     EK_MM_REQ("r5", "r9", "r11")
@@ -384,14 +433,168 @@ __asm(
     "  strb r4, [r3], #1\n"
     "  strb r7, [r3, lr]\n"
     "  strb r5, [r3], #1\n"
-    "  ldr lr, [sp]\n"
-    "  ldr lr, [lr, #20]\n"
+    "  ldr lr, [r0, #24]\n"
     "  cmp r2, lr\n"
     "  bne 1b\n"
-    "  add sp, sp, #4\n"
     "  pop {r4-r11, pc}\n"
     "  .size ek_conv_mm2x2, . - ek_conv_mm2x2\n");
-void ek_conv_mm2x2(const mm_args *a);
+void ek_conv_mm2x2(mm_args *a);
+
+/* ek_conv_mm2x2 for a single pixel (an odd last one: VWW's 3x3 late layers have 9, a fifth of their pairs'
+ * work went to a dummy pixel): per group one LDRD of weights, 4 SXTB16, one LDRD of pixel A's column words
+ * (pixel B's are stepped over), 4 SMLAD; the outputs at a->out only.
+ *   void ek_conv_mm2x1(mm_args *a) */
+__asm(
+    "  .text\n"
+    "  .syntax unified\n"
+    "  .thumb\n"
+    "  .p2align 2\n"
+    "  .type ek_conv_mm2x1, %function\n"
+    "ek_conv_mm2x1:\n"
+    "  push {r4-r11, lr}\n"
+    "  ldr r1, [r0, #28]\n"
+    "  ldrd r2, r3, [r0, #8]\n"
+    "1:\n"
+    "  ldrd r12, lr, [r0]\n"
+    "  ldm r2!, {r4, r5}\n"
+    "  strd r2, r3, [r0, #8]\n"
+    "  lsrs lr, lr, #1\n"
+    "  bcc 2f\n"
+    "  add lr, lr, #1\n"
+    "  b 3f\n"
+    "2:\n"
+    "  ldrd r8, r10, [r1], #8\n"
+    "  sxtb16 r9, r8, ror #8\n"
+    "  sxtb16 r8, r8\n"
+    "  sxtb16 r11, r10, ror #8\n"
+    "  sxtb16 r10, r10\n"
+    "  ldrd r2, r3, [r12], #16\n"
+    "  smlad r4, r8, r2, r4\n"
+    "  smlad r4, r9, r3, r4\n"
+    "  smlad r5, r10, r2, r5\n"
+    "  smlad r5, r11, r3, r5\n"
+    "3:\n"
+    "  ldrd r8, r10, [r1], #8\n"
+    "  sxtb16 r9, r8, ror #8\n"
+    "  sxtb16 r8, r8\n"
+    "  sxtb16 r11, r10, ror #8\n"
+    "  sxtb16 r10, r10\n"
+    "  ldrd r2, r3, [r12], #16\n"
+    "  smlad r4, r8, r2, r4\n"
+    "  smlad r4, r9, r3, r4\n"
+    "  smlad r5, r10, r2, r5\n"
+    "  smlad r5, r11, r3, r5\n"
+    "  subs lr, lr, #1\n"
+    "  bne 2b\n"
+    "  ldrd r2, r3, [r0, #8]\n"
+    "  ldm r2!, {r8, r9, r10, r11}\n"
+    "  ldr r12, [r0, #16]\n"
+    "  smmlar r4, r4, r8, r4\n"
+    "  add r4, r4, r4, asr #31\n"
+    "  asr r4, r4, r10\n"
+    "  add r4, r4, r12\n"
+    "  ssat r4, #8, r4, asr #1\n"
+    "  smmlar r5, r5, r9, r5\n"
+    "  add r5, r5, r5, asr #31\n"
+    "  asr r5, r5, r11\n"
+    "  add r5, r5, r12\n"
+    "  ssat r5, #8, r5, asr #1\n"
+    "  strb r4, [r3], #1\n"
+    "  strb r5, [r3], #1\n"
+    "  ldr lr, [r0, #24]\n"
+    "  cmp r2, lr\n"
+    "  bne 1b\n"
+    "  pop {r4-r11, pc}\n"
+    "  .size ek_conv_mm2x1, . - ek_conv_mm2x1\n"
+);
+void ek_conv_mm2x1(mm_args *a);
+
+/* a 1x1 convolution with stride 1 and no padding, on the fast path: pixel i's depth is at input + i * depth, so
+ * pixel pairs are walked with two pointers (the general loop in the eval recomputes the position of every pixel:
+ * ~70 instructions a pair, as much as the multiplies of a pair of 8-deep pixels, VWW's 8->16 layer). Returns the
+ * pixels done (all but an odd last one). */
+__attribute__((noinline)) static int32_t pointwise_pairs(const ek_conv_params *p, const int8_t *input,
+                                                         int8_t *output, mm_args *a, uint32_t *col,
+                                                         const int8_t *w_last, int32_t groups, uint32_t offset2) {
+    const int32_t c = p->input.c, oc = p->output.c, pixels = p->output.n * p->output.h * p->output.w;
+    const int32_t *table = a->q;
+    const int8_t *x = input;
+    int8_t *o = output;
+    int32_t i = 0;
+    for (; i + 2 <= pixels; i += 2, x += 2 * c, o += 2 * oc) {
+        widen2(x, x + c, col, groups, offset2);
+        __asm volatile("" ::: "memory");  /* the columns are complete before the asm loads read them */
+        a->q = table;
+        a->out = o;
+        a->delta = oc;
+        ek_conv_mm2x2(a);
+        if (oc & 1) {
+            last_channel(p, col, w_last, oc - 1, o, o + oc);
+        }
+    }
+    return i;
+}
+
+/* a 3x3 filter over RGB (VWW's first layer) with pairs of pixels on one output row, on the fast path: walked row
+ * by row, the windows inside the input loaded as words (rgb3x3_col); the general loop in the eval spends ~115
+ * instructions a pair on locating its pixels, a sixth of this layer. Out of line so that the general loop keeps
+ * its registers. */
+__attribute__((noinline)) static void rgb_eval(const ek_conv_params *p, const int8_t *input, int8_t *output,
+                                               mm_args *a, uint32_t *col, int8_t *bytes, const int8_t *w_last,
+                                               int32_t groups, uint32_t offset2) {
+    const ek_dims in = p->input, out = p->output;
+    int32_t *table = (int32_t *)(uintptr_t)a->q;
+    const int32_t rs = in.w * in.c, sw3 = p->stride_w * in.c;
+    /* The input offset goes into the table's biases: bias + offset * (sum of the channel's weights), so the
+     * columns are the input's values as they are. A tap in the padding then holds the input zero point (gather
+     * writes it), whose product cancels the offset's share: the reference skips such a tap. The sums are the
+     * reference's modulo 2^32, hence equal (fast_table bounds every partial sum below 2^30). */
+    const int fold = out.c % 2 == 0;  /* last_channel (an odd last channel) takes the offset from the columns */
+    const int8_t *wp = p->weights;
+    for (int32_t q = 0; fold && q < out.c / 2; ++q, table += PAIR_WORDS) {
+        uint32_t s0 = 0, s1 = 0;
+        for (int32_t g = 0; g < groups; ++g, wp += 8) {
+            s0 += (uint32_t)(wp[0] + wp[1] + wp[2] + wp[3]);
+            s1 += (uint32_t)(wp[4] + wp[5] + wp[6] + wp[7]);
+        }
+        table[0] = (int32_t)((uint32_t)table[0] + s0 * (uint32_t)p->input_offset);
+        table[1] = (int32_t)((uint32_t)table[1] + s1 * (uint32_t)p->input_offset);
+    }
+    table = (int32_t *)(uintptr_t)a->q;
+    int8_t *o = output;
+    for (int32_t b = 0; b < out.n; ++b) {
+        for (int32_t oy = 0; oy < out.h; ++oy) {
+            const int32_t iy0 = oy * p->stride_h - p->pad_top;
+            const int rows_in = iy0 >= 0 && iy0 + 3 <= in.h;
+            const int8_t *xrow = rows_in ? input + (b * in.h + iy0) * rs : input;
+            for (int32_t ox = 0; ox < out.w; ox += 2, o += 2 * out.c) {
+                const int32_t ixa = ox * p->stride_w - p->pad_left;
+                if (rows_in && ixa >= 0 && ixa + p->stride_w + 3 <= in.w) {
+                    if (fold) {
+                        rgb3x3_col_raw(xrow + ixa * in.c, rs, col);
+                        rgb3x3_col_raw(xrow + ixa * in.c + sw3, rs, col + 2);
+                    } else {
+                        rgb3x3_col(xrow + ixa * in.c, rs, col, offset2);
+                        rgb3x3_col(xrow + ixa * in.c + sw3, rs, col + 2, offset2);
+                    }
+                } else {  /* a window in the padding */
+                    gather(p, input, b, oy, ox, bytes);
+                    widen(bytes, col, groups, fold ? 0 : offset2);
+                    gather(p, input, b, oy, ox + 1, bytes);
+                    widen(bytes, col + 2, groups, fold ? 0 : offset2);
+                }
+                __asm volatile("" ::: "memory");  /* the columns are complete before the asm loads read them */
+                a->q = table;
+                a->out = o;
+                a->delta = out.c;
+                ek_conv_mm2x2(a);
+                if (out.c & 1) {
+                    last_channel(p, col, w_last, out.c - 1, o, o + out.c);
+                }
+            }
+        }
+    }
+}
 
 ek_status ek_conv2d_s8_dsp_eval(const ek_conv_params *p, const int8_t *input, int8_t *output, void *scratch) {
     if (!dsp_applies(p)) {
@@ -406,11 +609,9 @@ ek_status ek_conv2d_s8_dsp_eval(const ek_conv_params *p, const int8_t *input, in
     const int fastq = pairs > 0 && fast_table(p, table);
     mm_args a;
     a.col = col;
+    a.groups = groups;
     a.w = p->weights;
-    a.q = table;
     a.q_end = table + PAIR_WORDS * pairs;
-    a.half_groups = groups / 2;
-    a.odd = groups % 2;
     a.k = 1 + 2 * p->output_offset;
     const int8_t *w_last = p->weights + pairs * 2 * kp;
     const int32_t pixels = out.n * out.h * out.w;
@@ -419,8 +620,19 @@ ek_status ek_conv2d_s8_dsp_eval(const ek_conv_params *p, const int8_t *input, in
                           (out.h - 1) * p->stride_h < in.h && (out.w - 1) * p->stride_w < in.w;
     const int dil1 = p->dilation_h == 1 && p->dilation_w == 1;
     const int32_t frow = p->filter.w * in.c;
-    int32_t b = 0, oy = 0, ox = 0;  /* pixel i */
-    for (int32_t i = 0; i < pixels; i += 2) {
+    int32_t i0 = 0;
+    if (fastq && pointwise && out.h == in.h && out.w == in.w) {
+        a.q = table;
+        i0 = pointwise_pairs(p, input, output, &a, col, w_last, groups, offset2);
+    }
+    if (fastq && !fast && dil1 && frow == 9 && p->filter.h == 3 && out.w % 2 == 0) {
+        a.q = table;
+        rgb_eval(p, input, output, &a, col, bytes, w_last, groups, offset2);
+        return EK_OK;
+    }
+    const int32_t plane_px = out.h * out.w;
+    int32_t b = i0 / plane_px, oy = i0 % plane_px / out.w, ox = i0 % out.w;  /* pixel i */
+    for (int32_t i = i0; i < pixels; i += 2) {
         const int32_t npix = i + 1 < pixels ? 2 : 1;
         if (pointwise && npix == 2) {  /* 1x1, no padding: both pixels' depth, widened side by side */
             const int8_t *xa = input + ((b * in.h + oy * p->stride_h) * in.w + ox * p->stride_w) * in.c;
@@ -476,9 +688,14 @@ ek_status ek_conv2d_s8_dsp_eval(const ek_conv_params *p, const int8_t *input, in
         __asm volatile("" ::: "memory");  /* the columns are complete before the asm loads read them */
         int8_t *outA = output + i * out.c, *outB = npix == 2 ? outA + out.c : dummy;
         if (fastq) {
+            a.q = table;  /* the call leaves its spills in q and out */
             a.out = outA;
             a.delta = (int32_t)((uintptr_t)outB - (uintptr_t)outA);
-            ek_conv_mm2x2(&a);
+            if (npix == 2) {
+                ek_conv_mm2x2(&a);
+            } else {
+                ek_conv_mm2x1(&a);
+            }
             if (out.c & 1) {
                 last_channel(p, col, w_last, out.c - 1, outA, outB);
             }

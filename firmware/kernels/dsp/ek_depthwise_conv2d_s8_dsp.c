@@ -8,9 +8,11 @@
  * values. Then, per channel, the 9 weights stay in 6 registers as int16 pairs (w0, w1) and (w1, w2) of each
  * row (packed and doubled by ek_depthwise_conv2d_s8_dsp_pack) while the kernel sweeps the plane: two outputs
  * per step, per filter row one LDRD of 4 columns and 4 SMLAD/SMLAxy (stride 1), i.e. 15 instructions for 18
- * MACs. The accumulators (twice the reference's: doubled weights and bias) go to scratch, then one pass
- * requantizes them with the channel's multiplier, shift and zero point in registers: SMMULR of the doubled
- * accumulator and 4 ALU instructions, SSAT, STRB. That pass is ek_requantize_fast's short path (shift < 0,
+ * MACs. Where the activation range is the whole of int8 (trained layers: ReLU folded into the zero point), one
+ * call per channel (ek_dw3_chq_s1/_s2) runs the band's rows and requantizes each pair of accumulators (twice the
+ * reference's: doubled weights and bias) in registers as it goes: SMMULR of the doubled accumulator and 3 ALU
+ * instructions, SSAT, STRB; 34 instructions per 2 outputs at stride 1. Otherwise the accumulators go to scratch
+ * and a second pass requantizes them, clamping. Both are ek_requantize_fast's short path (shift < 0,
  * |acc| < 2^30), which the channel's weights and bias guarantee when |bias| + 128 * sum |w| < 2^30 (checked
  * per channel; any other channel is summed and requantized value by value with ek_requantize).
  *
@@ -271,8 +273,10 @@ static void fill_planes(int32_t n, int16_t zp, int16_t *pl) {
     }
 }
 
+/* pad_rows: write the rows outside the input (zp); 0 when every band maps plane rows to the same input rows (one
+ * band per image), so that fill_planes' zp there is never overwritten (VWW's 6x6 layers: 2 of 8 rows) */
 static void transpose_band(const ek_conv_params *p, const dw_geom *g, const int8_t *input, int32_t iy0,
-                           int32_t rows, int32_t plane, int16_t *pl) {
+                           int32_t rows, int32_t plane, int16_t *pl, int pad_rows) {
     const int32_t pw = plane_w(g), sx = g->in_sx;
     const int16_t zp = (int16_t)(-p->input_offset);
     const uint32_t zp4 = 0x01010101u * (uint8_t)zp;
@@ -283,7 +287,7 @@ static void transpose_band(const ek_conv_params *p, const dw_geom *g, const int8
         const int32_t iy = iy0 + r;
         int16_t *row = pl + r * pw;
         if (iy < 0 || iy >= g->in_h) {
-            for (int32_t k = 0; k < EK_DW_GROUP; ++k) {
+            for (int32_t k = 0; pad_rows && k < EK_DW_GROUP; ++k) {
                 for (int32_t j = jl; j < jr; ++j) {
                     row[k * plane + j] = zp;
                 }
@@ -503,6 +507,270 @@ static void channel_store(const int32_t *acc, int32_t n, int32_t mult, int32_t s
     }
 }
 
+#if defined(__ARM_FEATURE_DSP)
+/* The row loops of ek_dw3_row_s1 / _s2 with the requantization fused in (activation range the whole of int8),
+ * and with the loop over the band's rows and a row's odd last output inside, one call per channel: the two
+ * accumulators of a step never leave registers. The second pass (channel_store) cost 11 instructions per output
+ * against the 5 + 1.5 of the SMMULR sequence and STRB here, and a call per row ~37 (6 outputs a row on VWW's
+ * late layers). The frame (dwq_frame, copied to the stack once per channel) holds what the steps reload, all
+ * registers being taken by the multiply part (r4-r7: filter rows 0 and 1 for the whole channel):
+ *   void ek_dw3_chq_s1(const dwq_frame *f), ek_dw3_chq_s2: 34 (s1) / 37 (s2) instructions per 2 outputs */
+typedef struct {
+    int32_t bias2[2];        /* 0: the doubled bias, twice (one LDM with w01c, w12c) */
+    uint32_t w01c, w12c;     /* 8: filter row 2 */
+    int32_t mult, e, k, c;   /* 16: multiplier, ~shift, 1 + 2 zp, bytes between two outputs of a plane row */
+    const uint32_t *end;     /* 32: (scratch) end of the current row's pairs in row 0 */
+    const int16_t *row0;     /* 36: the current output row's first plane row */
+    int8_t *out;             /* 40: the current output row's first output */
+    int32_t rows;            /* 44: output rows left (>= 1) */
+    int32_t row_step;        /* 48: bytes from one output row's plane rows to the next's (stride * pw * 2) */
+    int32_t pw2;             /* 52: bytes of a plane row */
+    int32_t out_step;        /* 56: bytes from one output row to the next */
+    int32_t span;            /* 60: bytes of row 0 the pairs of a row step over (4 * stride * pairs) */
+    int32_t odd;             /* 64: the output row has an odd last output */
+    const uint32_t *wab;     /* 68: the channel's 6 weight words */
+} dwq_frame;
+__asm(
+    "  .text\n"
+    "  .syntax unified\n"
+    "  .thumb\n"
+    "  .p2align 2\n"
+    "  .type ek_dw3_chq_s1, %function\n"
+    "ek_dw3_chq_s1:\n"
+    "  push {r4-r11, lr}\n"
+    "  sub sp, sp, #72\n"
+    "  ldm r0!, {r1-r8}\n"
+    "  stm sp, {r1-r8}\n"
+    "  ldm r0!, {r1-r8}\n"
+    "  add r9, sp, #32\n"
+    "  stm r9, {r1-r8}\n"
+    "  ldm r0, {r1, r2}\n"
+    "  strd r1, r2, [sp, #64]\n"
+    "  ldm r2, {r4, r5, r6, r7}\n"
+    "10:\n"
+    "  ldr r0, [sp, #36]\n"
+    "  ldr lr, [sp, #52]\n"
+    "  add r1, r0, lr\n"
+    "  add r2, r1, lr\n"
+    "  ldr r3, [sp, #40]\n"
+    "  ldr r12, [sp, #60]\n"
+    "  add r12, r0, r12\n"
+    "  str r12, [sp, #32]\n"
+    "  cmp r0, r12\n"
+    "  beq 12f\n"
+    "11:\n"
+    "  ldm sp, {r8, r9, r10, r11}\n"
+    "  ldrd r12, lr, [r2], #4\n"
+    "  smlad r8, r12, r10, r8\n"
+    "  smlatb r9, r12, r10, r9\n"
+    "  smlabt r8, lr, r11, r8\n"
+    "  smlad r9, lr, r11, r9\n"
+    "  ldrd r12, lr, [r0], #4\n"
+    "  smlad r8, r12, r4, r8\n"
+    "  smlatb r9, r12, r4, r9\n"
+    "  smlabt r8, lr, r5, r8\n"
+    "  smlad r9, lr, r5, r9\n"
+    "  ldrd r12, lr, [r1], #4\n"
+    "  smlad r8, r12, r6, r8\n"
+    "  smlatb r9, r12, r6, r9\n"
+    "  smlabt r8, lr, r7, r8\n"
+    "  smlad r9, lr, r7, r9\n"
+    "  ldrd r10, r11, [sp, #16]\n"
+    "  ldrd r12, lr, [sp, #24]\n"
+    "  smmulr r8, r8, r10\n"
+    "  add r8, r8, r8, asr #31\n"
+    "  asr r8, r8, r11\n"
+    "  add r8, r8, r12\n"
+    "  ssat r8, #8, r8, asr #1\n"
+    "  smmulr r9, r9, r10\n"
+    "  add r9, r9, r9, asr #31\n"
+    "  asr r9, r9, r11\n"
+    "  add r9, r9, r12\n"
+    "  ssat r9, #8, r9, asr #1\n"
+    "  strb r8, [r3]\n"
+    "  strb r9, [r3, lr]\n"
+    "  add r3, r3, lr, lsl #1\n"
+    "  ldr r8, [sp, #32]\n"
+    "  cmp r0, r8\n"
+    "  bne 11b\n"
+    "12:\n"
+    "  ldr r12, [sp, #64]\n"
+    "  cmp r12, #0\n"
+    "  beq 13f\n"
+    "  ldr r8, [sp]\n"
+    "  ldrd r12, lr, [r0]\n"
+    "  smlad r8, r12, r4, r8\n"
+    "  smlabt r8, lr, r5, r8\n"
+    "  ldrd r12, lr, [r1]\n"
+    "  smlad r8, r12, r6, r8\n"
+    "  smlabt r8, lr, r7, r8\n"
+    "  ldrd r10, r11, [sp, #8]\n"
+    "  ldrd r12, lr, [r2]\n"
+    "  smlad r8, r12, r10, r8\n"
+    "  smlabt r8, lr, r11, r8\n"
+    "  ldrd r10, r11, [sp, #16]\n"
+    "  ldr r12, [sp, #24]\n"
+    "  smmulr r8, r8, r10\n"
+    "  add r8, r8, r8, asr #31\n"
+    "  asr r8, r8, r11\n"
+    "  add r8, r8, r12\n"
+    "  ssat r8, #8, r8, asr #1\n"
+    "  strb r8, [r3]\n"
+    "13:\n"
+    "  ldr r0, [sp, #36]\n"
+    "  ldr r12, [sp, #48]\n"
+    "  add r0, r0, r12\n"
+    "  str r0, [sp, #36]\n"
+    "  ldr r3, [sp, #40]\n"
+    "  ldr r12, [sp, #56]\n"
+    "  add r3, r3, r12\n"
+    "  str r3, [sp, #40]\n"
+    "  ldr r12, [sp, #44]\n"
+    "  subs r12, r12, #1\n"
+    "  str r12, [sp, #44]\n"
+    "  bne 10b\n"
+    "  add sp, sp, #72\n"
+    "  pop {r4-r11, pc}\n"
+    "  .size ek_dw3_chq_s1, . - ek_dw3_chq_s1\n"
+    "  .p2align 2\n"
+    "  .type ek_dw3_chq_s2, %function\n"
+    "ek_dw3_chq_s2:\n"
+    "  push {r4-r11, lr}\n"
+    "  sub sp, sp, #72\n"
+    "  ldm r0!, {r1-r8}\n"
+    "  stm sp, {r1-r8}\n"
+    "  ldm r0!, {r1-r8}\n"
+    "  add r9, sp, #32\n"
+    "  stm r9, {r1-r8}\n"
+    "  ldm r0, {r1, r2}\n"
+    "  strd r1, r2, [sp, #64]\n"
+    "  ldm r2, {r4, r5, r6, r7}\n"
+    "20:\n"
+    "  ldr r0, [sp, #36]\n"
+    "  ldr lr, [sp, #52]\n"
+    "  add r1, r0, lr\n"
+    "  add r2, r1, lr\n"
+    "  ldr r3, [sp, #40]\n"
+    "  ldr r12, [sp, #60]\n"
+    "  add r12, r0, r12\n"
+    "  str r12, [sp, #32]\n"
+    "  cmp r0, r12\n"
+    "  beq 22f\n"
+    "21:\n"
+    "  ldm sp, {r8, r9, r10, r11}\n"
+    "  ldrd r12, lr, [r2], #8\n"
+    "  smlad r8, r12, r10, r8\n"
+    "  smlabt r8, lr, r11, r8\n"
+    "  smlad r9, lr, r10, r9\n"
+    "  ldr r12, [r2]\n"
+    "  smlabt r9, r12, r11, r9\n"
+    "  ldrd r12, lr, [r0], #8\n"
+    "  smlad r8, r12, r4, r8\n"
+    "  smlabt r8, lr, r5, r8\n"
+    "  smlad r9, lr, r4, r9\n"
+    "  ldr r12, [r0]\n"
+    "  smlabt r9, r12, r5, r9\n"
+    "  ldrd r12, lr, [r1], #8\n"
+    "  smlad r8, r12, r6, r8\n"
+    "  smlabt r8, lr, r7, r8\n"
+    "  smlad r9, lr, r6, r9\n"
+    "  ldr r12, [r1]\n"
+    "  smlabt r9, r12, r7, r9\n"
+    "  ldrd r10, r11, [sp, #16]\n"
+    "  ldrd r12, lr, [sp, #24]\n"
+    "  smmulr r8, r8, r10\n"
+    "  add r8, r8, r8, asr #31\n"
+    "  asr r8, r8, r11\n"
+    "  add r8, r8, r12\n"
+    "  ssat r8, #8, r8, asr #1\n"
+    "  smmulr r9, r9, r10\n"
+    "  add r9, r9, r9, asr #31\n"
+    "  asr r9, r9, r11\n"
+    "  add r9, r9, r12\n"
+    "  ssat r9, #8, r9, asr #1\n"
+    "  strb r8, [r3]\n"
+    "  strb r9, [r3, lr]\n"
+    "  add r3, r3, lr, lsl #1\n"
+    "  ldr r8, [sp, #32]\n"
+    "  cmp r0, r8\n"
+    "  bne 21b\n"
+    "22:\n"
+    "  ldr r12, [sp, #64]\n"
+    "  cmp r12, #0\n"
+    "  beq 23f\n"
+    "  ldr r8, [sp]\n"
+    "  ldrd r12, lr, [r0]\n"
+    "  smlad r8, r12, r4, r8\n"
+    "  smlabt r8, lr, r5, r8\n"
+    "  ldrd r12, lr, [r1]\n"
+    "  smlad r8, r12, r6, r8\n"
+    "  smlabt r8, lr, r7, r8\n"
+    "  ldrd r10, r11, [sp, #8]\n"
+    "  ldrd r12, lr, [r2]\n"
+    "  smlad r8, r12, r10, r8\n"
+    "  smlabt r8, lr, r11, r8\n"
+    "  ldrd r10, r11, [sp, #16]\n"
+    "  ldr r12, [sp, #24]\n"
+    "  smmulr r8, r8, r10\n"
+    "  add r8, r8, r8, asr #31\n"
+    "  asr r8, r8, r11\n"
+    "  add r8, r8, r12\n"
+    "  ssat r8, #8, r8, asr #1\n"
+    "  strb r8, [r3]\n"
+    "23:\n"
+    "  ldr r0, [sp, #36]\n"
+    "  ldr r12, [sp, #48]\n"
+    "  add r0, r0, r12\n"
+    "  str r0, [sp, #36]\n"
+    "  ldr r3, [sp, #40]\n"
+    "  ldr r12, [sp, #56]\n"
+    "  add r3, r3, r12\n"
+    "  str r3, [sp, #40]\n"
+    "  ldr r12, [sp, #44]\n"
+    "  subs r12, r12, #1\n"
+    "  str r12, [sp, #44]\n"
+    "  bne 20b\n"
+    "  add sp, sp, #72\n"
+    "  pop {r4-r11, pc}\n"
+    "  .size ek_dw3_chq_s2, . - ek_dw3_chq_s2\n"
+);
+void ek_dw3_chq_s1(const dwq_frame *f);
+void ek_dw3_chq_s2(const dwq_frame *f);
+
+/* the fields of a layer's frame common to all its channels */
+static void fused_frame(const dw_geom *g, int32_t band, int32_t zp, dwq_frame *f) {
+    const int32_t pw = plane_w(g);
+    f->k = 1 + 2 * zp;
+    f->c = g->out_sx;
+    f->rows = band;
+    f->row_step = g->sh * pw * 2;
+    f->pw2 = pw * 2;
+    f->out_step = g->out_sy;
+    f->span = 4 * g->sw * (g->out_w / 2);
+    f->odd = g->out_w & 1;
+}
+
+/* one channel, fused (see above): `band` output rows from its plane pl straight to the int8 output o */
+static void channel_fused(const dw_geom *g, dwq_frame *f, const int16_t *pl, const uint32_t *w, int32_t bias2,
+                          int32_t band, int32_t mult, int32_t shift, int8_t *o) {
+    f->bias2[0] = f->bias2[1] = bias2;
+    f->w01c = w[4];
+    f->w12c = w[5];
+    f->mult = mult;
+    f->e = ~shift;
+    f->row0 = pl;
+    f->out = o;
+    f->rows = band;
+    f->wab = w;
+    __asm volatile("" ::: "memory");  /* the frame is complete before the asm reads it */
+    if (g->sw == 1) {
+        ek_dw3_chq_s1(f);
+    } else {
+        ek_dw3_chq_s2(f);
+    }
+}
+#endif
+
 /* a channel the short path does not cover: each output summed (not doubled) and requantized exactly */
 static void channel_exact(const ek_conv_params *p, const dw_geom *g, const int16_t *pl, const uint32_t *w,
                           int32_t bias, int32_t band, int32_t ch, int8_t *o) {
@@ -535,14 +803,20 @@ static void plane_eval(const ek_conv_params *p, const int8_t *input, int8_t *out
     int16_t *planes = (int16_t *)scratch;
     int32_t *acc = (int32_t *)(void *)(planes + EK_DW_GROUP * plane);
     const uint32_t *weights = (const uint32_t *)(const void *)p->weights;
+    const int full = p->act_min == -128 && p->act_max == 127;  /* SSAT is the clamp: the fused path */
+    (void)full;
     fill_planes(EK_DW_GROUP * plane, (int16_t)(-p->input_offset), planes);
     for (int32_t b = 0; b < p->output.n; ++b) {
         const int8_t *in_b = input + b * p->input.h * p->input.w * c;
         int8_t *out_b = output + b * p->output.h * p->output.w * c;
         for (int32_t oy = 0; oy < g.out_h; oy += band_max) {
             const int32_t band = g.out_h - oy < band_max ? g.out_h - oy : band_max, rows = plane_rows(&g, band);
+#if defined(__ARM_FEATURE_DSP)
+            dwq_frame frame;
+            fused_frame(&g, band, p->output_offset, &frame);
+#endif
             for (int32_t c0 = 0; c0 < c; c0 += EK_DW_GROUP) {
-                transpose_band(p, &g, in_b + c0, oy * g.sh - g.pad_top, rows, plane, planes);
+                transpose_band(p, &g, in_b + c0, oy * g.sh - g.pad_top, rows, plane, planes, band_max < g.out_h);
                 for (int32_t k = 0; k < EK_DW_GROUP; ++k) {
                     const int32_t ch = c0 + k;
                     const uint32_t *w = weights + 6 * ch;
@@ -551,6 +825,12 @@ static void plane_eval(const ek_conv_params *p, const int8_t *input, int8_t *out
                     const int32_t bias = p->bias[ch], shift = p->shift[ch];
                     /* |acc| <= |bias| + 9 * 128 * 128 < 2^30: the doubled sums fit, the short path applies */
                     if (shift < 0 && bias > -(1 << 29) && bias < (1 << 29)) {
+#if defined(__ARM_FEATURE_DSP)
+                        if (full) {
+                            channel_fused(&g, &frame, pl, w, 2 * bias, band, p->multiplier[ch], shift, o);
+                            continue;
+                        }
+#endif
                         channel_acc(&g, pl, w, 2 * bias, band, acc);
                         channel_store(acc, band * g.out_w, p->multiplier[ch], shift, p, o, g.out_w, g.out_sx,
                                       g.out_sy);
