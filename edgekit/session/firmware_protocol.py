@@ -164,8 +164,8 @@ def parse_info(payload: bytes) -> Info:
     core = payload[INFO_FIXED_BYTES:INFO_FIXED_BYTES + name_len].decode(errors="replace")
     rest = payload[INFO_FIXED_BYTES + name_len:]  # then, length-prefixed, the build's profile name
     profile = rest[1:1 + rest[0]].decode(errors="replace") if rest else ""
-    return Info(proto, flags, hz, in_bytes, out_bytes, arena, mid, n_in, n_out, "dsp" if kernels == 1 else "reference",
-                core, profile)
+    variant = ("reference", "dsp", "mve")[kernels] if kernels < 3 else f"variant {kernels}"  # EK_KERNELS_VARIANT
+    return Info(proto, flags, hz, in_bytes, out_bytes, arena, mid, n_in, n_out, variant, core, profile)
 
 
 @dataclass(frozen=True)

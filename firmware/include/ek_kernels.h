@@ -21,7 +21,8 @@
  *   (firmware/tests/ek_kernel_test.c) calls both to compare them. They read weights in a packed order (and need
  *   more scratch) that the host writes (TRANSPOSE_CONV: the reference order, more scratch).
  * The generated model.c calls the variant it was planned for (packing and scratch sizes differ), and checks that
- * the build's EK_KERNELS_VARIANT (0 reference, 1 DSP; a -D from build.py) is that one.
+ * the build's EK_KERNELS_VARIANT (0 reference, 1 DSP, 2 MVE; a -D from build.py) is that one. An MVE build
+ * (kernels/mve/ek_<op>_mve.c) links all three folders: ops without an MVE kernel take the DSP one.
  *
  * edgekit/export/mcu/kernels.py describes every kernel here (names, parameter structs field by field, inputs,
  * scratch formula, weight packing) for the host; tests/export/mcu/test_kernels.py parses this header and checks
@@ -280,6 +281,32 @@ void ek_conv2d_s8_dsp_pack(const ek_conv_params *p, const int8_t *src, int8_t *d
 void ek_depthwise_conv2d_s8_dsp_pack(const ek_conv_params *p, const int8_t *src, const int32_t *bias, int8_t *dst,
                                      int32_t *dst_bias);
 void ek_fully_connected_s8_dsp_pack(const ek_fc_params *p, const int8_t *src, int8_t *dst);
+
+/* ---- MVE kernels (kernels/mve/, Armv8.1-M cores with Helium: Cortex-M55/M85) ----
+ * CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED, bit-exact with the reference kernels;
+ * shapes they do not take (grouped conv, depth multiplier > 1) run the reference. Their bias is the packed one
+ * (never NULL on the MVE path): bias + input_offset * the sum of each output channel's weights (ek_<op>_mve_pack:
+ * dst_bias always written for the shapes they take; otherwise a copy when bias is not NULL). Depthwise reads the
+ * reference 1HWC weights; conv and FC the packed order of kernels/mve/ek_mve.h (rows in groups of 4, depth
+ * padded to 16: EK_MVE_ROWS_PAD(out) * EK_MVE_DEPTH_PAD(kh * kw * depth) bytes; grouped conv: a copy). */
+ek_status ek_conv2d_s8_mve_prepare(const ek_conv_params *p, size_t scratch_bytes);
+int32_t ek_conv2d_s8_mve_scratch_bytes(const ek_conv_params *p);
+ek_status ek_conv2d_s8_mve_eval(const ek_conv_params *p, const int8_t *input, int8_t *output, void *scratch);
+
+ek_status ek_depthwise_conv2d_s8_mve_prepare(const ek_conv_params *p, size_t scratch_bytes);
+int32_t ek_depthwise_conv2d_s8_mve_scratch_bytes(const ek_conv_params *p);
+ek_status ek_depthwise_conv2d_s8_mve_eval(const ek_conv_params *p, const int8_t *input, int8_t *output,
+                                          void *scratch);
+
+ek_status ek_fully_connected_s8_mve_prepare(const ek_fc_params *p, size_t scratch_bytes);
+int32_t ek_fully_connected_s8_mve_scratch_bytes(const ek_fc_params *p);
+ek_status ek_fully_connected_s8_mve_eval(const ek_fc_params *p, const int8_t *input, int8_t *output, void *scratch);
+
+void ek_conv2d_s8_mve_pack(const ek_conv_params *p, const int8_t *src, const int32_t *bias, int8_t *dst,
+                           int32_t *dst_bias);
+void ek_depthwise_conv2d_s8_mve_pack(const ek_conv_params *p, const int32_t *bias, int32_t *dst_bias);
+void ek_fully_connected_s8_mve_pack(const ek_fc_params *p, const int8_t *src, const int32_t *bias, int8_t *dst,
+                                    int32_t *dst_bias);
 
 static inline int32_t ek_dims_count(const ek_dims *d) {
     return d->n * d->h * d->w * d->c;

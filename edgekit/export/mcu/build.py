@@ -1,7 +1,8 @@
 """Build edgekit firmware with arm-none-eabi-gcc for a device profile.
 
-Compiler flags (-mcpu, FPU, float ABI), the kernel variant (firmware/kernels/dsp/ as well as reference/ for a core
-with the DSP extension) and the memory map are profile data. The linker regions take the REAL device's flash and
+Compiler flags (-mcpu, FPU, float ABI), the kernel variant (kernels.py's VARIANTS: firmware/kernels/dsp/ as well
+as reference/ for a core with the `dsp` feature, and mve/ too with the `mve` feature) and the memory map are profile
+data. The linker regions take the REAL device's flash and
 RAM sizes, so an image that does not fit the real part fails here with the bytes needed and available per region,
 even when the emulator's board has more memory.
 """
@@ -17,7 +18,7 @@ from typing import Any
 from ...errors import InputError, UnsupportedError
 from ...profiles import Profile, load_profile
 from ...units import parse_quantity
-from .kernels import variant_id
+from .kernels import Variant, variant_folders, variant_for, variant_id, variant_name
 
 FIRMWARE_DIR = Path(__file__).resolve().parents[3] / "firmware"
 TOOLCHAIN_HINT = "install gcc-arm-none-eabi and libnewlib-arm-none-eabi (`make system-deps`)"
@@ -32,7 +33,7 @@ class BuildConfig:
     mcpu: str
     float_abi: str
     fpu: str | None
-    dsp: bool
+    variant: str                 # kernel variant (kernels.VARIANTS): reference, dsp, mve
     flash_origin: int
     ram_origin: int
     flash_bytes: int
@@ -45,6 +46,11 @@ class BuildConfig:
     semihosting: bool
     target: str
 
+    @property
+    def dsp(self) -> bool:
+        """Whether the build has the DSP kernels (the DSP and MVE variants)."""
+        return self.variant != "reference"
+
     def cflags(self) -> list[str]:
         flags = [f"-mcpu={self.mcpu}", "-mthumb", f"-mfloat-abi={self.float_abi}"]
         if self.fpu and self.float_abi != "soft":
@@ -53,22 +59,23 @@ class BuildConfig:
                    "EK_CORE_NAME": f'"{self.core}"', "EK_PROFILE_NAME": f'"{self.target}"'}
         defines.update({f"EK_{k.upper()}": str(v) for k, v in self.port_config.items()})
         flags += [f"-D{k}={v}" for k, v in defines.items()]
-        flags.append(f"-DEK_KERNELS_VARIANT={variant_id(self.dsp)}")
+        flags.append(f"-DEK_KERNELS_VARIANT={variant_id(self.variant)}")
         if self.semihosting:
             flags.append("-DEK_SEMIHOSTING")
         return flags
 
     def facts(self) -> dict[str, Any]:
         return {"profile": self.target, "core": self.core, "mcpu": self.mcpu, "float_abi": self.float_abi,
-                "fpu": self.fpu, "kernels": "dsp" if self.dsp else "reference",
+                "fpu": self.fpu, "kernels": self.variant,
                 "flash_origin": f"0x{self.flash_origin:08x}",
                 "ram_origin": f"0x{self.ram_origin:08x}", "flash_region_bytes": self.flash_bytes,
                 "ram_region_bytes": self.ram_bytes, "stack_bytes": self.stack_bytes, "port": list(self.port),
                 "port_config": self.port_config, "systick_hz": self.systick_hz}
 
 
-def build_config(profile: Profile, dsp: bool | None = None) -> BuildConfig:
-    """Resolve the build for `profile`; `dsp` overrides the profile's DSP feature (benchmarks build both)."""
+def build_config(profile: Profile, dsp: Variant | None = None) -> BuildConfig:
+    """Resolve the build for `profile`; `dsp` overrides the kernel variant its features give (a variant's name, or
+    True / False for "dsp" / "reference"; benchmarks build several)."""
     fw = profile.firmware
     if fw is None:
         raise UnsupportedError(f"target '{profile.name}' has no [firmware] section", "only microcontroller "
@@ -91,7 +98,7 @@ def build_config(profile: Profile, dsp: bool | None = None) -> BuildConfig:
                                    f"ports: {', '.join(sorted(p.name for p in (FIRMWARE_DIR / 'ports').iterdir()))}")
     systick_hz = int(parse_quantity(systick, "hertz")) if isinstance(systick, str) else int(systick or hw.clock_hz)
     return BuildConfig(core=hw.core, mcpu=fw.mcpu, float_abi=fw.float_abi, fpu=fw.fpu,
-                       dsp=profile.has_feature("dsp") if dsp is None else dsp,
+                       variant=variant_for(profile.hardware.features) if dsp is None else variant_name(dsp),
                        flash_origin=int(opts.get("flash_origin", fw.flash_origin)),
                        ram_origin=int(opts.get("ram_origin", fw.ram_origin)),
                        flash_bytes=int(hw.flash_bytes), ram_bytes=int(hw.ram_bytes), port=port,
@@ -117,11 +124,12 @@ class BuildResult:
     sections: dict[str, int]
 
 
-def kernel_sources(dsp: bool) -> list[Path]:
-    """firmware/kernels/reference/, plus firmware/kernels/dsp/ for a core with the DSP extension. The two sets have
-    distinct symbols (ek_<op>_eval, ek_<op>_dsp_eval): a DSP kernel runs the reference one for shapes it does not
-    handle, and the generated model.c names the variant it was planned for."""
-    dirs = ["reference", "dsp"] if dsp else ["reference"]
+def kernel_sources(dsp: Variant) -> list[Path]:
+    """firmware/kernels/reference/, plus firmware/kernels/dsp/ for the DSP variant (True or "dsp"), plus
+    firmware/kernels/mve/ for the MVE one. The sets have distinct symbols (ek_<op>_eval, ek_<op>_dsp_eval,
+    ek_<op>_mve_eval): an optimised kernel runs the reference one for shapes it does not handle, and the generated
+    model.c names the variant it was planned for."""
+    dirs = variant_folders(dsp)
     return [p for d in dirs for p in sorted((FIRMWARE_DIR / "kernels" / d).glob("*.c"))]
 
 
@@ -130,7 +138,7 @@ def port_dirs(port: tuple[str, ...]) -> list[Path]:
     return [FIRMWARE_DIR / "ports" / d for d in ("common", *port)]
 
 
-def firmware_sources(port: tuple[str, ...], app: str | Path = "agent", dsp: bool = False) -> list[Path]:
+def firmware_sources(port: tuple[str, ...], app: str | Path = "agent", dsp: Variant = False) -> list[Path]:
     """Kernels, start-up and the port's driver, plus the application: the agent (a directory of firmware/) or one
     C file with its own main (the kernel test image)."""
     ports = sorted(p for d in port_dirs(port) for p in d.glob("*.c"))
@@ -174,7 +182,7 @@ def build_firmware(cfg: BuildConfig, model_c: Path | None, outdir: Path, app: st
     outdir.mkdir(parents=True, exist_ok=True)
     objdir = outdir / "obj"
     objdir.mkdir(exist_ok=True)
-    sources = firmware_sources(cfg.port, app, cfg.dsp) + ([Path(model_c)] if model_c else [])
+    sources = firmware_sources(cfg.port, app, cfg.variant) + ([Path(model_c)] if model_c else [])
     common = cfg.cflags() + [f"-D{k}={v}" for k, v in (defines or {}).items()] + ["-O2", "-g", "-std=c11", "-Wall", "-Wextra", "-Werror", "-ffunction-sections",
                              "-fdata-sections", "-fno-common",
                              f"-I{FIRMWARE_DIR / 'include'}", f"-I{FIRMWARE_DIR / 'agent'}",

@@ -2,10 +2,11 @@
 tests/export/mcu/test_kernels.py parses that header and checks that the two agree.
 
 Per kernel (`Kernel`): its C functions (ek_<op>_prepare / _scratch_bytes / _eval; a DSP kernel's names carry
-`_dsp`), the file that defines them, its parameter struct field by field (lower.py fills the fields with values,
-codegen.py writes them as C initializers), its activation inputs, its scratch-size formula (a mirror of the C
-*_scratch_bytes function: the host plans the scratch in the arena) and its weight packing (a mirror of the DSP
-kernels' *_pack functions: the order in which those read weights).
+`_dsp`, an MVE kernel's `_mve`; the variant a build runs comes from the profile's features: VARIANTS), the file
+that defines them, its parameter struct field by field (lower.py fills the fields with values, codegen.py writes
+them as C initializers), its activation inputs, its scratch-size formula (a mirror of the C *_scratch_bytes
+function: the host plans the scratch in the arena) and its weight packing (a mirror of the DSP and MVE kernels'
+*_pack functions: the order in which those read weights, and the MVE kernels' folded bias).
 
 Every kernel has the same entry points (see ek_kernels.h):
     ek_status <name>_prepare(const <params> *p, size_t scratch_bytes);   all validation, the scratch size too
@@ -311,17 +312,129 @@ _DSP = {
     "ek_transpose_conv_s8": Kernel("ek_transpose_conv_s8_dsp", CONV_PARAMS, variant="dsp",
                                    scratch=_transpose_conv_dsp_scratch),  # weights in the reference order
 }
+
+
+def _conv_mve_applies(p: dict[str, Any]) -> bool:  # mve_applies in ek_conv2d_s8_mve.c: not grouped
+    return p["filter"][3] == p["input"][3]
+
+
+def _depthwise_mve_applies(p: dict[str, Any]) -> bool:  # mve_applies in ek_depthwise_conv2d_s8_mve.c
+    return p["depth_multiplier"] == 1 and p["filter"][1] * p["filter"][2] <= 64
+
+
+def _conv_mve_scratch(p: dict[str, Any]) -> int:
+    """ek_conv2d_s8_mve_scratch_bytes: two int8 window columns padded to a multiple of 16 bytes; none for a 1x1
+    conv without padding whose depth is a multiple of 16 (its columns are the input pixels) or a grouped one (the
+    reference kernel)."""
+    out_c, kh, kw, depth = p["filter"]
+    in_place = kh == 1 and kw == 1 and depth % 16 == 0 and not any(
+        p[k] for k in ("pad_top", "pad_bottom", "pad_left", "pad_right"))
+    return 0 if in_place or not _conv_mve_applies(p) else 2 * (-(-kh * kw * depth // 16) * 16)
+
+
+def _depthwise_mve_scratch(p: dict[str, Any]) -> int:
+    """ek_depthwise_conv2d_s8_mve_scratch_bytes: a row of input zero points (depth bytes rounded up to 4)."""
+    return (p["output"][3] + 3) // 4 * 4 if _depthwise_mve_applies(p) else 0
+
+
+def fold_input_offset(bias: np.ndarray | None, weight_sums: np.ndarray, input_offset: int) -> np.ndarray:
+    """bias + input_offset * the sum of each output channel's weights, wrapped to int32 as the device's arithmetic
+    does (the MVE kernels' packing: ek_<op>_mve_pack)."""
+    base = np.zeros(len(weight_sums), np.int64) if bias is None else np.asarray(bias, np.int64)
+    folded = base + input_offset * np.asarray(weight_sums, np.int64)
+    return (folded + 2**31) % 2**32 - 2**31
+
+
+def pack_rows_mve(weights: np.ndarray) -> np.ndarray:
+    """Mirror of ek_mve_pack_rows (kernels/mve/ek_mve.h): rows (output channels, each flattened) in groups of 4,
+    the last completed with zero rows; each row padded with zeros to a multiple of 16; per group, per 16-byte
+    chunk, the 4 rows' chunks one after another."""
+    w = weights.reshape(weights.shape[0], -1).astype(np.int64)
+    rows, depth = w.shape
+    padded = np.zeros((-(-rows // 4) * 4, -(-depth // 16) * 16), np.int64)
+    padded[:rows, :depth] = w
+    return padded.reshape(padded.shape[0] // 4, 4, padded.shape[1] // 16, 16).transpose(0, 2, 1, 3).ravel()
+
+
+def _pack_conv_mve(p: dict[str, Any], weights: np.ndarray, bias: np.ndarray | None) -> tuple[np.ndarray,
+                                                                                             np.ndarray | None]:
+    """Mirror of ek_conv2d_s8_mve_pack: OHWI rows packed (pack_rows_mve), the input offset folded into the bias;
+    a grouped conv (the reference kernel) as it is."""
+    if not _conv_mve_applies(p):
+        return weights.ravel(), bias
+    sums = weights.reshape(weights.shape[0], -1).astype(np.int64).sum(axis=1)
+    return pack_rows_mve(weights), fold_input_offset(bias, sums, p["input_offset"])
+
+
+def _pack_depthwise_mve(p: dict[str, Any], weights: np.ndarray, bias: np.ndarray | None) -> tuple[np.ndarray,
+                                                                                                  np.ndarray | None]:
+    """Mirror of ek_depthwise_conv2d_s8_mve_pack: 1HWC weights as they are, the input offset folded into the bias."""
+    if not _depthwise_mve_applies(p):
+        return weights.ravel(), bias
+    sums = weights.reshape(-1, weights.shape[3]).astype(np.int64).sum(axis=0)
+    return weights.ravel(), fold_input_offset(bias, sums, p["input_offset"])
+
+
+def _pack_fc_mve(p: dict[str, Any], weights: np.ndarray, bias: np.ndarray | None) -> tuple[np.ndarray,
+                                                                                           np.ndarray | None]:
+    """Mirror of ek_fully_connected_s8_mve_pack: [out][in] rows packed (pack_rows_mve), the input offset folded into
+    the bias."""
+    sums = weights.reshape(weights.shape[0], -1).astype(np.int64).sum(axis=1)
+    return pack_rows_mve(weights), fold_input_offset(bias, sums, p["input_offset"])
+
+
+# The MVE (Helium) variants: conv and FC weights packed by rows (pack_rows_mve), depthwise in the reference order,
+# the input offset folded into the bias; other ops take the DSP kernel (an MVE build links reference/, dsp/, mve/).
+_MVE = {
+    "ek_conv2d_s8": Kernel("ek_conv2d_s8_mve", CONV_PARAMS, variant="mve", scratch=_conv_mve_scratch,
+                           pack=_pack_conv_mve, c_pack="ek_conv2d_s8_mve_pack"),
+    "ek_depthwise_conv2d_s8": Kernel("ek_depthwise_conv2d_s8_mve", CONV_PARAMS, variant="mve",
+                                     scratch=_depthwise_mve_scratch, pack=_pack_depthwise_mve,
+                                     c_pack="ek_depthwise_conv2d_s8_mve_pack"),
+    "ek_fully_connected_s8": Kernel("ek_fully_connected_s8_mve", FC_PARAMS, variant="mve", pack=_pack_fc_mve,
+                                    c_pack="ek_fully_connected_s8_mve_pack"),
+}
 REFERENCE: dict[str, Kernel] = {k.name: k for k in _REFERENCE}
-KERNELS: tuple[Kernel, ...] = (*_REFERENCE, *_DSP.values())
+KERNELS: tuple[Kernel, ...] = (*_REFERENCE, *_DSP.values(), *_MVE.values())
+
+# The kernel variants, in EK_KERNELS_VARIANT order, each with the profile feature it needs ([hardware] features)
+# and its kernels; a variant's build also links every earlier one's folder, and an op without a kernel in the
+# variant takes the nearest earlier variant's.
+VARIANTS: tuple[str, ...] = ("reference", "dsp", "mve")
+VARIANT_FEATURE = {"dsp": "dsp", "mve": "mve"}
+_BY_VARIANT: dict[str, dict[str, Kernel]] = {"reference": REFERENCE, "dsp": _DSP, "mve": _MVE}
+
+Variant = bool | str  # a variant's name; True / False: "dsp" / "reference" (the older boolean form)
 
 
-def variant_id(dsp: bool) -> int:
-    """EK_KERNELS_VARIANT, which build.py defines: 0 reference, 1 DSP (the agent's INFO reports it; model.c checks
-    that the build runs the variant it was planned for)."""
-    return 1 if dsp else 0
+def variant_name(variant: Variant) -> str:
+    if isinstance(variant, bool):
+        return "dsp" if variant else "reference"
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown kernel variant {variant!r} (one of {', '.join(VARIANTS)})")
+    return variant
 
 
-def select(name: str, dsp: bool) -> Kernel:
-    """The kernel `name` (a reference kernel, e.g. "ek_conv2d_s8") in the variant a DSP (or reference) build
-    runs: its DSP version where there is one."""
-    return _DSP.get(name, REFERENCE[name]) if dsp else REFERENCE[name]
+def variant_for(features: Any) -> str:
+    """The last variant whose feature the profile has (e.g. ["dsp", "mve"] -> "mve")."""
+    return [v for v in VARIANTS if v == "reference" or VARIANT_FEATURE[v] in features][-1]
+
+
+def variant_folders(variant: Variant) -> list[str]:
+    """The firmware/kernels/ folders a build of `variant` compiles."""
+    return list(VARIANTS[:VARIANTS.index(variant_name(variant)) + 1])
+
+
+def variant_id(variant: Variant) -> int:
+    """EK_KERNELS_VARIANT, which build.py defines: 0 reference, 1 DSP, 2 MVE (the agent's INFO reports it; model.c
+    checks that the build runs the variant it was planned for)."""
+    return VARIANTS.index(variant_name(variant))
+
+
+def select(name: str, variant: Variant) -> Kernel:
+    """The kernel `name` (a reference kernel, e.g. "ek_conv2d_s8") in the variant a build runs: the variant's own
+    version where there is one, else the nearest earlier variant's (an MVE build runs the DSP TRANSPOSE_CONV)."""
+    for v in reversed(variant_folders(variant)):
+        if name in _BY_VARIANT[v]:
+            return _BY_VARIANT[v][name]
+    return REFERENCE[name]

@@ -383,11 +383,11 @@ def library_files(plan: ModelPlan, target: str = "") -> tuple[dict[str, str | Pa
     sources = ["src/edgekit_model.c", "src/model.c", *sorted(k for k in copies if k.endswith(".c"))]
     facts = {"schema_version": 1, "edgekit_version": __version__, "target": target, "tflite": plan.tflite_name,
              "tflite_sha256": plan.tflite_sha256, "model_id": f"{plan.model_id:08x}",
-             "kernels": "dsp" if plan.dsp else "reference", "kernels_variant": kernels.variant_id(plan.dsp),
+             "kernels": plan.variant, "kernels_variant": kernels.variant_id(plan.variant),
              "arena_bytes": plan.arena.arena_bytes, "const_bytes": plan.const_bytes, "macs": plan.macs,
              "inputs": ins, "outputs": outs, "sources": sources,
              "headers": [f"include/{HEADER}", *sorted(k for k in copies if k.endswith(".h"))],
-             "compile_definitions": {"EK_KERNELS_VARIANT": kernels.variant_id(plan.dsp)},
+             "compile_definitions": {"EK_KERNELS_VARIANT": kernels.variant_id(plan.variant)},
              "cmake_target": TARGET, "kconfig": f"CONFIG_{KCONFIG}"}
     files: dict[str, str | Path] = {f"include/{HEADER}": _public_header(facts), "src/edgekit_model.c": _glue(facts),
                                     "src/model.c": model_c, **copies, "CMakeLists.txt": _cmake_lists(facts),
@@ -442,6 +442,6 @@ def write_c_library(source: Any, outdir: str | Path, *, dsp: bool | None = None,
                                "profile (edgekit targets list) and --quantize int8")
     check_library_dir(outdir, force, art.path)
     if dsp is None:
-        dsp = firmware.get("build", {}).get("kernels") == "dsp"
+        dsp = firmware.get("build", {}).get("kernels") or "reference"
     plan = plan_model(art.path / "model.tflite", dsp)
     return write_library(plan, outdir, target=art.manifest.get("target", {}).get("name", ""), force=force)

@@ -46,7 +46,7 @@ def package_tflite(tflite: Path, profile: Profile, workdir: Path, dsp: bool | No
     workdir.mkdir(parents=True, exist_ok=True)
     if Path(tflite).resolve() != (workdir / "model.tflite").resolve():
         shutil.copyfile(tflite, workdir / "model.tflite")
-    gen = generate(workdir / "model.tflite", dsp=cfg.dsp)
+    gen = generate(workdir / "model.tflite", dsp=cfg.variant)
     model_c = workdir / "model.c"
     model_c.write_text(gen.source)
     built = build_firmware(cfg, model_c, workdir / "build")

@@ -73,10 +73,12 @@ def test_one_kernel_per_file_in_its_variant_folder():
     for k in kernels.KERNELS:
         defined = set(_functions(DEFINITION, _code(FIRMWARE_DIR / k.source)))
         assert defined == {k.prepare, k.scratch_bytes, k.eval} | ({k.c_pack} if k.c_pack else set()), k.source
-    # the build: the reference folder always, the DSP folder for a core with the DSP extension
+    # the build: the reference folder always, the DSP folder for a core with the DSP extension, the MVE one too
+    # for a core with MVE
     relative = lambda paths: {str(p.relative_to(FIRMWARE_DIR)) for p in paths}  # noqa: E731
     assert relative(kernel_sources(False)) == {k.source for k in kernels.KERNELS if k.variant == "reference"}
-    assert relative(kernel_sources(True)) == sources
+    assert relative(kernel_sources(True)) == {k.source for k in kernels.KERNELS if k.variant != "mve"}
+    assert relative(kernel_sources("mve")) == sources
 
 
 def test_every_op_kernel_has_a_variant_for_both_builds():
