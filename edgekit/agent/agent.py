@@ -743,6 +743,26 @@ class PteRunnerModel:
         _, peak, rss = self._ask("mem").split()
         return {"peak_rss_bytes": int(peak), "rss_bytes": int(rss), "process": "ek_pte_runner"}
 
+    def generate(self, prompt: list, new_tokens: int) -> dict:
+        """Greedy tokens of a cached decoder with the loop inside the runner ("generate"): the same answer as
+        Agent.cmd_generate's, each step timed on the runner's clock (set_input, execute(), argmax), and each
+        execute()'s instructions where the runner has a counter (as the native session reads them)."""
+        self._bound = None  # generate leaves the runner's inputs at its last step's
+        values = [int(v) for v in self._ask(" ".join(["generate", str(new_tokens), *map(str, prompt)]),
+                                            refused=E_BAD_REQUEST).split()[1:]]
+        if len(values) != 2 * new_tokens:
+            raise AgentError(E_RUN_FAILED, f"ek_pte_runner: generate answered {len(values)} fields")
+        result = {"tokens": values[:new_tokens], "prefill_ns": values[new_tokens], "decode_ns": values[new_tokens + 1:],
+                  "clock": "ek_pte_runner's steady_clock around set_input, execute() and argmax"}
+        if self._counts:
+            try:
+                counts = [int(c) for c in self._ask("insns").split()[1:]]
+            except AgentError:
+                self._counts, counts = False, []
+            if len(counts) == new_tokens:
+                result["instructions"] = counts
+        return result
+
     def profile(self, prepared: list, runs: int) -> dict:
         """A RawProfile (edgekit/measure/op_profile.py) from the runner's "profile": a second instance of the
         method with ExecuTorch's ETDump tracer, the warm-up and profiled executions in one ETDump, which travels
@@ -1233,6 +1253,8 @@ class Agent:
                                                f"decoder's context of {spec['max_seq_len']} tokens")
         if min(prompt) < 0 or max(prompt) >= spec["vocab_size"]:
             raise AgentError(E_BAD_REQUEST, f"prompt token ids must lie in 0..{spec['vocab_size'] - 1}")
+        if hasattr(model, "generate"):  # a runtime in its own process runs the loop there (ek_pte_runner)
+            return model.generate(prompt, new_tokens)
         clock = time.perf_counter_ns
 
         def step(tokens: list, start: int) -> int:

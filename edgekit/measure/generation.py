@@ -77,7 +77,14 @@ def benchmark_generation(artifact: Artifact | str | Path, target: Profile | str,
         "peak_rss_over_file_and_cache": round(peak / (file_bytes + spec["kv_cache_bytes"]), 3) if peak else None,
         "weights": spec.get("weights"), "embedding": spec.get("embedding"),
     }
+    counts = result.get("instructions")
+    counters = {"prefill_instructions": counts[0], "decode_instructions": counts[1:],
+                "instructions_per_decoded_token": int(sorted(counts[1:])[len(counts[1:]) // 2]) if counts[1:] else None,
+                "instructions_note": "the CPU's instruction counter, user space only, read by ek_pte_runner around "
+                                     "each execute() of the generation: the prompt's, then one per decoded token "
+                                     "(per token: the median)"} if counts else None
     return {**report_head(art, profile, hello, facts),
+            **({"counters": counters} if counters else {}),
             "latency_ms": {**(decode or {}), "what": "decode time per token",
                            "measured_on": hello["machine"]["cpu"], **time_base(facts, hello["machine"])},
             "load_ms": loaded["load_s"] * 1e3,

@@ -16,7 +16,8 @@ Used where the target says so (`[transport] agent = "native"` in its profile, or
   ETDump, the RawProfile that the Python agent's PteRunnerModel builds, from the same pure function); every read
   has a timeout.
 Device facts (CPU cores and their types, clocks, thermal zones) come from /proc and /sys through the shell, outside
-the timed region. Cached decoders (`--generate`) are not driven natively yet: they need the Python agent.
+the timed region. Cached decoders (`--generate`): the runner's `generate N PROMPT..` runs the greedy loop on the
+device (set_input, execute(), argmax, on its clock) and `insns` then gives each step's instructions.
 """
 from __future__ import annotations
 
@@ -195,9 +196,6 @@ def open_native_session(link: Transport, artifact: Artifact, timeout: float
     if not isinstance(link, RemoteShell):
         raise UnsupportedError(f"the {link.name} transport cannot start ek_pte_runner",
                                "use a transport that runs programs (adb, ssh, local)")
-    if artifact.manifest.get("generation"):
-        raise UnsupportedError("cached decoders (--generate) are not driven by the native runner yet",
-                               "use the Python agent on the device: --device-agent python")
     shell = DeviceShell(link)
     t0 = time.perf_counter()
     facts = device_facts(shell)
@@ -398,7 +396,9 @@ class NativeRunnerSession:
         self._outputs = [self._spec(self._line(), "out") for _ in range(n_out)]
         ref = self.artifact.reference()
         batch = self.artifact.manifest["inputs"][0]["shape"][0]
-        self._reference = self._prepare([x[:batch] for x in ref.inputs])
+        # A cached decoder's reference is one prompt (tokens (1, T), positions (T,)): taken whole, as the agent does.
+        decoder = bool(self.artifact.manifest.get("generation"))
+        self._reference = self._prepare([x if decoder else x[:batch] for x in ref.inputs])
         self._bind(self._reference)
         first_ns = int(self._ask("run 1").split()[1])
         return {"load_s": load_ns / 1e9, "first_inference_s": first_ns / 1e9, "start_s": started_s,
@@ -497,6 +497,38 @@ class NativeRunnerSession:
         finally:
             self._bound = None
         return [np.concatenate([r[k] for r in runs]) for k in range(len(self._outputs))]
+
+    def generate(self, prompt: list[int], new_tokens: int) -> dict[str, Any]:
+        """Greedy tokens from a cached decoder, the loop on the device (the runner's `generate`): {'tokens',
+        'prefill_ns', 'decode_ns'} as the Python agent answers, on the runner's clock (set_input, execute() and
+        argmax of each step; no pipe time), and 'instructions' (one count per execute(): prefill, then each decode
+        step) where the runner has a counter."""
+        spec = self.artifact.manifest.get("generation")
+        if not spec:
+            raise InputError("the loaded artifact is not a cached decoder; --generate needs one")
+        prompt = [int(t) for t in prompt]
+        if not prompt or new_tokens < 1 or len(prompt) + new_tokens > spec["max_seq_len"]:
+            raise InputError(f"prompt ({len(prompt)}) + new tokens ({new_tokens}) exceed the decoder's context of "
+                             f"{spec['max_seq_len']} tokens", "generate fewer tokens or use a shorter prompt")
+        if min(prompt) < 0 or max(prompt) >= spec["vocab_size"]:
+            raise InputError(f"prompt token ids must lie in 0..{spec['vocab_size'] - 1}")
+        self._bound = None  # generate leaves the runner's inputs at its last step's
+        answer = self._ask(" ".join(["generate", str(new_tokens), *map(str, prompt)]),
+                           timeout=self.timeout * (1 + new_tokens)).split()[1:]
+        if len(answer) != 2 * new_tokens:
+            raise DeviceError(f"ek_pte_runner: generate answered {len(answer)} fields, not {2 * new_tokens}")
+        values = [int(v) for v in answer]
+        result: dict[str, Any] = {"tokens": values[:new_tokens], "prefill_ns": values[new_tokens],
+                                  "decode_ns": values[new_tokens + 1:],
+                                  "clock": "ek_pte_runner's steady_clock around set_input, execute() and argmax"}
+        if self._counts:
+            try:
+                counts = [int(c) for c in self._ask("insns").split()[1:]]
+            except DeviceError:
+                self._counts, counts = False, []
+            if len(counts) == new_tokens:
+                result["instructions"] = counts
+        return result
 
     def _get(self) -> list[np.ndarray]:
         self._send("get\n" + _LINE_END)

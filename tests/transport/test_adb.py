@@ -148,6 +148,40 @@ def test_native_runner_refuses_altered_files(adb_bin, phone_art, tmp_path, monke
             open_session(link, phone_art, timeout=30)
 
 
+@pytest.mark.runtime
+def test_native_runner_generates_through_adb(adb_bin, tmp_path):
+    """`bench --generate` on pixel8 through the stand-in adb: the greedy loop runs inside ek_pte_runner (this host's
+    bundle), and its tokens are those of the Python agent (emu-phone: ExecuTorch's Python runtime) and the host's."""
+    import json
+    import subprocess
+    import edgekit
+    from edgekit.emulators.pte_runner_build import bundle_unavailable_reason
+    from edgekit.models.llama import build_tiny
+    from tests.helpers import ROOT
+    if bundle_unavailable_reason(os.uname().machine):
+        pytest.skip(bundle_unavailable_reason(os.uname().machine))
+    model, prompt = build_tiny()
+    art = edgekit.compile_decoder(model, "pixel8", tmp_path / "tiny", prompt=prompt[0, :12].tolist(),
+                                  reference_tokens=10)
+    phone = tmp_path / "phone"
+    env = {"PATH": f"{adb_bin.parent}:{os.environ['PATH']}", "FAKE_ADB_DEVICES": "R5CX:device"}
+    procs = [subprocess.Popen([sys.executable, "-m", "edgekit", "bench", str(art.path), *args, "--generate", "10",
+                               "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                              env={**os.environ, **env})
+             for args in (["-t", "pixel8", "--device-root", str(phone)], ["-t", "emu-phone"])]
+    (native_out, native_err), (agent_out, agent_err) = (p.communicate(timeout=600) for p in procs)
+    assert procs[0].returncode == 0, native_err[-800:]
+    assert procs[1].returncode == 0, agent_err[-800:]
+    native, agent = json.loads(native_out), json.loads(agent_out)
+    assert native["target"]["device_agent"] == "native" and native["target"]["transport"] == "adb"
+    gen = native["generation"]
+    assert len(gen["tokens"]) == 10 and gen["tokens"] == agent["generation"]["tokens"]
+    assert gen["vs_host"]["identical"] and agent["generation"]["vs_host"]["identical"]
+    assert gen["time_to_first_token_ms"] > 0 and native["latency_ms"]["runs"] == 9  # one time per decoded token
+    assert native["memory"]["process"] == "ek_pte_runner"
+    assert [p.name for p in phone.iterdir()] == [f"runner-{native['target']['runner_bundle']['digest'][:16]}"]
+
+
 def test_missing_adb_cli_exit_code(tmp_path, digits, digits_example):
     model, _ = digits
     art = compile_model(model, digits_example, "pixel8", tmp_path / "a")

@@ -9,8 +9,15 @@
 //                                          dynamic dim); without, the declared shape. NBYTES must match the shape.
 //   run N                               -> ok T1 .. TN   (ns per execute(), steady clock; the inputs are set
 //                                          again before each one, untimed, as the plan may reuse their memory)
+//   generate N P0 P1 ..                 -> ok K1 .. KN PREFILL_NS D1 .. D(N-1)   greedy tokens of a cached decoder
+//                                          (inputs: tokens i64 (1, T), positions i64 (T,); output 0: the last
+//                                          token's logits): one execute() over the prompt P (prefill, positions
+//                                          0..len(P)-1), then one per further token (T = 1), each new token the
+//                                          argmax of the logits (the first of equal maxima, as numpy's). PREFILL_NS
+//                                          and D: set_input + execute() + argmax of each step, steady clock.
+//                                          Leaves the inputs at the last step's. | error ...
 //   insns                               -> ok I1 .. IN   (user-space instructions of each execute() of the last
-//                                          run, from the CPU's counter) | error ... (no counter here)
+//                                          run or generate, from the CPU's counter) | error ... (no counter here)
 //   get                                 -> per output: "out K NBYTES D0,D1,.."<LF><NBYTES raw bytes>  (the
 //                                          output's shape after the last execute(), which a dynamic one sets)
 //   mem                                 -> ok VMHWM_BYTES VMRSS_BYTES  (the peak leaves out "profile"'s traced
@@ -259,6 +266,83 @@ void profile(Program& program, const MethodMeta& meta, std::vector<Input>& input
   std::fwrite(dump.buf, 1, dump.size, stdout);
   std::free(dump.buf);  // flatcc's finalized buffer (aligned malloc: free() releases it)
 }
+// The index of the largest of n values, the first of equal maxima, a NaN first of all: numpy's argmax.
+template <typename T>
+size_t argmax(const T* v, size_t n) {
+  size_t best = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (v[i] != v[i]) return i;  // NaN
+    if (v[i] > v[best]) best = i;
+  }
+  return best;
+}
+
+// "generate N P..": greedy tokens of a cached decoder on the runner's clock; counts (one per execute()) when there
+// is a counter. Answers one line.
+void generate(Method& method, std::vector<Input>& inputs, const std::vector<long long>& prompt, long long n,
+              int counter, std::vector<uint64_t>& counts) {
+  counts.clear();
+  if (inputs.size() != 2 || inputs[0].bound.size() != 2 || inputs[1].bound.size() != 1 ||
+      inputs[0].impl->scalar_type() != ScalarType::Long || inputs[1].impl->scalar_type() != ScalarType::Long ||
+      method.outputs_size() < 1) {
+    std::printf("error generate needs a cached decoder: inputs tokens i64 (1, T) and positions i64 (T,)\n");
+    return;
+  }
+  const long long max_len = inputs[0].bound[1];
+  if (prompt.empty() || n < 1 || (long long)prompt.size() + n - 1 > max_len) {
+    std::printf("error generate: prompt (%zu) + new tokens (%lld) exceed the decoder's context of %lld tokens\n",
+                prompt.size(), n, max_len);
+    return;
+  }
+  std::vector<long long> tokens;
+  std::vector<int64_t> times;
+  tokens.reserve(size_t(n));
+  times.reserve(size_t(n));
+  long long start = 0;
+  std::vector<long long> step_tokens(prompt);
+  for (long long i = 0; i < n; ++i) {
+    const int64_t a = now_ns();
+    const TensorImpl::SizesType t = TensorImpl::SizesType(step_tokens.size());
+    int64_t* ids = reinterpret_cast<int64_t*>(inputs[0].data.data());
+    int64_t* pos = reinterpret_cast<int64_t*>(inputs[1].data.data());
+    for (size_t j = 0; j < step_tokens.size(); ++j) {
+      ids[j] = step_tokens[j];
+      pos[j] = start + (long long)j;
+    }
+    const TensorImpl::SizesType tok_shape[2] = {1, t}, pos_shape[1] = {t};
+    Error e = resize_tensor(Tensor(inputs[0].impl.get()), {tok_shape, 2});
+    if (e == Error::Ok) e = resize_tensor(Tensor(inputs[1].impl.get()), {pos_shape, 1});
+    for (size_t k = 0; k < 2 && e == Error::Ok; ++k) e = method.set_input(EValue(Tensor(inputs[k].impl.get())), k);
+    if (e != Error::Ok) { std::printf("error %s\n", err("generate: set_input", e).c_str()); return; }
+    if (counter >= 0) {
+      ioctl(counter, PERF_EVENT_IOC_RESET, 0);
+      ioctl(counter, PERF_EVENT_IOC_ENABLE, 0);
+    }
+    e = method.execute();
+    if (counter >= 0) {
+      ioctl(counter, PERF_EVENT_IOC_DISABLE, 0);
+      uint64_t retired = 0;
+      counts.push_back(read(counter, &retired, sizeof retired) == sizeof retired ? retired : 0);
+    }
+    if (e != Error::Ok) { std::printf("error %s\n", err("generate: execute", e).c_str()); return; }
+    const EValue& v = method.get_output(0);
+    if (!v.isTensor()) { std::printf("error generate: output 0 is not a tensor\n"); return; }
+    const Tensor& logits = v.toTensor();
+    size_t next;
+    if (logits.scalar_type() == ScalarType::Float) next = argmax(logits.const_data_ptr<float>(), size_t(logits.numel()));
+    else if (logits.scalar_type() == ScalarType::Double)
+      next = argmax(logits.const_data_ptr<double>(), size_t(logits.numel()));
+    else { std::printf("error generate: the logits are %s, not f32\n", dtype_name(logits.scalar_type())); return; }
+    times.push_back(now_ns() - a);
+    tokens.push_back((long long)next);
+    start += t;
+    step_tokens.assign(1, (long long)next);
+  }
+  std::string out = "ok";
+  for (long long k : tokens) out += " " + std::to_string(k);
+  for (int64_t t : times) out += " " + std::to_string(t);
+  std::printf("%s\n", out.c_str());
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -402,6 +486,13 @@ int main(int argc, char** argv) {
         for (int64_t t : times) out += " " + std::to_string(t);
         std::printf("%s\n", out.c_str());
       }
+    } else if (op == "generate") {
+      long long n = 0, tok = 0;
+      std::vector<long long> prompt;
+      bool ok = bool(cmd >> n);
+      while (ok && cmd >> tok) prompt.push_back(tok);
+      if (!ok || n < 1 || prompt.empty() || !cmd.eof()) std::printf("error usage: generate N P0 P1 .. (N >= 1)\n");
+      else generate(method.get(), inputs, prompt, n, counter, counts);
     } else if (op == "insns") {
       if (counter < 0) {
         std::printf("error no instruction counter on this device\n");
