@@ -145,22 +145,23 @@ def test_bert_is_refused_for_the_mcu_for_its_size_at_once(tmp_path):
     assert not (tmp_path / "o").exists()
 
 
-def test_integer_inputs_are_refused_for_the_mcu_at_once(tmp_path):
-    """Token ids need an embedding lookup the firmware does not have: refused in one line before any work."""
+def test_integer_inputs_the_mcu_cannot_use_are_refused_naming_the_op(tmp_path):
+    """Token ids reach the firmware as int32 (an embedding lookup takes them, tests/export/mcu/test_embedding.py);
+    ids used as numbers need a CAST no MCU kernel has: refused in one line naming it."""
     (tmp_path / "tok.py").write_text(
         "import torch\n"
         "class M(torch.nn.Module):\n"
         "    def __init__(self):\n"
         "        super().__init__()\n"
-        "        self.emb = torch.nn.Embedding(50, 8)\n"
+        "        self.fc = torch.nn.Linear(6, 3)\n"
         "    def forward(self, ids):\n"
-        "        return self.emb(ids).mean(1)\n"
+        "        return self.fc(ids.float())\n"
         "def build():\n"
         "    return M().eval(), (torch.zeros(1, 6, dtype=torch.int64),)\n")
     np.savez(tmp_path / "cal.npz", ids=np.random.default_rng(0).integers(0, 50, (8, 6)))
     result = run_cli("compile", f"{tmp_path / 'tok.py'}:build", "-t", "emu-cortex-m4", "-q", "int8",
                      "--calibration", tmp_path / "cal.npz", "-o", tmp_path / "o")
-    assert_one_line_error(result, 1, "input 0 of the model is int64; the microcontroller firmware takes float inputs")
+    assert_one_line_error(result, 1, "op CAST (op 0) has no MCU kernel")
 
 
 def test_a_model_too_big_for_the_mcu_is_refused_before_conversion(tmp_path):

@@ -19,9 +19,18 @@ observers, 169 of them near zero) spent 200 s of a 310 s INT8 compile there (iss
   `_compute_quantization_error`: the same range as torchao's.
 Checked against torchao on every observer of the tiny MobileViT (197, the same qparams: 221 s there, 0.1 s here) and
 in tests/compress/test_observers.py.
+
+- runs each calibration update (`forward`) and the range search on one intra-op thread. An update that widens the
+range re-bins the old histogram through 262,144-element tensors (torchao's `_upscale_histogram`: repeat_interleave,
+linspace, bucketize, bincount), each big enough for PyTorch to open an OpenMP parallel region; on a busy 2-core
+host one region costs ~45 ms of waiting for the second thread, one thread does the whole update in ~2 ms. The
+values are computed element by element (the histogram's counts are whole numbers), so the qparams are the same.
+The unrolled GRU of the zoo's kws_gru has ~1,300 histogram observers: one phone INT8 compile (64 calibration
+samples, then 8 more for the per-layer numerics) made 46,000 updates and 3,310 re-binnings (issue 26: 5.3x FP32).
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 from typing import Callable, Iterator, Sequence
 
@@ -34,8 +43,31 @@ _SKIP_CHUNK = 4096  # steps looked ahead at once when skipping steps that move n
 _FIRST_BATCH, _MAX_BATCH = 16, 512  # ranges whose errors are computed together (the search stops at an unknown one)
 
 
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """PyTorch's intra-op threads set to 1 inside, restored after."""
+    threads = torch.get_num_threads()
+    if threads == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 class FastHistogramObserver(HistogramObserver):
-    """torchao's HistogramObserver with a faster range search: the same scale and zero point."""
+    """torchao's HistogramObserver with a faster range search and calibration update: the same scale and zero
+    point."""
+
+    def forward(self, x_orig: torch.Tensor) -> torch.Tensor:
+        with one_thread():
+            return super().forward(x_orig)
+
+    def calculate_qparams(self) -> tuple[torch.Tensor, torch.Tensor]:
+        with one_thread():
+            return super().calculate_qparams()
 
     def _non_linear_param_search(self) -> tuple[torch.Tensor, torch.Tensor]:
         assert self.histogram.size()[0] == self.bins, "bins mismatch"

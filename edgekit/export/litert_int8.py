@@ -18,6 +18,7 @@ from typing import Any, Sequence
 import torch
 
 from ..compress.base import CompressionContext
+from ..compress.embedding import annotate_embeddings
 from ..compress.rnn_cells import annotate_cell_ops, restore_sources, rewrite_recurrent
 from ..compress.quantize import Int8DynamicConfig, Int8Record, Int8Route, pt2e_quantize, skipping, with_record
 from ..errors import UnsupportedError
@@ -114,6 +115,7 @@ def _litert_quantizer() -> type:
             restore_sources(model)  # mul, cat
             model = super().annotate(model)
             annotate_cell_ops(model, self.global_config)  # slices, sigmoid / tanh, sub: the RNN loops' ops
+            annotate_embeddings(model, self.global_config)  # int8 tables, lookups that copy int8 rows
             unannotate(model, [name for name, config in self.module_name_config.items() if config is None])
             return model
 

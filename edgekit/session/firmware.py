@@ -205,13 +205,13 @@ class FirmwareSession:
         return sizes[:info.num_inputs], sizes[info.num_inputs:total]
 
     def invoke_raw_many(self, samples: list[np.ndarray]) -> list[np.ndarray]:
-        """One quantized (int8) sample per input, in the firmware's (.tflite's) order -> the int8 outputs, in
-        that order."""
+        """One quantized (int8) sample per input (an integer input in its own type, e.g. int32 ids), in the
+        firmware's (.tflite's) order -> the int8 outputs, in that order."""
         if len(samples) != len(self.inputs):
             raise InputError(f"{len(samples)} inputs given; the model takes {len(self.inputs)}")
         data = []
         for x, spec in zip(samples, self.inputs):
-            b = np.ascontiguousarray(x, dtype=np.int8).tobytes()
+            b = np.ascontiguousarray(x, dtype=np.dtype(spec.get("dtype", "int8")).newbyteorder("<")).tobytes()
             if len(b) != spec["bytes"]:
                 raise InputError(f"an input of {len(b)} bytes for '{spec.get('name', 'input')}'; the model takes "
                                  f"{spec['bytes']}")
@@ -369,20 +369,19 @@ class FirmwareSession:
         return b"".join(q.tobytes() for q in self._quantize([x[:batch] for x in ref]))
 
     def _quantize(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
-        """Float inputs in the model's order -> int8 inputs in the firmware's order, each with its own scale and
-        zero point. Refuses inputs the firmware cannot take (an integer input such as token ids)."""
-        from ..export.quant_arith import quantize
+        """Inputs in the model's order -> the firmware's inputs in its order: float ones quantized to int8, each
+        with its own scale and zero point; integer ones (token ids: scale None) in the .tflite's integer type."""
+        from ..export.mcu.tflm import to_firmware_input
         if len(inputs) != len(self.inputs):
             raise InputError(f"{len(inputs)} inputs given; the model takes {len(self.inputs)}")
         declared = self.artifact.manifest.get("inputs") or []
-        for i, x in enumerate(inputs):
+        for k, spec in enumerate(self.inputs):
+            i = spec.get("signature_index", k)
             dtype = declared[i].get("dtype", "float32") if i < len(declared) else "float32"
-            if not np.issubdtype(np.dtype(dtype), np.floating):
+            if spec.get("scale") is not None and not np.issubdtype(np.dtype(dtype), np.floating):
                 name = declared[i].get("name", f"input {i}")
                 raise InputError(f"input '{name}' is {dtype}; the firmware takes float inputs quantized to int8")
-        return [quantize(np.asarray(inputs[spec.get("signature_index", k)], dtype=np.float32), "int8",
-                         {"scale": spec["scale"], "zero_point": spec["zero_point"]})
-                for k, spec in enumerate(self.inputs)]
+        return [to_firmware_input(inputs[spec.get("signature_index", k)], spec) for k, spec in enumerate(self.inputs)]
 
     def predict(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         """Float samples (batched like the model's inputs, one array per input in the model's order) ->

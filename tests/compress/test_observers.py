@@ -96,3 +96,26 @@ def test_use_fast_histograms_replaces_only_torchaos_histogram_observer():
     holder = torch.nn.ModuleDict({"a": HistogramObserver(), "b": Other(), "c": torch.nn.Identity()})
     use_fast_histograms(holder)
     assert [type(m) for m in holder.values()] == [FastHistogramObserver, Other, torch.nn.Identity]
+
+
+def test_calibration_updates_run_on_one_thread_with_the_same_histogram():
+    """A range that grows at every update re-bins the histogram each time (torchao's _upscale_histogram, 262,144-
+    element tensors); on one intra-op thread the histogram, range and qparams are torchao's to the bit, and the
+    caller's thread count is restored."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        g = torch.Generator().manual_seed(0)
+        batches = [torch.randn(1, 154, generator=g) * (1 + 0.05 * i) + 0.01 * i for i in range(40)]
+        kwargs = dict(dtype=torch.int8, quant_min=-128, quant_max=127, qscheme=torch.per_tensor_affine, eps=2 ** -12)
+        ref, fast = HistogramObserver(**kwargs), FastHistogramObserver(**kwargs)
+        for batch in batches:
+            ref(batch)
+            fast(batch)
+        assert torch.get_num_threads() == 2
+        assert torch.equal(ref.histogram, fast.histogram)
+        assert torch.equal(ref.min_val, fast.min_val) and torch.equal(ref.max_val, fast.max_val)
+        assert [t.tolist() for t in ref.calculate_qparams()] == [t.tolist() for t in fast.calculate_qparams()]
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)

@@ -129,12 +129,20 @@ def _resolve_aliases(graph: Graph) -> dict[int, int]:
 MAX_IO_TENSORS = 0xFFFF  # INFO carries each count as a u16
 
 
+INTEGER_INPUTS = ("int32", "int16")  # taken as they are (token ids); no scale
+
+
 def _io_spec(graph: Graph, index: int, offset: int, signature_index: int) -> dict[str, Any]:
     t = graph.tensor(index)
+    is_input = index in graph.inputs
+    if is_input and t.dtype in INTEGER_INPUTS and not len(t.scale):
+        return {"name": t.name, "shape": list(t.shape), "dtype": t.dtype, "bytes": t.nbytes, "offset": offset,
+                "scale": None, "zero_point": None, "signature_index": signature_index}
     if t.dtype != "int8" or not len(t.scale):
         what = t.dtype if t.dtype != "int8" else "int8 without a scale"
-        raise UnsupportedError(f"model {'input' if index in graph.inputs else 'output'} '{t.name}' is {what}; "
-                               "the MCU path needs int8 inputs and outputs (export with int8 I/O)")
+        raise UnsupportedError(f"model {'input' if is_input else 'output'} '{t.name}' is {what}; the MCU path needs "
+                               "int8 inputs and outputs, or integer inputs (int32/int16 ids) taken as they are "
+                               "(export with int8 I/O)")
     return {"name": t.name, "shape": list(t.shape), "dtype": t.dtype, "bytes": t.nbytes, "offset": offset,
             "scale": float(t.scale[0]), "zero_point": int(t.zero_point[0]), "signature_index": signature_index}
 

@@ -61,6 +61,10 @@ class CLibrary:
 
 def _tensor(spec: dict[str, Any], default_name: str) -> dict[str, Any]:
     scale, zero_point = spec["scale"], spec["zero_point"]
+    if scale is None:  # an integer input (token ids), taken as it is
+        return {"name": str(spec.get("name") or default_name), "shape": [int(d) for d in spec["shape"]],
+                "dtype": str(spec.get("dtype") or "int32"), "bytes": int(spec["bytes"]), "offset": int(spec["offset"]),
+                "scale": None, "zero_point": None}
     if isinstance(scale, (list, tuple)):  # a per-tensor quantization given as a one-element list
         if len(scale) != 1 or len(zero_point) != 1:
             raise UnsupportedError(f"model I/O tensor '{spec.get('name', default_name)}' is quantized per channel; "

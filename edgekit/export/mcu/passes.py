@@ -23,6 +23,13 @@ input zero point (always so for PAD; PADV2's constant must equal it), only H and
 and output share scale and zero point (the bytes move unchanged through a PAD; the folded convolution reads them
 with its input tensor's quantization, now the PAD's input).
 
+quantize_lookups: litert-torch leaves an `nn.Embedding` table float: EMBEDDING_LOOKUP (or GATHER) of a constant
+float32 table, then views / transposes in float32, then a QUANTIZE to int8. Quantizing each table entry once, with
+TFLite Micro's QUANTIZE arithmetic (float32 x / scale, rounded half away from zero, plus the zero point, clamped)
+and the QUANTIZE's output quantization, gives an int8 table whose looked-up rows are the bytes the QUANTIZE would
+have written (the lookup and the views only move values); the lookup and the views then run in int8 and the
+QUANTIZE disappears. With edgekit's INT8 (compress/embedding.py) that scale is the table's own per-tensor one.
+
 Every rewrite needs the tensors it bypasses to feed nothing else and not to be model outputs.
 """
 from __future__ import annotations
@@ -44,6 +51,7 @@ class Stats:
     removed_transposes: int = 0
     sunk_pads: int = 0
     folded_pads: int = 0
+    quantized_lookups: int = 0
 
 
 def _consumers(graph: Graph) -> dict[int, list[Op]]:
@@ -281,9 +289,66 @@ def fold_pads(graph: Graph) -> tuple[Graph, list[int]]:
     return dataclasses.replace(graph, ops=ops), folded
 
 
+LOOKUP_TABLE_INPUT = {"EMBEDDING_LOOKUP": 1, "GATHER": 0}
+MOVE_OPS = ALIAS_OPS + ("TRANSPOSE",)
+
+
+def tflm_quantize(values: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    """TFLite Micro's float32 -> int8 QUANTIZE (AffineQuantize): round(val / (float)scale) + zero_point, clamped;
+    the division in float32, the rounding half away from zero."""
+    q = (np.asarray(values, np.float32) / np.float32(scale)).astype(np.float64)
+    q = np.sign(q) * np.floor(np.abs(q) + 0.5) + int(zero_point)
+    return np.clip(q, -128, 127).astype(np.int8)
+
+
+def quantize_lookups(graph: Graph) -> tuple[Graph, int]:
+    """Each float lookup of a constant table whose rows reach one int8 QUANTIZE through views and transposes only
+    becomes an int8 lookup of the quantized table; the number of lookups rewritten."""
+    consumers = _consumers(graph)
+    tensors, ops, dropped, done = list(graph.tensors), list(graph.ops), set(), 0
+    for op in graph.ops:
+        if op.kind not in LOOKUP_TABLE_INPUT or len(op.inputs) < 2:
+            continue
+        table = graph.tensor(op.inputs[LOOKUP_TABLE_INPUT[op.kind]])
+        if table.dtype != "float32" or table.data is None or graph.tensor(op.outputs[0]).dtype != "float32":
+            continue
+        chain, cur = [], op.outputs[0]
+        user = _sole_user(graph, consumers, cur)
+        while user is not None and user.kind in MOVE_OPS and user.inputs[0] == cur and \
+                graph.tensor(user.outputs[0]).dtype == "float32":
+            chain.append(user)
+            cur = user.outputs[0]
+            user = _sole_user(graph, consumers, cur)
+        if user is None or user.kind != "QUANTIZE" or user.inputs[0] != cur:
+            continue
+        q_out = graph.tensor(user.outputs[0])
+        if q_out.dtype != "int8" or len(q_out.scale) != 1:
+            continue
+        scale, zp = float(q_out.scale[0]), int(q_out.zero_point[0])
+        quant = {"dtype": "int8", "scale": q_out.scale.copy(), "zero_point": q_out.zero_point.copy(),
+                 "quantized_dimension": 0}
+        new_table = _new_tensor(tensors, dataclasses.replace(table, **quant), table.shape,
+                                tflm_quantize(table.data, scale, zp).reshape(table.shape), suffix="/int8")
+        path = [op] + chain
+        for k, step in enumerate(path):
+            out = q_out.index if k == len(path) - 1 else step.outputs[0]  # the last writes the QUANTIZE's output
+            if out != q_out.index:
+                tensors[out] = dataclasses.replace(tensors[out], **quant)
+            inputs = list(step.inputs)
+            if k == 0:
+                inputs[LOOKUP_TABLE_INPUT[op.kind]] = new_table.index
+            ops[ops.index(step)] = dataclasses.replace(step, inputs=inputs, outputs=[out])
+        dropped.add(user.index)
+        done += 1
+    if not done:
+        return graph, 0
+    return _replace_ops(graph, tensors, [o for o in ops if o.index not in dropped]), done
+
+
 def optimize(graph: Graph) -> tuple[Graph, Stats]:
-    """push_transposes, sink_pads, fold_pads, in that order."""
+    """quantize_lookups, push_transposes, sink_pads, fold_pads, in that order."""
     stats = Stats()
+    graph, stats.quantized_lookups = quantize_lookups(graph)
     graph, stats.removed_transposes = push_transposes(graph)
     graph, stats.sunk_pads = sink_pads(graph)
     graph, folded = fold_pads(graph)

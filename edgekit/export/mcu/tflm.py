@@ -11,7 +11,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ...errors import UnsupportedError
+from ...errors import InputError, UnsupportedError
 
 
 ARENA_BYTES = 16 << 20  # what the host interpreter may use; print_allocations reports what it does use
@@ -37,18 +37,19 @@ def run_int8(path: str | Path, samples: np.ndarray) -> np.ndarray:
 
 
 def run_int8_many(path: str | Path, samples: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """One int8 array per model input, in the .tflite's input order, each (N, *shape[1:]) -> one int8 array per
-    output, in the .tflite's output order; one invoke per sample."""
+    """One array per model input, in the .tflite's input order, each (N, *shape[1:]) in the input's type (int8, or
+    int32 / int16 ids) -> one int8 array per output, in the .tflite's output order; one invoke per sample."""
     n_in, n_out = io_counts(path)
     if len(samples) != n_in:
         raise UnsupportedError(f"{Path(path).name} takes {n_in} inputs, {len(samples)} given")
     interp = interpreter(path)
     shapes = [interp.get_input_details(i)["shape"] for i in range(n_in)]
+    dtypes = [interp.get_input_details(i)["dtype"] for i in range(n_in)]
     n, batch = len(samples[0]), int(shapes[0][0])
     outs: list[list[np.ndarray]] = []
     for i in range(0, n, batch):
-        for k, (x, shape) in enumerate(zip(samples, shapes)):
-            interp.set_input(np.ascontiguousarray(x[i:i + batch], dtype=np.int8).reshape(shape), k)
+        for k, (x, shape, dtype) in enumerate(zip(samples, shapes, dtypes)):
+            interp.set_input(np.ascontiguousarray(x[i:i + batch], dtype=dtype).reshape(shape), k)
         interp.invoke()
         outs.append([np.array(interp.get_output(k), copy=True) for k in range(n_out)])
     if not outs:
@@ -56,16 +57,34 @@ def run_int8_many(path: str | Path, samples: Sequence[np.ndarray]) -> list[np.nd
     return [np.concatenate([o[k] for o in outs]) for k in range(n_out)]
 
 
+def to_firmware_input(x: Any, spec: dict[str, Any]) -> np.ndarray:
+    """A model input as the firmware takes it: float quantized to int8 with the spec's scale and zero point, or an
+    integer input (token ids; scale None) in the .tflite's integer type, refused when a value does not fit it or
+    is not a whole number."""
+    from ..quant_arith import quantize
+    x = np.asarray(x)
+    if spec.get("scale") is None:
+        dtype = np.dtype(spec.get("dtype", "int32"))
+        info = np.iinfo(dtype)
+        if x.size and (x.dtype.kind not in "biuf" or not np.all(np.isfinite(x)) or np.any(x != np.round(x))
+                       or x.min() < info.min or x.max() > info.max):
+            raise InputError(f"input '{spec.get('name', 'input')}' takes whole numbers in {dtype} "
+                             f"[{info.min}, {info.max}]")
+        return x.astype(dtype)
+    return quantize(np.asarray(x, dtype=np.float32), "int8", spec)
+
+
 def float_runner(path: str | Path, inputs: dict | Sequence[dict], outputs: dict | Sequence[dict]
                  ) -> Callable[[Any], Any]:
     """Float samples in, dequantized float outputs out, through TFLite Micro (the artifact's host reference).
 
-    `inputs` / `outputs`: the quantization (scale, zero_point) of each int8 input and output in the .tflite's order,
+    `inputs` / `outputs`: the quantization (scale, zero_point) of each int8 input and output in the .tflite's order
+    (an integer input, scale None, is passed as it is, in its dtype),
     as ModelPlan.inputs / outputs (whose signature_index places each among the PyTorch model's arguments and
     outputs), or one dict for a one-input, one-output model. The runner takes one array, or a list of one array
     per model input in the PyTorch model's order (the exporters' multi-input convention), and then returns a list
     of one array per output in that order."""
-    from ..quant_arith import dequantize, quantize
+    from ..quant_arith import dequantize
     ins = [inputs] if isinstance(inputs, dict) else list(inputs)
     outs = [outputs] if isinstance(outputs, dict) else list(outputs)
 
@@ -74,8 +93,7 @@ def float_runner(path: str | Path, inputs: dict | Sequence[dict], outputs: dict 
         xs = list(x) if listed else [x]
         if len(xs) != len(ins):
             raise UnsupportedError(f"the model takes {len(ins)} inputs, {len(xs)} given")
-        q = [quantize(np.asarray(xs[spec.get("signature_index", k)], dtype=np.float32), "int8", spec)
-             for k, spec in enumerate(ins)]
+        q = [to_firmware_input(xs[spec.get("signature_index", k)], spec) for k, spec in enumerate(ins)]
         got = run_int8_many(path, q)
         if len(got) != len(outs):
             raise UnsupportedError(f"the .tflite has {len(got)} outputs, {len(outs)} described")
