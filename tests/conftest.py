@@ -13,10 +13,17 @@ from tests.helpers import run_cli
 ROOT = Path(__file__).resolve().parent.parent
 
 
+# End-to-end files whose tests compile models through the CLI, seconds to a minute each: 640 of the 1,160 test
+# seconds left after the emulator tests (measured with --durations=0, 2026-12-06).
+SLOW_FILES = ("test_input_paths.py", "test_e2e_phone.py", "test_pytest_plugin.py", "test_examples.py",
+              "cli/test_optimize.py", "test_decoder.py")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every emulator test is slow: `pytest -m "not slow"` is the inner loop."""
+    """Every emulator test, and the end-to-end files above, are slow: `pytest -m "not slow"` is the inner loop."""
     for item in items:
-        if item.get_closest_marker("emulator"):
+        path = item.path.relative_to(ROOT / "tests").as_posix()
+        if item.get_closest_marker("emulator") or path in SLOW_FILES:
             item.add_marker(pytest.mark.slow)
 
 
