@@ -2,6 +2,7 @@
 import numpy as np
 
 from edgekit.artifact import write_artifact
+from edgekit.export.mcu.kernels import variant_name
 from edgekit.export.mcu.package import package_tflite
 from edgekit.profiles import load_profile
 from edgekit.session import open_session
@@ -9,10 +10,12 @@ from edgekit.transport import make_transport
 
 
 def run_on_device(tmp_path, model, target, dsp, x):
-    """(the firmware package, the device's int8 outputs for every sample of `x`)."""
+    """(the firmware package, the device's int8 outputs for every sample of `x`). dsp: the kernel variant (a name, or
+    True / False for "dsp" / "reference"; None: the profile's own)."""
     profile = load_profile(target)
     pkg = package_tflite(model, profile, tmp_path / "work", dsp=dsp)
-    assert pkg.firmware["build"]["kernels"] == ("dsp" if dsp else "reference")
+    if dsp is not None:
+        assert pkg.firmware["build"]["kernels"] == variant_name(dsp)
     art = write_artifact(tmp_path / "art", pkg.files, {"format": "c-firmware", "model_file": "firmware.bin",
                                                         "target": {"name": profile.name},
                                                         "export": {"firmware": pkg.firmware}})

@@ -2,23 +2,23 @@
 formulas against the C functions, its kernels bit-exact with the reference ones on random shapes under QEMU
 (mps3-an547, Cortex-M55), and whole models on emu-cortex-m55 byte for byte equal to TFLite Micro."""
 import ctypes
-import dataclasses
-import json
 import shutil
-import tempfile
-from pathlib import Path
+import sys
 
 import numpy as np
 import pytest
 
-from edgekit.artifact import write_artifact
 from edgekit.export.mcu import kernels, tflm
-from edgekit.export.mcu.build import FIRMWARE_DIR, build_config, build_firmware, kernel_sources
+from edgekit.export.mcu.build import FIRMWARE_DIR, build_config, kernel_sources
 from edgekit.export.mcu.codegen import plan_model
-from edgekit.export.mcu.package import package_tflite
 from edgekit.profiles import load_profile
 from tests.export.mcu import host_run
 from tests.export.mcu import tflite_builder as tb
+from tests.export.mcu.device import run_on_device
+from tests.helpers import ROOT
+
+sys.path.insert(0, str(ROOT / "bench"))
+from kernel_tool import run_kernel_test  # noqa: E402
 
 HAVE_QEMU = shutil.which("qemu-system-arm") is not None and shutil.which("arm-none-eabi-gcc") is not None
 
@@ -154,35 +154,11 @@ def test_mve_plan_on_the_host_equals_tflite_micro(tmp_path):
     assert np.array_equal(got, tflm.run_int8(model, x))
 
 
-def run_mve_kernel_test(cases: int = 300, timeout: float = 300.0) -> dict:
-    """Build firmware/tests/ek_mve_kernel_test.c for emu-cortex-m55 (an MVE build) and run it under QEMU."""
-    from edgekit.emulators.qemu import QemuMachine
-    profile = load_profile("emu-cortex-m55")
-    cfg = build_config(profile)
-    cfg = dataclasses.replace(cfg, ram_bytes=max(cfg.ram_bytes, 1 << 20))
-    with tempfile.TemporaryDirectory(prefix="edgekit-mve-kt-") as tmp:
-        built = build_firmware(cfg, None, Path(tmp), app=FIRMWARE_DIR / "tests" / "ek_mve_kernel_test.c",
-                               defines={"EK_TEST_CASES": str(cases)})
-        with QemuMachine(profile.emulation.options["machine"], built.elf, limit_s=timeout,
-                         log=Path(tmp) / "qemu.log") as qemu:
-            sock = qemu.connect(timeout=timeout)
-            with sock:
-                data = b""
-                while chunk := sock.recv(65536):
-                    data += chunk
-            qemu._proc.wait(timeout=timeout)
-            code = qemu._proc.returncode
-    result = json.loads(data.decode())
-    result["exit_code"] = code
-    for b in result["bench"]:  # -icount shift=0: one instruction per virtual ns
-        b["instructions_per_mac"] = b["ticks"] * 1e9 / result["systick_hz"] / b["macs"]
-    return result
-
-
 @pytest.mark.emulator
 @pytest.mark.skipif(not HAVE_QEMU, reason="needs qemu-system-arm and arm-none-eabi-gcc")
 def test_mve_kernels_bit_exact_with_reference_under_qemu():
-    r = run_mve_kernel_test(cases=300)
+    # firmware/tests/ek_mve_kernel_test.c in the profile's own (MVE) build
+    r = run_kernel_test("emu-cortex-m55", 300, 300.0, image="ek_mve_kernel_test.c", variant=None)
     bad = {k: v for k, v in r.items() if k.endswith("_mismatches") and v}
     assert not bad and r["exit_code"] == 0, bad
     assert {k for k in r if k.endswith("_mismatches")} == {"conv_mismatches", "pointwise_mismatches",
@@ -198,23 +174,10 @@ def test_mve_kernels_bit_exact_with_reference_under_qemu():
 @pytest.mark.skipif(not HAVE_QEMU, reason="needs qemu-system-arm and arm-none-eabi-gcc")
 @pytest.mark.parametrize("name", ["ops", "pad"])
 def test_m55_mve_build_bit_exact_with_tflite_micro(tmp_path, name):
-    from edgekit.session import open_session
-    from edgekit.transport import make_transport
     build, shape = {"ops": (tb.ops_model, (1, 9, 9, 4)), "pad": (tb.pad_model, tb.PAD_INPUT)}[name]
     model = build(tmp_path / f"{name}.tflite")
     x = np.random.default_rng(2).integers(-128, 128, (16, *shape[1:])).astype(np.int8)
     expected = tflm.run_int8(model, x)
-    profile = load_profile("emu-cortex-m55")
-    pkg = package_tflite(model, profile, tmp_path / "work")  # the profile's own variant
+    pkg, got = run_on_device(tmp_path, model, "emu-cortex-m55", None, x)  # the profile's own variant
     assert pkg.firmware["build"]["kernels"] == "mve"
-    art = write_artifact(tmp_path / "art", pkg.files, {"format": "c-firmware", "model_file": "firmware.bin",
-                                                        "target": {"name": profile.name},
-                                                        "export": {"firmware": pkg.firmware}})
-    with make_transport(profile) as link:
-        session, _ = open_session(link, art, timeout=30)
-        try:
-            assert session.hello()["machine"]["core"] == profile.hardware.core
-            got = np.concatenate([session.invoke_raw(x[i:i + 1]) for i in range(len(x))])
-        finally:
-            session.close()
     assert np.array_equal(got, expected), f"{int((got != expected).any(axis=1).sum())} of {len(x)} samples differ"
