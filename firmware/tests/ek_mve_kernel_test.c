@@ -16,35 +16,8 @@
 #define EK_TEST_CASES 300
 #endif
 
-static uint32_t rng = 0x2468ace1u;
-static uint32_t next(void) {
-    rng ^= rng << 13;
-    rng ^= rng >> 17;
-    rng ^= rng << 5;
-    return rng;
-}
-static int32_t uniform(int32_t lo, int32_t hi) { return lo + (int32_t)(next() % (uint32_t)(hi - lo + 1)); }
-static void fill(int8_t *p, int32_t n) {
-    for (int32_t i = 0; i < n; ++i) {
-        p[i] = (int8_t)next();
-    }
-}
-
-static void put(const char *s) { ek_port_write((const uint8_t *)s, strlen(s)); }
-static void put_int(int64_t v) {
-    char buf[24];
-    int i = sizeof buf;
-    uint64_t u = v < 0 ? (uint64_t)(-v) : (uint64_t)v;
-    buf[--i] = 0;
-    do {
-        buf[--i] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    if (v < 0) {
-        buf[--i] = '-';
-    }
-    put(buf + i);
-}
+#define EK_TEST_SEED 0x2468ace1u
+#include "ek_test_util.h"
 
 #define MAX_IO 65536
 static int8_t in_buf[MAX_IO], out_ref[MAX_IO + 16], out_mve[MAX_IO + 16];
