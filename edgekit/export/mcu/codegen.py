@@ -58,11 +58,6 @@ class ModelPlan:
     source_ops: dict[int, tuple[str, str, list[str]]] = field(default_factory=dict)
 
     @property
-    def dsp(self) -> bool:
-        """Planned for the DSP kernels or a later variant's (the MVE build links them too)."""
-        return self.variant != "reference"
-
-    @property
     def calls(self) -> list[KernelCall]:
         return [s.call for s in self.steps]
 
@@ -202,7 +197,7 @@ def share_constants(calls: list[KernelCall]) -> list[KernelCall]:
 def plan_model(tflite: str | Path, dsp: kernels.Variant) -> ModelPlan:
     """Lower a full-INT8 .tflite to kernel calls for a kernel variant ("reference", "dsp", "mve"; True / False for
     "dsp" / "reference") and plan its arena."""
-    dsp = kernels.variant_name(dsp)
+    variant = kernels.variant_name(dsp)
     data = Path(tflite).read_bytes()
     source_graph = load_graph(tflite)
     for kind, io in (("inputs", source_graph.inputs), ("outputs", source_graph.outputs)):
@@ -210,7 +205,7 @@ def plan_model(tflite: str | Path, dsp: kernels.Variant) -> ModelPlan:
             raise UnsupportedError(f"the model has {len(io)} {kind}; the MCU agent handles 1 to {MAX_IO_TENSORS}")
     graph, stats = optimize(source_graph)  # transposes around PADs cancelled, PADs folded into convolutions
     alias = _resolve_aliases(graph)
-    calls = share_constants([lower_op(graph, op, dsp) for op in graph.ops if op.kind not in ALIAS_OPS])
+    calls = share_constants([lower_op(graph, op, variant) for op in graph.ops if op.kind not in ALIAS_OPS])
 
     # lifetimes per memory root, in steps of the kernel calls (graph inputs alive from step 0, outputs to the end)
     buffers: dict[int, Buffer] = {}
@@ -248,7 +243,7 @@ def plan_model(tflite: str | Path, dsp: kernels.Variant) -> ModelPlan:
                              [source_graph.tensor(i).name for i in op.inputs
                               if i >= 0 and source_graph.tensor(i).is_constant])
                   for op in source_graph.ops}
-    return ModelPlan(Path(tflite).name, hashlib.sha256(data).hexdigest(), dsp, steps, arena,
+    return ModelPlan(Path(tflite).name, hashlib.sha256(data).hexdigest(), variant, steps, arena,
                      [_io_spec(graph, t, at(t), k) for t, k in zip(graph.inputs, in_pos)],
                      [_io_spec(graph, t, at(t), k) for t, k in zip(graph.outputs, out_pos)], ops, stats.folded_pads,
                      stats.removed_transposes, source_ops)

@@ -17,7 +17,7 @@ import numpy as np
 from ...errors import UnsupportedError
 from . import kernels, lut, tflite_math
 from .graph import Graph, Op, Tensor
-from .kernels import Kernel
+from .kernels import Kernel, Variant
 
 ALIAS_OPS = ("RESHAPE", "SQUEEZE", "EXPAND_DIMS")
 FOLDED_PAD = "edgekitFoldedPad"  # conv option set by passes.fold_pads: (top, bottom, left, right) of a folded PAD
@@ -106,7 +106,7 @@ def _weights_and_bias(kernel: Kernel, params: dict[str, Any], weights: np.ndarra
     return arrays + [ConstArray(f"{prefix}_weights", "int8_t", packed.astype(np.int64))]
 
 
-def _conv_like(graph: Graph, op: Op, dsp: bool, depthwise: bool) -> KernelCall:
+def _conv_like(graph: Graph, op: Op, variant: Variant, depthwise: bool) -> KernelCall:
     x, w, out = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), graph.tensor(op.outputs[0])
     _require_int8(graph, op, [x.index, w.index, out.index])
     if w.data is None:
@@ -142,7 +142,7 @@ def _conv_like(graph: Graph, op: Op, dsp: bool, depthwise: bool) -> KernelCall:
     channels = out.shape[3]
     if depthwise and channels % x.shape[3]:
         raise UnsupportedError(f"DEPTHWISE_CONV_2D (op {op.index}): {channels} outputs for {x.shape[3]} inputs")
-    kernel = kernels.select("ek_depthwise_conv2d_s8" if depthwise else "ek_conv2d_s8", dsp)
+    kernel = kernels.select("ek_depthwise_conv2d_s8" if depthwise else "ek_conv2d_s8", variant)
     prefix = f"op{op.index}"
     params = {"input": _dims(x.shape), "filter": _dims(wshape), "output": _dims(out.shape), "stride_h": sh,
               "stride_w": sw, "dilation_h": dh, "dilation_w": dw, **pads,
@@ -157,7 +157,7 @@ def _conv_like(graph: Graph, op: Op, dsp: bool, depthwise: bool) -> KernelCall:
     return KernelCall(op, kernel, params, [x.index], out.index, arrays, macs=macs)
 
 
-def _fully_connected(graph: Graph, op: Op, dsp: bool) -> KernelCall:
+def _fully_connected(graph: Graph, op: Op, variant: Variant) -> KernelCall:
     x, w, out = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), graph.tensor(op.outputs[0])
     _require_int8(graph, op, [x.index, w.index, out.index])
     if w.data is None or len(w.shape) != 2:
@@ -169,7 +169,7 @@ def _fully_connected(graph: Graph, op: Op, dsp: bool) -> KernelCall:
     out_scale, out_zp = _q(out)
     _, in_zp = _q(x)
     act_min, act_max = tflite_math.activation_range(op.options.get("fusedActivationFunction", 0), out_scale, out_zp)
-    kernel = kernels.select("ek_fully_connected_s8", dsp)
+    kernel = kernels.select("ek_fully_connected_s8", variant)
     prefix = f"op{op.index}"
     params = {"batches": n // in_f, "in_features": in_f, "out_features": out_f, "input_offset": -in_zp,
               "output_offset": out_zp, "act_min": act_min, "act_max": act_max,
@@ -180,7 +180,7 @@ def _fully_connected(graph: Graph, op: Op, dsp: bool) -> KernelCall:
     return KernelCall(op, kernel, params, [x.index], out.index, arrays, macs=(n // in_f) * in_f * out_f)
 
 
-def _pool(graph: Graph, op: Op, kernel: str, dsp: bool) -> KernelCall:
+def _pool(graph: Graph, op: Op, kernel: str, variant: Variant) -> KernelCall:
     x, out = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
     _require_int8(graph, op, [x.index, out.index])
     o = op.options
@@ -196,7 +196,7 @@ def _pool(graph: Graph, op: Op, kernel: str, dsp: bool) -> KernelCall:
               "stride_h": sh, "stride_w": sw, "pad_h": tflite_math.padding_before(sh, 1, x.shape[1], fh, out.shape[1]),
               "pad_w": tflite_math.padding_before(sw, 1, x.shape[2], fw, out.shape[2]), "act_min": act_min,
               "act_max": act_max}
-    return KernelCall(op, kernels.select(kernel, dsp), params, [x.index], out.index)
+    return KernelCall(op, kernels.select(kernel, variant), params, [x.index], out.index)
 
 
 def _operand(graph: Graph, op: Op, t: Tensor, name: str, arrays: list[ConstArray]) -> int | str:
@@ -262,7 +262,7 @@ def _binary_operands(graph: Graph, op: Op) -> tuple[Tensor, Tensor, Tensor, list
 ADD_TABLE_MIN_ELEMENTS = 512  # from this output size on, ADD/SUB read each input's rescaled value from a table
 
 
-def _add_sub(graph: Graph, op: Op, dsp: bool) -> KernelCall:
+def _add_sub(graph: Graph, op: Op, variant: Variant) -> KernelCall:
     """ADD and SUB: CalculateOpDataAdd (scales in double) and CalculateOpDataSub (in float32, as TFLite Micro's
     SUB computes them)."""
     a, b, out, arrays, inputs, shape = _binary_operands(graph, op)
@@ -287,11 +287,11 @@ def _add_sub(graph: Graph, op: Op, dsp: bool) -> KernelCall:
             values = [lut.rdbp(lut.srdhm((v + offset) * (1 << left_shift), m), -sh) for v in range(-128, 128)]
             arrays.append(ConstArray(f"op{op.index}_input{k}_table", "int32_t", np.array(values, dtype=np.int64)))
             params[f"input{k}_table"] = f"op{op.index}_input{k}_table"
-    kernel = kernels.select("ek_add_s8" if op.kind == "ADD" else "ek_sub_s8", dsp)
+    kernel = kernels.select("ek_add_s8" if op.kind == "ADD" else "ek_sub_s8", variant)
     return KernelCall(op, kernel, params, inputs, out.index, arrays)
 
 
-def _mul(graph: Graph, op: Op, dsp: bool) -> KernelCall:
+def _mul(graph: Graph, op: Op, variant: Variant) -> KernelCall:
     """MUL: CalculateOpDataMul (one multiplier input1_scale * input2_scale / output_scale, in double)."""
     a, b, out, arrays, inputs, shape = _binary_operands(graph, op)
     (sa, za), (sb, zb), (so, zo) = _q(a), _q(b), _q(out)
@@ -299,7 +299,7 @@ def _mul(graph: Graph, op: Op, dsp: bool) -> KernelCall:
     act_min, act_max = tflite_math.activation_range(op.options.get("fusedActivationFunction", 0), so, zo)
     params = {"shape": shape, "input1_offset": -za, "input2_offset": -zb, "output_offset": zo,
               "output_multiplier": multiplier, "output_shift": shift, "act_min": act_min, "act_max": act_max}
-    return KernelCall(op, kernels.select("ek_mul_s8", dsp), params, inputs, out.index, arrays)
+    return KernelCall(op, kernels.select("ek_mul_s8", variant), params, inputs, out.index, arrays)
 
 
 def pad_spec(graph: Graph, op: Op) -> tuple[list[int], list[int], int]:
@@ -336,7 +336,7 @@ def _pad4(values: list[int], fill: int) -> tuple[int, ...]:
     return tuple(int(x) for x in [fill] * (4 - len(values)) + list(values))
 
 
-def _pad(graph: Graph, op: Op, dsp: bool) -> KernelCall:
+def _pad(graph: Graph, op: Op, variant: Variant) -> KernelCall:
     x, out = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
     _require_int8(graph, op, [x.index, out.index])
     if len(x.shape) > 4:
@@ -345,7 +345,7 @@ def _pad(graph: Graph, op: Op, dsp: bool) -> KernelCall:
     before, after, value = pad_spec(graph, op)
     params = {"in_shape": _pad4(list(x.shape), 1), "before": _pad4(before, 0), "after": _pad4(after, 0),
               "value": value}
-    return KernelCall(op, kernels.select("ek_pad_s8", dsp), params, [x.index], out.index)
+    return KernelCall(op, kernels.select("ek_pad_s8", variant), params, [x.index], out.index)
 
 
 TABLE_OPS = ("HARD_SWISH", "LOGISTIC", "TANH", "QUANTIZE")  # int8 -> int8 functions of one value: ek_lut_s8
@@ -376,15 +376,15 @@ def unary_table(graph: Graph, op: Op) -> np.ndarray:
     return lut.requantize_table(si, zi, so, zo)
 
 
-def _table_op(graph: Graph, op: Op, dsp: bool) -> KernelCall:
+def _table_op(graph: Graph, op: Op, variant: Variant) -> KernelCall:
     table = unary_table(graph, op)
     out = graph.tensor(op.outputs[0])
     arrays = [ConstArray(f"op{op.index}_table", "int8_t", table.astype(np.int64))]
     params = {"size": int(np.prod(out.shape, dtype=np.int64)), "table": f"op{op.index}_table"}
-    return KernelCall(op, kernels.select("ek_lut_s8", dsp), params, [op.inputs[0]], out.index, arrays)
+    return KernelCall(op, kernels.select("ek_lut_s8", variant), params, [op.inputs[0]], out.index, arrays)
 
 
-def _dequantize(graph: Graph, op: Op, dsp: bool) -> KernelCall:
+def _dequantize(graph: Graph, op: Op, variant: Variant) -> KernelCall:
     x, out = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
     if op.outputs[0] in graph.outputs:
         raise UnsupportedError(f"DEQUANTIZE (op {op.index}) from {x.dtype} to {out.dtype} at the model output: the "
@@ -395,7 +395,7 @@ def _dequantize(graph: Graph, op: Op, dsp: bool) -> KernelCall:
                            "quantize those ops too (e.g. an ADD the quantizer did not annotate) or change the model")
 
 
-def _concatenation(graph: Graph, op: Op, dsp: bool) -> KernelCall:
+def _concatenation(graph: Graph, op: Op, variant: Variant) -> KernelCall:
     out = graph.tensor(op.outputs[0])
     ins = [graph.tensor(i) for i in op.inputs]
     _require_int8(graph, op, [t.index for t in ins] + [out.index])
@@ -432,11 +432,11 @@ def _concatenation(graph: Graph, op: Op, dsp: bool) -> KernelCall:
     params = {"inputs": len(ins), "outer": int(np.prod(out.shape[:axis], dtype=np.int64)),
               "inner": f"{prefix}_inner", "table": f"{prefix}_table",
               "tables": f"{prefix}_tables" if tables else None}
-    return KernelCall(op, kernels.select("ek_concat_s8", dsp), params, inputs, out.index, arrays)
+    return KernelCall(op, kernels.select("ek_concat_s8", variant), params, inputs, out.index, arrays)
 
 
 def _slice_call(graph: Graph, op: Op, x: Tensor, out: Tensor, start: list[int], count: list[int],
-                step: list[int], dsp: bool) -> KernelCall:
+                step: list[int], variant: Variant) -> KernelCall:
     """A strided gather over the input (left-padded to 4 dims): start index, count and step per dimension."""
     shape = [1] * (4 - len(x.shape)) + list(x.shape)
     strides = [int(np.prod(shape[k + 1:], dtype=np.int64)) for k in range(4)]
@@ -445,7 +445,7 @@ def _slice_call(graph: Graph, op: Op, x: Tensor, out: Tensor, start: list[int], 
                                f"{out.shape}")
     params = {"count": _pad4(count, 1), "step": _pad4([s * st for s, st in zip(step, strides)], 0),
               "offset": sum(s * st for s, st in zip(start, strides)), "input_size": int(np.prod(shape))}
-    return KernelCall(op, kernels.select("ek_slice_s8", dsp), params, [x.index], out.index)
+    return KernelCall(op, kernels.select("ek_slice_s8", variant), params, [x.index], out.index)
 
 
 def _const_ints(graph: Graph, op: Op, index: int, what: str, n: int) -> list[int]:
@@ -455,7 +455,7 @@ def _const_ints(graph: Graph, op: Op, index: int, what: str, n: int) -> list[int
     return [int(v) for v in np.asarray(t.data).ravel()]
 
 
-def _strided_slice(graph: Graph, op: Op, dsp: bool) -> KernelCall:
+def _strided_slice(graph: Graph, op: Op, variant: Variant) -> KernelCall:
     """StridedSlicePrepare/Eval: TFLite's strided_slice_logic (StridedSlicePadIndices, StridedSliceStartForAxis,
     StridedSliceEndForAxis) resolved here; ellipsis and new-axis masks are ignored by TFLite Micro, so refused."""
     x, out = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
@@ -497,10 +497,10 @@ def _strided_slice(graph: Graph, op: Op, dsp: bool) -> KernelCall:
         n = -(-(e - s) // stride) if stride > 0 else -(-(s - e) // -stride)
         start.append(s)
         count.append(max(n, 0))
-    return _slice_call(graph, op, x, out, start, count, strides, dsp)
+    return _slice_call(graph, op, x, out, start, count, strides, variant)
 
 
-def _slice(graph: Graph, op: Op, dsp: bool) -> KernelCall:
+def _slice(graph: Graph, op: Op, variant: Variant) -> KernelCall:
     """SLICE: begin and size (-1: to the end), constant."""
     x, out = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
     _require_int8(graph, op, [x.index, out.index])
@@ -519,10 +519,10 @@ def _slice(graph: Graph, op: Op, dsp: bool) -> KernelCall:
     if any(b < 0 or b + c > x.shape[k] for k, (b, c) in enumerate(zip(begin, count))):
         raise UnsupportedError(f"SLICE (op {op.index}): begin {begin} size {size} outside the input {x.shape}")
     pad = 4 - rank
-    return _slice_call(graph, op, x, out, [0] * pad + begin, [1] * pad + count, [1] * 4, dsp)
+    return _slice_call(graph, op, x, out, [0] * pad + begin, [1] * pad + count, [1] * 4, variant)
 
 
-def _softmax(graph: Graph, op: Op, dsp: bool) -> KernelCall:
+def _softmax(graph: Graph, op: Op, variant: Variant) -> KernelCall:
     x, out = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
     _require_int8(graph, op, [x.index, out.index])
     so, zo = _q(out)
@@ -532,7 +532,7 @@ def _softmax(graph: Graph, op: Op, dsp: bool) -> KernelCall:
     depth = x.shape[-1]
     params = {"rows": int(np.prod(x.shape)) // depth, "depth": depth, "input_multiplier": multiplier,
               "input_left_shift": left_shift, "diff_min": diff_min}
-    return KernelCall(op, kernels.select("ek_softmax_s8", dsp), params, [x.index], out.index)
+    return KernelCall(op, kernels.select("ek_softmax_s8", variant), params, [x.index], out.index)
 
 
 def mean_loops(shape: tuple[int, ...], axes: list[int]) -> dict[str, tuple[int, ...]]:
@@ -560,7 +560,7 @@ def mean_loops(shape: tuple[int, ...], axes: list[int]) -> dict[str, tuple[int, 
     return out
 
 
-def _mean(graph: Graph, op: Op, dsp: bool) -> KernelCall:
+def _mean(graph: Graph, op: Op, variant: Variant) -> KernelCall:
     """MEAN over any constant axes of a tensor of up to 4 dims (TFLite's ResolveAxis: negative axes count from
     the end, duplicates once)."""
     x, axes_t, out = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), graph.tensor(op.outputs[0])
@@ -583,10 +583,10 @@ def _mean(graph: Graph, op: Op, dsp: bool) -> KernelCall:
     multiplier, shift = tflite_math.mean_multiplier(si, so, count)
     params = {**mean_loops(tuple(x.shape), axes), "input_zero_point": zi, "output_zero_point": zo,
               "multiplier": multiplier, "shift": shift}
-    return KernelCall(op, kernels.select("ek_mean_s8", dsp), params, [x.index], out.index)
+    return KernelCall(op, kernels.select("ek_mean_s8", variant), params, [x.index], out.index)
 
 
-def _transpose_conv(graph: Graph, op: Op, dsp: bool) -> KernelCall:
+def _transpose_conv(graph: Graph, op: Op, variant: Variant) -> KernelCall:
     """TRANSPOSE_CONV (inputs: output shape, OHWI weights, input, optional bias): TFLite Micro's Prepare computes
     the padding from the output size as a convolution's over that size (ComputePaddingHeightWidth) and the
     per-channel requantization as CONV_2D's."""
@@ -612,7 +612,7 @@ def _transpose_conv(graph: Graph, op: Op, dsp: bool) -> KernelCall:
     out_scale, out_zp = _q(out)
     _, in_zp = _q(x)
     act_min, act_max = tflite_math.activation_range(o.get("fusedActivationFunction", 0), out_scale, out_zp)
-    kernel = kernels.select("ek_transpose_conv_s8", dsp)
+    kernel = kernels.select("ek_transpose_conv_s8", variant)
     prefix = f"op{op.index}"
     params = {"input": _dims(x.shape), "filter": _dims(w.shape), "output": _dims(out.shape), "stride_h": sh,
               "stride_w": sw, "dilation_h": 1, "dilation_w": 1, **pads, "depth_multiplier": 1,
@@ -641,7 +641,7 @@ def _indices_operand(graph: Graph, op: Op, t: Tensor, bound: int, arrays: list[C
 
 
 def _gather_call(graph: Graph, op: Op, values: Tensor, indices: Tensor, out: Tensor, axis: int, batch_dims: int,
-                 dsp: bool) -> KernelCall:
+                 variant: Variant) -> KernelCall:
     _require_int8(graph, op, [values.index, out.index])
     shape, coords = list(values.shape), list(indices.shape)
     arrays: list[ConstArray] = []
@@ -655,10 +655,10 @@ def _gather_call(graph: Graph, op: Op, values: Tensor, indices: Tensor, out: Ten
     if size != int(np.prod(out.shape, dtype=np.int64)):
         raise UnsupportedError(f"{op.kind} (op {op.index}): output {out.shape} does not fit values {values.shape} "
                                f"and indices {indices.shape}")
-    return KernelCall(op, kernels.select("ek_gather_s8", dsp), params, inputs, out.index, arrays)
+    return KernelCall(op, kernels.select("ek_gather_s8", variant), params, inputs, out.index, arrays)
 
 
-def _gather(graph: Graph, op: Op, dsp: bool) -> KernelCall:
+def _gather(graph: Graph, op: Op, variant: Variant) -> KernelCall:
     """GATHER (axis, batch_dims; int8 values, int32 indices): TFLite Micro's GatherPrepare rules."""
     values, indices, out = (graph.tensor(i) for i in (op.inputs[0], op.inputs[1], op.outputs[0]))
     rank, coords_rank = len(values.shape), len(indices.shape)
@@ -670,10 +670,10 @@ def _gather(graph: Graph, op: Op, dsp: bool) -> KernelCall:
             list(values.shape[:batch_dims]) != list(indices.shape[:batch_dims]):
         raise UnsupportedError(f"GATHER (op {op.index}): axis {axis} / batch_dims {batch_dims} do not fit values "
                                f"{values.shape} and indices {indices.shape} (TFLite Micro rejects them)")
-    return _gather_call(graph, op, values, indices, out, axis, batch_dims, dsp)
+    return _gather_call(graph, op, values, indices, out, axis, batch_dims, variant)
 
 
-def _embedding_lookup(graph: Graph, op: Op, dsp: bool) -> KernelCall:
+def _embedding_lookup(graph: Graph, op: Op, variant: Variant) -> KernelCall:
     """EMBEDDING_LOOKUP (ids: 1-D int32, table: int8 rows): a GATHER along axis 0. TFLite Micro also takes a float
     table (or an int8 one with a float output, dequantized): the MCU path runs int8 only."""
     ids, table, out = (graph.tensor(i) for i in (op.inputs[0], op.inputs[1], op.outputs[0]))
@@ -684,10 +684,10 @@ def _embedding_lookup(graph: Graph, op: Op, dsp: bool) -> KernelCall:
     if len(ids.shape) != 1 or len(table.shape) < 2:
         raise UnsupportedError(f"EMBEDDING_LOOKUP (op {op.index}): ids {ids.shape} must be 1-D and the table "
                                f"{table.shape} at least 2-D (TFLite Micro requires it)")
-    return _gather_call(graph, op, table, ids, out, 0, 0, dsp)
+    return _gather_call(graph, op, table, ids, out, 0, 0, variant)
 
 
-def _transpose(graph: Graph, op: Op, dsp: bool) -> KernelCall:
+def _transpose(graph: Graph, op: Op, variant: Variant) -> KernelCall:
     x, perm_t, out = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), graph.tensor(op.outputs[0])
     _require_int8(graph, op, [x.index, out.index])
     if perm_t.data is None or len(x.shape) > 4:
@@ -696,15 +696,15 @@ def _transpose(graph: Graph, op: Op, dsp: bool) -> KernelCall:
     perm = list(range(pad)) + [int(p) + pad for p in np.asarray(perm_t.data).ravel()]
     shape = [1] * pad + list(x.shape)
     params = {"in_shape": tuple(shape), "perm": tuple(perm)}
-    return KernelCall(op, kernels.select("ek_transpose_s8", dsp), params, [x.index], out.index)
+    return KernelCall(op, kernels.select("ek_transpose_s8", variant), params, [x.index], out.index)
 
 
 _LOWER: dict[str, Callable[[Graph, Op, bool], KernelCall]] = {
-    "CONV_2D": lambda g, op, dsp: _conv_like(g, op, dsp, depthwise=False),
-    "DEPTHWISE_CONV_2D": lambda g, op, dsp: _conv_like(g, op, dsp, depthwise=True),
+    "CONV_2D": lambda g, op, variant: _conv_like(g, op, variant, depthwise=False),
+    "DEPTHWISE_CONV_2D": lambda g, op, variant: _conv_like(g, op, variant, depthwise=True),
     "FULLY_CONNECTED": _fully_connected,
-    "MAX_POOL_2D": lambda g, op, dsp: _pool(g, op, "ek_max_pool2d_s8", dsp),
-    "AVERAGE_POOL_2D": lambda g, op, dsp: _pool(g, op, "ek_avg_pool2d_s8", dsp),
+    "MAX_POOL_2D": lambda g, op, variant: _pool(g, op, "ek_max_pool2d_s8", variant),
+    "AVERAGE_POOL_2D": lambda g, op, variant: _pool(g, op, "ek_avg_pool2d_s8", variant),
     "ADD": _add_sub,
     "SUB": _add_sub,
     "MUL": _mul,
@@ -729,8 +729,8 @@ _LOWER: dict[str, Callable[[Graph, Op, bool], KernelCall]] = {
 SUPPORTED_OPS = tuple(k for k in _LOWER if k != "DEQUANTIZE") + ALIAS_OPS
 
 
-def lower_op(graph: Graph, op: Op, dsp: bool) -> KernelCall:
+def lower_op(graph: Graph, op: Op, variant: Variant) -> KernelCall:
     if op.kind not in _LOWER:
         raise UnsupportedError(f"op {op.kind} (op {op.index}) has no MCU kernel",
                                f"supported: {', '.join(SUPPORTED_OPS)}")
-    return _LOWER[op.kind](graph, op, dsp)
+    return _LOWER[op.kind](graph, op, variant)
