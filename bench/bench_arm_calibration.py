@@ -231,28 +231,76 @@ def main() -> None:
     print(f"wrote {path} and {DOC}")
 
 
+def phone_core(vm: dict) -> str:
+    """'Cortex-A710' from a VM's facts ('QEMU virt, cortex-a710, 1 core, 8192 MiB')."""
+    return "Cortex-" + vm["board"].split(", ")[1].split("-", 1)[1].upper()
+
+
 def phone_section() -> list[str]:
     """The phone's figures, from bench/bench_phone_arm.py's results where they exist."""
     path = RESULTS / "phone_arm.json"
     if not path.exists():
         return []
     p = json.loads(path.read_text())
-    fit = p["cpi_fit"]
-    lines = ["## The phone (emu-phone-arm: ExecuTorch's C++ runtime, XNNPACK, on an emulated Cortex-A76)", "",
-             f"From `bench/bench_phone_arm.py` (`bench/results/phone_arm.json`). Fitted on {fit['source']}: our FP32 "
-             f"count {fit['instructions']:,} -> **CPI {fit['cycles_per_instruction']}** (the value in "
-             "`targets/phone/pixel8.toml`; a Pixel 8's Cortex-X3 is wider than that A75-class core, so its estimate "
-             "errs slow).", "",
-             "| model | .pte bytes | instructions / inference (A76) | runner peak RSS | x86 stand-in p50 ms (this "
+    fit, core = p["cpi_fit"], phone_core(p["vm"])
+    short = core.removeprefix("Cortex-")
+    lines = [f"## The phone (emu-phone-arm: ExecuTorch's C++ runtime, XNNPACK, on an emulated {core})", "",
+             f"From `.venv/bin/python bench/bench_phone_arm.py` (`bench/results/phone_arm.json`, {p['created'][:10]}, "
+             f"{p['vm']['board']}, QEMU -icount shift=0; counts from the guest PMU, user space, the fewest of "
+             f"{p['runs']} runs). Fitted on {fit['source']}: our FP32 count on the {short} "
+             f"{fit['instructions']:,} -> **CPI {fit['cycles_per_instruction']}** (the value in "
+             "`targets/phone/pixel8.toml`). The published time is an A75-class core's and the count is the "
+             f"{short}'s code path; a Pixel 8's Cortex-X3 retires more per cycle than that A75-class core, so its "
+             "estimate errs slow.", "",
+             f"| model | .pte bytes | instructions / inference ({short}) | runner peak RSS | x86 stand-in p50 ms (this "
              "host) | x86 stand-in peak RSS |", "|---|---|---|---|---|---|"]
     for name, r in p["models"].items():
         lines.append(f"| {name} | {r['pte_bytes']:,} | {r['instructions']:,} | "
                      f"{r['arm_runner_peak_rss_bytes'] / 2**20:.1f} MiB | {r['x86_standin_p50_ms']:.3f} | "
                      f"{r['x86_standin_peak_rss_bytes'] / 2**20:.0f} MiB |")
     ratios = ", ".join(f"{m} {v}" for m, v in p["int8_over_fp32_instructions"].items())
-    lines += ["", f"INT8 / FP32 instructions on the A76 (ExecuTorch 1.5.1's XNNPACK): {ratios}. Compare the Pi's "
-              "Pi's LiteRT above.", ""]
-    return lines
+    lines += ["", f"INT8 / FP32 instructions on the {short} (ExecuTorch 1.5.1's XNNPACK): {ratios}. Compare the "
+              "Pi's LiteRT above. The x86 stand-in's times are wall-clock on this 2-core host, which other jobs "
+              "shared during the run: contrast only.", ""]
+    return lines + phone_cores_section()
+
+
+def phone_cores_section() -> list[str]:
+    """A76 against A710 for the phone, from bench/bench_phone_cores.py and bench/bench_phone_kernels.py."""
+    path = RESULTS / "phone_cores.json"
+    if not path.exists():
+        return []
+    c = json.loads(path.read_text())
+    lines = ["### The phone's core: Cortex-A76 against Cortex-A710", "",
+             f"From `.venv/bin/python bench/bench_phone_cores.py` (`bench/results/phone_cores.json`, "
+             f"{c['created'][:10]}): the same "
+             f"`.pte` files in {c['runtime']} on emu-phone-arm's image, {c['qemu']}, once per QEMU core; "
+             f"instructions from the guest PMU (user space, the fewest of {c['runs_per_count']} runs), cosine of the "
+             "device's output against the host reference.", "",
+             "| core | model | FP32 instructions | INT8 instructions | INT8 / FP32 | INT8 cosine vs host |",
+             "|---|---|---|---|---|---|"]
+    for core, r in c["cores"].items():
+        for model, ratio in c["int8_over_fp32"][core].items():
+            fp32, int8 = r["counts"][f"{model} fp32"], r["counts"][f"{model} int8"]
+            lines.append(f"| {core} | {model} | {fp32['instructions']:,} | {int8['instructions']:,} | {ratio} | "
+                         f"{int8['cosine_vs_host']} |")
+    kernels = RESULTS / "phone_kernels.json"
+    if kernels.exists():
+        k = json.loads(kernels.read_text())["cores"]
+        rows = [f"| {core} | {r['guest']['midr_el1']} | {'yes' if r['guest']['hwcap2_i8mm'] else 'no'} | "
+                f"{'yes' if r['guest']['hwcap2_sme'] else 'no'} | {r['translated_user_code']['smmla']} | "
+                f"{r['translated_user_code']['sdot_vector'] + r['translated_user_code']['sdot_element']} | "
+                f"{r['gemm_instructions']:,} |" for core, r in k.items()]
+        lines += ["", "Which kernels XNNPACK picks, from `.venv/bin/python bench/bench_phone_kernels.py` "
+                  "(`bench/results/phone_kernels.json`): the guest's MIDR (sysfs), HWCAP2's I8MM and SME bits, "
+                  "the distinct SMMLA and SDOT instructions in the user code QEMU translated (`-d in_asm`) while "
+                  "a two-layer INT8 1x1-convolution model (19.3 M MACs) ran, and that model's instructions per "
+                  "inference:", "",
+                  "| core | midr_el1 | i8mm | SME | SMMLA in translated code | SDOT in translated code | "
+                  "GEMM-model instructions |", "|---|---|---|---|---|---|---|", *rows,
+                  "", "`docs/emulated-arm.md` explains the `Failed to open midr file` log line, which is not about "
+                  "the guest's MIDR, and why i8mm saves few instructions."]
+    return lines + [""]
 
 
 def runtime_name(f: dict) -> str:

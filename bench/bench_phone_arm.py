@@ -1,11 +1,12 @@
 """The phone on an Arm core: a .pte in ExecuTorch's C++ runtime on emu-phone-arm, against the x86 stand-in.
 
 For MobileNetV1 1.0 (224x224) and the digits CNN, FP32 and INT8 (XNNPACK PT2E) .pte files:
-- on emu-phone-arm (ek_pte_runner on an emulated Cortex-A76, QEMU -icount): instructions per inference (fastest of
-  N runs of the guest clock) and the runner process's peak RSS, the way an app's memory would be measured;
+- on emu-phone-arm (ek_pte_runner on the profile's emulated core, a Cortex-A710 since issue 22; QEMU -icount):
+  instructions per inference (fastest of N runs of the guest clock) and the runner process's peak RSS, the way an
+  app's memory would be measured;
 - on emu-phone (the x86 stand-in: the Python agent with torch on this host): p50 wall-clock and that process's
   peak RSS, for contrast;
-- the INT8 / FP32 ratio from counts (what a phone's A76-class core would see, dot-product kernels included);
+- the INT8 / FP32 ratio from counts (what an Armv9 phone core would see: XNNPACK's dot-product / i8mm kernels);
 - a cycles-per-instruction figure for the Pixel profile fitted on XNNPACK's README single-thread phone table
   (Pixel 3a, a Cortex-A75-class core at 2.0 GHz, MobileNet v1 FP32 88 ms), stated with that source.
 

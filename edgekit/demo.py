@@ -28,7 +28,7 @@ from .units import format_bytes, format_ms
 # (column label, target, recipe): one line per emulated device and precision.
 DEMO_RUNS: list[tuple[str, str, list[Any]]] = [
     # The x86 stand-in phone (ExecuTorch's Python runtime on this host: wall-clock of this CPU) and the phone on an
-    # emulated Cortex-A76 (ExecuTorch's C++ runtime, as an app links it; counted Arm instructions).
+    # emulated Armv9 Cortex-A710 (ExecuTorch's C++ runtime, as an app links it; counted Arm instructions).
     ("phone FP32 (.pte, x86 stand-in)", "emu-phone", []),
     ("phone INT8 (.pte, x86 stand-in)", "emu-phone", [Int8StaticConfig()]),
     ("phone INT8 (.pte, Arm)", "emu-phone-arm", [Int8StaticConfig()]),

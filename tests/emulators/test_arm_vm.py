@@ -78,9 +78,10 @@ def test_cli_bench_on_arm_pi_counts_instructions(digits, digits_example, digits_
 @pytest.mark.emulator
 def test_cli_bench_pte_on_arm_phone_runs_the_cpp_runtime(digits, digits_example, digits_npz, tmp_path):
     """`edgekit bench ART --target emu-phone-arm`: the .pte runs in ExecuTorch's C++ runtime (ek_pte_runner, as an
-    app links it) on an emulated Cortex-A76; memory is that process's peak RSS, not a Python with torch."""
+    app links it) on an emulated Cortex-A710 (Armv9, as the Pixel 8's cores are); memory is that process's peak RSS,
+    not a Python with torch."""
     report = _bench_fp32_digits("emu-phone-arm", digits, digits_example, digits_npz, tmp_path)
-    assert report["measured_on"]["arch"] == "aarch64" and "cortex-a76" in report["latency_ms"]["time_base_label"]
+    assert report["measured_on"]["arch"] == "aarch64" and "cortex-a710" in report["latency_ms"]["time_base_label"]
     assert report["target"]["device_python"]["ek_pte_runner"] == "/opt/edgekit/bin/ek_pte_runner"
     assert report["target"]["device_python"]["executorch"] is None  # no Python runtime: the C++ one ran it
     memory = report["memory"]
@@ -89,6 +90,27 @@ def test_cli_bench_pte_on_arm_phone_runs_the_cpp_runtime(digits, digits_example,
     assert "perf_event_open" in report["counters"]["instructions_note"]
     assert 0.5 * report["latency_ms"]["min"] * 1e6 < count < 1.02 * report["latency_ms"]["min"] * 1e6
     assert report["accuracy"]["top1"] > 0.9 and report["fidelity"]["vs_host"]["cosine"] > 0.9999
+
+
+@pytest.mark.emulator
+def test_phone_core_shows_armv9_int8_features_and_its_midr_to_the_runtime():
+    """The phone's emulated core is what XNNPACK's cpuinfo is told: dot product and i8mm in the hwcaps (its INT8
+    kernels are chosen by them), no SME (whose kernels gave wrong INT8 outputs under `-cpu max`), and the A710's
+    MIDR readable in sysfs, where ExecuTorch's thread-pool probe looks for it."""
+    from edgekit.transport import make_transport
+    if unavailable_reason():
+        pytest.skip(unavailable_reason())
+    profile = load_profile("emu-phone-arm")
+    if cached_image(ImageRecipe.load(profile.emulation.options["image"])) is None:
+        pytest.skip("the image debian-arm64-phone is not built: `edgekit targets prepare emu-phone-arm`")
+    with make_transport(profile, None, {}) as link:
+        rc, out, err = link.run(["sh", "-c", "grep -m1 '^Features' /proc/cpuinfo; "
+                                 "cat /sys/devices/system/cpu/cpu0/regs/identification/midr_el1"], "cpu facts", 60)
+    assert rc == 0, err
+    features_line, midr = out.splitlines()[:2]
+    features = set(features_line.split(":", 1)[1].split())
+    assert {"asimddp", "i8mm", "bf16", "sve2"} <= features and not {f for f in features if f.startswith("sme")}
+    assert (int(midr, 16) >> 24, (int(midr, 16) >> 4) & 0xFFF) == (0x41, 0xD47)  # Arm, Cortex-A710
 
 
 def test_removing_an_interrupted_build_never_reaches_through_a_mount(tmp_path):

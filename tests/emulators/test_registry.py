@@ -26,7 +26,7 @@ def test_each_emulated_profile_gets_its_kind():
 def test_arm_vms_boot_their_profile_core_and_image():
     for name, cpu, image in (("emu-rpi4", "cortex-a72", "debian-arm64-pi"),
                              ("emu-rpi5", "cortex-a76", "debian-arm64-pi"),
-                             ("emu-phone-arm", "cortex-a76", "debian-arm64-phone")):
+                             ("emu-phone-arm", "cortex-a710", "debian-arm64-phone")):
         vm = emulator_for(load_profile(name))
         assert isinstance(vm, ArmLinuxVM) and vm.cpu == cpu and vm.recipe.name == image
         assert vm.memory_mib * 2**20 == load_profile(name).hardware.ram_bytes
