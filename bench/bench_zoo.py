@@ -6,7 +6,9 @@ big are refused at compile time with bytes needed against bytes available: that 
 Each cell is ok, or the one-line reason it is not. Recorded per cell: artifact size, p50 latency (where it was
 measured: this host's CPU for the phone and Pi, QEMU virtual time for the MCU), peak RSS or arena, cosine of the
 device's outputs against the host reference of the same file and against the FP32 PyTorch model, and (INT8 on the
-MCU) whether the firmware equals TFLite Micro byte for byte on the reference inputs.
+MCU) whether the firmware equals TFLite Micro byte for byte on the reference inputs. The mixed-precision cells
+(phone-mixed, pi-mixed) compile `int8` with `min_cosine = 0.99` where the same run's static INT8 cell of that
+target fell below 0.99 on the device, and record the layers kept float; elsewhere they say "not needed".
 
     .venv/bin/python bench/bench_zoo.py                      # all models, all cells -> bench/results/zoo.json
     .venv/bin/python bench/bench_zoo.py --models kws_dscnn,bert_mini --cells phone-int8,pi-int8 --out /tmp/z.json
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import json
+import resource
 import sys
 import tempfile
 import time
@@ -46,6 +49,7 @@ class Cell:
     target: str
     int8: bool
     time_base: str
+    min_cosine: float | None = None  # mixed precision: the fewest layers float to reach this cosine vs FP32
 
 
 CELLS = {c.name: c for c in (
@@ -54,6 +58,11 @@ CELLS = {c.name: c for c in (
     Cell("pi-fp32", "emu-rpi4-x86", False, "host wall-clock (emulated Pi: this machine's x86 CPU, Pi cgroup limits)"),
     Cell("pi-int8", "emu-rpi4-x86", True, "host wall-clock (emulated Pi: this machine's x86 CPU, Pi cgroup limits)"),
     Cell("mcu-int8", "emu-cortex-m4", True, "QEMU virtual time (-icount shift=0: 1 ns per instruction)"),
+    # Issue 24: where static INT8 stays below MIXED_COSINE against FP32 on the device, the mixed-precision recipe
+    # (edgekit/compress/mixed.py) on the same target; "not needed" where static INT8 reached it.
+    Cell("phone-mixed", "emu-phone", True, "host wall-clock (emulated phone: this machine's x86 CPU)", 0.99),
+    Cell("pi-mixed", "emu-rpi4-x86", True,
+         "host wall-clock (emulated Pi: this machine's x86 CPU, Pi cgroup limits)", 0.99),
 )}
 CALIBRATION = 64
 EVAL = 32
@@ -86,19 +95,29 @@ def _where(exc: BaseException) -> str:
     return "".join(traceback.format_list(keep)) + "".join(traceback.format_exception_only(type(exc), exc))
 
 
+def _cpu_seconds() -> float:
+    """User + system CPU seconds of this process and its finished children: unlike wall-clock, not inflated by
+    other work on a shared host (it still counts what compile does on a second thread)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def run_cell(entry: ZooEntry, cell: Cell, workdir: Path, runs: int) -> dict[str, Any]:
     model, example = entry.factory()
     cal = _dataset(entry.calibration_data(CALIBRATION, 0))
-    recipe = [edgekit.Int8StaticConfig(calibration_samples=CALIBRATION)] if cell.int8 else []
+    recipe = [edgekit.Int8StaticConfig(calibration_samples=CALIBRATION, min_cosine=cell.min_cosine)] \
+        if cell.int8 else []
     result: dict[str, Any] = {"target": cell.target, "latency_time_base": cell.time_base}
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), _cpu_seconds()
     try:
         art = edgekit.compile_model(model, example, cell.target, workdir / f"{entry.name}-{cell.name}",
                                     recipe=recipe, calibration=cal, input_names=entry.input_names,
                                     output_names=entry.output_names, input_ranges=entry.int_ranges or None)
     except Exception as exc:  # a cell that fails is recorded with its reason, never fatal to the run
-        return {**result, **_failed("compile failed", exc), "compile_s": round(time.perf_counter() - t0, 1)}
+        return {**result, **_failed("compile failed", exc), "compile_s": round(time.perf_counter() - t0, 1),
+                "compile_cpu_s": round(_cpu_seconds() - cpu0, 1)}
     result["compile_s"] = round(time.perf_counter() - t0, 1)
+    result["compile_cpu_s"] = round(_cpu_seconds() - cpu0, 1)
     export = art.manifest["export"]
     result.update({"size_bytes": art.size_bytes, "route": export.get("route") or export.get("exporter"),
                    "macs": art.manifest["model"]["macs"], "params": art.manifest["model"]["params"]})
@@ -106,6 +125,9 @@ def run_cell(entry: ZooEntry, cell: Cell, workdir: Path, runs: int) -> dict[str,
         result["not_delegated_ops"] = {op: v["count"] for op, v in export["delegation"]["not_delegated_ops"].items()}
     if art.manifest.get("numerics"):
         result["numerics"] = art.manifest["numerics"]
+    if art.manifest.get("mixed_precision"):
+        result["mixed_precision"] = {k: art.manifest["mixed_precision"].get(k) for k in
+                                     ("min_cosine", "kept_float", "cosine_all_int8", "cosine", "reached", "rounds")}
     t0 = time.perf_counter()
     try:
         report = edgekit.benchmark(art, cell.target, runs=runs, warmup=min(5, runs), timeout=600)
@@ -142,7 +164,9 @@ def _compile_times(doc: dict[str, Any]) -> list[str]:
              "Wall-clock seconds of `edgekit.compile_model` per cell (export, quantization with 64 calibration "
              "samples, and whatever checks compile made when the cell was run: the INT8 cells below 0.99 cosine also "
              "run the numerics debugger), on the machine of the run that made the cell (two cores, shared: expect "
-             "some noise); INT8 / FP32 in parentheses, in bold above 5x.", "",
+             "some noise); INT8 / FP32 in parentheses, in bold above 5x, then the same ratio in CPU seconds "
+             "(user + system of the process, `compile_cpu_s`), which load from other work on the host does not "
+             "inflate.", "",
              "| model | phone FP32 | phone INT8 | Pi FP32 | Pi INT8 | MCU INT8 |", "|---|---|---|---|---|---|"]
 
     def secs(r: dict[str, Any] | None) -> str:
@@ -156,7 +180,10 @@ def _compile_times(doc: dict[str, Any]) -> list[str]:
             ratio = ""
             if a and b and a.get("compile_s") and b.get("compile_s") is not None:
                 x = b["compile_s"] / a["compile_s"]
-                ratio = f" ({x:.1f}x)" if x <= 5 else f" (**{x:.1f}x**)"
+                ratio = f" ({x:.1f}x" if x <= 5 else f" (**{x:.1f}x**"
+                if a.get("compile_cpu_s") and b.get("compile_cpu_s") is not None:
+                    ratio += f"; CPU {b['compile_cpu_s'] / a['compile_cpu_s']:.1f}x"
+                ratio += ")"
             out.append(secs(b) + ratio)
         mcu = row["cells"].get("mcu-int8")
         out.append(secs(mcu) + ("" if mcu is None or mcu["status"] == "ok" else " (refused)"))
@@ -197,10 +224,14 @@ def write_matrix(doc: dict[str, Any], path: Path) -> None:
             r = row["cells"].get(c)
             if r is None:
                 entries.append("not run")
+            elif r["status"] == "not needed":
+                entries.append("not needed")
             elif r["status"] == "ok":
                 lat = f"{r['latency_p50_ms']:.3g} ms" if r.get("latency_p50_ms") is not None else "?"
                 cos = f"cos {r['cosine_vs_fp32']:.4f}" if r.get("cosine_vs_fp32") is not None else ""
-                entries.append(f"ok, {r['size_bytes'] / 1024:,.0f} KiB, {lat}, {cos}")
+                kept = (r.get("mixed_precision") or {}).get("kept_float")
+                float_layers = f", {len(kept)} layers float" if kept is not None else ""
+                entries.append(f"ok, {r['size_bytes'] / 1024:,.0f} KiB, {lat}, {cos}{float_layers}")
             else:
                 code = f" (exit {r['exit_code']})" if r.get("exit_code") is not None else ""
                 notes.append(f"- **{name} / {c}**: {r['status']}{code}: {r['reason']}")
@@ -213,7 +244,22 @@ def write_matrix(doc: dict[str, Any], path: Path) -> None:
               "`--merge-from` adds or replaces its models' cells):", ""]
     lines += [f"- `{run['command']}` ({run['created']})" + (f": {run['note']}" if run.get("note") else "")
               for run in runs] + [""]
-    path.write_text("\n".join(lines))
+    path.write_text("\n".join(lines + _other_sections(path, lines)))
+
+
+def _other_sections(path: Path, written: list[str]) -> list[str]:
+    """The `## ` sections of the existing file that the matrix does not write (e.g. the trained-accuracy section
+    bench_trained_accuracy.py fills), kept after it."""
+    if not path.exists():
+        return []
+    ours = {line for line in written if line.startswith("## ")}
+    kept, keep = [], False
+    for line in path.read_text().splitlines():
+        if line.startswith("## ") or line.startswith("# "):
+            keep = line.startswith("## ") and line not in ours
+        if keep:
+            kept.append(line)
+    return kept + [""] if kept else []
 
 
 def _runs(doc: dict[str, Any]) -> list[dict[str, Any]]:
@@ -276,6 +322,12 @@ def main() -> None:
             doc["models"][name] = row
             for cell in cells:
                 print(f"[{time.strftime('%H:%M:%S')}] {name} / {cell.name} ...", file=sys.stderr, flush=True)
+                static = row["cells"].get(cell.name.replace("-mixed", "-int8")) if cell.min_cosine else None
+                if static and static.get("cosine_vs_fp32") is not None and static["cosine_vs_fp32"] >= cell.min_cosine:
+                    row["cells"][cell.name] = {"status": "not needed", "target": cell.target, "reason":
+                                               f"static INT8 reaches cosine {static['cosine_vs_fp32']:.4f} on the "
+                                               f"device (>= {cell.min_cosine})"}
+                    continue
                 try:
                     row["cells"][cell.name] = run_cell(entry, cell, Path(tmp), args.runs)
                 except Exception as exc:  # a bug in a cell: recorded, the run goes on

@@ -113,6 +113,45 @@ class Int8Backend(Protocol):
         """Quantize `model` (static or dynamic per `config`) for this backend; the result carries an Int8Record."""
 
 
+CALIBRATION_CHUNK = 32  # samples per calibration forward when the captured graph takes any batch size
+
+
+def capture(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ...]) -> tuple[torch.fx.GraphModule, bool]:
+    """The model as an exported graph for PT2E, and whether its batch dimension is dynamic. Captured with a dynamic
+    batch where the model allows one, so calibration and the quality checks run many samples per forward: run one
+    sample at a time, an unrolled GRU spends most of its INT8 compile in Python op dispatch (issue 26). A model
+    that fixes its batch size, or a .pt2 (its program guards the batch it was exported at), is captured at the
+    example's batch, as before."""
+    model = eval_mode(model)
+    if not isinstance(model, torch.fx.GraphModule):
+        doubled = tuple(torch.cat([t, t]) for t in example_inputs)  # size 1 would be specialised, not traced
+        try:
+            graph = torch.export.export(model, doubled,
+                                        dynamic_shapes=tuple({0: torch.export.Dim.AUTO} for _ in doubled)).module()
+        except Exception:  # noqa: BLE001  (any failure to trace a dynamic batch means: capture it static)
+            graph = None
+        inputs = [n.meta.get("val") for n in graph.graph.nodes if n.op == "placeholder"] if graph else []
+        if inputs and all(isinstance(v, torch.Tensor) and v.dim() and isinstance(v.shape[0], torch.SymInt)
+                          for v in inputs):
+            return graph, True
+    return torch.export.export(model, example_inputs).module(), False
+
+
+def calibrate(prepared: torch.fx.GraphModule, batches: Sequence[tuple[torch.Tensor, ...]], dynamic: bool,
+              ctx: CompressionContext) -> None:
+    """Run the calibration samples through `prepared`: in chunks of CALIBRATION_CHUNK where its batch is dynamic
+    (the observers see the same samples; min/max observers end identical, histograms are binned over a chunk at a
+    time rather than a sample at a time), else batch by batch."""
+    if dynamic and batches:
+        samples = [torch.cat(parts) for parts in zip(*batches)]
+        batches = [tuple(s[i:i + CALIBRATION_CHUNK] for s in samples)
+                   for i in range(0, len(samples[0]), CALIBRATION_CHUNK)]
+    with torch.no_grad():
+        for i, batch in enumerate(batches):
+            prepared(*batch)
+            ctx.progress("calibrating", i + 1, len(batches))
+
+
 def pt2e_quantize(model: torch.nn.Module, quantizer: Any, batches: Sequence[tuple[torch.Tensor, ...]],
                   ctx: CompressionContext, fold_quantize: bool = True) -> torch.fx.GraphModule:
     """Capture, insert the quantizer's observers, calibrate on `batches`, convert to the quantized graph."""
@@ -120,14 +159,12 @@ def pt2e_quantize(model: torch.nn.Module, quantizer: Any, batches: Sequence[tupl
 
     from .observers import use_fast_histograms
     from .pt2e_passes import integer_scalars_as_constants
-    graph = integer_scalars_as_constants(torch.export.export(eval_mode(model), ctx.example_inputs).module())
+    graph, dynamic = capture(model, ctx.example_inputs)
+    graph = integer_scalars_as_constants(graph)
     # torchao's histogram range search takes up to ~1 s per activation at convert (issue 26: 200 s of a tiny
     # MobileViT's INT8 compile); edgekit/compress/observers.py gives the same scales and zero points in ms.
     prepared = use_fast_histograms(prepare_pt2e(graph, quantizer))
-    with torch.no_grad():
-        for i, batch in enumerate(batches):
-            prepared(*batch)
-            ctx.progress("calibrating", i + 1, len(batches))
+    calibrate(prepared, batches, dynamic, ctx)
     converted = convert_pt2e(prepared, fold_quantize=fold_quantize)
     # Captured from the eval-mode model, so its ops already run in eval semantics (an exported module refuses
     # .eval(), and converters warn about "training mode" from the flag alone).
