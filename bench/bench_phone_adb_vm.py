@@ -6,12 +6,16 @@ ek_pte_runner) in the same VM and against the host's reference.
 The stand-in adb (tests/transport/fake_adb.py) runs each `adb shell` as `ssh VM chroot /phone /bin/sh -c CMD` and
 each `adb push` as an `ssh VM cat >`: it fakes adb's link and Android's shell, nothing else (see its docstring).
 
-Per model: the digits CNN (INT8), MobileNetV2 1.0 224 (static INT8, XNNPACK) and the small LLaMA decoder
+Per model: the digits CNN (INT8 and FP32), MobileNetV2 1.0 224 (static INT8, XNNPACK) and the small LLaMA decoder
 (edgekit/models/llama.py's `small` size, 0.9 M parameters, seeded weights, FP32) with --generate:
 - outputs: bit for bit against emu-phone-arm's (one prediction on each path) and against the host's reference
   (max |difference|, cosine); for the decoder, the greedy tokens against the host's and emu-phone-arm's;
 - user-space instructions (the guest PMU through ek_pte_runner's counter): per inference, the fewest of N runs; for
   the decoder, the prompt's execute() and every decode step's.
+
+The bundle's C/C++ runtime (libc, libm, libstdc++, libgcc_s, ld-linux) comes from Debian's native arm64 packages at
+the versions the image installs (edgekit/emulators/pte_runner_build.py); each run records both sides' package
+versions, and instruction counts are then expected equal.
 
     .venv/bin/python bench/bench_phone_adb_vm.py [--runs 3] [--new-tokens 32]   # -> bench/results/phone_adb_vm.json
 """
@@ -20,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -35,18 +40,21 @@ from common import RESULTS, write_result  # noqa: E402
 
 import edgekit  # noqa: E402
 import edgekit.session.native_runner  # noqa: E402,F401  (registers the native session for .pte)
+from edgekit.emulators.arm_image import ImageRecipe, cached_image  # noqa: E402
 from edgekit.emulators.arm_vm import ArmLinuxVM  # noqa: E402
+from edgekit.emulators.pte_runner_build import runner_bundle  # noqa: E402
 from edgekit.measure.generation import benchmark_generation  # noqa: E402
 from edgekit.measure.runner import benchmark  # noqa: E402
 from edgekit.measure.stats import agreement  # noqa: E402
 from edgekit.session import open_session  # noqa: E402
 from edgekit.transport import make_transport  # noqa: E402
-from tests.transport.fake_adb import prepare_vm_root, vm_env  # noqa: E402
+from tests.transport.fake_adb import prepare_vm_root, ssh_argv, vm_env  # noqa: E402
 
 ARM, PHONE = "emu-phone-arm", "pixel8"
 FAKE_ADB = ROOT / "tests" / "transport" / "fake_adb.py"
-# What the last run found (2026-12-06, QEMU 10.0.2, -cpu cortex-a76); see docs/targets/phone.md.
-INSTRUCTIONS_NOTE = "Instruction counts: the digits CNN (INT8, all in XNNPACK) is equal. MobileNetV2 INT8 (+39 of 51.27 M, 0.8 ppm) and the FP32 decoder (prefill +0.5%, per decoded token +2.6%) are not: the bundle carries Debian's arm64 cross-toolchain C runtime (libc, libm, libstdc++, libgcc_s, ld-linux from the *-arm64-cross packages), the image's runner loads the image's own libc6:arm64 build, and their libm differs (the decoder's non-delegated operators call it). Checked in the VM: the same bundle with the image's five C runtime files in its lib/ gives the image runner's counts exactly (decoder prefill 25,613,692 and 2,862,817 per decoded token; MobileNetV2 INT8 51,274,217), with its own files 25,731,106 / 2,936,828 / 51,274,260. Outputs and tokens are identical either way."
+IMAGE = "debian-arm64-phone"
+MODELS = {"digits": ("digits int8", "digits fp32"), "mobilenet_v2": ("mobilenet_v2 int8",),
+          "llama": ("llama small fp32",)}  # --models NAME: the rows it gives
 
 
 def log(*a) -> None:
@@ -55,20 +63,19 @@ def log(*a) -> None:
 
 def compile_models(workdir: Path, which: list[str]) -> dict[str, edgekit.Artifact]:
     """The artifacts, compiled for pixel8 (an artifact already in --workdir is reused)."""
-    arts = {}
-    for key, folder in (("digits int8", "digits-int8"), ("mobilenet_v2 int8", "mobilenet_v2-int8"),
-                        ("llama small fp32", "llama-small-fp32")):
-        if key.split()[0] in which and (workdir / folder / "manifest.json").is_file():
-            arts[key] = edgekit.Artifact.load(workdir / folder)
-    which = [w for w in which if not any(k.startswith(w + " ") for k in arts)]
+    folders = {key: workdir / key.replace(" ", "-") for w in which for key in MODELS[w]}
+    arts = {key: edgekit.Artifact.load(f) for key, f in folders.items() if (f / "manifest.json").is_file()}
+    which = [w for w in which if not all(k in arts for k in MODELS[w])]
     if "digits" in which:
         import torch
         from edgekit.models.digits import trained_digits_cnn
         model, split = trained_digits_cnn(epochs=12)
-        arts["digits int8"] = edgekit.compile_model(
-            model, (torch.from_numpy(split.x_test[:1]),), PHONE, workdir / "digits-int8",
-            recipe=[edgekit.Int8StaticConfig(calibration_samples=256)],
-            calibration=edgekit.Dataset(split.x_train[:256], split.y_train[:256]))
+        for key, recipe in (("digits int8", [edgekit.Int8StaticConfig(calibration_samples=256)]),
+                            ("digits fp32", [])):
+            if key not in arts:
+                arts[key] = edgekit.compile_model(
+                    model, (torch.from_numpy(split.x_test[:1]),), PHONE, workdir / key.replace(" ", "-"),
+                    recipe=recipe, calibration=edgekit.Dataset(split.x_train[:256], split.y_train[:256]))
     if "mobilenet_v2" in which:
         from edgekit.models.zoo import ZOO
         entry = ZOO["mobilenet_v2"]
@@ -110,11 +117,82 @@ def predict(target: str, transport: str | None, options: dict, art: edgekit.Arti
             session.close()
 
 
+def same_path_counts(ssh: list[str], art: edgekit.Artifact, new_tokens: int) -> dict:
+    """Both runners in the VM on the same .pte given as /proc/self/fd/3: the image's (/opt/edgekit, as the Python
+    agent starts it) and the bundle's (in the empty root, from the folder the adb bench pushed it to). The runner's
+    model loader keeps a malloc'd copy of the path it is given, so the path's length moves every later heap block,
+    and glibc's memcpy/memset and malloc take a few instructions more or less on other alignments: with the same
+    path string on both sides, what is left to differ is the code. Inputs: zeros (a decoder: its manifest's prompt);
+    counts: every execute() of the last command, after one warm-up command."""
+    bundle = runner_bundle("aarch64")
+    remote = "/data/local/tmp/ek-same-path.pte"
+    with open(art.path / art.manifest.get("model_file", "model.pte"), "rb") as f:
+        subprocess.run([*ssh, f"cat > /phone{remote}"], stdin=f, check=True, timeout=600)
+    gen = art.manifest.get("generation")
+    command = (f"generate {new_tokens} {' '.join(map(str, gen['prompt']))}\n" * 2 if gen else "run 1\nrun 3\n")
+    folder = f"/data/local/tmp/edgekit/runner-{bundle.digest[:16]}"
+    starts = {"image_runner": f"/opt/edgekit/bin/ek_pte_runner /proc/self/fd/3 3</phone{remote}",
+              "bundle": "chroot /phone /bin/sh -c " + shlex.quote(
+                  " ".join(bundle.argv(folder)) + f" /proc/self/fd/3 3<{remote}")}
+    counts = {}
+    for side, start in starts.items():
+        proc = subprocess.run([*ssh, f"{start} 2>/dev/null"], input=command + "insns\nquit\n",
+                              capture_output=True, text=True, timeout=3600)
+        oks = [line for line in proc.stdout.splitlines() if line.startswith("ok ")]
+        if proc.returncode != 0 or not oks:
+            raise SystemExit(f"same-path check, {side}: exit {proc.returncode}: {proc.stdout[-300:]}")
+        counts[side] = [int(v) for v in oks[-1].split()[1:]]
+    if not gen:
+        counts = {side: min(c) for side, c in counts.items()}
+    return {"model_path": "/proc/self/fd/3 on both sides", "inputs": "the prompt" if gen else "zeros", **counts,
+            "instructions_equal": counts["image_runner"] == counts["bundle"]}
+
+
+def c_runtimes() -> dict:
+    """Which Debian packages' C/C++ runtime each side loads: the bundle's (bundle.json) and the image's (its
+    manifest's package list)."""
+    bundle = runner_bundle("aarch64").c_runtime
+    image = cached_image(ImageRecipe.load(IMAGE))
+    listed = dict(p.split("=", 1) for p in image.manifest["packages"]) if image else {}
+    return {"bundle": bundle, "image": {p: listed.get(p) for p in bundle}, "equal": bundle == {
+        p: listed.get(p) for p in bundle}}
+
+
+def _ppm(row: dict) -> float:
+    """The largest relative difference of a row's counts (bundle against emu-phone-arm), in parts per million."""
+    pairs = [(k, f"{k}_emu_phone_arm") for k in ("instructions_per_inference", "prefill_instructions",
+                                                  "decode_instructions_median")]
+    return max(abs(row[a] - row[b]) / row[b] * 1e6 for a, b in pairs if row.get(a) and row.get(b))
+
+
+def instructions_note(rows: dict, runtimes: dict, board: str) -> str:
+    """One sentence per run on what the instruction counts show, from the rows themselves."""
+    unequal = [k for k, r in rows.items() if not r.get("instructions_equal")]
+    path_only = [k for k in unequal if (rows[k].get("same_model_path") or {}).get("instructions_equal")]
+    source = ("the bundle's C/C++ runtime is Debian's native arm64 build, the image's packages at the same versions ("
+              + ", ".join(f"{p}:arm64={v}" for p, v in sorted(runtimes["bundle"].items())) + ")")
+    if not unequal:
+        return (f"Instruction counts equal for every model ({', '.join(rows)}) on {board}: {source}, "
+                "so the bundle and the image's runner execute the same code.")
+    note = (f"Instruction counts differ for {', '.join(unequal)} on {board} although {source}; equal for the "
+            "others. ")
+    if path_only:
+        note += (f"For {', '.join(path_only)} the code is not what differs: started the same way (the .pte as "
+                 "/proc/self/fd/3, the same commands), the bundle and the image's runner count the same "
+                 "instructions in every execute() (same_model_path). What differs between the two benches is the "
+                 "runner process's heap layout: ek_pte_runner's MmapDataLoader keeps a malloc'd copy of the model "
+                 "path (/data/local/tmp/edgekit/ws-<16 hex>/model.pte through adb, the Python agent's workspace on "
+                 "emu-phone-arm) and the two drivers send different command lines before, so blocks sit at other "
+                 f"addresses and glibc's memcpy/memset/malloc run a few instructions more or less (at most "
+                 f"{max(_ppm(rows[k]) for k in path_only):.0f} ppm here).")
+    return note
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--new-tokens", type=int, default=32)
-    parser.add_argument("--models", nargs="+", default=["digits", "mobilenet_v2", "llama"])
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args()
     t_start = time.time()
@@ -127,6 +205,8 @@ def main() -> None:
         (bindir / "adb").chmod(0o755)
         log("compiling", args.models)
         arts = compile_models(work, args.models)
+        runtimes = c_runtimes()
+        log("C runtime:", runtimes)
         profile = edgekit.load_profile(ARM)
         with ArmLinuxVM(profile) as vm:
             log("VM up:", vm.cpu)
@@ -135,6 +215,7 @@ def main() -> None:
             env = {"PATH": f"{bindir}:{os.environ['PATH']}", "FAKE_ADB_DEVICES": "EMU1:device",
                    **vm_env(vm_options)}
             os.environ.update({k: v for k, v in env.items() if k != "PATH"})
+            ssh = ssh_argv(*env["FAKE_ADB_SSH"].split(" "))
             adb_options = {"adb": str(bindir / "adb")}
             for key, art in arts.items():
                 log(key)
@@ -183,7 +264,8 @@ def main() -> None:
                         "peak_rss_bytes": report["memory"]["peak_rss_bytes"],
                         "peak_rss_bytes_emu_phone_arm": ref["memory"]["peak_rss_bytes"],
                         "pte_bytes": art.size_bytes}
-                log(key, json.dumps(rows[key])[:400])
+                rows[key]["same_model_path"] = same_path_counts(ssh, art, args.new_tokens)
+                log(key, json.dumps(rows[key])[:400], rows[key]["same_model_path"])
             vm_facts = vm.describe()
     out = RESULTS / "phone_adb_vm.json"
     if out.is_file():  # a run for some models keeps the others' rows (each row names its command)
@@ -197,8 +279,8 @@ def main() -> None:
                  "/sys and the bundle are real",
         "vm": vm_facts["board"], "instructions_source": "guest PMU (perf_event_open, user space) read by "
                                                          "ek_pte_runner around each execute(); QEMU -icount",
-        "runs": args.runs, "models": rows, "seconds": round(time.time() - t_start),
-        "instructions_note": INSTRUCTIONS_NOTE})
+        "runs": args.runs, "c_runtime": runtimes, "models": rows, "seconds": round(time.time() - t_start),
+        "instructions_note": instructions_note(rows, runtimes, vm_facts["board"])})
     log("wrote bench/results/phone_adb_vm.json")
 
 

@@ -7,8 +7,8 @@ runtime an app ships, without building ExecuTorch from source. Debian's g++-aarc
 
 A runner bundle (`runner_bundle`) is the runner plus everything it loads, for a device that has nothing but a kernel
 and a shell (stock Android: bionic, no glibc, no Python): bin/ek_pte_runner, the ExecuTorch libraries of the wheel,
-the C and C++ runtime libraries it needs (libc, libm, libstdc++, libgcc_s, ...; from Debian's arm64 cross files or
-this host) and glibc's dynamic loader, started as `lib/LOADER --library-path lib bin/ek_pte_runner MODEL.pte`.
+the C and C++ runtime libraries it needs (libc, libm, libstdc++, libgcc_s, ...) and glibc's dynamic loader, started
+as `lib/LOADER --library-path lib bin/ek_pte_runner MODEL.pte`.
 Starting it through the loader named on the command line means the device's own loader (Android's linker, bionic)
 is never asked, and no path outside the folder is ever opened: it runs inside an empty chroot that has only /proc,
 /sys and /dev (XNNPACK's cpuinfo reads the CPU lists in /sys).
@@ -19,9 +19,20 @@ initializers of those libraries; building a static runner would mean building Ex
 static glibc still dlopen()s. The bundle ships the wheel's libraries byte for byte, so the phone runs exactly the
 runtime that compiled and checked the .pte on the host.
 
+Where an aarch64 bundle's C and C++ runtime comes from: Debian's native arm64 packages (libc6:arm64, libgcc-s1:arm64,
+libstdc++6:arm64), at the versions pinned in .ci/apt-arm64-runtime.txt, which are those the emu-phone-arm image
+installs. `make system-deps` downloads them (apt-get download, nothing installed) into ARM64_RUNTIME_DIR; the build
+unpacks them with dpkg-deb, offline. Not the cross-toolchain's copies (libc6-arm64-cross, ...), which the runner is
+linked against: those are a separate build of the same sources (2.36-8cross1 here) whose five files all differ byte
+for byte from the image's, and the decoder's non-delegated operators then ran 2.6% more instructions per decoded
+token than the image's runner (emulated Cortex-A76). With the image's own build, the bundle and the image's runner
+execute the same C runtime code. Not installed as multiarch packages either: libc6 is Multi-Arch: same, so
+libc6:arm64 would tie this host's own libc6 to the phone's version. A bundle for this host takes the runtime `g++`
+links against.
+
 Bundles are cached under $EDGEKIT_CACHE/runners (default ~/.cache/edgekit), one folder per (architecture,
-executorch version, runner source), and content-addressed: `bundle.json` lists each file's sha256 and the
-bundle's digest (of every path and hash), which names its folder on a device.
+executorch version, runner source, C runtime packages), and content-addressed: `bundle.json` lists each file's
+sha256, the C runtime packages and the bundle's digest (of every path and hash), which names its folder on a device.
 """
 from __future__ import annotations
 
@@ -35,6 +46,7 @@ import platform
 import secrets
 import shutil
 import struct
+import subprocess
 import sys
 import tempfile
 import zipfile
@@ -133,11 +145,17 @@ def _host_sdk() -> tuple[Path, str]:
 
 # ---- runner bundles: the runner and everything it loads, for a device with nothing but a kernel ---------------
 
-BUNDLE_LAYOUT = 1  # bump when the folder's layout changes
+BUNDLE_LAYOUT = 2  # bump when the folder's layout changes (2: the C runtime from Debian's native arm64 packages)
 BUNDLE_RUNNER = "bin/ek_pte_runner"
 BUNDLE_MANIFEST = "bundle.json"  # stays on this host: the device gets the files it lists
 # The aarch64 wheel's tags (pip does not widen manylinux tags by itself).
 AARCH64_PLATFORMS = ("manylinux_2_34_aarch64", "manylinux_2_28_aarch64", "manylinux_2_27_aarch64")
+# The aarch64 bundle's C/C++ runtime packages: the pins (package=version, the image's versions) and where
+# `make system-deps` (.ci/install-apt.sh) downloads their .debs.
+ARM64_RUNTIME_PINS = Path(__file__).resolve().parent.parent.parent / ".ci" / "apt-arm64-runtime.txt"
+ARM64_RUNTIME_DIR = Path("/var/cache/edgekit/arm64-runtime")
+# Where Debian's packages put the libraries, searched in this order.
+_MULTIARCH_DIRS = ("lib/aarch64-linux-gnu", "usr/lib/aarch64-linux-gnu", "lib", "usr/lib")
 
 
 @dataclass(frozen=True)
@@ -151,6 +169,7 @@ class RunnerBundle:
     digest: str              # sha256 of every path and hash: the bundle's name on a device
     size_bytes: int
     executorch: str          # the executorch version of its libraries
+    c_runtime: dict[str, str]  # Debian package -> version of its C/C++ runtime ({} for this host's: g++'s own)
 
     def argv(self, folder: str) -> list[str]:
         """The command that starts the runner from the bundle's folder `folder` on the device (without the .pte)."""
@@ -160,7 +179,7 @@ class RunnerBundle:
     def read(cls, path: Path) -> "RunnerBundle":
         meta = json.loads((path / BUNDLE_MANIFEST).read_text())
         return cls(path=path, arch=meta["arch"], loader=meta["loader"], files=meta["files"], digest=meta["digest"],
-                   size_bytes=meta["size_bytes"], executorch=meta["executorch"])
+                   size_bytes=meta["size_bytes"], executorch=meta["executorch"], c_runtime=meta["c_runtime"])
 
 
 def bundle_cache_dir() -> Path:
@@ -174,7 +193,7 @@ def bundle_unavailable_reason(arch: str) -> str | None:
             return "the executorch package is not installed here"
         return None if shutil.which("g++") or shutil.which("c++") else "no C++ compiler ('g++') on PATH"
     if arch == "aarch64":
-        return unavailable_reason()
+        return unavailable_reason() or arm64_runtime_unavailable_reason()
     return f"edgekit builds runner bundles for aarch64 and this host's {platform.machine()} only, not {arch}"
 
 
@@ -186,8 +205,7 @@ def runner_bundle(arch: str | None = None, executorch_version: str | None = None
     arch = arch or platform.machine()
     reason = bundle_unavailable_reason(arch)
     if reason:
-        raise DeviceError(f"cannot build the ek_pte_runner bundle for {arch}: {reason}",
-                          "install g++-aarch64-linux-gnu (make system-deps)" if arch == "aarch64" else None)
+        raise DeviceError(f"cannot build the ek_pte_runner bundle for {arch}: {reason}")  # each reason names its fix
     host = arch == platform.machine()
     installed = importlib.metadata.version("executorch") if importlib.util.find_spec("executorch") else None
     version = executorch_version or installed
@@ -196,8 +214,10 @@ def runner_bundle(arch: str | None = None, executorch_version: str | None = None
                           "installed here", "pass executorch_version")
     if host and version != installed:
         raise DeviceError(f"a bundle for this host takes the installed executorch ({installed}), not {version}")
+    c_runtime = {} if host else arm64_runtime_pins()
+    runtime_key = " ".join(f"{p}={v}" for p, v in sorted(c_runtime.items())) or "host"
     key = hashlib.sha256(f"layout {BUNDLE_LAYOUT}\0{arch}\0executorch {version}\0runner {source_digest()}"
-                         .encode()).hexdigest()[:16]
+                         f"\0c runtime {runtime_key}".encode()).hexdigest()[:16]
     root = cache or bundle_cache_dir()
     dest = root / f"ek_pte_runner-{arch}-{key}"
     if (dest / BUNDLE_MANIFEST).is_file():
@@ -212,19 +232,23 @@ def runner_bundle(arch: str | None = None, executorch_version: str | None = None
             with tempfile.TemporaryDirectory(prefix="ek-bundle-") as work:
                 if host:
                     et, cxx = _host_sdk()
+                    runtime = None
                 else:
                     et, cxx = _wheel_sdk(version, AARCH64_PLATFORMS, f"{sys.version_info[0]}.{sys.version_info[1]}",
                                          Path(work)), CXX
-                _assemble_bundle(staging, et, cxx, arch, version)
+                    runtime = _unpack_arm64_runtime(c_runtime, Path(work) / "c-runtime")
+                _assemble_bundle(staging, et, cxx, arch, version, runtime, c_runtime)
             os.rename(staging, dest)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     return RunnerBundle.read(dest)
 
 
-def _assemble_bundle(folder: Path, et: Path, cxx: str, arch: str, version: str) -> None:
+def _assemble_bundle(folder: Path, et: Path, cxx: str, arch: str, version: str, runtime: Path | None,
+                     c_runtime: dict[str, str]) -> None:
     """Compile the runner into folder/bin and copy into folder/lib every library it loads, its dependencies'
-    dependencies and glibc's loader: found in the executorch package first, then where `cxx` links from."""
+    dependencies and glibc's loader: found in the executorch package first, then in `runtime` (unpacked Debian
+    packages, whose versions `c_runtime` names) or, without one, where `cxx` links from."""
     (folder / "bin").mkdir(parents=True)
     (folder / "lib").mkdir()
     runner = folder / BUNDLE_RUNNER
@@ -240,7 +264,13 @@ def _assemble_bundle(folder: Path, et: Path, cxx: str, arch: str, version: str) 
             continue
         seen.add(name)
         source = et / "lib" / name
-        if not source.is_file():
+        if not source.is_file() and runtime is not None:
+            found_in = _find_in_tree(runtime, name)
+            if found_in is None:
+                raise DeviceError(f"cannot build the ek_pte_runner bundle: {name} is in none of the runtime "
+                                  f"packages {', '.join(sorted(c_runtime))} ({ARM64_RUNTIME_PINS.name})")
+            source = found_in
+        elif not source.is_file():
             found = run_step([cxx, f"-print-file-name={name}"], f"finding {name}", 60).strip()
             source = Path(found)
             if not source.is_absolute() or not source.is_file():
@@ -254,9 +284,69 @@ def _assemble_bundle(folder: Path, et: Path, cxx: str, arch: str, version: str) 
              for p in sorted(folder.rglob("*")) if p.is_file()}
     meta = {"arch": arch, "loader": f"lib/{loader}", "files": files, "digest": bundle_digest(files),
             "size_bytes": sum((folder / f).stat().st_size for f in files), "executorch": version,
-            "runner_source": source_digest(), "layout": BUNDLE_LAYOUT,
+            "runner_source": source_digest(), "layout": BUNDLE_LAYOUT, "c_runtime": c_runtime,
             "start": f"lib/{loader} --library-path lib {BUNDLE_RUNNER} MODEL.pte"}
     (folder / BUNDLE_MANIFEST).write_text(json.dumps(meta, indent=1) + "\n")
+
+
+def arm64_runtime_pins() -> dict[str, str]:
+    """The Debian packages (name -> version) an aarch64 bundle's C/C++ runtime is taken from."""
+    try:
+        lines = ARM64_RUNTIME_PINS.read_text().splitlines()
+    except OSError:
+        raise DeviceError(f"cannot read the arm64 runtime pins {ARM64_RUNTIME_PINS}") from None
+    pins = dict(line.strip().split("=", 1) for line in lines if line.strip() and not line.startswith("#"))
+    if not pins:
+        raise DeviceError(f"{ARM64_RUNTIME_PINS} pins no package")
+    return pins
+
+
+def arm64_runtime_deb(package: str, version: str) -> Path:
+    """Where `make system-deps` puts package_version_arm64.deb (apt-get download's name: an epoch's ':' is %3a)."""
+    return ARM64_RUNTIME_DIR / f"{package}_{version.replace(':', '%3a')}_arm64.deb"
+
+
+def arm64_runtime_unavailable_reason() -> str | None:
+    """Why the aarch64 bundle's runtime packages are not here (None: they all are)."""
+    if shutil.which("dpkg-deb") is None:
+        return "'dpkg-deb' not found (the arm64 runtime packages are unpacked with it)"
+    missing = [f"{p}:arm64={v}" for p, v in arm64_runtime_pins().items() if not arm64_runtime_deb(p, v).is_file()]
+    if missing:
+        return f"the arm64 runtime packages {', '.join(missing)} are not in {ARM64_RUNTIME_DIR} (make system-deps)"
+    return None
+
+
+def _unpack_arm64_runtime(pins: dict[str, str], dest: Path) -> Path:
+    """Each pinned package's .deb, checked to be that package, version and architecture, unpacked into `dest`."""
+    reason = arm64_runtime_unavailable_reason()
+    if reason:
+        raise DeviceError(f"cannot build the ek_pte_runner bundle for aarch64: {reason}")
+    dest.mkdir(parents=True)
+    for package, version in pins.items():
+        deb = arm64_runtime_deb(package, version)
+        fields = subprocess.run(["dpkg-deb", "--field", str(deb), "Package", "Version", "Architecture"],
+                                capture_output=True, text=True, timeout=60)
+        got = dict(line.split(": ", 1) for line in fields.stdout.splitlines() if ": " in line)
+        if fields.returncode != 0 or got != {"Package": package, "Version": version, "Architecture": "arm64"}:
+            raise DeviceError(f"{deb} is not {package}:arm64={version} ({fields.stderr.strip() or got})",
+                              "remove it and run make system-deps")
+        run_step(["dpkg-deb", "--extract", str(deb), str(dest)], f"unpacking {deb.name}", 120)
+    return dest
+
+
+def _find_in_tree(root: Path, name: str) -> Path | None:
+    """The file `name` resolves to in an unpacked package tree, its symlinks (absolute ones too) followed inside
+    `root`, never into this host's own /lib."""
+    for folder in _MULTIARCH_DIRS:
+        path = root / folder / name
+        for _ in range(16):
+            if not path.is_symlink():
+                break
+            target = os.readlink(path)
+            path = root / target.lstrip("/") if target.startswith("/") else path.parent / target
+        if path.is_file() and not path.is_symlink():
+            return path
+    return None
 
 
 def bundle_digest(files: dict[str, str]) -> str:

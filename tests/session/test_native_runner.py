@@ -11,8 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgekit.emulators.pte_runner_build import (RunnerBundle, bundle_unavailable_reason, elf_interpreter,
-                                                elf_needed, runner_bundle)
+from edgekit.emulators import pte_runner_build
+from edgekit.emulators.pte_runner_build import (RunnerBundle, arm64_runtime_pins, bundle_unavailable_reason,
+                                                elf_interpreter, elf_needed, runner_bundle)
+from edgekit.errors import DeviceError
 from edgekit.errors import InputError, ProfileError
 from edgekit.profiles import load_profile, load_profile_file
 from edgekit.session.native_runner import DeviceShell, cpu_mask, device_facts, read_thermal
@@ -78,6 +80,39 @@ def test_elf_reader_finds_interpreter_and_needed_libraries():
     ls = Path(shutil.which("ls")).resolve()
     assert Path(elf_interpreter(ls)).name.startswith("ld-linux")
     assert "libc.so.6" in elf_needed(ls)
+
+
+def test_arm64_runtime_pins_are_the_phone_images_packages():
+    """The aarch64 bundle's C runtime packages (.ci/apt-arm64-runtime.txt) at the versions the built emu-phone-arm
+    image installed: a mirror that moved on since one of them was pinned shows here, before any count differs."""
+    from edgekit.emulators.arm_image import ImageRecipe, cached_image
+    image = cached_image(ImageRecipe.load("debian-arm64-phone"))
+    if image is None:
+        pytest.skip("the image debian-arm64-phone is not built: `edgekit targets prepare emu-phone-arm`")
+    installed = dict(p.split("=", 1) for p in image.manifest["packages"])
+    pins = arm64_runtime_pins()
+    assert {"libc6", "libstdc++6", "libgcc-s1"} <= set(pins)
+    assert pins == {p: installed.get(p) for p in pins}, "re-pin .ci/apt-arm64-runtime.txt to the image's versions"
+
+
+def test_runtime_libraries_are_found_inside_the_unpacked_packages_only(tmp_path, monkeypatch):
+    """An unpacked package's absolute symlink (Debian's /lib/ld-linux-aarch64.so.1) is followed inside the tree,
+    never into this host's /lib; a missing .deb names its package and the set-up that downloads it."""
+    tree = tmp_path / "tree"
+    (tree / "lib" / "aarch64-linux-gnu").mkdir(parents=True)
+    (tree / "usr" / "lib" / "aarch64-linux-gnu").mkdir(parents=True)
+    (tree / "lib" / "aarch64-linux-gnu" / "ld-2.36.so").write_bytes(b"loader")
+    (tree / "lib" / "ld-linux-aarch64.so.1").symlink_to("/lib/aarch64-linux-gnu/ld-2.36.so")
+    (tree / "usr" / "lib" / "aarch64-linux-gnu" / "libstdc++.so.6").symlink_to("libstdc++.so.6.0.30")
+    (tree / "usr" / "lib" / "aarch64-linux-gnu" / "libstdc++.so.6.0.30").write_bytes(b"c++")
+    find = pte_runner_build._find_in_tree
+    assert find(tree, "ld-linux-aarch64.so.1") == tree / "lib" / "aarch64-linux-gnu" / "ld-2.36.so"
+    assert find(tree, "libstdc++.so.6").read_bytes() == b"c++" and find(tree, "libc.so.6") is None
+    monkeypatch.setattr(pte_runner_build, "ARM64_RUNTIME_DIR", tmp_path / "none")
+    reason = pte_runner_build.arm64_runtime_unavailable_reason()
+    assert "libc6:arm64=" in reason and "make system-deps" in reason
+    with pytest.raises(DeviceError, match="make system-deps"):
+        pte_runner_build._unpack_arm64_runtime(arm64_runtime_pins(), tmp_path / "out")
 
 
 @pytest.fixture(scope="module")
@@ -156,13 +191,15 @@ def test_bundle_runs_in_an_empty_root_and_opens_nothing_outside_it(host_bundle, 
 
 @pytest.mark.emulator
 def test_arm64_bundle_runs_in_an_empty_root(tiny_pte, tmp_path):
-    """The phone's bundle (aarch64: Debian's arm64 glibc and libstdc++, the aarch64 wheel's ExecuTorch) in an empty
-    root, under qemu-user, with an Arm /proc/cpuinfo as a phone has (cpuinfo reads it to pick XNNPACK's kernels)."""
+    """The phone's bundle (aarch64: Debian's native arm64 glibc, libstdc++ and libgcc_s at the pinned versions, the
+    aarch64 wheel's ExecuTorch) in an empty root, under qemu-user, with an Arm /proc/cpuinfo as a phone has
+    (cpuinfo reads it to pick XNNPACK's kernels)."""
     if bundle_unavailable_reason("aarch64") or shutil.which("qemu-aarch64-static") is None:
         pytest.skip(bundle_unavailable_reason("aarch64") or "no qemu-aarch64-static (qemu-user-static)")
     _needs_chroot()
     bundle = runner_bundle("aarch64")  # the aarch64 wheel from pip's cache, cross-compiled: ~30 s the first time
     assert bundle.loader == "lib/ld-linux-aarch64.so.1" and 10e6 < bundle.size_bytes < 30e6
+    assert bundle.c_runtime == arm64_runtime_pins()
     root = _empty_root(tmp_path, bundle, tiny_pte)
     shutil.copyfile(shutil.which("qemu-aarch64-static"), root / "qemu")
     (root / "qemu").chmod(0o755)
@@ -177,12 +214,13 @@ def test_arm64_bundle_runs_in_an_empty_root(tiny_pte, tmp_path):
 
 @pytest.mark.emulator
 def test_arm64_bundle_in_an_empty_root_of_the_arm_phone_through_adb(digits, digits_example, tmp_path, monkeypatch):
-    """Issue 22's done-when, on the digits CNN (INT8): `edgekit bench --target pixel8` through the stand-in adb, whose
+    """Issue 22's done-when, on the digits CNN: `edgekit bench --target pixel8` through the stand-in adb, whose
     commands run in the emu-phone-arm VM inside an empty root (only /proc, /sys, /dev, and a static busybox as
     Android's shell: tests/transport/fake_adb.py). The arm64 bundle is pushed there, hash-checked, and benched:
     its outputs are bit for bit emu-phone-arm's (the Python agent driving the image's own runner, in the same VM)
-    and within float rounding of the host's, and its instruction count per inference is emu-phone-arm's. A few
-    minutes: one VM boot."""
+    and within float rounding of the host's, and its instruction count per inference is emu-phone-arm's, INT8 (all
+    in XNNPACK) and FP32 (a few operators outside XNNPACK: the C runtime's code counts too). A few minutes: one VM
+    boot."""
     import json
     from edgekit import Int8StaticConfig
     from edgekit.compiler import compile_model
@@ -199,11 +237,15 @@ def test_arm64_bundle_in_an_empty_root_of_the_arm_phone_through_adb(digits, digi
         pytest.skip(unavailable_reason() or bundle_unavailable_reason("aarch64"))
     if cached_image(ImageRecipe.load("debian-arm64-phone")) is None:
         pytest.skip("the image debian-arm64-phone is not built: `edgekit targets prepare emu-phone-arm`")
+    image = cached_image(ImageRecipe.load("debian-arm64-phone"))
+    # Equal counts need the same C runtime build on both sides: the bundle's packages are the image's.
+    installed = dict(p.split("=", 1) for p in image.manifest["packages"])
+    bundle = runner_bundle("aarch64")
+    assert bundle.c_runtime == {p: installed.get(p) for p in bundle.c_runtime}
     model, split = digits
-    # INT8: all of it in XNNPACK. The FP32 digits CNN counts 16 more instructions of 118,517 here: the bundle's C
-    # runtime (Debian's arm64 cross files) is not the image's build (docs/targets/phone.md).
     art = compile_model(model, digits_example, "pixel8", tmp_path / "int8", recipe=[Int8StaticConfig()],
                         calibration=Dataset(split.x_train, split.y_train))
+    fp32 = compile_model(model, digits_example, "pixel8", tmp_path / "fp32", recipe=[])
     np.savez(tmp_path / "eval.npz", x=split.x_test[:20], y=split.y_test[:20])
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
@@ -214,6 +256,7 @@ def test_arm64_bundle_in_an_empty_root_of_the_arm_phone_through_adb(digits, digi
     with ArmLinuxVM(load_profile("emu-phone-arm")) as vm:
         prepare_vm_root(vm.transport_options())
         reference = benchmark(art, "emu-phone-arm", runs=3, warmup=1, transport_options={"emulator": vm})
+        reference_fp32 = benchmark(fp32, "emu-phone-arm", runs=1, warmup=1, transport_options={"emulator": vm})
         with make_transport(load_profile("emu-phone-arm"), None, {"emulator": vm}) as link:
             session, _ = open_session(link, art, timeout=300)
             try:
@@ -227,6 +270,10 @@ def test_arm64_bundle_in_an_empty_root_of_the_arm_phone_through_adb(digits, digi
                        tmp_path / "eval.npz", "--timeout", "300", "--json", env=env)
         assert proc.returncode == 0, proc.stderr[-800:]
         report = json.loads(proc.stdout)
+        proc = run_cli("bench", fp32.path, "-t", "pixel8", "--runs", "1", "--warmup", "1", "--timeout", "300",
+                       "--json", env=env)
+        assert proc.returncode == 0, proc.stderr[-800:]
+        report_fp32 = json.loads(proc.stdout)
         for k, v in env.items():
             monkeypatch.setenv(k, v)
         with make_transport(load_profile("pixel8"), "adb", {"adb": str(bin_dir / "adb")}) as link:
@@ -247,6 +294,9 @@ def test_arm64_bundle_in_an_empty_root_of_the_arm_phone_through_adb(digits, digi
     assert report["fidelity"]["vs_host"] == reference["fidelity"]["vs_host"]
     assert report["fidelity"]["vs_host"]["cosine"] > 0.9999 and report["accuracy"]["top1"] > 0.8
     assert report["counters"]["instructions_per_inference"] == reference["counters"]["instructions_per_inference"]
+    assert report_fp32["target"]["runner_bundle"]["digest"] == bundle.digest
+    assert (report_fp32["counters"]["instructions_per_inference"]
+            == reference_fp32["counters"]["instructions_per_inference"])
 
 
 def test_a_sparse_stored_model_is_expanded_on_the_host(tmp_path):
