@@ -59,9 +59,26 @@ def output_cosine(quantized: torch.nn.Module, model: torch.nn.Module, batches: S
     return agreement(np.concatenate(got), np.concatenate(want))["cosine"]
 
 
-def next_float_layer(rows: list[dict[str, Any]], kept: Sequence[str]) -> str | None:
+def float_candidates(model: torch.nn.Module) -> dict[str, str | None]:
+    """What keeping each module float takes: the module itself where it holds a weight matrix or kernel (its own
+    or its children's), else the weighted module registered last before it. A weightless module (the ReLU after a
+    Linear and its batch norm) is quantized with the pattern of the layer before it: keeping it alone float changes
+    nothing, and the per-layer comparison sees that Linear's error only after the batch norm."""
+    candidates, last = {}, None
+    for name, module in model.named_modules():
+        if name and any(p.dim() >= 2 for p in module.parameters()):
+            last = name
+            candidates[name] = name
+        elif name:
+            candidates[name] = last
+    return candidates
+
+
+def next_float_layer(rows: list[dict[str, Any]], kept: Sequence[str],
+                     candidates: dict[str, str | None] | None = None) -> str | None:
     """The module to keep in float next: where the SQNR drops furthest below its predecessor's (graph order), or,
-    when that module is float already, the nearest module before it that is not."""
+    when that module is float already, the nearest module before it that is not; each row's module read through
+    `candidates` (float_candidates) where given."""
     drops, previous = [], numerics.INT8_SQNR_DB
     for i, row in enumerate(rows):
         drops.append((min(previous, numerics.INT8_SQNR_DB) - row["sqnr_db"], i))
@@ -69,6 +86,8 @@ def next_float_layer(rows: list[dict[str, Any]], kept: Sequence[str]) -> str | N
     for _, i in sorted(drops, reverse=True):
         for row in reversed(rows[:i + 1]):
             module = row.get("module")
+            if module and candidates is not None:
+                module = candidates.get(module, module)
             if module and module not in kept:
                 return module
     return None
@@ -83,12 +102,13 @@ def reach_cosine(model: torch.nn.Module, config: Any, quantize: Callable[[Any], 
     check = list(batches)[:max(1, CHECK_SAMPLES // len(batches[0][0]))]
     asked = list(config.keep_float)
     kept = list(asked)
+    candidates = float_candidates(model)
     quantized = quantize(config)
     cosines = [output_cosine(quantized, model, check)]
     while cosines[-1] < config.min_cosine and len(kept) - len(asked) < MAX_FLOAT_LAYERS:
         progress("mixed precision", len(kept), MAX_FLOAT_LAYERS)
         rows = numerics.layer_drift(model, example_inputs, quantizer_of(quantized), check)
-        module = next_float_layer(rows, kept)
+        module = next_float_layer(rows, kept, candidates)
         if module is None:
             break
         kept.append(module)
