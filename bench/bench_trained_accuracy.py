@@ -1,6 +1,7 @@
 """On-device top-1 of trained zoo families, FP32 vs static INT8 (and mixed precision where INT8 loses > 1 point).
 
     .venv/bin/python bench/bench_trained_accuracy.py [--models a,b] [--targets emu-phone,...] [--workdir /tmp/acc]
+        [--resume [--rerun int8,mixed]]   # keep measured cells; --rerun measures those variants again
 
 The zoo's INT8 cosines (docs/zoo.md) were measured on randomly initialised weights. This bench trains small
 versions of the weak families on data available offline and measures top-1 on the device, through the real CLI:
@@ -382,8 +383,8 @@ def compile_and_bench(name: str, target: str, variant: str, workdir: Path, recip
     cell["host_cosine_vs_fp32"] = numerics.get("cosine_vs_fp32", numerics.get("cosine"))
     if manifest.get("mixed_precision"):
         mp = manifest["mixed_precision"]
-        cell["mixed_precision"] = {k: mp.get(k) for k in ("kept_float", "cosine_all_int8", "cosine", "reached",
-                                                          "rounds", "cost")}
+        cell["mixed_precision"] = {k: mp.get(k) for k in ("kept_float", "cosine_all_int8", "cosine", "file_cosine",
+                                                          "graph_reached", "reached", "rounds", "cost")}
     bench = [str(EDGEKIT), "bench", str(art), "--target", target, "--eval", f"{data}_test.npz",
              "--runs", "3", "--warmup", "1", "--timeout", "600", "--json"]
     cell["bench_command"] = _cmd_str(bench)
@@ -466,6 +467,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None, help="default bench/results/trained_accuracy.json")
     ap.add_argument("--resume", action="store_true",
                     help="keep the cells the results file already has (same weights, status ok); run the rest")
+    ap.add_argument("--rerun", default="", help="with --resume: variants (fp32,int8,mixed) compiled and benched "
+                    "again even if kept, e.g. after a fix to the INT8 path")
     ap.add_argument("--table", action="store_true", help="print the markdown table of the results file (filling MCU rows' FP32 from the phone's "
                          "where a parallel run wrote them first); run nothing")
     args = ap.parse_args()
@@ -485,6 +488,7 @@ def main() -> None:
 
     names = [m for m in args.models.split(",") if m]
     targets = [t for t in args.targets.split(",") if t]
+    rerun = {v for v in args.rerun.split(",") if v}
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     recipe = workdir / f"mixed-{args.mixed_cosine}.toml"
@@ -518,6 +522,7 @@ def main() -> None:
                                                                   "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}]}
         for target in targets:
             old = entry["targets"].get(target, {}).get("cells", {}) if args.resume else {}
+            old = {k: v for k, v in old.items() if k not in rerun}
             cells: dict[str, Any] = {}
             for variant in ("fp32", "int8") if not target.startswith("emu-cortex-m") else ("int8",):
                 if old.get(variant, {}).get("status") == "ok":
@@ -525,7 +530,8 @@ def main() -> None:
                     print(f"  {name} / {target} / {variant}: kept from the results file (--resume)", flush=True)
                     continue
                 print(f"  {name} / {target} / {variant} ...", flush=True)
-                cells[variant] = compile_and_bench(name, target, variant, workdir, None, args.timeout, args.resume)
+                cells[variant] = compile_and_bench(name, target, variant, workdir, None, args.timeout,
+                                                   args.resume and variant not in rerun)
                 print(f"    {cells[variant]['status']}: top-1 {cells[variant].get('top1')} "
                       f"{cells[variant].get('error', '')}", flush=True)
             row: dict[str, Any] = {"cells": cells}
@@ -543,7 +549,7 @@ def main() -> None:
                 else:
                     print(f"  {name} / {target} / mixed (min_cosine {args.mixed_cosine}) ...", flush=True)
                     cells["mixed"] = compile_and_bench(name, target, "mixed", workdir, recipe, args.timeout,
-                                                      args.resume)
+                                                      args.resume and "mixed" not in rerun)
                 m = _top1_pct(cells["mixed"])
                 row.update(mixed_top1=m, mixed_drop_points=None if m is None else round(a - m, 2),
                            mixed_recipe=recipe.read_text())

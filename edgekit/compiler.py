@@ -14,6 +14,7 @@ from . import modelio
 from .artifact import REFERENCE, Artifact, check_output_dir, reference_arrays, write_artifact
 from .agent.agent import RUNTIMES as AGENT_FORMATS
 from .compress import CompressionContext, describe
+from .compress import mixed as mixed_lib
 from .compress import numerics as numerics_lib
 from .compress.finetune import eval_mode
 from .compress.quantize import Int8StaticConfig, int8_record
@@ -101,6 +102,23 @@ def _int8_numerics(compressed: torch.nn.Module, ctx: CompressionContext, host_ou
                                 versus["cosine"], threshold)
 
 
+def _file_outputs(result: Any, workdir: Path, ref_in: Sequence[torch.Tensor], host_out: list[np.ndarray],
+                  batch: int) -> tuple[list[np.ndarray] | None, str | None]:
+    """The compiled file's outputs on the reference inputs, run on this host with the target's runtime, and which
+    runtime: an exporter's reference_fn has run it already (host_out); a .pte runs on ExecuTorch's Python runtime."""
+    if result.reference_fn:
+        return host_out, "LiteRT" if result.format == "tflite" else f"the {result.format} exporter's host reference"
+    if result.format == "pte":
+        from .export.pte_host import host_runner
+        try:
+            run = host_runner(workdir / result.model_file, batch)
+            return run([t.numpy() for t in ref_in]), "ExecuTorch (XNNPACK)"
+        except Exception as exc:  # noqa: BLE001  (a check of the file, not the compile: said, not raised)
+            why = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            return None, f"ExecuTorch could not run the file on this host: {why}"
+    return None, None
+
+
 MOSTLY_INT8 = 0.9  # below this share of MACs in int8 ops, a model is "mixed": compile warns, estimates blend
 
 
@@ -120,7 +138,11 @@ def _warnings(model: dict[str, Any], numerics: dict[str, Any] | None, mixed: dic
     """What a reader of the figures (the manifest's `model`, `numerics`) must know: little of an INT8 model is int8,
     MACs left uncounted, a reference that cannot judge the INT8 outputs."""
     found = []
-    if mixed and not mixed["reached"]:
+    if mixed and mixed_lib.file_missed(mixed):
+        found.append(f"mixed precision reached cosine {mixed['cosine']} in the quantized graph, but the compiled file "
+                     f"reaches {mixed['file_cosine']} ({mixed['file_runtime']} on this host), short of min_cosine "
+                     f"{mixed['min_cosine']}: the target's kernels compute something the graph does not")
+    elif mixed and not mixed["reached"]:
         found.append(f"mixed precision kept {len(mixed['kept_float'])} layers in float32 and reached cosine "
                      f"{mixed['cosine']}, short of min_cosine {mixed['min_cosine']}")
     if model["compute_dtype"] == "mixed" and not mixed:  # asked for, it is no news
@@ -252,6 +274,9 @@ def compile_model(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ..
             raise UnsupportedError(f"the model file is {model_bytes:,} B, target '{profile.name}' has "
                                    f"{profile.hardware.storage_bytes:,.0f} B of storage")
         numerics = _int8_numerics(compressed, ctx, host_out, float_out, numerics_threshold) if int8 else None
+        if mixed:  # the search judged the graph; judge the file the target runs too (compress/mixed.py)
+            file_out, runtime = _file_outputs(result, workdir, ref_in, host_out, batch)
+            mixed = mixed_lib.judge_file(mixed, file_out, float_out, runtime)
         np.savez(workdir / REFERENCE, **reference_arrays([t.numpy() for t in ref_in], host_out, float_out))
         manifest = {
             "edgekit_version": __version__,

@@ -9,6 +9,17 @@ layer before it is kept. The `.pte` then runs those layers as float islands insi
 float ops; the microcontroller has no float kernels, so the compiler refuses there, naming them.
 
 Each round costs one quantization and one per-layer comparison: the search stops at `MAX_FLOAT_LAYERS`.
+
+The search judges the quantized graph (PyTorch running its quantize/dequantize nodes); the target runs the compiled
+file, whose kernels may round differently or, through a converter's bug, compute something else (issue 24: XNNPACK
+quantized a GRU cell's shared bias for the first step's input scale only: against FP32 the graph held cosine
+0.9998, the .pte 0.964 on the device; edgekit/compress/xnnpack_bias.py fixes that one). So once the file is
+written, the compiler runs it on this host with the target's runtime (ExecuTorch for a .pte, LiteRT for a .tflite;
+`judge_file`) on its reference inputs and records `file_cosine` against FP32; `reached` is then true only if the
+file reaches min_cosine too, and the compile warns when the graph reached it and the file did not. It costs one
+more run of the file on the reference inputs (8 samples), no more quantization rounds: the per-layer comparison
+that picks the next float layer sees the graph, not the file, so it cannot say which layer to keep for the file's
+sake. A file the host has no runtime for gets `file_cosine` null and the graph's verdict.
 """
 from __future__ import annotations
 
@@ -120,6 +131,25 @@ def reach_cosine(model: torch.nn.Module, config: Any, quantize: Callable[[Any], 
                        "reached": cosines[-1] >= config.min_cosine, "rounds": len(cosines)}
 
 
+def judge_file(search: dict[str, Any], file_out: Sequence[np.ndarray] | None, float_out: Sequence[np.ndarray],
+               runtime: str | None) -> dict[str, Any]:
+    """The search's record with the compiled file's own verdict: `file_cosine`, its first output against the float
+    model's on the compile's reference inputs, run on this host with `file_runtime` (None where the host has no
+    copy of the target's runtime, or could not run the file: `file_runtime` then says why); `graph_reached` keeps
+    the graph's verdict and `reached` requires both."""
+    from ..measure.stats import agreement
+    if file_out is None:
+        return {**search, "file_cosine": None, "file_runtime": runtime, "graph_reached": search["reached"]}
+    cosine = agreement(np.asarray(file_out[0]), np.asarray(float_out[0]))["cosine"]
+    return {**search, "file_cosine": round(cosine, 6), "file_runtime": runtime, "graph_reached": search["reached"],
+            "reached": search["reached"] and cosine >= search["min_cosine"]}
+
+
+def file_missed(record: dict[str, Any]) -> bool:
+    """Whether the graph reached min_cosine and the compiled file did not."""
+    return bool(record.get("graph_reached", record["reached"])) and not record["reached"]
+
+
 def float_cost(model: torch.nn.Module, kept: Sequence[str], example_inputs: tuple[torch.Tensor, ...]
                ) -> list[dict[str, Any]]:
     """What each kept module costs: its weights (float32 bytes, and what int8 would take) and its MACs with its
@@ -142,5 +172,8 @@ def summary_line(record: dict[str, Any]) -> str:
     """'fc2, fc1: cosine 0.757 all-int8 -> 1.000 (min_cosine 0.99)', or why the search stopped short."""
     kept = ", ".join(record["kept_float"]) or "nothing"
     line = f"{kept}: cosine {record['cosine_all_int8']:.3f} all-int8 -> {record['cosine']:.3f}"
+    if file_missed(record):
+        return line + (f" in the graph, but the compiled file reaches {record['file_cosine']:.3f} "
+                       f"({record['file_runtime']} on this host), short of min_cosine {record['min_cosine']}")
     return line + (f" (min_cosine {record['min_cosine']})" if record["reached"] else
                    f", short of min_cosine {record['min_cosine']} after {record['rounds'] - 1} layers")

@@ -9,6 +9,7 @@ import torch
 
 from ..compress.outputs import with_tensor_outputs
 from ..compress.quantize import XNNPACK_INT8
+from ..compress.xnnpack_bias import unshare_biases
 from ..errors import UnsupportedError
 from ..profiles import Profile
 from .base import ExportResult, register_exporter
@@ -116,6 +117,8 @@ class ExecuTorchExporter:
         from executorch.exir import to_edge_transform_and_lower
 
         int4_for_xnnpack(model)
+        if isinstance(model, torch.fx.GraphModule):  # XNNPACK quantizes a shared bias once (xnnpack_bias.py)
+            unshare_biases(model)
         try:
             exported = torch.export.export(with_tensor_outputs(model, example_inputs), example_inputs,
                                            dynamic_shapes=dynamic_shapes)

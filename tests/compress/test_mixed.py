@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from edgekit.compress import Int8StaticConfig
-from edgekit.compress.mixed import check_module_names, next_float_layer
+from edgekit.compress.mixed import (check_module_names, file_missed, float_candidates, judge_file, next_float_layer,
+                                   summary_line)
 from edgekit.errors import InputError
 from tests.cli.helpers import assert_one_line_error
 from tests.helpers import ROOT, run_cli
@@ -25,6 +26,16 @@ def test_the_layer_kept_is_where_the_error_enters():
     # fc2 is float already and still loses: its error comes with its input, from the layer before it
     assert next_float_layer(rows, ["fc2"]) == "fc1"
     assert next_float_layer(rows, ["fc2", "fc1", "head"]) is None
+
+
+def test_a_weightless_module_is_never_kept_alone():
+    """The error shows at a ReLU's output (its Linear feeds a batch norm, compared after it): keeping the ReLU float
+    changes nothing, so the Linear before it is kept."""
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.BatchNorm1d(8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+    rows = _rows(("1", 40.0), ("2", 12.0), ("3", 11.0))
+    assert float_candidates(model) == {"0": "0", "1": "0", "2": "0", "3": "3"}
+    assert next_float_layer(rows, [], float_candidates(model)) == "0"
+    assert next_float_layer(rows, []) == "2"  # without the filter: the ReLU
 
 
 def test_settings_are_checked_before_any_work():
@@ -91,3 +102,36 @@ def test_keep_float_on_the_phone_leaves_those_layers_to_xnnpack_in_float(tmp_pat
                         recipe=[Int8StaticConfig(keep_float=("fc1", "fc2"))], calibration=Dataset(x))
     float_layers = {f["layer"].split(" ")[0] for f in art.manifest["model"]["int8_share"]["float_layers"]}
     assert float_layers == {"fc1", "fc2"} and art.manifest["numerics"]["cosine_vs_fp32"] > 0.999
+
+
+def test_the_file_must_reach_min_cosine_too():
+    search = {"min_cosine": 0.99, "cosine": 0.999, "cosine_all_int8": 0.999, "kept_float": [], "reached": True,
+              "rounds": 1}
+    float_out = [np.linspace(-1, 1, 24, dtype=np.float32)]
+    kept = judge_file(search, [float_out[0] + 0.01], float_out, "ExecuTorch (XNNPACK)")
+    assert kept["reached"] and kept["file_cosine"] > 0.99 and not file_missed(kept)
+    missed = judge_file(search, [float_out[0][::-1].copy()], float_out, "ExecuTorch (XNNPACK)")
+    assert not missed["reached"] and missed["graph_reached"] and file_missed(missed)
+    assert "the compiled file reaches -1.000 (ExecuTorch (XNNPACK) on this host)" in summary_line(missed)
+    unjudged = judge_file(search, None, float_out, None)  # no host runtime for the file: the graph's verdict
+    assert unjudged["reached"] and unjudged["file_cosine"] is None and not file_missed(unjudged)
+    short = judge_file({**search, "reached": False, "cosine": 0.9}, [float_out[0]], float_out, "LiteRT")
+    assert not short["reached"] and not file_missed(short)  # the graph missed already: said as before
+
+
+@pytest.mark.runtime
+def test_a_pte_that_misses_min_cosine_is_said_so(tmp_path, monkeypatch):
+    # XNNPACK's shared-bias bug put back (edgekit/compress/xnnpack_bias.py): the graph reaches min_cosine with
+    # nothing kept float, the .pte ExecuTorch runs does not, and the manifest must say which.
+    import edgekit.export.executorch_pte as pte
+    from edgekit.compiler import compile_model
+    from edgekit.modelio import Dataset
+    from tests.compress.test_xnnpack_bias import LinearTwice, calibration
+    monkeypatch.setattr(pte, "unshare_biases", lambda graph: 0)
+    x = calibration()
+    art = compile_model(LinearTwice().eval(), (torch.from_numpy(x[:1]),), "emu-phone", tmp_path / "a",
+                        recipe=[Int8StaticConfig(min_cosine=0.999)], calibration=Dataset(x))
+    mixed = art.manifest["mixed_precision"]
+    assert mixed["graph_reached"] and mixed["cosine"] >= 0.999 and mixed["file_cosine"] < 0.99
+    assert not mixed["reached"] and mixed["file_runtime"] == "ExecuTorch (XNNPACK)"
+    assert any("but the compiled file reaches" in w for w in art.manifest["warnings"])
