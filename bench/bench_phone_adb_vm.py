@@ -173,17 +173,19 @@ def instructions_note(rows: dict, runtimes: dict, board: str) -> str:
               + ", ".join(f"{p}:arm64={v}" for p, v in sorted(runtimes["bundle"].items())) + ")")
     if not unequal:
         return (f"Instruction counts equal for every model ({', '.join(rows)}) on {board}: {source}, "
-                "so the bundle and the image's runner execute the same code.")
+                "so the bundle and the image's runner execute the same code; and both drivers (the native session "
+                "through adb, the Python agent on emu-phone-arm) start the runner the same way, on the .pte opened "
+                "as fd 3 and named /proc/self/fd/3, so its heap copy of the model path has the same length on both "
+                "sides and glibc's memcpy/memset/malloc see the same addresses.")
     note = (f"Instruction counts differ for {', '.join(unequal)} on {board} although {source}; equal for the "
             "others. ")
     if path_only:
         note += (f"For {', '.join(path_only)} the code is not what differs: started the same way (the .pte as "
                  "/proc/self/fd/3, the same commands), the bundle and the image's runner count the same "
                  "instructions in every execute() (same_model_path). What differs between the two benches is the "
-                 "runner process's heap layout: ek_pte_runner's MmapDataLoader keeps a malloc'd copy of the model "
-                 "path (/data/local/tmp/edgekit/ws-<16 hex>/model.pte through adb, the Python agent's workspace on "
-                 "emu-phone-arm) and the two drivers send different command lines before, so blocks sit at other "
-                 f"addresses and glibc's memcpy/memset/malloc run a few instructions more or less (at most "
+                 "runner process's heap layout: both drivers give it the model as /proc/self/fd/3, but they send "
+                 "different command lines before, so blocks sit at other addresses and glibc's memcpy/memset/malloc "
+                 f"run a few instructions more or less (at most "
                  f"{max(_ppm(rows[k]) for k in path_only):.0f} ppm here).")
     return note
 

@@ -615,6 +615,7 @@ def delegated_ops(ops: list) -> dict:
 # The C++ runner (edgekit/agent/native/ek_pte_runner.cpp): where an image installs it, or where the env says.
 PTE_RUNNER_ENV = "EDGEKIT_PTE_RUNNER"
 PTE_RUNNER_PATH = "/opt/edgekit/bin/ek_pte_runner"
+MODEL_FD_PATH = "/proc/self/fd/3"  # the model path both drivers give the runner: its open file on fd 3
 
 
 def pte_runner_path() -> str | None:
@@ -642,12 +643,25 @@ class PteRunnerModel:
     def __init__(self, path: Path) -> None:
         import subprocess
         self.import_runtime()
-        # stderr is ExecuTorch's log; only stdout carries the protocol.
-        self._proc = subprocess.Popen([pte_runner_path(), str(path)], stdin=subprocess.PIPE,
-                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        # The runner gets the model as /proc/self/fd/3, as the native session starts the phone's bundle
+        # (edgekit/session/native_runner.py): it keeps a heap copy of the path, and a path of another length moves
+        # its later heap blocks, which changes the instructions glibc's memcpy/memset/malloc run per execute().
+        # A small sh puts this process's open file on the runner's fd 3 (Popen keeps fd numbers, and a preexec_fn
+        # is unsafe in a process with threads): it opens its inherited /proc/self/fd/N, which is that open file
+        # whatever the path names by then (dash's "3<&N" takes one digit only). The runner then maps the file
+        # opened here. stderr is ExecuTorch's log; only stdout carries the protocol.
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            self._proc = subprocess.Popen(["sh", "-c", f'exec "$0" {MODEL_FD_PATH} 3</proc/self/fd/{fd}',
+                                           pte_runner_path()],
+                                          pass_fds=(fd,), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                          stderr=subprocess.DEVNULL)
+        finally:
+            os.close(fd)
         head = self._line()
         if not head.startswith("ready "):
-            raise AgentError(E_LOAD_FAILED, f"ek_pte_runner could not load {path.name}: {head.removeprefix('error ')}")
+            detail = head.removeprefix("error ").replace(MODEL_FD_PATH, path.name)
+            raise AgentError(E_LOAD_FAILED, f"ek_pte_runner could not load {path.name}: {detail}")
         n_in, n_out = (int(n) for n in head.split()[2:4])
         self._inputs = [self._spec(self._line(), "in") for _ in range(n_in)]
         self._outputs = [self._spec(self._line(), "out") for _ in range(n_out)]

@@ -8,9 +8,14 @@ Used where the target says so (`[transport] agent = "native"` in its profile, or
   `<root>/runner-<digest>`: uploaded to a temporary name, every file's sha256 checked on the device, then renamed
   into place. Every session checks the sha256 of every file in it again, on the device, before it starts it;
 - each session gets a workspace `<root>/ws-<random>`, removed by close(); the .pte is pushed there, hash-checked
-  after the push and again right before the runner opens it;
-- the runner starts as `lib/LOADER --library-path lib bin/ek_pte_runner model.pte` (optionally under
-  `taskset MASK`, the transport option `cpus`), its stderr (ExecuTorch's log) into a file in the workspace;
+  after the push and again right before the runner opens it: the shell that starts the runner opens it on fd 3,
+  hashes /proc/self/fd/3 (that open file, whatever the path names by then) and only then execs the runner on
+  /proc/self/fd/3, so the runner maps the very file that was hashed;
+- the runner starts as `lib/LOADER --library-path lib bin/ek_pte_runner /proc/self/fd/3` (optionally under
+  `taskset MASK`, the transport option `cpus`), its stderr (ExecuTorch's log) into a file in the workspace. The
+  model path is the one the Python agent gives the image's runner (edgekit/agent/agent.py, PteRunnerModel):
+  the runner keeps a heap copy of it, and a path of another length moves every later heap block, so glibc's
+  memcpy/memset/malloc run a few instructions more or less per execute() (bench/bench_phone_adb_vm.py);
 - load / bench (`run N`: the runner's own clock around execute(), `insns`: its CPU counter) / predict (`set`,
   `run 1`, `get`) / memory (`mem`: the runner process's peak RSS, an app's footprint) / profile (`profile N`: an
   ETDump, the RawProfile that the Python agent's PteRunnerModel builds, from the same pure function); every read
@@ -45,6 +50,12 @@ LOG_NAME = "runner.log"
 # command sent right behind it answers one line, which ends the last one; its answer is read and dropped.
 _LINE_END = "mem"
 _RUNTIME = "ek_pte_runner (native: no Python on the device)"
+# The runner's start: open the .pte on fd 3, hash that open file, exec the runner on it (stderr to the log). A hash
+# that differs is answered as one line instead of the runner's "ready". Arguments: log, model, sha256, argv...
+MODEL_FD_PATH = "/proc/self/fd/3"
+_START = ('log=$1; model=$2; want=$3; shift 3; exec 3<"$model" || exit 1; '
+          'got=$(sha256sum /proc/self/fd/3) || exit 1; '
+          'case $got in "$want "*) exec "$@" 2>>"$log";; esac; echo "sha256 ${got%% *}"')
 # Arm's CPU part numbers (/proc/cpuinfo "CPU part", implementer 0x41): a core's type, as data.
 ARM_CORES = {0xd03: "cortex-a53", 0xd04: "cortex-a35", 0xd05: "cortex-a55", 0xd07: "cortex-a57",
              0xd08: "cortex-a72", 0xd09: "cortex-a73", 0xd0a: "cortex-a75", 0xd0b: "cortex-a76",
@@ -380,17 +391,20 @@ class NativeRunnerSession:
 
     def load(self) -> dict[str, Any]:
         """Check the .pte's sha256 on the device, start the runner on it, run it once on the reference inputs."""
-        model = f"{self.workspace}/{MODEL_NAME}"
-        self.shell.verify({model: self.model_sha256}, MODEL_NAME)  # right before the runner opens it
-        argv = [*(["taskset", cpu_mask(self.cpus)] if self.cpus else []), *self.bundle.argv(self.folder), model]
+        argv = [*(["taskset", cpu_mask(self.cpus)] if self.cpus else []), *self.bundle.argv(self.folder),
+                MODEL_FD_PATH]
         # stderr (ExecuTorch's log) goes to a file: an undrained pipe would stall a chatty runtime
         start = time.perf_counter()
-        self.channel = self.shell.link.spawn(["sh", "-c", 'log=$1; shift; exec "$@" 2>>"$log"', "sh",
-                                              f"{self.workspace}/{LOG_NAME}", *argv])
+        self.channel = self.shell.link.spawn(["sh", "-c", _START, "sh", f"{self.workspace}/{LOG_NAME}",
+                                              f"{self.workspace}/{MODEL_NAME}", self.model_sha256, *argv])
         head = self._line()
         started_s = time.perf_counter() - start
+        if head.startswith("sha256 "):
+            raise DeviceError(f"{MODEL_NAME} has a different sha256 on the device ({head.split()[1][:16]}..); "
+                              "refusing to run it", "the device's storage or another program altered it; run again")
         if not head.startswith("ready "):
-            raise DeviceError(f"ek_pte_runner could not load {MODEL_NAME}: {head.removeprefix('error ')}")
+            detail = head.removeprefix("error ").replace(MODEL_FD_PATH, MODEL_NAME)
+            raise DeviceError(f"ek_pte_runner could not load {MODEL_NAME}: {detail}")
         load_ns, n_in, n_out = (int(v) for v in head.split()[1:4])
         self._inputs = [self._spec(self._line(), "in") for _ in range(n_in)]
         self._outputs = [self._spec(self._line(), "out") for _ in range(n_out)]

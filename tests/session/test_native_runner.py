@@ -315,3 +315,24 @@ def test_a_sparse_stored_model_is_expanded_on_the_host(tmp_path):
     work.mkdir()
     local, digest = model_file(art, work)
     assert local.read_bytes() == dense and digest == hashlib.sha256(dense).hexdigest()
+
+
+def test_the_runner_is_started_on_the_open_file_that_was_hashed(tmp_path):
+    """The session's start script opens the .pte on fd 3, hashes that open file and execs the runner on
+    /proc/self/fd/3: a path replaced after the check does not reach the runner, and a file whose sha256 differs
+    never starts it (the script answers one "sha256 HEX" line instead)."""
+    import hashlib
+    from edgekit.session.native_runner import _START, MODEL_FD_PATH
+    model = tmp_path / "model.pte"
+    model.write_bytes(b"checked")
+    # Stands for the runner: it swaps the path for another file first, then reads the model path it was given.
+    swap = f'printf other > "{model}.new" && mv "{model}.new" "{model}" && cat "$1"'
+
+    def start(digest, *runner):
+        return subprocess.run(["sh", "-c", _START, "sh", str(tmp_path / "log"), str(model), digest, *runner],
+                              capture_output=True, text=True, timeout=30)
+
+    proc = start(hashlib.sha256(b"checked").hexdigest(), "sh", "-c", swap, "runner", MODEL_FD_PATH)
+    assert proc.returncode == 0 and proc.stdout == "checked" and model.read_bytes() == b"other", proc.stderr
+    proc = start(hashlib.sha256(b"checked").hexdigest(), "echo", "started")
+    assert proc.stdout == f"sha256 {hashlib.sha256(b'other').hexdigest()}\n"
