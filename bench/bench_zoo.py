@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import json
+import os
 import resource
 import sys
 import tempfile
@@ -315,6 +316,9 @@ def main() -> None:
         sys.exit(f"unknown zoo models: {', '.join(unknown)} (have: {', '.join(ZOO)})")
     doc: dict[str, Any] = {"cells": {c.name: {"target": c.target, "int8": c.int8, "latency_time_base": c.time_base}
                                      for c in cells}, "models": {}}
+    # The models done so far, after each one: a run stopped part-way keeps them (merge with --merge-from).
+    partial = Path(tempfile.gettempdir()) / f"edgekit-zoo-{os.getpid()}.partial.json"
+    print(f"cells so far, after each model: {partial}", file=sys.stderr, flush=True)
     with tempfile.TemporaryDirectory(prefix="edgekit-zoo-") as tmp:
         for name in models:
             entry = ZOO[name]
@@ -335,6 +339,7 @@ def main() -> None:
                                                "traceback": traceback.format_exc(limit=4)}
                 r = row["cells"][cell.name]
                 print(f"    {r['status']}: {r.get('reason', '')}"[:300], file=sys.stderr, flush=True)
+            write_result("zoo", doc, partial)
     path = args.out or RESULTS / "zoo.json"
     if args.merge and path.is_file():
         previous = json.loads(path.read_text())
@@ -350,6 +355,7 @@ def main() -> None:
         path.write_text(json.dumps(merged, indent=2) + "\n")
     if args.matrix:
         write_matrix(json.loads(path.read_text()), args.matrix)
+    partial.unlink(missing_ok=True)
     print(path)
 
 
