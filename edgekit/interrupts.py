@@ -6,12 +6,17 @@ A signal can land where Python discards the exception it raises (a destructor, a
 library's broad `except`), and the work then goes on. So the signal is also remembered: `check()` raises it again
 at the points where finishing would be wrong (before an artifact is renamed into place), and the command's exit
 code says it was interrupted whatever happened in between.
+
+Starting a child is the one place the exception must wait: raised inside `subprocess.Popen` after the fork, it leaves
+a running child that no one holds (a `mkdir` that recreates a folder the clean-up just removed, an agent that no
+one stops). `deferred()` holds it until the child is in hand; `run()` is `subprocess.run` built on it.
 """
 from __future__ import annotations
 
 import contextlib
 import signal
-from typing import Iterator
+import subprocess
+from typing import Any, Iterator
 
 
 class Terminated(BaseException):
@@ -19,6 +24,7 @@ class Terminated(BaseException):
 
 
 _received: list[int] = []
+_deferring = 0  # depth of deferred() blocks
 
 
 def _raise_for(signum: int) -> BaseException:
@@ -27,7 +33,7 @@ def _raise_for(signum: int) -> BaseException:
 
 def _handler(signum: int, frame: object) -> None:
     _received.append(signum)
-    if len(_received) == 1:
+    if len(_received) == 1 and not _deferring:
         raise _raise_for(signum)
 
 
@@ -40,6 +46,37 @@ def check() -> None:
     """Raise the received signal again (call before a step that must not happen after an interrupt)."""
     if _received:
         raise _raise_for(_received[0])
+
+
+@contextlib.contextmanager
+def deferred() -> Iterator[None]:
+    """Hold a signal's exception until the block ends, then raise it: wrap starting a child and storing it where the
+    clean-up will find it."""
+    global _deferring
+    before = len(_received)
+    _deferring += 1
+    try:
+        yield
+    finally:
+        _deferring -= 1
+    if not _deferring and before == 0 and _received:
+        raise _raise_for(_received[0])
+
+
+def run(argv: list[str], timeout: float, **popen: Any) -> subprocess.CompletedProcess:
+    """`subprocess.run(argv, capture_output=True, timeout=timeout, **popen)` whose child never outlives the call: on
+    a timeout (TimeoutExpired, as subprocess.run raises it) or an interrupt it is killed and reaped first."""
+    proc = None
+    try:
+        with deferred():
+            proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen)
+        out, err = proc.communicate(timeout=timeout)
+    except BaseException:
+        if proc is not None:
+            with proc:  # closes its pipes and reaps it
+                proc.kill()
+        raise
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
 
 
 @contextlib.contextmanager

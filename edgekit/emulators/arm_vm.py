@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .. import interrupts
 from ..errors import DeviceError
 from ..profiles import Profile
 from .arm_image import ArmImage, ImageRecipe, cached_image
@@ -119,8 +120,9 @@ class ArmLinuxVM:
             (self.scratch / "known_hosts").write_text(f"[127.0.0.1]:{self.port} {key_type} {key_b64}\n")
             log = open(self.scratch / "qemu.log", "wb")
             try:
-                self._qemu = subprocess.Popen(self._argv(), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                              start_new_session=True)
+                with interrupts.deferred():  # held by self._qemu before an interrupt can leave it running
+                    self._qemu = subprocess.Popen(self._argv(), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                                  start_new_session=True)
             finally:
                 log.close()
             if self._wait_for_sshd():

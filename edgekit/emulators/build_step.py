@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import subprocess
 
+from .. import interrupts
 from ..errors import DeviceError
 
 
 def run_step(args: list[str], what: str, timeout: float) -> str:
     """Run `args`; its stdout, or DeviceError naming `what` and the command's last lines."""
     try:
-        proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+        proc = interrupts.run(args, timeout, text=True)
     except subprocess.TimeoutExpired:
         raise DeviceError(f"image build: {what} took longer than {timeout:g} s") from None
     except OSError as exc:

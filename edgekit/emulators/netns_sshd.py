@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .. import interrupts
 from ..errors import DeviceError
 from ..profiles import BUILTIN_TARGETS_DIR, Profile
 from .base import register_emulator
@@ -56,7 +57,7 @@ def unavailable_reason() -> str | None:
 def _run(args: list[str], what: str, timeout: float = STEP_TIMEOUT_S, check: bool = True
          ) -> subprocess.CompletedProcess:
     try:
-        proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+        proc = interrupts.run(args, timeout, text=True)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise DeviceError(f"emulated Pi: {what} failed: {exc}") from None
     if check and proc.returncode != 0:
@@ -246,8 +247,10 @@ class EmulatedLinuxBoard:
         log = open(s / "sshd.log", "wb")
         try:
             # -D: stays in the foreground as this pid (ip netns exec execs it), so the cgroup and teardown hold it.
-            self._sshd = subprocess.Popen([*inside, SSHD, "-D", "-e", "-f", str(s / "sshd_config")],
-                                          stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+            with interrupts.deferred():  # held by self._sshd before an interrupt can leave it running
+                self._sshd = subprocess.Popen([*inside, SSHD, "-D", "-e", "-f", str(s / "sshd_config")],
+                                              stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                              start_new_session=True)
         finally:
             log.close()
         self.cgroups.add(self._sshd.pid)

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+from .. import interrupts
 from ..errors import DeviceError, InputError
 from ..profiles import Profile
 from .base import free_loopback_port, register_emulator, stop_process
@@ -72,8 +73,9 @@ class QemuMachine:
             raise InputError(f"firmware image not found: {self.kernel}")
         self.port = self.fixed_port or free_loopback_port()
         out = open(self.log_path, "wb") if self.log_path else subprocess.DEVNULL
-        self._proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=out,
-                                      stderr=subprocess.STDOUT)
+        with interrupts.deferred():  # held by self._proc (stop() ends it) before an interrupt can leave it running
+            self._proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=out,
+                                          stderr=subprocess.STDOUT)
         if self.log_path:
             out.close()
         self._timer = threading.Timer(self.limit_s, self._expire)

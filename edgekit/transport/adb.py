@@ -21,6 +21,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from .. import interrupts
 from ..errors import DeviceError, InputError
 from .base import Transport, register_transport
 from .channel import LineChannel, exit_description, from_shell_status
@@ -62,7 +63,7 @@ class ADBTransport(Transport):
              check: bool = True) -> subprocess.CompletedProcess:
         argv = [self.adb, *(["-s", self.serial] if serial else []), *args]
         try:
-            proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout or self.timeout)
+            proc = interrupts.run(argv, timeout or self.timeout, text=True)
         except subprocess.TimeoutExpired:
             raise DeviceError(f"adb: {what} did not finish within {timeout or self.timeout:g} s",
                               "check the USB connection and that the phone is unlocked") from None
@@ -134,11 +135,12 @@ class ADBTransport(Transport):
             self._stop(self._proc)  # one process at a time on this link
         # -T: no pty, so the JSON lines pass through unaltered (a pty would add \r and echo our input).
         try:
-            proc = subprocess.Popen([self.adb, "-s", self.serial, "shell", "-T", "exec " + shlex.join(argv)],
-                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            with interrupts.deferred():  # held by _proc before an interrupt can leave it running
+                proc = subprocess.Popen([self.adb, "-s", self.serial, "shell", "-T", "exec " + shlex.join(argv)],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                self._proc = proc
         except OSError as exc:
             raise DeviceError(f"adb: starting {argv[0]} failed: {exc}") from None
-        self._proc = proc
         return LineChannel(proc.stdout, proc.stdin, on_close=lambda: self._stop(proc),
                            describe=lambda: self._how_it_ended(proc))
 

@@ -35,7 +35,11 @@ class Transport(ABC):
         self.timings: dict[str, float] = {}  # how long opening took, by step (emulator start, connect), for reports
 
     def __enter__(self) -> "Transport":
-        self.open()
+        try:
+            self.open()
+        except BaseException:  # an open that failed or was interrupted part-way: undo what it had started
+            self.close()
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from .. import interrupts
 from ..artifact import sha256_file
 from ..errors import DeviceError
 from .base import Transport, register_transport
@@ -27,7 +28,8 @@ class LocalTransport(Transport):
     check_runtime = False  # this host's interpreter: the agent names a missing runtime itself, nothing to cache
 
     def open(self) -> None:
-        self._root = Path(tempfile.mkdtemp(prefix="edgekit-agent-"))
+        with interrupts.deferred():  # held by _root, which close() removes, before an interrupt can leave it
+            self._root = Path(tempfile.mkdtemp(prefix="edgekit-agent-"))
         self._procs: list[subprocess.Popen] = []
         self._logs = 0
         self.python = str(self.options.get("python", sys.executable))
@@ -39,7 +41,7 @@ class LocalTransport(Transport):
 
     def run(self, argv: list[str], what: str, timeout: float | None = None) -> tuple[int, str, str]:
         try:
-            proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout or self.timeout)
+            proc = interrupts.run(argv, timeout or self.timeout, text=True)
         except subprocess.TimeoutExpired:
             raise DeviceError(f"device: {what} did not finish within {timeout or self.timeout:g} s") from None
         except OSError as exc:  # no such program: what a shell would say with 127
@@ -69,11 +71,12 @@ class LocalTransport(Transport):
         log_path = self._root / f"process-{self._logs}.log"
         with open(log_path, "wb") as log:  # the child keeps its own descriptor
             try:
-                proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
-                                        cwd=self._root)
+                with interrupts.deferred():  # held by _procs before an interrupt can leave it running
+                    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
+                                            cwd=self._root)
+                    self._procs.append(proc)
             except OSError as exc:
                 raise DeviceError(f"starting {argv[0]} failed: {exc}") from None
-        self._procs.append(proc)
         return LineChannel(proc.stdout, proc.stdin, on_close=lambda: self._stop(proc),
                            describe=lambda: self._how_it_ended(proc, log_path))
 

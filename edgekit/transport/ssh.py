@@ -113,11 +113,7 @@ class SSHTransport(Transport):
         self._root: str | None = None
         self.timings = {}
         self.facts: dict[str, Any] = {}
-        try:
-            self._open()
-        except BaseException:
-            self.close()  # `with` does not call __exit__ when __enter__ fails: stop a started emulator here
-            raise
+        self._open()  # a failure here is closed by Transport.__enter__ (it stops an emulator already started)
 
     def _open(self) -> None:
         options = dict(self.options)

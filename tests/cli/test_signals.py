@@ -29,10 +29,10 @@ def artifacts(digits, digits_example, tmp_path_factory):
                              calibration=Dataset(split.x_train[:256], split.y_train[:256])) for t in TARGETS}
 
 
-def _processes_mentioning(*needles: str) -> list[str]:
+def _processes_mentioning(*needles: str, besides: int = 0) -> list[str]:
     found = []
     for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+        if not proc.name.isdigit() or int(proc.name) in (os.getpid(), besides):
             continue
         try:
             args = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
@@ -59,12 +59,14 @@ def test_a_signal_ends_the_bench_and_leaves_nothing(artifacts, target, signum, w
     try:
         if when == "starting":
             time.sleep(1.0)
-        else:  # the device is up (its processes run from our scratch folder or the artifact), then a moment more
+        else:  # the device is up (its processes, not the command's own, name our scratch folder or the artifact)
+            def device_up() -> list[str]:
+                return _processes_mentioning(str(scratch), str(art.path), besides=proc.pid)
             deadline = time.monotonic() + 90
-            while not _processes_mentioning(str(scratch), str(art.path)) and time.monotonic() < deadline:
+            while not device_up() and time.monotonic() < deadline:
                 assert proc.poll() is None, proc.communicate()[1][-2000:]
                 time.sleep(0.1)
-            assert _processes_mentioning(str(scratch), str(art.path)), "the device never came up"
+            assert device_up(), "the device never came up"
             time.sleep(2.0)
         proc.send_signal(signum)
         _, err = proc.communicate(timeout=30)  # promptly: well inside any device timeout
@@ -76,7 +78,7 @@ def test_a_signal_ends_the_bench_and_leaves_nothing(artifacts, target, signum, w
     assert len(err.strip().splitlines()) == 1, err  # one line: "interrupted" / "terminated"
     time.sleep(0.5)  # children reaped by their parents' clean-up have gone by now
     assert _processes_mentioning(str(scratch), str(art.path)) == []
-    assert list(scratch.iterdir()) == []
+    assert sorted(scratch.rglob("*")) == []  # every path left, so a failure says at which step it stopped
     assert leaked(before) == {"netns": set(), "cgroups": set(), "links": set()}
 
 

@@ -62,6 +62,25 @@ def test_close_stops_processes_and_removes_everything():
     assert not root.exists()
 
 
+def test_an_open_cut_short_is_undone(tmp_path, monkeypatch):
+    """Ctrl-C (or any failure) after open() made the workspace but before it returned: `with` never calls __exit__
+    then, so the transport closes itself and the folder goes."""
+    from edgekit.transport.local import LocalTransport
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr("tempfile.tempdir", None)  # re-read TMPDIR
+    real_open = LocalTransport.open
+
+    def open_then_interrupted(self):
+        real_open(self)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(LocalTransport, "open", open_then_interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        with make_transport(load_profile("emu-phone")):
+            pass
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.runtime
 def test_a_phone_without_the_memory_for_the_runtime_says_so(tmp_path):
     """The emulated phone's agent runs under an address-space limit; a runtime that cannot be mapped in it is named

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ... import interrupts
 from ...errors import InputError, UnsupportedError
 from ...profiles import Profile, load_profile
 from ...units import parse_quantity
@@ -196,7 +197,7 @@ def build_firmware(cfg: BuildConfig, model_c: Path | None, outdir: Path, app: st
             cmd = [gcc, *common, "-c", str(src), "-o", str(obj)]
             fh.write(" ".join(cmd) + "\n")
             fh.flush()
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+            proc = interrupts.run(cmd, 300, text=True)  # reaped on an interrupt: no .o lands after clean-up
             fh.write(proc.stderr)
             if proc.returncode:
                 first = next((ln for ln in proc.stderr.splitlines() if "error" in ln), proc.stderr.strip()[:200])
@@ -208,7 +209,7 @@ def build_firmware(cfg: BuildConfig, model_c: Path | None, outdir: Path, app: st
         cmd = [gcc, *cfg.cflags(), "-nostartfiles", "--specs=nano.specs", "-Wl,--gc-sections",
                f"-Wl,--defsym=EK_STACK_BYTES={cfg.stack_bytes}", f"-L{outdir}",
                f"-T{FIRMWARE_DIR / 'ld' / 'ek_sections.ld'}", *objects, "-o", str(elf), "-lc", "-lgcc"]
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        return interrupts.run(cmd, 300, text=True)
 
     # Measure with generous regions first, so a model too big for the real part gets a per-region answer.
     probe = outdir / "measure.elf"
