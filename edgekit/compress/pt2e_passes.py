@@ -28,3 +28,32 @@ def integer_scalars_as_constants(graph: torch.fx.GraphModule) -> torch.fx.GraphM
         node.args = tuple(args)
     graph.recompile()
     return graph
+
+
+def shared_specs_after_their_roots() -> None:
+    """Make torchao's prepare meet every sharing group at a spec of its own before a spec that shares it.
+
+    torchao 0.18 (`prepare._get_obs_or_fq_map`) builds each group's observer from the first member it iterates, in
+    graph order. When that member's spec is a SharedQuantizationSpec naming a node later in the graph, it fails with
+    "please make sure only refer to edge or node that has observer/fake_quant inserted: 'relu_3' not in": a U-Net,
+    whose decoder's concatenation shares its scale with an encoder ReLU, stopped there and fell back to
+    ai-edge-quantizer (where mixed precision has no modules to keep). Creating the observers of plain specs first,
+    then shared, then derived (a bias, from its input and weight) gives every group the observer it would have had
+    in a favourable order; installed once, for the whole process."""
+    from torchao.quantization.pt2e import prepare
+    from torchao.quantization.pt2e.quantizer import DerivedQuantizationSpec, SharedQuantizationSpec
+
+    original = prepare._get_obs_or_fq_map
+    if getattr(original, "_edgekit_ordered", False):
+        return
+
+    def rank(qspec: object) -> int:
+        return 2 if isinstance(qspec, DerivedQuantizationSpec) else 1 if isinstance(qspec, SharedQuantizationSpec) \
+            else 0
+
+    def ordered(group_ids: dict, qspecs: dict, is_qat: bool) -> dict:
+        by_rank = dict(sorted(qspecs.items(), key=lambda item: rank(item[1])))  # stable: graph order within a rank
+        return original(group_ids, by_rank, is_qat)
+
+    ordered._edgekit_ordered = True  # type: ignore[attr-defined]
+    prepare._get_obs_or_fq_map = ordered

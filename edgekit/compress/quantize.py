@@ -158,7 +158,8 @@ def pt2e_quantize(model: torch.nn.Module, quantizer: Any, batches: Sequence[tupl
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
     from .observers import use_fast_histograms
-    from .pt2e_passes import integer_scalars_as_constants
+    from .pt2e_passes import integer_scalars_as_constants, shared_specs_after_their_roots
+    shared_specs_after_their_roots()
     graph, dynamic = capture(model, ctx.example_inputs)
     graph = integer_scalars_as_constants(graph)
     # torchao's histogram range search takes up to ~1 s per activation at convert (issue 26: 200 s of a tiny
