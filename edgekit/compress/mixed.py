@@ -105,27 +105,33 @@ def next_float_layer(rows: list[dict[str, Any]], kept: Sequence[str],
 
 
 def reach_cosine(model: torch.nn.Module, config: Any, quantize: Callable[[Any], torch.nn.Module],
-                 quantizer_of: Callable[[torch.nn.Module], Any], example_inputs: tuple[torch.Tensor, ...],
+                 graph_of: Callable[[torch.nn.Module], tuple[torch.nn.Module, Any]],
+                 example_inputs: tuple[torch.Tensor, ...],
                  batches: Sequence[tuple[torch.Tensor, ...]], progress: Callable[[str, int, int], None]
                  ) -> tuple[torch.nn.Module, dict[str, Any]]:
     """Quantize with `config`, keeping more modules float until the cosine reaches `config.min_cosine`; the
-    result and the record of the search: {"min_cosine", "cosine", "kept_float", "rounds", "reached"}."""
+    result and the record of the search: {"min_cosine", "cosine", "kept_float", "rounds", "reached"}.
+    `graph_of(quantized)` is the float model its quantizer annotated (a backend may have rewritten the user's: the
+    LiteRT backend turns nn.LSTM into cell loops) and that quantizer: the per-layer comparison runs on that model,
+    so that the layers it names are the ones the quantizer can skip."""
     check = list(batches)[:max(1, CHECK_SAMPLES // len(batches[0][0]))]
     asked = list(config.keep_float)
     kept = list(asked)
-    candidates = float_candidates(model)
     quantized = quantize(config)
     cosines = [output_cosine(quantized, model, check)]
     while cosines[-1] < config.min_cosine and len(kept) - len(asked) < MAX_FLOAT_LAYERS:
         progress("mixed precision", len(kept), MAX_FLOAT_LAYERS)
-        rows = numerics.layer_drift(model, example_inputs, quantizer_of(quantized), check)
-        module = next_float_layer(rows, kept, candidates)
+        float_model, quantizer = graph_of(quantized)
+        rows = numerics.layer_drift(float_model, example_inputs, quantizer, check)
+        module = next_float_layer(rows, kept, float_candidates(float_model))
         if module is None:
             break
         kept.append(module)
         config = dataclasses.replace(config, keep_float=tuple(kept))
         quantized = quantize(config)
         cosines.append(output_cosine(quantized, model, check))
+    # A module kept before its parent was (a gate's Linear, then the whole LSTM) is float through the parent.
+    kept = [k for k in kept if not any(k.startswith(parent + ".") for parent in kept)]
     return quantized, {"min_cosine": config.min_cosine, "cosine": round(cosines[-1], 6),
                        "cosine_all_int8": round(cosines[0], 6), "kept_float": kept,
                        "reached": cosines[-1] >= config.min_cosine, "rounds": len(cosines)}

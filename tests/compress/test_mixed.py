@@ -135,3 +135,29 @@ def test_a_pte_that_misses_min_cosine_is_said_so(tmp_path, monkeypatch):
     assert mixed["graph_reached"] and mixed["cosine"] >= 0.999 and mixed["file_cosine"] < 0.99
     assert not mixed["reached"] and mixed["file_runtime"] == "ExecuTorch (XNNPACK)"
     assert any("but the compiled file reaches" in w for w in art.manifest["warnings"])
+
+
+class _SmallLSTM(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lstm = torch.nn.LSTM(4, 24, batch_first=True)
+        self.fc = torch.nn.Linear(24, 3)
+
+    def forward(self, x):
+        return self.fc(self.lstm(x)[0][:, -1])
+
+
+def test_the_search_runs_on_the_model_the_quantizer_saw(tmp_path):
+    """The LiteRT backend rewrites nn.LSTM into cell loops before quantizing: the per-layer comparison must run on
+    that model, or it sees the LSTM as one unquantized op and can only keep the head float (lstm_kws on the Pi:
+    'fc' kept, then nothing left to try, 0.987 -> 0.987). A parent kept after its child is listed alone."""
+    from edgekit.compiler import compile_model
+    from edgekit.modelio import Dataset
+    torch.manual_seed(0)
+    model = _SmallLSTM().eval()
+    x = np.random.default_rng(0).standard_normal((64, 12, 4)).astype(np.float32)
+    art = compile_model(model, (torch.from_numpy(x[:1]),), "emu-rpi4-x86", tmp_path / "a", calibration=Dataset(x),
+                        recipe=[Int8StaticConfig(calibration_samples=64, min_cosine=0.99999)])
+    kept = art.manifest["mixed_precision"]["kept_float"]
+    assert any(k == "lstm" or k.startswith("lstm.") for k in kept), kept
+    assert not any(k.startswith(p + ".") for k in kept for p in kept), kept
