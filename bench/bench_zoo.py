@@ -223,15 +223,20 @@ def write_matrix(doc: dict[str, Any], path: Path) -> None:
         entries = []
         for c in cells:
             r = row["cells"].get(c)
-            if r is None:
+            static = row["cells"].get(c.replace("-mixed", "-int8")) if CELLS[c].min_cosine else None
+            if r is None and static and (static.get("cosine_vs_fp32") or 0) >= CELLS[c].min_cosine:
+                entries.append(f"not needed (static INT8 cos {static['cosine_vs_fp32']:.4f})")
+            elif r is None:
                 entries.append("not run")
             elif r["status"] == "not needed":
                 entries.append("not needed")
             elif r["status"] == "ok":
                 lat = f"{r['latency_p50_ms']:.3g} ms" if r.get("latency_p50_ms") is not None else "?"
                 cos = f"cos {r['cosine_vs_fp32']:.4f}" if r.get("cosine_vs_fp32") is not None else ""
-                kept = (r.get("mixed_precision") or {}).get("kept_float")
-                float_layers = f", {len(kept)} layers float" if kept is not None else ""
+                search = r.get("mixed_precision") or {}
+                kept = search.get("kept_float")
+                float_layers = "" if kept is None else f", {len(kept)} layers float" + (
+                    "" if search.get("reached") else f" (below {search.get('min_cosine')})")
                 entries.append(f"ok, {r['size_bytes'] / 1024:,.0f} KiB, {lat}, {cos}{float_layers}")
             else:
                 code = f" (exit {r['exit_code']})" if r.get("exit_code") is not None else ""

@@ -98,10 +98,41 @@ def unannotate(graph: torch.fx.GraphModule, modules: Sequence[str]) -> None:
     if not modules:
         return
     kept = set(modules)
+    floated = set()
     for node in graph.graph.nodes:
         paths = {path for path, _ in node.meta.get("nn_module_stack", {}).values()}
         if paths & kept:
             node.meta.pop("quantization_annotation", None)
+            floated.add(node)
+    # A neighbour whose spec shares or derives its scale from a float node (an add or concatenation sharing with
+    # the kept conv's output, a bias derived from its input edge) would send torchao's prepare to an observer that
+    # is no longer there (KeyError 'conv2d_1': MobileNetV2's Pi search then fell back to ai-edge-quantizer, which
+    # has no modules to keep): it stays float too, and so on until no spec names a float node.
+    while True:
+        more = [n for n in graph.graph.nodes if "quantization_annotation" in n.meta
+                and _referenced_nodes(n.meta["quantization_annotation"]) & floated]
+        if not more:
+            return
+        for node in more:
+            node.meta.pop("quantization_annotation")
+            floated.add(node)
+
+
+def _referenced_nodes(annotation: Any) -> set:
+    """The nodes whose observers an annotation's shared or derived specs use: a node (its output) or, for an edge
+    (producer, consumer), the consumer that annotates it."""
+    from torchao.quantization.pt2e.quantizer import DerivedQuantizationSpec, SharedQuantizationSpec
+    specs = [*annotation.input_qspec_map.values(), annotation.output_qspec]
+    found = set()
+    for spec in specs:
+        if isinstance(spec, SharedQuantizationSpec):
+            targets = [spec.edge_or_node]
+        elif isinstance(spec, DerivedQuantizationSpec):
+            targets = list(spec.derived_from)
+        else:
+            continue
+        found |= {t[1] if isinstance(t, tuple) else t for t in targets}
+    return found
 
 
 @functools.cache

@@ -224,3 +224,19 @@ def test_the_host_loads_with_the_release_the_pi_runs():
     image = tomllib.loads((ROOT / "images" / "debian-arm64-pi.toml").read_text())["wheels"]
     assert pins == [DEVICE_RUNTIME_VERSION] * 2 and f"ai-edge-litert=={DEVICE_RUNTIME_VERSION}" in image
     assert version("ai-edge-litert") == DEVICE_RUNTIME_VERSION
+
+
+def test_a_conv_kept_float_beside_shared_scales_still_quantizes_the_rest(tmp_path):
+    """MobileNetV2 with its first convolutions kept float: their neighbours' specs share or derive scales from
+    them, and torchao's prepare failed on the missing observer (KeyError 'conv2d'), so mixed precision on the Pi
+    fell back to ai-edge-quantizer and stopped. Those neighbours now stay float with them; the rest is int8."""
+    from edgekit.models.zoo.mobilenet_v2 import MobileNetV2
+    torch.manual_seed(0)
+    model = MobileNetV2(classes=4, width=0.35).eval()
+    x = torch.randn(16, 3, 32, 32)
+    art = compile_model(model, (x[:1],), "rpi4", tmp_path / "a", calibration=Dataset(x.numpy()), recipe=[
+        Int8StaticConfig(calibration_samples=16, keep_float=("features.0.0", "features.1.conv.0.0"),
+                         route="litert-torch-pt2e")])
+    ops = art.manifest["export"]["operators"]
+    assert art.manifest["export"]["route"] == "litert-torch-pt2e"
+    assert ops.get("QUANTIZE") or ops.get("DEQUANTIZE"), ops  # the float island meets the int8 rest
