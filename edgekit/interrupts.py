@@ -25,6 +25,7 @@ class Terminated(BaseException):
 
 _received: list[int] = []
 _deferring = 0  # depth of deferred() blocks
+_active = 0  # depth of handled() blocks
 
 
 def _raise_for(signum: int) -> BaseException:
@@ -43,8 +44,9 @@ def received() -> int | None:
 
 
 def check() -> None:
-    """Raise the received signal again (call before a step that must not happen after an interrupt)."""
-    if _received:
+    """Raise the received signal again (call before a step that must not happen after an interrupt). Outside a
+    command (`handled()`) it does nothing: a signal an earlier command received is not this caller's."""
+    if _active and _received:
         raise _raise_for(_received[0])
 
 
@@ -82,10 +84,13 @@ def run(argv: list[str], timeout: float, **popen: Any) -> subprocess.CompletedPr
 @contextlib.contextmanager
 def handled() -> Iterator[None]:
     """Install the handlers for SIGINT and SIGTERM (main thread only) for the duration of a command."""
+    global _active
     _received.clear()
     previous = {s: signal.signal(s, _handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    _active += 1
     try:
         yield
     finally:
+        _active -= 1
         for s, h in previous.items():
             signal.signal(s, h)

@@ -45,3 +45,14 @@ def test_an_interrupted_run_leaves_no_child(tmp_path):
     time.sleep(2.0)
     assert not late.exists()
     assert not os.path.exists(f"/proc/{child}")  # reaped
+
+
+def test_a_signal_of_an_earlier_command_does_not_stop_later_work():
+    """A library caller (a test, a notebook) compiling after a command that was interrupted in the same process: the
+    artifact's `check()` must not raise for that old signal (a pytest worker crashed this way)."""
+    with interrupts.handled():
+        with pytest.raises(interrupts.Terminated):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.05)
+    assert interrupts.received() == signal.SIGTERM  # the command's exit code still reads it
+    interrupts.check()  # outside the command: nothing to raise
