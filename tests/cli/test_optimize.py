@@ -182,6 +182,7 @@ def test_a_trial_cut_short_by_ctrl_c_records_why(tiny):
         while not _running_trial(storage) and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.2)
         time.sleep(0.5)  # into the trial's compile
+        assert proc.poll() is None, f"optimize ended before the signal (exit {proc.returncode})"
         os.kill(proc.pid, signal.SIGINT)
         assert proc.wait(timeout=60) == 130
     finally:
