@@ -2,6 +2,7 @@
 user's files, a storage that cannot work, limits that mean nothing, labels the model cannot have) and what its
 report says about trials it did not measure, a tie, and a .pt2 that cannot be pruned. A tiny MLP stands in for a
 model; stored trials stand in for a search (--trials 0 judges and reports them)."""
+import contextlib
 import json
 import os
 import signal
@@ -194,9 +195,13 @@ def test_a_trial_cut_short_by_ctrl_c_records_why(tiny):
 
 
 def _running_trial(storage: str) -> bool:
-    import optuna
+    """Read-only, straight from SQLite: optuna.load_study on a database the command is still creating creates its
+    schema too, and the two writers collided (the command stopped with "UNIQUE constraint failed:
+    alembic_version.version_num")."""
+    import sqlite3
+    path = storage.removeprefix("sqlite:///")
     try:
-        trials = optuna.load_study(study_name="edgekit-optimize", storage=storage).trials
-    except Exception:  # the study is not created yet
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            return db.execute("SELECT 1 FROM trials WHERE state = 'RUNNING' LIMIT 1").fetchone() is not None
+    except sqlite3.Error:  # no database or no trials table yet
         return False
-    return any(t.state == optuna.trial.TrialState.RUNNING for t in trials)
