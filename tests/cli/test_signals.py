@@ -62,18 +62,23 @@ def test_a_signal_ends_the_bench_and_leaves_nothing(artifacts, target, signum, w
         else:  # the device is up (its processes, not the command's own, name our scratch folder or the artifact)
             def device_up() -> list[str]:
                 return _processes_mentioning(str(scratch), str(art.path), besides=proc.pid)
+            # what was seen is kept: a short-lived step (ssh-keygen, mkdir) may be gone by a second look
             deadline = time.monotonic() + 90
-            while not device_up() and time.monotonic() < deadline:
+            while not (seen := device_up()) and time.monotonic() < deadline:
                 assert proc.poll() is None, proc.communicate()[1][-2000:]
                 time.sleep(0.1)
-            assert device_up(), "the device never came up"
+            assert seen, "the device never came up"
             time.sleep(2.0)
         proc.send_signal(signum)
         _, err = proc.communicate(timeout=30)  # promptly: well inside any device timeout
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        if proc.poll() is None:  # a failed test still lets the command tear its board down, for the tests after it
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
     assert proc.returncode == EXIT[signum], err[-2000:]
     assert len(err.strip().splitlines()) == 1, err  # one line: "interrupted" / "terminated"
     time.sleep(0.5)  # children reaped by their parents' clean-up have gone by now

@@ -15,7 +15,7 @@ from edgekit.measure.runner import benchmark
 from edgekit.modelio import Dataset
 from edgekit.profiles import load_profile
 from edgekit.transport.ssh import parse_host
-from tests.helpers import ROOT, run_cli
+from tests.helpers import ROOT, host_state, leaked, run_cli
 
 
 
@@ -42,11 +42,6 @@ def board():
         yield pi
 
 
-def _netns_names():
-    return {line.split()[0] for line in subprocess.run(["ip", "netns", "list"], capture_output=True,
-                                                       text=True).stdout.splitlines() if line.strip()}
-
-
 def test_parse_host():
     assert parse_host("pi@raspberrypi.local") == ("pi", "raspberrypi.local", 22)
     assert parse_host("pi@10.0.0.5:2222") == ("pi", "10.0.0.5", 2222)
@@ -60,7 +55,7 @@ def test_parse_host():
 def test_cli_bench_int8_tflite_on_emulated_pi(int8_art, digits_npz, digits):
     """`edgekit bench ART --target emu-rpi4-x86` starts the emulated Pi itself, measures there, and removes it."""
     _require_board()
-    before = _netns_names()
+    before = host_state()
     proc = run_cli("bench", int8_art.path, "--target", "emu-rpi4-x86", "--eval", digits_npz[1], "--runs", "30",
                    "--cooldown", "0.001", "--json", "--min-cosine", "0.999")
     assert proc.returncode == 0, proc.stderr
@@ -79,7 +74,8 @@ def test_cli_bench_int8_tflite_on_emulated_pi(int8_art, digits_npz, digits):
         assert 0 < report["deploy"][key] < 30, key
     assert len(report["thermal"]["samples"]) == 10 and report["thermal"]["cooldown_s"] == 0.001
     assert "cpu_clock_hz" in report["thermal"]["samples"][0]
-    assert _netns_names() == before, "the emulated Pi was not torn down"
+    # only what this command left: the other pytest worker may run a board meanwhile, or start one reaping
+    assert leaked(before) == {"netns": set(), "cgroups": set(), "links": set()}, "the Pi was not torn down"
 
 
 def _bench(art, board, tmp_path, **options):
