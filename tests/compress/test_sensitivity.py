@@ -1,0 +1,54 @@
+"""Per-layer INT8 sensitivity: each layer quantized alone, the loss at the output."""
+import torch
+
+from edgekit.compress.sensitivity import layers_to_keep, rank_layers
+from tests.models.users import outlier_mlp
+
+
+def _inputs(n, *shape):
+    g = torch.Generator().manual_seed(0)
+    return [(torch.randn(1, *shape, generator=g),) for _ in range(n)]
+
+
+def test_the_layers_around_an_outlier_rank_first():
+    """fc1's always-on unit sets the scale of its output, which is fc2's input: both lose the other units."""
+    model, example = outlier_mlp()
+    ranked = dict(rank_layers(model, example, _inputs(8, 16)))
+    assert set(ranked) == {"fc1", "fc2", "head"}
+    assert min(ranked["fc1"], ranked["fc2"]) > 0.05 > 1e-3 > ranked["head"] >= 0
+
+
+class _Convs(torch.nn.Module):
+    """Two conv + batch norm + ReLU blocks, the second's weights with one channel 1000x the rest."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.BatchNorm2d(8), torch.nn.ReLU())
+        self.b = torch.nn.Sequential(torch.nn.Conv2d(8, 8, 3), torch.nn.BatchNorm2d(8), torch.nn.ReLU())
+        self.fc = torch.nn.Linear(8, 4)
+        with torch.no_grad():
+            self.b[0].weight[0] *= 1000
+
+    def forward(self, x):
+        return self.fc(self.b(self.a(x)).mean((2, 3)))
+
+
+def test_the_graph_is_left_as_it_was():
+    """The ranking rounds weights in place and restores them: the model and a second ranking are unchanged."""
+    torch.manual_seed(0)
+    model = _Convs().eval()
+    x = _inputs(4, 3, 12, 12)
+    before = [model(*b) for b in x]
+    first = rank_layers(model, x[0], x)
+    assert [name for name, _ in first][0] == "b.0"  # its big channel sets the output's scale for the small ones
+    assert rank_layers(model, x[0], x) == first
+    assert all(torch.equal(model(*b), want) for b, want in zip(x, before))
+
+
+def test_the_count_predicted_covers_the_loss_allowed():
+    ranked = [("a", 0.06), ("b", 0.03), ("c", 0.01)]
+    assert layers_to_keep(ranked, deficit=0.1, allowed=0.5) == 0
+    assert layers_to_keep(ranked, deficit=0.1, allowed=0.04) == 1   # 0.1 * 0.4 left
+    assert layers_to_keep(ranked, deficit=0.1, allowed=0.02) == 2   # 0.1 * 0.1 left
+    assert layers_to_keep(ranked, deficit=0.1, allowed=0.0) == 3
+    assert layers_to_keep([], deficit=0.1, allowed=0.01) == 0
