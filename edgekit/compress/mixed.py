@@ -73,14 +73,14 @@ def output_cosine(quantized: torch.nn.Module, model: torch.nn.Module, batches: S
 
 
 def with_parents(kept: Sequence[str], layers: Sequence[str]) -> list[str]:
-    """`kept`, in its order, with the outermost module whose layers (of `layers`, the ranked ones) are all kept
-    named instead of them: a GRU cell whose two Linears are kept is kept whole, so the elementwise ops of its gates
-    stay float too."""
-    whole = {parent for layer in layers for parent in _ancestors(layer)
-             if all(inner in kept for inner in layers if inner.startswith(parent + "."))}
+    """`kept`, in its order, each name replaced by its outermost kept ancestor or by the outermost module whose
+    ranked `layers` are all kept: a GRU cell whose two Linears are kept is kept whole, so the elementwise ops of
+    its gates stay float too."""
+    covered = set(kept) | {parent for layer in layers for parent in _ancestors(layer)
+                           if all(inner in kept for inner in layers if inner.startswith(parent + "."))}
     result: list[str] = []
     for name in kept:
-        outer = next((parent for parent in _ancestors(name) if parent in whole), name)
+        outer = next((parent for parent in _ancestors(name) if parent in covered), name)
         if outer not in result:
             result.append(outer)
     return result

@@ -2,7 +2,7 @@
 
 The float graph (exported, batch norm folded into the convolutions as the quantizers fold it) gets taps on the
 input of every convolution and linear layer and on its output (after the ReLU or clamp that follows it, where the
-quantizers fuse one); a first pass records each tap's range on the calibration inputs. Then, layer by layer,
+quantizers fuse one), and on the output of every add, mul, sigmoid, tanh... inside a module; a first pass records each tap's range on the calibration inputs. Then, layer by layer,
 that layer's weights are rounded to int8 per output channel and its taps to int8 over their recorded ranges (what
 PT2E's quantizers do, with min-max ranges), and `1 - cosine` of the model's first output against the float one is
 that layer's sensitivity. One forward pass per layer and sample, no quantization round: this is the ranking the
@@ -22,6 +22,11 @@ from .finetune import eval_mode
 _aten = torch.ops.aten
 WEIGHTED_OPS = {_aten.conv1d.default, _aten.conv2d.default, _aten.conv3d.default, _aten.linear.default,
                 _aten.conv_transpose1d.default, _aten.conv_transpose2d.input, _aten.conv_transpose3d.input}
+# Ops without weights that the quantizers give an int8 output (XNNPACK's and LiteRT's, the latter with the recurrent
+# cells' annotations of rnn_cells.py): their own rounding counts for the module that runs them (an LSTM's gates).
+ELEMENTWISE_OPS = {_aten.add.Tensor, _aten.add_.Tensor, _aten.sub.Tensor, _aten.mul.Tensor, _aten.mul_.Tensor,
+                   _aten.cat.default, _aten.sigmoid.default, _aten.tanh.default, _aten.hardswish.default,
+                   _aten.hardsigmoid.default}
 FUSED_ACTIVATIONS = {_aten.relu.default, _aten.relu_.default, _aten.hardtanh.default, _aten.hardtanh_.default,
                      _aten.clamp.default}
 
@@ -62,8 +67,9 @@ def _first_output(out: Any) -> np.ndarray:
 
 def rank_layers(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ...],
                 batches: Sequence[tuple[torch.Tensor, ...]]) -> list[tuple[str, float]]:
-    """[(module path, sensitivity)] for every module holding a convolution or linear layer, most sensitive first:
-    the output's `1 - cosine` against FP32 when that module alone is INT8."""
+    """[(module path, sensitivity)] for every module that runs a convolution, a linear layer or an elementwise op
+    with an int8 output, most sensitive first: the output's `1 - cosine` against FP32 when that module's own ops
+    alone are INT8 (its children's not)."""
     from torchao.quantization.pt2e.utils import _fuse_conv_bn_
 
     from ..measure.stats import agreement
@@ -86,10 +92,15 @@ def rank_layers(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ...]
         taps.setdefault(module, []).append(tap)
 
     for node in list(graph.graph.nodes):
-        weight = node.args[1] if node.op == "call_function" and node.target in WEIGHTED_OPS else None
-        if not isinstance(weight, torch.fx.Node) or weight.op != "get_attr":
+        if node.op != "call_function":
             continue
         module = _module_of(node)
+        if node.target in ELEMENTWISE_OPS and module and any(isinstance(a, torch.fx.Node) for a in node.args):
+            tap(node, module)
+            continue
+        weight = node.args[1] if node.target in WEIGHTED_OPS else None
+        if not isinstance(weight, torch.fx.Node) or weight.op != "get_attr":
+            continue
         weights.setdefault(module, []).append(weight.target)
         if isinstance(node.args[0], torch.fx.Node):  # the layer's input is quantized for it, whatever made it
             tap(node.args[0], module, only_for=node)
@@ -100,8 +111,8 @@ def rank_layers(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ...]
     with torch.no_grad():
         reference = np.concatenate([_first_output(graph(*batch)) for batch in batches])  # also records ranges
         ranked = []
-        for module, names in weights.items():
-            saved = {name: _attribute(graph, name).data.clone() for name in names}
+        for module in taps:
+            saved = {name: _attribute(graph, name).data.clone() for name in weights.get(module, ())}
             for name, w in saved.items():
                 _attribute(graph, name).data = _int8_per_channel(w)
             for tap in taps[module]:
