@@ -65,9 +65,10 @@ def deferred() -> Iterator[None]:
         raise _raise_for(_received[0])
 
 
-def run(argv: list[str], timeout: float, **popen: Any) -> subprocess.CompletedProcess:
-    """`subprocess.run(argv, capture_output=True, timeout=timeout, **popen)` whose child never outlives the call: on
-    a timeout (TimeoutExpired, as subprocess.run raises it) or an interrupt it is killed and reaped first."""
+def run(argv: list[str], timeout: float, check: bool = False, **popen: Any) -> subprocess.CompletedProcess:
+    """`subprocess.run(argv, capture_output=True, timeout=timeout, check=check, **popen)` whose child never outlives
+    the call: on a timeout (TimeoutExpired, as subprocess.run raises it) or an interrupt it is killed and reaped
+    first."""
     proc = None
     try:
         with deferred():
@@ -78,6 +79,8 @@ def run(argv: list[str], timeout: float, **popen: Any) -> subprocess.CompletedPr
             with proc:  # closes its pipes and reaps it
                 proc.kill()
         raise
+    if check and proc.returncode:
+        raise subprocess.CalledProcessError(proc.returncode, argv, out, err)
     return subprocess.CompletedProcess(argv, proc.returncode, out, err)
 
 

@@ -27,6 +27,9 @@ def test_run_returns_what_subprocess_run_returns():
     done = interrupts.run([sys.executable, "-c", "import sys; print('out'); print('err', file=sys.stderr); "
                            "sys.exit(3)"], 30, text=True)
     assert (done.returncode, done.stdout, done.stderr) == (3, "out\n", "err\n")
+    with pytest.raises(subprocess.CalledProcessError) as failed:
+        interrupts.run([sys.executable, "-c", "import sys; sys.exit(3)"], 30, check=True)
+    assert failed.value.returncode == 3
     with pytest.raises(subprocess.TimeoutExpired):
         interrupts.run([sys.executable, "-c", "import time; time.sleep(30)"], 0.5)
 

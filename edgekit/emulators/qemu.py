@@ -73,11 +73,13 @@ class QemuMachine:
             raise InputError(f"firmware image not found: {self.kernel}")
         self.port = self.fixed_port or free_loopback_port()
         out = open(self.log_path, "wb") if self.log_path else subprocess.DEVNULL
-        with interrupts.deferred():  # held by self._proc (stop() ends it) before an interrupt can leave it running
-            self._proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=out,
-                                          stderr=subprocess.STDOUT)
-        if self.log_path:
-            out.close()
+        try:
+            with interrupts.deferred():  # held by self._proc (stop() ends it) before an interrupt leaves it running
+                self._proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=out,
+                                              stderr=subprocess.STDOUT)
+        finally:
+            if self.log_path:
+                out.close()  # QEMU has its own copy
         self._timer = threading.Timer(self.limit_s, self._expire)
         self._timer.daemon = True
         self._timer.start()

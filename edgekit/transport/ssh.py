@@ -113,9 +113,7 @@ class SSHTransport(Transport):
         self._root: str | None = None
         self.timings = {}
         self.facts: dict[str, Any] = {}
-        self._open()  # a failure here is closed by Transport.__enter__ (it stops an emulator already started)
-
-    def _open(self) -> None:
+        # A failure below is closed by Transport.__enter__ (it stops an emulator already started).
         options = dict(self.options)
         self._borrowed = options.pop("emulator", None)
         if self._borrowed is not None:

@@ -52,3 +52,22 @@ def test_the_count_predicted_covers_the_loss_allowed():
     assert layers_to_keep(ranked, deficit=0.1, allowed=0.02) == 2   # 0.1 * 0.1 left
     assert layers_to_keep(ranked, deficit=0.1, allowed=0.0) == 3
     assert layers_to_keep([], deficit=0.1, allowed=0.01) == 0
+
+
+class _Gated(torch.nn.Module):
+    """A gate as in an LSTM cell: two Linears, their tanh and sigmoid multiplied in the gate's own forward."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = torch.nn.Linear(8, 8), torch.nn.Linear(8, 8)
+
+    def forward(self, x):
+        return torch.tanh(self.a(x)) * torch.sigmoid(self.b(x))
+
+
+def test_a_module_s_own_elementwise_ops_count_for_it():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(_Gated(), torch.nn.Linear(8, 3)).eval()
+    ranked = dict(rank_layers(model, (torch.randn(1, 8),), _inputs(8, 8)))
+    assert set(ranked) == {"0", "0.a", "0.b", "1"}  # "0": its tanh, sigmoid and mul, not its Linears
+    assert all(s > 0 for s in ranked.values())

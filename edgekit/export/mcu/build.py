@@ -160,8 +160,7 @@ def _first_error(stderr: str) -> str:
 
 
 def section_sizes(elf: Path) -> dict[str, int]:
-    out = subprocess.run([_tool("arm-none-eabi-size"), "-A", str(elf)], capture_output=True, text=True,
-                         check=True, timeout=60).stdout
+    out = interrupts.run([_tool("arm-none-eabi-size"), "-A", str(elf)], 60, check=True, text=True).stdout
     sizes = {}
     for line in out.splitlines():
         m = re.match(r"^(\.\S+)\s+(\d+)\s+(\d+)", line)
@@ -236,5 +235,5 @@ def build_firmware(cfg: BuildConfig, model_c: Path | None, outdir: Path, app: st
         raise UnsupportedError(f"linking for '{cfg.target}' failed: {_first_error(proc.stderr)}",
                                f"full log: {log}")
     binary = outdir / "firmware.bin"
-    subprocess.run([objcopy, "-O", "binary", str(elf), str(binary)], check=True, timeout=60)
+    interrupts.run([objcopy, "-O", "binary", str(elf), str(binary)], 60, check=True)  # reaped on an interrupt
     return BuildResult(elf, binary, flash, ram, sizes)
