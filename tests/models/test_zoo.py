@@ -26,7 +26,7 @@ HEADS = {"kws_dscnn": ("fc",), "vww_mobilenet_v1": ("fc",), "ic_resnet8": ("fc",
          "efficientnet_b0": ("classifier.1",), "resnet18": ("fc",), "deit_tiny": ("head",), "bert_mini": None,
          "tinygpt": ("head",), "kws_gru": ("fc",), "cls_box_cnn": ("classifier", "box"),
          "hf_resnet_classifier": ("classifier.1",), "hf_distilbert_encoder": None, "unet_small": ("head",),
-         "sensor_cnn1d": ("fc",), "lstm_kws": ("fc",)}
+         "sensor_cnn1d": ("fc",), "lstm_kws": ("fc",), "hf_mobilevit_classifier": ("classifier",)}
 # Shapes of the batch-1 inputs and outputs, in order.
 SHAPES = {"kws_dscnn": ([(1, 1, 49, 10)], [(1, 12)]), "vww_mobilenet_v1": ([(1, 3, 96, 96)], [(1, 2)]),
           "ic_resnet8": ([(1, 3, 32, 32)], [(1, 10)]), "ad_autoencoder": ([(1, 640)], [(1, 640)]),
@@ -38,15 +38,16 @@ SHAPES = {"kws_dscnn": ([(1, 1, 49, 10)], [(1, 12)]), "vww_mobilenet_v1": ([(1, 
           "hf_resnet_classifier": ([(1, 3, 64, 64)], [(1, 200)]),
           "hf_distilbert_encoder": ([(1, 32), (1, 32)], [(1, 32, 256)]),
           "unet_small": ([(1, 1, 32, 32)], [(1, 2, 32, 32)]), "sensor_cnn1d": ([(1, 6, 128)], [(1, 6)]),
-          "lstm_kws": ([(1, 49, 10)], [(1, 12)])}
+          "lstm_kws": ([(1, 49, 10)], [(1, 12)]), "hf_mobilevit_classifier": ([(1, 3, 64, 64)], [(1, 200)])}
 # The sizes the brief quotes for the published models (what the exact counts are checked against as well), and
 # the sizes the scaled-down entries' docstrings quote.
 QUOTED = {"resnet18": 11.69e6, "mobilenet_v2": 3.50e6, "mobilenet_v3_small": 2.54e6, "efficientnet_b0": 5.29e6,
           "deit_tiny": 5.7e6, "kws_dscnn": 23.7e3, "ic_resnet8": 78e3, "vww_mobilenet_v1": 0.22e6,
           "ad_autoencoder": 0.27e6, "lstm_kws": 78.5e3, "hf_resnet_classifier": 0.34e6,
-          "hf_distilbert_encoder": 9.5e6, "unet_small": 117e3, "sensor_cnn1d": 69e3}
+          "hf_distilbert_encoder": 9.5e6, "unet_small": 117e3, "sensor_cnn1d": 69e3, "hf_mobilevit_classifier": 1.02e6}
 # transformers models as they come: the ModelOutput class they return.
 MODEL_OUTPUT = {"hf_resnet_classifier": "ImageClassifierOutputWithNoAttention",
+                "hf_mobilevit_classifier": "ImageClassifierOutputWithNoAttention",
                 "hf_distilbert_encoder": "BaseModelOutput"}
 
 
@@ -81,7 +82,8 @@ def test_registry_is_complete_and_consistent():
         if name in MLPERF_TINY:
             assert e.mcu_sized
     assert not any(ZOO[n].mcu_sized for n in ("resnet18", "mobilenet_v2", "efficientnet_b0", "deit_tiny",
-                                              "bert_mini", "tinygpt", "mobilenet_v3_small", "hf_distilbert_encoder"))
+                                              "bert_mini", "tinygpt", "mobilenet_v3_small", "hf_distilbert_encoder",
+                                              "hf_mobilevit_classifier"))
     assert all(ZOO[n].mcu_sized for n in ("hf_resnet_classifier", "unet_small", "sensor_cnn1d", "lstm_kws"))
     assert ZOO["bert_mini"].input_names == ZOO["hf_distilbert_encoder"].input_names == ("input_ids", "attention_mask")
     assert len(ZOO["cls_box_cnn"].output_names) == 2
@@ -147,6 +149,8 @@ def test_data_kinds_are_realistic():
     assert np.corrcoef(gray[..., :-1].ravel(), gray[..., 1:].ravel())[0, 1] > 0.8
     hf = ZOO["hf_resnet_classifier"].data(8, 0)["x"]
     assert abs(float(hf.mean())) < 0.35 and 0.6 < float(hf.std()) < 1.4  # ImageNet-normalised, as its processor
+    mvit = ZOO["hf_mobilevit_classifier"].data(8, 0)["x"]
+    assert mvit.min() >= 0 and mvit.max() <= 1 and 0.1 < float(mvit.std())  # rescaled only, as MobileViT's processor
 
 
 def test_imu_windows_look_like_a_waist_worn_phone():

@@ -15,7 +15,7 @@ Each model is one module with a `build()` usable from the CLI as `edgekit/models
 it follows and says where it departs from it (the MLPerf Tiny models return logits: no final softmax).
 
 Data kinds (see _data.py): images are dead-leaves scenes over 1/f noise, 8-bit quantised, then ImageNet-normalised
-(224x224 models, the 64x64 hf_resnet_classifier), in [0, 1] (VWW, cls_box_cnn), raw [0, 255] pixels (ResNet-8, as
+(224x224 models, the 64x64 hf_resnet_classifier), in [0, 1] (VWW, cls_box_cnn, the MobileViT), raw [0, 255] pixels (ResNet-8, as
 the reference trains) or their 8-bit luma in [0, 1] (the U-Net); audio is MFCCs of a synthetic log-mel word
 (MLPerf Tiny KWS front end, c0 from -124 to about +20); the autoencoder gets five concatenated 128-bin log-mel
 frames in dB; BERT and DistilBERT get [CLS] Zipf word pieces [SEP] then padding (mask 0); TinyGPT gets byte
@@ -46,22 +46,23 @@ The `hf_` entries are `transformers` models used as they come (built from a conf
 | unet_small            | vision       | x (1, 1, 32, 32) grayscale in [0, 1]    | logits (1, 2, 32, 32) per pixel  |
 | sensor_cnn1d          | sensor       | x (1, 6, 128) acc (g) + gyro (rad/s)    | logits (1, 6)                    |
 | lstm_kws              | audio        | x (1, 49, 10) MFCC                      | logits (1, 12)                   |
+| hf_mobilevit_classifier | vision     | x (1, 3, 64, 64) RGB in [0, 1]          | logits (1, 200)                  |
 """
 from __future__ import annotations
 
 from types import ModuleType
 
 from edgekit.models.zoo import (ad_autoencoder, bert_mini, cls_box_cnn, deit_tiny, efficientnet_b0,
-                                hf_distilbert_encoder, hf_resnet_classifier, ic_resnet8, kws_dscnn, kws_gru,
-                                lstm_kws, mobilenet_v2, mobilenet_v3_small, resnet18, sensor_cnn1d, tinygpt,
-                                unet_small, vww_mobilenet_v1)
+                                hf_distilbert_encoder, hf_mobilevit_classifier, hf_resnet_classifier, ic_resnet8,
+                                kws_dscnn, kws_gru, lstm_kws, mobilenet_v2, mobilenet_v3_small, resnet18,
+                                sensor_cnn1d, tinygpt, unet_small, vww_mobilenet_v1)
 from edgekit.models.zoo._common import ZooEntry
 
 FAMILIES = ("mlperf-tiny", "vision", "nlp", "audio", "sensor", "multi-output")
 MODULES: tuple[ModuleType, ...] = (kws_dscnn, vww_mobilenet_v1, ic_resnet8, ad_autoencoder, mobilenet_v2,
                                    mobilenet_v3_small, efficientnet_b0, resnet18, deit_tiny, bert_mini, tinygpt,
                                    kws_gru, cls_box_cnn, hf_resnet_classifier, hf_distilbert_encoder, unet_small,
-                                   sensor_cnn1d, lstm_kws)
+                                   sensor_cnn1d, lstm_kws, hf_mobilevit_classifier)
 
 
 def _entry(mod: ModuleType) -> ZooEntry:
