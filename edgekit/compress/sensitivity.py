@@ -78,7 +78,7 @@ def rank_layers(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ...]
     taps: dict[str, list[_Tap]] = {}
     weights: dict[str, list[str]] = {}
 
-    def tap(node: torch.fx.Node, module: str, only_for: torch.fx.Node | None = None) -> None:
+    def add_tap(node: torch.fx.Node, module: str, only_for: torch.fx.Node | None = None) -> None:
         """A tap after `node`, on all its uses or on `only_for`'s alone."""
         tap = _Tap()
         name = f"_edgekit_tap{sum(map(len, taps.values()))}"
@@ -95,17 +95,19 @@ def rank_layers(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ...]
         if node.op != "call_function":
             continue
         module = _module_of(node)
-        if node.target in ELEMENTWISE_OPS and module and any(isinstance(a, torch.fx.Node) for a in node.args):
-            tap(node, module)
+        if not module:  # the model's own forward: there is no module to keep float
+            continue
+        if node.target in ELEMENTWISE_OPS and any(isinstance(a, torch.fx.Node) for a in node.args):
+            add_tap(node, module)
             continue
         weight = node.args[1] if node.target in WEIGHTED_OPS else None
         if not isinstance(weight, torch.fx.Node) or weight.op != "get_attr":
             continue
         weights.setdefault(module, []).append(weight.target)
         if isinstance(node.args[0], torch.fx.Node):  # the layer's input is quantized for it, whatever made it
-            tap(node.args[0], module, only_for=node)
+            add_tap(node.args[0], module, only_for=node)
         users = list(node.users)
-        tap(users[0] if len(users) == 1 and users[0].target in FUSED_ACTIVATIONS else node, module)
+        add_tap(users[0] if len(users) == 1 and users[0].target in FUSED_ACTIVATIONS else node, module)
     graph.recompile()
 
     with torch.no_grad():
