@@ -152,3 +152,46 @@ def test_the_search_runs_on_the_model_the_quantizer_saw(tmp_path):
     kept = art.manifest["mixed_precision"]["kept_float"]
     assert any(k == "lstm" or k.startswith("lstm.") for k in kept), kept
     assert not any(k.startswith(p + ".") for k in kept for p in kept), kept
+
+
+class _Noisy(torch.nn.Module):
+    """The float model's output plus a fixed noise pattern scaled by `noise`: a stand-in for a quantized graph."""
+
+    def __init__(self, model, noise):
+        super().__init__()
+        self.model, self.noise = model, noise
+
+    def forward(self, x):
+        out = self.model(x)
+        return out + self.noise * torch.linspace(-1, 1, out.numel()).reshape(out.shape).flip(-1)
+
+
+def test_the_search_tries_the_predicted_count_then_doubles_and_halves(monkeypatch):
+    """Twelve ranked layers, each kept float removes its share of the noise: the fewest reaching 0.99 is found in
+    a few tries, not one per layer, and the record says what each count gave."""
+    import dataclasses
+
+    from edgekit.compress import sensitivity
+    from edgekit.compress.mixed import reach_cosine
+    layers = [f"block{i}.conv" for i in range(12)]
+    share = dict(zip(layers, [0.3, 0.2, 0.1, 0.1, 0.1, 0.05, 0.05, 0.04, 0.03, 0.01, 0.01, 0.01]))
+    monkeypatch.setattr(sensitivity, "rank_layers", lambda model, example, batches: list(share.items()))
+    model = torch.nn.Linear(4, 16).eval()
+    quantizations = []
+
+    def quantize(config):
+        quantizations.append(config.keep_float)
+        left = 1 - sum(s for layer, s in share.items()
+                       if any(layer == k or layer.startswith(k + ".") for k in config.keep_float))
+        return _Noisy(model, 0.6 * left)
+
+    batches = [(torch.ones(1, 4),)]
+    config = dataclasses.replace(Int8StaticConfig(min_cosine=0.99))
+    _, record = reach_cosine(model, config, quantize, lambda q: (model, None), batches[0], batches,
+                             lambda *a: None)
+    cos = {t["float_layers"]: t["cosine"] for t in record["tried"]}
+    k = len(record["kept_float"])
+    assert record["reached"] and cos[k] >= 0.99 and cos[k - 1] < 0.99  # the fewest that reach it, on this ranking
+    # each block's one ranked layer is kept with its block (with_parents)
+    assert record["kept_float"] == [f"block{i}" for i in range(k)] and record["ranked_layers"] == 12
+    assert len(quantizations) == record["rounds"] < k + 1  # fewer tries than one layer per round
