@@ -277,10 +277,11 @@ def _runs(doc: dict[str, Any]) -> list[dict[str, Any]]:
 
 def merge_from(source: Path, path: Path) -> Path:
     """Merge the models of `source` (a separate run's JSON) into `path`, keeping every other model as it is; the
-    source's runs are appended to 'runs' with a note saying they were merged, when and from where."""
+    source's runs are appended to 'runs' with a note saying they were merged, when and from where (that note is
+    the merge's one entry: earlier versions also listed the merge command itself, which ran nothing)."""
     new = json.loads(source.read_text())
     doc = json.loads(path.read_text())
-    runs = _runs(doc)
+    runs = [run for run in _runs(doc) if not str(run.get("note", "")).startswith("runs nothing: merges")]
     now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     for run in _runs(new):
         runs.append({**run, "note": f"a separate run into {source}; its cells merged into this file on {now} "
@@ -288,12 +289,7 @@ def merge_from(source: Path, path: Path) -> Path:
     for name, row in new["models"].items():
         doc["models"].setdefault(name, {**row, "cells": {}})["cells"].update(row["cells"])
     doc["cells"].update(new["cells"])
-    path = write_result("zoo", {"cells": doc["cells"], "models": doc["models"], "runs": runs}, path)
-    merged = json.loads(path.read_text())  # the merge itself is a step of the reproduction too
-    merged["runs"].append({**{k: merged[k] for k in ("command", "created", "machine")},
-                           "note": f"runs nothing: merges {source} into this file"})
-    path.write_text(json.dumps(merged, indent=2) + "\n")
-    return path
+    return write_result("zoo", {"cells": doc["cells"], "models": doc["models"], "runs": runs}, path)
 
 
 def main() -> None:

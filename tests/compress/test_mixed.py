@@ -174,8 +174,9 @@ def test_the_search_tries_the_predicted_count_then_doubles_and_halves(monkeypatc
     from edgekit.compress import sensitivity
     from edgekit.compress.mixed import reach_cosine
     layers = [f"block{i}.conv" for i in range(12)]
-    share = dict(zip(layers, [0.3, 0.2, 0.1, 0.1, 0.1, 0.05, 0.05, 0.04, 0.03, 0.01, 0.01, 0.01]))
+    share = dict(zip(layers, [0.15, 0.14, 0.13, 0.12, 0.1, 0.09, 0.08, 0.07, 0.05, 0.03, 0.02, 0.02]))
     monkeypatch.setattr(sensitivity, "rank_layers", lambda model, example, batches: list(share.items()))
+    torch.manual_seed(0)
     model = torch.nn.Linear(4, 16).eval()
     quantizations = []
 
@@ -194,4 +195,4 @@ def test_the_search_tries_the_predicted_count_then_doubles_and_halves(monkeypatc
     assert record["reached"] and cos[k] >= 0.99 and cos[k - 1] < 0.99  # the fewest that reach it, on this ranking
     # each block's one ranked layer is kept with its block (with_parents)
     assert record["kept_float"] == [f"block{i}" for i in range(k)] and record["ranked_layers"] == 12
-    assert len(quantizations) == record["rounds"] < k + 1  # fewer tries than one layer per round
+    assert k >= 6 and len(quantizations) == record["rounds"] < k  # fewer tries than one layer per round
