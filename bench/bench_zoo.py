@@ -128,8 +128,8 @@ def run_cell(entry: ZooEntry, cell: Cell, workdir: Path, runs: int) -> dict[str,
         result["numerics"] = art.manifest["numerics"]
     if art.manifest.get("mixed_precision"):
         result["mixed_precision"] = {k: art.manifest["mixed_precision"].get(k) for k in
-                                     ("min_cosine", "kept_float", "cosine_all_int8", "cosine", "reached", "rounds",
-                                      "ranked_layers", "tried")}
+                                     ("min_cosine", "aim", "kept_float", "float_layers", "cosine_all_int8",
+                                      "cosine", "reached", "rounds", "ranked_layers", "tried")}
     t0 = time.perf_counter()
     try:
         report = edgekit.benchmark(art, cell.target, runs=runs, warmup=min(5, runs), timeout=600)
@@ -236,8 +236,9 @@ def write_matrix(doc: dict[str, Any], path: Path) -> None:
                 cos = f"cos {r['cosine_vs_fp32']:.4f}" if r.get("cosine_vs_fp32") is not None else ""
                 search = r.get("mixed_precision") or {}
                 kept = search.get("kept_float")
+                count = search.get("float_layers", len(kept or ()))
                 of = f" of {search['ranked_layers']}" if search.get("ranked_layers") else ""
-                float_layers = "" if kept is None else f", {len(kept)}{of} layers float" + (
+                float_layers = "" if kept is None else f", {count}{of} layers float" + (
                     "" if search.get("reached") else f" (below {search.get('min_cosine')})")
                 entries.append(f"ok, {r['size_bytes'] / 1024:,.0f} KiB, {lat}, {cos}{float_layers}")
             else:

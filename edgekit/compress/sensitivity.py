@@ -1,14 +1,14 @@
 """Which layers INT8 hurts most: each layer quantized alone, the rest float, and the output's loss measured.
 
-The float graph (exported, batch norm folded into the convolutions as the quantizers fold it) gets taps on the
-input of every convolution and linear layer and on its output (after the ReLU or clamp that follows it, where the
-quantizers fuse one), and on the output of every add, mul, sigmoid, tanh... inside a module; a first pass records each tap's range on the calibration inputs. Then, layer by layer,
-that layer's weights are rounded to int8 per output channel and its taps to int8 over their recorded ranges (what
-PT2E's quantizers do, with min-max ranges), and `1 - cosine` of the model's first output against the float one is
-that layer's sensitivity. One forward pass per layer and sample, no quantization round: this is the ranking the
-mixed-precision search (mixed.py) keeps layers float in, the way TensorRT's and AIMET's per-layer sensitivity
-analyses rank them. Errors of separate layers roughly add up at the output, so the ranking also predicts how many
-layers a cosine target needs.
+The float graph (exported, batch norm folded into the convolutions as the quantizers fold it) gets taps on the input
+of every convolution and linear layer and on its output (after the ReLU or clamp that follows it, where the
+quantizers fuse one), and on the output of every add, mul, sigmoid, tanh... inside a module; a first pass records
+each tap's range on the calibration inputs. Then, layer by layer, that layer's weights are rounded to int8 per
+output channel and its taps to int8 over their recorded ranges (what PT2E's quantizers do, with min-max ranges), and
+`1 - cosine` of the model's first output against the float one is that layer's sensitivity. One forward pass per
+layer and sample, no quantization round: this is the ranking the mixed-precision search (mixed.py) keeps layers
+float in, the way TensorRT's and AIMET's per-layer sensitivity analyses rank them. Errors of separate layers roughly
+add up at the output, so the ranking also predicts how many layers a cosine target needs.
 """
 from __future__ import annotations
 

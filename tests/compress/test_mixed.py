@@ -195,4 +195,5 @@ def test_the_search_tries_the_predicted_count_then_doubles_and_halves(monkeypatc
     assert record["reached"] and cos[k] >= 0.99 and cos[k - 1] < 0.99  # the fewest that reach it, on this ranking
     # each block's one ranked layer is kept with its block (with_parents)
     assert record["kept_float"] == [f"block{i}" for i in range(k)] and record["ranked_layers"] == 12
+    assert record["float_layers"] == k and record["aim"] == pytest.approx(0.992)
     assert k >= 6 and len(quantizations) == record["rounds"] < k  # fewer tries than one layer per round
