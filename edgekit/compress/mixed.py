@@ -98,7 +98,7 @@ def _ancestors(path: str) -> list[str]:
 
 
 def reach_cosine(model: torch.nn.Module, config: Any, quantize: Callable[[Any], torch.nn.Module],
-                 graph_of: Callable[[torch.nn.Module], tuple[torch.nn.Module, Any]],
+                 float_model_of: Callable[[torch.nn.Module], torch.nn.Module],
                  example_inputs: tuple[torch.Tensor, ...],
                  batches: Sequence[tuple[torch.Tensor, ...]], progress: Callable[[str, int, int], None]
                  ) -> tuple[torch.nn.Module, dict[str, Any]]:
@@ -106,7 +106,7 @@ def reach_cosine(model: torch.nn.Module, config: Any, quantize: Callable[[Any], 
     `config.min_cosine` with HEADROOM (the record's "aim"): the first try is the count the sensitivities predict,
     then the count doubles until the target is reached and is halved back to the fewest that reach it, at most
     MAX_ROUNDS quantizations more.
-    `graph_of(quantized)` is the float model its quantizer annotated (a backend may have rewritten the user's: the
+    `float_model_of(quantized)` is the float model its quantizer annotated (a backend may have rewritten the user's: the
     LiteRT backend turns nn.LSTM into cell loops): the ranking runs on that model, so that the layers it names are
     the ones the quantizer can skip. The record: {"min_cosine", "aim", "cosine", "cosine_all_int8", "kept_float"
     (module paths), "float_layers" (how many ranked layers they hold), "reached" (cosine >= min_cosine), "rounds",
@@ -122,7 +122,7 @@ def reach_cosine(model: torch.nn.Module, config: Any, quantize: Callable[[Any], 
     best = (0, quantized, first, asked)  # the fewest layers that reach the target, or else the best cosine
     tried = {0: first}
     if first < aim:
-        float_model, _ = graph_of(quantized)
+        float_model = float_model_of(quantized)
         progress("mixed precision: ranking layers", 0, 1)
         ranked = [(name, s) for name, s in rank_layers(float_model, example_inputs, check)
                   if not any(name == a or name.startswith(a + ".") for a in asked)]

@@ -221,7 +221,7 @@ def _int8_static(model: torch.nn.Module, config: Int8StaticConfig, ctx: Compress
         return backend.quantize(model, config, batches, ctx)
     quantized, search = mixed.reach_cosine(
         model, config, lambda c: backend.quantize(model, c, batches, ctx),
-        lambda q: (int8_record(q).float_model or model, int8_record(q).quantizer), ctx.example_inputs, batches,
+        lambda q: int8_record(q).float_model or model, ctx.example_inputs, batches,
         ctx.progress)
     record = int8_record(quantized)
     record.mixed = {**search, "cost": mixed.float_cost(record.float_model or model, search["kept_float"],

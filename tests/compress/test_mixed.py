@@ -188,7 +188,7 @@ def test_the_search_tries_the_predicted_count_then_doubles_and_halves(monkeypatc
 
     batches = [(torch.ones(1, 4),)]
     config = dataclasses.replace(Int8StaticConfig(min_cosine=0.99))
-    _, record = reach_cosine(model, config, quantize, lambda q: (model, None), batches[0], batches,
+    _, record = reach_cosine(model, config, quantize, lambda q: model, batches[0], batches,
                              lambda *a: None)
     cos = {t["float_layers"]: t["cosine"] for t in record["tried"]}
     k = len(record["kept_float"])
