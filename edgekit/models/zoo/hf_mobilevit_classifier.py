@@ -24,7 +24,7 @@ from torch import nn
 
 from edgekit.models.zoo import _data
 from edgekit.models.zoo._common import (BN_STATS, CALIBRATION, EVAL, batches, calibrate_batchnorm, rng, seeded,
-                                        to_tensors)
+                                        to_tensors, torchvision_conv_init)
 
 NAME = "hf_mobilevit_classifier"
 FAMILY = "vision"
@@ -45,12 +45,7 @@ CONFIG = dict(num_channels=3, image_size=SIZE, patch_size=2, hidden_sizes=[64, 8
 def _make() -> nn.Module:
     from transformers import MobileViTConfig, MobileViTForImageClassification
     model = MobileViTForImageClassification(MobileViTConfig(**CONFIG))
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-        elif isinstance(m, nn.BatchNorm2d):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
+    torchvision_conv_init(model, linear="default")  # convolutions and norms; the Linear layers keep theirs
     return model
 
 
