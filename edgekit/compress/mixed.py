@@ -64,17 +64,13 @@ def check_module_names(model: torch.nn.Module, names: Sequence[str]) -> None:
                          f"use module paths as model.named_modules() gives them, e.g. {sample}")
 
 
-def output_cosine(quantized: torch.nn.Module, model: torch.nn.Module, batches: Sequence[tuple[torch.Tensor, ...]]
-                  ) -> float:
-    """Cosine of the quantized graph's first output against the float model's, over `batches`."""
-    from .outputs import named_outputs
-    got, want = [], []
-    with torch.no_grad():
-        for batch in batches:
-            got.append(named_outputs(quantized(*batch))[0][1].float().numpy().ravel())
-            want.append(named_outputs(eval_mode(model)(*batch))[0][1].float().numpy().ravel())
+def output_cosine(quantized: torch.nn.Module, reference: np.ndarray,
+                  batches: Sequence[tuple[torch.Tensor, ...]]) -> float:
+    """Cosine of the quantized graph's first output over `batches` against `reference`, the float model's there
+    (sensitivity.first_outputs)."""
     from ..measure.stats import agreement
-    return agreement(np.concatenate(got), np.concatenate(want))["cosine"]
+    from .sensitivity import first_outputs
+    return agreement(first_outputs(quantized, batches), reference)["cosine"]
 
 
 def with_parents(kept: Sequence[str], layers: Sequence[str]) -> list[str]:
@@ -111,11 +107,12 @@ def reach_cosine(model: torch.nn.Module, config: Any, quantize: Callable[[Any], 
     the ones the quantizer can skip. The record: {"min_cosine", "aim", "cosine", "cosine_all_int8", "kept_float"
     (module paths), "float_layers" (how many ranked layers they hold), "reached" (cosine >= min_cosine), "rounds",
     "tried": [{"float_layers", "cosine"}], "ranked_layers"}."""
-    from .sensitivity import layers_to_keep, rank_layers
+    from .sensitivity import first_outputs, layers_to_keep, rank_layers
     check = list(batches)[:max(1, CHECK_SAMPLES // len(batches[0][0]))]
+    reference = first_outputs(eval_mode(model), check)  # once: every try is judged against it
     asked = list(config.keep_float)
     quantized = quantize(config)
-    first = output_cosine(quantized, model, check)
+    first = output_cosine(quantized, reference, check)
     aim = 1 - (1 - config.min_cosine) * (1 - HEADROOM)
     record = {"min_cosine": config.min_cosine, "aim": round(aim, 6), "cosine_all_int8": round(first, 6),
               "ranked_layers": 0}
@@ -134,7 +131,7 @@ def reach_cosine(model: torch.nn.Module, config: Any, quantize: Callable[[Any], 
             progress("mixed precision", len(tried), MAX_ROUNDS + 1)
             kept = with_parents(asked + layers[:k], layers)
             quantized = quantize(dataclasses.replace(config, keep_float=tuple(kept)))
-            tried[k] = output_cosine(quantized, model, check)
+            tried[k] = output_cosine(quantized, reference, check)
             if tried[k] >= aim:
                 high = k
                 best = (k, quantized, tried[k], kept)

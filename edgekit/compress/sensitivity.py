@@ -12,7 +12,7 @@ add up at the output, so the ranking also predicts how many layers a cosine targ
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -60,9 +60,11 @@ def _module_of(node: torch.fx.Node) -> str:
     return next(reversed(stack.values()))[0] if stack else ""
 
 
-def _first_output(out: Any) -> np.ndarray:
-    from .outputs import named_outputs
-    return named_outputs(out)[0][1].detach().float().numpy().ravel()
+def first_outputs(model: torch.nn.Module, batches: Sequence[tuple[torch.Tensor, ...]]) -> np.ndarray:
+    """The model's first output (outputs.first_output) on each batch, flattened and concatenated."""
+    from .outputs import first_output
+    with torch.no_grad():
+        return np.concatenate([first_output(model(*batch)).float().numpy().ravel() for batch in batches])
 
 
 def rank_layers(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ...],
@@ -111,7 +113,7 @@ def rank_layers(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ...]
     graph.recompile()
 
     with torch.no_grad():
-        reference = np.concatenate([_first_output(graph(*batch)) for batch in batches])  # also records ranges
+        reference = first_outputs(graph, batches)  # also records the taps' ranges
         ranked = []
         for module in taps:
             saved = {name: _attribute(graph, name).data.clone() for name in weights.get(module, ())}
@@ -119,7 +121,7 @@ def rank_layers(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ...]
                 _attribute(graph, name).data = _int8_per_channel(w)
             for tap in taps[module]:
                 tap.on = True
-            got = np.concatenate([_first_output(graph(*batch)) for batch in batches])
+            got = first_outputs(graph, batches)
             for tap in taps[module]:
                 tap.on = False
             for name, w in saved.items():
