@@ -88,7 +88,7 @@ class _Tiny(nn.Module):
 
 @pytest.mark.parametrize("rnn", [nn.LSTM, nn.GRU])
 def test_litert_int8_quantizes_every_op_of_the_loop(rnn):
-    """After PT2E with litert-torch's quantizer: no float op between the input's quantize and the output's
+    """After PT2E with litert-torch's quantizer (an LSTM's route when asked for, or under mixed precision): no float op between the input's quantize and the output's
     dequantize (each compute node reads dequantized int8 and is requantized), LOGISTIC at 1/256 zp -128, TANH at
     1/128 zp 0, as TFLite requires."""
     from edgekit.export.litert_int8 import LITERT_INT8
@@ -96,7 +96,7 @@ def test_litert_int8_quantizes_every_op_of_the_loop(rnn):
     model = _Tiny(rnn(3, 4, batch_first=True)).eval()
     example = (torch.randn(1, 3, 3),)
     ctx = CompressionContext(example_inputs=example)
-    graph = LITERT_INT8.quantize(model, Int8StaticConfig(calibration_samples=4),
+    graph = LITERT_INT8.quantize(model, Int8StaticConfig(calibration_samples=4, route="litert-torch-pt2e"),
                                  [(torch.randn(1, 3, 3),) for _ in range(4)], ctx)
     aten, qd = torch.ops.aten, torch.ops.quantized_decomposed
     quant = {qd.quantize_per_tensor.default}
@@ -120,3 +120,21 @@ def test_litert_int8_quantizes_every_op_of_the_loop(rnn):
             want = (1 / 256, -128) if node.target == aten.sigmoid.default else (1 / 128, 0)
             assert (q.args[1], q.args[2]) == want
     assert {aten.linear.default, aten.sigmoid.default, aten.tanh.default, aten.mul.Tensor} <= seen
+
+
+def test_auto_route_quantizes_an_lstm_with_ai_edge_quantizer_and_a_gru_with_pt2e():
+    """litert-torch converts an LSTM's unrolled PT2E graph slowly (export/litert_int8.py LSTM_REASON); mixed precision
+    needs the PT2E graph, so keep_float / min_cosine keep it there."""
+    from edgekit.export.litert_int8 import LITERT_INT8, ConverterQuantizes
+    torch.manual_seed(0)
+    batches = [(torch.randn(1, 3, 3),) for _ in range(4)]
+    ctx = CompressionContext(example_inputs=batches[0])
+    lstm = LITERT_INT8.quantize(_Tiny(nn.LSTM(3, 4, batch_first=True)).eval(), Int8StaticConfig(calibration_samples=4),
+                                batches, ctx)
+    assert isinstance(lstm, ConverterQuantizes) and "nn.LSTM 'rnn'" in lstm.reason
+    gru = LITERT_INT8.quantize(_Tiny(nn.GRU(3, 4, batch_first=True)).eval(), Int8StaticConfig(calibration_samples=4),
+                               batches, ctx)
+    assert isinstance(gru, torch.fx.GraphModule)
+    mixed = LITERT_INT8.quantize(_Tiny(nn.LSTM(3, 4, batch_first=True)).eval(),
+                                 Int8StaticConfig(calibration_samples=4, keep_float=["fc"]), batches, ctx)
+    assert isinstance(mixed, torch.fx.GraphModule)
