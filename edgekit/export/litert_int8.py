@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import io
 import operator
-import sys
 from typing import Any, Sequence
 
 import torch
@@ -171,7 +171,7 @@ def _litert_quantizer() -> type:
 
 def ai_edge_quantize(float_model: bytes, batches: Sequence[tuple[torch.Tensor, ...]]) -> bytes:
     """An FP32 .tflite made full-integer by ai-edge-quantizer (static int8 weights and activations, int8 I/O),
-    calibrated in LiteRT on `batches`; its report goes to stderr, never to our stdout."""
+    calibrated in LiteRT on `batches`; its report and progress bars are dropped (they would interleave with ours)."""
     from ai_edge_litert.interpreter import Interpreter
     from ai_edge_quantizer import quantizer, recipe
     from ..agent.agent import signature_order
@@ -179,7 +179,7 @@ def ai_edge_quantize(float_model: bytes, batches: Sequence[tuple[torch.Tensor, .
     inputs = signature_order(interp.get_input_details(), "args_")
     names = [d["name"].removeprefix("serving_default_") for d in inputs]
     samples = [{name: b.numpy().astype(d["dtype"]) for name, b, d in zip(names, batch, inputs)} for batch in batches]
-    with contextlib.redirect_stdout(sys.stderr):
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         qt = quantizer.Quantizer(float_model, recipe.static_wi8_ai8())
         result = qt.quantize(qt.calibrate({"serving_default": samples}))
     return bytes(result.quantized_model)
