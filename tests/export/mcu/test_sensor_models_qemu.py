@@ -1,4 +1,4 @@
-"""Users' sensor models on the emulated Cortex-M4 through the real CLI: a 1-D CNN over accelerometer windows
+"""Users' sensor models on the emulated Cortex-M4 and M7 through the real CLI: a 1-D CNN over accelerometer windows
 (Conv1d -> CONV_2D on a 1-row image, global mean over time -> MEAN over the last axis of a rank-3 tensor), a
 small U-Net (ConvTranspose2d -> TRANSPOSE_CONV, skip concatenations) and an LSTM keyword model
 (`nn.LSTM(10, 32, batch_first=True)` over 12 frames, then Linear: `-q int8` rewrites the LSTM as an explicit cell
@@ -15,25 +15,25 @@ from edgekit.artifact import Artifact
 from tests.helpers import run_cli_together
 
 pytestmark = pytest.mark.emulator
-TARGET = "emu-cortex-m4"
 USERS = "tests/models/users.py"
 MODELS = {"sensor_cnn1d": ((3, 64), {"MEAN", "CONV_2D"}), "tiny_unet": ((1, 16, 16), {"TRANSPOSE_CONV"}),
           "lstm_keywords": ((12, 10), {"FULLY_CONNECTED", "LOGISTIC", "TANH", "MUL", "ADD"})}
 LSTM_WEIGHTS = 4 * 32 * (10 + 32) + 12 * 32  # W_ih, W_hh and the classifier, int8
 
 
-@pytest.fixture(scope="module")
-def compiled(tmp_path_factory):
-    """{name: (artifact, its eval data, the bench report)}: both models compiled, then benched, side by side."""
+@pytest.fixture(scope="module", params=["emu-cortex-m4", "emu-cortex-m7"])
+def compiled(tmp_path_factory, request):
+    """{name: (artifact, the bench report)}: the models compiled, then benched, side by side, on one target."""
+    target = request.param
     d = tmp_path_factory.mktemp("sensor")
     rng = np.random.default_rng(0)
     for name, (shape, _) in MODELS.items():
         np.savez(d / f"{name}.npz", x=rng.normal(size=(24, *shape)).astype(np.float32))
-    results = run_cli_together(*[["compile", f"{USERS}:{name}", "-t", TARGET, "-q", "int8", "--calibration",
+    results = run_cli_together(*[["compile", f"{USERS}:{name}", "-t", target, "-q", "int8", "--calibration",
                                   d / f"{name}.npz", "-o", d / name] for name in MODELS])
     for r in results:
         assert r.returncode == 0, r.stderr[-2000:]
-    results = run_cli_together(*[["bench", d / name, "-t", TARGET, "--runs", "2", "--eval", d / f"{name}.npz",
+    results = run_cli_together(*[["bench", d / name, "-t", target, "--runs", "2", "--eval", d / f"{name}.npz",
                                   "--json"] for name in MODELS])
     for r in results:
         assert r.returncode == 0, r.stderr[-2000:]
@@ -41,7 +41,7 @@ def compiled(tmp_path_factory):
 
 
 @pytest.mark.parametrize("name", list(MODELS))
-def test_sensor_model_runs_on_the_m4_equal_to_the_host(compiled, name):
+def test_sensor_model_runs_on_the_core_equal_to_the_host(compiled, name):
     art, report = compiled[name]
     fw = art.manifest["export"]["firmware"]
     assert MODELS[name][1] <= set(fw["ops"])
