@@ -2,8 +2,9 @@
 
 `int8` with `min_cosine = 0.995` quantizes, compares the quantized graph's outputs with the float model's on
 calibration samples, and while the cosine is below the target keeps layers in float (the quantizer skips them:
-`set_module_name(path, None)`, on XNNPACK's and LiteRT's quantizers alike) and quantizes again. Which layers: the
-most sensitive ones, each layer's sensitivity being the output's loss when it alone is INT8 (sensitivity.py);
+`set_module_name(path, None)`, on XNNPACK's and LiteRT's quantizers alike; an op kind such as "op:add", every add
+of the model, through pt2e_passes.unannotate) and quantizes again. Which layers: the most sensitive ones, each
+layer's (or op kind's) sensitivity being the output's loss when it alone is INT8 (sensitivity.py);
 how many: first what the sensitivities predict, then doubling until the target is reached and halving back to the
 fewest that reach it. A module all of whose ranked layers are kept is kept whole (a GRU cell with its gates). The
 `.pte` then runs those layers as float islands inside XNNPACK and the `.tflite` as float ops; the microcontroller
@@ -55,9 +56,16 @@ def module_paths(model: torch.nn.Module) -> set[str]:
 
 
 def check_module_names(model: torch.nn.Module, names: Sequence[str]) -> None:
-    """Refuse keep_float names that are not modules of the model (before any quantization)."""
+    """Refuse keep_float names that are neither modules of the model nor "op:<kind>" of FLOAT_OPS (before any
+    quantization)."""
+    from .quantize import FLOAT_OPS, OP_PREFIX
+    kinds = [n for n in names if n.startswith(OP_PREFIX)]
+    wrong = [n for n in kinds if n[len(OP_PREFIX):] not in FLOAT_OPS]
+    if wrong:
+        raise InputError(f"int8: keep_float names {', '.join(wrong)}, not an op kind it can keep float",
+                         f"op kinds: {', '.join(OP_PREFIX + k for k in FLOAT_OPS)}")
     known = module_paths(model)
-    unknown = [n for n in names if n not in known]
+    unknown = [n for n in names if n not in known and n not in kinds]
     if unknown:
         sample = ", ".join(sorted(known)[:6])
         raise InputError(f"int8: keep_float names {', '.join(unknown)}, not a module of the model",
@@ -174,10 +182,15 @@ def float_cost(model: torch.nn.Module, kept: Sequence[str], example_inputs: tupl
     """What each kept module costs: its weights (float32 bytes, and what int8 would take) and its MACs with its
     children's (edgekit/module_map.py: one forward pass, read from the nodes' module stacks for a .pt2)."""
     from ..module_map import module_table
+    from .quantize import OP_PREFIX
     table = module_table(eval_mode(model), example_inputs)
     modules = dict(model.named_modules())
     rows = []
     for name in kept:
+        if name.startswith(OP_PREFIX):  # an op kind: no weights, and its MACs are the elementwise ops' few
+            rows.append({"module": name, "type": f"every aten.{name[len(OP_PREFIX):]}", "macs": None,
+                         "weight_bytes": 0, "weight_bytes_if_int8": 0})
+            continue
         inside = [entry for path, entry in table.items() if path == name or path.startswith(name + ".")]
         module = modules.get(name)  # None: a weightless module an exported graph no longer holds
         params = sum(p.numel() for p in module.parameters()) if module is not None else 0

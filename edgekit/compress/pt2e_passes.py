@@ -1,6 +1,8 @@
 """Passes over an exported graph before PT2E's prepare, where a quantizer would otherwise misread it."""
 from __future__ import annotations
 
+from typing import Any, Sequence
+
 import torch
 
 
@@ -57,3 +59,55 @@ def shared_specs_after_their_roots() -> None:
 
     ordered._edgekit_ordered = True  # type: ignore[attr-defined]
     prepare._get_obs_or_fq_map = ordered
+
+
+def op_name(node: torch.fx.Node) -> str:
+    """The aten op a node runs, without its overload: "add" for aten.add.Tensor and aten.add_.Tensor."""
+    name = getattr(node.target, "__name__", str(node.target)).split(".")[0]
+    return name.rstrip("_")
+
+
+def unannotate(graph: torch.fx.GraphModule, modules: Sequence[str] = (), ops: Sequence[str] = ()) -> None:
+    """Clear the quantization annotations of every node inside `modules` (qualified paths) and of every node running
+    one of `ops` (aten op names, e.g. "add": the model's own ops outside any module too), so they stay float.
+    litert-torch's module-name filter reads the module stack's keys in dynamo's old form ("L__self___fc2"), which
+    torch.export no longer writes, so its global config annotates modules set to None as well; neither quantizer
+    can skip an op kind everywhere."""
+    if not modules and not ops:
+        return
+    kept, kinds = set(modules), set(ops)
+    floated = set()
+    for node in graph.graph.nodes:
+        paths = {path for path, _ in node.meta.get("nn_module_stack", {}).values()}
+        if paths & kept or (node.op == "call_function" and op_name(node) in kinds):
+            node.meta.pop("quantization_annotation", None)
+            floated.add(node)
+    # A neighbour whose spec shares or derives its scale from a float node (an add or concatenation sharing with
+    # the kept conv's output, a bias derived from its input edge) would send torchao's prepare to an observer that
+    # is no longer there (KeyError 'conv2d_1': MobileNetV2's Pi search then fell back to ai-edge-quantizer, which
+    # has no modules to keep): it stays float too, and so on until no spec names a float node.
+    while True:
+        more = [n for n in graph.graph.nodes if "quantization_annotation" in n.meta
+                and _referenced_nodes(n.meta["quantization_annotation"]) & floated]
+        if not more:
+            return
+        for node in more:
+            node.meta.pop("quantization_annotation")
+            floated.add(node)
+
+
+def _referenced_nodes(annotation: Any) -> set:
+    """The nodes whose observers an annotation's shared or derived specs use: a node (its output) or, for an edge
+    (producer, consumer), the consumer that annotates it."""
+    from torchao.quantization.pt2e.quantizer import DerivedQuantizationSpec, SharedQuantizationSpec
+    specs = [*annotation.input_qspec_map.values(), annotation.output_qspec]
+    found = set()
+    for spec in specs:
+        if isinstance(spec, SharedQuantizationSpec):
+            targets = [spec.edge_or_node]
+        elif isinstance(spec, DerivedQuantizationSpec):
+            targets = list(spec.derived_from)
+        else:
+            continue
+        found |= {t[1] if isinstance(t, tuple) else t for t in targets}
+    return found

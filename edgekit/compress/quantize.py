@@ -9,6 +9,7 @@ started from, the quantizer, the calibration batches) for the exporter and for t
 from __future__ import annotations
 
 import enum
+import functools
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, Sequence
 
@@ -20,6 +21,13 @@ from .fields import check_bool, check_float, check_int
 from .finetune import eval_mode
 
 RECORD_KEY = "edgekit_int8"
+OP_PREFIX = "op:"
+FLOAT_OPS = ("add", "sub", "mul", "cat")  # op kinds keep_float can name: both quantizers give them int8 outputs
+
+
+def float_ops(names: Sequence[str]) -> tuple[str, ...]:
+    """The op kinds among keep_float `names` ("op:add" -> "add")."""
+    return tuple(n[len(OP_PREFIX):] for n in names if n.startswith(OP_PREFIX))
 
 
 class Int8Route(str, enum.Enum):
@@ -38,7 +46,9 @@ class Int8StaticConfig:
     per_channel: bool = True
     calibration_samples: int = 256
     route: Int8Route = Int8Route.AUTO
-    keep_float: tuple[str, ...] = ()  # module paths the quantizer skips (mixed precision)
+    # module paths the quantizer skips (mixed precision), and "op:<name>" for every op of a kind (FLOAT_OPS), the
+    # model's own outside any module too: "op:add" keeps a transformer's residual stream float
+    keep_float: tuple[str, ...] = ()
     min_cosine: float | None = None   # keep the fewest more modules float to reach this cosine vs FP32 (mixed.py)
     method: ClassVar[str] = "int8"
     dtype: ClassVar[str] = "int8"  # what the target must run (checked against the profile's dtypes)
@@ -180,9 +190,8 @@ class XnnpackInt8:
     fold_quantize = True
 
     def quantizer(self, per_channel: bool, *, dynamic: bool = False, qat: bool = False) -> Any:
-        from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
-            XNNPACKQuantizer, get_symmetric_quantization_config)
-        return XNNPACKQuantizer().set_global(
+        from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import get_symmetric_quantization_config
+        return _xnnpack_quantizer()().set_global(
             get_symmetric_quantization_config(is_per_channel=per_channel, is_dynamic=dynamic, is_qat=qat))
 
     def quantize(self, model: torch.nn.Module, config: Any, batches: Sequence[tuple[torch.Tensor, ...]],
@@ -199,12 +208,33 @@ class XnnpackInt8:
 XNNPACK_INT8 = XnnpackInt8()
 
 
+@functools.cache
+def _xnnpack_quantizer() -> type:
+    """XNNPACK's PT2E quantizer, leaving keep_float's op kinds float (it skips modules itself)."""
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import XNNPACKQuantizer
+
+    from .pt2e_passes import unannotate
+
+    class OpSkippingQuantizer(XNNPACKQuantizer):
+        float_ops: tuple[str, ...] = ()
+
+        def annotate(self, model: torch.fx.GraphModule) -> torch.fx.GraphModule:
+            model = super().annotate(model)
+            unannotate(model, ops=self.float_ops)
+            return model
+
+    return OpSkippingQuantizer
+
+
 def skipping(quantizer: Any, config: Any) -> Any:
     """`quantizer`, leaving the config's keep_float modules in float. XNNPACK's and litert-torch's quantizers both
     skip a module whose config is None, and exclude it from the global config, but their `set_module_name` setter
     refuses None ("not supported yet"): the entry is written to the map the setter fills."""
-    for name in getattr(config, "keep_float", ()):
-        quantizer.module_name_config[name] = None
+    names = getattr(config, "keep_float", ())
+    for name in names:
+        if not name.startswith(OP_PREFIX):
+            quantizer.module_name_config[name] = None
+    quantizer.float_ops = float_ops(names)  # read by the quantizers' annotate (pt2e_passes.unannotate)
     return quantizer
 
 

@@ -2,7 +2,8 @@
 
 The float graph (exported, batch norm folded into the convolutions as the quantizers fold it) gets taps on the input
 of every convolution and linear layer and on its output (after the ReLU or clamp that follows it, where the
-quantizers fuse one), and on the output of every add, mul, sigmoid, tanh... inside a module; a first pass records
+quantizers fuse one), and on the output of every add, mul, sigmoid, tanh... inside a module (and of every add, for
+the candidate "op:add": every add of the model, its own forward's too); a first pass records
 each tap's range on the calibration inputs. Then, layer by layer, that layer's weights are rounded to int8 per
 output channel and its taps to int8 over their recorded ranges (what PT2E's quantizers do, with min-max ranges), and
 `1 - cosine` of the model's first output against the float one is that layer's sensitivity. One forward pass per
@@ -18,6 +19,8 @@ import numpy as np
 import torch
 
 from .finetune import eval_mode
+from .pt2e_passes import op_name
+from .quantize import OP_PREFIX
 
 _aten = torch.ops.aten
 WEIGHTED_OPS = {_aten.conv1d.default, _aten.conv2d.default, _aten.conv3d.default, _aten.linear.default,
@@ -27,6 +30,10 @@ WEIGHTED_OPS = {_aten.conv1d.default, _aten.conv2d.default, _aten.conv3d.default
 ELEMENTWISE_OPS = {_aten.add.Tensor, _aten.add_.Tensor, _aten.sub.Tensor, _aten.mul.Tensor, _aten.mul_.Tensor,
                    _aten.cat.default, _aten.sigmoid.default, _aten.tanh.default, _aten.hardswish.default,
                    _aten.hardsigmoid.default}
+# Op kinds also ranked as one candidate each, every such op of the model together (keep_float "op:add"), the model's
+# own outside any module too: a transformer's residual stream runs through its adds (the zoo's DeiT-tiny: 0.945
+# all-INT8, 0.999 with its adds float and every Linear int8).
+GROUPED_OPS = ("add",)
 FUSED_ACTIVATIONS = {_aten.relu.default, _aten.relu_.default, _aten.hardtanh.default, _aten.hardtanh_.default,
                      _aten.clamp.default}
 
@@ -70,8 +77,9 @@ def first_outputs(model: torch.nn.Module, batches: Sequence[tuple[torch.Tensor, 
 def rank_layers(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ...],
                 batches: Sequence[tuple[torch.Tensor, ...]]) -> list[tuple[str, float]]:
     """[(module path, sensitivity)] for every module that runs a convolution, a linear layer or an elementwise op
-    with an int8 output, most sensitive first: the output's `1 - cosine` against FP32 when that module's own ops
-    alone are INT8 (its children's not)."""
+    with an int8 output, and ("op:add", sensitivity) for every GROUPED_OPS kind the model runs, most sensitive
+    first: the output's `1 - cosine` against FP32 when that module's own ops (its children's not), or every op of
+    that kind, alone are INT8."""
     from torchao.quantization.pt2e.utils import _fuse_conv_bn_
 
     from ..measure.stats import agreement
@@ -80,8 +88,8 @@ def rank_layers(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ...]
     taps: dict[str, list[_Tap]] = {}
     weights: dict[str, list[str]] = {}
 
-    def add_tap(node: torch.fx.Node, module: str, only_for: torch.fx.Node | None = None) -> None:
-        """A tap after `node`, on all its uses or on `only_for`'s alone."""
+    def add_tap(node: torch.fx.Node, *keys: str, only_for: torch.fx.Node | None = None) -> None:
+        """A tap after `node`, on all its uses or on `only_for`'s alone, switched on with each of `keys`."""
         tap = _Tap()
         name = f"_edgekit_tap{sum(map(len, taps.values()))}"
         graph.add_submodule(name, tap)
@@ -91,16 +99,20 @@ def rank_layers(model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ...]
             node.replace_all_uses_with(tapped, delete_user_cb=lambda user: user is not tapped)
         else:
             only_for.replace_input_with(node, tapped)
-        taps.setdefault(module, []).append(tap)
+        for key in keys:
+            taps.setdefault(key, []).append(tap)
 
     for node in list(graph.graph.nodes):
         if node.op != "call_function":
             continue
-        module = _module_of(node)
-        if not module:  # the model's own forward: there is no module to keep float
-            continue
+        module = _module_of(node)  # "" for the model's own forward: no module to keep float, only its op kind
         if node.target in ELEMENTWISE_OPS and any(isinstance(a, torch.fx.Node) for a in node.args):
-            add_tap(node, module)
+            kind = op_name(node)
+            keys = [key for key in (module, OP_PREFIX + kind if kind in GROUPED_OPS else "") if key]
+            if keys:
+                add_tap(node, *keys)
+            continue
+        if not module:
             continue
         weight = node.args[1] if node.target in WEIGHTED_OPS else None
         if not isinstance(weight, torch.fx.Node) or weight.op != "get_attr":

@@ -20,6 +20,7 @@ import torch
 from ..compress.base import CompressionContext
 from ..compress.embedding import annotate_embeddings
 from ..compress.rnn_cells import LSTMLoop, annotate_cell_ops, restore_sources, rewrite_recurrent
+from ..compress.pt2e_passes import unannotate
 from ..compress.quantize import Int8DynamicConfig, Int8Record, Int8Route, pt2e_quantize, skipping, with_record
 from ..errors import UnsupportedError
 
@@ -107,50 +108,6 @@ def restore_add_sources(graph: torch.fx.GraphModule) -> None:
             node.meta["source_fn_stack"] = [(node.name, operator.add)]
 
 
-def unannotate(graph: torch.fx.GraphModule, modules: Sequence[str]) -> None:
-    """Clear the quantization annotations of every node inside `modules` (qualified paths), so they stay float:
-    litert-torch's module-name filter reads the module stack's keys in dynamo's old form ("L__self___fc2"), which
-    torch.export no longer writes, so its global config annotates modules set to None as well."""
-    if not modules:
-        return
-    kept = set(modules)
-    floated = set()
-    for node in graph.graph.nodes:
-        paths = {path for path, _ in node.meta.get("nn_module_stack", {}).values()}
-        if paths & kept:
-            node.meta.pop("quantization_annotation", None)
-            floated.add(node)
-    # A neighbour whose spec shares or derives its scale from a float node (an add or concatenation sharing with
-    # the kept conv's output, a bias derived from its input edge) would send torchao's prepare to an observer that
-    # is no longer there (KeyError 'conv2d_1': MobileNetV2's Pi search then fell back to ai-edge-quantizer, which
-    # has no modules to keep): it stays float too, and so on until no spec names a float node.
-    while True:
-        more = [n for n in graph.graph.nodes if "quantization_annotation" in n.meta
-                and _referenced_nodes(n.meta["quantization_annotation"]) & floated]
-        if not more:
-            return
-        for node in more:
-            node.meta.pop("quantization_annotation")
-            floated.add(node)
-
-
-def _referenced_nodes(annotation: Any) -> set:
-    """The nodes whose observers an annotation's shared or derived specs use: a node (its output) or, for an edge
-    (producer, consumer), the consumer that annotates it."""
-    from torchao.quantization.pt2e.quantizer import DerivedQuantizationSpec, SharedQuantizationSpec
-    specs = [*annotation.input_qspec_map.values(), annotation.output_qspec]
-    found = set()
-    for spec in specs:
-        if isinstance(spec, SharedQuantizationSpec):
-            targets = [spec.edge_or_node]
-        elif isinstance(spec, DerivedQuantizationSpec):
-            targets = list(spec.derived_from)
-        else:
-            continue
-        found |= {t[1] if isinstance(t, tuple) else t for t in targets}
-    return found
-
-
 @functools.cache
 def _litert_quantizer() -> type:
     """litert-torch's PT2E quantizer, annotating every residual add (see restore_add_sources)."""
@@ -163,7 +120,8 @@ def _litert_quantizer() -> type:
             model = super().annotate(model)
             annotate_cell_ops(model, self.global_config)  # slices, sigmoid / tanh, sub: the RNN loops' ops
             annotate_embeddings(model, self.global_config)  # int8 tables, lookups that copy int8 rows
-            unannotate(model, [name for name, config in self.module_name_config.items() if config is None])
+            unannotate(model, [name for name, config in self.module_name_config.items() if config is None],
+                       getattr(self, "float_ops", ()))
             return model
 
     return AddAnnotatingQuantizer
