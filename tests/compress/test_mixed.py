@@ -31,6 +31,28 @@ def test_settings_are_checked_before_any_work():
         Int8StaticConfig(min_cosine=0)
     with pytest.raises(InputError, match="keep_float names fc9, not a module of the model"):
         check_module_names(outlier_mlp()[0], ["fc9"])
+    with pytest.raises(InputError, match="keep_float names op:div, not an op kind it can keep float") as refused:
+        check_module_names(outlier_mlp()[0], ["op:add", "op:div"])
+    assert refused.value.hint == "op kinds: op:add, op:sub, op:mul, op:cat"
+    check_module_names(outlier_mlp()[0], ["op:add", "fc1"])
+
+
+@pytest.mark.runtime
+@pytest.mark.parametrize("target", ["emu-phone", "emu-rpi4-x86"])
+def test_min_cosine_keeps_a_vision_transformers_adds_float(tmp_path, target):
+    """The residual stream of a timm-style ViT (its adds, the position embedding's in the model's own forward) is
+    what INT8 hurts: the search keeps every add float ("op:add") and each Linear int8, and the compiled file, run
+    with the target's runtime on this host, reaches min_cosine (XNNPACK runs the adds as float islands)."""
+    np.savez(tmp_path / "cal.npz", x=np.random.default_rng(0).standard_normal((64, 16, 48)).astype(np.float32))
+    (tmp_path / "mixed.toml").write_text('[[step]]\nmethod = "int8"\nmin_cosine = 0.99\n')
+    result = run_cli("compile", f"{ROOT}/tests/models/users.py:tiny_vit", "-t", target, "--recipe",
+                     tmp_path / "mixed.toml", "--calibration", tmp_path / "cal.npz", "-o", tmp_path / "a")
+    assert result.returncode == 0, result.stderr[-2000:]
+    mixed = json.loads((tmp_path / "a" / "manifest.json").read_text())["mixed_precision"]
+    assert mixed["cosine_all_int8"] < 0.99 and mixed["kept_float"] == ["op:add"], mixed
+    assert mixed["reached"] and mixed["file_cosine"] >= 0.99, mixed
+    assert mixed["cost"] == [{"module": "op:add", "type": "every aten.add", "macs": None, "weight_bytes": 0,
+                              "weight_bytes_if_int8": 0}]
 
 
 @pytest.fixture(scope="module")

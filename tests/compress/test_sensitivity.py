@@ -71,3 +71,14 @@ def test_a_module_s_own_elementwise_ops_count_for_it():
     ranked = dict(rank_layers(model, (torch.randn(1, 8),), _inputs(8, 8)))
     assert set(ranked) == {"0", "0.a", "0.b", "1"}  # "0": its tanh, sigmoid and mul, not its Linears
     assert all(s > 0 for s in ranked.values())
+
+
+def test_every_add_is_one_candidate_the_models_own_included():
+    """A ViT's position-embedding and residual adds run in its own forward, outside any module: together they are
+    the candidate "op:add", and the most sensitive one (the class token's row of the stream is small)."""
+    from tests.models.users import tiny_vit
+    model, example = tiny_vit()
+    ranked = rank_layers(model, example, [(torch.randn(1, 16, 48),) for _ in range(8)])
+    assert ranked[0][0] == "op:add" and ranked[0][1] > 10 * ranked[1][1], ranked
+    assert {name for name, _ in ranked} == {"op:add", "embed", "head", "blocks.0.fc1", "blocks.0.fc2",
+                                            "blocks.1.fc1", "blocks.1.fc2"}

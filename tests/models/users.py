@@ -170,3 +170,32 @@ class ShiftedIds(nn.Module):
 def shifted_ids():
     torch.manual_seed(0)
     return ShiftedIds().eval(), (torch.randint(0, 31, (1, 6)),)
+
+
+class TinyVit(nn.Module):
+    """A small vision transformer as timm writes one: patch embedding, a class token concatenated and a position
+    embedding added in the model's own forward (outside any module), pre-norm blocks with residual adds, the head
+    on the class token; timm's initialisation (class token ~1e-6, position embedding std 0.02)."""
+
+    def __init__(self, dim: int = 32, depth: int = 2, patches: int = 16, patch_dim: int = 48) -> None:
+        super().__init__()
+        self.embed = nn.Linear(patch_dim, dim)
+        self.cls_token = nn.Parameter(torch.randn(1, 1, dim) * 1e-6)
+        self.pos_embed = nn.Parameter(torch.nn.init.trunc_normal_(torch.empty(1, patches + 1, dim), std=0.02))
+        self.blocks = nn.ModuleList(nn.ModuleDict({"norm": nn.LayerNorm(dim), "fc1": nn.Linear(dim, 2 * dim),
+                                                   "act": nn.GELU(), "fc2": nn.Linear(2 * dim, dim)})
+                                    for _ in range(depth))
+        self.norm = nn.LayerNorm(dim)
+        self.head = nn.Linear(dim, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.embed(x)
+        h = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), h], dim=1) + self.pos_embed
+        for block in self.blocks:
+            h = h + block["fc2"](block["act"](block["fc1"](block["norm"](h))))
+        return self.head(self.norm(h)[:, 0])
+
+
+def tiny_vit():
+    torch.manual_seed(0)
+    return TinyVit().eval(), (torch.randn(1, 16, 48),)
