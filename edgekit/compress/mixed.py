@@ -36,6 +36,7 @@ import torch
 
 from ..errors import InputError
 from .finetune import eval_mode
+from .pt2e_passes import FLOAT_OPS, OP_PREFIX
 
 MAX_ROUNDS = 8  # quantizations after the first
 # The search aims this share of the allowed loss (1 - min_cosine) above the target: it judges the graph on
@@ -58,7 +59,6 @@ def module_paths(model: torch.nn.Module) -> set[str]:
 def check_module_names(model: torch.nn.Module, names: Sequence[str]) -> None:
     """Refuse keep_float names that are neither modules of the model nor "op:<kind>" of FLOAT_OPS (before any
     quantization)."""
-    from .quantize import FLOAT_OPS, OP_PREFIX
     kinds = [n for n in names if n.startswith(OP_PREFIX)]
     wrong = [n for n in kinds if n[len(OP_PREFIX):] not in FLOAT_OPS]
     if wrong:
@@ -182,7 +182,6 @@ def float_cost(model: torch.nn.Module, kept: Sequence[str], example_inputs: tupl
     """What each kept module costs: its weights (float32 bytes, and what int8 would take) and its MACs with its
     children's (edgekit/module_map.py: one forward pass, read from the nodes' module stacks for a .pt2)."""
     from ..module_map import module_table
-    from .quantize import OP_PREFIX
     table = module_table(eval_mode(model), example_inputs)
     modules = dict(model.named_modules())
     rows = []

@@ -61,6 +61,15 @@ def shared_specs_after_their_roots() -> None:
     prepare._get_obs_or_fq_map = ordered
 
 
+OP_PREFIX = "op:"  # keep_float's names of op kinds ("op:add"), beside module paths
+FLOAT_OPS = ("add", "sub", "mul", "cat")  # the kinds it can name: both quantizers give them int8 outputs
+
+
+def float_ops(names: Sequence[str]) -> tuple[str, ...]:
+    """The op kinds among keep_float `names` ("op:add" -> "add")."""
+    return tuple(n[len(OP_PREFIX):] for n in names if n.startswith(OP_PREFIX))
+
+
 def op_name(node: torch.fx.Node) -> str:
     """The aten op a node runs, without its overload: "add" for aten.add.Tensor and aten.add_.Tensor."""
     name = getattr(node.target, "__name__", str(node.target)).split(".")[0]

@@ -19,15 +19,9 @@ from ..errors import InputError
 from .base import CompressionContext, register, str_enum
 from .fields import check_bool, check_float, check_int
 from .finetune import eval_mode
+from .pt2e_passes import OP_PREFIX, float_ops
 
 RECORD_KEY = "edgekit_int8"
-OP_PREFIX = "op:"
-FLOAT_OPS = ("add", "sub", "mul", "cat")  # op kinds keep_float can name: both quantizers give them int8 outputs
-
-
-def float_ops(names: Sequence[str]) -> tuple[str, ...]:
-    """The op kinds among keep_float `names` ("op:add" -> "add")."""
-    return tuple(n[len(OP_PREFIX):] for n in names if n.startswith(OP_PREFIX))
 
 
 class Int8Route(str, enum.Enum):
@@ -46,7 +40,7 @@ class Int8StaticConfig:
     per_channel: bool = True
     calibration_samples: int = 256
     route: Int8Route = Int8Route.AUTO
-    # module paths the quantizer skips (mixed precision), and "op:<name>" for every op of a kind (FLOAT_OPS), the
+    # module paths the quantizer skips (mixed precision), and "op:<name>" for every op of a kind (pt2e_passes.FLOAT_OPS), the
     # model's own outside any module too: "op:add" keeps a transformer's residual stream float
     keep_float: tuple[str, ...] = ()
     min_cosine: float | None = None   # keep the fewest more modules float to reach this cosine vs FP32 (mixed.py)

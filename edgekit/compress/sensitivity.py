@@ -19,8 +19,7 @@ import numpy as np
 import torch
 
 from .finetune import eval_mode
-from .pt2e_passes import op_name
-from .quantize import OP_PREFIX
+from .pt2e_passes import OP_PREFIX, op_name
 
 _aten = torch.ops.aten
 WEIGHTED_OPS = {_aten.conv1d.default, _aten.conv2d.default, _aten.conv3d.default, _aten.linear.default,
