@@ -19,7 +19,7 @@ from ..errors import InputError
 from .base import CompressionContext, register, str_enum
 from .fields import check_bool, check_float, check_int
 from .finetune import eval_mode
-from .pt2e_passes import OP_PREFIX, float_ops
+from .pt2e_passes import OP_PREFIX, float_ops, unannotate
 
 RECORD_KEY = "edgekit_int8"
 
@@ -40,8 +40,8 @@ class Int8StaticConfig:
     per_channel: bool = True
     calibration_samples: int = 256
     route: Int8Route = Int8Route.AUTO
-    # module paths the quantizer skips (mixed precision), and "op:<name>" for every op of a kind (pt2e_passes.FLOAT_OPS), the
-    # model's own outside any module too: "op:add" keeps a transformer's residual stream float
+    # module paths the quantizer skips (mixed precision), and "op:<name>" for every op of a kind
+    # (pt2e_passes.FLOAT_OPS), the model's own outside any module too: "op:add" keeps a residual stream float
     keep_float: tuple[str, ...] = ()
     min_cosine: float | None = None   # keep the fewest more modules float to reach this cosine vs FP32 (mixed.py)
     method: ClassVar[str] = "int8"
@@ -207,8 +207,6 @@ def _xnnpack_quantizer() -> type:
     """XNNPACK's PT2E quantizer, leaving keep_float's op kinds float (it skips modules itself)."""
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import XNNPACKQuantizer
 
-    from .pt2e_passes import unannotate
-
     class OpSkippingQuantizer(XNNPACKQuantizer):
         float_ops: tuple[str, ...] = ()
 
@@ -221,7 +219,7 @@ def _xnnpack_quantizer() -> type:
 
 
 def skipping(quantizer: Any, config: Any) -> Any:
-    """`quantizer`, leaving the config's keep_float modules in float. XNNPACK's and litert-torch's quantizers both
+    """`quantizer`, leaving the config's keep_float modules and op kinds ("op:add") in float. XNNPACK's and litert-torch's quantizers both
     skip a module whose config is None, and exclude it from the global config, but their `set_module_name` setter
     refuses None ("not supported yet"): the entry is written to the map the setter fills."""
     names = getattr(config, "keep_float", ())

@@ -88,9 +88,9 @@ class _Tiny(nn.Module):
 
 @pytest.mark.parametrize("rnn", [nn.LSTM, nn.GRU])
 def test_litert_int8_quantizes_every_op_of_the_loop(rnn):
-    """After PT2E with litert-torch's quantizer (an LSTM's route when asked for, or under mixed precision): no float op between the input's quantize and the output's
-    dequantize (each compute node reads dequantized int8 and is requantized), LOGISTIC at 1/256 zp -128, TANH at
-    1/128 zp 0, as TFLite requires."""
+    """After PT2E with litert-torch's quantizer (an LSTM's route when asked for, or under mixed precision): no
+    float op between the input's quantize and the output's dequantize (each compute node reads dequantized int8 and
+    is requantized), LOGISTIC at 1/256 zp -128, TANH at 1/128 zp 0, as TFLite requires."""
     from edgekit.export.litert_int8 import LITERT_INT8
     torch.manual_seed(0)
     model = _Tiny(rnn(3, 4, batch_first=True)).eval()
